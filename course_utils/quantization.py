@@ -1,0 +1,107 @@
+"""Quantization with bitsandbytes: configs from a profile, int8/nf4 round trips, footprints, loss.
+
+bitsandbytes 0.50 quantizes and runs 4-bit layers on a CPU too (slowly), so everything here is the
+real library code path, not a simulation.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+def bnb_config(profile):
+    """``BitsAndBytesConfig`` for the profile's ``quantization`` (None for ``none``).
+
+    nf4 follows QLoRA: 4-bit NormalFloat, double quantization, compute in the profile's dtype.
+    """
+    from transformers import BitsAndBytesConfig
+
+    if profile.quantization == "none":
+        return None
+    if profile.quantization == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=profile.torch_dtype,
+    )
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """Result of quantizing one weight matrix and de-quantizing it again."""
+
+    fmt: str
+    n_values: int
+    bytes_before: int  # fp32 storage
+    bytes_after: int  # quantized data + constants (absmax, scales)
+    mean_abs_error: float
+    max_abs_error: float
+    relative_error: float  # ||W - W_hat|| / ||W|| (Frobenius)
+    restored: torch.Tensor
+
+    @property
+    def bits_per_value(self) -> float:
+        return 8 * self.bytes_after / self.n_values
+
+
+def _roundtrip(fmt: str, weight: torch.Tensor, restored: torch.Tensor, bytes_after: int) -> RoundTrip:
+    w = weight.float()
+    err = (w - restored.float()).abs()
+    return RoundTrip(fmt, w.numel(), w.numel() * 4, bytes_after, err.mean().item(), err.max().item(),
+                     (torch.linalg.norm(w - restored.float()) / torch.linalg.norm(w)).item(), restored)
+
+
+def quantize_nf4(weight: torch.Tensor, blocksize: int = 64, double_quant: bool = True) -> RoundTrip:
+    """Quantize a 2-D weight to nf4 with bitsandbytes and back; bytes include every constant."""
+    import bitsandbytes.functional as F
+
+    packed, state = F.quantize_4bit(weight.float().contiguous(), blocksize=blocksize, quant_type="nf4",
+                                    compress_statistics=double_quant)
+    restored = F.dequantize_4bit(packed, state)
+    from .vram_measure import _quant_state_bytes
+
+    return _roundtrip("nf4", weight, restored, packed.numel() * packed.element_size() + _quant_state_bytes(state))
+
+
+def quantize_int8(weight: torch.Tensor) -> RoundTrip:
+    """Row-wise absmax int8 (the LLM.int8 weight format): int8 values + one fp32 scale per row."""
+    import bitsandbytes.functional as F
+
+    q, scales, _ = F.int8_vectorwise_quant(weight.float().contiguous())
+    restored = q.float() * (scales.float().unsqueeze(1) / 127.0)
+    return _roundtrip("int8", weight, restored, q.numel() * q.element_size() + scales.numel() * scales.element_size())
+
+
+def nf4_levels() -> torch.Tensor:
+    """The 16 values nf4 can represent (normalized to [-1, 1]; each block is scaled by its absmax)."""
+    import bitsandbytes.functional as F
+
+    return F.get_4bit_type("nf4", device="cpu").float()
+
+
+def model_footprint(model) -> int:
+    """Bytes of a model's weights as stored (4-bit packed data and constants included)."""
+    from .vram_measure import parameter_bytes
+
+    return parameter_bytes(model) + sum(b.numel() * b.element_size() for b in model.buffers())
+
+
+@torch.no_grad()
+def sentence_losses(model, tokenizer, sentences: list[str]) -> list[float]:
+    """Mean next-token cross-entropy (nats per token) of each sentence, one forward each."""
+    model.eval()
+    losses = []
+    device = next(model.parameters()).device
+    for text in sentences:
+        ids = tokenizer(text, return_tensors="pt").input_ids.to(device)
+        if ids.shape[1] < 2:
+            raise ValueError(f"Sentence {text!r} has fewer than 2 tokens; a loss needs at least one prediction")
+        out = model(input_ids=ids, labels=ids)
+        losses.append(float(out.loss))
+    if not all(math.isfinite(x) for x in losses):
+        raise FloatingPointError(f"Non-finite loss: {losses}")
+    return losses

@@ -1,0 +1,61 @@
+import json
+import os
+
+import pytest
+import torch
+
+from conftest import tiny_model
+from course_utils import loading
+
+
+def _fake_convert(out_dir):
+    """Stand-in for the slow GGUF conversion: save a tiny model with the real save_pretrained."""
+    tiny_model("tinyllama-1.1b").save_pretrained(out_dir)
+
+
+def test_crash_mid_write_leaves_no_loadable_cache(course_cache, monkeypatch):
+    def crashing(spec, out_dir):
+        _fake_convert(out_dir)
+        with open(out_dir / "model.safetensors", "r+b") as f:  # half-written weights
+            f.truncate(1000)
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(loading, "_convert_gguf", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        loading.ensure_cached("smollm2-135m-instruct", progress=None)
+    final = loading.cache_dir("smollm2-135m-instruct")
+    assert not final.exists()
+    assert not loading.is_cached("smollm2-135m-instruct")
+    assert [p.name for p in final.parent.iterdir() if p.name.startswith(".convert-")] == []
+
+    # the next call rebuilds the cache and the model loads from it
+    monkeypatch.setattr(loading, "_convert_gguf", lambda spec, out: _fake_convert(out))
+    model = loading.load_model("smollm2-135m-instruct")
+    assert loading.is_cached("smollm2-135m-instruct")
+    assert model.config.hidden_size == 64
+    marker = json.loads((final / loading.COMPLETE_MARKER).read_text())
+    assert marker["model"] == "smollm2-135m-instruct"
+
+
+def test_folder_without_marker_is_rebuilt(course_cache, monkeypatch):
+    final = loading.cache_dir("smollm2-135m-instruct")
+    final.mkdir(parents=True)
+    (final / "config.json").write_text("{broken")
+    monkeypatch.setattr(loading, "_convert_gguf", lambda spec, out: _fake_convert(out))
+    assert loading.ensure_cached("smollm2-135m-instruct", progress=None) == final
+    assert json.loads((final / "config.json").read_text())["hidden_size"] == 64
+
+
+def test_cache_key_has_gguf_hash_and_transformers_version(course_cache):
+    import transformers
+
+    name = loading.cache_dir("smollm2-135m-instruct").name
+    assert name == f"{loading.gguf_sha256(loading.get_spec('smollm2-135m-instruct'))[:16]}-tf{transformers.__version__}"
+
+
+def test_real_conversion_loads_and_matches_architecture(smollm2):
+    assert smollm2.config.hidden_size == 576
+    assert smollm2.config.num_hidden_layers == 30
+    assert not hasattr(smollm2.config, "quantization_config")
+    assert smollm2.dtype == torch.float32
+    assert os.path.exists(loading.cache_dir("smollm2-135m-instruct") / "model.safetensors")
