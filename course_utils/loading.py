@@ -127,6 +127,7 @@ def ensure_cached(spec: ModelSpec | str, progress=print) -> Path:
             (tmp / COMPLETE_MARKER).write_text(
                 json.dumps({"model": spec.key, "gguf_sha256": gguf_sha256(spec)}, indent=2)
             )
+            tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared like ~/.cache
             os.rename(tmp, final)
         finally:
             if tmp.exists():

@@ -59,3 +59,26 @@ def test_real_conversion_loads_and_matches_architecture(smollm2):
     assert not hasattr(smollm2.config, "quantization_config")
     assert smollm2.dtype == torch.float32
     assert os.path.exists(loading.cache_dir("smollm2-135m-instruct") / "model.safetensors")
+
+
+def test_two_starts_at_once_convert_once(course_cache, monkeypatch):
+    import threading
+    import time
+
+    calls = []
+
+    def slow_convert(spec, out):
+        calls.append(1)
+        time.sleep(0.5)
+        _fake_convert(out)
+
+    monkeypatch.setattr(loading, "_convert_gguf", slow_convert)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(loading.ensure_cached("smollm2-135m-instruct", None)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert results[0] == results[1] == loading.cache_dir("smollm2-135m-instruct")
