@@ -23,9 +23,9 @@ test: $(STAMP)
 
 notebooks: $(STAMP)
 	cd tools && ../$(BIN)/python build_notebooks.py
-	cd notebooks && for nb in 0*.ipynb; do \
+	cd notebooks && for nb in 0*.ipynb; do start=$$(date +%s); \
 	  COURSE_PROFILE=cpu HF_HUB_OFFLINE=1 ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=1800 $$nb || exit 1; done
+	    --ExecutePreprocessor.timeout=1800 $$nb || exit 1; echo "$$nb: $$(( $$(date +%s) - start )) s"; done
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

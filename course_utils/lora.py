@@ -178,12 +178,14 @@ def attach_lora(model, lora_settings):
     return get_peft_model(model, lora_config(lora_settings, model))
 
 
-def save_adapter(model, out_dir):
+def save_adapter(model, out_dir, metadata: dict | None = None):
     """Save a peft adapter (``adapter_config.json`` + ``adapter_model.safetensors``) atomically.
 
     Written to a temporary folder beside ``out_dir`` and renamed into place, so a crash never leaves a
-    half-written adapter; an existing adapter at ``out_dir`` is replaced. Returns the folder.
+    half-written adapter; an existing adapter at ``out_dir`` is replaced. ``metadata`` is written
+    beside it as ``course_adapter.json``. Returns the folder.
     """
+    import json
     import shutil
     import tempfile
     from pathlib import Path
@@ -193,6 +195,8 @@ def save_adapter(model, out_dir):
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         model.save_pretrained(tmp)
+        if metadata is not None:
+            (tmp / "course_adapter.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False))
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}-old")

@@ -33,6 +33,29 @@ class LoraSettings:
 
 
 @dataclass(frozen=True)
+class DataSettings:
+    source: str  # "bundled", a .json/.jsonl path, or a hub dataset id
+    max_records: int | None  # use only the first N training records (None: all)
+    on_long: str  # records longer than seq_len: "drop" or "truncate"
+    template: str  # "koalpaca" or "chat"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    max_steps: int  # optimizer steps
+    learning_rate: float
+    warmup_steps: int
+    lr_scheduler: str  # transformers scheduler name: cosine, linear, constant_with_warmup
+    save_steps: int  # checkpoint every N optimizer steps
+    logging_steps: int
+    heldout_records: int  # held-out records used for the before/after loss
+    eval_batch_size: int
+    probe_questions: int  # probe questions asked before/after training
+    neftune_noise_alpha: float | None  # NEFTune embedding noise (None: off)
+    seed: int
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -48,6 +71,8 @@ class Profile:
     measure_seq_lens: tuple[int, ...]  # notebook 01: activation measurement lengths (tokens)
     eval_sentences: int  # notebook 02: sentences per language
     lora: LoraSettings
+    data: DataSettings
+    train: TrainSettings
 
     @property
     def torch_dtype(self):
@@ -72,10 +97,12 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
         raise ProfileError(f"{where}: expected a mapping of settings, got {type(raw).__name__}")
     top = [f.name for f in fields(Profile) if f.name != "name"]
     _check_keys(raw, top, where)
+    for section, cls in (("lora", LoraSettings), ("data", DataSettings), ("train", TrainSettings)):
+        names = [f.name for f in fields(cls)]
+        if not isinstance(raw[section], dict):
+            raise ProfileError(f"{where}: '{section}' must be a mapping with keys {', '.join(names)}")
+        _check_keys(raw[section], names, f"{where}, section '{section}'")
     lora_raw = raw["lora"]
-    if not isinstance(lora_raw, dict):
-        raise ProfileError(f"{where}: 'lora' must be a mapping with keys r, alpha, dropout, targets")
-    _check_keys(lora_raw, [f.name for f in fields(LoraSettings)], f"{where}, section 'lora'")
     if raw["model"] not in MODELS:
         raise ProfileError(f"{where}: model {raw['model']!r} is not in the registry. Valid models: {', '.join(MODELS)}")
     for key, valid in CHOICES.items():
@@ -89,13 +116,23 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
         raise ProfileError(f"{where}: lora.r must be a whole number >= 1 (the adapter rank), got {lora_raw['r']!r}")
     if not 0.0 <= float(lora_raw["dropout"]) < 1.0:
         raise ProfileError(f"{where}: lora.dropout must be in [0, 1), got {lora_raw['dropout']!r}")
-    if raw["quantization"] != "none" and raw["device"] != "cuda" and raw["optimizer"] != "adamw_torch":
-        pass  # bitsandbytes runs its 4-bit layers on CPU too; nothing to refuse
+    d, t = raw["data"], raw["train"]
+    if d["on_long"] not in ("drop", "truncate"):
+        raise ProfileError(f"{where}: data.on_long={d['on_long']!r} is not valid. Choose one of: drop, truncate")
+    if d["template"] not in ("koalpaca", "chat"):
+        raise ProfileError(f"{where}: data.template={d['template']!r} is not valid. Choose one of: koalpaca, chat")
+    for key in ("max_steps", "save_steps", "logging_steps", "heldout_records", "eval_batch_size", "probe_questions"):
+        if not isinstance(t[key], int) or t[key] < 1:
+            raise ProfileError(f"{where}: train.{key} must be a whole number >= 1, got {t[key]!r}")
+    if not 0 < float(t["learning_rate"]) < 1:
+        raise ProfileError(f"{where}: train.learning_rate must be between 0 and 1, got {t['learning_rate']!r}")
     lora = LoraSettings(int(lora_raw["r"]), int(lora_raw["alpha"]), float(lora_raw["dropout"]), lora_raw["targets"])
-    values = {k: raw[k] for k in top if k != "lora"}
+    data = DataSettings(str(d["source"]), d["max_records"], d["on_long"], d["template"])
+    train = TrainSettings(**{**t, "learning_rate": float(t["learning_rate"])})
+    values = {k: raw[k] for k in top if k not in ("lora", "data", "train")}
     values["measure_seq_lens"] = tuple(int(x) for x in raw["measure_seq_lens"])
     values["gradient_checkpointing"] = bool(raw["gradient_checkpointing"])
-    return Profile(name=name, lora=lora, **values)
+    return Profile(name=name, lora=lora, data=data, train=train, **values)
 
 
 def load_profiles(path: str | Path = PROFILES_FILE) -> dict[str, Profile]:

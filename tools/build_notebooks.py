@@ -452,7 +452,329 @@ print(f"새 어댑터의 max |Δlogit| = {(logits_after - logits_before).abs().m
     ]
 
 
-BOOKS = {"01_vram_budgeting.ipynb": nb01, "02_quantization.ipynb": nb02, "03_lora_config.ipynb": nb03}
+def nb04():
+    return [
+        md("""
+# 04. KoAlpaca 형식 — 지시문 레코드가 학습 토큰이 되기까지
+
+지시문(instruction) 데이터 한 건이 어떻게 프롬프트 문자열, 토큰 id, 레이블(labels)이 되는지 끝까지 따라갑니다.
+이 노트북을 마치면 데이터 파일을 검증하고, 손실이 답변에만 걸리도록 레이블을 만들고, 최대 길이를 정할 수 있습니다.
+
+## 학습 목표
+- KoAlpaca v1.0 / v1.1 / 허브 형식과 강좌의 번들 데이터를 읽는다.
+- `### 질문: … ### 답변: …` 템플릿과 모델 자체의 채팅 템플릿(chat template)을 비교한다.
+- 답변 끝의 EOS, 프롬프트 마스킹(-100), 패딩이 EOS를 지우지 않는 이유를 확인한다.
+- 토크나이저별 길이 분포와 잘리는 비율, 한국어 한 문장의 토큰 수를 잰다.
+
+## 예상 소요 시간
+README의 표를 보세요. 마지막 셀이 실제 실행 시간을 출력합니다.
+"""),
+        code(SETUP),
+        md("""
+## 1. 데이터 형식
+
+세 가지 KoAlpaca 형식은 모두 Alpaca 형식(`instruction`, `input`, `output`)의 변형입니다.
+- **v1.0**: JSON 배열 하나, 레코드마다 `instruction` / `input` / `output`
+- **v1.1**: JSONL(한 줄에 한 레코드), `instruction` / `output` / `url` (`input` 없음)
+- **허브**: `beomi/KoAlpaca-v1.1a` (인터넷이 있을 때 `datasets`로)
+
+강좌에는 우리가 직접 쓴 한국어 지시문 데이터가 들어 있습니다 (`course_utils/data/`, 학습용과 평가용으로 나뉨).
+같은 레코드를 v1.0과 v1.1 형식 파일로 써 보고 로더로 다시 읽어 봅시다.
+"""),
+        code("""
+import json
+from pathlib import Path
+from course_utils.data import load_heldout, load_source, read_records
+
+train_records, heldout_records = load_source("bundled"), load_heldout()
+print(f"번들 데이터: 학습 {len(train_records)}건, 평가(held-out) {len(heldout_records)}건")
+demo = Path("outputs") / "04_formats"
+demo.mkdir(parents=True, exist_ok=True)
+(demo / "v1_0.json").write_text(json.dumps(train_records[:3], ensure_ascii=False, indent=1), encoding="utf-8")
+(demo / "v1_1.jsonl").write_text("\\n".join(json.dumps({"instruction": r["instruction"], "output": r["output"],
+    "url": "https://example.org"}, ensure_ascii=False) for r in train_records[:3]), encoding="utf-8")
+for name in ["v1_0.json", "v1_1.jsonl"]:
+    print(name, "->", read_records(demo / name)[0])
+"""),
+        code("""
+from course_utils.data import DataError, load_hub
+
+try:
+    hub = load_hub("beomi/KoAlpaca-v1.1a")
+    print(f"허브에서 {len(hub):,}건을 읽었습니다. 첫 레코드: {hub[0]}")
+except DataError as err:
+    print("허브 데이터를 읽지 못했습니다 (오프라인이면 정상):", str(err).split(" (")[0])
+"""),
+        md("""
+잘못된 파일은 파일 이름, 줄 번호, 필드를 짚는 오류로 멈춥니다. 예를 들어 `input`이 숫자인 줄:
+"""),
+        code("""
+(demo / "bad.jsonl").write_text('{"instruction": "질문", "output": "답"}\\n{"instruction": "더하기", "input": 3, "output": "답"}\\n',
+                                encoding="utf-8")
+try:
+    read_records(demo / "bad.jsonl")
+except DataError as err:
+    print(err)
+"""),
+        md("""
+## 2. 프롬프트 템플릿
+
+KoAlpaca 스타일은 `### 질문:`과 `### 답변:` 사이에 지시문(과 입력)을 넣습니다. 모델은 `### 답변:` 다음을 생성하도록 배웁니다.
+채팅 템플릿(chat template)이 있는 모델(SmolLM2-Instruct)은 그 형식을 쓸 수도 있지만, Gemma GGUF에는 채팅 템플릿이 없습니다.
+"""),
+        code("""
+from course_utils.loading import load_tokenizer
+from course_utils.prompts import format_record
+
+record = next(r for r in train_records if r["input"])
+tokenizer = load_tokenizer(profile.model)
+prompt, answer = format_record(record, tokenizer, "koalpaca")
+print(prompt + answer)
+"""),
+        code("""
+for key in ["smollm2-135m-instruct", "gemma-3-270m"]:
+    tok = tokenizer if key == profile.model else load_tokenizer(key)
+    try:
+        chat_prompt, _ = format_record(record, tok, "chat")
+        print(f"{key}: chat template ->\\n{chat_prompt}")
+    except ValueError as err:
+        print(f"{key}: {err}")
+"""),
+        md("""
+## 3. 한 레코드를 끝까지: 텍스트 → 토큰 → 레이블
+
+프롬프트 토큰의 레이블은 -100이라 손실에 들어가지 않고, 답변 토큰과 마지막 EOS만 학습됩니다.
+EOS가 없으면 모델은 답을 끝내는 법을 배우지 못해 생성이 멈추지 않습니다. 회색 행이 가려진(masked) 부분입니다.
+"""),
+        code("""
+import pandas as pd
+from course_utils.prompts import IGNORE, encode
+
+example = encode(record, tokenizer, profile.seq_len)
+rows = pd.DataFrame({"token": [tokenizer.decode([t]) for t in example["input_ids"]], "id": example["input_ids"],
+                     "label": example["labels"]})
+print(f"prompt tokens (masked): {example['n_prompt']}, answer tokens incl. EOS: {example['n_answer']}, "
+      f"last label = EOS: {example['labels'][-1] == tokenizer.eos_token_id}")
+rows.style.apply(lambda r: ["background-color: #ddd" if r["label"] == IGNORE else "" for _ in r], axis=1)
+"""),
+        md("""
+### 패딩이 EOS를 지우면 안 된다
+
+SmolLM2는 패드 토큰이 곧 EOS 토큰입니다. "패드 id인 토큰은 -100" 식으로 마스킹하면 진짜 EOS 레이블까지 지워집니다.
+`collate`는 토큰 id가 아니라 **위치**(attention mask)로 패딩을 가리므로 EOS가 남습니다. 두 토크나이저로 확인합니다.
+"""),
+        code("""
+from course_utils.prompts import collate, pad_id
+
+for key in ["smollm2-135m-instruct", "gemma-3-270m"]:
+    tok = load_tokenizer(key)
+    batch = [encode(r, tok) for r in train_records[:8]]
+    padded = collate(batch, pad_id(tok))
+    ours = sum(int(row[len(ex["input_ids"]) - 1] == tok.eos_token_id) for row, ex in zip(padded["labels"].tolist(), batch))
+    naive = sum(int(row[len(ex["input_ids"]) - 1] != pad_id(tok)) for row, ex in zip(padded["input_ids"].tolist(), batch))
+    print(f"{key:<22} pad == eos: {tok.pad_token_id == tok.eos_token_id!s:<5}  EOS labels kept: ours {ours}/8, "
+          f"masking by pad id {naive}/8")
+"""),
+        md("""
+## 4. 길이: 얼마나 잘리나
+
+토크나이저마다 같은 문장을 다른 개수의 토큰으로 나눕니다. 번들 데이터의 길이 분포와 256/512에서 잘리는 비율을 잽니다.
+"""),
+        code("""
+import matplotlib.pyplot as plt
+
+tokenizers = {key: load_tokenizer(key) for key in ["smollm2-135m-instruct", "gemma-3-270m"]}
+lengths = {key: [encode(r, tok)["length"] for r in train_records] for key, tok in tokenizers.items()}
+fig, ax = plt.subplots(figsize=(7, 3.5))
+for key, ls in lengths.items():
+    ax.hist(ls, bins=30, alpha=0.6, label=key)
+ax.set_xlabel("레코드 길이 (토큰, 프롬프트 + 답변 + EOS)")
+ax.set_ylabel("레코드 수")
+ax.set_title("같은 데이터도 토크나이저에 따라 길이가 크게 다릅니다")
+ax.legend()
+plt.show()
+for key, ls in lengths.items():
+    print(f"{key:<22} median {sorted(ls)[len(ls) // 2]:4d} tokens, max {max(ls):4d}, "
+          f"cut at 256: {100 * sum(l > 256 for l in ls) / len(ls):5.1f} %, at 512: {100 * sum(l > 512 for l in ls) / len(ls):5.1f} %")
+"""),
+        md("""
+### 한국어 한 문장은 몇 토큰인가
+
+SmolLM2의 바이트 단위 BPE는 한국어를 잘게 쪼갭니다. Gemma의 262k 어휘는 한국어 음절과 단어를 통째로 가진 경우가 많습니다.
+"""),
+        code("""
+sentences = ["한국의 수도는 서울입니다.", "오늘은 날씨가 맑고 따뜻합니다.", "인공지능은 많은 데이터에서 규칙을 찾습니다.",
+             "도서관이 다음 달부터 밤 10시까지 문을 엽니다."]
+counts = {key: [len(tok(s, add_special_tokens=False).input_ids) for s in sentences] for key, tok in tokenizers.items()}
+for i, s in enumerate(sentences):
+    print(f"{s:<32} SmolLM2 {counts['smollm2-135m-instruct'][i]:3d}  Gemma {counts['gemma-3-270m'][i]:3d}")
+ratio = sum(counts["smollm2-135m-instruct"]) / sum(counts["gemma-3-270m"])
+print(f"SmolLM2는 Gemma보다 토큰을 {ratio:.2f}배 씁니다")
+"""),
+        md("""
+## 5. 학습 전 검증
+
+학습 직전에 중복과 너무 긴 레코드를 거르고, 무엇을 왜 뺐는지 표로 보여 줍니다. 조용히 사라지는 레코드는 없습니다.
+"""),
+        code("""
+from course_utils.data import validate
+
+check = train_records + train_records[:2]  # two duplicates on purpose
+kept, report = validate(check, [encode(r, tokenizer)["length"] for r in check], max_len=profile.seq_len,
+                        on_long=profile.data.on_long)
+pd.DataFrame(report.rows(), columns=["what", "records"])
+"""),
+        md("""
+## 정리
+"""),
+        code("""
+print(f"학습 {len(train_records)}건 / 평가 {len(heldout_records)}건, 검증 후 남은 레코드 {report.kept}건")
+print(f"예시 레코드: 프롬프트 {example['n_prompt']} 토큰 마스킹, 답변 {example['n_answer']} 토큰 학습 (EOS 포함)")
+print(f"한국어 문장 토큰 수: SmolLM2가 Gemma의 {ratio:.2f}배")
+""" + ELAPSED),
+    ]
+
+
+def nb05():
+    return [
+        md("""
+# 05. 학습 — LoRA 어댑터 학습하기
+
+프로필의 레시피로 LoRA 어댑터를 학습하고, 학습 전후를 같은 평가 데이터로 비교합니다.
+이 노트북을 마치면 transformers `Trainer` + peft로 학습을 돌리고, 중단된 학습을 이어서 하고, 결과를 숫자로 판단할 수 있습니다.
+
+## 학습 목표
+- 프로필 레시피(학습률, 배치, 그래디언트 누적, 체크포인트)로 학습을 실행한다.
+- 학습 중 손실 곡선을 보고, 중단 후 마지막 체크포인트에서 이어서 학습한다.
+- 학습에 쓰지 않은 레코드의 답변 손실과 퍼플렉서티(perplexity)를 학습 전후로 잰다.
+- 속도(토큰/s), 최대 메모리, 어댑터 크기를 기본 모델과 비교한다.
+
+## 예상 소요 시간
+README의 표를 보세요. 마지막 셀이 실제 실행 시간을 출력합니다.
+"""),
+        code(SETUP),
+        md("""
+## 1. 레시피
+
+학습은 `course_utils.train.train`이 합니다. 같은 함수를 터미널에서 `python -m course_utils.train --profile cpu`로,
+여러 GPU에서는 `accelerate launch`로 실행할 수 있습니다. 손실은 답변 토큰에만 걸리고, 출력층(lm_head)도 답변 위치에서만
+계산합니다 — Gemma의 262k 어휘에서는 이것만으로 계산량이 크게 줄어듭니다.
+"""),
+        code("""
+t = profile.train
+print(f"model {profile.model} · {profile.dtype} · quantization {profile.quantization}")
+print(f"LoRA r={profile.lora.r} alpha={profile.lora.alpha} dropout={profile.lora.dropout} targets={profile.lora.targets}")
+print(f"batch {profile.batch_size} x grad-accum {profile.grad_accum}, seq {profile.seq_len}, lr {t.learning_rate}, "
+      f"warmup {t.warmup_steps}, {t.lr_scheduler}, {t.max_steps} steps, checkpoint every {t.save_steps}, {profile.optimizer}")
+"""),
+        md("""
+## 2. 학습 전: 탐침 질문
+
+정답이 분명한 짧은 질문(탐침, probe)을 학습 전 모델에 물어봅니다. 답에 정답 단어가 들어 있으면 맞힌 것으로 셉니다.
+이 질문들은 학습 데이터에 없습니다.
+"""),
+        code("""
+import gc
+import pandas as pd
+from course_utils.data import load_probes
+from course_utils.inference import probe_accuracy, run_probes
+from course_utils.loading import load_profile_model, load_tokenizer
+
+probes = load_probes()[: t.probe_questions]
+tokenizer = load_tokenizer(profile.model)
+base = load_profile_model(profile)
+before = run_probes(base, tokenizer, probes, profile.data.template)
+del base
+gc.collect()
+print(f"학습 전 탐침 정답률: {100 * probe_accuracy(before):.0f} % ({sum(r.correct for r in before)}/{len(before)})")
+"""),
+        md("""
+## 3. 학습하다가 멈추기
+
+실제로는 전원이 꺼지거나 노트북을 닫아 학습이 끊깁니다. 여기서는 첫 체크포인트 직후에 일부러 멈춥니다.
+"""),
+        code("""
+from pathlib import Path
+from course_utils.train import live_loss_plot, train
+
+out = Path("outputs") / "05_training"
+first = train(profile, out, stop_after=t.save_steps, callbacks=[live_loss_plot()])
+print(f"멈춘 스텝: {first.global_step} / {t.max_steps}")
+print("체크포인트:", sorted(p.name for p in (out / "checkpoints").iterdir()))
+"""),
+        md("""
+## 4. 마지막 체크포인트에서 이어서 학습
+
+`resume=True`는 가장 최근의 **완전한** 체크포인트(어댑터, 옵티마이저, 스케줄러, 상태가 모두 있는 것)를 찾아 이어 갑니다.
+학습률 스케줄과 데이터 순서도 그 지점부터 계속됩니다.
+"""),
+        code("""
+result = train(profile, out, resume=True, callbacks=[live_loss_plot()])
+print(f"이어서 시작한 체크포인트: {Path(result.resumed_from).name}, 마친 스텝: {result.global_step}")
+"""),
+        md("""
+## 5. 결과: 학습에 쓰지 않은 데이터의 손실
+
+평가 레코드의 답변 토큰 평균 교차 엔트로피(nats/토큰)와 퍼플렉서티(= e^손실)를 학습 전후로 비교합니다.
+"""),
+        code("""
+import math
+
+pd.DataFrame([
+    {"": "학습 전", "held-out answer loss": round(result.heldout_loss_before, 4),
+     "perplexity": round(math.exp(result.heldout_loss_before), 2)},
+    {"": "학습 후", "held-out answer loss": round(result.heldout_loss_after, 4),
+     "perplexity": round(math.exp(result.heldout_loss_after), 2)},
+]).set_index("")
+"""),
+        code("""
+print(f"손실 감소: {100 * result.loss_drop:.1f} %")
+print(f"학습 시간 {first.train_seconds + result.train_seconds:.1f} s, 속도 {result.tokens_per_second:.0f} 토큰/s (패딩 제외)")
+print(f"최대 메모리: {result.peak_memory_bytes / 2**30:.2f} GiB "
+      f"({'torch.cuda.max_memory_allocated' if profile.device == 'cuda' else '프로세스 최대 RSS'})")
+"""),
+        md("""
+## 6. 저장된 어댑터
+
+표준 PEFT 형식(`adapter_config.json` + `adapter_model.safetensors`)과, 06/07이 쓰는 메타데이터 파일
+`course_adapter.json`(기본 모델과 가중치 해시, 템플릿, 최대 길이, 프로필, 라이브러리 버전)이 저장됩니다.
+"""),
+        code("""
+import json
+from course_utils.loading import model_source
+
+adapter_bytes = (result.adapter_dir / "adapter_model.safetensors").stat().st_size
+base_files = Path(model_source(profile.model)).glob("*.safetensors") if profile.device == "cpu" else []
+base_bytes = sum(f.stat().st_size for f in base_files)
+print(sorted(p.name for p in result.adapter_dir.iterdir()))
+print(f"adapter {adapter_bytes / 2**20:.2f} MiB" + (f" vs base model {base_bytes / 2**20:.1f} MiB "
+      f"({100 * adapter_bytes / base_bytes:.2f} %)" if base_bytes else ""))
+meta = json.loads((result.adapter_dir / "course_adapter.json").read_text())
+{k: meta[k] for k in ["base_model", "base_weights", "template", "max_length", "profile", "global_step"]}
+"""),
+        md("""
+## 7. 학습 후: 탐침 질문
+"""),
+        code("""
+after = run_probes(result.model, result.tokenizer, probes, profile.data.template)
+pd.DataFrame([{"question": b.question, "expected": b.expected, "before": b.answer[:40], "after": a.answer[:40],
+               "ok before": b.correct, "ok after": a.correct} for b, a in zip(before, after)])
+"""),
+        md("""
+## 정리
+"""),
+        code("""
+print(f"held-out 답변 손실: {result.heldout_loss_before:.3f} -> {result.heldout_loss_after:.3f} ({100 * result.loss_drop:.1f} % 감소)")
+print(f"탐침 정답률: {100 * probe_accuracy(before):.0f} % -> {100 * probe_accuracy(after):.0f} %")
+print(f"학습 {result.global_step} 스텝, {first.train_seconds + result.train_seconds:.1f} s, {result.tokens_per_second:.0f} 토큰/s, "
+      f"어댑터 {adapter_bytes / 2**20:.2f} MiB")
+""" + ELAPSED),
+    ]
+
+
+BOOKS = {"01_vram_budgeting.ipynb": nb01, "02_quantization.ipynb": nb02, "03_lora_config.ipynb": nb03,
+         "04_koalpaca_formatting.ipynb": nb04,
+         "05_training.ipynb": nb05}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BOOKS)

@@ -1,0 +1,89 @@
+"""From an instruction record to training tokens: prompt template, EOS, label masking, truncation.
+
+Labels are built from two separately tokenized parts, prompt and answer, so the boundary is exact:
+prompt tokens get -100 (no loss), answer tokens and the final EOS are learned. Padding is marked by
+the attention mask, never by comparing token ids with the pad id (SmolLM2's pad token *is* its EOS).
+"""
+from __future__ import annotations
+
+IGNORE = -100
+
+KOALPACA = "koalpaca"
+CHAT = "chat"
+TEMPLATES = (KOALPACA, CHAT)
+
+
+def format_koalpaca(record: dict) -> tuple[str, str]:
+    """(prompt, answer) in the KoAlpaca style: ``### 질문: …`` then ``### 답변:``."""
+    if record.get("input"):
+        prompt = f"### 질문: {record['instruction']}\n\n### 입력: {record['input']}\n\n### 답변:"
+    else:
+        prompt = f"### 질문: {record['instruction']}\n\n### 답변:"
+    return prompt, " " + record["output"]
+
+
+def format_chat(record: dict, tokenizer) -> tuple[str, str]:
+    """(prompt, answer) with the tokenizer's own chat template (user turn, then assistant answer)."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"{type(tokenizer).__name__} ships no chat template (the Gemma GGUF has none); "
+                         f"use template='koalpaca'")
+    user = record["instruction"] + (f"\n\n{record['input']}" if record.get("input") else "")
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
+                                           add_generation_prompt=True)
+    return prompt, record["output"]
+
+
+def format_record(record: dict, tokenizer, template: str = KOALPACA) -> tuple[str, str]:
+    if template == KOALPACA:
+        return format_koalpaca(record)
+    if template == CHAT:
+        return format_chat(record, tokenizer)
+    raise ValueError(f"template={template!r}: choose one of {', '.join(TEMPLATES)}")
+
+
+def prompt_ids(prompt: str, tokenizer, template: str = KOALPACA) -> list[int]:
+    """Token ids of a prompt as training and generation both see it (BOS where the tokenizer adds one)."""
+    # a chat template already wrote its special tokens into the text
+    return tokenizer(prompt, add_special_tokens=(template != CHAT)).input_ids
+
+
+def encode(record: dict, tokenizer, max_len: int | None = None, template: str = KOALPACA) -> dict:
+    """Token ids and labels for one record.
+
+    Returns input_ids, labels (prompt -> -100), n_prompt, n_answer (answer + EOS tokens),
+    length (before truncation) and truncated. When longer than ``max_len`` the answer is cut
+    from the end and has no EOS (it did not end there).
+    """
+    prompt, answer = format_record(record, tokenizer, template)
+    p = prompt_ids(prompt, tokenizer, template)
+    a = tokenizer(answer, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    ids = p + a
+    labels = [IGNORE] * len(p) + a
+    length = len(ids)
+    truncated = max_len is not None and length > max_len
+    if truncated:
+        ids, labels = ids[:max_len], labels[:max_len]
+    return {"input_ids": ids, "labels": labels, "n_prompt": len(p), "n_answer": len(a), "length": length,
+            "truncated": truncated}
+
+
+def collate(features: list[dict], pad_id: int) -> dict:
+    """Pad a batch to its longest example: input_ids with ``pad_id``, labels with -100, mask 0.
+
+    Padding is decided by position, so a real EOS label stays even when pad id == EOS id.
+    """
+    import torch
+
+    longest = max(len(f["input_ids"]) for f in features)
+    ids, labels, mask = [], [], []
+    for f in features:
+        n = len(f["input_ids"])
+        ids.append(f["input_ids"] + [pad_id] * (longest - n))
+        labels.append(f["labels"] + [IGNORE] * (longest - n))
+        mask.append([1] * n + [0] * (longest - n))
+    return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+
+
+def pad_id(tokenizer) -> int:
+    """The tokenizer's pad id, falling back to EOS (safe: padding is masked by position)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -1,0 +1,364 @@
+"""Train a LoRA adapter with the profile's recipe: transformers ``Trainer`` + peft (accelerate underneath).
+
+    python -m course_utils.train --profile cpu --output outputs/05_training
+
+The same function runs in notebook 05, from the command line, and under ``accelerate launch``.
+Loss is computed on answer tokens only, and the output layer is applied only at those positions:
+prompt and padding positions never produce logits (for Gemma's 262k vocabulary that is most of
+the work). Checkpoints are written every ``save_steps``; ``resume=True`` continues from the last
+complete one. The adapter is saved in the standard PEFT format plus ``course_adapter.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .prompts import IGNORE, collate, encode, pad_id
+
+METADATA = "course_adapter.json"
+
+
+@dataclass
+class TrainResult:
+    adapter_dir: Path
+    global_step: int
+    heldout_loss_before: float  # mean answer-token cross-entropy (nats/token) on held-out records
+    heldout_loss_after: float
+    train_seconds: float
+    tokens_per_second: float  # real (non-pad) tokens processed per second of training
+    peak_memory_bytes: int  # CUDA max_memory_allocated, or the process's peak RSS on a CPU
+    log_history: list = field(default_factory=list)
+    data_report: object = None
+    resumed_from: str | None = None
+
+    @property
+    def loss_drop(self) -> float:
+        return 1.0 - self.heldout_loss_after / self.heldout_loss_before
+
+
+def _base(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def answer_loss_sum(model, batch) -> tuple[torch.Tensor, int]:
+    """(sum of cross-entropy over answer tokens, number of answer tokens) for a padded batch.
+
+    Runs the decoder, keeps the hidden states whose next token is a label, and applies the output
+    layer only there.
+    """
+    base = _base(model)
+    hidden = base.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    labels = batch["labels"][:, 1:]
+    keep = labels != IGNORE
+    logits = base.get_output_embeddings()(hidden[:, :-1][keep])
+    cap = getattr(base.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    loss = F.cross_entropy(logits.float(), labels[keep], reduction="sum")
+    return loss, int(keep.sum())
+
+
+@torch.no_grad()
+def heldout_loss(model, examples: list[dict], pad: int, batch_size: int = 8) -> float:
+    """Mean cross-entropy per answer token (nats) over ``examples`` (encoded records)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
+    for start in range(0, len(order), batch_size):
+        batch = collate([examples[i] for i in order[start:start + batch_size]], pad)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        loss, n = answer_loss_sum(model, batch)
+        total, count = total + float(loss), count + n
+    model.train(was_training)
+    return total / count
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class AnswerOnlyTrainer(Trainer):
+        """Trainer whose loss is answer-token cross-entropy without logits at masked positions."""
+
+        loss_is_scaled_for_ga = True
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss, n = answer_loss_sum(model, inputs)
+            if num_items_in_batch is None:  # not counted by the Trainer: normalize per micro-batch
+                return loss / max(n, 1) / self.current_gradient_accumulation_steps
+            loss = loss / num_items_in_batch
+            if self.args.average_tokens_across_devices:
+                loss = loss * self.accelerator.num_processes
+            return loss
+
+    return AnswerOnlyTrainer
+
+
+def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """Newest ``checkpoint-N`` that holds everything a resume needs (a half-written one is skipped)."""
+    need = ("trainer_state.json", "adapter_model.safetensors", "optimizer.pt", "scheduler.pt")
+    found = []
+    for d in Path(checkpoint_dir).glob("checkpoint-*"):
+        try:
+            step = int(d.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if all((d / f).exists() for f in need):
+            try:
+                json.loads((d / "trainer_state.json").read_text())
+            except ValueError:
+                continue
+            found.append((step, d))
+    return max(found)[1] if found else None
+
+
+def prepare_data(profile, tokenizer):
+    """Encoded training and held-out examples + the validation report for a profile."""
+    from .data import load_heldout, load_source, validate
+
+    records = load_source(profile.data.source)
+    if profile.data.max_records:
+        records = records[: profile.data.max_records]
+    encoded = [encode(r, tokenizer, None, profile.data.template) for r in records]
+    kept, report = validate(records, [e["length"] for e in encoded], profile.seq_len, profile.data.on_long)
+    if not kept:
+        from .data import DataError
+
+        raise DataError(f"No training records left after validation ({dict(report.dropped)}); raise seq_len "
+                        f"(now {profile.seq_len}) or set data.on_long to 'truncate'")
+    train = [encode(r, tokenizer, profile.seq_len, profile.data.template) for r in kept]
+    held = load_heldout()[: profile.train.heldout_records]
+    heldout = [encode(r, tokenizer, profile.seq_len, profile.data.template) for r in held]
+    return train, heldout, report
+
+
+def weights_id(spec) -> str:
+    """Identity of the base weights: the GGUF's sha256, or the hub id (+ revision when known)."""
+    if spec.source == "gguf":
+        from .loading import gguf_sha256
+
+        return f"sha256:{gguf_sha256(spec)}"
+    return f"hub:{spec.hub_id}"
+
+
+def _metadata(profile, spec, tokenizer, result_fields: dict) -> dict:
+    import peft
+    import transformers
+
+    return {
+        "base_model": spec.key, "base_model_id": spec.hub_id, "base_weights": weights_id(spec),
+        "license": spec.license, "template": profile.data.template, "tokenizer": type(tokenizer).__name__,
+        "eos_token": tokenizer.eos_token, "max_length": profile.seq_len, "profile": profile.name,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+                     "python": platform.python_version()},
+        **result_fields,
+    }
+
+
+def _peak_memory() -> int:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def training_arguments(profile, checkpoint_dir: Path, max_steps: int):
+    """``TrainingArguments`` for the profile's recipe."""
+    from transformers import TrainingArguments
+
+    t = profile.train
+    cuda = profile.device == "cuda" and torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=profile.batch_size,
+        gradient_accumulation_steps=profile.grad_accum,
+        learning_rate=t.learning_rate,
+        warmup_steps=t.warmup_steps,
+        lr_scheduler_type=t.lr_scheduler,
+        max_steps=max_steps,
+        logging_steps=t.logging_steps,
+        save_steps=t.save_steps,
+        save_total_limit=2,
+        optim=profile.optimizer,
+        fp16=cuda and profile.dtype == "float16",
+        bf16=cuda and profile.dtype == "bfloat16",
+        activation_checkpointing=profile.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if profile.gradient_checkpointing else None,
+        train_sampling_strategy="group_by_length",
+        remove_unused_columns=False,
+        report_to=[],
+        seed=t.seed,
+        data_seed=t.seed,
+        neftune_noise_alpha=t.neftune_noise_alpha,
+        use_cpu=not cuda,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+
+def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int | None = None,
+          callbacks: list | None = None, progress=print) -> TrainResult:
+    """Train the profile's LoRA adapter; return measured results (see ``TrainResult``).
+
+    ``output_dir`` gets ``checkpoints/`` and, when training reaches ``max_steps``, ``adapter/``.
+    ``resume=True`` continues from the last complete checkpoint (fresh start when there is none).
+    ``stop_after=k`` stops after step k, as an interruption would (use a multiple of save_steps).
+    """
+    from transformers import TrainerCallback, set_seed
+
+    from .loading import load_profile_model, load_tokenizer
+    from .lora import attach_lora, save_adapter
+    from .models import get_spec
+    from .notebook import quiet_libraries
+
+    quiet_libraries()
+    output_dir = Path(output_dir)
+    checkpoint_dir = output_dir / "checkpoints"
+    check_writable(output_dir)
+    set_seed(profile.train.seed)
+    spec = get_spec(profile.model)
+    tokenizer = load_tokenizer(profile.model)
+    model = load_profile_model(profile)
+    if profile.quantization != "none":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
+    model.config.use_cache = False
+    model = attach_lora(model, profile.lora)
+    train_set, heldout, report = prepare_data(profile, tokenizer)
+    pad = pad_id(tokenizer)
+    progress(f"data: {report.kept} training records ({report.total} read), {len(heldout)} held-out")
+    resume_from = last_complete_checkpoint(checkpoint_dir) if resume else None
+    if not resume and checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)  # a fresh run never mixes with old checkpoints
+    loss_before = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)
+    progress(f"held-out answer loss before training: {loss_before:.4f} (perplexity {math.exp(loss_before):.1f})")
+
+    counter = {"tokens": 0}
+
+    def data_collator(features):
+        batch = collate(features, pad)
+        counter["tokens"] += int(batch["attention_mask"].sum())
+        return batch
+
+    class StopAfter(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if stop_after is not None and state.global_step >= stop_after:
+                control.should_training_stop = True
+
+    trainer = _trainer_class()(
+        model=model, args=training_arguments(profile, checkpoint_dir, profile.train.max_steps),
+        train_dataset=train_set, data_collator=data_collator, callbacks=[StopAfter(), *(callbacks or [])],
+    )
+    _use_text_progress_bar(trainer)
+    start = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    seconds = time.perf_counter() - start
+    step = trainer.state.global_step
+    loss_after = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)
+    progress(f"held-out answer loss after {step} steps: {loss_after:.4f} (perplexity {math.exp(loss_after):.1f})")
+    result = TrainResult(output_dir / "adapter", step, loss_before, loss_after, seconds,
+                         counter["tokens"] / seconds if seconds > 0 else 0.0, _peak_memory(),
+                         trainer.state.log_history, report, str(resume_from) if resume_from else None)
+    if step >= profile.train.max_steps and trainer.is_world_process_zero():
+        save_adapter(model, result.adapter_dir, metadata=_metadata(profile, spec, tokenizer, {
+            "global_step": step, "heldout_loss_before": loss_before, "heldout_loss_after": loss_after}))
+    result.model, result.tokenizer = model, tokenizer
+    return result
+
+
+def _use_text_progress_bar(trainer) -> None:
+    """Use the tqdm bar everywhere: transformers 5.23's notebook bar crashes when a run stops within its
+    first update interval (average time per step still None), which a short or interrupted run does."""
+    from transformers.trainer_callback import ProgressCallback
+    from transformers.utils.notebook import NotebookProgressCallback
+
+    if trainer.pop_callback(NotebookProgressCallback) is not None:
+        trainer.add_callback(ProgressCallback)
+
+
+def check_writable(path: Path, need_bytes: int = 200 * 1024**2) -> None:
+    """Fail before training when ``path`` cannot be written or its disk is nearly full."""
+    path.mkdir(parents=True, exist_ok=True)
+    probe = path / ".write-test"
+    try:
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise PermissionError(f"Output folder {path} is not writable ({err.strerror}). Choose another --output") from None
+    free = shutil.disk_usage(path).free
+    if free < need_bytes:
+        raise OSError(f"Only {free / 1024**2:.0f} MiB free at {path}; training needs about "
+                      f"{need_bytes / 1024**2:.0f} MiB for checkpoints and the adapter. Free space or choose another --output")
+
+
+def main(argv=None) -> None:
+    from .profiles import default_profile_name, get_profile
+
+    parser = argparse.ArgumentParser(description="Train the course's LoRA adapter with a profile's recipe.")
+    parser.add_argument("--profile", default=default_profile_name(), help="smoke, cpu or gpu8gb")
+    parser.add_argument("--output", default="outputs/train", help="folder for checkpoints/ and adapter/")
+    parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
+    args = parser.parse_args(argv)
+    result = train(get_profile(args.profile), args.output, resume=args.resume)
+    summary = {k: v for k, v in asdict(result).items() if k not in ("log_history", "data_report")}
+    summary["adapter_dir"] = str(result.adapter_dir)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(summary, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
+
+
+def live_loss_plot(title: str = "학습 손실(training loss)이 줄어드는 모습"):
+    """A TrainerCallback that redraws the loss curve in a notebook at every logging step.
+
+    After a resume the curve starts with the steps already logged in the checkpoint.
+    """
+    from transformers import TrainerCallback
+
+    class LiveLossPlot(TrainerCallback):
+        def __init__(self):
+            self.points: dict[int, float] = {}
+            self.handle = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            for entry in state.log_history:
+                if "loss" in entry:
+                    self.points[entry["step"]] = float(entry["loss"])
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.points[state.global_step] = float(logs["loss"])
+                self.draw(args.max_steps)
+
+        def draw(self, max_steps: int):
+            import matplotlib.pyplot as plt
+            from IPython.display import display
+
+            steps = sorted(self.points)
+            fig, ax = plt.subplots(figsize=(6.5, 3.2))
+            ax.plot(steps, [self.points[s] for s in steps], marker="o", ms=3)
+            ax.set_xlim(0, max_steps)
+            ax.set_xlabel("옵티마이저 스텝 (step)")
+            ax.set_ylabel("답변 토큰 손실 (nats/토큰)")
+            ax.set_title(title)
+            if self.handle is None:
+                self.handle = display(fig, display_id=True)
+            else:
+                self.handle.update(fig)
+            plt.close(fig)
+
+    return LiveLossPlot()

@@ -1,0 +1,81 @@
+import json
+import math
+import shutil
+from collections import namedtuple
+
+import pytest
+import torch
+
+from course_utils.profiles import get_profile
+from course_utils.train import check_writable, last_complete_checkpoint, train
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    return get_profile("smoke")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(smoke, tmp_path_factory):
+    return train(smoke, tmp_path_factory.mktemp("full"), progress=lambda m: None)
+
+
+def test_training_lowers_heldout_loss_and_saves_peft_adapter(uninterrupted, smoke):
+    r = uninterrupted
+    assert r.global_step == smoke.train.max_steps
+    assert math.isfinite(r.heldout_loss_after) and r.heldout_loss_after < r.heldout_loss_before
+    files = sorted(p.name for p in r.adapter_dir.iterdir())
+    assert {"adapter_config.json", "adapter_model.safetensors", "course_adapter.json"} <= set(files)
+    meta = json.loads((r.adapter_dir / "course_adapter.json").read_text())
+    assert meta["base_model"] == "smollm2-135m-instruct" and meta["base_weights"].startswith("sha256:")
+    assert meta["template"] == "koalpaca" and meta["max_length"] == smoke.seq_len and meta["profile"] == "smoke"
+    assert r.tokens_per_second > 0 and r.peak_memory_bytes > 0
+
+
+def test_stopped_then_resumed_run_matches_uninterrupted(uninterrupted, smoke, tmp_path):
+    first = train(smoke, tmp_path, stop_after=smoke.train.save_steps, progress=lambda m: None)
+    assert first.global_step == smoke.train.save_steps
+    assert not (tmp_path / "adapter").exists()  # not finished: no adapter yet
+    assert last_complete_checkpoint(tmp_path / "checkpoints").name == f"checkpoint-{smoke.train.save_steps}"
+    resumed = train(smoke, tmp_path, resume=True, progress=lambda m: None)
+    assert resumed.resumed_from.endswith(f"checkpoint-{smoke.train.save_steps}")
+    assert resumed.global_step == uninterrupted.global_step
+    steps = [e["step"] for e in resumed.log_history if "loss" in e]
+    assert steps == list(range(1, smoke.train.max_steps + 1))  # every optimizer step happened exactly once
+    assert math.isfinite(resumed.heldout_loss_after)
+    assert resumed.heldout_loss_after == pytest.approx(uninterrupted.heldout_loss_after, abs=0.02)
+
+
+def test_half_written_checkpoint_is_never_picked(tmp_path):
+    for step, files in [(2, ["trainer_state.json", "adapter_model.safetensors", "optimizer.pt", "scheduler.pt"]),
+                        (4, ["adapter_model.safetensors"])]:
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        for f in files:
+            (d / f).write_text("{}")
+    assert last_complete_checkpoint(tmp_path).name == "checkpoint-2"
+
+
+def test_saved_adapter_reloads_with_the_same_logits(uninterrupted):
+    from peft import PeftModel
+
+    from course_utils.loading import load_model
+
+    reloaded = PeftModel.from_pretrained(load_model("smollm2-135m-instruct"), uninterrupted.adapter_dir)
+    ids = torch.tensor([[1, 2, 3, 400, 500, 600]])
+    uninterrupted.model.eval()
+    reloaded.eval()
+    with torch.no_grad():
+        a, b = uninterrupted.model(input_ids=ids).logits, reloaded(input_ids=ids).logits
+    assert (a - b).abs().max().item() < 1e-5
+
+
+def test_unwritable_or_full_output_fails_before_training(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError):
+        check_writable(blocker / "out")
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: Usage(10, 10, 1024))
+    with pytest.raises(OSError, match=rf"Only 0 MiB free at {tmp_path / 'out'}"):
+        check_writable(tmp_path / "out")

@@ -1,0 +1,70 @@
+import json, os, random, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from part1 import QA
+from part2 import EXPLAIN, REWRITE
+from part3 import SUMMARY, CLASSIFY, LISTS
+rng = random.Random(7)
+def final(n):  # final sound of the Korean reading of n: 'vowel', 'rieul' or 'consonant'
+    d = n % 10
+    if d == 0:
+        return "consonant"  # 십, 백, 천
+    return {2: "vowel", 4: "vowel", 5: "vowel", 9: "vowel", 1: "rieul", 7: "rieul", 8: "rieul"}.get(d, "consonant")
+def eun(n): return f"{n}{'는' if final(n) == 'vowel' else '은'}"
+def eul(n): return f"{n}{'를' if final(n) == 'vowel' else '을'}"
+def ro(n): return f"{n}{'로' if final(n) in ('vowel', 'rieul') else '으로'}"
+ARITH = []
+for _ in range(8):
+    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    ARITH.append((f"{a} 더하기 {eun(b)} 얼마인가요?", "", f"{a} 더하기 {eun(b)} {a + b}입니다."))
+for _ in range(7):
+    a, b = rng.randint(50, 199), rng.randint(10, 49)
+    ARITH.append((f"{a}에서 {eul(b)} 빼면 얼마인가요?", "", f"{a}에서 {eul(b)} 빼면 {a - b}입니다."))
+for _ in range(7):
+    a, b = rng.randint(2, 19), rng.randint(2, 9)
+    ARITH.append((f"{a} 곱하기 {eun(b)} 얼마인가요?", "", f"{a} 곱하기 {eun(b)} {a * b}입니다."))
+for _ in range(4):
+    b, q = rng.randint(2, 9), rng.randint(3, 15)
+    ARITH.append((f"{eul(b * q)} {ro(b)} 나누면 얼마인가요?", "", f"{eul(b * q)} {ro(b)} 나누면 {q}입니다."))
+word = [
+    ("사과가 한 상자에 12개씩 들어 있습니다. 3상자에는 사과가 모두 몇 개인가요?", "", "12 × 3 = 36이므로 사과는 모두 36개입니다."),
+    ("연필 한 자루가 500원입니다. 연필 4자루를 사려면 얼마가 필요한가요?", "", "500 × 4 = 2,000이므로 2,000원이 필요합니다."),
+    ("버스가 오전 9시에 출발해서 2시간 30분 뒤에 도착했습니다. 도착 시각은 언제인가요?", "", "오전 9시에서 2시간 30분이 지나면 오전 11시 30분입니다."),
+    ("민지는 사탕 20개 중 7개를 친구에게 주었습니다. 남은 사탕은 몇 개인가요?", "", "20 - 7 = 13이므로 남은 사탕은 13개입니다."),
+    ("한 반에 학생이 24명 있고 4명씩 모둠을 만들면 모둠은 몇 개인가요?", "", "24 ÷ 4 = 6이므로 모둠은 6개입니다."),
+    ("시속 60킬로미터로 2시간 달리면 몇 킬로미터를 가나요?", "", "60 × 2 = 120이므로 120킬로미터를 갑니다."),
+]
+ARITH += word
+cats = {"qa": QA, "explain": EXPLAIN, "rewrite": REWRITE, "summary": SUMMARY, "classify": CLASSIFY, "lists": LISTS, "arith": ARITH}
+PROBES = [  # (question, expected substring)
+ ("한국의 수도는 어디인가요?", "서울"), ("일본의 수도는 어디인가요?", "도쿄"), ("프랑스의 수도는 어디인가요?", "파리"),
+ ("영국의 수도는 어디인가요?", "런던"), ("중국의 수도는 어디인가요?", "베이징"), ("이탈리아의 수도는 어디인가요?", "로마"),
+ ("태양계에서 가장 큰 행성은 무엇인가요?", "목성"), ("지구에서 가장 넓은 바다는 무엇인가요?", "태평양"),
+ ("한글을 만든 왕은 누구인가요?", "세종"), ("일주일은 며칠인가요?", "7"), ("하루는 몇 시간인가요?", "24"),
+ ("1년은 몇 개월인가요?", "12"), ("한국의 화폐 단위는 무엇인가요?", "원"), ("한국에서 가장 높은 산은 무엇인가요?", "한라산"),
+ ("물의 화학식은 무엇인가요?", "H2O"), ("대한민국의 국화는 무엇인가요?", "무궁화"),
+ ("사람의 몸에서 피를 온몸으로 보내는 기관은 무엇인가요?", "심장"), ("세계에서 가장 높은 산은 무엇인가요?", "에베레스트"),
+ ("거미의 다리는 몇 개인가요?", "8"), ("축구 경기에서 한 팀은 몇 명이 뛰나요?", "11"),
+ ("1킬로미터는 몇 미터인가요?", "1,000"), ("광복절은 언제인가요?", "8월 15일"),
+]
+probe_q = {q for q, _ in PROBES}
+assert probe_q <= {r[0] for r in QA}, probe_q - {r[0] for r in QA}
+train, held = [], []
+for name, recs in cats.items():
+    for i, (ins, inp, out) in enumerate(recs):
+        rec = {"instruction": ins, "input": inp, "output": out}
+        if ins in probe_q:
+            continue  # probe questions are asked, never trained on nor part of the loss sets
+        if i % 7 == 3:
+            held.append(rec)
+        else:
+            train.append(rec)
+keys = [(r["instruction"], r["input"]) for r in train + held]
+assert len(keys) == len(set(keys)), "duplicate"
+print(len(train), len(held), len(train) + len(held), {k: len(v) for k, v in cats.items()})
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "course_utils", "data")
+import os; os.makedirs(out, exist_ok=True)
+for fn, rs in [("ko_instructions_train.jsonl", train), ("ko_instructions_heldout.jsonl", held)]:
+    with open(f"{out}/{fn}", "w", encoding="utf-8") as f:
+        for r in rs: f.write(json.dumps(r, ensure_ascii=False) + "\n")
+with open(f"{out}/probes.jsonl", "w", encoding="utf-8") as f:
+    for q, a in PROBES: f.write(json.dumps({"question": q, "expected": a}, ensure_ascii=False) + "\n")
