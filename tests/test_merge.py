@@ -1,0 +1,45 @@
+import torch
+from transformers import AutoModelForCausalLM
+
+from conftest import tiny_model
+from course_utils.lora import attach_lora
+from course_utils.merge import GEMMA_NOTICE, batch_logits, folder_bytes, max_logit_diff, save_merged
+from course_utils.profiles import LoraSettings
+
+
+class Tok:
+    def save_pretrained(self, path):
+        (path / "tokenizer_config.json").write_text("{}")
+
+
+def test_merge_matches_adapter_and_reloads_plain(tmp_path):
+    model = attach_lora(tiny_model("tinyllama-1.1b"), LoraSettings(8, 16, 0.0, "attention"))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    examples = [{"input_ids": list(range(5, 20)), "labels": [-100] * 15},
+                {"input_ids": list(range(30, 40)), "labels": [-100] * 10}]
+    ref, mask = batch_logits(model, examples, pad=0)
+    with model.disable_adapter():
+        base, _ = batch_logits(model, examples, pad=0)
+    assert max_logit_diff(ref, base, mask) > 1e-3  # the adapter does something
+    merged = model.merge_and_unload()
+    assert type(merged.model.layers[0].self_attn.q_proj) is torch.nn.Linear
+    assert max_logit_diff(batch_logits(merged, examples, 0)[0], ref, mask) < 1e-4
+    out = save_merged(merged, Tok(), tmp_path / "merged", gemma_notice=True)
+    assert (out / "NOTICE").read_text() == GEMMA_NOTICE
+    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    assert max_logit_diff(batch_logits(reloaded, examples, 0)[0], ref, mask) < 1e-4
+    assert folder_bytes(out) > (out / "model.safetensors").stat().st_size
+    save_merged(merged, Tok(), tmp_path / "merged", gemma_notice=False)  # re-run replaces cleanly
+    assert not (out / "NOTICE").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["merged"]
+
+
+def test_max_logit_diff_ignores_padding():
+    a = torch.zeros(1, 3, 4)
+    b = a.clone()
+    b[0, 2] = 100.0
+    assert max_logit_diff(a, b, torch.tensor([[1, 1, 0]])) == 0.0

@@ -1,0 +1,73 @@
+"""Run the whole course headless: notebooks 01 -> 07 in order with the active profile.
+
+    make course                      # profile: COURSE_PROFILE, else gpu8gb with CUDA, else cpu
+    COURSE_PROFILE=smoke make course
+
+Executed copies and HTML go to outputs/<profile>/. A failing notebook stops the run and names the
+notebook and the failing cell. The end prints each notebook's time and its summary (정리) numbers.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def summary_text(nb) -> str:
+    """Stdout of the notebook's last code cell (the 정리 cell prints the run's key numbers)."""
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    return "".join(o.get("text", "") for o in last.get("outputs", []) if o.get("output_type") == "stream"
+                   and o.get("name") == "stdout")
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from course_utils.profiles import active_profile
+
+    profile = active_profile()
+    os.environ["COURSE_PROFILE"] = profile.name
+    out = ROOT / "outputs" / profile.name
+    out.mkdir(parents=True, exist_ok=True)
+    books = sorted(NOTEBOOKS.glob("0*.ipynb"))
+    print(f"course: {len(books)} notebooks, profile {profile.name} (model {profile.model}); results in {out}")
+    results = []
+    for path in books:
+        print(f"▶ {path.stem} ...", flush=True)
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
+        start = time.perf_counter()
+        try:
+            client.execute()
+        except CellExecutionError as err:
+            failing = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
+                o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+            nbformat.write(nb, out / path.name)
+            print(f"✗ {path.name} failed in cell {failing}: {str(err).strip().splitlines()[-1]}", file=sys.stderr)
+            print(f"  the executed copy with the error is {out / path.name}", file=sys.stderr)
+            return 1
+        seconds = time.perf_counter() - start
+        nbformat.write(nb, out / path.name)
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        (out / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
+        print(f"  done in {seconds:.1f} s", flush=True)
+        results.append((path.stem, seconds, summary_text(nb)))
+    print("\n=== summary ===")
+    for name, seconds, text in results:
+        print(f"\n{name} ({seconds:.1f} s)")
+        for line in text.strip().splitlines():
+            print(f"  {line}")
+    print(f"\ntotal {sum(s for _, s, _ in results):.1f} s, profile {profile.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
