@@ -66,3 +66,17 @@ def test_hangul_share_and_signals():
     rows = [{"answer": "서울", "new_tokens": 4, "stopped_at_eos": True, "seconds": 1.0},
             {"answer": "abc", "new_tokens": 8, "stopped_at_eos": False, "seconds": 3.0}]
     assert quality_signals(rows) == {"eos_stop_share": 0.5, "hangul_share": 0.5, "tokens_per_second": 3.0}
+
+
+def test_adapter_off_gives_the_base_logits(adapter_dir):
+    from course_utils.loading import load_model
+
+    model, _, _ = load_adapter_model(adapter_dir, get_profile("smoke"))
+    base = load_model("smollm2-135m-instruct")
+    base.eval()
+    ids = torch.tensor([[1, 200, 300, 400, 500, 600]])
+    with torch.no_grad():
+        with model.disable_adapter():
+            off = model(input_ids=ids).logits
+        plain = base(input_ids=ids).logits
+    assert torch.equal(off, plain)

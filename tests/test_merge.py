@@ -43,3 +43,27 @@ def test_max_logit_diff_ignores_padding():
     b = a.clone()
     b[0, 2] = 100.0
     assert max_logit_diff(a, b, torch.tensor([[1, 1, 0]])) == 0.0
+
+
+def test_merge_of_the_embedded_model_is_equivalent_and_generates(tmp_path):
+    from course_utils.inference import generate_answer
+    from course_utils.loading import load_model, load_tokenizer
+
+    TOLERANCE = 1e-3
+    model = attach_lora(load_model("smollm2-135m-instruct"), LoraSettings(8, 16, 0.0, "attention"))
+    torch.manual_seed(2)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.02)
+    tok = load_tokenizer("smollm2-135m-instruct")
+    examples = [{"input_ids": tok("한국의 수도는 어디인가요?").input_ids, "labels": []},
+                {"input_ids": tok("The capital of Korea is").input_ids, "labels": []}]
+    ref, mask = batch_logits(model, examples, tok.eos_token_id)
+    merged = model.merge_and_unload()
+    assert max_logit_diff(batch_logits(merged, examples, tok.eos_token_id)[0], ref, mask) < TOLERANCE
+    out = save_merged(merged, tok, tmp_path / "merged", gemma_notice=False)
+    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    assert max_logit_diff(batch_logits(reloaded, examples, tok.eos_token_id)[0], ref, mask) < TOLERANCE
+    answer = generate_answer(reloaded, tok, "한국의 수도는 어디인가요?", max_new_tokens=8)
+    assert isinstance(answer, str) and len(answer) > 0

@@ -29,29 +29,42 @@ def summary_text(nb) -> str:
                    and o.get("name") == "stdout")
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    import argparse
+
     sys.path.insert(0, str(ROOT))
     from course_utils.profiles import active_profile
 
+    parser = argparse.ArgumentParser(description="Run the course notebooks in order, headless.")
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder of 0*.ipynb notebooks")
+    parser.add_argument("--outputs", type=Path, default=ROOT / "outputs", help="executed copies go to OUTPUTS/<profile>/")
+    args = parser.parse_args(argv)
     profile = active_profile()
     os.environ["COURSE_PROFILE"] = profile.name
-    out = ROOT / "outputs" / profile.name
+    out = args.outputs / profile.name
     out.mkdir(parents=True, exist_ok=True)
-    books = sorted(NOTEBOOKS.glob("0*.ipynb"))
+    books = sorted(args.notebooks.glob("0*.ipynb"))
+    if not books:
+        print(f"No notebooks (0*.ipynb) in {args.notebooks}", file=sys.stderr)
+        return 1
     print(f"course: {len(books)} notebooks, profile {profile.name} (model {profile.model}); results in {out}")
     results = []
     for path in books:
         print(f"▶ {path.stem} ...", flush=True)
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
+        client = NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(args.notebooks)}})
         start = time.perf_counter()
         try:
             client.execute()
         except CellExecutionError as err:
-            failing = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
-                o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+            failing, message = None, str(err).strip().splitlines()[-1]
+            for i, cell in enumerate(nb.cells):
+                errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+                if errors:
+                    failing, message = i, f"{errors[0]['ename']}: {errors[0]['evalue']}"
+                    break
             nbformat.write(nb, out / path.name)
-            print(f"✗ {path.name} failed in cell {failing}: {str(err).strip().splitlines()[-1]}", file=sys.stderr)
+            print(f"✗ {path.name} failed in cell {failing}: {message}", file=sys.stderr)
             print(f"  the executed copy with the error is {out / path.name}", file=sys.stderr)
             return 1
         seconds = time.perf_counter() - start
