@@ -71,14 +71,19 @@ def check_adapter(adapter_dir, model_key: str) -> dict:
     return meta
 
 
-def load_adapter_model(adapter_dir, profile):
-    """(peft model, tokenizer, metadata) for an adapter trained by ``course_utils.train`` on the profile's model."""
+def load_adapter_model(adapter_dir, profile, full_precision: torch.dtype | None = None):
+    """(peft model, tokenizer, metadata) for an adapter trained by ``course_utils.train`` on the profile's model.
+
+    The base is loaded as the profile says (quantized for gpu8gb), or unquantized in ``full_precision``
+    (e.g. ``torch.float32``) when given, as merging needs.
+    """
     from peft import PeftModel
 
-    from .loading import load_profile_model, load_tokenizer
+    from .loading import load_model, load_profile_model, load_tokenizer
 
     meta = check_adapter(adapter_dir, profile.model)
-    model = PeftModel.from_pretrained(load_profile_model(profile), str(adapter_dir))
+    base = load_profile_model(profile) if full_precision is None else load_model(profile.model, dtype=full_precision)
+    model = PeftModel.from_pretrained(base, str(adapter_dir))
     model.eval()
     return model, load_tokenizer(profile.model), meta
 

@@ -919,17 +919,21 @@ README의 표를 보세요. 마지막 셀이 실제 실행 시간을 출력합�
         md("""
 ## 1. 어댑터 모델과 기준 로짓
 
-05의 어댑터를 읽고(없으면 학습), 평가 레코드 몇 개의 로짓을 병합 전에 계산해 둡니다. 이 노트북은 fp32로 계산합니다.
+05의 어댑터를 읽고(없으면 학습), 평가 레코드 몇 개의 로짓을 병합 전에 계산해 둡니다.
+병합 dtype은 명시적으로 fp32입니다: fp16에서 W + BA를 더하면 합이 fp16으로 반올림되어 차이가 커집니다.
+gpu8gb 프로필이라도 여기서는 기본 모델을 양자화하지 않고 fp32로 읽습니다 (4비트 병합은 4절).
 """),
         code("""
 from pathlib import Path
+import torch
 from course_utils.data import load_heldout
 from course_utils.inference import ensure_adapter, load_adapter_model
 from course_utils.merge import batch_logits, max_logit_diff
 from course_utils.prompts import encode, pad_id
 
+MERGE_DTYPE = torch.float32  # explicit: the merged weights are stored in this dtype
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
-model, tokenizer, meta = load_adapter_model(adapter_dir, profile)
+model, tokenizer, meta = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
 examples = [encode(r, tokenizer, profile.seq_len, meta["template"]) for r in load_heldout()[:8]]
 pad = pad_id(tokenizer)
 reference, mask = batch_logits(model, examples, pad)
@@ -961,7 +965,7 @@ from course_utils.merge import save_merged
 
 out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name,
                       gemma_notice=meta["base_model"].startswith("gemma"))
-reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=torch.float32)
+reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=MERGE_DTYPE)
 reload_delta = max_logit_diff(batch_logits(reloaded, examples, pad)[0], reference, mask)
 print(sorted(p.name for p in out_dir.iterdir()))
 print(f"max |Δlogit| adapter vs reloaded merged model: {reload_delta:.2e} -> {'OK' if reload_delta < TOLERANCE else 'FAIL'}")
