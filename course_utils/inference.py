@@ -109,14 +109,19 @@ def hangul_share(text: str) -> float:
     return sum("\uac00" <= c <= "\ud7a3" for c in chars) / len(chars) if chars else 0.0
 
 
+def prompt_tensor(model, tokenizer, instruction: str, input_text: str = "", template: str = KOALPACA) -> torch.Tensor:
+    """The prompt of one instruction as a (1, tokens) id tensor on the model's device."""
+    prompt, _ = format_record({"instruction": instruction, "input": input_text, "output": ""}, tokenizer, template)
+    return torch.tensor([prompt_ids(prompt, tokenizer, template)], device=next(model.parameters()).device)
+
+
 @torch.no_grad()
 def answer_with_stats(model, tokenizer, instruction: str, input_text: str = "", template: str = KOALPACA,
                       max_new_tokens: int = 48, **generate_kwargs) -> dict:
     """Generate one answer and measure it: text, new tokens, whether it stopped at EOS, seconds."""
     import time
 
-    prompt, _ = format_record({"instruction": instruction, "input": input_text, "output": ""}, tokenizer, template)
-    ids = torch.tensor([prompt_ids(prompt, tokenizer, template)], device=next(model.parameters()).device)
+    ids = prompt_tensor(model, tokenizer, instruction, input_text, template)
     was_training = model.training
     model.eval()
     start = time.perf_counter()
@@ -145,8 +150,7 @@ def stream_answer(model, tokenizer, instruction: str, template: str = KOALPACA, 
     from transformers import TextIteratorStreamer
 
     printer = printer or (lambda piece: print(piece, end="", flush=True))
-    prompt, _ = format_record({"instruction": instruction, "input": "", "output": ""}, tokenizer, template)
-    ids = torch.tensor([prompt_ids(prompt, tokenizer, template)], device=next(model.parameters()).device)
+    ids = prompt_tensor(model, tokenizer, instruction, template=template)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id, streamer=streamer,

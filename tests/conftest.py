@@ -35,6 +35,16 @@ def tiny_model(key: str, seed: int = 0):
     return AutoModelForCausalLM.from_config(build_config(tiny_spec(key)))
 
 
+def randomize_lora_b(model, seed: int, std: float):
+    """Give every LoRA B matrix random values, so the adapter changes the output (B starts at 0)."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, std)
+    return model
+
+
 @pytest.fixture
 def course_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))

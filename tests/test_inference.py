@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from conftest import randomize_lora_b
 from course_utils.inference import (AdapterMismatchError, answer_with_stats, check_adapter, generate_answer,
                                     hangul_share, load_adapter_model, quality_signals, read_adapter_metadata,
                                     stream_answer)
@@ -15,12 +16,7 @@ from course_utils.models import get_spec
 @pytest.fixture(scope="module")
 def adapter_dir(tmp_path_factory, smollm2):
     profile = get_profile("smoke")
-    model = attach_lora(smollm2, profile.lora)
-    torch.manual_seed(0)
-    with torch.no_grad():  # a non-zero adapter, so switching it off changes the output
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.02)
+    model = randomize_lora_b(attach_lora(smollm2, profile.lora), 0, 0.02)  # switching it off must matter
     out = save_adapter(model, tmp_path_factory.mktemp("a") / "adapter", metadata={
         "base_model": profile.model, "base_weights": weights_id(get_spec(profile.model)), "template": "koalpaca",
         "global_step": 0})

@@ -1,7 +1,7 @@
 import torch
 from transformers import AutoModelForCausalLM
 
-from conftest import tiny_model
+from conftest import randomize_lora_b, tiny_model
 from course_utils.lora import attach_lora
 from course_utils.merge import GEMMA_NOTICE, batch_logits, folder_bytes, max_logit_diff, save_merged
 from course_utils.profiles import LoraSettings
@@ -13,12 +13,7 @@ class Tok:
 
 
 def test_merge_matches_adapter_and_reloads_plain(tmp_path):
-    model = attach_lora(tiny_model("tinyllama-1.1b"), LoraSettings(8, 16, 0.0, "attention"))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.05)
+    model = randomize_lora_b(attach_lora(tiny_model("tinyllama-1.1b"), LoraSettings(8, 16, 0.0, "attention")), 1, 0.05)
     examples = [{"input_ids": list(range(5, 20)), "labels": [-100] * 15},
                 {"input_ids": list(range(30, 40)), "labels": [-100] * 10}]
     ref, mask = batch_logits(model, examples, pad=0)
@@ -50,12 +45,8 @@ def test_merge_of_the_embedded_model_is_equivalent_and_generates(tmp_path):
     from course_utils.loading import load_model, load_tokenizer
 
     TOLERANCE = 1e-3
-    model = attach_lora(load_model("smollm2-135m-instruct"), LoraSettings(8, 16, 0.0, "attention"))
-    torch.manual_seed(2)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.02)
+    model = randomize_lora_b(attach_lora(load_model("smollm2-135m-instruct"), LoraSettings(8, 16, 0.0, "attention")),
+                             2, 0.02)
     tok = load_tokenizer("smollm2-135m-instruct")
     examples = [{"input_ids": tok("한국의 수도는 어디인가요?").input_ids, "labels": []},
                 {"input_ids": tok("The capital of Korea is").input_ids, "labels": []}]
