@@ -48,7 +48,9 @@ def read_adapter_metadata(adapter_dir) -> dict:
     import json
     from pathlib import Path
 
-    path = Path(adapter_dir) / "course_adapter.json"
+    from .lora import ADAPTER_METADATA
+
+    path = Path(adapter_dir) / ADAPTER_METADATA
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: {adapter_dir} is not an adapter trained by this course. "
                                 f"Train one with notebook 05 or: python -m course_utils.train --profile <name>")
@@ -93,7 +95,9 @@ def ensure_adapter(profile, output_dir, progress=print):
     from pathlib import Path
 
     adapter = Path(output_dir) / "adapter"
-    if (adapter / "course_adapter.json").exists():
+    from .lora import ADAPTER_METADATA
+
+    if (adapter / ADAPTER_METADATA).exists():
         return adapter
     progress(f"No adapter at {adapter}: training the {profile.name} profile's adapter now "
              f"(the same as notebook 05 / python -m course_utils.train --profile {profile.name} --output {output_dir})")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from .models import OFFLINE_DEFAULT, ModelSpec, build_config, get_spec
+from .models import OFFLINE_DEFAULT, ModelSpec, get_spec
 
 COMPLETE_MARKER = "course_cache.json"
 
@@ -224,10 +224,6 @@ def _from_hub_or_explain(spec: ModelSpec, loader):
             f"{OFFLINE_DEFAULT!r} (COURSE_PROFILE=cpu) or 'smollm2-135m-instruct'. ({err.__class__.__name__})"
         ) from err
 
-
-def config_for(spec: ModelSpec | str):
-    """Architecture config without any download (the registry's numbers)."""
-    return build_config(spec)
 
 
 def load_profile_model(profile):

@@ -11,6 +11,8 @@ import torch
 
 from .models import ModelSpec, get_spec, logical_numel, meta_model
 
+ADAPTER_METADATA = "course_adapter.json"  # our metadata file beside a PEFT adapter
+
 
 @dataclass(frozen=True)
 class LinearInfo:
@@ -196,7 +198,7 @@ def save_adapter(model, out_dir, metadata: dict | None = None):
     try:
         model.save_pretrained(tmp)
         if metadata is not None:
-            (tmp / "course_adapter.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False))
+            (tmp / ADAPTER_METADATA).write_text(json.dumps(metadata, indent=2, ensure_ascii=False))
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}-old")

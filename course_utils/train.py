@@ -26,8 +26,6 @@ import torch.nn.functional as F
 
 from .prompts import IGNORE, collate, encode, pad_id
 
-METADATA = "course_adapter.json"
-
 
 @dataclass
 class TrainResult:
@@ -131,14 +129,16 @@ def prepare_data(profile, tokenizer):
     records = load_source(profile.data.source)
     if profile.data.max_records:
         records = records[: profile.data.max_records]
-    encoded = [encode(r, tokenizer, None, profile.data.template) for r in records]
+    # one encoding per record: `length` is counted before truncation, so validation sees the real length
+    encoded = [encode(r, tokenizer, profile.seq_len, profile.data.template) for r in records]
     kept, report = validate(records, [e["length"] for e in encoded], profile.seq_len, profile.data.on_long)
     if not kept:
         from .data import DataError
 
         raise DataError(f"No training records left after validation ({dict(report.dropped)}); raise seq_len "
                         f"(now {profile.seq_len}) or set data.on_long to 'truncate'")
-    train = [encode(r, tokenizer, profile.seq_len, profile.data.template) for r in kept]
+    by_record = {id(r): e for r, e in zip(records, encoded)}
+    train = [by_record[id(r)] for r in kept]
     held = load_heldout()[: profile.train.heldout_records]
     heldout = [encode(r, tokenizer, profile.seq_len, profile.data.template) for r in held]
     return train, heldout, report
