@@ -55,13 +55,14 @@ def read_records(path: str | Path) -> list[dict]:
     """
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{path}: file not found. Check data.source in the profile (a path, 'bundled' or a hub id)")
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise DataError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+            raise DataError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}. "
+                            f"Fix the file there (a .json file must be one JSON array)") from None
         if not isinstance(data, list):
             raise DataError(f"{path}: expected a JSON array of records (KoAlpaca v1.0 style), got "
                             f"{type(data).__name__}. For one record per line use a .jsonl file")
@@ -75,7 +76,7 @@ def read_records(path: str | Path) -> list[dict]:
                 raw = json.loads(line)
             except json.JSONDecodeError as err:
                 hint = " (this looks like a JSON array: save it as .json)" if line.lstrip().startswith("[") else ""
-                raise DataError(f"{path}, line {n}: invalid JSON: {err.msg}{hint}") from None
+                raise DataError(f"{path}, line {n}: invalid JSON: {err.msg}{hint}. Fix or remove that line") from None
             if isinstance(raw, list):
                 raise DataError(f"{path}, line {n}: a JSON array where a .jsonl file needs one object per line; "
                                 f"save the array as a .json file (KoAlpaca v1.0 style)")

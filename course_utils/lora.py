@@ -121,7 +121,7 @@ def lora_param_count(spec: ModelSpec | str, r: int, targets: str = "attention") 
     return sum(a * b for _, (a, b) in adapter_shapes(model, names, r))
 
 
-def lora_config(lora_settings, model, **overrides):
+def lora_config(lora_settings, model):
     """A peft ``LoraConfig`` for ``model`` from a profile's ``lora`` section.
 
     Target names come from ``discover_targets``; ``fan_in_fan_out`` is set for Conv1D layers.
@@ -129,7 +129,7 @@ def lora_config(lora_settings, model, **overrides):
     from peft import LoraConfig
 
     targets = discover_targets(model, lora_settings.targets)
-    kwargs = dict(
+    return LoraConfig(
         r=lora_settings.r,
         lora_alpha=lora_settings.alpha,
         lora_dropout=lora_settings.dropout,
@@ -138,8 +138,6 @@ def lora_config(lora_settings, model, **overrides):
         bias="none",
         task_type="CAUSAL_LM",
     )
-    kwargs.update(overrides)
-    return LoraConfig(**kwargs)
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,10 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     for key in ("seq_len", "batch_size", "grad_accum", "eval_sentences"):
         if not isinstance(raw[key], int) or raw[key] < 1:
             raise ProfileError(f"{where}: {key} must be a whole number >= 1, got {raw[key]!r}")
+    limit = MODELS[raw["model"]].max_positions
+    if raw["seq_len"] > limit:
+        raise ProfileError(f"{where}: seq_len={raw['seq_len']} is above {raw['model']}'s maximum of {limit} positions. "
+                           f"Set seq_len to {limit} or less")
     if not isinstance(lora_raw["r"], int) or lora_raw["r"] < 1:
         raise ProfileError(f"{where}: lora.r must be a whole number >= 1 (the adapter rank), got {lora_raw['r']!r}")
     if not 0.0 <= float(lora_raw["dropout"]) < 1.0:
@@ -121,6 +125,9 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
         raise ProfileError(f"{where}: data.on_long={d['on_long']!r} is not valid. Choose one of: drop, truncate")
     if d["template"] not in ("koalpaca", "chat"):
         raise ProfileError(f"{where}: data.template={d['template']!r} is not valid. Choose one of: koalpaca, chat")
+    if d["max_records"] is not None and (not isinstance(d["max_records"], int) or d["max_records"] < 1):
+        raise ProfileError(f"{where}: data.max_records must be null (all records) or a whole number >= 1, "
+                           f"got {d['max_records']!r}")
     for key in ("max_steps", "save_steps", "logging_steps", "heldout_records", "eval_batch_size", "probe_questions"):
         if not isinstance(t[key], int) or t[key] < 1:
             raise ProfileError(f"{where}: train.{key} must be a whole number >= 1, got {t[key]!r}")

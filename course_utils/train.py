@@ -46,17 +46,22 @@ class TrainResult:
 
 
 def _base(model):
+    """The plain causal LM under DDP / peft wrappers (where the output layer and config live)."""
+    model = getattr(model, "module", model)  # DistributedDataParallel
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def answer_loss_sum(model, batch) -> tuple[torch.Tensor, int]:
     """(sum of cross-entropy over answer tokens, number of answer tokens) for a padded batch.
 
-    Runs the decoder, keeps the hidden states whose next token is a label, and applies the output
-    layer only there.
+    Runs the model's own forward (so a DDP wrapper sees it and synchronizes gradients) asking for one
+    logit per row only, keeps the final hidden states whose next token is a label, and applies the
+    output layer only there.
     """
     base = _base(model)
-    hidden = base.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True,
+                logits_to_keep=1, use_cache=False)
+    hidden = out.hidden_states[-1]  # after the final norm: what the output layer reads
     labels = batch["labels"][:, 1:]
     keep = labels != IGNORE
     logits = base.get_output_embeddings()(hidden[:, :-1][keep])
@@ -135,8 +140,9 @@ def prepare_data(profile, tokenizer):
     if not kept:
         from .data import DataError
 
-        raise DataError(f"No training records left after validation ({dict(report.dropped)}); raise seq_len "
-                        f"(now {profile.seq_len}) or set data.on_long to 'truncate'")
+        raise DataError(f"No training records left after validation ({dict(report.dropped)}: "
+                        f"{'; '.join(report.notes[:3])}); raise seq_len (now {profile.seq_len}) or set "
+                        f"data.on_long to 'truncate'")
     by_record = {id(r): e for r, e in zip(records, encoded)}
     train = [by_record[id(r)] for r in kept]
     held = load_heldout()[: profile.train.heldout_records]
@@ -225,10 +231,12 @@ def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int
     quiet_libraries()
     output_dir = Path(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
-    check_writable(output_dir)
     set_seed(profile.train.seed)
     spec = get_spec(profile.model)
     tokenizer = load_tokenizer(profile.model)
+    # everything that can be wrong is checked before the output folder is touched (bad input writes nothing)
+    train_set, heldout, report = prepare_data(profile, tokenizer)
+    check_output_folder(output_dir)
     model = load_profile_model(profile)
     if profile.quantization != "none":
         from peft import prepare_model_for_kbit_training
@@ -236,7 +244,7 @@ def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
     model.config.use_cache = False
     model = attach_lora(model, profile.lora)
-    train_set, heldout, report = prepare_data(profile, tokenizer)
+    check_writable(output_dir)
     pad = pad_id(tokenizer)
     progress(f"data: {report.kept} training records ({report.total} read), {len(heldout)} held-out")
     resume_from = last_complete_checkpoint(checkpoint_dir) if resume else None
@@ -271,9 +279,14 @@ def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int
     result = TrainResult(output_dir / "adapter", step, loss_before, loss_after, seconds,
                          counter["tokens"] / seconds if seconds > 0 else 0.0, _peak_memory(),
                          trainer.state.log_history, report, str(resume_from) if resume_from else None)
-    if step >= profile.train.max_steps and trainer.is_world_process_zero():
+    saves = step >= profile.train.max_steps and trainer.is_world_process_zero()  # one writer under DDP
+    if saves:
         save_adapter(model, result.adapter_dir, metadata=_metadata(profile, spec, tokenizer, {
-            "global_step": step, "heldout_loss_before": loss_before, "heldout_loss_after": loss_after}))
+            "global_step": step, "heldout_loss_before": loss_before, "heldout_loss_after": loss_after,
+            "world_size": trainer.args.world_size}))
+    if trainer.args.world_size > 1:
+        progress(f"rank {trainer.args.process_index} of {trainer.args.world_size}: finished at step {step}; "
+                 + (f"adapter saved to {result.adapter_dir}" if saves else "the adapter is rank 0's to save"))
     result.model, result.tokenizer = model, tokenizer
     return result
 
@@ -288,10 +301,21 @@ def _use_text_progress_bar(trainer) -> None:
         trainer.add_callback(ProgressCallback)
 
 
+def check_output_folder(path: Path) -> None:
+    """Fail early, writing nothing, when ``path`` or a parent of it is an existing file."""
+    for part in [path, *path.parents]:
+        if part.exists() and not part.is_dir():
+            raise NotADirectoryError(f"Output folder {path}: {part} is a file, not a folder. Choose another --output")
+
+
 def check_writable(path: Path, need_bytes: int = 200 * 1024**2) -> None:
     """Fail before training when ``path`` cannot be written or its disk is nearly full."""
-    path.mkdir(parents=True, exist_ok=True)
-    probe = path / ".write-test"
+    check_output_folder(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(f"Output folder {path} cannot be created ({err.strerror}). Choose another --output") from None
+    probe = path / f".write-test-{os.getpid()}"  # one per process: DDP ranks check at the same time
     try:
         probe.write_text("ok")
         probe.unlink()
@@ -304,14 +328,18 @@ def check_writable(path: Path, need_bytes: int = 200 * 1024**2) -> None:
 
 
 def main(argv=None) -> None:
-    from .profiles import default_profile_name, get_profile
+    from .profiles import PROFILES_FILE, default_profile_name, get_profile
 
     parser = argparse.ArgumentParser(description="Train the course's LoRA adapter with a profile's recipe.")
     parser.add_argument("--profile", default=default_profile_name(), help="smoke, cpu or gpu8gb")
     parser.add_argument("--output", default="outputs/train", help="folder for checkpoints/ and adapter/")
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
+    parser.add_argument("--profiles", default=str(PROFILES_FILE), help="a profiles YAML file (default: the course's)")
     args = parser.parse_args(argv)
-    result = train(get_profile(args.profile), args.output, resume=args.resume)
+    try:
+        result = train(get_profile(args.profile, args.profiles), args.output, resume=args.resume)
+    except (ValueError, OSError) as err:  # ProfileError, DataError, bad LoRA targets, unwritable output...
+        raise SystemExit(f"error: {err}") from None
     summary = {k: v for k, v in asdict(result).items() if k not in ("log_history", "data_report")}
     summary["adapter_dir"] = str(result.adapter_dir)
     if int(os.environ.get("RANK", "0")) == 0:

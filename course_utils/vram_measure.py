@@ -201,16 +201,17 @@ def measure_cuda_peak(model, seq_len: int, batch_size: int = 1, optimizer: str =
             "peak_reserved": torch.cuda.max_memory_reserved()}
 
 
-def estimate_vs_measured(model, profile, seq_len: int, gradient_checkpointing: bool) -> list[dict]:
+def estimate_vs_measured(model, profile, seq_len: int, gradient_checkpointing: bool,
+                         batch_size: int = 1) -> list[dict]:
     """Rows (term, estimated bytes, measured bytes, error %) for the profile's model on this CPU.
 
-    Batch 1, unpadded random tokens; LoRA from the profile; estimator in the profile's dtype.
+    Unpadded random tokens; LoRA from the profile; estimator in the profile's dtype.
     """
     from .units import pct_error
     from .vram import estimate_vram
 
-    meas = measure_training_memory(model, seq_len, 1, gradient_checkpointing, optimizer=profile.optimizer)
-    est = estimate_vram(profile.model, "qlora" if profile.quantization == "nf4" else "lora", seq_len, 1,
+    meas = measure_training_memory(model, seq_len, batch_size, gradient_checkpointing, optimizer=profile.optimizer)
+    est = estimate_vram(profile.model, "qlora" if profile.quantization == "nf4" else "lora", seq_len, batch_size,
                         profile.lora.r, profile.lora.targets, gradient_checkpointing, profile.optimizer,
                         profile.dtype, profile.lora.dropout, device="cpu").terms
     pairs = [
@@ -221,7 +222,8 @@ def estimate_vs_measured(model, profile, seq_len: int, gradient_checkpointing: b
         ("activations", est["activations"], meas.activations),
         ("logits", est["logits"], meas.logits),
     ]
-    return [{"seq_len": seq_len, "checkpointing": gradient_checkpointing, "term": name, "estimated": e,
+    return [{"seq_len": seq_len, "batch_size": batch_size, "checkpointing": gradient_checkpointing, "term": name,
+             "estimated": e,
              "measured": m, "error_pct": pct_error(e, m)} for name, e, m in pairs]
 
 

@@ -79,3 +79,29 @@ def test_unwritable_or_full_output_fails_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda p: Usage(10, 10, 1024))
     with pytest.raises(OSError, match=rf"Only 0 MiB free at {tmp_path / 'out'}"):
         check_writable(tmp_path / "out")
+
+
+@pytest.mark.parametrize("key", ["gpt2", "tinyllama-1.1b", "phi-2"])
+def test_answer_loss_equals_full_logit_cross_entropy(key):
+    """The answer-only path (output layer only at answer positions) gives the plain masked loss."""
+    from conftest import tiny_model
+
+    from course_utils.lora import attach_lora
+    from course_utils.profiles import LoraSettings
+    from course_utils.train import answer_loss_sum
+
+    model = attach_lora(tiny_model(key), LoraSettings(r=4, alpha=8, dropout=0.0, targets="attention")).eval()
+    torch.manual_seed(1)
+    ids = torch.randint(5, 1000, (3, 10))
+    mask = torch.ones_like(ids)
+    mask[2, 7:] = 0  # a padded row
+    labels = ids.clone()
+    labels[:, :4] = -100  # prompt
+    labels[2, 7:] = -100  # padding
+    with torch.no_grad():
+        loss, n = answer_loss_sum(model, {"input_ids": ids, "attention_mask": mask, "labels": labels})
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                                 labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum")
+    assert n == int((labels[:, 1:] != -100).sum()) == 6 + 6 + 3
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)

@@ -1,0 +1,51 @@
+"""Run course training in this process and SIGKILL it at a chosen point (used by test_interruptions).
+
+    python train_and_kill.py OUTPUT none            # train (or resume) to the end, print the result as JSON
+    python train_and_kill.py OUTPUT mid-run K       # killed right after optimizer step K
+    python train_and_kill.py OUTPUT mid-save K      # killed while writing checkpoint-K (optimizer file half written)
+
+Resumes from the last complete checkpoint whenever OUTPUT already has checkpoints.
+"""
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from transformers import Trainer, TrainerCallback
+
+from course_utils.profiles import get_profile
+from course_utils.train import train
+
+
+def die():
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+output, mode = Path(sys.argv[1]), sys.argv[2]
+at = int(sys.argv[3]) if len(sys.argv) > 3 else None
+callbacks = []
+if mode == "mid-run":
+    class KillAfterStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == at:
+                die()
+    callbacks.append(KillAfterStep())
+elif mode == "mid-save":
+    original = Trainer._save_optimizer_and_scheduler
+
+    def save_then_die(self, output_dir):
+        original(self, output_dir)
+        if self.state.global_step == at:
+            optimizer_file = Path(output_dir) / "optimizer.pt"
+            data = optimizer_file.read_bytes()
+            optimizer_file.write_bytes(data[: len(data) // 2])  # the write got halfway
+            die()
+    Trainer._save_optimizer_and_scheduler = save_then_die
+
+result = train(get_profile("smoke"), output, resume=(output / "checkpoints").exists(), callbacks=callbacks,
+               progress=lambda m: None)
+print(json.dumps({"global_step": result.global_step, "heldout_loss_after": result.heldout_loss_after,
+                  "resumed_from": result.resumed_from,
+                  "logged_steps": [e["step"] for e in result.log_history if "loss" in e]}))

@@ -1,0 +1,125 @@
+"""API drift: every keyword argument course_utils passes to transformers, peft, bitsandbytes,
+accelerate and datasets must exist in the installed version.
+
+The course's source is parsed (ast); each call whose callee resolves to one of those libraries
+(`TrainingArguments(...)`, `peft.LoraConfig(...)`, `AutoModelForCausalLM.from_pretrained(...)`, ...)
+has its keyword names checked against `inspect.signature` of the installed callable. Where the
+callable takes `**kwargs` and forwards them (transformers' `from_pretrained`), the keyword must be
+read by name in the source of the code that consumes it. Calls on instances (`model.generate`) are
+not resolved statically and are covered by the notebooks running under nbval.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+LIBRARIES = ("transformers", "peft", "bitsandbytes", "accelerate", "datasets")
+PACKAGE = Path(__file__).resolve().parent.parent / "course_utils"
+
+
+def _consumers(dotted: str) -> list:
+    """Where forwarded **kwargs of an Auto class end up being read."""
+    import transformers
+
+    name = next((part for part in reversed(dotted.split(".")) if part[:1].isupper()), "")
+    if name.startswith("AutoModel"):
+        return [transformers.PreTrainedModel.from_pretrained]
+    if name.endswith("Streamer"):  # extra keywords go to tokenizer.decode
+        return [transformers.PreTrainedTokenizerBase.decode]
+    if name == "AutoTokenizer":
+        return [transformers.PreTrainedTokenizerBase.from_pretrained, transformers.PreTrainedTokenizerBase._from_pretrained]
+    return []
+
+
+def resolve(dotted: str):
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def library_calls(source: str, where: str) -> list[tuple[str, str, list[str]]]:
+    """(where:line, dotted callee, keyword names) for calls into the checked libraries."""
+    tree = ast.parse(source)
+    names: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in LIBRARIES:
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in LIBRARIES:
+                    names[alias.asname or alias.name.split(".")[0]] = alias.asname and alias.name or alias.name.split(".")[0]
+    calls = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        chain, f = [], node.func
+        while isinstance(f, ast.Attribute):
+            chain.insert(0, f.attr)
+            f = f.value
+        if isinstance(f, ast.Name) and f.id in names:
+            keywords = [k.arg for k in node.keywords if k.arg is not None]
+            if keywords:
+                calls.append((f"{where}:{node.lineno}", ".".join([names[f.id], *chain]), keywords))
+    return calls
+
+
+def drift_problems(calls) -> tuple[list[str], int]:
+    """(problems, number of keyword uses checked)."""
+    problems, checked = [], 0
+    for where, dotted, keywords in calls:
+        try:
+            obj = resolve(dotted)
+        except (ImportError, AttributeError):
+            problems.append(f"{where}: {dotted} no longer exists")
+            continue
+        try:
+            params = inspect.signature(obj).parameters
+        except (TypeError, ValueError):
+            problems.append(f"{where}: cannot read the signature of {dotted}")
+            continue
+        takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        sources = None
+        for kw in keywords:
+            checked += 1
+            if kw in params:
+                continue
+            if takes_kwargs:  # forwarded: a consumer must take it as a parameter or read it by name
+                if sources is None:
+                    sources = "".join(inspect.getsource(c) for c in [obj, *_consumers(dotted)])
+                consumer_params = {n for c in _consumers(dotted) for n in inspect.signature(c).parameters}
+                if kw in consumer_params or f'"{kw}"' in sources or f"'{kw}'" in sources:
+                    continue
+            problems.append(f"{where}: {dotted}(..., {kw}=...) — no such keyword in the installed version")
+    return problems, checked
+
+
+def test_every_keyword_passed_to_the_libraries_exists():
+    calls = [c for path in sorted(PACKAGE.glob("*.py"))
+             for c in library_calls(path.read_text(encoding="utf-8"), path.name)]
+    problems, checked = drift_problems(calls)
+    assert not problems, "\n".join(problems)
+    callees = {dotted for _, dotted, _ in calls}
+    for expected in ("transformers.TrainingArguments", "peft.LoraConfig", "transformers.BitsAndBytesConfig"):
+        assert expected in callees, f"the scan no longer sees {expected}: {sorted(callees)}"
+    assert checked >= 40, checked
+
+
+def test_the_check_catches_a_renamed_keyword():
+    code = ("from transformers import TrainingArguments, AutoModelForCausalLM\n"
+            "TrainingArguments(output_dir='x', gradient_checkpointing_kwargz={})\n"
+            "AutoModelForCausalLM.from_pretrained('x', torch_dtypo=1)\n"
+            "import peft\npeft.LoraConfig(r=8, lora_alfa=16)\n")
+    problems, checked = drift_problems(library_calls(code, "example.py"))
+    assert checked == 5
+    assert [p.split(": ", 1)[1].split("(")[0] for p in problems] == [
+        "transformers.TrainingArguments", "transformers.AutoModelForCausalLM.from_pretrained", "peft.LoraConfig"]

@@ -1,0 +1,134 @@
+"""Bad input gets a clear error that names the culprit and the fix, and writes nothing.
+
+Most cases go through the training entry point (`python -m course_utils.train`, which notebook 05's
+function shares) with a profiles file and a data file the test writes; after the error the output
+folder must not exist. The rest call the notebook-facing functions directly.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from course_utils.profiles import PROFILES_FILE
+from course_utils.train import main as train_cli
+
+LONG = "가" * 100_000
+
+# (case id, profile change, data file (name, text) or None, extra CLI args, culprit regex, fix regex)
+CLI_CASES = [
+    ("array-in-jsonl", None, ("d.jsonl", '[{"instruction": "a", "output": "b"}]\n'),
+     [], r"d\.jsonl, line 1: a JSON array", r"save the array as a \.json file"),
+    ("input-is-a-number", None, ("d.jsonl", '{"instruction": "a", "input": 3, "output": "b"}\n'),
+     [], r"line 1, field 'input': expected a string, got int", r"Write it as a JSON string"),
+    ("invalid-json-line", None, ("d.jsonl", '{"instruction": "a", "output": "b"}\n{"instruction": "c", \n'),
+     [], r"d\.jsonl, line 2: invalid JSON", r"Fix or remove that line"),
+    ("empty-output", None, ("d.jsonl", '{"instruction": "a", "output": ""}\n'),
+     [], r"line 1, field 'output': empty", r"remove the record"),
+    ("unknown-format", None, ("d.jsonl", '{"question": "a", "answer": "b"}\n'),
+     [], r"line 1: unknown format \(keys: answer, question\)", r"Expected Alpaca/KoAlpaca keys 'instruction', 'output'"),
+    ("object-not-array-in-json", None, ("d.json", '{"instruction": "a", "output": "b"}'),
+     [], r"d\.json: expected a JSON array of records", r"use a \.jsonl file"),
+    ("csv-file", None, ("d.csv", "instruction,output\na,b\n"),
+     [], r"d\.csv: unknown file type '\.csv'", r"use \.json \(array\) or \.jsonl"),
+    ("100k-character-output", None, ("d.jsonl", json.dumps({"instruction": "a", "output": LONG}) + "\n"),
+     [], r"record 0: \d+ tokens > 256", r"raise seq_len \(now 256\) or set data\.on_long to 'truncate'"),
+    ("data-file-missing", lambda p: p["data"].update(source="no/such/file.jsonl"), None,
+     [], r"no/such/file\.jsonl: file not found", r"Check data\.source in the profile"),
+    ("lora-r-zero", lambda p: p["lora"].update(r=0), None,
+     [], r"lora\.r must be a whole number >= 1", r"got 0"),
+    ("typo-key", lambda p: p.update(seq_lenght=128), None,
+     [], r"unknown key\(s\) \['seq_lenght'\]", r"Valid keys: .*seq_len"),
+    ("seq-len-above-model-max", lambda p: p.update(seq_len=100_000), None,
+     [], r"seq_len=100000 is above smollm2-135m-instruct's maximum of 8192", r"Set seq_len to 8192 or less"),
+    ("unknown-model", lambda p: p.update(model="llama-7b"), None,
+     [], r"model 'llama-7b' is not in the registry", r"Valid models: gpt2"),
+    ("bad-quantization", lambda p: p.update(quantization="nf3"), None,
+     [], r"quantization='nf3' is not valid", r"Choose one of: none, int8, nf4"),
+    ("learning-rate-out-of-range", lambda p: p["train"].update(learning_rate=5), None,
+     [], r"train\.learning_rate must be between 0 and 1", r"got 5"),
+    ("bad-on-long", lambda p: p["data"].update(on_long="cut"), None,
+     [], r"data\.on_long='cut' is not valid", r"Choose one of: drop, truncate"),
+    ("max-records-negative", lambda p: p["data"].update(max_records=-1), None,
+     [], r"data\.max_records must be null \(all records\) or a whole number >= 1", r"got -1"),
+    ("unknown-profile-on-cli", None, None,
+     ["--profile", "smok"], r"Unknown profile 'smok'", r"smoke"),
+    ("output-is-a-file", None, None,
+     ["--output", "{tmp}/taken/out"], r"taken is a file, not a folder", r"Choose another --output"),
+]
+
+
+def _profiles_file(tmp_path: Path, change) -> Path:
+    raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))
+    if change:
+        change(raw["smoke"])
+    path = tmp_path / "profiles.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("case,change,data,args,culprit,fix", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_training_entry_point_refuses_bad_input(tmp_path, case, change, data, args, culprit, fix):
+    if data:
+        (tmp_path / data[0]).write_text(data[1], encoding="utf-8")
+        outer = change
+
+        def change(p, outer=outer):
+            p["data"].update(source=str(tmp_path / data[0]))
+            if outer:
+                outer(p)
+    (tmp_path / "taken").write_text("a file where the output folder should go")
+    out = tmp_path / "out"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    argv = ["--profiles", str(_profiles_file(tmp_path, change)), "--profile", "smoke"]
+    argv += ([] if "--output" in args else ["--output", str(out)]) + args  # the last --profile given wins
+    with pytest.raises(SystemExit) as exc:
+        train_cli(argv)
+    message = str(exc.value.code)
+    assert message.startswith("error: ")
+    assert re.search(culprit, message), message
+    assert re.search(fix, message), message
+    assert not out.exists() and not (tmp_path / "taken" / "out").exists()  # nothing written
+
+
+def test_target_modules_that_match_nothing_are_named():
+    from conftest import tiny_model
+
+    from course_utils.lora import adapter_shapes, needs_fan_in_fan_out
+
+    model = tiny_model("gpt2")
+    with pytest.raises(ValueError, match=r"target_modules \['q_proj'\] match no linear layer of GPT2LMHeadModel\. "
+                                         r"Use discover_targets\(model\)"):
+        needs_fan_in_fan_out(model, ["q_proj"])
+    with pytest.raises(ValueError, match=r"valid names: \['c_attn', 'c_proj', 'c_fc'\]"):
+        adapter_shapes(model, ["q_proj"], 8)
+
+
+def test_adapter_of_another_base_model_is_refused(tmp_path):
+    from course_utils.inference import AdapterMismatchError, check_adapter
+    from course_utils.lora import ADAPTER_METADATA
+
+    (tmp_path / ADAPTER_METADATA).write_text(json.dumps({"base_model": "gemma-3-270m", "base_weights": "sha256:1"}))
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(AdapterMismatchError, match=r"was trained on 'gemma-3-270m', not 'smollm2-135m-instruct'\. "
+                                                   r"Load it with its own base model"):
+        check_adapter(tmp_path, "smollm2-135m-instruct")
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_notebook_profile_switch_with_a_typo_lists_the_valid_ones(monkeypatch):
+    from course_utils.profiles import ProfileError, active_profile
+
+    monkeypatch.setenv("COURSE_PROFILE", "gpu8")
+    with pytest.raises(ProfileError, match=r"'gpu8'.*smoke.*cpu.*gpu8gb"):
+        active_profile()
+
+
+def test_estimator_parameters_name_the_valid_choices():
+    from course_utils.vram import estimate_vram
+
+    with pytest.raises(ValueError, match=r"method='qlra': choose 'full', 'lora' or 'qlora'"):
+        estimate_vram("gpt2", method="qlra")

@@ -1,0 +1,42 @@
+"""The training entry point of notebook 05 under `accelerate launch`: 2 CPU processes, DDP over gloo."""
+from __future__ import annotations
+
+import json
+import re
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_accelerate_launch_two_cpu_processes(tmp_path):
+    accelerate = Path(sys.executable).with_name("accelerate")
+    assert accelerate.exists() or shutil.which("accelerate"), "accelerate CLI missing from the environment"
+    out = tmp_path / "ddp"
+    # --multi_gpu selects accelerate's torchrun launcher; without CUDA each rank runs on the CPU and
+    # torch.distributed uses gloo (`--cpu` alone would start a single process)
+    cmd = [str(accelerate if accelerate.exists() else "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "course_utils.train", "--profile", "smoke", "--output", str(out)]
+    env = {**os.environ, "COURSE_PROFILE": "smoke", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-4000:]
+    assert "rank 0 of 2: finished at step 4; adapter saved" in log, log[-4000:]
+    assert "rank 1 of 2: finished at step 4; the adapter is rank 0's to save" in log, log[-4000:]
+    assert "rank 1 of 2: finished at step 4; adapter saved" not in log
+    # gradients were synchronized: both ranks end with the same weights, so the same held-out loss
+    after = re.findall(r"held-out answer loss after 4 steps: (\d+\.\d+)", log)
+    assert len(after) == 2 and after[0] == after[1], after
+    # one adapter, written once (no temporary folders of a second writer left behind)
+    assert sorted(p.name for p in out.iterdir()) == ["adapter", "checkpoints"]
+    meta = json.loads((out / "adapter" / "course_adapter.json").read_text())
+    assert meta["world_size"] == 2 and meta["global_step"] == 4
+
+    from course_utils.inference import load_adapter_model
+
+    from course_utils.profiles import get_profile
+
+    model, _, meta = load_adapter_model(out / "adapter", get_profile("smoke"))
+    assert any("lora_A" in name for name, _ in model.named_parameters())
