@@ -29,7 +29,8 @@ def summary_text(nb) -> str:
                    and o.get("name") == "stdout")
 
 
-def main(argv=None) -> int:
+def main(argv=None, results: list | None = None) -> int:
+    """Run the notebooks; ``results`` (when given) receives (name, seconds, summary) per finished notebook."""
     import argparse
 
     sys.path.insert(0, str(ROOT))
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
         print(f"No notebooks (0*.ipynb) in {args.notebooks}", file=sys.stderr)
         return 1
     print(f"course: {len(books)} notebooks, profile {profile.name} (model {profile.model}); results in {out}")
-    results = []
+    results = [] if results is None else results
     for path in books:
         print(f"▶ {path.stem} ...", flush=True)
         nb = nbformat.read(path, as_version=4)

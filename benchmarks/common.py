@@ -1,0 +1,33 @@
+"""What every benchmark records: the machine it ran on, and an atomic JSON write."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine_info() -> dict:
+    import torch
+
+    info = {"date": datetime.date.today().isoformat(), "python": platform.python_version(),
+            "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu_memory_bytes"] = torch.cuda.get_device_properties(0).total_memory
+    return info
+
+
+def write_result(name: str, data: dict, path: Path | None = None) -> Path:
+    """Write ``data`` to ``path`` (default results/<name>_<date>.json) via a temp file + rename."""
+    path = Path(path) if path else RESULTS / f"{name}_{data.get('date', datetime.date.today().isoformat())}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    os.replace(tmp, path)
+    print(f"results: {path}")
+    return path

@@ -1,0 +1,72 @@
+"""Benchmark 3: seconds per notebook — under nbval in `smoke` (as CI runs them) or under `make course`.
+
+    .venv/bin/python benchmarks/course_runtime.py --profile smoke   # pytest --nbval-lax, one notebook at a time
+    .venv/bin/python benchmarks/course_runtime.py --profile cpu     # tools/run_course.py (what `make course` runs)
+
+Each smoke notebook runs in its own pytest process (kernel start included), `--repeat` times; the
+median is reported. Writes benchmarks/results/course_runtime_<profile>_<date>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.common import machine_info, write_result  # noqa: E402
+
+
+def nbval_seconds(notebook: Path) -> float:
+    env = {**os.environ, "COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider", str(notebook)],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{notebook.name} failed under nbval:\n{done.stdout[-3000:]}")
+    return seconds
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=["smoke", "cpu"], default="smoke")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per notebook (smoke); the median is reported")
+    parser.add_argument("--notebooks", nargs="*", default=None, help="names like 01 05 (default: all)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    books = sorted((ROOT / "notebooks").glob("0*.ipynb"))
+    if args.notebooks:
+        books = [b for b in books if any(b.name.startswith(n) for n in args.notebooks)]
+    rows = []
+    if args.profile == "smoke":
+        for book in books:
+            runs = [nbval_seconds(book) for _ in range(args.repeat)]
+            rows.append({"notebook": book.stem, "seconds": statistics.median(runs), "runs": runs})
+            print(f"{book.stem}: {rows[-1]['seconds']:.1f} s (nbval, smoke, median of {len(runs)})", flush=True)
+    else:
+        from tools import run_course
+
+        os.environ["COURSE_PROFILE"] = args.profile
+        if args.notebooks:
+            raise SystemExit("--notebooks is for smoke; the cpu run is the whole course (06/07 need 05's adapter)")
+        results = []
+        if run_course.main([], results) != 0:
+            raise SystemExit("make course failed; see above")
+        rows = [{"notebook": name, "seconds": seconds} for name, seconds, _ in results]
+    total = sum(r["seconds"] for r in rows)
+    print("\n| notebook | seconds |\n|---|---|")
+    for r in rows:
+        print(f"| {r['notebook']} | {r['seconds']:.1f} |")
+    print(f"| total | {total:.1f} |")
+    write_result(f"course_runtime_{args.profile}", {**machine_info(), "profile": args.profile, "rows": rows,
+                                                    "total_seconds": total}, args.out)
+    return {"rows": rows, "total_seconds": total}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Benchmark 2: the VRAM estimator (notebook 01) against measurement, per term, on this CPU.
+
+    .venv/bin/python benchmarks/estimator.py [--models smollm2-135m-instruct gemma-3-270m]
+                                             [--seq 128 256 512] [--batch 1 4]
+
+For each model x sequence length x batch size x checkpointing on/off: parameters, gradients and
+AdamW states must match to the byte; activations are measured by notebook 01's rule (bytes of the
+tensors autograd saves for backward, `course_utils.vram_measure`), logits as their storage. fp32,
+LoRA from the `cpu` profile. Prints a table with the error % per cell and names the worst cell;
+writes benchmarks/results/estimator_<date>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import machine_info, write_result  # noqa: E402
+
+EXACT_TERMS = ("parameters", "gradients", "optimizer")
+
+
+def main(argv=None) -> dict:
+    from course_utils.loading import load_model
+    from course_utils.lora import attach_lora
+    from course_utils.notebook import quiet_libraries
+    from course_utils.profiles import get_profile
+    from course_utils.vram_measure import estimate_vs_measured
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["smollm2-135m-instruct", "gemma-3-270m"])
+    parser.add_argument("--seq", nargs="+", type=int, default=[128, 256, 512])
+    parser.add_argument("--batch", nargs="+", type=int, default=[1, 4])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    quiet_libraries()
+    rows = []
+    print("| model | seq | batch | ckpt | params | grads | optim | activations est / measured (MiB) | act. error | logits error |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for key in args.models:
+        profile = dataclasses.replace(get_profile("cpu"), model=key)
+        model = attach_lora(load_model(key), profile.lora)
+        for seq in args.seq:
+            for batch in args.batch:
+                for ckpt in (False, True):
+                    cell = {r["term"]: r for r in estimate_vs_measured(model, profile, seq, ckpt, batch)}
+                    rows.extend({"model": key, **r} for r in cell.values())
+                    a = cell["activations"]
+                    exact = ["exact" if cell[t]["estimated"] == cell[t]["measured"] else f"{cell[t]['error_pct']:+.2f} %"
+                             for t in EXACT_TERMS]
+                    print(f"| {key} | {seq} | {batch} | {'on' if ckpt else 'off'} | {' | '.join(exact)} | "
+                          f"{a['estimated'] / 2**20:.2f} / {a['measured'] / 2**20:.2f} | {a['error_pct']:+.2f} % | "
+                          f"{cell['logits']['error_pct']:+.2f} % |", flush=True)
+        del model
+    worst = max(rows, key=lambda r: abs(r["error_pct"]))
+    print(f"\nworst cell: {worst['model']} seq {worst['seq_len']} batch {worst['batch_size']} checkpointing "
+          f"{'on' if worst['checkpointing'] else 'off'}, {worst['term']}: {worst['error_pct']:+.2f} %")
+    inexact = [r for r in rows if r["term"] in EXACT_TERMS and r["estimated"] != r["measured"]]
+    print("parameters, gradients, optimizer states: " + ("exact in every cell" if not inexact else
+          f"NOT exact in {len(inexact)} cells"))
+    result = {**machine_info(), "rows": rows, "worst": worst, "exact_terms_match": not inexact}
+    write_result("estimator", result, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()

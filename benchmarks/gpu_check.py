@@ -1,0 +1,224 @@
+"""GPU check: does the `gpu8gb` recipe fit an 8 GB card, and how fast is it? Measured, not assumed.
+
+    python benchmarks/gpu_check.py            # on a CUDA GPU, offline, ~5 min on an H100
+    python benchmarks/gpu_check.py --dry      # CPU, tiny configs, no memory cap: tests the script itself
+
+GPT-2 124M, TinyLlama-1.1B and Phi-2 2.7B are built from their architecture configs with random
+weights (memory and speed do not depend on the weight values; no network needed), saved once in
+fp16 and reloaded with the `gpu8gb` recipe: nf4 QLoRA with fp16 compute, seq 512, batch 1 x
+grad-accum 16, gradient checkpointing, paged 8-bit AdamW, LoRA r=8 on the attention projections.
+An 8 GB card is emulated with `torch.cuda.set_per_process_memory_fraction`: that caps PyTorch's
+allocator only; the CUDA context (and the optimizer's paged memory, which is CUDA unified memory)
+live outside the cap. After 2 warm-up optimizer steps, `--steps` optimizer steps are timed and
+the peak `max_memory_allocated` / `max_memory_reserved` over them is compared with the course's
+estimator (`course_utils.vram.estimate_vram`, without its CUDA-context term). Plain LoRA with the
+fp16 base is run the same way where it fits. Results: benchmarks/results/gpu_<date>.json.
+
+Needs only torch, transformers, peft, accelerate and bitsandbytes (+ this repository).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import machine_info, write_result  # noqa: E402
+
+CHECKED = ("gpt2", "tinyllama-1.1b", "phi-2")
+CARD_BYTES = 8 * 1024**3
+# The seed's RTX 3070 (8 GB) figures for QLoRA, seq 512, batch 1 x 16 (samples/s, memory)
+SEED_3070 = {"gpt2": ("10–12", "~2 GB"), "tinyllama-1.1b": ("4–5", "~4–5 GB"), "phi-2": ("2.5–3", "~6–7 GB")}
+DRY_CONFIGS = {  # tiny numbers, same architecture families
+    "gpt2": dict(vocab_size=1000, n_embd=64, n_layer=2, n_head=4, n_positions=256),
+    "tinyllama-1.1b": dict(vocab_size=1000, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
+                           num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=512),
+    "phi-2": dict(vocab_size=1000, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=4),
+}
+
+
+def spec_for(key: str, dry: bool):
+    from course_utils.models import MODELS
+
+    spec = MODELS[key]
+    return dataclasses.replace(spec, config={**spec.config, **DRY_CONFIGS[key]}) if dry else spec
+
+
+def save_random_fp16(spec, folder: Path, device: str) -> None:
+    """Random weights from the architecture config, saved once in fp16."""
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.models import build_config
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(build_config(spec), dtype=torch.float16)
+    model.save_pretrained(folder)
+    del model
+
+
+def load_recipe(folder: Path, method: str, profile, device: str):
+    """The saved model with the recipe's LoRA: nf4 (qlora) or the fp16 base (lora), checkpointing on."""
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.lora import attach_lora
+    from course_utils.quantization import bnb_config
+
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    quant = bnb_config(profile) if method == "qlora" else None
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, quantization_config=quant,
+                                                 device_map={"": device})
+    model.config.use_cache = False
+    if method == "qlora":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing,
+                                                gradient_checkpointing_kwargs={"use_reentrant": False})
+    elif profile.gradient_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    return attach_lora(model, profile.lora)
+
+
+def train_and_measure(model, profile, steps: int, warmup: int, seq_len: int, optimizer: str, device: str) -> dict:
+    """Warm up, then time ``steps`` optimizer steps (batch x grad-accum micro-batches each)."""
+    from course_utils.vram_measure import make_optimizer
+
+    cuda = device == "cuda"
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(trainable, optimizer, lr=profile.train.learning_rate)
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
+    gen = torch.Generator().manual_seed(0)
+    vocab = model.config.vocab_size
+    model.train()
+    start = None
+    for step in range(warmup + steps):
+        if step == warmup:
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            start = time.perf_counter()
+        for _ in range(profile.grad_accum):
+            ids = torch.randint(10, min(vocab, 30000), (profile.batch_size, seq_len), generator=gen).to(device)
+            with torch.autocast(device, dtype=torch.float16, enabled=cuda):
+                loss = model(input_ids=ids, labels=ids).loss / profile.grad_accum
+            scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
+    if cuda:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    samples = steps * profile.grad_accum * profile.batch_size
+    row = {"seconds": seconds, "samples_per_s": samples / seconds, "tokens_per_s": samples * seq_len / seconds,
+           "final_loss": float(loss) * profile.grad_accum}
+    if cuda:
+        row.update(peak_allocated=torch.cuda.max_memory_allocated(), peak_reserved=torch.cuda.max_memory_reserved())
+    return row
+
+
+def check_one(key: str, method: str, folder: Path, profile, args, device: str) -> dict:
+    from course_utils.units import pct_error
+    from course_utils.vram import estimate_vram
+
+    spec = spec_for(key, args.dry)
+    optimizer = profile.optimizer if device == "cuda" else "adamw_torch"
+    est = estimate_vram(spec, method, args.seq_len, profile.batch_size, profile.lora.r, profile.lora.targets,
+                        profile.gradient_checkpointing, profile.optimizer, profile.dtype, profile.lora.dropout,
+                        device="cuda")
+    estimate = est.total - est.terms["cuda_context"]
+    row = {"model": key, "method": method, "optimizer": optimizer, "estimate_bytes": estimate}
+    model = None
+    try:
+        model = load_recipe(folder, method, profile, device)
+        row.update(train_and_measure(model, profile, args.steps, args.warmup, args.seq_len, optimizer, device))
+        row["fits"] = True
+        if "peak_allocated" in row:
+            row["estimate_error_pct"] = pct_error(estimate, row["peak_allocated"])
+    except torch.OutOfMemoryError as err:
+        row.update(fits=False, error=str(err).splitlines()[0])
+    finally:
+        del model
+        gc.collect()
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    return row
+
+
+def gib(n) -> str:
+    return "—" if n is None else f"{n / 1024**3:.2f} GiB"
+
+
+def print_table(rows: list[dict], cap: bool) -> None:
+    print("\n| model | method | peak allocated | peak reserved | estimate | error | samples/s | tokens/s | seed RTX 3070 (QLoRA) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        seed = SEED_3070[r["model"]]
+        if not r["fits"]:
+            print(f"| {r['model']} | {r['method']} | does not fit{' the 8 GiB cap' if cap else ''} | | "
+                  f"{gib(r['estimate_bytes'])} | | | | |")
+            continue
+        err = f"{r['estimate_error_pct']:+.1f} %" if "estimate_error_pct" in r else "—"
+        print(f"| {r['model']} | {r['method']} | {gib(r.get('peak_allocated'))} | {gib(r.get('peak_reserved'))} | "
+              f"{gib(r['estimate_bytes'])} | {err} | {r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
+              f"{seed[0]} samples/s, {seed[1]} |")
+
+
+def main(argv=None) -> dict:
+    from course_utils.notebook import quiet_libraries
+    from course_utils.profiles import get_profile
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry", action="store_true", help="CPU, tiny configs, no cap (tests the script)")
+    parser.add_argument("--models", nargs="+", default=list(CHECKED), choices=CHECKED)
+    parser.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 20; dry 2)")
+    parser.add_argument("--warmup", type=int, default=None, help="warm-up optimizer steps (default 2; dry 1)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    quiet_libraries()
+    profile = get_profile("gpu8gb")
+    device = "cpu" if args.dry else "cuda"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("No CUDA GPU here. Run with --dry to test the script on a CPU.")
+    args.steps = args.steps or (2 if args.dry else 20)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.dry else 2)
+    args.seq_len = 32 if args.dry else profile.seq_len
+    if args.dry:
+        profile = dataclasses.replace(profile, grad_accum=2)
+    cap = None
+    if device == "cuda":
+        total = torch.cuda.get_device_properties(0).total_memory
+        cap = min(1.0, CARD_BYTES / total)
+        torch.cuda.set_per_process_memory_fraction(cap)
+        print(f"{torch.cuda.get_device_name(0)}: {total / 1024**3:.1f} GiB; PyTorch's allocator capped at "
+              f"{cap * total / 1024**3:.2f} GiB to emulate an 8 GB card. The CUDA context and the paged "
+              f"optimizer's unified memory are outside this cap.")
+        print("An H100 is not an RTX 3070: memory use is comparable, speed is not (the H100 is several times faster).")
+    else:
+        print("dry run: CPU, tiny configs, fp32, AdamW (torch), no memory cap — checks the script, not the claims.")
+    rows = []
+    for key in args.models:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / key
+            save_random_fp16(spec_for(key, args.dry), folder, device)
+            for method in ("qlora", "lora"):
+                row = check_one(key, method, folder, profile, args, device)
+                rows.append(row)
+                print(f"{key} {method}: " + (f"{row['samples_per_s']:.2f} samples/s" if row["fits"] else "does not fit"),
+                      flush=True)
+    print_table(rows, cap is not None)
+    result = {**machine_info(), "dry": args.dry, "memory_cap_fraction": cap, "seq_len": args.seq_len,
+              "batch_size": profile.batch_size, "grad_accum": profile.grad_accum, "steps": args.steps,
+              "warmup_steps": args.warmup, "rows": rows}
+    write_result("gpu_dry" if args.dry else "gpu", result, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()
