@@ -152,7 +152,9 @@ def check_one(key: str, method: str, folder: Path, profile, args, device: str) -
 
 
 def gib(n) -> str:
-    return "—" if n is None else f"{n / 1024**3:.2f} GiB"
+    if n is None:
+        return "—"
+    return f"{n / 1024**3:.2f} GiB" if n >= 2**28 else f"{n / 1024**2:.2f} MiB"
 
 
 def print_table(rows: list[dict], cap: bool) -> None:

@@ -3,9 +3,9 @@
     python -m course_utils.train --profile cpu --output outputs/05_training
 
 The same function runs in notebook 05, from the command line, and under ``accelerate launch``.
-Loss is computed on answer tokens only, and the output layer is applied only at those positions:
-prompt and padding positions never produce logits (for Gemma's 262k vocabulary that is most of
-the work). Checkpoints are written every ``save_steps``; ``resume=True`` continues from the last
+Loss is computed on answer tokens only, and the output layer is applied only at positions where
+some row of the batch has an answer token: prompt and padding positions mostly never produce
+logits (for Gemma's 262k vocabulary that is most of the work). Checkpoints are written every ``save_steps``; ``resume=True`` continues from the last
 complete one. The adapter is saved in the standard PEFT format plus ``course_adapter.json``.
 """
 from __future__ import annotations
@@ -45,30 +45,21 @@ class TrainResult:
         return 1.0 - self.heldout_loss_after / self.heldout_loss_before
 
 
-def _base(model):
-    """The plain causal LM under DDP / peft wrappers (where the output layer and config live)."""
-    model = getattr(model, "module", model)  # DistributedDataParallel
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
 def answer_loss_sum(model, batch) -> tuple[torch.Tensor, int]:
     """(sum of cross-entropy over answer tokens, number of answer tokens) for a padded batch.
 
-    Runs the model's own forward (so a DDP wrapper sees it and synchronizes gradients) asking for one
-    logit per row only, keeps the final hidden states whose next token is a label, and applies the
-    output layer only there.
+    Asks the model for logits only at positions whose next token is an answer token in some row of
+    the batch (``logits_to_keep``), so prompt and padding positions mostly never reach the output
+    layer (for Gemma's 262k vocabulary that is most of the work). Everything runs inside the
+    model's own forward, so DDP, DeepSpeed and FSDP wrappers see it.
     """
-    base = _base(model)
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True,
-                logits_to_keep=1, use_cache=False)
-    hidden = out.hidden_states[-1]  # after the final norm: what the output layer reads
     labels = batch["labels"][:, 1:]
     keep = labels != IGNORE
-    logits = base.get_output_embeddings()(hidden[:, :-1][keep])
-    cap = getattr(base.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    loss = F.cross_entropy(logits.float(), labels[keep], reduction="sum")
+    positions = keep.any(dim=0).nonzero().squeeze(1)  # hidden state t predicts token t + 1
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=positions,
+                   use_cache=False).logits
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels[:, positions].reshape(-1),
+                           ignore_index=IGNORE, reduction="sum")
     return loss, int(keep.sum())
 
 

@@ -9,15 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "accelerate"
+
 
 def test_accelerate_launch_two_cpu_processes(tmp_path):
     accelerate = Path(sys.executable).with_name("accelerate")
     assert accelerate.exists() or shutil.which("accelerate"), "accelerate CLI missing from the environment"
     out = tmp_path / "ddp"
-    # --multi_gpu selects accelerate's torchrun launcher; without CUDA each rank runs on the CPU and
-    # torch.distributed uses gloo (`--cpu` alone would start a single process)
-    cmd = [str(accelerate if accelerate.exists() else "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+    # the shipped DDP config (distributed_type MULTI_GPU = accelerate's torchrun launcher); without CUDA
+    # each rank runs on the CPU and torch.distributed uses gloo. fp16 is a GPU setting: off here.
+    cmd = [str(accelerate if accelerate.exists() else "accelerate"), "launch", "--config_file", str(CONFIGS / "ddp.yaml"),
+           "--mixed_precision", "no",
            "-m", "course_utils.train", "--profile", "smoke", "--output", str(out)]
     env = {**os.environ, "COURSE_PROFILE": "smoke", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
@@ -40,3 +44,13 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
 
     model, _, meta = load_adapter_model(out / "adapter", get_profile("smoke"))
     assert any("lora_A" in name for name, _ in model.named_parameters())
+
+
+@pytest.mark.parametrize("name", ["ddp.yaml", "deepspeed_zero2.yaml", "fsdp.yaml"])
+def test_shipped_accelerate_configs_are_valid_for_this_accelerate(name):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    config = ClusterConfig.from_yaml_file(str(CONFIGS / name))  # unknown keys raise
+    assert config.num_processes == 2 and config.num_machines == 1
+    assert config.distributed_type.value == {"ddp.yaml": "MULTI_GPU", "deepspeed_zero2.yaml": "DEEPSPEED",
+                                             "fsdp.yaml": "FSDP"}[name]

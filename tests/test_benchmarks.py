@@ -1,0 +1,48 @@
+"""The benchmark scripts run and write what they promise (small settings; the real runs are in README)."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+
+def test_gpu_check_dry_mode_runs_every_model_and_method(tmp_path):
+    from benchmarks import gpu_check
+
+    out = tmp_path / "gpu.json"
+    gpu_check.main(["--dry", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["dry"] is True and result["memory_cap_fraction"] is None
+    rows = {(r["model"], r["method"]): r for r in result["rows"]}
+    assert set(rows) == {(m, k) for m in gpu_check.CHECKED for k in ("qlora", "lora")}
+    for r in rows.values():
+        assert r["fits"] and r["samples_per_s"] > 0 and r["estimate_bytes"] > 0
+        assert math.isfinite(r["final_loss"])
+        assert r["tokens_per_s"] == pytest.approx(r["samples_per_s"] * result["seq_len"])
+    # nf4 stores the linear weights in about a quarter of the space: the estimate says so too
+    assert rows[("phi-2", "qlora")]["estimate_bytes"] < rows[("phi-2", "lora")]["estimate_bytes"]
+
+
+def test_estimator_benchmark_matches_exact_terms(tmp_path):
+    from benchmarks import estimator
+
+    out = tmp_path / "est.json"
+    estimator.main(["--models", "smollm2-135m-instruct", "--seq", "32", "--batch", "1", "2", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["exact_terms_match"] is True
+    assert len(result["rows"]) == 2 * 2 * 5  # batch x checkpointing x terms
+    assert abs(result["worst"]["error_pct"]) < 5
+
+
+def test_throughput_benchmark_compares_interleaved_runs(tmp_path):
+    from benchmarks import throughput
+
+    out = tmp_path / "tp.json"
+    throughput.main(["--profile", "smoke", "--steps", "2", "--pairs", "1", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert [r["side"] for r in result["runs"]] == ["plain", "ours"]
+    for r in result["runs"]:
+        assert r["answer_tokens"] > 0 and r["real_tokens"] > r["answer_tokens"]
+        assert 0 < r["share_of_peak"] < 2
+    assert result["ratio_ours_over_plain"]["min"] > 0
