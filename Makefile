@@ -2,13 +2,15 @@
 # make test       -> create .venv, install, run unit tests + every notebook under nbval (smoke profile, offline)
 # make notebooks  -> rebuild notebooks from tools/build_notebooks.py and store outputs of a real `cpu` run
 # make lab        -> JupyterLab on the same environment
+# make slides     -> every notebook as a reveal.js slide deck and clean HTML (no code prompts) in outputs/slides/
+# make benchmarks -> the CPU benchmarks (throughput, estimator accuracy, smoke runtime) -> benchmarks/results/
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export COURSE_CACHE ?= $(CURDIR)/.cache/course
 
-.PHONY: course test notebooks lab clean
+.PHONY: course test notebooks lab slides benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +35,16 @@ notebooks: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
+
+# the course notebooks only (solutions live in notebooks/solutions/ and are not rendered)
+slides: $(STAMP)
+	$(BIN)/jupyter nbconvert --to slides --output-dir outputs/slides notebooks/0*.ipynb
+	$(BIN)/jupyter nbconvert --to html --no-prompt --output-dir outputs/slides notebooks/0*.ipynb
+
+benchmarks: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/throughput.py --profile cpu
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/estimator.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/course_runtime.py --profile smoke
 
 clean:
 	rm -rf $(VENV) .cache notebooks/outputs

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .prompts import collate
+from .prompts import IGNORE, collate
 
 GEMMA_NOTICE = """This model is a derivative of Gemma (google/gemma-3-270m), merged with a LoRA adapter
 trained in the course "LoRA on an 8 GB GPU". Gemma is provided under and subject to the Gemma Terms
@@ -31,6 +31,15 @@ def batch_logits(model, examples: list[dict], pad: int) -> tuple[torch.Tensor, t
     model.eval()
     out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
     return out.logits.float().cpu(), batch["attention_mask"]
+
+
+def answer_loss_from_logits(logits: torch.Tensor, examples: list[dict], pad: int) -> float:
+    """Mean cross-entropy per answer token (nats) from ``batch_logits`` output (same as ``train.heldout_loss``)."""
+    import torch.nn.functional as F
+
+    labels = collate(examples, pad)["labels"][:, 1:]
+    keep = labels != IGNORE
+    return F.cross_entropy(logits[:, :-1][keep], labels[keep]).item()
 
 
 def max_logit_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
@@ -82,23 +91,25 @@ def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[d
     (1') control: an all-zero adapter merged into the 4-bit model, compared with that model unmerged.
     Rows: merge, layer type of q_proj, max |Δlogit| vs the reference, held-out answer loss.
     """
+    import copy
+
     from peft import PeftModel
 
     from .loading import load_model
     from .quantization import bnb_config
-    from .train import heldout_loss
 
     q = qlora_profile(profile)
+    quantized = load_model(q.model, dtype=q.torch_dtype, quantization_config=bnb_config(q))
 
-    def nf4_base():
-        return load_model(q.model, dtype=q.torch_dtype, quantization_config=bnb_config(q))
+    def nf4_base():  # a copy: quantizing once is the slow part on a CPU, and merges change their model in place
+        return copy.deepcopy(quantized)
 
     def row(name, model, ref=None, mask=None):
         logits, m = batch_logits(model, examples, pad)
         layer = next(type(mod).__name__ for n, mod in model.named_modules() if n.endswith("q_proj"))
         return {"merge": name, "q_proj type": layer,
                 "max |Δlogit| vs nf4+adapter": 0.0 if ref is None else max_logit_diff(logits, ref, m),
-                "held-out loss": heldout_loss(model, examples, pad)}, logits, m
+                "held-out loss": answer_loss_from_logits(logits, examples, pad)}, logits, m
 
     reference = PeftModel.from_pretrained(nf4_base(), str(adapter_dir))
     first, ref, mask = row("nf4 + adapter (not merged)", reference)

@@ -274,6 +274,7 @@ def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int
     if saves:
         save_adapter(model, result.adapter_dir, metadata=_metadata(profile, spec, tokenizer, {
             "global_step": step, "heldout_loss_before": loss_before, "heldout_loss_after": loss_after,
+            "train_records": report.kept, "train_seconds": seconds, "tokens_per_second": result.tokens_per_second,
             "world_size": trainer.args.world_size}))
     if trainer.args.world_size > 1:
         progress(f"rank {trainer.args.process_index} of {trainer.args.world_size}: finished at step {step}; "

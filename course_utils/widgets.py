@@ -42,3 +42,66 @@ def vram_calculator(model: str = "tinyllama-1.1b", method: str = "qlora"):
     box = w.VBox([*controls.values(), out])
     box.controls, box.output = controls, out
     return box
+
+
+def playground_answer(model, tokenizer, prompt: str, temperature: float, top_p: float, adapter_on: bool,
+                      template: str = "koalpaca", max_new_tokens: int = 48, seed: int = 0) -> dict:
+    """One playground generation: greedy at temperature 0, else sampling (seeded); adapter on or off."""
+    import contextlib
+
+    import torch
+
+    from .inference import answer_with_stats
+
+    sampling = {"do_sample": False} if temperature <= 0 else {"do_sample": True, "temperature": temperature,
+                                                              "top_p": top_p}
+    torch.manual_seed(seed)
+    off = model.disable_adapter() if not adapter_on else contextlib.nullcontext()
+    with off:
+        row = answer_with_stats(model, tokenizer, prompt, template=template, max_new_tokens=max_new_tokens, **sampling)
+    return {**row, "adapter_on": adapter_on, "temperature": temperature, "top_p": top_p}
+
+
+def answer_html(row: dict) -> str:
+    import html
+
+    state = "어댑터 켬" if row["adapter_on"] else "어댑터 끔 (기본 모델)"
+    mode = "탐욕" if row["temperature"] <= 0 else f"샘플링 T={row['temperature']:.2f}, top-p={row['top_p']:.2f}"
+    return (f"<p><b class='playground-state'>{state}</b> · {mode} · {row['new_tokens']} 토큰, {row['seconds']:.1f} s"
+            f"{' · EOS에서 멈춤' if row['stopped_at_eos'] else ''}</p>"
+            f"<div class='playground-answer'>{html.escape(row['answer'])}</div>")
+
+
+def generation_playground(model, tokenizer, template: str = "koalpaca",
+                          prompt: str = "한국의 수도는 어디인가요?", max_new_tokens: int = 48):
+    """A widget: prompt box, temperature / top-p sliders, adapter on/off toggle, generate button.
+
+    ``model`` is a peft model (the toggle uses ``disable_adapter``). Temperature 0 means greedy.
+    """
+    import ipywidgets as w
+
+    controls = dict(
+        prompt=w.Textarea(value=prompt, description="질문", layout=w.Layout(width="95%")),
+        temperature=w.FloatSlider(value=0.0, min=0.0, max=1.5, step=0.05, description="temperature"),
+        top_p=w.FloatSlider(value=0.9, min=0.1, max=1.0, step=0.05, description="top-p"),
+        adapter_on=w.ToggleButton(value=True, description="어댑터 켬", tooltip="LoRA 어댑터 켜기/끄기"),
+    )
+    button = w.Button(description="생성", button_style="primary")
+    out = w.HTML()
+
+    def label(_=None):
+        controls["adapter_on"].description = "어댑터 켬" if controls["adapter_on"].value else "어댑터 끔"
+
+    def generate(_=None):
+        out.value = "<p>생성 중…</p>"
+        row = playground_answer(model, tokenizer, **{k: c.value for k, c in controls.items()}, template=template,
+                                max_new_tokens=max_new_tokens)
+        out.value = answer_html(row)
+
+    controls["adapter_on"].observe(label, names="value")
+    controls["adapter_on"].observe(generate, names="value")  # toggling shows the other side at once
+    button.on_click(generate)
+    generate()
+    box = w.VBox([*controls.values(), button, out])
+    box.controls, box.output, box.generate = controls, out, generate
+    return box

@@ -57,3 +57,12 @@ def smollm2():
     from course_utils.loading import load_model
 
     return load_model("smollm2-135m-instruct")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Mark a test that failed in its call phase (the browser test takes a screenshot then)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        item.failed = True

@@ -40,3 +40,25 @@ def test_runner_prints_a_summary(tmp_path):
                          env={**__import__("os").environ, "COURSE_PROFILE": "smoke"})
     assert run.returncode == 0, run.stderr
     assert "=== summary ===" in run.stdout and "held-out loss: 2.0 -> 1.0" in run.stdout
+
+
+def test_running_the_course_twice_overwrites_its_outputs(tmp_path):
+    """A second run replaces every output of the first (same files, new content), leaving nothing stale."""
+    books = tmp_path / "nbs"
+    books.mkdir()
+    _notebook(books / "01_a.ipynb", ["import time, pathlib", "stamp = time.time_ns()",
+                                     "pathlib.Path('made_by_notebook.txt').write_text(str(stamp))",
+                                     "print('stamp', stamp)"])
+    out = tmp_path / "out" / "smoke"
+    stamps = []
+    for _ in range(2):
+        run = subprocess.run([sys.executable, str(ROOT / "tools" / "run_course.py"), "--notebooks", str(books),
+                              "--outputs", str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
+                             env={**__import__("os").environ, "COURSE_PROFILE": "smoke"})
+        assert run.returncode == 0, run.stderr
+        executed = nbformat.read(out / "01_a.ipynb", as_version=4)
+        stamps.append(executed.cells[-1].outputs[0]["text"])
+        assert stamps[-1] in (out / "01_a.html").read_text()
+        assert stamps[-1].split()[1] == (books / "made_by_notebook.txt").read_text()
+    assert stamps[0] != stamps[1]  # the second run's outputs replaced the first's
+    assert sorted(p.name for p in out.iterdir()) == ["01_a.html", "01_a.ipynb"]

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
@@ -58,3 +59,17 @@ def test_merge_of_the_embedded_model_is_equivalent_and_generates(tmp_path):
     assert max_logit_diff(batch_logits(reloaded, examples, tok.eos_token_id)[0], ref, mask) < TOLERANCE
     answer = generate_answer(reloaded, tok, "한국의 수도는 어디인가요?", max_new_tokens=8)
     assert isinstance(answer, str) and len(answer) > 0
+
+
+def test_answer_loss_from_logits_equals_heldout_loss(smollm2):
+    from course_utils.data import load_heldout
+    from course_utils.loading import load_tokenizer
+    from course_utils.merge import answer_loss_from_logits, batch_logits
+    from course_utils.prompts import encode, pad_id
+    from course_utils.train import heldout_loss
+
+    tok = load_tokenizer("smollm2-135m-instruct")
+    examples = [encode(r, tok, 128) for r in load_heldout()[:5]]
+    logits, _ = batch_logits(smollm2, examples, pad_id(tok))
+    assert answer_loss_from_logits(logits, examples, pad_id(tok)) == pytest.approx(
+        heldout_loss(smollm2, examples, pad_id(tok)), rel=1e-4)

@@ -36,6 +36,10 @@ def write(path: Path, cells) -> None:
     nb.cells = cells
     for i, c in enumerate(nb.cells):
         c.id = f"cell-{i:02d}"
+        # slides (make slides): the title and every '## ' section start a new slide
+        starts = c.cell_type == "markdown" and (i == 0 or c.source.startswith("## "))
+        c.metadata["slideshow"] = {"slide_type": "slide" if starts else "-"}
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         nbformat.write(nb, f)

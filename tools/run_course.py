@@ -22,9 +22,21 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
 
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (temp file + rename): a re-run never leaves a half-written output."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def summary_text(nb) -> str:
-    """Stdout of the notebook's last code cell (the 정리 cell prints the run's key numbers)."""
-    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    """Stdout of the code cell after the '## 정리' heading (it prints the run's key numbers), else the last one."""
+    codes = [c for c in nb.cells if c.cell_type == "code"]
+    last = codes[-1]
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "markdown" and c.source.lstrip().startswith("## 정리"):
+            last = next((d for d in nb.cells[i + 1:] if d.cell_type == "code"), last)
+            break
     return "".join(o.get("text", "") for o in last.get("outputs", []) if o.get("output_type") == "stream"
                    and o.get("name") == "stdout")
 
@@ -64,14 +76,14 @@ def main(argv=None, results: list | None = None) -> int:
                 if errors:
                     failing, message = i, f"{errors[0]['ename']}: {errors[0]['evalue']}"
                     break
-            nbformat.write(nb, out / path.name)
+            _write(out / path.name, nbformat.writes(nb))
             print(f"✗ {path.name} failed in cell {failing}: {message}", file=sys.stderr)
             print(f"  the executed copy with the error is {out / path.name}", file=sys.stderr)
             return 1
         seconds = time.perf_counter() - start
-        nbformat.write(nb, out / path.name)
+        _write(out / path.name, nbformat.writes(nb))
         html, _ = HTMLExporter().from_notebook_node(nb)
-        (out / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
+        _write(out / path.with_suffix(".html").name, html)
         print(f"  done in {seconds:.1f} s", flush=True)
         results.append((path.stem, seconds, summary_text(nb)))
     print("\n=== summary ===")

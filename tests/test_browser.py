@@ -1,0 +1,148 @@
+"""End to end, as a learner uses it: JupyterLab in a real browser (Playwright + the system Chromium).
+
+Starts JupyterLab on localhost from this environment over a temporary copy of notebooks 01 and 06
+(so autosave never touches the repository), runs 01 with the smoke profile, moves the VRAM
+calculator's sequence-length slider and checks the shown total against `course_utils.vram`, then
+runs 06 and uses the playground's adapter toggle. Screenshots go to outputs/browser_test/ on
+failure. The server is stopped in every case.
+
+Needs Debian's `chromium` (/usr/bin/chromium; `.ci/run` installs it). Without it the test is
+skipped, unless COURSE_REQUIRE_BROWSER=1 (set by CI), where it fails.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = ROOT / "outputs" / "browser_test"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if not CHROMIUM.exists():
+    if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"{CHROMIUM} not found: install Debian's chromium (see .ci/run)")
+    pytest.skip(f"{CHROMIUM} not found (install Debian's chromium to run the browser test)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server over a copy of notebooks 01 and 06; stopped in every case."""
+    work = tmp_path_factory.mktemp("lab")
+    for name in ("01_vram_budgeting.ipynb", "06_inference.ipynb"):
+        shutil.copy(ROOT / "notebooks" / name, work / name)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(work / ".jupyter"),
+           "JUPYTER_RUNTIME_DIR": str(work / ".runtime")}
+    env.pop("MPLBACKEND", None)
+    log = open(work / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
+         "--ServerApp.disable_check_xsrf=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"JupyterLab did not start:\n{(work / 'server.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
+        log.close()
+
+
+@pytest.fixture
+def page(request):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        pg = context.new_page()
+        try:
+            yield pg
+        finally:
+            if getattr(request.node, "failed", False):
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                shot = ARTIFACTS / f"{request.node.name}.png"
+                pg.screenshot(path=str(shot), full_page=True)
+                print(f"screenshot: {shot}")
+            browser.close()
+
+
+def _open_and_run_all(page, base: str, token: str, name: str) -> None:
+    page.goto(f"{base}/lab/tree/{name}?token={token}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    # the notebook must be the current widget with a started kernel (a reload restores other tabs too)
+    page.wait_for_function("""(name) => {
+        const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+        return w && w.context && w.context.path === name && w.sessionContext && w.sessionContext.session
+               && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle';
+    }""", arg=name, timeout=90_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def _total(page) -> str:
+    return page.locator("b.vram-total").first.inner_text()
+
+
+def test_vram_calculator_and_playground_in_jupyterlab(lab, page):
+    from course_utils.vram import estimate_vram
+
+    base, token = lab
+    _open_and_run_all(page, base, token, "01_vram_budgeting.ipynb")
+    page.wait_for_selector("b.vram-total", timeout=240_000)
+    start = _total(page)
+    expected_start = estimate_vram("tinyllama-1.1b", "qlora", 512, 1, 8, gradient_checkpointing=True,
+                                   optimizer="paged_adamw_8bit").total / 2**30
+    assert start == f"{expected_start:.3f}"
+
+    # move the "seq" slider one step to the right with the keyboard (512 -> 640 tokens)
+    slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text="seq")).first
+    slider.locator(".noUi-handle").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("(old) => document.querySelector('b.vram-total').innerText !== old", arg=start,
+                           timeout=30_000)
+    readout = slider.locator(".widget-readout").inner_text().strip()
+    assert readout == "640"
+    expected = estimate_vram("tinyllama-1.1b", "qlora", 640, 1, 8, gradient_checkpointing=True,
+                             optimizer="paged_adamw_8bit").total / 2**30
+    assert _total(page) == f"{expected:.3f}"
+
+    # notebook 06: the generation playground's adapter toggle
+    _open_and_run_all(page, base, token, "06_inference.ipynb")
+    page.wait_for_selector(".playground-answer", timeout=420_000)
+    state = page.locator(".playground-state").first
+    assert state.inner_text() == "어댑터 켬"
+    page.get_by_role("button", name="어댑터 켬").first.click()
+    # the kernel may still be running the cells after the playground: the toggle's generation waits for them
+    page.wait_for_function("() => { const e = document.querySelector('.playground-state');"
+                           " return e !== null && e.innerText.startsWith('어댑터 끔'); }", timeout=300_000)
+    assert state.inner_text() == "어댑터 끔 (기본 모델)"
