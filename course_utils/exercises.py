@@ -149,11 +149,11 @@ def check_02_challenge(answer_ratio) -> Verdict:
 
 def unseen_model():
     """A small model of an architecture the course never uses (GPT-NeoX, as in Pythia), random weights."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, GPTNeoXConfig
 
     torch.manual_seed(0)
-    config = AutoConfig.for_model("gpt_neox", vocab_size=1000, hidden_size=64, num_hidden_layers=2,
-                                  num_attention_heads=4, intermediate_size=256, max_position_embeddings=256)
+    config = GPTNeoXConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                           intermediate_size=256, max_position_embeddings=256)
     return AutoModelForCausalLM.from_config(config)
 
 
