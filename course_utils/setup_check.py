@@ -157,7 +157,7 @@ def diagnose(facts: dict) -> list[Check]:
     run = facts.get("runtime")
     if run:
         where = run["gpu"] or f"{run['cpu_count']}-core CPU"
-        checks.append(Check("expected runtime", f"{run['total_seconds'] / 60:.1f} min for 01-07 (measured {run['date']} "
+        checks.append(Check("expected runtime", f"{run['total_seconds'] / 60:.1f} min for the whole course, 00-07 (measured {run['date']} "
                             f"on a {where})", True, "Your machine may be faster or slower"))
     return checks
 

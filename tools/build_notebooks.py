@@ -1093,7 +1093,7 @@ print(f"모델 {spec.key} ({spec.source}), seq_len {profile.seq_len}, batch {pro
 offline = [k for k, v in facts["offline_models"].items() if v["installed"]]
 print("오프라인으로 쓸 수 있는 모델:", ", ".join(offline) or "없음")
 run = facts["runtime"]
-print("예상 실행 시간:", f"01-07 약 {run['total_seconds'] / 60:.1f}분 ({run['file']})" if run else "아직 잰 값이 없습니다")
+print("예상 실행 시간:", f"강좌 전체(00-07) 약 {run['total_seconds'] / 60:.1f}분 ({run['file']})" if run else "아직 잰 값이 없습니다")
 """),
         md("""
 ## 정리
