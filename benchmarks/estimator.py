@@ -58,7 +58,6 @@ def print_cells(rows: list[dict]) -> None:
 def main(argv=None) -> dict:
     import json
     import subprocess
-    import tempfile
 
     from course_utils.notebook import quiet_libraries
     from course_utils.vram import estimate_vram

@@ -35,20 +35,10 @@ CHECKED = ("gpt2", "tinyllama-1.1b", "phi-2")
 CARD_BYTES = 8 * 1024**3
 # The seed's RTX 3070 (8 GB) figures for QLoRA, seq 512, batch 1 x 16 (samples/s, memory)
 SEED_3070 = {"gpt2": ("10–12", "~2 GB"), "tinyllama-1.1b": ("4–5", "~4–5 GB"), "phi-2": ("2.5–3", "~6–7 GB")}
-DRY_CONFIGS = {  # tiny numbers, same architecture families
-    "gpt2": dict(vocab_size=1000, n_embd=64, n_layer=2, n_head=4, n_positions=256),
-    "tinyllama-1.1b": dict(vocab_size=1000, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
-                           num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=512),
-    "phi-2": dict(vocab_size=1000, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=4),
-}
-
-
 def spec_for(key: str, dry: bool):
-    from course_utils.models import MODELS
+    from course_utils.models import MODELS, tiny_spec
 
-    spec = MODELS[key]
-    return dataclasses.replace(spec, config={**spec.config, **DRY_CONFIGS[key]}) if dry else spec
+    return tiny_spec(key) if dry else MODELS[key]
 
 
 def save_random_fp16(spec, folder: Path, device: str) -> None:

@@ -156,6 +156,26 @@ MODELS: dict[str, ModelSpec] = {
 SEED_MODELS = tuple(k for k, s in MODELS.items() if s.seed_model)
 
 
+# Tiny numbers of the seed models' architecture families: random-weight models for tests and dry runs
+TINY_CONFIGS = {
+    "gpt2": dict(vocab_size=1000, n_embd=64, n_layer=2, n_head=4, n_positions=256,
+                 bos_token_id=0, eos_token_id=0),
+    "tinyllama-1.1b": dict(vocab_size=1000, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
+                           num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=512,
+                           tie_word_embeddings=False),
+    "phi-2": dict(vocab_size=1000, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=4, partial_rotary_factor=0.4,
+                  tie_word_embeddings=False),
+}
+
+
+def tiny_spec(key: str) -> ModelSpec:
+    """A registry spec with the same architecture family and tiny numbers (``TINY_CONFIGS``)."""
+    import dataclasses
+
+    return dataclasses.replace(MODELS[key], config=TINY_CONFIGS[key])
+
+
 def get_spec(key: str) -> ModelSpec:
     """Return the registry entry for ``key``; unknown keys list the valid ones."""
     try:

@@ -12,7 +12,6 @@ import os
 import platform
 import shutil
 import socket
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,12 +43,12 @@ def _bitsandbytes(cuda: bool) -> dict:
         return {"installed": False}
     try:
         import bitsandbytes as bnb
-        import bitsandbytes.functional as bf
         import torch
 
+        from .quantization import quantize_nf4
+
         device = "cuda" if cuda else "cpu"
-        q, state = bf.quantize_4bit(torch.randn(64, 64, device=device), quant_type="nf4")
-        ok = bf.dequantize_4bit(q, state).shape == (64, 64)
+        ok = quantize_nf4(torch.randn(64, 64, device=device)).restored.shape == (64, 64)
         return {"installed": True, "version": bnb.__version__, "nf4_works": ok, "device": device}
     except Exception as err:  # a broken CUDA setup raises many kinds
         return {"installed": True, "nf4_works": False, "error": f"{type(err).__name__}: {err}"[:200]}

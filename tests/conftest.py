@@ -1,7 +1,6 @@
 """Shared fixtures: tiny random models built from config objects (no download, no weights)."""
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import pytest
@@ -9,23 +8,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from course_utils.models import MODELS, build_config  # noqa: E402
-
-TINY = {
-    "gpt2": dict(vocab_size=1000, n_embd=64, n_layer=2, n_head=4, n_positions=256,
-                 bos_token_id=0, eos_token_id=0),
-    "tinyllama-1.1b": dict(vocab_size=1000, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
-                           num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=512,
-                           tie_word_embeddings=False),
-    "phi-2": dict(vocab_size=1000, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=4, partial_rotary_factor=0.4,
-                  tie_word_embeddings=False),
-}
-
-
-def tiny_spec(key: str):
-    """A registry spec with the same architecture family and tiny numbers."""
-    return dataclasses.replace(MODELS[key], config=TINY[key])
+from course_utils.models import build_config, tiny_spec  # noqa: E402,F401  (tests import tiny_spec from here)
 
 
 def tiny_model(key: str, seed: int = 0):

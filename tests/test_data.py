@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.data import (BUNDLED_HELDOUT, BUNDLED_TRAIN, DataError, load_heldout, load_probes, load_source,
+from course_utils.data import (DataError, load_heldout, load_probes, load_source,
                                read_records, validate)
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "koalpaca_v1_0_sample.jsonl"

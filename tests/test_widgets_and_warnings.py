@@ -1,7 +1,6 @@
 import logging
 import warnings
 
-import pytest
 
 from conftest import tiny_model
 from course_utils.lora import attach_lora

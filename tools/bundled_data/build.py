@@ -62,7 +62,7 @@ keys = [(r["instruction"], r["input"]) for r in train + held]
 assert len(keys) == len(set(keys)), "duplicate"
 print(len(train), len(held), len(train) + len(held), {k: len(v) for k, v in cats.items()})
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "course_utils", "data")
-import os; os.makedirs(out, exist_ok=True)
+os.makedirs(out, exist_ok=True)
 for fn, rs in [("ko_instructions_train.jsonl", train), ("ko_instructions_heldout.jsonl", held)]:
     with open(f"{out}/{fn}", "w", encoding="utf-8") as f:
         for r in rs: f.write(json.dumps(r, ensure_ascii=False) + "\n")
