@@ -20,6 +20,7 @@ BUNDLED_HELDOUT = DATA_DIR / "ko_instructions_heldout.jsonl"
 PROBES = DATA_DIR / "probes.jsonl"
 HUB_KOALPACA = "beomi/KoAlpaca-v1.1a"
 KNOWN_KEYS = {"instruction", "input", "output", "url"}
+ON_LONG = ("drop", "truncate")  # what to do with a record longer than seq_len
 
 
 class DataError(ValueError):
@@ -141,7 +142,7 @@ def validate(records: list[dict], lengths: list[int] | None = None, max_len: int
     ``lengths`` are each record's token counts (prompt + answer + EOS). ``on_long`` is ``drop`` or
     ``truncate``. Nothing is removed silently: every drop is counted by reason and noted by index.
     """
-    if on_long not in ("drop", "truncate"):
+    if on_long not in ON_LONG:
         raise DataError(f"on_long={on_long!r}: choose 'drop' or 'truncate'")
     report = DataReport(total=len(records))
     seen: dict[tuple, int] = {}

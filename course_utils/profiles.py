@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from .data import ON_LONG
 from .models import MODELS
+from .prompts import TEMPLATES
 
 PROFILES_FILE = Path(__file__).with_name("profiles.yaml")
 CHOICES = {"device": ("cpu", "cuda"), "dtype": ("float32", "float16", "bfloat16"),
@@ -121,10 +123,9 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     if not 0.0 <= float(lora_raw["dropout"]) < 1.0:
         raise ProfileError(f"{where}: lora.dropout must be in [0, 1), got {lora_raw['dropout']!r}")
     d, t = raw["data"], raw["train"]
-    if d["on_long"] not in ("drop", "truncate"):
-        raise ProfileError(f"{where}: data.on_long={d['on_long']!r} is not valid. Choose one of: drop, truncate")
-    if d["template"] not in ("koalpaca", "chat"):
-        raise ProfileError(f"{where}: data.template={d['template']!r} is not valid. Choose one of: koalpaca, chat")
+    for key, valid in (("on_long", ON_LONG), ("template", TEMPLATES)):
+        if d[key] not in valid:
+            raise ProfileError(f"{where}: data.{key}={d[key]!r} is not valid. Choose one of: {', '.join(valid)}")
     if d["max_records"] is not None and (not isinstance(d["max_records"], int) or d["max_records"] < 1):
         raise ProfileError(f"{where}: data.max_records must be null (all records) or a whole number >= 1, "
                            f"got {d['max_records']!r}")

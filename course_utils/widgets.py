@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .models import MODELS
+from .prompts import KOALPACA
 from .units import GIB
 from .vram import BUDGET_8GB, TERMS, estimate_vram
 
@@ -45,7 +46,7 @@ def vram_calculator(model: str = "tinyllama-1.1b", method: str = "qlora"):
 
 
 def playground_answer(model, tokenizer, prompt: str, temperature: float, top_p: float, adapter_on: bool,
-                      template: str = "koalpaca", max_new_tokens: int = 48, seed: int = 0) -> dict:
+                      template: str = KOALPACA, max_new_tokens: int = 48, seed: int = 0) -> dict:
     """One playground generation: greedy at temperature 0, else sampling (seeded); adapter on or off."""
     import contextlib
 
@@ -72,7 +73,7 @@ def answer_html(row: dict) -> str:
             f"<div class='playground-answer'>{html.escape(row['answer'])}</div>")
 
 
-def generation_playground(model, tokenizer, template: str = "koalpaca",
+def generation_playground(model, tokenizer, template: str = KOALPACA,
                           prompt: str = "한국의 수도는 어디인가요?", max_new_tokens: int = 48):
     """A widget: prompt box, temperature / top-p sliders, adapter on/off toggle, generate button.
 

@@ -61,8 +61,11 @@ CLI_CASES = [
 ]
 
 
-def _profiles_file(tmp_path: Path, change) -> Path:
+def _profiles_file(tmp_path: Path, change, source: str | None = None) -> Path:
+    """The course's profiles with the smoke profile changed (and reading ``source`` when given)."""
     raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))
+    if source:
+        raw["smoke"]["data"]["source"] = source
     if change:
         change(raw["smoke"])
     path = tmp_path / "profiles.yaml"
@@ -74,16 +77,11 @@ def _profiles_file(tmp_path: Path, change) -> Path:
 def test_training_entry_point_refuses_bad_input(tmp_path, case, change, data, args, culprit, fix):
     if data:
         (tmp_path / data[0]).write_text(data[1], encoding="utf-8")
-        outer = change
-
-        def change(p, outer=outer):
-            p["data"].update(source=str(tmp_path / data[0]))
-            if outer:
-                outer(p)
     (tmp_path / "taken").write_text("a file where the output folder should go")
     out = tmp_path / "out"
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    argv = ["--profiles", str(_profiles_file(tmp_path, change)), "--profile", "smoke"]
+    source = str(tmp_path / data[0]) if data else None
+    argv = ["--profiles", str(_profiles_file(tmp_path, change, source)), "--profile", "smoke"]
     argv += ([] if "--output" in args else ["--output", str(out)]) + args  # the last --profile given wins
     with pytest.raises(SystemExit) as exc:
         train_cli(argv)
