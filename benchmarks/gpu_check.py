@@ -142,9 +142,12 @@ def check_one(key: str, method: str, folder: Path, profile, args, device: str) -
 
 
 def gib(n) -> str:
+    """GiB, or MiB below a quarter GiB (the dry run's tiny models); a dash when not measured."""
+    from course_utils.units import gib as in_gib, mib
+
     if n is None:
         return "—"
-    return f"{n / 1024**3:.2f} GiB" if n >= 2**28 else f"{n / 1024**2:.2f} MiB"
+    return in_gib(n) if n >= 2**28 else mib(n)
 
 
 def print_table(rows: list[dict], cap: bool) -> None:

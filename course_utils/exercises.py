@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-GIB = 1024**3
-MIB = 1024**2
+from .units import GIB, MIB
+
 SYSTEM_LINE = "### 시스템: 친절하고 정확하게 답하세요.\n\n"
 EXAMPLE_RECORD = {"instruction": "다음 문장을 존댓말로 바꿔 주세요.", "input": "밥 먹었어?", "output": "진지 드셨어요?"}
 SEED_MATRIX_SHAPE = (1024, 1024)
