@@ -3,6 +3,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from part1 import QA
 from part2 import EXPLAIN, REWRITE
 from part3 import SUMMARY, CLASSIFY, LISTS
+from part4 import QA2, EXPLAIN2
+from part5 import REWRITE2, SUMMARY2
+from part6 import CLASSIFY2, LISTS2
 rng = random.Random(7)
 def final(n):  # final sound of the Korean reading of n: 'vowel', 'rieul' or 'consonant'
     d = n % 10
@@ -34,7 +37,42 @@ word = [
     ("시속 60킬로미터로 2시간 달리면 몇 킬로미터를 가나요?", "", "60 × 2 = 120이므로 120킬로미터를 갑니다."),
 ]
 ARITH += word
-cats = {"qa": QA, "explain": EXPLAIN, "rewrite": REWRITE, "summary": SUMMARY, "classify": CLASSIFY, "lists": LISTS, "arith": ARITH}
+ARITH2 = []  # second batch: drawn after the first, so the first batch's numbers do not change
+def draw(n, make):  # n new problems; a question already asked is drawn again
+    seen = {r[0] for r in ARITH + ARITH2}
+    while n:
+        rec = make()
+        if rec[0] not in seen:
+            ARITH2.append(rec); seen.add(rec[0]); n -= 1
+def add():
+    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    return (f"{a} 더하기 {eun(b)} 얼마인가요?", "", f"{a} 더하기 {eun(b)} {a + b}입니다.")
+def sub():
+    a, b = rng.randint(50, 199), rng.randint(10, 49)
+    return (f"{a}에서 {eul(b)} 빼면 얼마인가요?", "", f"{a}에서 {eul(b)} 빼면 {a - b}입니다.")
+def mul():
+    a, b = rng.randint(2, 19), rng.randint(2, 9)
+    return (f"{a} 곱하기 {eun(b)} 얼마인가요?", "", f"{a} 곱하기 {eun(b)} {a * b}입니다.")
+def div():
+    b, q = rng.randint(2, 9), rng.randint(3, 15)
+    return (f"{eul(b * q)} {ro(b)} 나누면 얼마인가요?", "", f"{eul(b * q)} {ro(b)} 나누면 {q}입니다.")
+draw(15, add); draw(14, sub); draw(14, mul); draw(8, div)
+ARITH2 += [
+    ("공책 한 권이 1,200원입니다. 공책 3권을 사면 모두 얼마인가요?", "", "1,200 × 3 = 3,600이므로 모두 3,600원입니다."),
+    ("귤 30개를 5명이 똑같이 나누면 한 사람이 몇 개를 받나요?", "", "30 ÷ 5 = 6이므로 한 사람이 6개를 받습니다."),
+    ("도서관에 책이 150권 있었는데 45권을 빌려 갔습니다. 남은 책은 몇 권인가요?", "", "150 - 45 = 105이므로 남은 책은 105권입니다."),
+    ("하루에 물을 8컵씩 마시면 일주일 동안 몇 컵을 마시나요?", "", "8 × 7 = 56이므로 일주일 동안 56컵을 마십니다."),
+    ("영화가 오후 2시 40분에 시작해서 1시간 50분 동안 상영됩니다. 끝나는 시각은 언제인가요?", "", "오후 2시 40분에서 1시간 50분이 지나면 오후 4시 30분입니다."),
+    ("가로 8센티미터, 세로 5센티미터인 직사각형의 넓이는 얼마인가요?", "", "8 × 5 = 40이므로 넓이는 40제곱센티미터입니다."),
+    ("한 변이 6센티미터인 정사각형의 둘레는 얼마인가요?", "", "6 × 4 = 24이므로 둘레는 24센티미터입니다."),
+    ("10,000원을 내고 6,500원짜리 책을 샀습니다. 거스름돈은 얼마인가요?", "", "10,000 - 6,500 = 3,500이므로 거스름돈은 3,500원입니다."),
+    ("닭 5마리의 다리는 모두 몇 개인가요?", "", "닭 한 마리의 다리는 2개이므로 2 × 5 = 10, 모두 10개입니다."),
+    ("한 시간에 4킬로미터를 걷는 사람이 3시간 걸으면 몇 킬로미터를 가나요?", "", "4 × 3 = 12이므로 12킬로미터를 갑니다."),
+    ("어떤 수에 7을 더했더니 20이 되었습니다. 어떤 수는 얼마인가요?", "", "20 - 7 = 13이므로 어떤 수는 13입니다."),
+    ("초콜릿 48개를 한 상자에 8개씩 담으면 몇 상자가 필요한가요?", "", "48 ÷ 8 = 6이므로 6상자가 필요합니다."),
+]
+cats = {"qa": QA + QA2, "explain": EXPLAIN + EXPLAIN2, "rewrite": REWRITE + REWRITE2, "summary": SUMMARY + SUMMARY2,
+        "classify": CLASSIFY + CLASSIFY2, "lists": LISTS + LISTS2, "arith": ARITH + ARITH2}
 PROBES = [  # (question, expected substring)
  ("한국의 수도는 어디인가요?", "서울"), ("일본의 수도는 어디인가요?", "도쿄"), ("프랑스의 수도는 어디인가요?", "파리"),
  ("영국의 수도는 어디인가요?", "런던"), ("중국의 수도는 어디인가요?", "베이징"), ("이탈리아의 수도는 어디인가요?", "로마"),
