@@ -3,7 +3,7 @@
 # make notebooks  -> rebuild notebooks from tools/build_notebooks.py and store outputs of a real `cpu` run
 # make lab        -> JupyterLab on the same environment
 # make slides     -> every notebook as a reveal.js slide deck and clean HTML (no code prompts) in outputs/slides/
-# make benchmarks -> the CPU benchmarks (throughput, estimator accuracy, smoke runtime) -> benchmarks/results/
+# make benchmarks -> the CPU benchmarks (throughput, estimator accuracy, smoke runtime, learning) -> benchmarks/results/
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -45,6 +45,7 @@ benchmarks: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/throughput.py --profile cpu
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/estimator.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/course_runtime.py --profile smoke
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/learning.py --profile cpu
 
 clean:
 	rm -rf $(VENV) .cache notebooks/outputs

@@ -31,3 +31,14 @@ def write_result(name: str, data: dict, path: Path | None = None) -> Path:
     os.replace(tmp, path)
     print(f"results: {path}")
     return path
+
+
+def plain_batches(train_set: list[dict], tokenizer):
+    """The plain baseline's data: (rows, collator) — transformers' `DataCollatorForSeq2Seq`, pad to longest."""
+    from transformers import DataCollatorForSeq2Seq
+
+    rows = [{"input_ids": e["input_ids"], "attention_mask": [1] * len(e["input_ids"]), "labels": e["labels"]}
+            for e in train_set]
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return rows, DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100)

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import machine_info, write_result  # noqa: E402
+from benchmarks.common import machine_info, plain_batches, write_result  # noqa: E402
 
 
 def matmul_peak_flops(n: int = 1024, seconds: float = 2.0) -> float:
@@ -66,7 +66,7 @@ def _counting(collator, counter):
 
 
 def run_once(side: str, profile, train_set, tokenizer, steps: int) -> dict:
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+    from transformers import Trainer, TrainingArguments, set_seed
 
     from course_utils.loading import load_profile_model
     from course_utils.lora import attach_lora
@@ -92,11 +92,7 @@ def run_once(side: str, profile, train_set, tokenizer, steps: int) -> dict:
                 optim=profile.optimizer, save_strategy="no", logging_steps=10**6, report_to=[], seed=t.seed,
                 data_seed=t.seed, use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
                 remove_unused_columns=False)
-            plain = [{"input_ids": e["input_ids"], "attention_mask": [1] * len(e["input_ids"]), "labels": e["labels"]}
-                     for e in train_set]
-            if tokenizer.pad_token_id is None:
-                tokenizer.pad_token = tokenizer.eos_token
-            collator = DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100)
+            plain, collator = plain_batches(train_set, tokenizer)
             trainer = Trainer(model=model, args=args, train_dataset=plain, data_collator=_counting(collator, counter))
         start = time.perf_counter()
         trainer.train()

@@ -46,3 +46,19 @@ def test_throughput_benchmark_compares_interleaved_runs(tmp_path):
         assert r["answer_tokens"] > 0 and r["real_tokens"] > r["answer_tokens"]
         assert 0 < r["share_of_peak"] < 2
     assert result["ratio_ours_over_plain"]["min"] > 0
+
+
+def test_learning_benchmark_scores_both_loops_on_the_same_heldout(tmp_path):
+    from benchmarks import learning
+
+    out = tmp_path / "learn.json"
+    learning.main(["--profile", "smoke", "--plain-seconds", "3", "--out", str(out)])
+    result = json.loads(out.read_text())
+    plain, ours = result["runs"]
+    assert (plain["side"], ours["side"]) == ("plain", "ours")
+    assert plain["steps"] >= 1 and ours["steps"] == 4  # smoke max_steps
+    # same base model, LoRA init (seeded) and held-out records: the same loss before training
+    assert abs(plain["heldout_loss_before"] - ours["heldout_loss_before"]) < 1e-4
+    for r in (plain, ours):
+        assert r["heldout_loss_after"] != r["heldout_loss_before"]
+        assert abs(r["drop"] - (1 - r["heldout_loss_after"] / r["heldout_loss_before"])) < 1e-9

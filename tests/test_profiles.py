@@ -64,3 +64,12 @@ def test_unknown_model_lists_registry(tmp_path):
     path = _write(tmp_path, lambda raw: raw["smoke"].update(model="llama-7b"))
     with pytest.raises(ProfileError, match=r"model 'llama-7b' is not in the registry. Valid models: gpt2"):
         get_profile("smoke", path)
+
+
+def test_learning_profiles_score_the_whole_heldout_file():
+    # the held-out file is grouped by kind: scoring its first N records would weigh some kinds only
+    from course_utils.data import load_heldout
+
+    held = len(load_heldout())
+    for name in ("cpu", "gpu8gb"):
+        assert get_profile(name).train.heldout_records >= held, name
