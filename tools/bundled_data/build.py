@@ -15,19 +15,20 @@ def final(n):  # final sound of the Korean reading of n: 'vowel', 'rieul' or 'co
 def eun(n): return f"{n}{'는' if final(n) == 'vowel' else '은'}"
 def eul(n): return f"{n}{'를' if final(n) == 'vowel' else '을'}"
 def ro(n): return f"{n}{'로' if final(n) in ('vowel', 'rieul') else '으로'}"
-ARITH = []
-for _ in range(8):
+def add():
     a, b = rng.randint(10, 99), rng.randint(10, 99)
-    ARITH.append((f"{a} 더하기 {eun(b)} 얼마인가요?", "", f"{a} 더하기 {eun(b)} {a + b}입니다."))
-for _ in range(7):
+    return (f"{a} 더하기 {eun(b)} 얼마인가요?", "", f"{a} 더하기 {eun(b)} {a + b}입니다.")
+def sub():
     a, b = rng.randint(50, 199), rng.randint(10, 49)
-    ARITH.append((f"{a}에서 {eul(b)} 빼면 얼마인가요?", "", f"{a}에서 {eul(b)} 빼면 {a - b}입니다."))
-for _ in range(7):
+    return (f"{a}에서 {eul(b)} 빼면 얼마인가요?", "", f"{a}에서 {eul(b)} 빼면 {a - b}입니다.")
+def mul():
     a, b = rng.randint(2, 19), rng.randint(2, 9)
-    ARITH.append((f"{a} 곱하기 {eun(b)} 얼마인가요?", "", f"{a} 곱하기 {eun(b)} {a * b}입니다."))
-for _ in range(4):
+    return (f"{a} 곱하기 {eun(b)} 얼마인가요?", "", f"{a} 곱하기 {eun(b)} {a * b}입니다.")
+def div():
     b, q = rng.randint(2, 9), rng.randint(3, 15)
-    ARITH.append((f"{eul(b * q)} {ro(b)} 나누면 얼마인가요?", "", f"{eul(b * q)} {ro(b)} 나누면 {q}입니다."))
+    return (f"{eul(b * q)} {ro(b)} 나누면 얼마인가요?", "", f"{eul(b * q)} {ro(b)} 나누면 {q}입니다.")
+ARITH = ([add() for _ in range(8)] + [sub() for _ in range(7)] + [mul() for _ in range(7)]
+         + [div() for _ in range(4)])
 word = [
     ("사과가 한 상자에 12개씩 들어 있습니다. 3상자에는 사과가 모두 몇 개인가요?", "", "12 × 3 = 36이므로 사과는 모두 36개입니다."),
     ("연필 한 자루가 500원입니다. 연필 4자루를 사려면 얼마가 필요한가요?", "", "500 × 4 = 2,000이므로 2,000원이 필요합니다."),
@@ -44,18 +45,6 @@ def draw(n, make):  # n new problems; a question already asked is drawn again
         rec = make()
         if rec[0] not in seen:
             ARITH2.append(rec); seen.add(rec[0]); n -= 1
-def add():
-    a, b = rng.randint(10, 99), rng.randint(10, 99)
-    return (f"{a} 더하기 {eun(b)} 얼마인가요?", "", f"{a} 더하기 {eun(b)} {a + b}입니다.")
-def sub():
-    a, b = rng.randint(50, 199), rng.randint(10, 49)
-    return (f"{a}에서 {eul(b)} 빼면 얼마인가요?", "", f"{a}에서 {eul(b)} 빼면 {a - b}입니다.")
-def mul():
-    a, b = rng.randint(2, 19), rng.randint(2, 9)
-    return (f"{a} 곱하기 {eun(b)} 얼마인가요?", "", f"{a} 곱하기 {eun(b)} {a * b}입니다.")
-def div():
-    b, q = rng.randint(2, 9), rng.randint(3, 15)
-    return (f"{eul(b * q)} {ro(b)} 나누면 얼마인가요?", "", f"{eul(b * q)} {ro(b)} 나누면 {q}입니다.")
 draw(15, add); draw(14, sub); draw(14, mul); draw(8, div)
 ARITH2 += [
     ("공책 한 권이 1,200원입니다. 공책 3권을 사면 모두 얼마인가요?", "", "1,200 × 3 = 3,600이므로 모두 3,600원입니다."),
