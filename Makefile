@@ -1,6 +1,6 @@
 # make course     -> set up, then run notebooks 01-07 headless with the active profile (outputs/<profile>/)
 # make test       -> create .venv, install, run unit tests + every notebook under nbval (smoke profile, offline)
-# make notebooks  -> rebuild notebooks from tools/build_notebooks.py and store outputs of a real `cpu` run
+# make notebooks  -> execute every lesson notebook on the `cpu` profile and store its outputs (the notebooks are the source)
 # make lab        -> JupyterLab on the same environment
 # make slides     -> every notebook as a reveal.js slide deck and clean HTML (no code prompts) in outputs/slides/
 # make benchmarks -> the CPU benchmarks (throughput, estimator accuracy, smoke runtime, learning) -> benchmarks/results/
@@ -28,7 +28,6 @@ test: $(STAMP)
 	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks
 
 notebooks: $(STAMP)
-	cd tools && ../$(BIN)/python build_notebooks.py
 	cd notebooks && for nb in 0*.ipynb; do start=$$(date +%s); \
 	  COURSE_PROFILE=cpu HF_HUB_OFFLINE=1 ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=1800 $$nb || exit 1; echo "$$nb: $$(( $$(date +%s) - start )) s"; done

@@ -1,0 +1,87 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 00. 환경 점검 — 이 컴퓨터로 강좌를 어떻게 듣나
+#
+# 강좌를 시작하기 전에 이 컴퓨터가 무엇인지(파이썬, torch, GPU, bitsandbytes, 디스크, 네트워크) 읽고,
+# 어떤 프로필로 강좌가 실행될지, 무엇을 고쳐야 하는지 확인합니다.
+#
+# ## 학습 목표
+# - 이 컴퓨터의 torch가 CPU용인지 CUDA용인지, GPU 메모리가 얼마인지 안다.
+# - bitsandbytes가 이 컴퓨터에서 nf4 양자화를 실제로 하는지 확인한다.
+# - 어떤 프로필(smoke / cpu / gpu8gb)이 실행되고, 강좌 전체에 시간이 얼마나 걸리는지 안다.
+#
+# ## 예상 소요 시간
+# 몇 초 (네트워크 확인에 최대 2초).
+
+# %%
+import time
+from course_utils.notebook import setup
+
+t_start = time.perf_counter()
+profile = setup()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. 이 컴퓨터 읽기
+#
+# `gather_facts()`가 버전, GPU, bitsandbytes(작은 행렬 하나를 nf4로 양자화해 봅니다), 남은 디스크, 네트워크,
+# 오프라인 모델을 읽고, `diagnose()`가 각 항목을 판단해 조언을 붙입니다.
+
+# %%
+from course_utils.setup_check import checks_table, diagnose, gather_facts
+
+facts = gather_facts()
+checks = diagnose(facts)
+checks_table(checks)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. 고칠 것
+#
+# "고칠 것"이 있으면 조언대로 고친 뒤 이 노트북을 다시 실행하세요. 예를 들어 GPU가 있는데 torch가 CPU용이면
+# CUDA용 torch를 설치해야 `gpu8gb` 프로필이 동작합니다.
+
+# %%
+problems = [c for c in checks if not c.ok]
+for c in problems:
+    print(f"✗ {c.name}: {c.value}\n  → {c.advice}")
+print("고칠 것이 없습니다." if not problems else f"고칠 것 {len(problems)}개")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. 이 프로필로 듣는 강좌
+#
+# 프로필은 `COURSE_PROFILE`로 고르고, 없으면 CUDA가 있으면 `gpu8gb`, 아니면 `cpu`입니다.
+# 예상 시간은 `benchmarks/course_runtime.py`로 잰 값입니다 (잰 컴퓨터가 함께 표시됩니다).
+
+# %%
+from course_utils.models import get_spec
+
+spec = get_spec(profile.model)
+print(f"프로필 {profile.name}: {profile.description}")
+print(f"모델 {spec.key} ({spec.source}), seq_len {profile.seq_len}, batch {profile.batch_size} x {profile.grad_accum}, "
+      f"양자화 {profile.quantization}, dtype {profile.dtype}")
+offline = [k for k, v in facts["offline_models"].items() if v["installed"]]
+print("오프라인으로 쓸 수 있는 모델:", ", ".join(offline) or "없음")
+run = facts["runtime"]
+print("예상 실행 시간:", f"강좌 전체(00-07) 약 {run['total_seconds'] / 60:.1f}분 ({run['file']})" if run else "아직 잰 값이 없습니다")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 정리
+
+# %%
+print(f"torch {facts['torch']} · GPU {facts['gpu_name'] or '없음'} · bitsandbytes nf4 "
+      f"{'동작' if facts['bitsandbytes'].get('nf4_works') else '실패'} · 네트워크 {'연결' if facts['network'] else '오프라인'}")
+print(f"프로필 {profile.name} · 고칠 것 {len(problems)}개")
+
+print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")

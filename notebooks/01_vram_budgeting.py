@@ -1,0 +1,233 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 01. VRAM 예산 — 8 GB에 무엇이 들어가나
+#
+# 파인튜닝(fine-tuning) 중 GPU 메모리를 채우는 항목을 하나씩 계산하고, 그 추정이 맞는지 이 컴퓨터에서 직접 측정합니다.
+# 이 노트북을 마치면 어떤 모델을 어떤 방법(full / LoRA / QLoRA)으로 8 GB 카드에서 학습할 수 있는지 스스로 판단할 수 있습니다.
+#
+# ## 학습 목표
+# - 가중치(weight) 1개가 dtype별로(fp32/fp16/int8/nf4) 차지하는 바이트를 계산한다.
+# - 가중치 · 그래디언트(gradient) · 옵티마이저 상태(optimizer state) · 활성화(activation) · 로짓(logits)을 구분한다.
+# - 세 시드 모델(GPT-2, TinyLlama, Phi-2)의 메모리 예산표를 만들고 8 GB에 들어가는지 판단한다.
+# - 추정값을 이 컴퓨터에서 잰 값과 비교한다.
+#
+# ## 예상 소요 시간
+# 프로필별 측정 시간은 README의 표에 있습니다. 이 노트북은 마지막 셀에서 실제 실행 시간을 출력합니다.
+
+# %%
+import time
+from course_utils.notebook import setup
+
+t_start = time.perf_counter()
+profile = setup()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. 값 하나에 몇 바이트인가
+#
+# 가중치는 dtype에 따라 크기가 다릅니다. nf4(4-bit NormalFloat)는 값 하나에 4비트지만, 64개 값마다 블록의 최댓값(absmax)을
+# 함께 저장해야 합니다. 이중 양자화(double quantization)는 이 absmax를 다시 8비트로 줄입니다.
+# 4096×4096 행렬 하나로 직접 계산해 봅시다.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from course_utils.vram import weight_bytes
+
+n = 4096 * 4096  # values in one 4096 x 4096 weight matrix
+for label, fmt, dq in [("fp32", "float32", False), ("fp16", "float16", False), ("int8", "int8", False),
+                       ("nf4 (absmax fp32)", "nf4", False), ("nf4 + double quant", "nf4", True)]:
+    data, constants = weight_bytes(n, fmt, double_quant=dq)
+    print(f"{label:<20} {8 * (data + constants) / n:6.3f} bits/value  {(data + constants) / 2**20:7.2f} MiB")
+
+# %% [markdown]
+# nf4의 absmax 비용은 값당 0.5비트(fp32 absmax)에서 이중 양자화 후 약 0.127비트로 줄어듭니다 —
+# QLoRA 논문(Dettmers et al., 2023, 3장)의 수치와 같습니다.
+#
+# ## 2. 양자화되지 않는 부분: 임베딩과 출력층
+#
+# bitsandbytes는 트랜스포머 블록 안의 선형층(linear layer)만 4비트로 바꿉니다. 토큰 임베딩(embedding)과 출력층(lm_head)은
+# 원래 dtype 그대로 남습니다. 어휘(vocabulary)가 큰 모델일수록 4비트로 아끼는 비율이 작아집니다.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from course_utils.models import count_params, meta_model
+
+for key in ["gemma-3-270m", "smollm2-135m-instruct", "tinyllama-1.1b"]:
+    c = count_params(meta_model(key))
+    fp32 = 4 * c.total
+    nf4 = sum(weight_bytes(c.linear, "nf4")) + 4 * (c.total - c.linear)  # non-linear parts stay fp32
+    print(f"{key:<22} params {c.total / 1e6:7.1f} M  embedding+head {100 * c.embedding_share:5.1f} %  "
+          f"fp32 {fp32 / 2**20:7.1f} MiB -> nf4 {nf4 / 2**20:7.1f} MiB  saved {100 * (1 - nf4 / fp32):5.1f} %")
+
+# %% [markdown]
+# Gemma-3-270M은 파라미터의 약 63 %가 262k 어휘의 임베딩이라 4비트로 바꿔도 약 33 %만 줄어듭니다. SmolLM2는 약 69 %가 줄어듭니다.
+#
+# ## 3. 옵티마이저: AdamW, 8-bit AdamW, paged 8-bit AdamW
+#
+# AdamW는 학습하는 값마다 fp32 상태 2개(8 B)를 둡니다. bitsandbytes 8-bit AdamW는 상태를 1바이트씩(+256값마다 absmax)으로
+# 줄이지만, **4096개보다 작은 텐서는 fp32 상태를 그대로 씁니다**(`min_8bit_size`). "paged"는 10만 개 이상의 텐서만 CPU로
+# 내보낼 수 있게 합니다. LoRA 텐서는 그보다 훨씬 작아서, paged 옵티마이저도 LoRA에서는 아무것도 페이징하지 않습니다.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from course_utils.vram import PAGED_MIN_SIZE, lora_tensor_sizes, optimizer_state_bytes
+
+for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
+    sizes = lora_tensor_sizes(key, "attention", 8)
+    print(f"{key:<15} LoRA r=8 tensors {len(sizes):4d}  largest {max(sizes):7,d} values  "
+          f"paged: {'yes' if max(sizes) >= PAGED_MIN_SIZE else 'no'}  "
+          f"AdamW {optimizer_state_bytes(sizes, 'adamw_torch') / 2**20:6.2f} MiB  "
+          f"8-bit {optimizer_state_bytes(sizes, 'paged_adamw_8bit') / 2**20:6.2f} MiB")
+
+# %% [markdown]
+# 그래서 예산표에서는 paged 8-bit AdamW의 상태를 평범한 GPU 메모리로 셉니다.
+#
+# ## 4. 세 시드 모델의 예산표
+#
+# 조건: 시퀀스 길이 512, 배치 1, LoRA r=8(어텐션 투영), 그래디언트 체크포인팅(gradient checkpointing) 켬.
+# - **full**: Trainer `fp16=True` 혼합 정밀도 — fp32 가중치 + fp32 그래디언트 + AdamW 상태 = 값당 16 B
+# - **lora**: fp16 기본 가중치 + fp32 어댑터, paged 8-bit AdamW
+# - **qlora**: nf4 선형층 + fp16 나머지 + fp32 어댑터, paged 8-bit AdamW
+#
+# CUDA 컨텍스트(context)는 0.4 GiB로 가정합니다(PyTorch 할당기 밖에 있어 여기서는 잴 수 없습니다).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from course_utils.vram import budget_table
+
+print(f"{'model':<15}{'method':<7}{'weights':>9}{'lora+grad+opt':>15}{'activ.':>8}{'logits':>8}{'total GiB':>11}  8 GB?")
+for row in budget_table(seq_len=512, batch_size=1, r=8):
+    weights = row["weights_linear"] + row["weights_other"] + row["quant_constants"]
+    train = row["lora_weights"] + row["gradients"] + row["optimizer"]
+    print(f"{row['model']:<15}{row['method']:<7}{weights:9.2f}{train:15.3f}{row['activations']:8.3f}"
+          f"{row['logits']:8.3f}{row['total_gib']:11.2f}  {'fits' if row['fits_8gb'] else 'NO'}")
+
+# %% [markdown]
+# full 파인튜닝은 값당 16 B가 들어 TinyLlama(1.1B)조차 8 GB에 들어가지 않습니다. LoRA는 가중치만 fp16으로 두고,
+# QLoRA는 그 가중치를 다시 4분의 1로 줄입니다. 로짓(배치·길이·어휘)이 활성화보다 큰 경우가 많다는 점도 보세요.
+#
+# ## 5. 시퀀스 길이에 따른 메모리
+#
+# 활성화와 로짓은 토큰 수에 비례합니다. 체크포인팅은 층마다 입력 하나만 남기고 역전파 때 다시 계산합니다.
+
+# %%
+import matplotlib.pyplot as plt
+from course_utils.vram import estimate_vram
+
+seqs = [128, 256, 512, 1024, 2048, 4096]
+fig, ax = plt.subplots(figsize=(7, 4))
+for ckpt, style in [(False, "--"), (True, "-")]:
+    totals = [estimate_vram("tinyllama-1.1b", "qlora", s, 1, 8, gradient_checkpointing=ckpt).total / 2**30 for s in seqs]
+    ax.plot(seqs, totals, style, marker="o", label=f"QLoRA TinyLlama, 체크포인팅 {'켬' if ckpt else '끔'}")
+ax.axhline(8, color="red", lw=1, label="8 GiB")
+ax.set_xlabel("시퀀스 길이 (토큰)")
+ax.set_ylabel("추정 메모리 (GiB)")
+ax.set_title("시퀀스 길이에 비례해 늘어나는 활성화 메모리")
+ax.legend()
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. 직접 측정해 봅시다
+#
+# 추정이 맞는지 이 프로필의 모델로 확인합니다. CPU에서는 항목별로 잽니다.
+# - 파라미터 · 그래디언트 · 옵티마이저 상태: 저장소(storage)의 정확한 바이트
+# - 활성화: 학습 모드 forward 한 번 동안 autograd가 역전파용으로 저장한 서로 다른 저장소의 바이트
+#   (`torch.autograd.graph.saved_tensors_hooks`, 패딩 없는 입력, 파라미터·버퍼 제외, 로짓은 따로).
+#   체크포인팅을 켜면 각 층의 입력 + 역전파 때 다시 계산되는 한 층의 저장분을 더합니다.
+#
+# GPU(CUDA)에서는 한 스텝의 `torch.cuda.max_memory_allocated`를 잽니다.
+
+# %%
+from course_utils.loading import load_profile_model
+from course_utils.lora import attach_lora
+
+model = attach_lora(load_profile_model(profile), profile.lora)
+print(type(model.get_base_model()).__name__, "+ LoRA r =", profile.lora.r)
+
+# %%
+import pandas as pd
+from course_utils.vram_measure import check_estimate
+
+rows = check_estimate(model, profile)
+table = pd.DataFrame(rows)
+table["estimated MiB"] = (table.pop("estimated") / 2**20).round(2)
+table["measured MiB"] = (table.pop("measured") / 2**20).round(2)
+table["error %"] = table.pop("error_pct").round(2)
+table
+
+# %%
+worst = max(rows, key=lambda r: abs(r["error_pct"]))
+print(f"가장 큰 오차: {worst['term']} (seq {worst['seq_len']}, 체크포인팅 {worst['checkpointing']}) "
+      f"{worst['error_pct']:+.2f} %")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 7. 계산기
+#
+# 같은 추정 함수(`course_utils.vram.estimate_vram`)를 위젯으로 움직여 봅니다. 시퀀스 길이나 r을 바꿔 보세요.
+
+# %%
+from course_utils.widgets import vram_calculator
+
+vram_calculator()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 정리
+#
+# 이번 실행에서 나온 숫자입니다.
+
+# %%
+qlora = estimate_vram("tinyllama-1.1b", "qlora", 512, 1, 8)
+full = estimate_vram("tinyllama-1.1b", "full", 512, 1, 8, optimizer="adamw_torch")
+act = [r for r in rows if r["term"] == "activations"]
+print(f"TinyLlama full 파인튜닝 추정: {full.total / 2**30:.2f} GiB, QLoRA: {qlora.total / 2**30:.2f} GiB")
+print(f"{profile.model} 활성화: 추정 대 측정 오차 {min(r['error_pct'] for r in act):+.2f} % ~ {max(r['error_pct'] for r in act):+.2f} %")
+
+print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 연습 문제
+#
+# `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
+# 기초 → 응용 → 도전 순서입니다. 풀이는 `notebooks/solutions/01_solutions.ipynb`에 있습니다.
+
+# %% [markdown]
+# ### 기초
+# GPT-2 124M의 모든 가중치를 fp16으로 저장하면 몇 MiB일까요? (`count_params`, `meta_model`)
+
+# %%
+from course_utils.exercises import check_01_basic
+
+answer = None  # MiB
+check_01_basic(answer)
+
+# %% [markdown]
+# ### 응용
+# TinyLlama QLoRA(seq 512, batch 1)에서 그래디언트 체크포인팅을 끄면 활성화 메모리는 몇 배가 될까요?
+
+# %%
+from course_utils.exercises import check_01_applied
+
+answer = None  # ratio off / on
+check_01_applied(answer)
+
+# %% [markdown]
+# ### 도전
+# Phi-2를 LoRA(fp16 가중치, seq 512, 체크포인팅 켬)로 학습할 때 8 GiB에 들어가는 가장 큰 batch_size는?
+
+# %%
+from course_utils.exercises import check_01_challenge
+
+answer = None  # batch size
+check_01_challenge(answer)

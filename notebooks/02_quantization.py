@@ -1,0 +1,172 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 02. 양자화 — 가중치를 int8과 nf4로
+#
+# 실제 모델의 가중치 행렬을 bitsandbytes로 int8과 nf4로 양자화(quantization)하고, 무엇을 얻고 무엇을 잃는지 잽니다.
+# 이 노트북을 마치면 QLoRA가 4비트 모델 위에서 학습해도 되는 이유를 숫자로 설명할 수 있습니다.
+#
+# ## 학습 목표
+# - 한 행렬의 양자화 전후 바이트와 복원 오차(reconstruction error)를 잰다.
+# - nf4의 16개 값이 가중치 분포에 어떻게 놓이는지 본다.
+# - 모델 전체를 4비트로 읽어 fp32/fp16과 메모리를 비교한다.
+# - 양자화가 한국어·영어 문장의 손실(loss)에 주는 영향을 잰다.
+#
+# ## 예상 소요 시간
+# README의 표를 보세요. 마지막 셀이 실제 실행 시간을 출력합니다.
+
+# %%
+import time
+from course_utils.notebook import setup
+
+t_start = time.perf_counter()
+profile = setup()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. 행렬 하나를 양자화하기
+#
+# 프로필 모델의 첫 번째 층 `q_proj` 가중치를 가져옵니다. bitsandbytes는 CPU에서도 nf4와 int8을 실제로 계산합니다.
+
+# %%
+from course_utils.loading import load_model
+
+model_fp32 = load_model(profile.model)
+weight = model_fp32.model.layers[0].self_attn.q_proj.weight.detach()
+print(f"{profile.model} layers[0].self_attn.q_proj.weight: {tuple(weight.shape)}, {weight.dtype}")
+
+# %%
+import pandas as pd
+from course_utils.quantization import quantize_int8, quantize_nf4
+
+trips = [quantize_int8(weight), quantize_nf4(weight, double_quant=False), quantize_nf4(weight)]
+pd.DataFrame([{"format": f"{t.fmt}{' + dq' if i == 2 else ''}", "bytes before": t.bytes_before,
+               "bytes after": t.bytes_after, "bits/value": round(t.bits_per_value, 3),
+               "mean |error|": f"{t.mean_abs_error:.2e}", "relative error %": round(100 * t.relative_error, 2)}
+              for i, t in enumerate(trips)])
+
+# %% [markdown]
+# int8은 행(row)마다 스케일 하나, nf4는 64개 값마다 absmax 하나를 둡니다. 비트가 절반이 되면 오차는 약 10배 커집니다.
+#
+# ## 2. nf4의 16개 값과 가중치 분포
+#
+# nf4는 정규분포를 가정하고 16개 값을 분포의 분위수(quantile)에 놓습니다. 각 블록을 absmax로 나눈 가중치의 히스토그램에
+# 16개 값을 겹쳐 봅시다. 주의: 오프라인 모델은 4비트 GGUF(Q4_K_M, Q4_1)를 풀어 놓은 가중치라서 히스토그램에
+# 뾰족한 막대가 보입니다 — 값들이 이미 원래 양자화 격자 위에 있기 때문입니다.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+from course_utils.quantization import nf4_levels
+
+blocks = weight.float().reshape(-1, 64)
+normalized = (blocks / blocks.abs().amax(dim=1, keepdim=True)).flatten()
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.hist(normalized.numpy(), bins=200, color="tab:blue", alpha=0.7)
+for level in nf4_levels():
+    ax.axvline(float(level), color="red", lw=0.8)
+ax.set_xlabel("블록 absmax로 나눈 가중치")
+ax.set_ylabel("개수")
+ax.set_title("nf4의 16개 값(빨간 선)은 0 근처에 촘촘합니다")
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. 모델 전체를 4비트로 읽기
+#
+# 같은 모델을 fp32, fp16, nf4(선형층만, bitsandbytes)로 읽고 메모리에 실제로 놓인 바이트를 잽니다.
+
+# %%
+from transformers import BitsAndBytesConfig
+from course_utils.quantization import model_footprint
+
+model_fp16 = load_model(profile.model, dtype=torch.float16)
+model_nf4 = load_model(profile.model, quantization_config=BitsAndBytesConfig(
+    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+    bnb_4bit_compute_dtype=torch.float32))
+sizes = {"fp32": model_footprint(model_fp32), "fp16": model_footprint(model_fp16), "nf4": model_footprint(model_nf4)}
+for name, size in sizes.items():
+    print(f"{name:<5} {size / 2**20:8.2f} MiB  ({100 * size / sizes['fp32']:5.1f} % of fp32)")
+print("q_proj is now", type(model_nf4.model.layers[0].self_attn.q_proj).__name__)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. 양자화가 손실에 주는 영향
+#
+# 한국어와 영어 문장 몇 개에서 다음 토큰 교차 엔트로피(nats/토큰)를 fp32 모델과 nf4 모델로 잽니다.
+
+# %%
+from course_utils.loading import load_tokenizer
+from course_utils.quantization import sentence_losses
+
+korean = ["한국의 수도는 서울입니다.", "오늘은 날씨가 맑고 따뜻합니다.",
+          "도서관에서 책을 빌려 읽었습니다.", "김치는 배추와 고춧가루로 만듭니다."][: profile.eval_sentences]
+english = ["The capital of Korea is Seoul.", "The weather is clear and warm today.",
+           "I borrowed a book from the library.", "Kimchi is made with cabbage and chili powder."][: profile.eval_sentences]
+tokenizer = load_tokenizer(profile.model)
+rows = []
+for lang, sents in [("한국어", korean), ("English", english)]:
+    a, b = sentence_losses(model_fp32, tokenizer, sents), sentence_losses(model_nf4, tokenizer, sents)
+    rows.append({"language": lang, "sentences": len(sents), "loss fp32": round(sum(a) / len(a), 3),
+                 "loss nf4": round(sum(b) / len(b), 3), "change %": round(100 * (sum(b) / sum(a) - 1), 2)})
+losses = pd.DataFrame(rows)
+losses
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 정리
+
+# %%
+nf4_trip = trips[2]
+print(f"행렬 하나: fp32 {nf4_trip.bytes_before / 2**20:.2f} MiB -> nf4 {nf4_trip.bytes_after / 2**20:.2f} MiB, "
+      f"상대 오차 {100 * nf4_trip.relative_error:.2f} %")
+print(f"모델 전체: fp32 {sizes['fp32'] / 2**20:.1f} MiB -> nf4 {sizes['nf4'] / 2**20:.1f} MiB "
+      f"({100 * (1 - sizes['nf4'] / sizes['fp32']):.1f} % 절약)")
+for r in rows:
+    print(f"{r['language']} 손실: {r['loss fp32']} -> {r['loss nf4']} ({r['change %']:+.2f} %)")
+
+print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 연습 문제
+#
+# `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
+# 기초 → 응용 → 도전 순서입니다. 풀이는 `notebooks/solutions/02_solutions.ipynb`에 있습니다.
+
+# %% [markdown]
+# ### 기초
+# 4096×4096 행렬을 nf4 + 이중 양자화로 저장하면 상수까지 몇 MiB일까요?
+
+# %%
+from course_utils.exercises import check_02_basic
+
+answer = None  # MiB
+check_02_basic(answer)
+
+# %% [markdown]
+# ### 응용
+# `seed_matrix()`를 blocksize 64와 256으로 nf4 양자화하면 평균 절대 오차가 더 작은 blocksize는?
+
+# %%
+from course_utils.exercises import check_02_applied, seed_matrix
+
+answer = None  # 64 or 256
+check_02_applied(answer)
+
+# %% [markdown]
+# ### 도전
+# `seed_matrix()`에서 nf4의 상대 오차는 int8의 몇 배일까요?
+
+# %%
+from course_utils.exercises import check_02_challenge
+
+answer = None  # nf4 / int8
+check_02_challenge(answer)

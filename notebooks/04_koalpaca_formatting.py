@@ -1,0 +1,237 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 04. KoAlpaca 형식 — 지시문 레코드가 학습 토큰이 되기까지
+#
+# 지시문(instruction) 데이터 한 건이 어떻게 프롬프트 문자열, 토큰 id, 레이블(labels)이 되는지 끝까지 따라갑니다.
+# 이 노트북을 마치면 데이터 파일을 검증하고, 손실이 답변에만 걸리도록 레이블을 만들고, 최대 길이를 정할 수 있습니다.
+#
+# ## 학습 목표
+# - KoAlpaca v1.0 / v1.1 / 허브 형식과 강좌의 번들 데이터를 읽는다.
+# - `### 질문: … ### 답변: …` 템플릿과 모델 자체의 채팅 템플릿(chat template)을 비교한다.
+# - 답변 끝의 EOS, 프롬프트 마스킹(-100), 패딩이 EOS를 지우지 않는 이유를 확인한다.
+# - 토크나이저별 길이 분포와 잘리는 비율, 한국어 한 문장의 토큰 수를 잰다.
+#
+# ## 예상 소요 시간
+# README의 표를 보세요. 마지막 셀이 실제 실행 시간을 출력합니다.
+
+# %%
+import time
+from course_utils.notebook import setup
+
+t_start = time.perf_counter()
+profile = setup()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. 데이터 형식
+#
+# 세 가지 KoAlpaca 형식은 모두 Alpaca 형식(`instruction`, `input`, `output`)의 변형입니다.
+# - **v1.0**: JSON 배열 하나, 레코드마다 `instruction` / `input` / `output`
+# - **v1.1**: JSONL(한 줄에 한 레코드), `instruction` / `output` / `url` (`input` 없음)
+# - **허브**: `beomi/KoAlpaca-v1.1a` (인터넷이 있을 때 `datasets`로)
+#
+# 강좌에는 우리가 직접 쓴 한국어 지시문 데이터가 들어 있습니다 (`course_utils/data/`, 학습용과 평가용으로 나뉨).
+# 같은 레코드를 v1.0과 v1.1 형식 파일로 써 보고 로더로 다시 읽어 봅시다.
+
+# %%
+import json
+from pathlib import Path
+from course_utils.data import load_heldout, load_source, read_records
+
+train_records, heldout_records = load_source("bundled"), load_heldout()
+print(f"번들 데이터: 학습 {len(train_records)}건, 평가(held-out) {len(heldout_records)}건")
+demo = Path("outputs") / "04_formats"
+demo.mkdir(parents=True, exist_ok=True)
+(demo / "v1_0.json").write_text(json.dumps(train_records[:3], ensure_ascii=False, indent=1), encoding="utf-8")
+(demo / "v1_1.jsonl").write_text("\n".join(json.dumps({"instruction": r["instruction"], "output": r["output"],
+    "url": "https://example.org"}, ensure_ascii=False) for r in train_records[:3]), encoding="utf-8")
+for name in ["v1_0.json", "v1_1.jsonl"]:
+    print(name, "->", read_records(demo / name)[0])
+
+# %%
+from course_utils.data import DataError, load_hub
+
+try:
+    hub = load_hub("beomi/KoAlpaca-v1.1a")
+    print(f"허브에서 {len(hub):,}건을 읽었습니다. 첫 레코드: {hub[0]}")
+except DataError as err:
+    print("허브 데이터를 읽지 못했습니다 (오프라인이면 정상):", str(err).split(" (")[0])
+
+# %% [markdown]
+# 잘못된 파일은 파일 이름, 줄 번호, 필드를 짚는 오류로 멈춥니다. 예를 들어 `input`이 숫자인 줄:
+
+# %%
+(demo / "bad.jsonl").write_text('{"instruction": "질문", "output": "답"}\n{"instruction": "더하기", "input": 3, "output": "답"}\n',
+                                encoding="utf-8")
+try:
+    read_records(demo / "bad.jsonl")
+except DataError as err:
+    print(err)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. 프롬프트 템플릿
+#
+# KoAlpaca 스타일은 `### 질문:`과 `### 답변:` 사이에 지시문(과 입력)을 넣습니다. 모델은 `### 답변:` 다음을 생성하도록 배웁니다.
+# 채팅 템플릿(chat template)이 있는 모델(SmolLM2-Instruct)은 그 형식을 쓸 수도 있지만, Gemma GGUF에는 채팅 템플릿이 없습니다.
+
+# %%
+from course_utils.loading import load_tokenizer
+from course_utils.prompts import format_record
+
+record = next(r for r in train_records if r["input"])
+tokenizer = load_tokenizer(profile.model)
+prompt, answer = format_record(record, tokenizer, "koalpaca")
+print(prompt + answer)
+
+# %%
+for key in ["smollm2-135m-instruct", "gemma-3-270m"]:
+    tok = tokenizer if key == profile.model else load_tokenizer(key)
+    try:
+        chat_prompt, _ = format_record(record, tok, "chat")
+        print(f"{key}: chat template ->\n{chat_prompt}")
+    except ValueError as err:
+        print(f"{key}: {err}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. 한 레코드를 끝까지: 텍스트 → 토큰 → 레이블
+#
+# 프롬프트 토큰의 레이블은 -100이라 손실에 들어가지 않고, 답변 토큰과 마지막 EOS만 학습됩니다.
+# EOS가 없으면 모델은 답을 끝내는 법을 배우지 못해 생성이 멈추지 않습니다. 회색 행이 가려진(masked) 부분입니다.
+
+# %%
+import pandas as pd
+from course_utils.prompts import IGNORE, encode
+
+example = encode(record, tokenizer, profile.seq_len)
+rows = pd.DataFrame({"token": [tokenizer.decode([t]) for t in example["input_ids"]], "id": example["input_ids"],
+                     "label": example["labels"]})
+print(f"prompt tokens (masked): {example['n_prompt']}, answer tokens incl. EOS: {example['n_answer']}, "
+      f"last label = EOS: {example['labels'][-1] == tokenizer.eos_token_id}")
+rows.style.apply(lambda r: ["background-color: #ddd" if r["label"] == IGNORE else "" for _ in r], axis=1)
+
+# %% [markdown]
+# ### 패딩이 EOS를 지우면 안 된다
+#
+# SmolLM2는 패드 토큰이 곧 EOS 토큰입니다. "패드 id인 토큰은 -100" 식으로 마스킹하면 진짜 EOS 레이블까지 지워집니다.
+# `collate`는 토큰 id가 아니라 **위치**(attention mask)로 패딩을 가리므로 EOS가 남습니다. 두 토크나이저로 확인합니다.
+
+# %%
+from course_utils.prompts import collate, pad_id
+
+for key in ["smollm2-135m-instruct", "gemma-3-270m"]:
+    tok = load_tokenizer(key)
+    batch = [encode(r, tok) for r in train_records[:8]]
+    padded = collate(batch, pad_id(tok))
+    ours = sum(int(row[len(ex["input_ids"]) - 1] == tok.eos_token_id) for row, ex in zip(padded["labels"].tolist(), batch))
+    naive = sum(int(row[len(ex["input_ids"]) - 1] != pad_id(tok)) for row, ex in zip(padded["input_ids"].tolist(), batch))
+    print(f"{key:<22} pad == eos: {tok.pad_token_id == tok.eos_token_id!s:<5}  EOS labels kept: ours {ours}/8, "
+          f"masking by pad id {naive}/8")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. 길이: 얼마나 잘리나
+#
+# 토크나이저마다 같은 문장을 다른 개수의 토큰으로 나눕니다. 번들 데이터의 길이 분포와 256/512에서 잘리는 비율을 잽니다.
+
+# %%
+import matplotlib.pyplot as plt
+
+tokenizers = {key: load_tokenizer(key) for key in ["smollm2-135m-instruct", "gemma-3-270m"]}
+lengths = {key: [encode(r, tok)["length"] for r in train_records] for key, tok in tokenizers.items()}
+fig, ax = plt.subplots(figsize=(7, 3.5))
+for key, ls in lengths.items():
+    ax.hist(ls, bins=30, alpha=0.6, label=key)
+ax.set_xlabel("레코드 길이 (토큰, 프롬프트 + 답변 + EOS)")
+ax.set_ylabel("레코드 수")
+ax.set_title("같은 데이터도 토크나이저에 따라 길이가 크게 다릅니다")
+ax.legend()
+plt.show()
+for key, ls in lengths.items():
+    print(f"{key:<22} median {sorted(ls)[len(ls) // 2]:4d} tokens, max {max(ls):4d}, "
+          f"cut at 256: {100 * sum(l > 256 for l in ls) / len(ls):5.1f} %, at 512: {100 * sum(l > 512 for l in ls) / len(ls):5.1f} %")
+
+# %% [markdown]
+# ### 한국어 한 문장은 몇 토큰인가
+#
+# SmolLM2의 바이트 단위 BPE는 한국어를 잘게 쪼갭니다. Gemma의 262k 어휘는 한국어 음절과 단어를 통째로 가진 경우가 많습니다.
+
+# %%
+sentences = ["한국의 수도는 서울입니다.", "오늘은 날씨가 맑고 따뜻합니다.", "인공지능은 많은 데이터에서 규칙을 찾습니다.",
+             "도서관이 다음 달부터 밤 10시까지 문을 엽니다."]
+counts = {key: [len(tok(s, add_special_tokens=False).input_ids) for s in sentences] for key, tok in tokenizers.items()}
+for i, s in enumerate(sentences):
+    print(f"{s:<32} SmolLM2 {counts['smollm2-135m-instruct'][i]:3d}  Gemma {counts['gemma-3-270m'][i]:3d}")
+ratio = sum(counts["smollm2-135m-instruct"]) / sum(counts["gemma-3-270m"])
+print(f"SmolLM2는 Gemma보다 토큰을 {ratio:.2f}배 씁니다")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. 학습 전 검증
+#
+# 학습 직전에 중복과 너무 긴 레코드를 거르고, 무엇을 왜 뺐는지 표로 보여 줍니다. 조용히 사라지는 레코드는 없습니다.
+
+# %%
+from course_utils.data import validate
+
+check = train_records + train_records[:2]  # two duplicates on purpose
+kept, report = validate(check, [encode(r, tokenizer)["length"] for r in check], max_len=profile.seq_len,
+                        on_long=profile.data.on_long)
+pd.DataFrame(report.rows(), columns=["what", "records"])
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 정리
+
+# %%
+print(f"학습 {len(train_records)}건 / 평가 {len(heldout_records)}건, 검증 후 남은 레코드 {report.kept}건")
+print(f"예시 레코드: 프롬프트 {example['n_prompt']} 토큰 마스킹, 답변 {example['n_answer']} 토큰 학습 (EOS 포함)")
+print(f"한국어 문장 토큰 수: SmolLM2가 Gemma의 {ratio:.2f}배")
+
+print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 연습 문제
+#
+# `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
+# 기초 → 응용 → 도전 순서입니다. 풀이는 `notebooks/solutions/04_solutions.ipynb`에 있습니다.
+
+# %% [markdown]
+# ### 기초
+# `EXAMPLE_RECORD`를 koalpaca 템플릿으로 인코딩하면 레이블이 -100인(마스킹된) 토큰은 몇 개일까요?
+
+# %%
+from course_utils.exercises import EXAMPLE_RECORD, check_04_basic
+
+print(EXAMPLE_RECORD)
+answer = None  # masked tokens
+check_04_basic(answer, tokenizer)
+
+# %% [markdown]
+# ### 응용
+# 템플릿을 바꿔 봅니다: 프롬프트 앞에 `SYSTEM_LINE`을 붙이면 마스킹되는 토큰이 몇 개 늘어날까요? 답변 쪽 레이블은 바뀌지 않아야 합니다.
+
+# %%
+from course_utils.exercises import SYSTEM_LINE, check_04_applied
+
+print(repr(SYSTEM_LINE))
+answer = None  # extra masked tokens
+check_04_applied(answer, tokenizer)
+
+# %% [markdown]
+# ### 도전
+# 번들 학습 데이터 중 64 토큰을 넘어 잘리는 레코드의 비율(0~1)은?
+
+# %%
+from course_utils.exercises import check_04_challenge
+
+answer = None  # share 0..1
+check_04_challenge(answer, tokenizer)

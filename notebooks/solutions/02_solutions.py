@@ -1,0 +1,60 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 02. 양자화 — 연습 문제 풀이
+#
+# 각 풀이는 답을 계산하고, 확인 함수가 정답이라고 하는지 `assert`로 확인합니다.
+
+# %%
+import time
+from course_utils.notebook import setup
+
+t_start = time.perf_counter()
+profile = setup()
+
+# %% [markdown]
+# ### 기초
+# 4096×4096 행렬을 nf4 + 이중 양자화로 저장하면 상수까지 몇 MiB일까요?
+
+# %%
+from course_utils.exercises import check_02_basic
+from course_utils.vram import weight_bytes
+
+data, constants = weight_bytes(4096 * 4096, 'nf4', double_quant=True)
+answer = (data + constants) / 2**20
+assert check_02_basic(answer)
+
+# %% [markdown]
+# ### 응용
+# `seed_matrix()`를 blocksize 64와 256으로 nf4 양자화하면 평균 절대 오차가 더 작은 blocksize는?
+
+# %%
+from course_utils.exercises import check_02_applied, seed_matrix
+from course_utils.quantization import quantize_nf4
+
+errors = {b: quantize_nf4(seed_matrix(), blocksize=b).mean_abs_error for b in (64, 256)}
+answer = min(errors, key=errors.get)
+assert check_02_applied(answer)
+
+# %% [markdown]
+# ### 도전
+# `seed_matrix()`에서 nf4의 상대 오차는 int8의 몇 배일까요?
+
+# %%
+from course_utils.exercises import check_02_challenge, seed_matrix
+from course_utils.quantization import quantize_int8, quantize_nf4
+
+answer = quantize_nf4(seed_matrix()).relative_error / quantize_int8(seed_matrix()).relative_error
+assert check_02_challenge(answer)

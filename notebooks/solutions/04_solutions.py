@@ -1,0 +1,66 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 04. KoAlpaca 형식 — 연습 문제 풀이
+#
+# 각 풀이는 답을 계산하고, 확인 함수가 정답이라고 하는지 `assert`로 확인합니다.
+
+# %%
+import time
+from course_utils.notebook import setup
+
+t_start = time.perf_counter()
+profile = setup()
+
+# %%
+from course_utils.loading import load_tokenizer
+
+tokenizer = load_tokenizer(profile.model)
+
+# %% [markdown]
+# ### 기초
+# `EXAMPLE_RECORD`를 koalpaca 템플릿으로 인코딩하면 레이블이 -100인(마스킹된) 토큰은 몇 개일까요?
+
+# %%
+from course_utils.exercises import EXAMPLE_RECORD, check_04_basic
+from course_utils.prompts import encode
+
+answer = encode(EXAMPLE_RECORD, tokenizer)['labels'].count(-100)
+assert check_04_basic(answer, tokenizer)
+
+# %% [markdown]
+# ### 응용
+# 템플릿을 바꿔 봅니다: 프롬프트 앞에 `SYSTEM_LINE`을 붙이면 마스킹되는 토큰이 몇 개 늘어날까요? 답변 쪽 레이블은 바뀌지 않아야 합니다.
+
+# %%
+from course_utils.exercises import EXAMPLE_RECORD, SYSTEM_LINE, check_04_applied
+from course_utils.prompts import format_koalpaca, prompt_ids
+
+prompt, _ = format_koalpaca(EXAMPLE_RECORD)
+answer = len(prompt_ids(SYSTEM_LINE + prompt, tokenizer)) - len(prompt_ids(prompt, tokenizer))
+assert check_04_applied(answer, tokenizer)
+
+# %% [markdown]
+# ### 도전
+# 번들 학습 데이터 중 64 토큰을 넘어 잘리는 레코드의 비율(0~1)은?
+
+# %%
+from course_utils.data import BUNDLED_TRAIN, read_records
+from course_utils.exercises import check_04_challenge
+from course_utils.prompts import encode
+
+records = read_records(BUNDLED_TRAIN)
+answer = sum(encode(r, tokenizer)['length'] > 64 for r in records) / len(records)
+assert check_04_challenge(answer, tokenizer)

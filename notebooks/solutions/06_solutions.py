@@ -1,0 +1,74 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 06. 추론 — 연습 문제 풀이
+#
+# 각 풀이는 답을 계산하고, 확인 함수가 정답이라고 하는지 `assert`로 확인합니다.
+
+# %%
+import time
+from course_utils.notebook import setup
+
+t_start = time.perf_counter()
+profile = setup()
+
+# %%
+from pathlib import Path
+from course_utils.inference import ensure_adapter, load_adapter_model
+
+adapter_dir = ensure_adapter(profile, Path('..') / 'outputs' / '05_training' / profile.name)
+model, tokenizer, meta = load_adapter_model(adapter_dir, profile)
+
+# %% [markdown]
+# ### 기초
+# 탐욕 생성(`do_sample=False`)으로 같은 질문을 두 번 하면 같은 답이 나올까요? (True / False)
+
+# %%
+from course_utils.exercises import check_06_basic
+from course_utils.inference import answer_with_stats
+
+a, b = (answer_with_stats(model, tokenizer, '한국의 수도는 어디인가요?', max_new_tokens=16)['answer'] for _ in range(2))
+answer = a == b
+assert check_06_basic(answer, model, tokenizer)
+
+# %% [markdown]
+# ### 응용
+# 어댑터를 끈 상태(`with model.disable_adapter():`)에서 탐침 질문 처음 5개 중 몇 개를 맞힐까요?
+
+# %%
+from course_utils.data import load_probes
+from course_utils.exercises import check_06_applied
+from course_utils.inference import run_probes
+
+with model.disable_adapter():
+    answer = sum(r.correct for r in run_probes(model, tokenizer, load_probes()[:5]))
+assert check_06_applied(answer, model, tokenizer)
+
+# %% [markdown]
+# ### 도전
+# held-out 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
+
+# %%
+from course_utils.data import load_heldout
+from course_utils.exercises import check_06_challenge
+from course_utils.prompts import encode, pad_id
+from course_utils.train import heldout_loss
+
+examples = [encode(r, tokenizer) for r in load_heldout()[:4]]
+on = heldout_loss(model, examples, pad_id(tokenizer))
+with model.disable_adapter():
+    off = heldout_loss(model, examples, pad_id(tokenizer))
+answer = 100 * (1 - on / off)
+assert check_06_challenge(answer, model, tokenizer)

@@ -1,0 +1,85 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 07. 병합 — 연습 문제 풀이
+#
+# 각 풀이는 답을 계산하고, 확인 함수가 정답이라고 하는지 `assert`로 확인합니다.
+
+# %%
+import time
+from course_utils.notebook import setup
+
+t_start = time.perf_counter()
+profile = setup()
+
+# %%
+from pathlib import Path
+import torch
+from course_utils.data import load_heldout
+from course_utils.inference import ensure_adapter, load_adapter_model
+from course_utils.merge import batch_logits, save_merged
+from course_utils.prompts import encode, pad_id
+
+MERGE_DTYPE, TOLERANCE = torch.float32, 1e-3
+adapter_dir = ensure_adapter(profile, Path('..') / 'outputs' / '05_training' / profile.name)
+model, tokenizer, meta = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
+examples = [encode(r, tokenizer, profile.seq_len, meta['template']) for r in load_heldout()[:8]]
+pad = pad_id(tokenizer)
+reference, mask = batch_logits(model, examples, pad)
+merged = model.merge_and_unload()
+out_dir = save_merged(merged, tokenizer, Path('..') / 'outputs' / '07_merged' / profile.name,
+                      gemma_notice=meta['base_model'].startswith('gemma'))
+
+# %% [markdown]
+# ### 기초
+# 병합 모델 폴더(`out_dir`)의 가중치 파일 크기를 파라미터 수로 예측하세요 (MiB).
+
+# %%
+from course_utils.exercises import check_07_basic
+
+answer = sum(p.numel() for p in merged.parameters()) * 4 / 2**20  # parameters() lists tied weights once
+assert check_07_basic(answer, out_dir)
+
+# %% [markdown]
+# ### 응용
+# 병합 검사가 실패하게 만들어 보세요: LoRA B를 바꾼 다른 어댑터를 병합하면 검사가 잡아내야 합니다.
+
+# %%
+import torch
+from course_utils.exercises import check_07_applied
+
+other, _, _ = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
+torch.manual_seed(0)
+with torch.no_grad():
+    for name, p in other.named_parameters():
+        if 'lora_B' in name:
+            p.normal_(0, 0.05)
+wrong_merged = other.merge_and_unload()
+assert check_07_applied(wrong_merged, reference, mask, examples, pad, TOLERANCE)
+
+# %% [markdown]
+# ### 도전
+# 병합하면 기본 모델의 가중치 텐서 중 몇 개가 바뀔까요? 병합 전 어댑터 모델(`fresh`)로 확인합니다.
+
+# %%
+import torch
+from course_utils.exercises import check_07_challenge
+from course_utils.loading import load_model
+
+fresh, _, _ = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
+before = {k: v.clone() for k, v in load_model(profile.model, dtype=MERGE_DTYPE).state_dict().items()}
+after = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)[0].merge_and_unload().state_dict()
+answer = sum(not torch.equal(before[k], after[k]) for k in before)
+assert check_07_challenge(answer, fresh)
