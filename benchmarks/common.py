@@ -24,11 +24,10 @@ def machine_info() -> dict:
 
 def write_result(name: str, data: dict, path: Path | None = None) -> Path:
     """Write ``data`` to ``path`` (default results/<name>_<date>.json) via a temp file + rename."""
+    from course_utils.files import write_text
+
     path = Path(path) if path else RESULTS / f"{name}_{data.get('date', datetime.date.today().isoformat())}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str))
     print(f"results: {path}")
     return path
 

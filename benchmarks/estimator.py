@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import machine_info, write_result  # noqa: E402
+from course_utils.units import GIB, MIB  # noqa: E402
 
 EXACT_TERMS = ("parameters", "gradients", "optimizer")
 
@@ -51,7 +52,7 @@ def print_cells(rows: list[dict]) -> None:
         exact = ["exact" if cell[t]["estimated"] == cell[t]["measured"] else f"{cell[t]['error_pct']:+.2f} %"
                  for t in EXACT_TERMS]
         print(f"| {key} | {seq} | {batch} | {'on' if ckpt else 'off'} | {' | '.join(exact)} | "
-              f"{a['estimated'] / 2**20:.2f} / {a['measured'] / 2**20:.2f} | {a['error_pct']:+.2f} % | "
+              f"{a['estimated'] / MIB:.2f} / {a['measured'] / MIB:.2f} | {a['error_pct']:+.2f} % | "
               f"{cell['logits']['error_pct']:+.2f} % |", flush=True)
 
 
@@ -85,8 +86,8 @@ def main(argv=None) -> dict:
                                                             "adamw_torch", "float32", device="cpu").total
                     if need > 0.9 * ram_bytes():
                         skipped.append({"model": key, "seq_len": seq, "batch_size": batch, "checkpointing": ckpt == "on",
-                                        "reason": f"measuring needs ~{need / 2**30:.0f} GiB of RAM, this machine has "
-                                                  f"{ram_bytes() / 2**30:.0f} GiB"})
+                                        "reason": f"measuring needs ~{need / GIB:.0f} GiB of RAM, this machine has "
+                                                  f"{ram_bytes() / GIB:.0f} GiB"})
                         print(f"| {key} | {seq} | {batch} | {ckpt} | skipped: {skipped[-1]['reason']} |", flush=True)
                         continue
                     # a fresh process per cell: the memory of one measurement never adds to the next

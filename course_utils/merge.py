@@ -6,13 +6,11 @@ between the logits of the adapter model and of the merged model on the same inpu
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .files import atomic_folder
 from .prompts import IGNORE, collate
 
 GEMMA_NOTICE = """This model is a derivative of Gemma (google/gemma-3-270m), merged with a LoRA adapter
@@ -50,20 +48,12 @@ def max_logit_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> floa
 
 def save_merged(model, tokenizer, out_dir, gemma_notice: bool) -> Path:
     """``save_pretrained`` (safetensors) + tokenizer into ``out_dir`` atomically; Gemma derivatives get NOTICE."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         if gemma_notice:
             (tmp / "NOTICE").write_text(GEMMA_NOTICE, encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.rename(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    return Path(out_dir)
 
 
 def folder_bytes(path) -> int:

@@ -176,8 +176,10 @@ def tiny_spec(key: str) -> ModelSpec:
     return dataclasses.replace(MODELS[key], config=TINY_CONFIGS[key])
 
 
-def get_spec(key: str) -> ModelSpec:
-    """Return the registry entry for ``key``; unknown keys list the valid ones."""
+def get_spec(key: str | ModelSpec) -> ModelSpec:
+    """The registry entry for ``key`` (a spec is returned as it is); unknown keys list the valid ones."""
+    if isinstance(key, ModelSpec):
+        return key
     try:
         return MODELS[key]
     except KeyError:
@@ -188,7 +190,7 @@ def build_config(spec: ModelSpec | str):
     """The transformers config object for a model, built offline from its architecture numbers."""
     from transformers import AutoConfig
 
-    spec = get_spec(spec) if isinstance(spec, str) else spec
+    spec = get_spec(spec)
     return AutoConfig.for_model(spec.model_type, **spec.config)
 
 
@@ -226,7 +228,7 @@ def count_params(model) -> ParamCounts:
     linear = embedding = lm_head = other = 0
     out_emb = model.get_output_embeddings()
     in_emb = model.get_input_embeddings()
-    for name, module in model.named_modules():
+    for module in model.modules():
         for pname, p in module.named_parameters(recurse=False):
             if id(p) in seen:
                 continue

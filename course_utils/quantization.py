@@ -62,9 +62,18 @@ def quantize_nf4(weight: torch.Tensor, blocksize: int = 64, double_quant: bool =
     packed, state = F.quantize_4bit(weight.float().contiguous(), blocksize=blocksize, quant_type="nf4",
                                     compress_statistics=double_quant)
     restored = F.dequantize_4bit(packed, state)
-    from .vram_measure import _quant_state_bytes
+    return _roundtrip("nf4", weight, restored, packed.numel() * packed.element_size() + quant_state_bytes(state))
 
-    return _roundtrip("nf4", weight, restored, packed.numel() * packed.element_size() + _quant_state_bytes(state))
+
+def quant_state_bytes(state) -> int:
+    """Bytes of a bitsandbytes 4-bit ``QuantState``'s constants: absmax (and its own state and offset with
+    double quantization)."""
+    total = state.absmax.numel() * state.absmax.element_size()
+    if getattr(state, "state2", None) is not None:
+        total += quant_state_bytes(state.state2)
+    if getattr(state, "offset", None) is not None:
+        total += state.offset.numel() * state.offset.element_size()
+    return total
 
 
 def quantize_int8(weight: torch.Tensor) -> RoundTrip:
@@ -81,13 +90,6 @@ def nf4_levels() -> torch.Tensor:
     import bitsandbytes.functional as F
 
     return F.get_4bit_type("nf4", device="cpu").float()
-
-
-def model_footprint(model) -> int:
-    """Bytes of a model's weights as stored (4-bit packed data and constants included)."""
-    from .vram_measure import parameter_bytes
-
-    return parameter_bytes(model) + sum(b.numel() * b.element_size() for b in model.buffers())
 
 
 @torch.no_grad()

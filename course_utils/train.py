@@ -14,8 +14,6 @@ import argparse
 import json
 import math
 import os
-import platform
-import resource
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .prompts import IGNORE, collate, encode, pad_id
+from .runs import check_output_folder, check_writable, last_complete_checkpoint
 
 
 @dataclass
@@ -100,24 +99,6 @@ def _trainer_class():
     return AnswerOnlyTrainer
 
 
-def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
-    """Newest ``checkpoint-N`` that holds everything a resume needs (a half-written one is skipped)."""
-    need = ("trainer_state.json", "adapter_model.safetensors", "optimizer.pt", "scheduler.pt")
-    found = []
-    for d in Path(checkpoint_dir).glob("checkpoint-*"):
-        try:
-            step = int(d.name.split("-")[1])
-        except (IndexError, ValueError):
-            continue
-        if all((d / f).exists() for f in need):
-            try:
-                json.loads((d / "trainer_state.json").read_text())
-            except ValueError:
-                continue
-            found.append((step, d))
-    return max(found)[1] if found else None
-
-
 def prepare_data(profile, tokenizer):
     """Encoded training and held-out examples + the validation report for a profile."""
     from .data import load_heldout, load_source, validate
@@ -134,40 +115,11 @@ def prepare_data(profile, tokenizer):
         raise DataError(f"No training records left after validation ({dict(report.dropped)}: "
                         f"{'; '.join(report.notes[:3])}); raise seq_len (now {profile.seq_len}) or set "
                         f"data.on_long to 'truncate'")
-    by_record = {id(r): e for r, e in zip(records, encoded)}
+    by_record = {id(r): e for r, e in zip(records, encoded, strict=True)}
     train = [by_record[id(r)] for r in kept]
     held = load_heldout()[: profile.train.heldout_records]
     heldout = [encode(r, tokenizer, profile.seq_len, profile.data.template) for r in held]
     return train, heldout, report
-
-
-def weights_id(spec) -> str:
-    """Identity of the base weights: the GGUF's sha256, or the hub id (+ revision when known)."""
-    if spec.source == "gguf":
-        from .loading import gguf_sha256
-
-        return f"sha256:{gguf_sha256(spec)}"
-    return f"hub:{spec.hub_id}"
-
-
-def _metadata(profile, spec, tokenizer, result_fields: dict) -> dict:
-    import peft
-    import transformers
-
-    return {
-        "base_model": spec.key, "base_model_id": spec.hub_id, "base_weights": weights_id(spec),
-        "license": spec.license, "template": profile.data.template, "tokenizer": type(tokenizer).__name__,
-        "eos_token": tokenizer.eos_token, "max_length": profile.seq_len, "profile": profile.name,
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
-                     "python": platform.python_version()},
-        **result_fields,
-    }
-
-
-def _peak_memory() -> int:
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def training_arguments(profile, checkpoint_dir: Path, max_steps: int):
@@ -200,7 +152,7 @@ def training_arguments(profile, checkpoint_dir: Path, max_steps: int):
         neftune_noise_alpha=t.neftune_noise_alpha,
         use_cpu=not cuda,
         dataloader_num_workers=0,
-        disable_tqdm=False,
+        disable_tqdm=True,  # progress is printed by monitoring.TextProgress
     )
 
 
@@ -214,16 +166,17 @@ def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int
     """
     from transformers import TrainerCallback, set_seed
 
+    from .adapter import adapter_metadata, save_adapter
     from .loading import load_profile_model, load_tokenizer
-    from .lora import attach_lora, save_adapter
-    from .models import get_spec
+    from .lora import attach_lora
+    from .monitoring import use_text_progress
     from .notebook import quiet_libraries
+    from .vram_measure import peak_memory_bytes
 
     quiet_libraries()
     output_dir = Path(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
     set_seed(profile.train.seed)
-    spec = get_spec(profile.model)
     tokenizer = load_tokenizer(profile.model)
     # everything that can be wrong is checked before the output folder is touched (bad input writes nothing)
     train_set, heldout, report = prepare_data(profile, tokenizer)
@@ -241,8 +194,12 @@ def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int
     resume_from = last_complete_checkpoint(checkpoint_dir) if resume else None
     if not resume and checkpoint_dir.exists():
         shutil.rmtree(checkpoint_dir)  # a fresh run never mixes with old checkpoints
-    loss_before = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)
-    progress(f"held-out answer loss before training: {loss_before:.4f} (perplexity {math.exp(loss_before):.1f})")
+    loss_before = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)  # the adapter is still zero here
+    if resume_from:
+        progress(f"resuming from {resume_from.name}; held-out answer loss of the base model (no adapter): "
+                 f"{loss_before:.4f} (perplexity {math.exp(loss_before):.1f})")
+    else:
+        progress(f"held-out answer loss before training: {loss_before:.4f} (perplexity {math.exp(loss_before):.1f})")
 
     counter = {"tokens": 0}
 
@@ -260,7 +217,7 @@ def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int
         model=model, args=training_arguments(profile, checkpoint_dir, profile.train.max_steps),
         train_dataset=train_set, data_collator=data_collator, callbacks=[StopAfter(), *(callbacks or [])],
     )
-    _use_text_progress_bar(trainer)
+    use_text_progress(trainer, progress)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.perf_counter() - start
@@ -268,55 +225,19 @@ def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int
     loss_after = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)
     progress(f"held-out answer loss after {step} steps: {loss_after:.4f} (perplexity {math.exp(loss_after):.1f})")
     result = TrainResult(output_dir / "adapter", step, loss_before, loss_after, seconds,
-                         counter["tokens"] / seconds if seconds > 0 else 0.0, _peak_memory(),
+                         counter["tokens"] / seconds if seconds > 0 else 0.0, peak_memory_bytes(),
                          trainer.state.log_history, report, str(resume_from) if resume_from else None)
     saves = step >= profile.train.max_steps and trainer.is_world_process_zero()  # one writer under DDP
     if saves:
-        save_adapter(model, result.adapter_dir, metadata=_metadata(profile, spec, tokenizer, {
-            "global_step": step, "heldout_loss_before": loss_before, "heldout_loss_after": loss_after,
-            "train_records": report.kept, "train_seconds": seconds, "tokens_per_second": result.tokens_per_second,
-            "world_size": trainer.args.world_size}))
+        save_adapter(model, result.adapter_dir, metadata=adapter_metadata(
+            profile, tokenizer, global_step=step, heldout_loss_before=loss_before, heldout_loss_after=loss_after,
+            train_records=report.kept, train_seconds=seconds, tokens_per_second=result.tokens_per_second,
+            world_size=trainer.args.world_size))
     if trainer.args.world_size > 1:
         progress(f"rank {trainer.args.process_index} of {trainer.args.world_size}: finished at step {step}; "
                  + (f"adapter saved to {result.adapter_dir}" if saves else "the adapter is rank 0's to save"))
     result.model, result.tokenizer = model, tokenizer
     return result
-
-
-def _use_text_progress_bar(trainer) -> None:
-    """Use the tqdm bar everywhere: transformers 5.23's notebook bar crashes when a run stops within its
-    first update interval (average time per step still None), which a short or interrupted run does."""
-    from transformers.trainer_callback import ProgressCallback
-    from transformers.utils.notebook import NotebookProgressCallback
-
-    if trainer.pop_callback(NotebookProgressCallback) is not None:
-        trainer.add_callback(ProgressCallback)
-
-
-def check_output_folder(path: Path) -> None:
-    """Fail early, writing nothing, when ``path`` or a parent of it is an existing file."""
-    for part in [path, *path.parents]:
-        if part.exists() and not part.is_dir():
-            raise NotADirectoryError(f"Output folder {path}: {part} is a file, not a folder. Choose another --output")
-
-
-def check_writable(path: Path, need_bytes: int = 200 * 1024**2) -> None:
-    """Fail before training when ``path`` cannot be written or its disk is nearly full."""
-    check_output_folder(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise PermissionError(f"Output folder {path} cannot be created ({err.strerror}). Choose another --output") from None
-    probe = path / f".write-test-{os.getpid()}"  # one per process: DDP ranks check at the same time
-    try:
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise PermissionError(f"Output folder {path} is not writable ({err.strerror}). Choose another --output") from None
-    free = shutil.disk_usage(path).free
-    if free < need_bytes:
-        raise OSError(f"Only {free / 1024**2:.0f} MiB free at {path}; training needs about "
-                      f"{need_bytes / 1024**2:.0f} MiB for checkpoints and the adapter. Free space or choose another --output")
 
 
 def main(argv=None) -> None:
@@ -341,44 +262,3 @@ def main(argv=None) -> None:
 if __name__ == "__main__":
     main()
 
-
-def live_loss_plot(title: str = "학습 손실(training loss)이 줄어드는 모습"):
-    """A TrainerCallback that redraws the loss curve in a notebook at every logging step.
-
-    After a resume the curve starts with the steps already logged in the checkpoint.
-    """
-    from transformers import TrainerCallback
-
-    class LiveLossPlot(TrainerCallback):
-        def __init__(self):
-            self.points: dict[int, float] = {}
-            self.handle = None
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            for entry in state.log_history:
-                if "loss" in entry:
-                    self.points[entry["step"]] = float(entry["loss"])
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
-                self.points[state.global_step] = float(logs["loss"])
-                self.draw(args.max_steps)
-
-        def draw(self, max_steps: int):
-            import matplotlib.pyplot as plt
-            from IPython.display import display
-
-            steps = sorted(self.points)
-            fig, ax = plt.subplots(figsize=(6.5, 3.2))
-            ax.plot(steps, [self.points[s] for s in steps], marker="o", ms=3)
-            ax.set_xlim(0, max_steps)
-            ax.set_xlabel("옵티마이저 스텝 (step)")
-            ax.set_ylabel("답변 토큰 손실 (nats/토큰)")
-            ax.set_title(title)
-            if self.handle is None:
-                self.handle = display(fig, display_id=True)
-            else:
-                self.handle.update(fig)
-            plt.close(fig)
-
-    return LiveLossPlot()

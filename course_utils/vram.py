@@ -20,6 +20,7 @@ from functools import lru_cache
 from .lora import adapter_shapes, discover_targets, find_linear_layers
 from .models import MODELS, ModelSpec, count_params, get_spec, meta_model
 from .units import GIB
+
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 WEIGHT_BYTES = {"float32": 4.0, "float16": 2.0, "bfloat16": 2.0, "int8": 1.0, "nf4": 0.5}
 NF4_BLOCK = 64  # values per absmax block (bitsandbytes default)
@@ -181,7 +182,7 @@ def activation_bytes(spec: ModelSpec | str, seq_len: int, batch_size: int = 1, m
     With gradient checkpointing each layer keeps only its input (d values per token) and one layer's
     saved tensors exist at a time, during its recomputation in the backward pass.
     """
-    spec = get_spec(spec) if isinstance(spec, str) else spec
+    spec = get_spec(spec)
     a = _arch(spec)
     tokens = seq_len * batch_size
     b = DTYPE_BYTES[compute_dtype]
@@ -217,7 +218,7 @@ def estimate_vram(model: ModelSpec | str, method: str = "qlora", seq_len: int = 
     ``compute_dtype`` is the dtype of the frozen weights that are not quantized and of activations
     (``float32`` on a CPU). ``device="cpu"`` drops the CUDA context term.
     """
-    spec = get_spec(model) if isinstance(model, str) else model
+    spec = get_spec(model)
     if method not in ("full", "lora", "qlora"):
         raise ValueError(f"method={method!r}: choose 'full', 'lora' or 'qlora'")
     counts, linear_sizes, all_sizes = _shapes(spec.key) if MODELS.get(spec.key) == spec else _shapes_uncached(spec)
@@ -262,7 +263,7 @@ def _shapes_uncached(spec: ModelSpec):
         if id(p) not in seen:
             seen.add(id(p))
             sizes.append(p.numel())
-    linear = [l.in_features * l.out_features for l in find_linear_layers(meta)]
+    linear = [layer.in_features * layer.out_features for layer in find_linear_layers(meta)]
     return count_params(meta), linear, sizes
 
 

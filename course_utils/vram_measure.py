@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .quantization import quant_state_bytes
+
 
 @dataclass
 class MemoryMeasurement:
@@ -51,17 +53,36 @@ def parameter_bytes(model) -> int:
     for p in model.parameters():
         qs = getattr(p, "quant_state", None)
         if qs is not None:
-            total += _quant_state_bytes(qs)
+            total += quant_state_bytes(qs)
     return total
 
 
-def _quant_state_bytes(qs) -> int:
-    total = qs.absmax.numel() * qs.absmax.element_size()
-    if getattr(qs, "state2", None) is not None:
-        total += _quant_state_bytes(qs.state2)
-    if getattr(qs, "offset", None) is not None:
-        total += qs.offset.numel() * qs.offset.element_size()
-    return total
+def peak_memory_bytes() -> int:
+    """Peak memory of this process so far: ``torch.cuda.max_memory_allocated`` with CUDA, else the peak RSS.
+
+    Peak RSS comes from ``resource`` where it exists (Linux reports KiB, macOS bytes) and from psutil's
+    ``peak_wset`` on Windows; where neither is known, the current RSS (a lower bound).
+    """
+    import sys
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated()
+    try:
+        import resource
+    except ImportError:  # Windows
+        resource = None
+    if resource is not None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+    import psutil
+
+    info = psutil.Process().memory_info()
+    return int(getattr(info, "peak_wset", info.rss))
+
+
+def model_footprint(model) -> int:
+    """Bytes of a model's weights as stored (4-bit packed data and constants included) plus its buffers."""
+    return parameter_bytes(model) + sum(b.numel() * b.element_size() for b in model.buffers())
 
 
 def decoder_layers(model) -> torch.nn.ModuleList:

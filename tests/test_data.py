@@ -3,8 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.data import (DataError, load_heldout, load_probes, load_source,
-                               read_records, validate)
+from course_utils.data import DataError, load_heldout, load_probes, load_source, read_records, validate
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "koalpaca_v1_0_sample.jsonl"
 
@@ -18,7 +17,9 @@ def _write(tmp_path, name, text, encoding="utf-8"):
 def test_bundled_set_is_large_varied_and_disjoint():
     train, held = load_source("bundled"), load_heldout()
     assert len(train) + len(held) >= 200 and len(held) >= 25
-    keys = lambda rs: {(r["instruction"], r["input"]) for r in rs}
+    def keys(rs):
+        return {(r["instruction"], r["input"]) for r in rs}
+
     assert not keys(train) & keys(held)
     assert sum(1 for r in train if r["input"]) >= 50  # rewriting, summaries, classification carry an input
     probes = load_probes()

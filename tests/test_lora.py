@@ -1,10 +1,18 @@
 import pytest
 import torch
+from conftest import tiny_model
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-from conftest import tiny_model
-from course_utils.lora import (attach_lora, discover_targets, lora_config, lora_param_count,
-                               needs_fan_in_fan_out, predicted_adapter_bytes, save_adapter, trainable_report)
+from course_utils.adapter import save_adapter
+from course_utils.lora import (
+    attach_lora,
+    discover_targets,
+    lora_config,
+    lora_param_count,
+    needs_fan_in_fan_out,
+    predicted_adapter_bytes,
+    trainable_report,
+)
 from course_utils.models import meta_model
 from course_utils.profiles import LoraSettings
 
@@ -68,3 +76,14 @@ def test_fresh_adapter_changes_nothing_and_file_size_is_predicted(tmp_path):
     size = (out / "adapter_model.safetensors").stat().st_size
     assert 0 < size - predicted_adapter_bytes(report.trainable) < 16_384  # only the safetensors header
     assert [p.name for p in tmp_path.iterdir()] == ["adapter"]
+
+
+def test_target_modules_that_match_nothing_are_named():
+    from course_utils.lora import adapter_shapes, needs_fan_in_fan_out
+
+    model = tiny_model("gpt2")
+    with pytest.raises(ValueError, match=r"target_modules \['q_proj'\] match no linear layer of GPT2LMHeadModel\. "
+                                         r"Use discover_targets\(model\)"):
+        needs_fan_in_fan_out(model, ["q_proj"])
+    with pytest.raises(ValueError, match=r"valid names: \['c_attn', 'c_proj', 'c_fc'\]"):
+        adapter_shapes(model, ["q_proj"], 8)

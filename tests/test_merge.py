@@ -1,8 +1,8 @@
 import pytest
 import torch
+from conftest import randomize_lora_b, tiny_model
 from transformers import AutoModelForCausalLM
 
-from conftest import randomize_lora_b, tiny_model
 from course_utils.lora import attach_lora
 from course_utils.merge import GEMMA_NOTICE, batch_logits, folder_bytes, max_logit_diff, save_merged
 from course_utils.profiles import LoraSettings

@@ -73,3 +73,11 @@ def test_learning_profiles_score_the_whole_heldout_file():
     held = len(load_heldout())
     for name in ("cpu", "gpu8gb"):
         assert get_profile(name).train.heldout_records >= held, name
+
+
+def test_notebook_profile_switch_with_a_typo_lists_the_valid_ones(monkeypatch):
+    from course_utils.profiles import ProfileError, active_profile
+
+    monkeypatch.setenv("COURSE_PROFILE", "gpu8")
+    with pytest.raises(ProfileError, match=r"'gpu8'.*smoke.*cpu.*gpu8gb"):
+        active_profile()

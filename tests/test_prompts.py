@@ -33,7 +33,7 @@ def test_eos_label_survives_padding_even_when_pad_is_eos(tokenizer):
     long = encode(RECORD, tokenizer)
     batch = collate([short, long], pad_id(tokenizer))
     eos = tokenizer.eos_token_id
-    for row, ex in zip(batch["labels"].tolist(), [short, long]):
+    for row, ex in zip(batch["labels"].tolist(), [short, long], strict=True):
         n = len(ex["input_ids"])
         assert row[n - 1] == eos  # the real EOS is learned
         assert row[n:] == [IGNORE] * (len(row) - n)  # padding is not

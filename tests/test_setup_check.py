@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from course_utils.setup_check import diagnose, gather_facts
+from course_utils.units import GIB
 
 CPU_LAPTOP = {
     "python": "3.11.7", "torch": "2.13.0+cpu", "torch_cuda_build": None, "cuda_available": False, "nvidia_smi": False,
@@ -11,7 +12,7 @@ CPU_LAPTOP = {
     "bitsandbytes": {"installed": True, "version": "0.50.2", "nf4_works": True, "device": "cpu"},
     "profile": "cpu", "profile_from_env": False, "network": False, "hub_offline": True,
     "offline_models": {"gemma-3-270m": {"installed": True, "cached": False}},
-    "cache_root": "/home/me/.cache/lora-8gb-course", "free_disk_bytes": 50 * 1024**3, "runtime": None,
+    "cache_root": "/home/me/.cache/lora-8gb-course", "free_disk_bytes": 50 * GIB, "runtime": None,
 }
 
 
@@ -22,24 +23,24 @@ def by_name(checks):
 def test_a_healthy_cpu_laptop_passes_everything():
     checks = by_name(diagnose(CPU_LAPTOP))
     assert all(c.ok for c in checks.values()), [c for c in checks.values() if not c.ok]
-    assert checks["profile"].value == "cpu (no CUDA)"
-    assert checks["torch"].value == "2.13.0+cpu (CPU-only build)"
-    assert "converted on first use" in checks["model gemma-3-270m"].value
+    assert checks["프로필"].value == "cpu (CUDA 없음)"
+    assert checks["torch"].value == "2.13.0+cpu (CPU 전용 빌드)"
+    assert "처음 쓸 때 변환" in checks["모델 gemma-3-270m"].value
 
 
 @pytest.mark.parametrize("change,name,advice", [
-    ({"nvidia_smi": True}, "torch", r"NVIDIA GPU but torch is a CPU-only build. Install a CUDA build: pip install torch"),
-    ({"nvidia_smi": True, "torch_cuda_build": "12.6"}, "GPU", r"driver is missing or too old"),
+    ({"nvidia_smi": True}, "torch", r"NVIDIA GPU가 있는데 torch가 CPU 전용 빌드입니다\. CUDA 빌드를 설치하세요: pip install torch"),
+    ({"nvidia_smi": True, "torch_cuda_build": "12.6"}, "GPU", r"드라이버가 없거나 .* 너무 오래되었습니다"),
     ({"bitsandbytes": {"installed": False}}, "bitsandbytes", r"pip install bitsandbytes==0\.50\.2"),
     ({"bitsandbytes": {"installed": True, "nf4_works": False, "error": "RuntimeError: no CUDA libs"}}, "bitsandbytes",
-     r"no CUDA libs\. Reinstall bitsandbytes"),
-    ({"free_disk_bytes": 2 * 1024**3}, "free disk", r"needs about 5 GiB; free space or set COURSE_CACHE"),
-    ({"profile": "gpu8gb", "profile_from_env": True}, "profile", r"gpu8gb needs CUDA: set COURSE_PROFILE=cpu"),
+     r"no CUDA libs\. bitsandbytes==0\.50\.2를 다시 설치하세요"),
+    ({"free_disk_bytes": 2 * GIB}, "남은 디스크", r"약 5 GiB가 필요합니다: 공간을 비우거나 COURSE_CACHE"),
+    ({"profile": "gpu8gb", "profile_from_env": True}, "프로필", r"gpu8gb에는 CUDA가 필요합니다: COURSE_PROFILE=cpu"),
     ({"cuda_available": True, "torch_cuda_build": "12.6", "nvidia_smi": True, "gpu_name": "GTX 1650",
-      "gpu_memory_bytes": 4 * 1024**3}, "GPU", r"Less than 8 GB: use seq_len 256"),
-    ({"offline_models": {"gemma-3-270m": {"installed": False, "cached": False}}}, "model gemma-3-270m",
+      "gpu_memory_bytes": 4 * GIB}, "GPU", r"8 GB보다 작습니다: .*seq_len을 256"),
+    ({"offline_models": {"gemma-3-270m": {"installed": False, "cached": False}}}, "모델 gemma-3-270m",
      r"make \.venv/\.installed"),
-    ({"python": "3.9.18"}, "Python", r"Python 3\.10 or newer"),
+    ({"python": "3.9.18"}, "Python", r"Python 3\.10 이상"),
 ])
 def test_each_broken_machine_gets_named_advice(change, name, advice):
     import re
@@ -51,12 +52,12 @@ def test_each_broken_machine_gets_named_advice(change, name, advice):
 
 def test_an_8gb_gpu_selects_gpu8gb_and_reports_memory():
     gpu = {**CPU_LAPTOP, "cuda_available": True, "torch_cuda_build": "12.6", "nvidia_smi": True,
-           "gpu_name": "NVIDIA GeForce RTX 3070", "gpu_memory_bytes": 8 * 1024**3, "profile": "gpu8gb",
+           "gpu_name": "NVIDIA GeForce RTX 3070", "gpu_memory_bytes": 8 * GIB, "profile": "gpu8gb",
            "bitsandbytes": {"installed": True, "version": "0.50.2", "nf4_works": True, "device": "cuda"}}
     checks = by_name(diagnose(gpu))
     assert all(c.ok for c in checks.values())
     assert checks["GPU"].value == "NVIDIA GeForce RTX 3070, 8.0 GiB"
-    assert checks["profile"].value == "gpu8gb (CUDA found)"
+    assert checks["프로필"].value == "gpu8gb (CUDA 있음)"
 
 
 def test_this_machine_is_read(monkeypatch):
@@ -66,4 +67,20 @@ def test_this_machine_is_read(monkeypatch):
     assert facts["bitsandbytes"]["installed"] and facts["bitsandbytes"]["nf4_works"]  # nf4 runs on the CPU here
     assert set(facts["offline_models"]) == {"gemma-3-270m", "smollm2-135m-instruct"}
     names = [c.name for c in diagnose(facts)]
-    assert names[:3] == ["Python", "torch", "GPU"] and "profile" in names
+    assert names[:3] == ["Python", "torch", "GPU"] and "프로필" in names
+
+
+def test_measured_runtime_is_read_from_the_folder_the_notebook_passes(tmp_path):
+    import json
+
+    from course_utils.setup_check import measured_runtime
+
+    assert measured_runtime("cpu", None) is None
+    assert measured_runtime("cpu", tmp_path) is None
+    for date, seconds in (("2026-01-01", 100.0), ("2026-02-01", 600.0)):
+        (tmp_path / f"course_runtime_cpu_{date}.json").write_text(json.dumps(
+            {"total_seconds": seconds, "date": date, "cpu_count": 2}))
+    run = measured_runtime("cpu", tmp_path)
+    assert run["total_seconds"] == 600.0 and run["file"] == "course_runtime_cpu_2026-02-01.json"
+    check = {c.name: c for c in diagnose({**CPU_LAPTOP, "runtime": run})}["예상 실행 시간"]
+    assert check.value == "강좌 전체(00-07) 10.0분 (2026-02-01, 2코어 CPU에서 잼)"

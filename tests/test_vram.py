@@ -1,14 +1,20 @@
 import math
 
 import pytest
+from conftest import tiny_model, tiny_spec
 from peft import get_peft_model
 
-from conftest import tiny_model, tiny_spec
 from course_utils.lora import lora_config
 from course_utils.models import get_spec
 from course_utils.profiles import LoraSettings, get_profile
-from course_utils.vram import (activation_bytes, budget_table, estimate_vram, layer_saved_values,
-                               optimizer_state_bytes, weight_bytes)
+from course_utils.vram import (
+    activation_bytes,
+    budget_table,
+    estimate_vram,
+    layer_saved_values,
+    optimizer_state_bytes,
+    weight_bytes,
+)
 from course_utils.vram_measure import measure_training_memory
 
 GPT2_PARAMS = 124_439_808
@@ -126,3 +132,10 @@ def test_smollm2_estimate_within_15_percent_of_measured(smollm2, seq_len, ckpt):
         assert est["optimizer"] == meas.optimizer
     finally:
         model.unload()
+
+
+def test_estimator_parameters_name_the_valid_choices():
+    from course_utils.vram import estimate_vram
+
+    with pytest.raises(ValueError, match=r"method='qlra': choose 'full', 'lora' or 'qlora'"):
+        estimate_vram("gpt2", method="qlra")

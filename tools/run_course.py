@@ -2,14 +2,18 @@
 
     make course                      # profile: COURSE_PROFILE, else gpu8gb with CUDA, else cpu
     COURSE_PROFILE=smoke make course
+    make notebooks                   # = COURSE_PROFILE=cpu python tools/run_course.py --inplace
 
-Executed copies and HTML go to outputs/<profile>/. A failing notebook stops the run and names the
-notebook and the failing cell. The end prints each notebook's time and its summary (정리) numbers.
+Executed copies and HTML go to outputs/<profile>/; with --inplace the executed outputs are also stored
+in the notebooks themselves (the committed outputs learners see). A failing notebook stops the run
+and names the notebook and the failing cell; an --inplace run never writes a failed notebook back.
+The end prints each notebook's time and its summary (정리) numbers.
 """
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,11 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (temp file + rename): a re-run never leaves a half-written output."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def kernel_manager(socket_dir: Path):
+    """A python3 kernel that talks over local IPC sockets in ``socket_dir`` where the OS has them (Linux,
+    macOS): over TCP, ipykernel warns at every start that the traffic is unencrypted. Windows has no IPC
+    sockets in ZeroMQ, so the kernel stays on localhost TCP there."""
+    from jupyter_client import KernelManager
+
+    if os.name == "nt":
+        return KernelManager(kernel_name="python3")
+    return KernelManager(kernel_name="python3", transport="ipc", ip=str(socket_dir / "kernel"))
 
 
 def summary_text(nb) -> str:
@@ -46,11 +54,13 @@ def main(argv=None, results: list | None = None) -> int:
     import argparse
 
     sys.path.insert(0, str(ROOT))
+    from course_utils.files import write_text
     from course_utils.profiles import active_profile
 
     parser = argparse.ArgumentParser(description="Run the course notebooks in order, headless.")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder of 0*.ipynb notebooks")
     parser.add_argument("--outputs", type=Path, default=ROOT / "outputs", help="executed copies go to OUTPUTS/<profile>/")
+    parser.add_argument("--inplace", action="store_true", help="also store the outputs in the notebooks themselves")
     args = parser.parse_args(argv)
     profile = active_profile()
     os.environ["COURSE_PROFILE"] = profile.name
@@ -65,10 +75,15 @@ def main(argv=None, results: list | None = None) -> int:
     for path in books:
         print(f"▶ {path.stem} ...", flush=True)
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(args.notebooks)}})
         start = time.perf_counter()
         try:
-            client.execute()
+            with tempfile.TemporaryDirectory() as sockets:
+                km = kernel_manager(Path(sockets))
+                try:
+                    NotebookClient(nb, timeout=3600, km=km, resources={"metadata": {"path": str(args.notebooks)}}).execute()
+                finally:
+                    if km.has_kernel:  # a kernel manager we made is ours to stop
+                        km.shutdown_kernel()
         except CellExecutionError as err:
             failing, message = None, str(err).strip().splitlines()[-1]
             for i, cell in enumerate(nb.cells):
@@ -76,14 +91,16 @@ def main(argv=None, results: list | None = None) -> int:
                 if errors:
                     failing, message = i, f"{errors[0]['ename']}: {errors[0]['evalue']}"
                     break
-            _write(out / path.name, nbformat.writes(nb))
+            write_text(out / path.name, nbformat.writes(nb))
             print(f"✗ {path.name} failed in cell {failing}: {message}", file=sys.stderr)
             print(f"  the executed copy with the error is {out / path.name}", file=sys.stderr)
             return 1
         seconds = time.perf_counter() - start
-        _write(out / path.name, nbformat.writes(nb))
+        write_text(out / path.name, nbformat.writes(nb))
+        if args.inplace:
+            write_text(path, nbformat.writes(nb))
         html, _ = HTMLExporter().from_notebook_node(nb)
-        _write(out / path.with_suffix(".html").name, html)
+        write_text(out / path.with_suffix(".html").name, html)
         print(f"  done in {seconds:.1f} s", flush=True)
         results.append((path.stem, seconds, summary_text(nb)))
     print("\n=== summary ===")

@@ -1,11 +1,16 @@
-import json, os, random, sys
+import json
+import os
+import random
+import sys
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from part1 import QA
 from part2 import EXPLAIN, REWRITE
-from part3 import SUMMARY, CLASSIFY, LISTS
-from part4 import QA2, EXPLAIN2
+from part3 import CLASSIFY, LISTS, SUMMARY
+from part4 import EXPLAIN2, QA2
 from part5 import REWRITE2, SUMMARY2
 from part6 import CLASSIFY2, LISTS2
+
 rng = random.Random(7)
 def final(n):  # final sound of the Korean reading of n: 'vowel', 'rieul' or 'consonant'
     d = n % 10
@@ -44,8 +49,13 @@ def draw(n, make):  # n new problems; a question already asked is drawn again
     while n:
         rec = make()
         if rec[0] not in seen:
-            ARITH2.append(rec); seen.add(rec[0]); n -= 1
-draw(15, add); draw(14, sub); draw(14, mul); draw(8, div)
+            ARITH2.append(rec)
+            seen.add(rec[0])
+            n -= 1
+draw(15, add)
+draw(14, sub)
+draw(14, mul)
+draw(8, div)
 ARITH2 += [
     ("공책 한 권이 1,200원입니다. 공책 3권을 사면 모두 얼마인가요?", "", "1,200 × 3 = 3,600이므로 모두 3,600원입니다."),
     ("귤 30개를 5명이 똑같이 나누면 한 사람이 몇 개를 받나요?", "", "30 ÷ 5 = 6이므로 한 사람이 6개를 받습니다."),
@@ -76,7 +86,7 @@ PROBES = [  # (question, expected substring)
 probe_q = {q for q, _ in PROBES}
 assert probe_q <= {r[0] for r in QA}, probe_q - {r[0] for r in QA}
 train, held = [], []
-for name, recs in cats.items():
+for recs in cats.values():
     for i, (ins, inp, out) in enumerate(recs):
         rec = {"instruction": ins, "input": inp, "output": out}
         if ins in probe_q:
@@ -92,6 +102,8 @@ out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cour
 os.makedirs(out, exist_ok=True)
 for fn, rs in [("ko_instructions_train.jsonl", train), ("ko_instructions_heldout.jsonl", held)]:
     with open(f"{out}/{fn}", "w", encoding="utf-8") as f:
-        for r in rs: f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        for r in rs:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
 with open(f"{out}/probes.jsonl", "w", encoding="utf-8") as f:
-    for q, a in PROBES: f.write(json.dumps({"question": q, "expected": a}, ensure_ascii=False) + "\n")
+    for q, a in PROBES:
+        f.write(json.dumps({"question": q, "expected": a}, ensure_ascii=False) + "\n")

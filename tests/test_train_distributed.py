@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,8 +38,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     meta = json.loads((out / "adapter" / "course_adapter.json").read_text())
     assert meta["world_size"] == 2 and meta["global_step"] == 4
 
-    from course_utils.inference import load_adapter_model
-
+    from course_utils.adapter import load_adapter_model
     from course_utils.profiles import get_profile
 
     model, _, meta = load_adapter_model(out / "adapter", get_profile("smoke"))

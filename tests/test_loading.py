@@ -1,10 +1,14 @@
 import json
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_model
+
 from course_utils import loading
 
 
@@ -26,7 +30,7 @@ def test_crash_mid_write_leaves_no_loadable_cache(course_cache, monkeypatch):
     final = loading.cache_dir("smollm2-135m-instruct")
     assert not final.exists()
     assert not loading.is_cached("smollm2-135m-instruct")
-    assert [p.name for p in final.parent.iterdir() if p.name.startswith(".convert-")] == []
+    assert [p.name for p in final.parent.iterdir() if not p.name.endswith(".lock")] == []  # no temporary folder
 
     # the next call rebuilds the cache and the model loads from it
     monkeypatch.setattr(loading, "_convert_gguf", lambda spec, out: _fake_convert(out))
@@ -82,3 +86,20 @@ def test_two_starts_at_once_convert_once(course_cache, monkeypatch):
         t.join()
     assert len(calls) == 1
     assert results[0] == results[1] == loading.cache_dir("smollm2-135m-instruct")
+
+
+def test_killed_cache_conversion_leaves_nothing_that_loads(tmp_path, monkeypatch):
+    from course_utils.loading import cache_dir, is_cached, load_model
+
+    env = {"COURSE_CACHE": str(tmp_path / "cache")}
+    killed = subprocess.run([sys.executable, str(Path(__file__).parent / "helpers" / "convert_and_kill.py"),
+                             "smollm2-135m-instruct"], capture_output=True, text=True, env={**os.environ, **env}, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    leftovers = list((tmp_path / "cache").rglob("model.safetensors"))
+    assert leftovers, "the helper should have left a half-written file behind"
+    monkeypatch.setenv("COURSE_CACHE", env["COURSE_CACHE"])
+    assert not is_cached("smollm2-135m-instruct")
+    assert not cache_dir("smollm2-135m-instruct").exists()  # only a temporary folder was written
+    model = load_model("smollm2-135m-instruct")  # rebuilds
+    assert is_cached("smollm2-135m-instruct")
+    assert model.config.num_hidden_layers == 30

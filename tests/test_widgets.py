@@ -1,13 +1,5 @@
-import logging
-import warnings
-
-
-from conftest import tiny_model
-from course_utils.lora import attach_lora
-from course_utils.profiles import LoraSettings
 from course_utils.units import GIB
 from course_utils.vram import estimate_vram
-from course_utils.vram_measure import measure_training_memory
 from course_utils.widgets import vram_calculator
 
 
@@ -21,23 +13,11 @@ def test_calculator_shows_the_estimator_value():
     assert longer > expected
 
 
-def test_course_utils_uses_no_deprecated_api(caplog):
-    """Our own calls must not trigger deprecation warnings (e.g. gradient_checkpointing_* in transformers 5)."""
-    model = attach_lora(tiny_model("tinyllama-1.1b"), LoraSettings(8, 16, 0.05, "attention"))
-    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
-        warnings.simplefilter("always")
-        measure_training_memory(model, 32, 1, gradient_checkpointing=True)
-        measure_training_memory(model, 32, 1, gradient_checkpointing=False)
-    deprecations = [str(w.message) for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))]
-    deprecations += [r.getMessage() for r in caplog.records if "deprecat" in r.getMessage().lower()]
-    assert deprecations == []
-
-
 def test_generation_playground_toggles_the_adapter(tmp_path):
     """Adapter off in the playground gives exactly the base model's greedy answer."""
+    from conftest import randomize_lora_b
     from peft import get_peft_model
 
-    from conftest import randomize_lora_b
     from course_utils.inference import answer_with_stats
     from course_utils.loading import load_model, load_tokenizer
     from course_utils.lora import lora_config

@@ -65,7 +65,7 @@ def lab(tmp_path_factory):
                 break
             except OSError:
                 if server.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"JupyterLab did not start:\n{(work / 'server.log').read_text()[-3000:]}")
+                    raise RuntimeError(f"JupyterLab did not start:\n{(work / 'server.log').read_text()[-3000:]}") from None
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}", token
     finally:
@@ -114,6 +114,7 @@ def _total(page) -> str:
 
 
 def test_vram_calculator_and_playground_in_jupyterlab(lab, page):
+    from course_utils.units import GIB
     from course_utils.vram import estimate_vram
 
     base, token = lab
@@ -121,7 +122,7 @@ def test_vram_calculator_and_playground_in_jupyterlab(lab, page):
     page.wait_for_selector("b.vram-total", timeout=240_000)
     start = _total(page)
     expected_start = estimate_vram("tinyllama-1.1b", "qlora", 512, 1, 8, gradient_checkpointing=True,
-                                   optimizer="paged_adamw_8bit").total / 2**30
+                                   optimizer="paged_adamw_8bit").total / GIB
     assert start == f"{expected_start:.3f}"
 
     # move the "seq" slider one step to the right with the keyboard (512 -> 640 tokens)
@@ -133,7 +134,7 @@ def test_vram_calculator_and_playground_in_jupyterlab(lab, page):
     readout = slider.locator(".widget-readout").inner_text().strip()
     assert readout == "640"
     expected = estimate_vram("tinyllama-1.1b", "qlora", 640, 1, 8, gradient_checkpointing=True,
-                             optimizer="paged_adamw_8bit").total / 2**30
+                             optimizer="paged_adamw_8bit").total / GIB
     assert _total(page) == f"{expected:.3f}"
 
     # notebook 06: the generation playground's adapter toggle

@@ -1,8 +1,8 @@
-"""Bad input gets a clear error that names the culprit and the fix, and writes nothing.
+"""The training command line (`python -m course_utils.train`, which shares notebook 05's function).
 
-Most cases go through the training entry point (`python -m course_utils.train`, which notebook 05's
-function shares) with a profiles file and a data file the test writes; after the error the output
-folder must not exist. The rest call the notebook-facing functions directly.
+Bad input gets a clear error that names the culprit and the fix, and writes nothing: each case runs the
+entry point with a profiles file and a data file the test writes; after the error the output folder must
+not exist.
 """
 from __future__ import annotations
 
@@ -90,43 +90,3 @@ def test_training_entry_point_refuses_bad_input(tmp_path, case, change, data, ar
     assert re.search(culprit, message), message
     assert re.search(fix, message), message
     assert not out.exists() and not (tmp_path / "taken" / "out").exists()  # nothing written
-
-
-def test_target_modules_that_match_nothing_are_named():
-    from conftest import tiny_model
-
-    from course_utils.lora import adapter_shapes, needs_fan_in_fan_out
-
-    model = tiny_model("gpt2")
-    with pytest.raises(ValueError, match=r"target_modules \['q_proj'\] match no linear layer of GPT2LMHeadModel\. "
-                                         r"Use discover_targets\(model\)"):
-        needs_fan_in_fan_out(model, ["q_proj"])
-    with pytest.raises(ValueError, match=r"valid names: \['c_attn', 'c_proj', 'c_fc'\]"):
-        adapter_shapes(model, ["q_proj"], 8)
-
-
-def test_adapter_of_another_base_model_is_refused(tmp_path):
-    from course_utils.inference import AdapterMismatchError, check_adapter
-    from course_utils.lora import ADAPTER_METADATA
-
-    (tmp_path / ADAPTER_METADATA).write_text(json.dumps({"base_model": "gemma-3-270m", "base_weights": "sha256:1"}))
-    before = sorted(tmp_path.iterdir())
-    with pytest.raises(AdapterMismatchError, match=r"was trained on 'gemma-3-270m', not 'smollm2-135m-instruct'\. "
-                                                   r"Load it with its own base model"):
-        check_adapter(tmp_path, "smollm2-135m-instruct")
-    assert sorted(tmp_path.iterdir()) == before
-
-
-def test_notebook_profile_switch_with_a_typo_lists_the_valid_ones(monkeypatch):
-    from course_utils.profiles import ProfileError, active_profile
-
-    monkeypatch.setenv("COURSE_PROFILE", "gpu8")
-    with pytest.raises(ProfileError, match=r"'gpu8'.*smoke.*cpu.*gpu8gb"):
-        active_profile()
-
-
-def test_estimator_parameters_name_the_valid_choices():
-    from course_utils.vram import estimate_vram
-
-    with pytest.raises(ValueError, match=r"method='qlra': choose 'full', 'lora' or 'qlora'"):
-        estimate_vram("gpt2", method="qlra")

@@ -1,0 +1,117 @@
+"""The life of a trained adapter: save it with its metadata, check it belongs to a base, load it.
+
+An adapter is the standard PEFT pair (``adapter_config.json`` + ``adapter_model.safetensors``) plus our
+``course_adapter.json``: which base model and which exact base weights it was trained on, the prompt
+template, the maximum length, the profile, library versions and the run's measured results. 06 and 07
+refuse an adapter whose base differs from the model they would load it onto.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from .files import atomic_folder
+from .models import ModelSpec, get_spec
+
+ADAPTER_METADATA = "course_adapter.json"  # our metadata file beside a PEFT adapter
+
+
+class AdapterMismatchError(ValueError):
+    """An adapter was trained on another base model (or other base weights) than the one asked for."""
+
+
+def weights_id(spec: ModelSpec | str) -> str:
+    """Identity of the base weights: the GGUF's sha256, or the hub id."""
+    spec = get_spec(spec)
+    if spec.source == "gguf":
+        from .loading import gguf_sha256
+
+        return f"sha256:{gguf_sha256(spec)}"
+    return f"hub:{spec.hub_id}"
+
+
+def adapter_metadata(profile, tokenizer, **results) -> dict:
+    """The ``course_adapter.json`` content for an adapter trained with ``profile``; ``results`` are added."""
+    import peft
+    import transformers
+
+    spec = get_spec(profile.model)
+    return {
+        "base_model": spec.key, "base_model_id": spec.hub_id, "base_weights": weights_id(spec),
+        "license": spec.license, "template": profile.data.template, "tokenizer": type(tokenizer).__name__,
+        "eos_token": tokenizer.eos_token, "max_length": profile.seq_len, "profile": profile.name,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+                     "python": platform.python_version()},
+        **results,
+    }
+
+
+def save_adapter(model, out_dir, metadata: dict | None = None) -> Path:
+    """Save a peft adapter (+ ``course_adapter.json`` when ``metadata`` is given) atomically; return the folder.
+
+    An existing adapter at ``out_dir`` is replaced only once the new one is completely written.
+    """
+    with atomic_folder(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        if metadata is not None:
+            (tmp / ADAPTER_METADATA).write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
+    return Path(out_dir)
+
+
+def read_adapter_metadata(adapter_dir) -> dict:
+    """The ``course_adapter.json`` written by ``course_utils.train`` beside a PEFT adapter."""
+    path = Path(adapter_dir) / ADAPTER_METADATA
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: {adapter_dir} is not an adapter trained by this course. "
+                                f"Train one with notebook 05 or: python -m course_utils.train --profile <name>")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def check_adapter(adapter_dir, model_key: str) -> dict:
+    """Refuse an adapter trained on another base model or other base weights; return its metadata."""
+    meta = read_adapter_metadata(adapter_dir)
+    if meta["base_model"] != model_key:
+        raise AdapterMismatchError(f"{adapter_dir} was trained on {meta['base_model']!r}, not {model_key!r}. "
+                                   f"Load it with its own base model or train an adapter for {model_key!r}")
+    here = weights_id(model_key)
+    if meta["base_weights"] != here:
+        raise AdapterMismatchError(f"{adapter_dir} was trained on base weights {meta['base_weights']}, but this "
+                                   f"machine has {here}. Retrain the adapter on these weights")
+    return meta
+
+
+def load_adapter_model(adapter_dir, profile, full_precision: torch.dtype | None = None):
+    """(peft model, tokenizer, metadata) for an adapter trained by ``course_utils.train`` on the profile's model.
+
+    The base is loaded as the profile says (quantized for gpu8gb), or unquantized in ``full_precision``
+    (e.g. ``torch.float32``) when given, as merging needs.
+    """
+    from peft import PeftModel
+
+    from .loading import load_model, load_profile_model, load_tokenizer
+
+    meta = check_adapter(adapter_dir, profile.model)
+    base = load_profile_model(profile) if full_precision is None else load_model(profile.model, dtype=full_precision)
+    model = PeftModel.from_pretrained(base, str(adapter_dir))
+    model.eval()
+    return model, load_tokenizer(profile.model), meta
+
+
+def ensure_adapter(profile, output_dir, progress=print) -> Path:
+    """The adapter folder under ``output_dir``; trains the profile's adapter first when it is missing.
+
+    The one place this module reaches into training (imported here, when needed): 06 and 07 can run
+    without 05 having been run first.
+    """
+    adapter = Path(output_dir) / "adapter"
+    if (adapter / ADAPTER_METADATA).exists():
+        return adapter
+    progress(f"No adapter at {adapter}: training the {profile.name} profile's adapter now "
+             f"(the same as notebook 05 / python -m course_utils.train --profile {profile.name} --output {output_dir})")
+    from .train import train
+
+    train(profile, output_dir, progress=progress)
+    return adapter

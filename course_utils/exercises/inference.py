@@ -1,0 +1,47 @@
+"""Exercise checks of notebook 06. 추론 (notebooks/06_inference.ipynb)."""
+from __future__ import annotations
+
+from . import Verdict, direction, unanswered, verdict
+
+
+def check_06_basic(answer_same, model, tokenizer, question: str = "한국의 수도는 어디인가요?") -> Verdict:
+    """기초: 탐욕 생성(do_sample=False)으로 같은 질문을 두 번 하면 답이 같은가? (True/False)"""
+    from ..inference import answer_with_stats
+
+    if (v := unanswered(answer_same)) is not None:
+        return v
+    a, b = (answer_with_stats(model, tokenizer, question, max_new_tokens=16)["answer"] for _ in range(2))
+    truth = a == b
+    return verdict(answer_same is truth, "탐욕 생성은 매번 가장 확률이 높은 토큰을 고르므로 결정적입니다.",
+                    "두 번 생성해 직접 비교해 보세요.")
+
+
+def check_06_applied(answer_count, model, tokenizer, n: int = 5) -> Verdict:
+    """응용: 어댑터를 끈 상태(`with model.disable_adapter():`)에서 탐침 질문 처음 5개 중 몇 개를 맞히나?"""
+    from ..data import load_probes
+    from ..inference import run_probes
+
+    if (v := unanswered(answer_count)) is not None:
+        return v
+    with model.disable_adapter():
+        truth = sum(r.correct for r in run_probes(model, tokenizer, load_probes()[:n]))
+    return verdict(answer_count == truth, f"{truth}/{n}개 (기본 모델)", f"{direction(answer_count, truth)} "
+                    "run_probes를 disable_adapter() 안에서 실행하세요.")
+
+
+def check_06_challenge(answer_drop_pct, model, tokenizer, n: int = 4) -> Verdict:
+    """도전: held-out 처음 4개 레코드의 답변 손실이 어댑터를 켜면 끌 때보다 몇 % 줄어드나? (0.5%p 이내)"""
+    from ..data import load_heldout
+    from ..prompts import encode, pad_id
+    from ..train import heldout_loss
+
+    if (v := unanswered(answer_drop_pct)) is not None:
+        return v
+    examples = [encode(r, tokenizer) for r in load_heldout()[:n]]
+    on = heldout_loss(model, examples, pad_id(tokenizer))
+    with model.disable_adapter():
+        off = heldout_loss(model, examples, pad_id(tokenizer))
+    truth = 100 * (1 - on / off)
+    ok = isinstance(answer_drop_pct, (int, float)) and abs(answer_drop_pct - truth) <= 0.5
+    return verdict(ok, f"{truth:.1f} % ({off:.3f} → {on:.3f})", f"{direction(answer_drop_pct, truth)} "
+                    "heldout_loss(model, examples, pad)를 어댑터 켬/끔으로 재고 100 × (1 − 켬/끔)을 계산하세요.")

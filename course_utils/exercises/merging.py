@@ -1,0 +1,39 @@
+"""Exercise checks of notebook 07. 병합 (notebooks/07_merging.ipynb)."""
+from __future__ import annotations
+
+from ..units import MIB
+from . import Verdict, close, direction, unanswered, verdict
+
+
+def check_07_basic(answer_mib, merged_dir) -> Verdict:
+    """기초: 병합 모델 폴더의 가중치 파일(*.safetensors) 크기를 파라미터 수로 예측하면 몇 MiB? (1% 이내)"""
+    from pathlib import Path
+
+    if (v := unanswered(answer_mib)) is not None:
+        return v
+    truth = sum(p.stat().st_size for p in Path(merged_dir).glob("*.safetensors")) / MIB
+    return verdict(close(answer_mib, truth, 0.01), f"파일 {truth:.1f} MiB",
+                    f"{direction(answer_mib, truth)} 병합 모델은 어댑터 없이 fp32 가중치만 저장합니다 "
+                    "(묶인(tied) 가중치는 한 번만).")
+
+
+def check_07_applied(wrong_merged, reference_logits, mask, examples: list[dict], pad: int, tolerance: float) -> Verdict:
+    """응용: 다른 어댑터를 병합해 병합 검사가 실패하게 만드세요 (wrong_merged: 잘못 병합한 모델)."""
+    from ..merge import batch_logits, max_logit_diff
+
+    if (v := unanswered(wrong_merged)) is not None:
+        return v
+    got, _ = batch_logits(wrong_merged, examples, pad)
+    delta = max_logit_diff(reference_logits, got, mask)
+    return verdict(delta > tolerance, f"max |Δlogit| {delta:.3g} > 허용 {tolerance:g}: 검사가 잘못된 병합을 잡아냈습니다.",
+                    f"max |Δlogit| {delta:.3g}는 허용 범위 안입니다: 같은 어댑터를 병합한 것 같습니다. "
+                    "LoRA B를 바꾼 다른 어댑터를 병합해 보세요.")
+
+
+def check_07_challenge(answer_changed, adapter_model) -> Verdict:
+    """도전: 병합하면 기본 모델의 가중치 텐서 중 몇 개가 바뀌나? (adapter_model: 병합 전 peft 모델)"""
+    if (v := unanswered(answer_changed)) is not None:
+        return v
+    truth = sum(1 for name, _ in adapter_model.named_modules() if name.endswith("lora_A"))
+    return verdict(answer_changed == truth, f"{truth}개: LoRA가 붙은 선형층의 weight만 W + (α/r)·B·A로 바뀝니다.",
+                    f"{direction(answer_changed, truth)} 병합 전후 state_dict를 텐서별로 비교해 세어 보세요.")

@@ -1,0 +1,120 @@
+"""tools/check_notebooks.py: the notebooks are the source, paired with py:percent files that cannot drift.
+
+Each test works on a copy of real notebooks in a temporary folder, never on the repository's own files.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import check_notebooks  # noqa: E402
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A copy of lesson 03 and its solution (both files of each pair), the jupytext config and the exercises."""
+    nb = tmp_path / "notebooks"
+    (nb / "solutions").mkdir(parents=True)
+    shutil.copy(ROOT / "notebooks" / "jupytext.toml", nb)
+    for stem in ("03_lora_config", "solutions/03_solutions"):
+        for suffix in (".ipynb", ".py"):
+            shutil.copy(ROOT / "notebooks" / f"{stem}{suffix}", nb / f"{stem}{suffix}")
+    ex = tmp_path / "exercises"
+    ex.mkdir()
+    shutil.copy(ROOT / "course_utils" / "exercises" / "lora_config.py", ex)
+    return nb, ex
+
+
+def newer(path: Path) -> None:
+    """Make ``path`` the more recently modified file of its pair (what an edit does)."""
+    t = path.stat().st_mtime + 10
+    os.utime(path, (t, t))
+
+
+def test_the_repository_notebooks_pass():
+    assert check_notebooks.check() == []
+
+
+def test_a_markdown_edit_in_the_ipynb_reaches_the_py(course):
+    nb_dir, ex = course
+    path = nb_dir / "03_lora_config.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source = nb.cells[0].source.replace("그것만 학습합니다.", "그것만 학습합니다 (instructor's edit).")
+    nbformat.write(nb, path)
+    newer(path)
+    problems = check_notebooks.check(nb_dir, ex)
+    assert any("03_lora_config.ipynb and" in p and "differ (first at cell 0" in p for p in problems), problems
+    check_notebooks.sync(nb_dir)
+    assert "그것만 학습합니다 (instructor's edit)." in (nb_dir / "03_lora_config.py").read_text(encoding="utf-8")
+    assert check_notebooks.check(nb_dir, ex) == []
+
+
+def test_an_edit_in_the_py_reaches_the_ipynb_and_keeps_outputs_and_ids(course):
+    nb_dir, ex = course
+    path = nb_dir / "03_lora_config.ipynb"
+    before = nbformat.read(path, as_version=4)
+    py = nb_dir / "03_lora_config.py"
+    py.write_text(py.read_text(encoding="utf-8").replace("## 1. W + (α/r)·B·A", "## 1. W + (α/r)·B·A (py edit)"),
+                  encoding="utf-8")
+    newer(py)
+    check_notebooks.sync(nb_dir)
+    after = nbformat.read(path, as_version=4)
+    assert any("## 1. W + (α/r)·B·A (py edit)" in c.source for c in after.cells)
+    assert [c.id for c in after.cells] == [c.id for c in before.cells]
+    assert [c.get("outputs") for c in after.cells] == [c.get("outputs") for c in before.cells]
+    assert check_notebooks.check(nb_dir, ex) == []
+
+
+def test_a_broken_pairing_fails_the_command_line(course):
+    nb_dir, ex = course
+    py = nb_dir / "03_lora_config.py"
+    py.write_text(py.read_text(encoding="utf-8") + "\n# %%\nprint('only in the .py')\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "check_notebooks.py"), "--notebooks", str(nb_dir),
+                          "--exercises", str(ex)], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "03_lora_config.ipynb and" in run.stderr and "23 vs 24 cells" in run.stderr
+    (nb_dir / "solutions" / "03_solutions.py").unlink()
+    assert any("03_solutions.ipynb: no paired .py" in p for p in check_notebooks.check(nb_dir, ex))
+
+
+def test_sections_exercises_and_outputs_are_checked(course):
+    nb_dir, ex = course
+    path = nb_dir / "03_lora_config.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = cell.source.replace("## 정리", "## 요약")
+        if cell.cell_type == "code" and "check_03_challenge" in cell.source:
+            cell.source = cell.source.replace("check_03_challenge(answer)", "print(answer)")
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", name="stderr", text="UserWarning: bitsandbytes::gemv_4bit: an "
+                                           "autograd kernel was not registered ... may lead to silently incorrect behavior\n"),
+                    nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[])]
+    nbformat.write(nb, path)
+    check_notebooks.sync(nb_dir)  # pairing is fine after a sync: the other checks must still fail
+    problems = "\n".join(check_notebooks.check(nb_dir, ex))
+    assert "missing section(s) ['## 정리']" in problems
+    assert "check_03_challenge is never called" in problems
+    assert "stored warning" in problems and "silently incorrect" in problems
+    assert "stored error ValueError: boom" in problems
+
+
+def test_ruff_fails_on_a_seeded_defect(tmp_path):
+    """`make test` runs ruff over the paired .py files: an unused import in a lesson fails it."""
+    py = tmp_path / "notebooks" / "03_lora_config.py"
+    py.parent.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    shutil.copy(ROOT / "notebooks" / "03_lora_config.py", py)
+    ruff = [sys.executable, "-m", "ruff", "check", "--no-cache", "notebooks"]
+    assert subprocess.run(ruff, cwd=tmp_path, capture_output=True, text=True).returncode == 0
+    py.write_text("import os\n" + py.read_text(encoding="utf-8"), encoding="utf-8")
+    run = subprocess.run(ruff, cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 1 and "F401" in run.stdout

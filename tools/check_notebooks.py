@@ -1,0 +1,166 @@
+"""Check the course notebooks (run by `make test`); with --sync, first bring each pair up to date.
+
+    python tools/check_notebooks.py            # check only: exit 1 and name every problem
+    python tools/check_notebooks.py --sync     # jupytext --sync every pair (the newer file wins), then check
+
+What it checks:
+- every .ipynb has its paired py:percent .py (and the reverse), and both hold the same cells: the same
+  types, sources and slide marks. JupyterLab with jupytext writes both on save; an edit made with
+  another tool is brought over by `--sync`;
+- every lesson (notebooks/0*.ipynb) has its 학습 목표, 예상 소요 시간 and 정리 sections;
+- every exercise check ``check_NN_…`` defined in course_utils/exercises/ is used in lesson NN and in
+  notebooks/solutions/NN_solutions;
+- no stored output holds an error, a traceback, or a warning that says "incorrect" or "deprecated".
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("## 학습 목표", "## 예상 소요 시간", "## 정리")
+BAD_WARNING = re.compile(r"incorrect|deprecat", re.IGNORECASE)
+
+
+def _rel(path: Path) -> str:
+    """``path`` relative to the working folder when it is below it (shorter messages)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def notebooks(folder: Path) -> list[Path]:
+    """Every .ipynb under ``folder`` (lessons and solutions), checkpoints excluded."""
+    return sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def sync(folder: Path) -> None:
+    """``jupytext --sync`` every paired notebook: the more recently modified file of each pair wins."""
+    from jupytext.cli import jupytext
+
+    paths = [str(p) for p in notebooks(folder)] + [str(p) for p in folder.rglob("*.py")
+                                                   if not p.with_suffix(".ipynb").exists()]
+    if paths:
+        jupytext(["--sync", "--quiet", *paths])
+
+
+def _cells(nb) -> list[tuple]:
+    return [(c.cell_type, c.source, c.metadata.get("slideshow", {}).get("slide_type"), tuple(c.metadata.get("tags", ())))
+            for c in nb.cells]
+
+
+def pairing_problems(folder: Path) -> list[str]:
+    import jupytext
+    import nbformat
+
+    problems = []
+    for py in sorted(folder.rglob("*.py")):
+        if ".ipynb_checkpoints" not in py.parts and not py.with_suffix(".ipynb").exists():
+            problems.append(f"{_rel(py)}: no paired .ipynb. Create it with: jupytext --sync {_rel(py)}")
+    for path in notebooks(folder):
+        py = path.with_suffix(".py")
+        if not py.exists():
+            problems.append(f"{_rel(path)}: no paired .py. Create it with: jupytext --sync {_rel(path)}")
+            continue
+        a, b = _cells(nbformat.read(path, as_version=4)), _cells(jupytext.read(py))
+        if a != b:
+            where = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+            problems.append(f"{_rel(path)} and {_rel(py)} differ (first at cell {where}; {len(a)} vs {len(b)} cells). Save it in "
+                            f"JupyterLab, or run: python tools/check_notebooks.py --sync (the newer file wins)")
+    return problems
+
+
+def section_problems(folder: Path) -> list[str]:
+    import nbformat
+
+    problems = []
+    for path in sorted(folder.glob("0*.ipynb")):
+        lines = {line.strip() for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"
+                 for line in c.source.splitlines()}
+        missing = [s for s in SECTIONS if s not in lines]
+        if missing:
+            problems.append(f"{_rel(path)}: missing section(s) {missing}. Every lesson has {', '.join(SECTIONS)}")
+    return problems
+
+
+def exercise_checks(exercises: Path) -> dict[str, list[str]]:
+    """Lesson number -> names of the ``check_NN_…`` functions defined in the exercise modules."""
+    found: dict[str, list[str]] = {}
+    for module in sorted(exercises.glob("*.py")):
+        for node in ast.parse(module.read_text(encoding="utf-8")).body:
+            m = re.fullmatch(r"check_(\d\d)_\w+", getattr(node, "name", ""))
+            if isinstance(node, ast.FunctionDef) and m:
+                found.setdefault(m.group(1), []).append(node.name)
+    return found
+
+
+def exercise_problems(folder: Path, exercises: Path) -> list[str]:
+    import nbformat
+
+    problems = []
+    for nn, names in exercise_checks(exercises).items():
+        for kind, pattern in (("lesson", f"{nn}_*.ipynb"), ("solution", f"solutions/{nn}_solutions.ipynb")):
+            paths = sorted(folder.glob(pattern))
+            if not paths:
+                problems.append(f"no {kind} notebook {_rel(folder / pattern)} for the checks {names}")
+                continue
+            code = "\n".join(c.source for c in nbformat.read(paths[0], as_version=4).cells if c.cell_type == "code")
+            problems += [f"{_rel(paths[0])}: the exercise check {name} is never called; every check of lesson {nn} is "
+                         f"used in the lesson and in its solution" for name in names if not re.search(rf"\b{name}\(", code)]
+    return problems
+
+
+def _texts(output) -> list[tuple[str, str]]:
+    """(kind, text) of one stored output: stream name or 'data'."""
+    if output.get("output_type") == "stream":
+        return [(output.get("name", "stdout"), output.get("text", ""))]
+    data = output.get("data", {})
+    return [("data", data[k]) for k in ("text/plain", "text/html") if isinstance(data.get(k), str)]
+
+
+def output_problems(folder: Path) -> list[str]:
+    import nbformat
+
+    problems = []
+    for path in notebooks(folder):
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error":
+                    problems.append(f"{_rel(path)}, cell {i}: stored error {output.get('ename')}: {output.get('evalue')}")
+                for kind, text in _texts(output):
+                    if "Traceback (most recent call last)" in text:
+                        problems.append(f"{_rel(path)}, cell {i}: a traceback in the stored output")
+                    for line in text.splitlines():
+                        if BAD_WARNING.search(line) and (kind == "stderr" or "warn" in line.lower()):
+                            problems.append(f"{_rel(path)}, cell {i}: stored warning {line.strip()[:160]!r}: fix its cause "
+                                            f"(an 'incorrect' or 'deprecated' warning is never left in a lesson)")
+    return problems
+
+
+def check(folder: Path = ROOT / "notebooks", exercises: Path = ROOT / "course_utils" / "exercises") -> list[str]:
+    """Every problem found, one line each (empty when all is well)."""
+    return (pairing_problems(folder) + section_problems(folder) + exercise_problems(folder, exercises)
+            + output_problems(folder))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Check the course notebooks (pairing, sections, exercises, outputs).")
+    parser.add_argument("--sync", action="store_true", help="jupytext --sync every pair first (the newer file wins)")
+    parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
+    parser.add_argument("--exercises", type=Path, default=ROOT / "course_utils" / "exercises")
+    args = parser.parse_args(argv)
+    if args.sync:
+        sync(args.notebooks)
+    problems = check(args.notebooks, args.exercises)
+    for p in problems:
+        print(f"✗ {p}", file=sys.stderr)
+    print(f"notebooks: {len(notebooks(args.notebooks))} checked, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
