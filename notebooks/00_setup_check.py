@@ -28,6 +28,7 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
 
 t_start = time.perf_counter()
@@ -40,9 +41,11 @@ profile = setup()
 # 오프라인 모델을 읽고, `diagnose()`가 각 항목을 판단해 조언을 붙입니다.
 
 # %%
+from pathlib import Path
+
 from course_utils.setup_check import checks_table, diagnose, gather_facts
 
-facts = gather_facts()
+facts = gather_facts(results_dir=Path("..") / "benchmarks" / "results")
 checks = diagnose(facts)
 checks_table(checks)
 

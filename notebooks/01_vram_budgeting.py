@@ -29,7 +29,9 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
+from course_utils.units import GIB, MIB
 
 t_start = time.perf_counter()
 profile = setup()
@@ -49,7 +51,7 @@ n = 4096 * 4096  # values in one 4096 x 4096 weight matrix
 for label, fmt, dq in [("fp32", "float32", False), ("fp16", "float16", False), ("int8", "int8", False),
                        ("nf4 (absmax fp32)", "nf4", False), ("nf4 + double quant", "nf4", True)]:
     data, constants = weight_bytes(n, fmt, double_quant=dq)
-    print(f"{label:<20} {8 * (data + constants) / n:6.3f} bits/value  {(data + constants) / 2**20:7.2f} MiB")
+    print(f"{label:<20} {8 * (data + constants) / n:6.3f} bits/value  {(data + constants) / MIB:7.2f} MiB")
 
 # %% [markdown]
 # nf4의 absmax 비용은 값당 0.5비트(fp32 absmax)에서 이중 양자화 후 약 0.127비트로 줄어듭니다 —
@@ -69,16 +71,17 @@ for key in ["gemma-3-270m", "smollm2-135m-instruct", "tinyllama-1.1b"]:
     fp32 = 4 * c.total
     nf4 = sum(weight_bytes(c.linear, "nf4")) + 4 * (c.total - c.linear)  # non-linear parts stay fp32
     print(f"{key:<22} params {c.total / 1e6:7.1f} M  embedding+head {100 * c.embedding_share:5.1f} %  "
-          f"fp32 {fp32 / 2**20:7.1f} MiB -> nf4 {nf4 / 2**20:7.1f} MiB  saved {100 * (1 - nf4 / fp32):5.1f} %")
+          f"fp32 {fp32 / MIB:7.1f} MiB -> nf4 {nf4 / MIB:7.1f} MiB  saved {100 * (1 - nf4 / fp32):5.1f} %")
 
 # %% [markdown]
-# Gemma-3-270M은 파라미터의 약 63 %가 262k 어휘의 임베딩이라 4비트로 바꿔도 약 33 %만 줄어듭니다. SmolLM2는 약 69 %가 줄어듭니다.
+# 위 표의 `embedding+head`와 `saved` 열을 비교해 보세요: Gemma-3-270M은 파라미터 대부분이 262k 어휘의 임베딩이라
+# 4비트로 바꿔도 줄어드는 몫이 작고, 임베딩 몫이 작은 SmolLM2는 훨씬 많이 줄어듭니다.
 #
 # ## 3. 옵티마이저: AdamW, 8-bit AdamW, paged 8-bit AdamW
 #
 # AdamW는 학습하는 값마다 fp32 상태 2개(8 B)를 둡니다. bitsandbytes 8-bit AdamW는 상태를 1바이트씩(+256값마다 absmax)으로
-# 줄이지만, **4096개보다 작은 텐서는 fp32 상태를 그대로 씁니다**(`min_8bit_size`). "paged"는 10만 개 이상의 텐서만 CPU로
-# 내보낼 수 있게 합니다. LoRA 텐서는 그보다 훨씬 작아서, paged 옵티마이저도 LoRA에서는 아무것도 페이징하지 않습니다.
+# 줄이지만, **값이 4096개보다 적은 텐서는 fp32 상태를 그대로 씁니다**(`min_8bit_size`). "paged"는 값이 10만 개 이상인
+# 텐서만 CPU로 내보낼 수 있게 합니다. LoRA 텐서는 값이 그보다 훨씬 적어서, paged 옵티마이저도 LoRA에서는 아무것도 페이징하지 않습니다.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -88,8 +91,8 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
     sizes = lora_tensor_sizes(key, "attention", 8)
     print(f"{key:<15} LoRA r=8 tensors {len(sizes):4d}  largest {max(sizes):7,d} values  "
           f"paged: {'yes' if max(sizes) >= PAGED_MIN_SIZE else 'no'}  "
-          f"AdamW {optimizer_state_bytes(sizes, 'adamw_torch') / 2**20:6.2f} MiB  "
-          f"8-bit {optimizer_state_bytes(sizes, 'paged_adamw_8bit') / 2**20:6.2f} MiB")
+          f"AdamW {optimizer_state_bytes(sizes, 'adamw_torch') / MIB:6.2f} MiB  "
+          f"8-bit {optimizer_state_bytes(sizes, 'paged_adamw_8bit') / MIB:6.2f} MiB")
 
 # %% [markdown]
 # 그래서 예산표에서는 paged 8-bit AdamW의 상태를 평범한 GPU 메모리로 셉니다.
@@ -124,17 +127,18 @@ for row in budget_table(seq_len=512, batch_size=1, r=8):
 
 # %%
 import matplotlib.pyplot as plt
+
 from course_utils.vram import estimate_vram
 
 seqs = [128, 256, 512, 1024, 2048, 4096]
 fig, ax = plt.subplots(figsize=(7, 4))
 for ckpt, style in [(False, "--"), (True, "-")]:
-    totals = [estimate_vram("tinyllama-1.1b", "qlora", s, 1, 8, gradient_checkpointing=ckpt).total / 2**30 for s in seqs]
+    totals = [estimate_vram("tinyllama-1.1b", "qlora", s, 1, 8, gradient_checkpointing=ckpt).total / GIB for s in seqs]
     ax.plot(seqs, totals, style, marker="o", label=f"QLoRA TinyLlama, 체크포인팅 {'켬' if ckpt else '끔'}")
 ax.axhline(8, color="red", lw=1, label="8 GiB")
 ax.set_xlabel("시퀀스 길이 (토큰)")
 ax.set_ylabel("추정 메모리 (GiB)")
-ax.set_title("시퀀스 길이에 비례해 늘어나는 활성화 메모리")
+ax.set_title("TinyLlama QLoRA의 추정 메모리 합계는 시퀀스 길이에 따라 늘어납니다")
 ax.legend()
 plt.show()
 
@@ -158,12 +162,13 @@ print(type(model.get_base_model()).__name__, "+ LoRA r =", profile.lora.r)
 
 # %%
 import pandas as pd
+
 from course_utils.vram_measure import check_estimate
 
 rows = check_estimate(model, profile)
 table = pd.DataFrame(rows)
-table["estimated MiB"] = (table.pop("estimated") / 2**20).round(2)
-table["measured MiB"] = (table.pop("measured") / 2**20).round(2)
+table["estimated MiB"] = (table.pop("estimated") / MIB).round(2)
+table["measured MiB"] = (table.pop("measured") / MIB).round(2)
 table["error %"] = table.pop("error_pct").round(2)
 table
 
@@ -191,7 +196,7 @@ vram_calculator()
 qlora = estimate_vram("tinyllama-1.1b", "qlora", 512, 1, 8)
 full = estimate_vram("tinyllama-1.1b", "full", 512, 1, 8, optimizer="adamw_torch")
 act = [r for r in rows if r["term"] == "activations"]
-print(f"TinyLlama full 파인튜닝 추정: {full.total / 2**30:.2f} GiB, QLoRA: {qlora.total / 2**30:.2f} GiB")
+print(f"TinyLlama full 파인튜닝 추정: {full.total / GIB:.2f} GiB, QLoRA: {qlora.total / GIB:.2f} GiB")
 print(f"{profile.model} 활성화: 추정 대 측정 오차 {min(r['error_pct'] for r in act):+.2f} % ~ {max(r['error_pct'] for r in act):+.2f} %")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
@@ -207,7 +212,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # GPT-2 124M의 모든 가중치를 fp16으로 저장하면 몇 MiB일까요? (`count_params`, `meta_model`)
 
 # %%
-from course_utils.exercises import check_01_basic
+from course_utils.exercises.vram_budgeting import check_01_basic
 
 answer = None  # MiB
 check_01_basic(answer)
@@ -217,7 +222,7 @@ check_01_basic(answer)
 # TinyLlama QLoRA(seq 512, batch 1)에서 그래디언트 체크포인팅을 끄면 활성화 메모리는 몇 배가 될까요?
 
 # %%
-from course_utils.exercises import check_01_applied
+from course_utils.exercises.vram_budgeting import check_01_applied
 
 answer = None  # ratio off / on
 check_01_applied(answer)
@@ -227,7 +232,7 @@ check_01_applied(answer)
 # Phi-2를 LoRA(fp16 가중치, seq 512, 체크포인팅 켬)로 학습할 때 8 GiB에 들어가는 가장 큰 batch_size는?
 
 # %%
-from course_utils.exercises import check_01_challenge
+from course_utils.exercises.vram_budgeting import check_01_challenge
 
 answer = None  # batch size
 check_01_challenge(answer)

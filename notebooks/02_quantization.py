@@ -29,7 +29,9 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
+from course_utils.units import MIB
 
 t_start = time.perf_counter()
 profile = setup()
@@ -48,6 +50,7 @@ print(f"{profile.model} layers[0].self_attn.q_proj.weight: {tuple(weight.shape)}
 
 # %%
 import pandas as pd
+
 from course_utils.quantization import quantize_int8, quantize_nf4
 
 trips = [quantize_int8(weight), quantize_nf4(weight, double_quant=False), quantize_nf4(weight)]
@@ -68,6 +71,7 @@ pd.DataFrame([{"format": f"{t.fmt}{' + dq' if i == 2 else ''}", "bytes before": 
 # %%
 import matplotlib.pyplot as plt
 import torch
+
 from course_utils.quantization import nf4_levels
 
 blocks = weight.float().reshape(-1, 64)
@@ -88,7 +92,8 @@ plt.show()
 
 # %%
 from transformers import BitsAndBytesConfig
-from course_utils.quantization import model_footprint
+
+from course_utils.vram_measure import model_footprint
 
 model_fp16 = load_model(profile.model, dtype=torch.float16)
 model_nf4 = load_model(profile.model, quantization_config=BitsAndBytesConfig(
@@ -96,7 +101,7 @@ model_nf4 = load_model(profile.model, quantization_config=BitsAndBytesConfig(
     bnb_4bit_compute_dtype=torch.float32))
 sizes = {"fp32": model_footprint(model_fp32), "fp16": model_footprint(model_fp16), "nf4": model_footprint(model_nf4)}
 for name, size in sizes.items():
-    print(f"{name:<5} {size / 2**20:8.2f} MiB  ({100 * size / sizes['fp32']:5.1f} % of fp32)")
+    print(f"{name:<5} {size / MIB:8.2f} MiB  ({100 * size / sizes['fp32']:5.1f} % of fp32)")
 print("q_proj is now", type(model_nf4.model.layers[0].self_attn.q_proj).__name__)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -126,9 +131,9 @@ losses
 
 # %%
 nf4_trip = trips[2]
-print(f"행렬 하나: fp32 {nf4_trip.bytes_before / 2**20:.2f} MiB -> nf4 {nf4_trip.bytes_after / 2**20:.2f} MiB, "
+print(f"행렬 하나: fp32 {nf4_trip.bytes_before / MIB:.2f} MiB -> nf4 {nf4_trip.bytes_after / MIB:.2f} MiB, "
       f"상대 오차 {100 * nf4_trip.relative_error:.2f} %")
-print(f"모델 전체: fp32 {sizes['fp32'] / 2**20:.1f} MiB -> nf4 {sizes['nf4'] / 2**20:.1f} MiB "
+print(f"모델 전체: fp32 {sizes['fp32'] / MIB:.1f} MiB -> nf4 {sizes['nf4'] / MIB:.1f} MiB "
       f"({100 * (1 - sizes['nf4'] / sizes['fp32']):.1f} % 절약)")
 for r in rows:
     print(f"{r['language']} 손실: {r['loss fp32']} -> {r['loss nf4']} ({r['change %']:+.2f} %)")
@@ -146,7 +151,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # 4096×4096 행렬을 nf4 + 이중 양자화로 저장하면 상수까지 몇 MiB일까요?
 
 # %%
-from course_utils.exercises import check_02_basic
+from course_utils.exercises.quantization import check_02_basic
 
 answer = None  # MiB
 check_02_basic(answer)
@@ -156,7 +161,7 @@ check_02_basic(answer)
 # `seed_matrix()`를 blocksize 64와 256으로 nf4 양자화하면 평균 절대 오차가 더 작은 blocksize는?
 
 # %%
-from course_utils.exercises import check_02_applied, seed_matrix
+from course_utils.exercises.quantization import check_02_applied
 
 answer = None  # 64 or 256
 check_02_applied(answer)
@@ -166,7 +171,7 @@ check_02_applied(answer)
 # `seed_matrix()`에서 nf4의 상대 오차는 int8의 몇 배일까요?
 
 # %%
-from course_utils.exercises import check_02_challenge
+from course_utils.exercises.quantization import check_02_challenge
 
 answer = None  # nf4 / int8
 check_02_challenge(answer)

@@ -29,7 +29,9 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
+from course_utils.units import MIB
 
 t_start = time.perf_counter()
 profile = setup()
@@ -88,7 +90,7 @@ from course_utils.lora import discover_targets, find_linear_layers, needs_fan_in
 for key in ["gpt2", "tinyllama-1.1b", "phi-2", "gemma-3-270m"]:
     m = meta_model(key)
     targets = discover_targets(m, "attention")
-    kinds = sorted({l.kind for l in find_linear_layers(m) if l.in_attention})
+    kinds = sorted({layer.kind for layer in find_linear_layers(m) if layer.in_attention})
     print(f"{key:<15} targets={targets}  layer type={kinds}  fan_in_fan_out={needs_fan_in_fan_out(m, targets)}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -130,7 +132,9 @@ print(f"max |Δlogit| = {(logits_after - logits_before).abs().max().item()}")
 
 # %%
 from pathlib import Path
-from course_utils.lora import predicted_adapter_bytes, save_adapter
+
+from course_utils.adapter import save_adapter
+from course_utils.lora import predicted_adapter_bytes
 
 report = trainable_report(model)
 saved = save_adapter(model, Path("outputs") / "03_fresh_adapter")
@@ -144,7 +148,7 @@ print(f"predicted {predicted:,} B, file {actual:,} B, header {actual - predicted
 
 # %%
 print(f"{profile.model}: 학습 값 {report.trainable:,}개 ({report.percent:.3f} %), "
-      f"어댑터 파일 {actual / 2**20:.2f} MiB (예측 {predicted / 2**20:.2f} MiB)")
+      f"어댑터 파일 {actual / MIB:.2f} MiB (예측 {predicted / MIB:.2f} MiB)")
 print(f"새 어댑터의 max |Δlogit| = {(logits_after - logits_before).abs().max().item()}")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
@@ -160,7 +164,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # 이 프로필의 모델에 r=16 LoRA(attention)를 붙이면 어댑터 텐서는 몇 바이트(fp32)일까요? 확인 함수가 실제로 저장한 파일 크기와도 비교해 줍니다.
 
 # %%
-from course_utils.exercises import check_03_basic
+from course_utils.exercises.lora_config import check_03_basic
 
 answer = None  # bytes
 check_03_basic(answer, profile.model, r=16)
@@ -170,7 +174,7 @@ check_03_basic(answer, profile.model, r=16)
 # 처음 보는 구조(`unseen_model()`, GPT-NeoX)에서 attention 선형층의 `target_modules` 이름을 찾으세요.
 
 # %%
-from course_utils.exercises import check_03_applied, unseen_model
+from course_utils.exercises.lora_config import check_03_applied, unseen_model
 
 print(unseen_model())
 answer = None  # e.g. ['name_a', 'name_b']
@@ -181,7 +185,7 @@ check_03_applied(answer)
 # SmolLM2-135M에 r=8 LoRA를 모든 선형층(all-linear)에 붙이면 학습 파라미터는 몇 개일까요?
 
 # %%
-from course_utils.exercises import check_03_challenge
+from course_utils.exercises.lora_config import check_03_challenge
 
 answer = None  # count
 check_03_challenge(answer)

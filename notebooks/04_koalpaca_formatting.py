@@ -29,6 +29,7 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
 
 t_start = time.perf_counter()
@@ -48,6 +49,7 @@ profile = setup()
 # %%
 import json
 from pathlib import Path
+
 from course_utils.data import load_heldout, load_source, read_records
 
 train_records, heldout_records = load_source("bundled"), load_heldout()
@@ -112,6 +114,7 @@ for key in ["smollm2-135m-instruct", "gemma-3-270m"]:
 
 # %%
 import pandas as pd
+
 from course_utils.prompts import IGNORE, encode
 
 example = encode(record, tokenizer, profile.seq_len)
@@ -134,8 +137,8 @@ for key in ["smollm2-135m-instruct", "gemma-3-270m"]:
     tok = load_tokenizer(key)
     batch = [encode(r, tok) for r in train_records[:8]]
     padded = collate(batch, pad_id(tok))
-    ours = sum(int(row[len(ex["input_ids"]) - 1] == tok.eos_token_id) for row, ex in zip(padded["labels"].tolist(), batch))
-    naive = sum(int(row[len(ex["input_ids"]) - 1] != pad_id(tok)) for row, ex in zip(padded["input_ids"].tolist(), batch))
+    ours = sum(int(row[len(ex["input_ids"]) - 1] == tok.eos_token_id) for row, ex in zip(padded["labels"].tolist(), batch, strict=True))
+    naive = sum(int(row[len(ex["input_ids"]) - 1] != pad_id(tok)) for row, ex in zip(padded["input_ids"].tolist(), batch, strict=True))
     print(f"{key:<22} pad == eos: {tok.pad_token_id == tok.eos_token_id!s:<5}  EOS labels kept: ours {ours}/8, "
           f"masking by pad id {naive}/8")
 
@@ -159,7 +162,7 @@ ax.legend()
 plt.show()
 for key, ls in lengths.items():
     print(f"{key:<22} median {sorted(ls)[len(ls) // 2]:4d} tokens, max {max(ls):4d}, "
-          f"cut at 256: {100 * sum(l > 256 for l in ls) / len(ls):5.1f} %, at 512: {100 * sum(l > 512 for l in ls) / len(ls):5.1f} %")
+          f"cut at 256: {100 * sum(n > 256 for n in ls) / len(ls):5.1f} %, at 512: {100 * sum(n > 512 for n in ls) / len(ls):5.1f} %")
 
 # %% [markdown]
 # ### 한국어 한 문장은 몇 토큰인가
@@ -209,7 +212,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # `EXAMPLE_RECORD`를 koalpaca 템플릿으로 인코딩하면 레이블이 -100인(마스킹된) 토큰은 몇 개일까요?
 
 # %%
-from course_utils.exercises import EXAMPLE_RECORD, check_04_basic
+from course_utils.exercises.koalpaca_formatting import EXAMPLE_RECORD, check_04_basic
 
 print(EXAMPLE_RECORD)
 answer = None  # masked tokens
@@ -220,7 +223,7 @@ check_04_basic(answer, tokenizer)
 # 템플릿을 바꿔 봅니다: 프롬프트 앞에 `SYSTEM_LINE`을 붙이면 마스킹되는 토큰이 몇 개 늘어날까요? 답변 쪽 레이블은 바뀌지 않아야 합니다.
 
 # %%
-from course_utils.exercises import SYSTEM_LINE, check_04_applied
+from course_utils.exercises.koalpaca_formatting import SYSTEM_LINE, check_04_applied
 
 print(repr(SYSTEM_LINE))
 answer = None  # extra masked tokens
@@ -231,7 +234,7 @@ check_04_applied(answer, tokenizer)
 # 번들 학습 데이터 중 64 토큰을 넘어 잘리는 레코드의 비율(0~1)은?
 
 # %%
-from course_utils.exercises import check_04_challenge
+from course_utils.exercises.koalpaca_formatting import check_04_challenge
 
 answer = None  # share 0..1
 check_04_challenge(answer, tokenizer)

@@ -29,7 +29,9 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
+from course_utils.units import GIB, MIB
 
 t_start = time.perf_counter()
 profile = setup()
@@ -56,7 +58,9 @@ print(f"batch {profile.batch_size} x grad-accum {profile.grad_accum}, seq {profi
 
 # %%
 import gc
+
 import pandas as pd
+
 from course_utils.data import load_probes
 from course_utils.inference import probe_accuracy, run_probes
 from course_utils.loading import load_profile_model, load_tokenizer
@@ -76,7 +80,9 @@ print(f"학습 전 탐침 정답률: {100 * probe_accuracy(before):.0f} % ({sum(
 
 # %%
 from pathlib import Path
-from course_utils.train import live_loss_plot, train
+
+from course_utils.monitoring import live_loss_plot
+from course_utils.train import train
 
 out = Path("outputs") / "05_training" / profile.name  # one folder per profile
 first = train(profile, out, stop_after=t.save_steps, callbacks=[live_loss_plot()])
@@ -111,7 +117,7 @@ pd.DataFrame([
 # %%
 print(f"손실 감소: {100 * result.loss_drop:.1f} %")
 print(f"학습 시간 {first.train_seconds + result.train_seconds:.1f} s, 속도 {result.tokens_per_second:.0f} 토큰/s (패딩 제외)")
-print(f"최대 메모리: {result.peak_memory_bytes / 2**30:.2f} GiB "
+print(f"최대 메모리: {result.peak_memory_bytes / GIB:.2f} GiB "
       f"({'torch.cuda.max_memory_allocated' if profile.device == 'cuda' else '프로세스 최대 RSS'})")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -122,13 +128,14 @@ print(f"최대 메모리: {result.peak_memory_bytes / 2**30:.2f} GiB "
 
 # %%
 import json
+
 from course_utils.loading import model_source
 
 adapter_bytes = (result.adapter_dir / "adapter_model.safetensors").stat().st_size
 base_files = Path(model_source(profile.model)).glob("*.safetensors") if profile.device == "cpu" else []
 base_bytes = sum(f.stat().st_size for f in base_files)
 print(sorted(p.name for p in result.adapter_dir.iterdir()))
-print(f"adapter {adapter_bytes / 2**20:.2f} MiB" + (f" vs base model {base_bytes / 2**20:.1f} MiB "
+print(f"adapter {adapter_bytes / MIB:.2f} MiB" + (f" vs base model {base_bytes / MIB:.1f} MiB "
       f"({100 * adapter_bytes / base_bytes:.2f} %)" if base_bytes else ""))
 meta = json.loads((result.adapter_dir / "course_adapter.json").read_text())
 {k: meta[k] for k in ["base_model", "base_weights", "template", "max_length", "profile", "global_step"]}
@@ -139,7 +146,7 @@ meta = json.loads((result.adapter_dir / "course_adapter.json").read_text())
 # %%
 after = run_probes(result.model, result.tokenizer, probes, profile.data.template)
 pd.DataFrame([{"question": b.question, "expected": b.expected, "before": b.answer[:40], "after": a.answer[:40],
-               "ok before": b.correct, "ok after": a.correct} for b, a in zip(before, after)])
+               "ok before": b.correct, "ok after": a.correct} for b, a in zip(before, after, strict=True)])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리
@@ -148,7 +155,7 @@ pd.DataFrame([{"question": b.question, "expected": b.expected, "before": b.answe
 print(f"held-out 답변 손실: {result.heldout_loss_before:.3f} -> {result.heldout_loss_after:.3f} ({100 * result.loss_drop:.1f} % 감소)")
 print(f"탐침 정답률: {100 * probe_accuracy(before):.0f} % -> {100 * probe_accuracy(after):.0f} %")
 print(f"학습 {result.global_step} 스텝, {first.train_seconds + result.train_seconds:.1f} s, {result.tokens_per_second:.0f} 토큰/s, "
-      f"어댑터 {adapter_bytes / 2**20:.2f} MiB")
+      f"어댑터 {adapter_bytes / MIB:.2f} MiB")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
 
@@ -163,8 +170,8 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # 이 프로필에서 학습 데이터를 한 번 다 보는(1 에폭) 옵티마이저 스텝은 몇 번일까요? (`meta`는 어댑터 메타데이터: 학습 레코드 수가 들어 있습니다)
 
 # %%
-from course_utils.exercises import check_05_basic
-from course_utils.inference import read_adapter_metadata
+from course_utils.adapter import read_adapter_metadata
+from course_utils.exercises.training import check_05_basic
 
 meta = read_adapter_metadata(result.adapter_dir)
 answer = None  # optimizer steps
@@ -175,7 +182,7 @@ check_05_basic(answer, profile, meta)
 # 학습 후 held-out 답변 손실의 퍼플렉서티(perplexity)는?
 
 # %%
-from course_utils.exercises import check_05_applied
+from course_utils.exercises.training import check_05_applied
 
 answer = None  # perplexity
 check_05_applied(answer, meta)
@@ -185,7 +192,7 @@ check_05_applied(answer, meta)
 # 이번 실행의 tokens/s로, 학습 데이터 3 에폭에 몇 초가 걸릴지 예측하세요 (`prepare_data`로 토큰을 세어 보세요).
 
 # %%
-from course_utils.exercises import check_05_challenge
+from course_utils.exercises.training import check_05_challenge
 
 answer = None  # seconds
 check_05_challenge(answer, profile, meta, tokenizer)

@@ -29,6 +29,7 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
 
 t_start = time.perf_counter()
@@ -42,14 +43,15 @@ profile = setup()
 
 # %%
 from pathlib import Path
-from course_utils.inference import ensure_adapter, load_adapter_model
+
+from course_utils.adapter import ensure_adapter, load_adapter_model
 
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
 model, tokenizer, meta = load_adapter_model(adapter_dir, profile)
 print(f"adapter: {adapter_dir} · base {meta['base_model']} · template {meta['template']} · step {meta['global_step']}")
 
 # %%
-from course_utils.inference import AdapterMismatchError, check_adapter
+from course_utils.adapter import AdapterMismatchError, check_adapter
 
 other = "gemma-3-270m" if profile.model != "gemma-3-270m" else "smollm2-135m-instruct"
 try:
@@ -71,6 +73,7 @@ except AdapterMismatchError as err:
 
 # %%
 import pandas as pd
+
 from course_utils.data import load_heldout
 from course_utils.inference import answer_with_stats
 
@@ -128,7 +131,7 @@ with model.disable_adapter():
 signals = {"base": quality_signals(base_rows), "fine-tuned": quality_signals(tuned_rows)}
 quality = pd.DataFrame([{"model": name, "held-out loss": round(loss, 4), "EOS stop %": round(100 * s["eos_stop_share"], 1),
                          "Hangul %": round(100 * s["hangul_share"], 1), "tokens/s": round(s["tokens_per_second"], 1)}
-                        for (name, s), loss in zip(signals.items(), [loss_base, loss_tuned])]).set_index("model")
+                        for (name, s), loss in zip(signals.items(), [loss_base, loss_tuned], strict=True)]).set_index("model")
 quality
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -163,7 +166,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # 탐욕 생성(`do_sample=False`)으로 같은 질문을 두 번 하면 같은 답이 나올까요? (True / False)
 
 # %%
-from course_utils.exercises import check_06_basic
+from course_utils.exercises.inference import check_06_basic
 
 answer = None  # True or False
 check_06_basic(answer, model, tokenizer)
@@ -173,7 +176,7 @@ check_06_basic(answer, model, tokenizer)
 # 어댑터를 끈 상태(`with model.disable_adapter():`)에서 탐침 질문 처음 5개 중 몇 개를 맞힐까요?
 
 # %%
-from course_utils.exercises import check_06_applied
+from course_utils.exercises.inference import check_06_applied
 
 answer = None  # correct answers out of 5
 check_06_applied(answer, model, tokenizer)
@@ -183,7 +186,7 @@ check_06_applied(answer, model, tokenizer)
 # held-out 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
 
 # %%
-from course_utils.exercises import check_06_challenge
+from course_utils.exercises.inference import check_06_challenge
 
 answer = None  # percent
 check_06_challenge(answer, model, tokenizer)

@@ -29,7 +29,9 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
+from course_utils.units import MIB
 
 t_start = time.perf_counter()
 profile = setup()
@@ -43,9 +45,11 @@ profile = setup()
 
 # %%
 from pathlib import Path
+
 import torch
+
+from course_utils.adapter import ensure_adapter, load_adapter_model
 from course_utils.data import load_heldout
-from course_utils.inference import ensure_adapter, load_adapter_model
 from course_utils.merge import batch_logits, max_logit_diff
 from course_utils.prompts import encode, pad_id
 
@@ -79,6 +83,7 @@ print("q_proj after merge:", type(merged.get_decoder().layers[0].self_attn.q_pro
 # %%
 import torch
 from transformers import AutoModelForCausalLM
+
 from course_utils.merge import save_merged
 
 out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name,
@@ -90,12 +95,13 @@ print(f"max |Δlogit| adapter vs reloaded merged model: {reload_delta:.2e} -> {'
 
 # %%
 import pandas as pd
+
 from course_utils.loading import model_source
 from course_utils.merge import folder_bytes
 
 sizes = {"base model (safetensors cache)": folder_bytes(model_source(profile.model)) if profile.device == "cpu" else None,
          "adapter": folder_bytes(adapter_dir), "merged model": folder_bytes(out_dir)}
-pd.DataFrame([{"what": k, "MiB": round(v / 2**20, 2) if v else None} for k, v in sizes.items()]).set_index("what")
+pd.DataFrame([{"what": k, "MiB": round(v / MIB, 2) if v else None} for k, v in sizes.items()]).set_index("what")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. QLoRA 어댑터는 어디에 병합할까
@@ -134,7 +140,7 @@ merges
 
 # %%
 print(f"fp32 병합: max |Δlogit| {delta:.2e}, 저장 후 다시 읽기 {reload_delta:.2e} (허용 {TOLERANCE:g})")
-print(f"크기: 어댑터 {sizes['adapter'] / 2**20:.2f} MiB, 병합 모델 {sizes['merged model'] / 2**20:.1f} MiB")
+print(f"크기: 어댑터 {sizes['adapter'] / MIB:.2f} MiB, 병합 모델 {sizes['merged model'] / MIB:.1f} MiB")
 for name, r in merges.to_dict("index").items():
     print(f"{name}: Δ {r['max |Δlogit| vs nf4+adapter']}, loss {r['held-out loss']}")
 
@@ -151,7 +157,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # 병합 모델 폴더(`out_dir`)의 가중치 파일 크기를 파라미터 수로 예측하세요 (MiB).
 
 # %%
-from course_utils.exercises import check_07_basic
+from course_utils.exercises.merging import check_07_basic
 
 answer = None  # MiB
 check_07_basic(answer, out_dir)
@@ -161,7 +167,7 @@ check_07_basic(answer, out_dir)
 # 병합 검사가 실패하게 만들어 보세요: LoRA B를 바꾼 다른 어댑터를 병합하면 검사가 잡아내야 합니다.
 
 # %%
-from course_utils.exercises import check_07_applied
+from course_utils.exercises.merging import check_07_applied
 
 wrong_merged = None  # a model merged from another adapter
 check_07_applied(wrong_merged, reference, mask, examples, pad, TOLERANCE)
@@ -171,7 +177,7 @@ check_07_applied(wrong_merged, reference, mask, examples, pad, TOLERANCE)
 # 병합하면 기본 모델의 가중치 텐서 중 몇 개가 바뀔까요? 병합 전 어댑터 모델(`fresh`)로 확인합니다.
 
 # %%
-from course_utils.exercises import check_07_challenge
+from course_utils.exercises.merging import check_07_challenge
 
 fresh, _, _ = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
 answer = None  # changed weight tensors

@@ -19,7 +19,9 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
+from course_utils.units import GIB, MIB
 
 t_start = time.perf_counter()
 profile = setup()
@@ -29,10 +31,10 @@ profile = setup()
 # GPT-2 124M의 모든 가중치를 fp16으로 저장하면 몇 MiB일까요? (`count_params`, `meta_model`)
 
 # %%
-from course_utils.exercises import check_01_basic
+from course_utils.exercises.vram_budgeting import check_01_basic
 from course_utils.models import count_params, meta_model
 
-answer = count_params(meta_model('gpt2')).total * 2 / 2**20
+answer = count_params(meta_model('gpt2')).total * 2 / MIB
 assert check_01_basic(answer)
 
 # %% [markdown]
@@ -40,7 +42,7 @@ assert check_01_basic(answer)
 # TinyLlama QLoRA(seq 512, batch 1)에서 그래디언트 체크포인팅을 끄면 활성화 메모리는 몇 배가 될까요?
 
 # %%
-from course_utils.exercises import check_01_applied
+from course_utils.exercises.vram_budgeting import check_01_applied
 from course_utils.vram import estimate_vram
 
 on = estimate_vram('tinyllama-1.1b', 'qlora', 512, 1, gradient_checkpointing=True).terms['activations']
@@ -53,10 +55,10 @@ assert check_01_applied(answer)
 # Phi-2를 LoRA(fp16 가중치, seq 512, 체크포인팅 켬)로 학습할 때 8 GiB에 들어가는 가장 큰 batch_size는?
 
 # %%
-from course_utils.exercises import check_01_challenge
+from course_utils.exercises.vram_budgeting import check_01_challenge
 from course_utils.vram import estimate_vram
 
 answer = 1
-while estimate_vram('phi-2', 'lora', 512, answer + 1, gradient_checkpointing=True).total <= 8 * 2**30:
+while estimate_vram('phi-2', 'lora', 512, answer + 1, gradient_checkpointing=True).total <= 8 * GIB:
     answer += 1
 assert check_01_challenge(answer)

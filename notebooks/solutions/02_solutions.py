@@ -19,7 +19,9 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
+from course_utils.units import MIB
 
 t_start = time.perf_counter()
 profile = setup()
@@ -29,11 +31,11 @@ profile = setup()
 # 4096×4096 행렬을 nf4 + 이중 양자화로 저장하면 상수까지 몇 MiB일까요?
 
 # %%
-from course_utils.exercises import check_02_basic
+from course_utils.exercises.quantization import check_02_basic
 from course_utils.vram import weight_bytes
 
 data, constants = weight_bytes(4096 * 4096, 'nf4', double_quant=True)
-answer = (data + constants) / 2**20
+answer = (data + constants) / MIB
 assert check_02_basic(answer)
 
 # %% [markdown]
@@ -41,7 +43,7 @@ assert check_02_basic(answer)
 # `seed_matrix()`를 blocksize 64와 256으로 nf4 양자화하면 평균 절대 오차가 더 작은 blocksize는?
 
 # %%
-from course_utils.exercises import check_02_applied, seed_matrix
+from course_utils.exercises.quantization import check_02_applied, seed_matrix
 from course_utils.quantization import quantize_nf4
 
 errors = {b: quantize_nf4(seed_matrix(), blocksize=b).mean_abs_error for b in (64, 256)}
@@ -53,7 +55,7 @@ assert check_02_applied(answer)
 # `seed_matrix()`에서 nf4의 상대 오차는 int8의 몇 배일까요?
 
 # %%
-from course_utils.exercises import check_02_challenge, seed_matrix
+from course_utils.exercises.quantization import check_02_challenge, seed_matrix
 from course_utils.quantization import quantize_int8, quantize_nf4
 
 answer = quantize_nf4(seed_matrix()).relative_error / quantize_int8(seed_matrix()).relative_error

@@ -19,6 +19,7 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
 
 t_start = time.perf_counter()
@@ -29,7 +30,7 @@ profile = setup()
 # 이 프로필의 모델에 r=16 LoRA(attention)를 붙이면 어댑터 텐서는 몇 바이트(fp32)일까요? 확인 함수가 실제로 저장한 파일 크기와도 비교해 줍니다.
 
 # %%
-from course_utils.exercises import check_03_basic
+from course_utils.exercises.lora_config import check_03_basic
 from course_utils.lora import adapter_shapes, discover_targets
 from course_utils.models import meta_model
 
@@ -43,10 +44,10 @@ assert check_03_basic(answer, profile.model, r=16)
 # 처음 보는 구조(`unseen_model()`, GPT-NeoX)에서 attention 선형층의 `target_modules` 이름을 찾으세요.
 
 # %%
-from course_utils.exercises import check_03_applied, unseen_model
+from course_utils.exercises.lora_config import check_03_applied, unseen_model
 from course_utils.lora import find_linear_layers
 
-answer = sorted({l.name.split('.')[-1] for l in find_linear_layers(unseen_model()) if l.in_attention})
+answer = sorted({layer.name.split('.')[-1] for layer in find_linear_layers(unseen_model()) if layer.in_attention})
 print(answer)
 assert check_03_applied(answer)
 
@@ -55,7 +56,7 @@ assert check_03_applied(answer)
 # SmolLM2-135M에 r=8 LoRA를 모든 선형층(all-linear)에 붙이면 학습 파라미터는 몇 개일까요?
 
 # %%
-from course_utils.exercises import check_03_challenge
+from course_utils.exercises.lora_config import check_03_challenge
 from course_utils.lora import adapter_shapes, discover_targets
 from course_utils.models import meta_model
 

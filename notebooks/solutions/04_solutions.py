@@ -19,6 +19,7 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
 
 t_start = time.perf_counter()
@@ -34,7 +35,7 @@ tokenizer = load_tokenizer(profile.model)
 # `EXAMPLE_RECORD`를 koalpaca 템플릿으로 인코딩하면 레이블이 -100인(마스킹된) 토큰은 몇 개일까요?
 
 # %%
-from course_utils.exercises import EXAMPLE_RECORD, check_04_basic
+from course_utils.exercises.koalpaca_formatting import EXAMPLE_RECORD, check_04_basic
 from course_utils.prompts import encode
 
 answer = encode(EXAMPLE_RECORD, tokenizer)['labels'].count(-100)
@@ -45,7 +46,7 @@ assert check_04_basic(answer, tokenizer)
 # 템플릿을 바꿔 봅니다: 프롬프트 앞에 `SYSTEM_LINE`을 붙이면 마스킹되는 토큰이 몇 개 늘어날까요? 답변 쪽 레이블은 바뀌지 않아야 합니다.
 
 # %%
-from course_utils.exercises import EXAMPLE_RECORD, SYSTEM_LINE, check_04_applied
+from course_utils.exercises.koalpaca_formatting import EXAMPLE_RECORD, SYSTEM_LINE, check_04_applied
 from course_utils.prompts import format_koalpaca, prompt_ids
 
 prompt, _ = format_koalpaca(EXAMPLE_RECORD)
@@ -58,7 +59,7 @@ assert check_04_applied(answer, tokenizer)
 
 # %%
 from course_utils.data import BUNDLED_TRAIN, read_records
-from course_utils.exercises import check_04_challenge
+from course_utils.exercises.koalpaca_formatting import check_04_challenge
 from course_utils.prompts import encode
 
 records = read_records(BUNDLED_TRAIN)

@@ -19,6 +19,7 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
 
 t_start = time.perf_counter()
@@ -26,7 +27,8 @@ profile = setup()
 
 # %%
 from pathlib import Path
-from course_utils.inference import ensure_adapter, read_adapter_metadata
+
+from course_utils.adapter import ensure_adapter, read_adapter_metadata
 from course_utils.loading import load_tokenizer
 
 adapter_dir = ensure_adapter(profile, Path('..') / 'outputs' / '05_training' / profile.name)
@@ -39,7 +41,8 @@ tokenizer = load_tokenizer(profile.model)
 
 # %%
 import math
-from course_utils.exercises import check_05_basic
+
+from course_utils.exercises.training import check_05_basic
 
 answer = math.ceil(meta['train_records'] / (profile.batch_size * profile.grad_accum))
 assert check_05_basic(answer, profile, meta)
@@ -50,7 +53,8 @@ assert check_05_basic(answer, profile, meta)
 
 # %%
 import math
-from course_utils.exercises import check_05_applied
+
+from course_utils.exercises.training import check_05_applied
 
 answer = math.exp(meta['heldout_loss_after'])
 assert check_05_applied(answer, meta)
@@ -60,7 +64,7 @@ assert check_05_applied(answer, meta)
 # 이번 실행의 tokens/s로, 학습 데이터 3 에폭에 몇 초가 걸릴지 예측하세요 (`prepare_data`로 토큰을 세어 보세요).
 
 # %%
-from course_utils.exercises import check_05_challenge
+from course_utils.exercises.training import check_05_challenge
 from course_utils.train import prepare_data
 
 train_set, _, _ = prepare_data(profile, tokenizer)

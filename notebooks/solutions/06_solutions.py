@@ -19,6 +19,7 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
 
 t_start = time.perf_counter()
@@ -26,7 +27,8 @@ profile = setup()
 
 # %%
 from pathlib import Path
-from course_utils.inference import ensure_adapter, load_adapter_model
+
+from course_utils.adapter import ensure_adapter, load_adapter_model
 
 adapter_dir = ensure_adapter(profile, Path('..') / 'outputs' / '05_training' / profile.name)
 model, tokenizer, meta = load_adapter_model(adapter_dir, profile)
@@ -36,7 +38,7 @@ model, tokenizer, meta = load_adapter_model(adapter_dir, profile)
 # 탐욕 생성(`do_sample=False`)으로 같은 질문을 두 번 하면 같은 답이 나올까요? (True / False)
 
 # %%
-from course_utils.exercises import check_06_basic
+from course_utils.exercises.inference import check_06_basic
 from course_utils.inference import answer_with_stats
 
 a, b = (answer_with_stats(model, tokenizer, '한국의 수도는 어디인가요?', max_new_tokens=16)['answer'] for _ in range(2))
@@ -49,7 +51,7 @@ assert check_06_basic(answer, model, tokenizer)
 
 # %%
 from course_utils.data import load_probes
-from course_utils.exercises import check_06_applied
+from course_utils.exercises.inference import check_06_applied
 from course_utils.inference import run_probes
 
 with model.disable_adapter():
@@ -62,7 +64,7 @@ assert check_06_applied(answer, model, tokenizer)
 
 # %%
 from course_utils.data import load_heldout
-from course_utils.exercises import check_06_challenge
+from course_utils.exercises.inference import check_06_challenge
 from course_utils.prompts import encode, pad_id
 from course_utils.train import heldout_loss
 

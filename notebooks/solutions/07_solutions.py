@@ -19,16 +19,20 @@
 
 # %%
 import time
+
 from course_utils.notebook import setup
+from course_utils.units import MIB
 
 t_start = time.perf_counter()
 profile = setup()
 
 # %%
 from pathlib import Path
+
 import torch
+
+from course_utils.adapter import ensure_adapter, load_adapter_model
 from course_utils.data import load_heldout
-from course_utils.inference import ensure_adapter, load_adapter_model
 from course_utils.merge import batch_logits, save_merged
 from course_utils.prompts import encode, pad_id
 
@@ -47,9 +51,9 @@ out_dir = save_merged(merged, tokenizer, Path('..') / 'outputs' / '07_merged' / 
 # 병합 모델 폴더(`out_dir`)의 가중치 파일 크기를 파라미터 수로 예측하세요 (MiB).
 
 # %%
-from course_utils.exercises import check_07_basic
+from course_utils.exercises.merging import check_07_basic
 
-answer = sum(p.numel() for p in merged.parameters()) * 4 / 2**20  # parameters() lists tied weights once
+answer = sum(p.numel() for p in merged.parameters()) * 4 / MIB  # parameters() lists tied weights once
 assert check_07_basic(answer, out_dir)
 
 # %% [markdown]
@@ -58,7 +62,8 @@ assert check_07_basic(answer, out_dir)
 
 # %%
 import torch
-from course_utils.exercises import check_07_applied
+
+from course_utils.exercises.merging import check_07_applied
 
 other, _, _ = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
 torch.manual_seed(0)
@@ -75,7 +80,8 @@ assert check_07_applied(wrong_merged, reference, mask, examples, pad, TOLERANCE)
 
 # %%
 import torch
-from course_utils.exercises import check_07_challenge
+
+from course_utils.exercises.merging import check_07_challenge
 from course_utils.loading import load_model
 
 fresh, _, _ = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
