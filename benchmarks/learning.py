@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/learning.py [--profile cpu] [--plain-seconds 420]
 
 Both sides start from the same base model, LoRA config (the profile's), encoded training records and
-held-out records, and are scored with the same function (`course_utils.train.heldout_loss`: mean
+held-out records, and are scored with the same function (`course_utils.loss.heldout_loss`: mean
 cross-entropy over answer tokens, nats/token). They differ in the loop:
   plain  the loop the issue describes: random batches of `batch_size`, padding to the longest record,
          the model's own loss (prompt tokens masked), torch AdamW at a constant learning rate (no warmup,
@@ -32,8 +32,8 @@ def plain_loop(profile, train_set, heldout, tokenizer, seconds: float, learning_
 
     from course_utils.loading import load_profile_model
     from course_utils.lora import attach_lora
+    from course_utils.loss import heldout_loss
     from course_utils.prompts import pad_id
-    from course_utils.train import heldout_loss
 
     set_seed(profile.train.seed)
     model = attach_lora(load_profile_model(profile), profile.lora)
@@ -75,7 +75,7 @@ def main(argv=None) -> dict:
     from course_utils.loading import load_tokenizer
     from course_utils.notebook import quiet_libraries
     from course_utils.profiles import get_profile
-    from course_utils.train import prepare_data
+    from course_utils.prompts import prepare_data
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")

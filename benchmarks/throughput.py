@@ -106,7 +106,7 @@ def main(argv=None) -> dict:
     from course_utils.loading import load_tokenizer
     from course_utils.notebook import quiet_libraries
     from course_utils.profiles import get_profile
-    from course_utils.train import prepare_data
+    from course_utils.prompts import prepare_data
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")

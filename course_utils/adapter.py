@@ -113,5 +113,5 @@ def ensure_adapter(profile, output_dir, progress=print) -> Path:
              f"(the same as notebook 05 / python -m course_utils.train --profile {profile.name} --output {output_dir})")
     from .train import train
 
-    train(profile, output_dir, progress=progress)
+    train(profile, output_dir, resume=True, progress=progress)  # continues an interrupted run that left checkpoints
     return adapter

@@ -1,4 +1,4 @@
-"""Instruction data: load KoAlpaca-style records, validate them, report what was kept and why.
+"""Instruction data: load KoAlpaca-style records, skip and count bad records, report what was kept and why.
 
 Formats (all "Alpaca": ``instruction`` + optional ``input`` + ``output``):
 - KoAlpaca v1.0: one JSON array of {instruction, input, output} (``ko_alpaca_data.json``);
@@ -6,10 +6,17 @@ Formats (all "Alpaca": ``instruction`` + optional ``input`` + ``output``):
 - the hub copy ``beomi/KoAlpaca-v1.1a`` (loaded with ``datasets`` when online);
 - any local .json (array) or .jsonl file in Alpaca format;
 - ``bundled``: the course's own Korean set, shipped in ``course_utils/data/``.
+
+Two kinds of problem. A *file-level* problem stops with an error that names the file, line and fix:
+unreadable JSON, the wrong top-level type, records without the Alpaca keys or with unknown keys, no
+records left. A *record-level* problem (an empty field, a field that is not a string, a duplicate, a
+record longer than ``seq_len``) is skipped and counted by reason, with the first offenders by index,
+as real instruction datasets need; ``on_invalid="error"`` stops at the first one instead.
 """
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +26,54 @@ BUNDLED_TRAIN = DATA_DIR / "ko_instructions_train.jsonl"
 BUNDLED_HELDOUT = DATA_DIR / "ko_instructions_heldout.jsonl"
 PROBES = DATA_DIR / "probes.jsonl"
 HUB_KOALPACA = "beomi/KoAlpaca-v1.1a"
+KNOWN_KEYS = ("instruction", "input", "output", "url")  # url: KoAlpaca v1.1's source link, ignored
 ON_LONG = ("drop", "truncate")  # what to do with a record longer than seq_len
+ON_INVALID = ("skip", "error")  # what to do with a record-level problem
+SHOWN_OFFENDERS = 5  # offenders listed per reason in a report
 
 
 class DataError(ValueError):
     """A data file or record is wrong; the message names the file, the record and the field."""
+
+
+class RecordError(DataError):
+    """A problem of one record only (skippable): ``reason`` is its category in the report."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class DataReport:
+    """What reading and validation kept and skipped, and why: counts by reason, first offenders by index."""
+
+    source: str = ""  # what was read ("bundled" after an offline fallback)
+    note: str = ""  # one line for the learner when something was substituted
+    total: int = 0  # records read from the source
+    kept: int = 0
+    truncated: int = 0
+    dropped: Counter = field(default_factory=Counter)  # reason -> records skipped
+    offenders: dict = field(default_factory=dict)  # reason -> first SHOWN_OFFENDERS descriptions
+    where: list = field(default_factory=list)  # where each kept record is in its source ("…, line 7"), in order
+
+    def skip(self, reason: str, where: str) -> None:
+        self.dropped[reason] += 1
+        shown = self.offenders.setdefault(reason, [])
+        if len(shown) < SHOWN_OFFENDERS:
+            shown.append(where)
+
+    def rows(self) -> list[tuple[str, int, str]]:
+        """(what, records, first offenders) for a table: read, kept, truncated, then one row per skip reason."""
+        rows = [("records read", self.total, ""), ("kept", self.kept, ""), ("kept, truncated", self.truncated, "")]
+        return rows + [(f"skipped: {reason}", n, "; ".join(self.offenders.get(reason, [])))
+                       for reason, n in self.dropped.items()]
+
+    def summary(self) -> str:
+        """One line: ``1200 read, 1198 kept; skipped: empty field 1 (record 1043), duplicate 1 (record 77)``."""
+        skipped = ", ".join(f"{reason} {n} ({self.offenders[reason][0]}{', ...' if n > 1 else ''})"
+                            for reason, n in self.dropped.items())
+        return f"{self.total} read, {self.kept} kept" + (f"; skipped: {skipped}" if skipped else "")
 
 
 def _record(raw, where: str) -> dict:
@@ -33,25 +83,58 @@ def _record(raw, where: str) -> dict:
         keys = ", ".join(sorted(raw)) or "none"
         raise DataError(f"{where}: unknown format (keys: {keys}). Expected Alpaca/KoAlpaca keys "
                         f"'instruction', 'output' and optionally 'input' (v1.0) or 'url' (v1.1)")
+    unknown = sorted(set(raw) - set(KNOWN_KEYS))
+    if unknown:
+        raise DataError(f"{where}: unknown key(s) {unknown}. Alpaca/KoAlpaca records have only "
+                        f"{', '.join(KNOWN_KEYS)}; rename or remove those keys in the file")
     rec = {}
     for key in ("instruction", "input", "output"):
         value = raw.get(key, "")
         if value is None and key == "input":
             value = ""
         if not isinstance(value, str):
-            raise DataError(f"{where}, field '{key}': expected a string, got {type(value).__name__} ({value!r:.40}). "
-                            f"Write it as a JSON string, e.g. \"{value}\"")
+            raise RecordError(f"{where}, field '{key}': expected a string, got {type(value).__name__} "
+                              f"({value!r:.40}). Write it as a JSON string, e.g. \"{value}\"", "non-string field")
         rec[key] = value.strip()
     for key in ("instruction", "output"):
         if not rec[key]:
-            raise DataError(f"{where}, field '{key}': empty. Every record needs a non-empty {key}; remove the record")
+            raise RecordError(f"{where}, field '{key}': empty. Every record needs a non-empty {key}; remove "
+                              f"the record", "empty field")
     return rec
 
 
-def read_records(path: str | Path) -> list[dict]:
+def normalize(raws, where, on_invalid: str = "error", report: DataReport | None = None) -> list[dict]:
+    """Alpaca records from raw objects. ``where(i)`` names item i in messages. Record-level problems are
+    skipped and counted in ``report`` (``on_invalid="skip"``) or raised (``"error"``); exact duplicates too."""
+    if on_invalid not in ON_INVALID:
+        raise DataError(f"on_invalid={on_invalid!r}: choose 'skip' or 'error'")
+    report = report if report is not None else DataReport()
+    records, seen = [], {}
+    for i, raw in enumerate(raws):
+        report.total += 1
+        try:
+            rec = _record(raw, where(i))
+            key = (rec["instruction"], rec["input"], rec["output"])
+            if key in seen:
+                raise RecordError(f"{where(i)} duplicates {where(seen[key])} (same instruction, input and output); "
+                                  f"remove one of them", "duplicate")
+        except RecordError as err:
+            if on_invalid == "error":
+                raise
+            report.skip(err.reason, where(i))
+            continue
+        seen[key] = i
+        records.append(rec)
+        report.where.append(where(i))
+    report.kept = len(records)
+    return records
+
+
+def read_records(path: str | Path, on_invalid: str = "error", report: DataReport | None = None) -> list[dict]:
     """Read a .json (array of records) or .jsonl (one record per line) Alpaca file.
 
-    Accepts a UTF-8 byte-order mark and CRLF line ends. Errors name the file and line or index.
+    Accepts a UTF-8 byte-order mark and CRLF line ends. Errors name the file and line or index. Record-level
+    problems raise with ``on_invalid="error"`` (the default here) or are skipped into ``report`` with "skip".
     """
     path = Path(path)
     if not path.exists():
@@ -66,9 +149,9 @@ def read_records(path: str | Path) -> list[dict]:
         if not isinstance(data, list):
             raise DataError(f"{path}: expected a JSON array of records (KoAlpaca v1.0 style), got "
                             f"{type(data).__name__}. For one record per line use a .jsonl file")
-        return [_record(r, f"{path}, record {i}") for i, r in enumerate(data)]
+        return normalize(data, lambda i: f"{path}, record {i}", on_invalid, report)
     if path.suffix == ".jsonl":
-        records = []
+        raws, lines = [], []
         for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -80,31 +163,46 @@ def read_records(path: str | Path) -> list[dict]:
             if isinstance(raw, list):
                 raise DataError(f"{path}, line {n}: a JSON array where a .jsonl file needs one object per line; "
                                 f"save the array as a .json file (KoAlpaca v1.0 style)")
-            records.append(_record(raw, f"{path}, line {n}"))
-        return records
+            raws.append(raw)
+            lines.append(n)
+        return normalize(raws, lambda i: f"{path}, line {lines[i]}", on_invalid, report)
     raise DataError(f"{path}: unknown file type {path.suffix!r}; use .json (array) or .jsonl (one record per line)")
 
 
-def load_hub(dataset_id: str = HUB_KOALPACA, split: str = "train") -> list[dict]:
-    """Records of a hub dataset in Alpaca format (needs the internet the first time)."""
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` is set (to anything but 0/false)."""
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+class HubUnavailableError(DataError):
+    """A hub dataset could not be fetched (offline or unreachable) and is not in the local cache."""
+
+
+def load_hub(dataset_id: str = HUB_KOALPACA, split: str = "train", on_invalid: str = "error",
+             report: DataReport | None = None) -> list[dict]:
+    """Records of a hub dataset in Alpaca format (needs the internet the first time; ``datasets`` caches it)."""
     try:
         from datasets import load_dataset
 
         ds = load_dataset(dataset_id, split=split)
     except Exception as err:  # datasets raises many types when offline
-        raise DataError(f"Could not load the hub dataset {dataset_id!r} ({err.__class__.__name__}). Connect to the "
-                        f"internet, or set data.source to 'bundled' or a local .json/.jsonl file") from err
-    return [_record(dict(r), f"{dataset_id}, record {i}") for i, r in enumerate(ds)]
+        unreachable = hub_offline() or isinstance(err, (ConnectionError, OSError, TimeoutError))
+        kind = HubUnavailableError if unreachable else DataError
+        raise kind(f"Could not load the hub dataset {dataset_id!r} ({err.__class__.__name__}). Connect to the "
+                   f"internet, or set data.source to 'bundled' or a local .json/.jsonl file") from err
+    return normalize((dict(r) for r in ds), lambda i: f"{dataset_id}, record {i}", on_invalid, report)
 
 
-def load_source(source: str) -> list[dict]:
+def load_source(source: str, on_invalid: str = "error", report: DataReport | None = None) -> list[dict]:
     """Training records from a profile's ``data.source``: ``bundled``, a local path, or a hub id."""
     if source == "bundled":
-        return read_records(BUNDLED_TRAIN)
+        return read_records(BUNDLED_TRAIN, on_invalid, report)
     if Path(source).suffix in (".json", ".jsonl") or Path(source).exists():
-        return read_records(source)
+        return read_records(source, on_invalid, report)
     if "/" in source:
-        return load_hub(source)
+        return load_hub(source, on_invalid=on_invalid, report=report)
     raise DataError(f"data.source={source!r}: use 'bundled', a path to a .json/.jsonl file, or a hub id like "
                     f"{HUB_KOALPACA!r}")
 
@@ -119,46 +217,64 @@ def load_probes() -> list[dict]:
     return [json.loads(line) for line in PROBES.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@dataclass
-class DataReport:
-    """What validation kept and dropped, and why (counts by reason)."""
+def split_source(source: str, heldout_records: int, seed: int, on_invalid: str = "skip",
+                 max_records: int | None = None) -> tuple[list[dict], list[dict], DataReport]:
+    """(training records, held-out records, report) for a profile's data section.
 
-    total: int = 0
-    kept: int = 0
-    truncated: int = 0
-    dropped: Counter = field(default_factory=Counter)
-    notes: list[str] = field(default_factory=list)
-
-    def rows(self) -> list[tuple[str, int]]:
-        rows = [("records read", self.total), ("kept", self.kept), ("kept, truncated", self.truncated)]
-        return rows + [(f"dropped: {reason}", n) for reason, n in self.dropped.items()]
+    ``bundled``: the bundled training file, and the bundled held-out file (first ``heldout_records``).
+    Any other source (a KoAlpaca file, a hub id): a fixed, seeded split of *that* source, so the held-out loss
+    measures the training on that data rather than the shift to our bundled set. ``heldout_records`` records
+    are held out first; ``max_records`` then caps the training records. A hub source that cannot be reached
+    falls back to the bundled set (``report.note`` says so in one line; ``report.source`` is what was read).
+    """
+    report = DataReport(source=source)
+    try:
+        records = load_source(source, on_invalid, report)
+    except HubUnavailableError as err:
+        note = (f"{source} is not reachable ({err.__cause__.__class__.__name__}) and not cached: training on the "
+                f"bundled Korean set instead")
+        source, report = "bundled", DataReport(source="bundled", note=note)
+        records = load_source(source, on_invalid, report)
+    if not records:
+        raise DataError(f"{source}: no usable records ({report.summary()}). Fix the records the report names")
+    if source == "bundled":
+        train, heldout = records, load_heldout()[:heldout_records]
+    else:
+        if len(records) <= heldout_records:
+            raise DataError(f"{source}: {len(records)} usable records ({report.summary()}), not enough to hold out "
+                            f"{heldout_records} and train on the rest. Lower train.heldout_records or add records")
+        order = list(range(len(records)))
+        random.Random(seed).shuffle(order)
+        held = set(order[:heldout_records])
+        heldout = [records[i] for i in sorted(held)]
+        train = [r for i, r in enumerate(records) if i not in held]
+        report.where = [w for i, w in enumerate(report.where) if i not in held]
+    if max_records:
+        train, report.where = train[:max_records], report.where[:max_records]
+    return train, heldout, report
 
 
 def validate(records: list[dict], lengths: list[int] | None = None, max_len: int | None = None,
-             on_long: str = "drop") -> tuple[list[dict], DataReport]:
-    """Drop exact duplicates and records longer than ``max_len`` tokens (or mark them to truncate).
+             on_long: str = "drop", report: DataReport | None = None) -> tuple[list[dict], DataReport]:
+    """Drop records longer than ``max_len`` tokens (or keep them to be truncated), counting each in ``report``.
 
-    ``lengths`` are each record's token counts (prompt + answer + EOS). ``on_long`` is ``drop`` or
-    ``truncate``. Nothing is removed silently: every drop is counted by reason and noted by index.
+    ``lengths`` are each record's token counts (prompt + answer + EOS); ``report`` (from reading) names records by
+    their place in the source, else by their index in ``records``. Duplicates and malformed records were
+    already skipped when the records were read (``normalize``).
     """
     if on_long not in ON_LONG:
         raise DataError(f"on_long={on_long!r}: choose 'drop' or 'truncate'")
-    report = DataReport(total=len(records))
-    seen: dict[tuple, int] = {}
-    kept = []
+    if report is None:
+        report = DataReport(total=len(records), where=[f"record {i}" for i in range(len(records))])
+    where = report.where
+    kept, kept_where = [], []
     for i, rec in enumerate(records):
-        key = (rec["instruction"], rec["input"], rec["output"])
-        if key in seen:
-            report.dropped["duplicate"] += 1
-            report.notes.append(f"record {i} duplicates record {seen[key]}")
-            continue
-        seen[key] = i
         if lengths is not None and max_len is not None and lengths[i] > max_len:
             if on_long == "drop":
-                report.dropped[f"longer than {max_len} tokens"] += 1
-                report.notes.append(f"record {i}: {lengths[i]} tokens > {max_len}")
+                report.skip(f"longer than {max_len} tokens", f"{where[i]}: {lengths[i]} tokens")
                 continue
             report.truncated += 1
         kept.append(rec)
-    report.kept = len(kept)
+        kept_where.append(where[i])
+    report.kept, report.where = len(kept), kept_where
     return kept, report

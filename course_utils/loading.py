@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
+from .data import hub_offline
 from .files import atomic_file, atomic_folder
 from .models import OFFLINE_DEFAULT, ModelSpec, get_spec
 
@@ -152,10 +153,6 @@ def _tied_keys(model) -> set[str]:
     return set(keys if not isinstance(keys, dict) else keys.keys())
 
 
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-
-
 def model_source(spec: ModelSpec | str) -> str:
     """Folder or hub id that ``from_pretrained`` should read for this model."""
     spec = get_spec(spec)
@@ -176,7 +173,8 @@ def load_model(spec: ModelSpec | str, dtype: torch.dtype = torch.float32, quanti
     """Load a causal LM for training or inference.
 
     ``dtype`` is the dtype of every weight that is not quantized (fp32 on CPU, fp16 on an 8 GB GPU).
-    ``quantization_config`` is a ``BitsAndBytesConfig`` or None.
+    ``quantization_config`` is a ``BitsAndBytesConfig`` or None; 4-bit layers are kept on bitsandbytes'
+    standard path (``quantization.standard_4bit_path``).
     """
     from transformers import AutoModelForCausalLM
 
@@ -187,7 +185,12 @@ def load_model(spec: ModelSpec | str, dtype: torch.dtype = torch.float32, quanti
             source, dtype=dtype, quantization_config=quantization_config, **kwargs, **kw
         )
 
-    return _from_hub_or_explain(spec, _load)
+    model = _from_hub_or_explain(spec, _load)
+    if getattr(quantization_config, "load_in_4bit", False):
+        from .quantization import standard_4bit_path
+
+        standard_4bit_path(model)  # bitsandbytes 0.50's CPU fast path breaks training and merging (see there)
+    return model
 
 
 def _from_hub_or_explain(spec: ModelSpec, loader):
@@ -196,7 +199,7 @@ def _from_hub_or_explain(spec: ModelSpec, loader):
     try:
         return loader(spec.hub_id)
     except OSError as err:
-        why = "HF_HUB_OFFLINE is set" if _hub_offline() else "the hub could not be reached"
+        why = "HF_HUB_OFFLINE is set" if hub_offline() else "the hub could not be reached"
         raise ModelNotAvailableError(
             f"{spec.key} ({spec.hub_id}) is not in the local Hugging Face cache and {why}. "
             f"Connect to the internet once to download it, or use the offline default "

@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 from .files import atomic_folder
-from .prompts import IGNORE, collate
+from .loss import answer_loss_from_logits
+from .prompts import collate
 
 GEMMA_NOTICE = """This model is a derivative of Gemma (google/gemma-3-270m), merged with a LoRA adapter
 trained in the course "LoRA on an 8 GB GPU". Gemma is provided under and subject to the Gemma Terms
@@ -29,15 +30,6 @@ def batch_logits(model, examples: list[dict], pad: int) -> tuple[torch.Tensor, t
     model.eval()
     out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
     return out.logits.float().cpu(), batch["attention_mask"]
-
-
-def answer_loss_from_logits(logits: torch.Tensor, examples: list[dict], pad: int) -> float:
-    """Mean cross-entropy per answer token (nats) from ``batch_logits`` output (same as ``train.heldout_loss``)."""
-    import torch.nn.functional as F
-
-    labels = collate(examples, pad)["labels"][:, 1:]
-    keep = labels != IGNORE
-    return F.cross_entropy(logits[:, :-1][keep], labels[keep]).item()
 
 
 def max_logit_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
@@ -68,53 +60,96 @@ def qlora_profile(profile):
     if profile.quantization == "nf4":
         return profile
     steps = profile.train.save_steps
-    return dataclasses.replace(profile, quantization="nf4",
-                               train=dataclasses.replace(profile.train, max_steps=steps, warmup_steps=0))
+    return dataclasses.replace(profile, quantization="nf4", train=dataclasses.replace(
+        profile.train, max_steps=steps, epochs=None, warmup_steps=0))
+
+
+def nf4_weights(model) -> dict[str, torch.Tensor]:
+    """The de-quantized (fp32) weight of every bitsandbytes ``Linear4bit`` in ``model``, by module name."""
+    import bitsandbytes.functional as F
+    from bitsandbytes.nn import Linear4bit
+
+    return {name: F.dequantize_4bit(m.weight.data, m.weight.quant_state).float()
+            for name, m in model.named_modules() if isinstance(m, Linear4bit)}
+
+
+def rerounding_step(weight: torch.Tensor, quant_state) -> float:
+    """Largest change of an nf4-representable ``weight`` when it is quantized once more with ``quant_state``'s
+    settings and de-quantized: one nf4 re-rounding step (the absmax of each block is rounded again)."""
+    import bitsandbytes.functional as F
+
+    packed, state = F.quantize_4bit(weight.contiguous(), blocksize=quant_state.blocksize,
+                                    compress_statistics=quant_state.nested, quant_type=quant_state.quant_type)
+    return (F.dequantize_4bit(packed, state).float() - weight).abs().max().item()
+
+
+def zero_merge_change(model, lora_settings) -> tuple[float, float]:
+    """Merge an all-zero LoRA adapter into the 4-bit ``model`` (changed in place; pass a copy).
+
+    Returns (largest change of any de-quantized weight, largest single nf4 re-rounding step of those weights):
+    a correct merge of nothing changes a weight by at most one re-rounding step.
+    """
+    from bitsandbytes.nn import Linear4bit
+
+    from .lora import attach_lora
+
+    before = nf4_weights(model)
+    step = max(rerounding_step(before[name], m.weight.quant_state)
+               for name, m in model.named_modules() if isinstance(m, Linear4bit))
+    after = nf4_weights(attach_lora(model, lora_settings).merge_and_unload())
+    return max((after[name] - w).abs().max().item() for name, w in before.items()), step
 
 
 def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[dict]:
-    """Three ways to merge an adapter trained on the nf4 model, measured against nf4 model + adapter.
+    """Ways to merge an adapter trained on the nf4 model, each measured on the same held-out inputs.
 
-    (1) into the 4-bit model itself (layers stay Linear4bit; the sum is re-quantized),
-    (2) into the original full-precision base (exact merge, but not the base the adapter saw),
+    The first two rows are floors, what the comparison itself cannot resolve:
+    - the nf4 model vs its own de-quantized fp32 copy (no adapter): the 4-bit kernel's floor;
+    - the de-quantized copy + adapter, merged vs not merged: the fp32 rounding of any merge.
+    Then, against the nf4 model + adapter (not merged):
+    (1) into the 4-bit model itself (layers stay Linear4bit; W + BA is re-quantized to nf4),
+    (1') control: an all-zero adapter merged into the 4-bit model, against that model unmerged,
+    (2) into the original full-precision base (exact merge, but not the base the adapter was trained on),
     (3) into the de-quantized nf4 base (``dequantize()``): the weights the adapter was trained on.
-    (1') control: an all-zero adapter merged into the 4-bit model, compared with that model unmerged.
-    Rows: merge, layer type of q_proj, max |Δlogit| vs the reference, held-out answer loss.
+    Rows: merge, q_proj layer type, compared with, max |Δlogit|, held-out answer loss.
     """
     import copy
 
     from peft import PeftModel
 
     from .loading import load_model
+    from .lora import attach_lora
     from .quantization import bnb_config
 
     q = qlora_profile(profile)
     quantized = load_model(q.model, dtype=q.torch_dtype, quantization_config=bnb_config(q))
+    rows, logits = [], {}
 
-    def nf4_base():  # a copy: quantizing once is the slow part on a CPU, and merges change their model in place
+    def add(name, model, against=None, key=None):
+        out, m = batch_logits(model, examples, pad)
+        layer = next(type(mod).__name__ for n, mod in model.named_modules() if n.endswith("q_proj"))
+        rows.append({"merge": name, "q_proj type": layer, "compared with": against or "",
+                     "max |Δlogit|": max_logit_diff(out, logits[against], m) if against else 0.0,
+                     "held-out loss": answer_loss_from_logits(out, examples, pad)})
+        if key:
+            logits[key] = out
+
+    def nf4_copy():  # quantizing is the slow part on a CPU, and merges change their model in place
         return copy.deepcopy(quantized)
 
-    def row(name, model, ref=None, mask=None):
-        logits, m = batch_logits(model, examples, pad)
-        layer = next(type(mod).__name__ for n, mod in model.named_modules() if n.endswith("q_proj"))
-        return {"merge": name, "q_proj type": layer,
-                "max |Δlogit| vs nf4+adapter": 0.0 if ref is None else max_logit_diff(logits, ref, m),
-                "held-out loss": answer_loss_from_logits(logits, examples, pad)}, logits, m
-
-    reference = PeftModel.from_pretrained(nf4_base(), str(adapter_dir))
-    first, ref, mask = row("nf4 + adapter (not merged)", reference)
-    rows = [first]
-    rows.append(row("(1) into the 4-bit model", reference.merge_and_unload(), ref, mask)[0])
+    add("nf4 model (no adapter)", nf4_copy(), key="nf4 model")
+    add("floor: de-quantized fp32 copy of the nf4 model (no adapter)", nf4_copy().dequantize(), "nf4 model")
+    rows.insert(0, rows.pop())  # the floor row first
+    add("de-quantized copy + adapter (not merged)", PeftModel.from_pretrained(nf4_copy().dequantize(), str(adapter_dir)),
+        key="de-quantized copy + adapter")
+    rows.pop()  # only its logits are needed: the merge-rounding floor below is measured against them
+    merged3 = PeftModel.from_pretrained(nf4_copy().dequantize(), str(adapter_dir)).merge_and_unload()
+    add("floor: fp32 rounding of a merge (de-quantized copy, merged vs not)", merged3, "de-quantized copy + adapter")
+    reference = PeftModel.from_pretrained(nf4_copy(), str(adapter_dir))
+    add("nf4 + adapter (not merged)", reference, key="nf4 + adapter")
+    add("(1) into the 4-bit model", reference.merge_and_unload(), "nf4 + adapter")
+    add("(1') zero adapter into the 4-bit model", attach_lora(nf4_copy(), q.lora).merge_and_unload(), "nf4 model")
     full = PeftModel.from_pretrained(load_model(q.model, dtype=q.torch_dtype), str(adapter_dir))
-    rows.append(row("(2) into the original base", full.merge_and_unload(), ref, mask)[0])
-    dequantized = nf4_base().dequantize()
-    rows.append(row("(3) into the de-quantized nf4 base",
-                    PeftModel.from_pretrained(dequantized, str(adapter_dir)).merge_and_unload(), ref, mask)[0])
-    # control for (1): merging an all-zero adapter must change nothing
-    from .lora import attach_lora
-
-    plain = nf4_base()
-    _, plain_logits, _ = row("", plain)
-    rows.append(row("(1') zero adapter into the 4-bit model", attach_lora(plain, q.lora).merge_and_unload(),
-                    plain_logits, mask)[0])
+    add("(2) into the original base", full.merge_and_unload(), "nf4 + adapter")
+    add("(3) into the de-quantized nf4 base", merged3, "nf4 + adapter")
     return rows

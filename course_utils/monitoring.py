@@ -6,6 +6,7 @@ Trainer's tqdm bar and log dicts: in an executed notebook a bar is a widget whos
 """
 from __future__ import annotations
 
+import math
 import time
 
 from transformers import TrainerCallback
@@ -50,42 +51,92 @@ def use_text_progress(trainer, progress=print) -> None:
     trainer.add_callback(TextProgress(progress))
 
 
-def live_loss_plot(title: str = "학습 손실(training loss)이 줄어드는 모습"):
-    """A TrainerCallback that redraws the loss curve in a notebook at every logging step.
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite: the run stopped instead of training on garbage."""
 
-    After a resume the curve starts with the steps already logged in the checkpoint.
+
+class StopOnNaN(TrainerCallback):
+    """Stop at the first logged training loss that is NaN or infinite (checked every ``logging_steps``).
+
+    Only the loss is checked: an fp16 run's GradScaler skips steps with infinite gradients on purpose, but a
+    loss (computed in fp32 from the logits) that is not finite means the model itself has gone wrong.
     """
 
-    class LiveLossPlot(TrainerCallback):
-        def __init__(self):
-            self.points: dict[int, float] = {}
-            self.handle = None
+    def __init__(self, dtype: str):
+        self.dtype = dtype
 
-        def on_train_begin(self, args, state, control, **kwargs):
-            for entry in state.log_history:
-                if "loss" in entry:
-                    self.points[entry["step"]] = float(entry["loss"])
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            fp16 = " or, on an Ampere or newer GPU (RTX 30xx), dtype: bfloat16 instead of float16" \
+                if self.dtype == "float16" else ""
+            raise TrainingDiverged(f"training loss is {loss} at step {state.global_step}: stopped instead of training "
+                                   f"on garbage. Lower train.learning_rate (now {args.learning_rate:g}){fp16}, then "
+                                   f"start again from a checkpoint before step {state.global_step} or from scratch")
 
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
-                self.points[state.global_step] = float(logs["loss"])
-                self.draw(args.max_steps)
 
-        def draw(self, max_steps: int):
-            import matplotlib.pyplot as plt
-            from IPython.display import display
+def ema(values: list[float], alpha: float = 0.3) -> list[float]:
+    """Exponential moving average (``alpha`` = weight of the newest value), for noisy per-step losses."""
+    out = []
+    for v in values:
+        out.append(v if not out else alpha * v + (1 - alpha) * out[-1])
+    return out
 
-            steps = sorted(self.points)
-            fig, ax = plt.subplots(figsize=(6.5, 3.2))
-            ax.plot(steps, [self.points[s] for s in steps], marker="o", ms=3)
-            ax.set_xlim(0, max_steps)
-            ax.set_xlabel("옵티마이저 스텝 (step)")
-            ax.set_ylabel("답변 토큰 손실 (nats/토큰)")
-            ax.set_title(title)
-            if self.handle is None:
-                self.handle = display(fig, display_id=True)
-            else:
-                self.handle.update(fig)
-            plt.close(fig)
 
-    return LiveLossPlot()
+def training_figure(log_history: list[dict], max_steps: int | None = None):
+    """Four panels from a Trainer's ``log_history``: training loss (raw faint, EMA solid), held-out loss, learning
+    rate, gradient norm; x axis = optimizer step. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    def series(key):
+        points = sorted({e["step"]: float(e[key]) for e in log_history if key in e}.items())
+        return [s for s, _ in points], [v for _, v in points]
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True)
+    steps, loss = series("loss")
+    ax = axes[0, 0]
+    ax.plot(steps, loss, "o", ms=3, alpha=0.25, color="tab:blue", label="배치별 (원래 값)")
+    ax.plot(steps, ema(loss), "-", color="tab:blue", label="지수 이동 평균 (EMA 0.3)")
+    ax.set_title("학습 손실 (training loss)")
+    ax.set_ylabel("답변 토큰 손실 (nats/토큰)")
+    ax.legend(fontsize=8)
+    steps, held = series("eval_loss")
+    ax = axes[0, 1]
+    ax.plot(steps, held, "o-", color="tab:orange")
+    if held:
+        best = min(range(len(held)), key=held.__getitem__)
+        ax.plot([steps[best]], [held[best]], "*", ms=14, color="tab:red", label=f"가장 낮은 값: 스텝 {steps[best]}")
+        ax.legend(fontsize=8)
+    ax.set_title("held-out 손실 (학습에 쓰지 않은 레코드)")
+    ax.set_ylabel("답변 토큰 손실 (nats/토큰)")
+    for ax, key, title, unit in ((axes[1, 0], "learning_rate", "학습률 (learning rate)", "학습률"),
+                                 (axes[1, 1], "grad_norm", "그래디언트 노름 (gradient norm, 클리핑 전)", "L2 노름")):
+        s, v = series(key)
+        ax.plot(s, v, "-", color="tab:green")
+        ax.set_title(title)
+        ax.set_ylabel(unit)
+    for ax in axes[1]:
+        ax.set_xlabel("옵티마이저 스텝 (step)")
+    if max_steps:
+        axes[0, 0].set_xlim(0, max_steps)
+    fig.tight_layout()
+    return fig
+
+
+class LiveTrainingPlot(TrainerCallback):
+    """Redraw ``training_figure`` in a notebook at every log and evaluation (after a resume, the curves start
+    with what the checkpoint had logged)."""
+
+    def __init__(self):
+        self.handle = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        fig = training_figure(state.log_history, state.max_steps)
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        plt.close(fig)

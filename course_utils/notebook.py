@@ -29,6 +29,13 @@ def quiet_libraries() -> None:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    # "Failed to load CPU gemm_4bit_forward from kernels-community: No module named 'kernels'" is logged when
+    # bitsandbytes 0.50.2 is imported on an AVX512-BF16 CPU (importing transformers' Trainer imports it), for
+    # every run, 4-bit or not. Measured, not assumed: `kernels` 0.17.2 installs from PyPI, but get_kernel()
+    # fetches the compiled kernel from the Hugging Face Hub at run time ("not available in the local cache and
+    # Hugging Face Hub is in offline mode"), so it cannot work offline; and the kernel only serves bitsandbytes'
+    # packed bf16 CPU path, which the course turns off (quantization.standard_4bit_path). Hence silenced.
+    # Call this before anything imports bitsandbytes.
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*Paged optimizers are not supported on CPU.*")
     # peft 0.21 still calls transformers' renamed `is_gradient_checkpointing` internally; not our call

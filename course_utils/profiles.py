@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .data import ON_LONG
+from .data import ON_INVALID, ON_LONG
 from .models import MODELS
 from .prompts import TEMPLATES
 
@@ -39,16 +39,19 @@ class DataSettings:
     source: str  # "bundled", a .json/.jsonl path, or a hub dataset id
     max_records: int | None  # use only the first N training records (None: all)
     on_long: str  # records longer than seq_len: "drop" or "truncate"
+    on_invalid: str  # a record with an empty or non-string field, or a duplicate: "skip" (and count) or "error"
     template: str  # "koalpaca" or "chat"
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    max_steps: int  # optimizer steps
+    max_steps: int | None  # optimizer steps; exactly one of max_steps and epochs is set
+    epochs: float | None  # passes over the training records (the seed's recipe: 3)
     learning_rate: float
     warmup_steps: int
     lr_scheduler: str  # transformers scheduler name: cosine, linear, constant_with_warmup
-    save_steps: int  # checkpoint every N optimizer steps
+    save_steps: int  # checkpoint every N optimizer steps (a multiple of eval_steps: the best one is kept)
+    eval_steps: int  # held-out loss every N optimizer steps
     logging_steps: int
     heldout_records: int  # held-out records used for the before/after loss
     eval_batch_size: int
@@ -123,20 +126,33 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     if not 0.0 <= float(lora_raw["dropout"]) < 1.0:
         raise ProfileError(f"{where}: lora.dropout must be in [0, 1), got {lora_raw['dropout']!r}")
     d, t = raw["data"], raw["train"]
-    for key, valid in (("on_long", ON_LONG), ("template", TEMPLATES)):
+    for key, valid in (("on_long", ON_LONG), ("on_invalid", ON_INVALID), ("template", TEMPLATES)):
         if d[key] not in valid:
             raise ProfileError(f"{where}: data.{key}={d[key]!r} is not valid. Choose one of: {', '.join(valid)}")
     if d["max_records"] is not None and (not isinstance(d["max_records"], int) or d["max_records"] < 1):
         raise ProfileError(f"{where}: data.max_records must be null (all records) or a whole number >= 1, "
                            f"got {d['max_records']!r}")
-    for key in ("max_steps", "save_steps", "logging_steps", "heldout_records", "eval_batch_size", "probe_questions"):
+    if (t["max_steps"] is None) == (t["epochs"] is None):
+        raise ProfileError(f"{where}: set exactly one of train.max_steps (optimizer steps) and train.epochs (passes "
+                           f"over the data); the other is null. Got max_steps={t['max_steps']!r}, epochs={t['epochs']!r}")
+    if t["epochs"] is not None and (isinstance(t["epochs"], bool) or not isinstance(t["epochs"], (int, float))
+                                    or t["epochs"] <= 0):
+        raise ProfileError(f"{where}: train.epochs must be a number > 0 (e.g. 3), got {t['epochs']!r}")
+    for key in ("max_steps", "save_steps", "eval_steps", "logging_steps", "heldout_records", "eval_batch_size",
+                "probe_questions"):
+        if key == "max_steps" and t[key] is None:
+            continue
         if not isinstance(t[key], int) or t[key] < 1:
             raise ProfileError(f"{where}: train.{key} must be a whole number >= 1, got {t[key]!r}")
+    if t["save_steps"] % t["eval_steps"]:
+        raise ProfileError(f"{where}: train.save_steps ({t['save_steps']}) must be a multiple of train.eval_steps "
+                           f"({t['eval_steps']}): the best checkpoint is chosen by its held-out loss")
     if not 0 < float(t["learning_rate"]) < 1:
         raise ProfileError(f"{where}: train.learning_rate must be between 0 and 1, got {t['learning_rate']!r}")
     lora = LoraSettings(int(lora_raw["r"]), int(lora_raw["alpha"]), float(lora_raw["dropout"]), lora_raw["targets"])
-    data = DataSettings(str(d["source"]), d["max_records"], d["on_long"], d["template"])
-    train = TrainSettings(**{**t, "learning_rate": float(t["learning_rate"])})
+    data = DataSettings(str(d["source"]), d["max_records"], d["on_long"], d["on_invalid"], d["template"])
+    train = TrainSettings(**{**t, "learning_rate": float(t["learning_rate"]),
+                             "epochs": None if t["epochs"] is None else float(t["epochs"])})
     values = {k: raw[k] for k in top if k not in ("lora", "data", "train")}
     values["measure_seq_lens"] = tuple(int(x) for x in raw["measure_seq_lens"])
     values["gradient_checkpointing"] = bool(raw["gradient_checkpointing"])
@@ -157,6 +173,29 @@ def get_profile(name: str, path: str | Path = PROFILES_FILE) -> Profile:
     if name not in profiles:
         raise ProfileError(f"Unknown profile {name!r}. Valid profiles: {', '.join(profiles)}")
     return profiles[name]
+
+
+def with_model(profile: Profile, key: str) -> Profile:
+    """``profile`` with another registry model (the training CLI's ``--model``, as the seed's ``--model_name``)."""
+    import dataclasses
+
+    if key not in MODELS:
+        raise ProfileError(f"--model {key!r} is not in the registry. Valid models: {', '.join(MODELS)}")
+    limit = MODELS[key].max_positions
+    if profile.seq_len > limit:
+        raise ProfileError(f"--model {key}: profile {profile.name!r} uses seq_len={profile.seq_len}, above {key}'s "
+                           f"maximum of {limit} positions. Choose a profile with seq_len <= {limit}")
+    return dataclasses.replace(profile, model=key)
+
+
+def check_device(profile: Profile) -> None:
+    """Refuse a CUDA profile on a machine where torch sees no CUDA device (before anything is written)."""
+    import torch
+
+    if profile.device == "cuda" and not torch.cuda.is_available():
+        raise ProfileError(f"profile {profile.name!r} needs a CUDA GPU, but torch {torch.__version__} sees no CUDA "
+                           f"device (torch.cuda.is_available() is False). Use --profile cpu on this machine, or "
+                           f"install a CUDA build of torch (README: GPU)")
 
 
 def default_profile_name() -> str:

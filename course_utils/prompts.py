@@ -87,3 +87,26 @@ def collate(features: list[dict], pad_id: int) -> dict:
 def pad_id(tokenizer) -> int:
     """The tokenizer's pad id, falling back to EOS (safe: padding is masked by position)."""
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def prepare_data(profile, tokenizer):
+    """(encoded training examples, encoded held-out examples, data report) for a profile.
+
+    Held-out records come from the bundled held-out file, or are split off the profile's own source
+    (``data.split_source``); records that cannot be used are skipped and counted in the report.
+    """
+    from .data import DataError, split_source, validate
+
+    d = profile.data
+    records, held, report = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,
+                                         d.max_records)
+    # one encoding per record: `length` is counted before truncation, so validation sees the real length
+    encoded = [encode(r, tokenizer, profile.seq_len, d.template) for r in records]
+    kept, report = validate(records, [e["length"] for e in encoded], profile.seq_len, d.on_long, report)
+    if not kept:
+        raise DataError(f"No training records left after validation ({report.summary()}); raise seq_len (now "
+                        f"{profile.seq_len}) or set data.on_long to 'truncate'")
+    by_record = {id(r): e for r, e in zip(records, encoded, strict=True)}
+    train = [by_record[id(r)] for r in kept]
+    heldout = [encode(r, tokenizer, profile.seq_len, d.template) for r in held]
+    return train, heldout, report

@@ -30,6 +30,33 @@ def bnb_config(profile):
     )
 
 
+def standard_4bit_path(model):
+    """Keep every bitsandbytes ``Linear4bit`` of ``model`` on its standard layout and fp32-exact CPU path.
+
+    bitsandbytes 0.50.2, on a CPU with AVX512-BF16 (this course's CI machine, many laptops), converts a
+    ``Linear4bit`` weight *in place* to a CPU-only packed layout the first time the layer runs in eval mode
+    on an input without gradients (``Linear4bit.forward`` -> ``_convert_weight_packed_for_cpu``). From then on:
+    - the layer computes through ``gemv_4bit`` in bf16 (input and absmax cast to bf16), in training too, so
+      the nf4 model no longer matches its own de-quantized fp32 copy;
+    - ``gemv_4bit`` has no autograd kernel: the gradient to the layer's input is dropped ("an autograd kernel
+      was not registered ... silently incorrect behavior"), so every LoRA below it trains on wrong gradients;
+    - ``bitsandbytes.functional.dequantize_4bit`` reads the packed layout as the standard one, so peft's merge
+      into the 4-bit model and ``model.dequantize()`` produce destroyed weights.
+    The course's first eval (the held-out loss before training) triggers it. Reproductions:
+    tests/test_quantization.py. Route around it: turn the fast path off per layer (a no-op on a GPU and on
+    CPUs without AVX512-BF16), so the layer de-quantizes and multiplies in its compute dtype. Returns ``model``.
+    """
+    from bitsandbytes.nn import Linear4bit
+
+    for module in model.modules():
+        if isinstance(module, Linear4bit):
+            if getattr(module.weight.quant_state, "packing_format_for_cpu", False):
+                raise RuntimeError(f"{type(module).__name__} weights are already in bitsandbytes' CPU-packed layout; "
+                                   f"call standard_4bit_path(model) right after loading, before any forward pass")
+            module.support_avx512bf16_for_cpu = False
+    return model
+
+
 @dataclass(frozen=True)
 class RoundTrip:
     """Result of quantizing one weight matrix and de-quantizing it again."""

@@ -55,3 +55,114 @@ def check_writable(path: Path, need_bytes: int = 200 * MIB) -> None:
     if free < need_bytes:
         raise OSError(f"Only {free / MIB:.0f} MiB free at {path}; training needs about "
                       f"{need_bytes / MIB:.0f} MiB for checkpoints and the adapter. Free space or choose another --output")
+
+
+IF_EXISTS = ("refuse", "overwrite", "replace")  # what a fresh (not resumed) run does with an earlier run there
+
+
+class RunExistsError(ValueError):
+    """A fresh run was started in a folder that holds an earlier run; nothing was touched."""
+
+
+def describe_run(output_dir: Path) -> str | None:
+    """What an earlier run left in ``output_dir`` (checkpoints: last step and time; a finished adapter), or None."""
+    output_dir = Path(output_dir)
+    parts = []
+    last = last_complete_checkpoint(output_dir / "checkpoints")
+    if last is not None:
+        parts.append(f"checkpoints up to step {last.name.split('-')[1]} ({_when(last)})")
+    meta = output_dir / "adapter" / "course_adapter.json"
+    if meta.exists():
+        step = json.loads(meta.read_text(encoding="utf-8")).get("global_step", "?")
+        parts.append(f"a finished adapter from step {step} ({_when(meta)})")
+    elif (output_dir / "checkpoints").exists() and last is None:
+        parts.append("an unfinished checkpoint folder")
+    return " and ".join(parts) or None
+
+
+def _when(path: Path) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+
+
+def check_earlier_run(output_dir: Path, resume: bool, if_exists: str) -> str | None:
+    """Before any work: refuse a fresh run over an earlier one unless told what to do. Returns the description."""
+    if if_exists not in IF_EXISTS:
+        raise ValueError(f"if_exists={if_exists!r}: choose one of {', '.join(IF_EXISTS)}")
+    found = describe_run(output_dir)
+    if found and not resume and if_exists == "refuse":
+        raise RunExistsError(f"{output_dir} already holds a run ({found}). Nothing was changed. Choose: --resume to "
+                             f"continue it, another --output, or --overwrite to move it aside to "
+                             f"{output_dir}.previous-<time>")
+    return found
+
+
+def move_aside(output_dir: Path) -> Path:
+    """Rename an earlier run folder to ``<output>.previous-<YYYYmmdd-HHMMSS>`` (one atomic rename); return it."""
+    import datetime
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = output_dir.with_name(f"{output_dir.name}.previous-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = output_dir.with_name(f"{output_dir.name}.previous-{stamp}-{n}")
+    output_dir.rename(target)
+    return target
+
+
+class CtrlC:
+    """While active, the first Ctrl-C (SIGINT) asks the Trainer to save a checkpoint at the end of the current
+    step and stop; a second Ctrl-C interrupts at once, as usual. Only in the main thread (where signals arrive)."""
+
+    def __init__(self):
+        self.pressed = False
+        self.previous = None
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        import signal
+
+        if self.pressed:  # second Ctrl-C: give up on the clean stop
+            signal.signal(signal.SIGINT, self.previous)
+            raise KeyboardInterrupt
+        self.pressed = True
+        print("\nCtrl-C: saving a checkpoint at the end of this step, then stopping (Ctrl-C again to stop now)",
+              flush=True)
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+    def callback(self):
+        """A TrainerCallback that turns the first Ctrl-C into save + stop."""
+        from transformers import TrainerCallback
+
+        owner = self
+
+        class StopOnCtrlC(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                if owner.pressed:
+                    control.should_save = True
+                    control.should_training_stop = True
+
+        return StopOnCtrlC()
+
+
+def disk_full_error(err: OSError, checkpoint_dir: Path, step: int) -> OSError:
+    """The message for a full disk while training wrote a checkpoint: where, and which checkpoint still resumes."""
+    last = last_complete_checkpoint(checkpoint_dir)
+    keep = f"{last.name} is complete and resumes" if last else "no complete checkpoint exists yet"
+    return OSError(err.errno, f"disk full while writing a checkpoint in {checkpoint_dir} after step {step} "
+                              f"({err.strerror}); {keep}. Free space, then run again with --resume")

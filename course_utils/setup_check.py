@@ -15,6 +15,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from .data import hub_offline
 from .units import GIB
 
 MIN_FREE_DISK = 5 * GIB  # bytes: two model caches, checkpoints and merged models
@@ -99,7 +100,7 @@ def gather_facts(results_dir: str | Path | None = None) -> dict:
         "gpu_memory_bytes": torch.cuda.get_device_properties(0).total_memory if cuda else None,
         "cpu_count": os.cpu_count(), "bitsandbytes": _bitsandbytes(cuda),
         "profile": default_profile_name(), "profile_from_env": bool(os.environ.get("COURSE_PROFILE")),
-        "network": _network(), "hub_offline": os.environ.get("HF_HUB_OFFLINE") == "1",
+        "network": _network(), "hub_offline": hub_offline(),
         "offline_models": offline_models(),
     }
     root = cache_root()

@@ -1,12 +1,15 @@
 """Train a LoRA adapter with the profile's recipe: transformers ``Trainer`` + peft (accelerate underneath).
 
-    python -m course_utils.train --profile cpu --output outputs/05_training
+    python -m course_utils.train --profile cpu --output outputs/05_training [--resume | --overwrite]
+    python -m course_utils.train --profile gpu8gb --model phi-2 --output outputs/phi2   # the seed's --model_name
 
 The same function runs in notebook 05, from the command line, and under ``accelerate launch``.
 Loss is computed on answer tokens only, and the output layer is applied only at positions where
 some row of the batch has an answer token: prompt and padding positions mostly never produce
-logits (for Gemma's 262k vocabulary that is most of the work). Checkpoints are written every ``save_steps``; ``resume=True`` continues from the last
-complete one. The adapter is saved in the standard PEFT format plus ``course_adapter.json``.
+logits (for Gemma's 262k vocabulary that is most of the work). The held-out records are evaluated
+every ``eval_steps`` (the Trainer's schedule, our exact answer-token loss); checkpoints are written every
+``save_steps``, the best one by held-out loss is kept and becomes the adapter. TensorBoard event files go
+to ``<output>/tensorboard``. A run folder is never destroyed implicitly (``course_utils.runs``).
 """
 from __future__ import annotations
 
@@ -20,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from .prompts import IGNORE, collate, encode, pad_id
+from .loss import answer_loss_sum, heldout_loss
+from .prompts import collate, pad_id, prepare_data
 from .runs import check_output_folder, check_writable, last_complete_checkpoint
 
 
@@ -38,54 +41,24 @@ class TrainResult:
     log_history: list = field(default_factory=list)
     data_report: object = None
     resumed_from: str | None = None
+    best_step: int | None = None  # the checkpoint the adapter came from (lowest held-out loss)
+    interrupted: bool = False  # stopped by Ctrl-C after saving a checkpoint
+    moved_to: str | None = None  # where an earlier run in the same folder was moved (overwrite)
 
     @property
     def loss_drop(self) -> float:
         return 1.0 - self.heldout_loss_after / self.heldout_loss_before
 
 
-def answer_loss_sum(model, batch) -> tuple[torch.Tensor, int]:
-    """(sum of cross-entropy over answer tokens, number of answer tokens) for a padded batch.
-
-    Asks the model for logits only at positions whose next token is an answer token in some row of
-    the batch (``logits_to_keep``), so prompt and padding positions mostly never reach the output
-    layer (for Gemma's 262k vocabulary that is most of the work). Everything runs inside the
-    model's own forward, so DDP, DeepSpeed and FSDP wrappers see it.
-    """
-    labels = batch["labels"][:, 1:]
-    keep = labels != IGNORE
-    positions = keep.any(dim=0).nonzero().squeeze(1)  # hidden state t predicts token t + 1
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=positions,
-                   use_cache=False).logits
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels[:, positions].reshape(-1),
-                           ignore_index=IGNORE, reduction="sum")
-    return loss, int(keep.sum())
-
-
-@torch.no_grad()
-def heldout_loss(model, examples: list[dict], pad: int, batch_size: int = 8) -> float:
-    """Mean cross-entropy per answer token (nats) over ``examples`` (encoded records)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    total, count = 0.0, 0
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
-    for start in range(0, len(order), batch_size):
-        batch = collate([examples[i] for i in order[start:start + batch_size]], pad)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        loss, n = answer_loss_sum(model, batch)
-        total, count = total + float(loss), count + n
-    model.train(was_training)
-    return total / count
-
-
 def _trainer_class():
     from transformers import Trainer
 
     class AnswerOnlyTrainer(Trainer):
-        """Trainer whose loss is answer-token cross-entropy without logits at masked positions."""
+        """Trainer whose loss is answer-token cross-entropy without logits at masked positions, and whose
+        evaluation is the exact held-out answer-token loss (``heldout_loss``) of ``eval_dataset``."""
 
         loss_is_scaled_for_ga = True
+        pad_id = 0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             loss, n = answer_loss_sum(model, inputs)
@@ -96,49 +69,43 @@ def _trainer_class():
                 loss = loss * self.accelerator.num_processes
             return loss
 
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+            examples = self.eval_dataset if eval_dataset is None else eval_dataset
+            metrics = {f"{metric_key_prefix}_loss": heldout_loss(self.model, examples, self.pad_id,
+                                                                 self.args.per_device_eval_batch_size)}
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+
     return AnswerOnlyTrainer
 
 
-def prepare_data(profile, tokenizer):
-    """Encoded training and held-out examples + the validation report for a profile."""
-    from .data import load_heldout, load_source, validate
-
-    records = load_source(profile.data.source)
-    if profile.data.max_records:
-        records = records[: profile.data.max_records]
-    # one encoding per record: `length` is counted before truncation, so validation sees the real length
-    encoded = [encode(r, tokenizer, profile.seq_len, profile.data.template) for r in records]
-    kept, report = validate(records, [e["length"] for e in encoded], profile.seq_len, profile.data.on_long)
-    if not kept:
-        from .data import DataError
-
-        raise DataError(f"No training records left after validation ({dict(report.dropped)}: "
-                        f"{'; '.join(report.notes[:3])}); raise seq_len (now {profile.seq_len}) or set "
-                        f"data.on_long to 'truncate'")
-    by_record = {id(r): e for r, e in zip(records, encoded, strict=True)}
-    train = [by_record[id(r)] for r in kept]
-    held = load_heldout()[: profile.train.heldout_records]
-    heldout = [encode(r, tokenizer, profile.seq_len, profile.data.template) for r in held]
-    return train, heldout, report
-
-
-def training_arguments(profile, checkpoint_dir: Path, max_steps: int):
-    """``TrainingArguments`` for the profile's recipe."""
+def training_arguments(profile, checkpoint_dir: Path, max_steps: int | None = None):
+    """``TrainingArguments`` for the profile's recipe (``max_steps`` overrides the profile's steps or epochs)."""
     from transformers import TrainingArguments
 
     t = profile.train
     cuda = profile.device == "cuda" and torch.cuda.is_available()
+    steps = max_steps or t.max_steps
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
         per_device_train_batch_size=profile.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=profile.grad_accum,
         learning_rate=t.learning_rate,
         warmup_steps=t.warmup_steps,
         lr_scheduler_type=t.lr_scheduler,
-        max_steps=max_steps,
+        max_steps=steps or -1,
+        num_train_epochs=t.epochs or 1,  # used only when max_steps is -1
         logging_steps=t.logging_steps,
+        logging_nan_inf_filter=False,  # the Trainer would log the previous mean instead: StopOnNaN must see it
+        eval_strategy="steps",
+        eval_steps=t.eval_steps,
         save_steps=t.save_steps,
-        save_total_limit=2,
+        save_total_limit=2,  # the best checkpoint is always kept, plus the newest
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
         optim=profile.optimizer,
         fp16=cuda and profile.dtype == "float16",
         bf16=cuda and profile.dtype == "bfloat16",
@@ -146,7 +113,7 @@ def training_arguments(profile, checkpoint_dir: Path, max_steps: int):
         activation_checkpointing_kwargs={"use_reentrant": False} if profile.gradient_checkpointing else None,
         train_sampling_strategy="group_by_length",
         remove_unused_columns=False,
-        report_to=[],
+        report_to=[],  # TensorBoard is added by train() with its folder inside the run folder
         seed=t.seed,
         data_seed=t.seed,
         neftune_noise_alpha=t.neftune_noise_alpha,
@@ -156,31 +123,39 @@ def training_arguments(profile, checkpoint_dir: Path, max_steps: int):
     )
 
 
-def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int | None = None,
-          callbacks: list | None = None, progress=print) -> TrainResult:
+def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str = "refuse",
+          stop_after: int | None = None, callbacks: list | None = None, progress=print) -> TrainResult:
     """Train the profile's LoRA adapter; return measured results (see ``TrainResult``).
 
-    ``output_dir`` gets ``checkpoints/`` and, when training reaches ``max_steps``, ``adapter/``.
-    ``resume=True`` continues from the last complete checkpoint (fresh start when there is none).
-    ``stop_after=k`` stops after step k, as an interruption would (use a multiple of save_steps).
+    ``output_dir`` gets ``checkpoints/``, ``tensorboard/`` and, when training reaches its last step, ``adapter/``
+    (the best checkpoint by held-out loss). ``resume=True`` continues from the last complete checkpoint.
+    A fresh run in a folder that holds an earlier run: ``if_exists="refuse"`` (default) stops before any work,
+    ``"overwrite"`` moves the earlier run to ``<output>.previous-<time>``, ``"replace"`` deletes it (notebooks
+    re-running their own demo folder). ``stop_after=k`` stops after step k, as an interruption would.
     """
+    from .notebook import quiet_libraries
+
+    quiet_libraries()  # before transformers' Trainer imports bitsandbytes
     from transformers import TrainerCallback, set_seed
+    from transformers.integrations import TensorBoardCallback
 
     from .adapter import adapter_metadata, save_adapter
     from .loading import load_profile_model, load_tokenizer
     from .lora import attach_lora
-    from .monitoring import use_text_progress
-    from .notebook import quiet_libraries
+    from .monitoring import StopOnNaN, use_text_progress
+    from .profiles import check_device
+    from .runs import CtrlC, check_earlier_run, disk_full_error, move_aside
     from .vram_measure import peak_memory_bytes
 
-    quiet_libraries()
     output_dir = Path(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
+    # everything that can be wrong is checked before the output folder is touched (bad input writes nothing)
+    check_device(profile)
+    check_output_folder(output_dir)
+    earlier = check_earlier_run(output_dir, resume, if_exists)
     set_seed(profile.train.seed)
     tokenizer = load_tokenizer(profile.model)
-    # everything that can be wrong is checked before the output folder is touched (bad input writes nothing)
     train_set, heldout, report = prepare_data(profile, tokenizer)
-    check_output_folder(output_dir)
     model = load_profile_model(profile)
     if profile.quantization != "none":
         from peft import prepare_model_for_kbit_training
@@ -188,12 +163,21 @@ def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
     model.config.use_cache = False
     model = attach_lora(model, profile.lora)
+    moved_to = None
+    if earlier and not resume:
+        if if_exists == "overwrite":
+            moved_to = move_aside(output_dir)
+            progress(f"the earlier run in {output_dir} ({earlier}) was moved to {moved_to}")
+        else:
+            shutil.rmtree(output_dir)
+            progress(f"replaced the earlier run in {output_dir} ({earlier})")
     check_writable(output_dir)
     pad = pad_id(tokenizer)
-    progress(f"data: {report.kept} training records ({report.total} read), {len(heldout)} held-out")
+    if report.note:
+        progress(report.note)
+    where = "the bundled held-out file" if report.source == "bundled" else f"a seeded split of {report.source}"
+    progress(f"data: {report.summary()}; {len(train_set)} training records, {len(heldout)} held-out from {where}")
     resume_from = last_complete_checkpoint(checkpoint_dir) if resume else None
-    if not resume and checkpoint_dir.exists():
-        shutil.rmtree(checkpoint_dir)  # a fresh run never mixes with old checkpoints
     loss_before = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)  # the adapter is still zero here
     if resume_from:
         progress(f"resuming from {resume_from.name}; held-out answer loss of the base model (no adapter): "
@@ -213,26 +197,47 @@ def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int
             if stop_after is not None and state.global_step >= stop_after:
                 control.should_training_stop = True
 
+    from torch.utils.tensorboard import SummaryWriter
+
+    ctrl_c = CtrlC()
     trainer = _trainer_class()(
-        model=model, args=training_arguments(profile, checkpoint_dir, profile.train.max_steps),
-        train_dataset=train_set, data_collator=data_collator, callbacks=[StopAfter(), *(callbacks or [])],
-    )
+        model=model, args=training_arguments(profile, checkpoint_dir), train_dataset=train_set, eval_dataset=heldout,
+        data_collator=data_collator, callbacks=[StopAfter(), StopOnNaN(profile.dtype), ctrl_c.callback(),
+                                                TensorBoardCallback(SummaryWriter(str(output_dir / "tensorboard"))),
+                                                *(callbacks or [])])
+    trainer.pad_id = pad
     use_text_progress(trainer, progress)
     start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    try:
+        with ctrl_c:
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except OSError as err:
+        import errno
+
+        if err.errno == errno.ENOSPC:
+            raise disk_full_error(err, checkpoint_dir, trainer.state.global_step) from None
+        raise
     seconds = time.perf_counter() - start
     step = trainer.state.global_step
+    best = trainer.state.best_model_checkpoint
+    best_step = int(Path(best).name.split("-")[1]) if best else None
     loss_after = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)
-    progress(f"held-out answer loss after {step} steps: {loss_after:.4f} (perplexity {math.exp(loss_after):.1f})")
+    which = f"best checkpoint, step {best_step}" if best_step is not None and best_step != step else f"step {step}"
+    progress(f"held-out answer loss after {step} steps ({which}): {loss_after:.4f} (perplexity {math.exp(loss_after):.1f})")
     result = TrainResult(output_dir / "adapter", step, loss_before, loss_after, seconds,
                          counter["tokens"] / seconds if seconds > 0 else 0.0, peak_memory_bytes(),
-                         trainer.state.log_history, report, str(resume_from) if resume_from else None)
-    saves = step >= profile.train.max_steps and trainer.is_world_process_zero()  # one writer under DDP
+                         trainer.state.log_history, report, str(resume_from) if resume_from else None,
+                         best_step, ctrl_c.pressed, str(moved_to) if moved_to else None)
+    finished = step >= trainer.state.max_steps and not ctrl_c.pressed
+    saves = finished and trainer.is_world_process_zero()  # one writer under DDP
     if saves:
         save_adapter(model, result.adapter_dir, metadata=adapter_metadata(
-            profile, tokenizer, global_step=step, heldout_loss_before=loss_before, heldout_loss_after=loss_after,
-            train_records=report.kept, train_seconds=seconds, tokens_per_second=result.tokens_per_second,
-            world_size=trainer.args.world_size))
+            profile, tokenizer, global_step=step, best_step=best_step, heldout_loss_before=loss_before,
+            heldout_loss_after=loss_after, train_records=report.kept, data_source=report.source,
+            train_seconds=seconds, tokens_per_second=result.tokens_per_second, world_size=trainer.args.world_size))
+    if ctrl_c.pressed:
+        progress(f"stopped by Ctrl-C at step {step}; checkpoint-{step} is saved in {checkpoint_dir}. Continue with: "
+                 f"python -m course_utils.train --profile {profile.name} --output {output_dir} --resume")
     if trainer.args.world_size > 1:
         progress(f"rank {trainer.args.process_index} of {trainer.args.world_size}: finished at step {step}; "
                  + (f"adapter saved to {result.adapter_dir}" if saves else "the adapter is rank 0's to save"))
@@ -241,22 +246,36 @@ def train(profile, output_dir: str | Path, resume: bool = False, stop_after: int
 
 
 def main(argv=None) -> None:
-    from .profiles import PROFILES_FILE, default_profile_name, get_profile
+    from .notebook import quiet_libraries
+
+    quiet_libraries()  # first: the imports below load bitsandbytes
+    from .monitoring import TrainingDiverged
+    from .profiles import PROFILES_FILE, default_profile_name, get_profile, with_model
 
     parser = argparse.ArgumentParser(description="Train the course's LoRA adapter with a profile's recipe.")
     parser.add_argument("--profile", default=default_profile_name(), help="smoke, cpu or gpu8gb")
-    parser.add_argument("--output", default="outputs/train", help="folder for checkpoints/ and adapter/")
-    parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
+    parser.add_argument("--model", "--model_name", dest="model", default=None,
+                        help="a registry model instead of the profile's (gpt2, tinyllama-1.1b, phi-2, gemma-3-270m, ...)")
+    parser.add_argument("--output", default="outputs/train", help="folder for checkpoints/, tensorboard/ and adapter/")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
+    choice.add_argument("--overwrite", action="store_true",
+                        help="start afresh; an earlier run in --output is moved to <output>.previous-<time>")
     parser.add_argument("--profiles", default=str(PROFILES_FILE), help="a profiles YAML file (default: the course's)")
     args = parser.parse_args(argv)
     try:
-        result = train(get_profile(args.profile, args.profiles), args.output, resume=args.resume)
-    except (ValueError, OSError) as err:  # ProfileError, DataError, bad LoRA targets, unwritable output...
+        profile = get_profile(args.profile, args.profiles)
+        if args.model:
+            profile = with_model(profile, args.model)
+        result = train(profile, args.output, resume=args.resume, if_exists="overwrite" if args.overwrite else "refuse")
+    except (ValueError, OSError, TrainingDiverged) as err:  # ProfileError, DataError, RunExistsError, disk full...
         raise SystemExit(f"error: {err}") from None
     summary = {k: v for k, v in asdict(result).items() if k not in ("log_history", "data_report")}
     summary["adapter_dir"] = str(result.adapter_dir)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary, indent=2, default=str))
+    if result.interrupted:
+        raise SystemExit(130)  # the conventional status of a program stopped by Ctrl-C
 
 
 if __name__ == "__main__":

@@ -28,6 +28,28 @@ def randomize_lora_b(model, seed: int, std: float):
     return model
 
 
+def tiny_nf4_models(folder, seed: int = 0):
+    """(nf4 model, fp32 model with the nf4 model's de-quantized weights) of one tiny random Llama.
+
+    Loaded the course's way (``standard_4bit_path``), compute dtype fp32. The projections are 32 wide or
+    more (bitsandbytes' CPU packing needs a multiple of 32 output features; narrower ones crash it).
+    """
+    import copy
+
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig
+
+    from course_utils.quantization import standard_4bit_path
+
+    torch.manual_seed(seed)
+    AutoModelForCausalLM.from_config(LlamaConfig(
+        vocab_size=1000, hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=8,
+        num_key_value_heads=4, max_position_embeddings=512, tie_word_embeddings=False)).save_pretrained(folder)
+    nf4 = standard_4bit_path(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, quantization_config=(
+        BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                           bnb_4bit_compute_dtype=torch.float32))))
+    return nf4, copy.deepcopy(nf4).dequantize()
+
+
 @pytest.fixture
 def course_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))

@@ -3,7 +3,16 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.data import DataError, load_heldout, load_probes, load_source, read_records, validate
+from course_utils.data import (
+    DataError,
+    DataReport,
+    load_heldout,
+    load_probes,
+    load_source,
+    read_records,
+    split_source,
+    validate,
+)
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "koalpaca_v1_0_sample.jsonl"
 
@@ -57,25 +66,110 @@ def test_hub_format_records_are_normalized(monkeypatch):
      r"bad\.jsonl, line 2: invalid JSON"),
     ("array.jsonl", '[{"instruction": "a", "output": "b"}]\n', r"line 1: a JSON array where a \.jsonl file needs one object per line"),
     ("obj.json", '{"instruction": "a", "output": "b"}', r"expected a JSON array of records.*got dict"),
-    ("num.jsonl", '{"instruction": "a", "input": 3, "output": "b"}\n', r"line 1, field 'input': expected a string, got int"),
-    ("empty.jsonl", '{"instruction": "a", "output": "  "}\n', r"line 1, field 'output': empty"),
+    ("broken.json", '[{"instruction": "a", "output": "b"},', r"broken\.json: invalid JSON at line 1"),
     ("missing.jsonl", '{"question": "a", "answer": "b"}\n', r"line 1: unknown format \(keys: answer, question\)"),
+    ("extra.jsonl", '{"instruction": "a", "output": "b", "score": 3}\n',
+     r"line 1: unknown key\(s\) \['score'\]\. Alpaca/KoAlpaca records have only instruction, input, output, url"),
     ("notes.txt", "hello", r"unknown file type '\.txt'"),
 ])
-def test_bad_files_name_file_line_and_field(tmp_path, name, text, message):
+@pytest.mark.parametrize("on_invalid", ["skip", "error"])
+def test_file_level_problems_stop_in_both_modes(tmp_path, name, text, message, on_invalid):
     with pytest.raises(DataError, match=message):
-        read_records(_write(tmp_path, name, text))
+        read_records(_write(tmp_path, name, text), on_invalid, DataReport())
 
 
-def test_validation_reports_duplicates_and_long_records():
-    recs = [{"instruction": "a", "input": "", "output": "b"}, {"instruction": "a", "input": "", "output": "b"},
-            {"instruction": "c", "input": "", "output": "d"}]
-    kept, report = validate(recs, [10, 10, 900], max_len=256, on_long="drop")
-    assert kept == recs[:1]
-    assert dict(report.dropped) == {"duplicate": 1, "longer than 256 tokens": 1}
-    assert report.notes == ["record 1 duplicates record 0", "record 2: 900 tokens > 256"]
-    kept, report = validate(recs, [10, 10, 900], max_len=256, on_long="truncate")
-    assert len(kept) == 2 and report.truncated == 1
+RECORD_PROBLEMS = [  # (raw record, reason it is skipped with, message in strict mode)
+    ({"instruction": "a", "input": 3, "output": "b"}, "non-string field", r"field 'input': expected a string, got int"),
+    ({"instruction": "a", "output": "  "}, "empty field", r"field 'output': empty"),
+    ({"instruction": ["a"], "output": "b"}, "non-string field", r"field 'instruction': expected a string, got list"),
+    ({"instruction": "q0", "input": "", "output": "a0"}, "duplicate", r"duplicates .*(record 0|line 1)"),
+]
+
+
+def test_record_level_problems_are_skipped_counted_and_named(tmp_path):
+    good = [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(3)]
+    raws = good[:1] + [raw for raw, _, _ in RECORD_PROBLEMS] + good[1:]
+    report = DataReport()
+    records = read_records(_write(tmp_path, "d.json", json.dumps(raws)), "skip", report)
+    assert records == good
+    assert report.total == 7 and report.kept == 3
+    assert dict(report.dropped) == {"non-string field": 2, "empty field": 1, "duplicate": 1}
+    path = tmp_path / "d.json"
+    assert report.offenders["non-string field"] == [f"{path}, record 1", f"{path}, record 3"]
+    assert report.where == [f"{path}, record 0", f"{path}, record 5", f"{path}, record 6"]
+    assert report.summary().startswith("7 read, 3 kept; skipped: non-string field 2 (")
+
+
+@pytest.mark.parametrize("raw,reason,message", RECORD_PROBLEMS, ids=[r for _, r, _ in RECORD_PROBLEMS])
+def test_strict_mode_stops_at_the_first_bad_record(tmp_path, raw, reason, message):
+    raws = [{"instruction": "q0", "input": "", "output": "a0"}, raw]
+    path = _write(tmp_path, "d.jsonl", "\n".join(json.dumps(r) for r in raws))
+    with pytest.raises(DataError, match=rf"d\.jsonl, line 2.*{message}"):
+        read_records(path, "error")
+
+
+def test_only_the_first_five_offenders_are_listed(tmp_path):
+    raws = [{"instruction": f"q{i}", "output": ""} for i in range(8)] + [{"instruction": "q", "output": "a"}]
+    report = DataReport()
+    read_records(_write(tmp_path, "d.jsonl", "\n".join(json.dumps(r) for r in raws)), "skip", report)
+    assert report.dropped["empty field"] == 8 and len(report.offenders["empty field"]) == 5
+    assert report.offenders["empty field"][-1].endswith("line 5")
+
+
+def test_no_records_left_is_an_error(tmp_path):
+    path = _write(tmp_path, "d.jsonl", json.dumps({"instruction": "a", "output": ""}) + "\n")
+    with pytest.raises(DataError, match=r"no usable records \(1 read, 0 kept; skipped: empty field 1"):
+        split_source(str(path), heldout_records=1, seed=0)
+
+
+def test_a_koalpaca_sized_array_with_one_empty_output_near_the_end(tmp_path):
+    """The real v1.0 file: 11,432 records, record 10235 has an empty output. It loads, skipping exactly that one."""
+    raws = [{"instruction": f"질문 {i}", "input": "", "output": f"답 {i}"} for i in range(11_432)]
+    raws[10_235]["output"] = ""
+    path = _write(tmp_path, "ko_alpaca_data.json", json.dumps(raws, ensure_ascii=False))
+    report = DataReport()
+    records = read_records(path, "skip", report)
+    assert len(records) == 11_431
+    assert dict(report.dropped) == {"empty field": 1}
+    assert report.offenders["empty field"] == [f"{path}, record 10235"]
+
+
+def test_validation_drops_long_records_and_names_them_by_their_place_in_the_source(tmp_path):
+    raws = [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(3)]
+    report = DataReport()
+    recs = read_records(_write(tmp_path, "d.jsonl", "\n".join(json.dumps(r) for r in raws)), "skip", report)
+    kept, report = validate(recs, [10, 900, 10], max_len=256, on_long="drop", report=report)
+    assert kept == [recs[0], recs[2]]
+    assert dict(report.dropped) == {"longer than 256 tokens": 1}
+    assert report.offenders["longer than 256 tokens"] == [f"{tmp_path / 'd.jsonl'}, line 2: 900 tokens"]
+    kept, report = validate(recs, [10, 900, 10], max_len=256, on_long="truncate")
+    assert len(kept) == 3 and report.truncated == 1
+
+
+def test_a_koalpaca_source_holds_out_a_fixed_seeded_part_of_itself(tmp_path):
+    raws = [{"instruction": f"질문 {i}", "input": "", "output": f"답 {i}"} for i in range(50)]
+    path = str(_write(tmp_path, "ko_alpaca_data.json", json.dumps(raws, ensure_ascii=False)))
+    train, held, report = split_source(path, heldout_records=10, seed=1234, max_records=30)
+    again = split_source(path, heldout_records=10, seed=1234)
+    assert held == again[1] and len(held) == 10 and len(train) == 30
+    assert not {r["instruction"] for r in held} & {r["instruction"] for r in again[0]}
+    assert held != [r for r in load_source(path)][:10]  # a shuffled split, not the first records
+    assert report.source == path and len(report.where) == 30
+    train_b, held_b, report_b = split_source("bundled", heldout_records=8, seed=1234)
+    assert held_b == load_heldout()[:8] and report_b.source == "bundled"
+
+
+def test_an_unreachable_hub_source_falls_back_to_the_bundled_set_and_says_so(monkeypatch):
+    import datasets
+
+    def offline(dataset_id, split):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    train, held, report = split_source("beomi/KoAlpaca-v1.1a", heldout_records=8, seed=0)
+    assert report.source == "bundled" and train == load_source("bundled") and held == load_heldout()[:8]
+    assert report.note == ("beomi/KoAlpaca-v1.1a is not reachable (ConnectionError) and not cached: training on the "
+                           "bundled Korean set instead")
 
 
 @pytest.mark.skipif(not SHARED_SAMPLE.exists(), reason="../shared/data/koalpaca_v1_0_sample.jsonl not present")
@@ -83,7 +177,7 @@ def test_real_koalpaca_v10_sample_loads_and_formats():
     from course_utils.loading import load_tokenizer
     from course_utils.prompts import encode
 
-    records = read_records(SHARED_SAMPLE)
+    records = read_records(SHARED_SAMPLE)  # strict: the sample has no bad record
     assert len(records) == 1200
     assert sum(1 for r in records if r["input"]) > 400
     tok = load_tokenizer("smollm2-135m-instruct")
@@ -91,3 +185,20 @@ def test_real_koalpaca_v10_sample_loads_and_formats():
         ex = encode(rec, tok, None)
         assert ex["labels"][-1] == tok.eos_token_id
         assert ex["labels"][: ex["n_prompt"]] == [-100] * ex["n_prompt"]
+
+
+@pytest.mark.skipif(not SHARED_SAMPLE.exists(), reason="../shared/data/koalpaca_v1_0_sample.jsonl not present")
+def test_real_koalpaca_sample_with_records_broken_in_memory_reports_exactly_those():
+    from course_utils.data import normalize
+
+    raws = [json.loads(line) for line in SHARED_SAMPLE.read_text(encoding="utf-8").splitlines()]
+    raws[17]["output"] = ""
+    raws[503]["input"] = 42
+    raws[900] = dict(raws[12])  # a duplicate of record 12
+    raws[1150]["instruction"] = "   "
+    report = DataReport()
+    records = normalize(raws, lambda i: f"record {i}", "skip", report)
+    assert len(records) == 1196 and report.total == 1200
+    assert dict(report.dropped) == {"empty field": 2, "non-string field": 1, "duplicate": 1}
+    assert report.offenders == {"empty field": ["record 17", "record 1150"], "non-string field": ["record 503"],
+                                "duplicate": ["record 900"]}

@@ -81,3 +81,58 @@ def test_notebook_profile_switch_with_a_typo_lists_the_valid_ones(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "gpu8")
     with pytest.raises(ProfileError, match=r"'gpu8'.*smoke.*cpu.*gpu8gb"):
         active_profile()
+
+
+def test_a_profile_trains_by_steps_or_by_epochs():
+    profiles = load_profiles()
+    assert profiles["cpu"].train.max_steps == 220 and profiles["cpu"].train.epochs is None
+    seed = profiles["gpu8gb"]  # the seed's recipe: KoAlpaca, 10,000 records, 3 epochs, warmup 100
+    assert seed.train.epochs == 3.0 and seed.train.max_steps is None and seed.train.warmup_steps == 100
+    assert seed.data.source == "beomi/KoAlpaca-v1.1a" and seed.data.max_records == 10_000
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"epochs": 3}, r"set exactly one of train\.max_steps .* Got max_steps=220, epochs=3"),
+    ({"max_steps": None}, r"set exactly one of train\.max_steps .* Got max_steps=None, epochs=None"),
+    ({"max_steps": None, "epochs": 0}, r"train\.epochs must be a number > 0"),
+    ({"save_steps": 30}, r"save_steps \(30\) must be a multiple of train\.eval_steps \(40\)"),
+])
+def test_steps_epochs_and_checkpoint_schedule_are_validated(tmp_path, change, message):
+    raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))
+    raw["cpu"]["train"].update(change)
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ProfileError, match=message):
+        get_profile("cpu", path)
+
+
+def test_epochs_become_the_trainers_step_count(tmp_path):
+    import dataclasses
+
+    from course_utils.train import training_arguments
+
+    cpu = get_profile("cpu")
+    by_epochs = dataclasses.replace(cpu, train=dataclasses.replace(cpu.train, max_steps=None, epochs=2.0))
+    args = training_arguments(by_epochs, tmp_path)
+    assert args.max_steps == -1 and args.num_train_epochs == 2.0
+    assert training_arguments(cpu, tmp_path).max_steps == 220
+
+
+def test_model_override_and_device_check():
+    from course_utils.profiles import check_device, with_model
+
+    assert with_model(get_profile("gpu8gb"), "phi-2").model == "phi-2"
+    with pytest.raises(ProfileError, match=r"--model 'llama-7b' is not in the registry"):
+        with_model(get_profile("cpu"), "llama-7b")
+    with pytest.raises(ProfileError, match=r"uses seq_len=2048, above gpt2's maximum of 1024 positions"):
+        with_model(dataclasses_replace_seq(get_profile("cpu"), 2048), "gpt2")
+    check_device(get_profile("cpu"))  # a CPU profile never needs CUDA
+    if not torch.cuda.is_available():
+        with pytest.raises(ProfileError, match=r"needs a CUDA GPU, .* Use --profile cpu"):
+            check_device(get_profile("gpu8gb"))
+
+
+def dataclasses_replace_seq(profile, seq_len):
+    import dataclasses
+
+    return dataclasses.replace(profile, seq_len=seq_len)

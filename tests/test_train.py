@@ -59,27 +59,68 @@ def test_saved_adapter_reloads_with_the_same_logits(uninterrupted):
     assert (a - b).abs().max().item() < 1e-5
 
 
-@pytest.mark.parametrize("key", ["gpt2", "tinyllama-1.1b", "phi-2"])
-def test_answer_loss_equals_full_logit_cross_entropy(key):
-    """The answer-only path (output layer only at answer positions) gives the plain masked loss."""
-    from conftest import tiny_model
+def test_heldout_is_evaluated_during_training_and_the_best_checkpoint_becomes_the_adapter(uninterrupted, smoke):
+    evals = {e["step"]: e["eval_loss"] for e in uninterrupted.log_history if "eval_loss" in e}
+    assert sorted(evals) == list(range(smoke.train.eval_steps, smoke.train.max_steps + 1, smoke.train.eval_steps))
+    best = min(evals, key=evals.get)
+    assert uninterrupted.best_step == best
+    assert uninterrupted.heldout_loss_after == pytest.approx(evals[best], abs=1e-6)  # the adapter is that checkpoint
+    meta = json.loads((uninterrupted.adapter_dir / "course_adapter.json").read_text())
+    assert meta["best_step"] == best and meta["global_step"] == smoke.train.max_steps
 
-    from course_utils.lora import attach_lora
-    from course_utils.profiles import LoraSettings
-    from course_utils.train import answer_loss_sum
 
-    model = attach_lora(tiny_model(key), LoraSettings(r=4, alpha=8, dropout=0.0, targets="attention")).eval()
-    torch.manual_seed(1)
-    ids = torch.randint(5, 1000, (3, 10))
-    mask = torch.ones_like(ids)
-    mask[2, 7:] = 0  # a padded row
-    labels = ids.clone()
-    labels[:, :4] = -100  # prompt
-    labels[2, 7:] = -100  # padding
-    with torch.no_grad():
-        loss, n = answer_loss_sum(model, {"input_ids": ids, "attention_mask": mask, "labels": labels})
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
-    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
-                                                 labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum")
-    assert n == int((labels[:, 1:] != -100).sum()) == 6 + 6 + 3
-    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+def test_tensorboard_event_file_holds_the_training_scalars(uninterrupted):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    folder = uninterrupted.adapter_dir.parent / "tensorboard"
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "eval/loss", "train/learning_rate", "train/grad_norm"} <= tags, tags
+    assert [round(s.value, 6) for s in events.Scalars("eval/loss")] == [
+        round(e["eval_loss"], 6) for e in uninterrupted.log_history if "eval_loss" in e]
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_second_run_into_the_same_folder_refuses_and_changes_nothing(tmp_path, capsys):
+    from course_utils.train import main as cli
+
+    out = tmp_path / "run"
+    cli(["--profile", "smoke", "--output", str(out)])
+    before = _files(out)
+    assert any(k.startswith("checkpoints/") for k in before) and "adapter/adapter_model.safetensors" in before
+    with pytest.raises(SystemExit) as refused:
+        cli(["--profile", "smoke", "--output", str(out)])
+    message = str(refused.value.code)
+    assert message.startswith(f"error: {out} already holds a run (checkpoints up to step 4 (")
+    assert "a finished adapter from step 4" in message and "Nothing was changed" in message
+    assert "--resume" in message and "another --output" in message and "--overwrite" in message
+    assert len(message.splitlines()) == 1
+    assert _files(out) == before  # byte-identical
+    capsys.readouterr()
+    cli(["--profile", "smoke", "--output", str(out), "--overwrite"])
+    said = capsys.readouterr().out
+    moved = [p for p in tmp_path.iterdir() if p.name.startswith("run.previous-")]
+    assert len(moved) == 1 and f"was moved to {moved[0]}" in said
+    assert _files(moved[0]) == before  # the old run, whole, under the reported name
+    assert (out / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_a_nan_loss_stops_the_run_at_that_step_with_the_fix(tmp_path):
+    from transformers import TrainerCallback
+
+    from course_utils.monitoring import TrainingDiverged
+
+    class PoisonAfterStep1(TrainerCallback):  # what an fp16 overflow does to the weights
+        def on_step_end(self, args, state, control, model=None, **kw):
+            if state.global_step == 1:
+                with torch.no_grad():
+                    next(p for n, p in model.named_parameters() if "lora_A" in n).fill_(float("nan"))
+
+    with pytest.raises(TrainingDiverged, match=r"training loss is nan at step 2: stopped instead of training on "
+                                               r"garbage\. Lower train\.learning_rate \(now 0\.001\)"):
+        train(get_profile("smoke"), tmp_path, callbacks=[PoisonAfterStep1()], progress=lambda m: None)
+    assert not (tmp_path / "adapter").exists()

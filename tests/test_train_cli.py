@@ -23,19 +23,29 @@ CLI_CASES = [
     ("array-in-jsonl", None, ("d.jsonl", '[{"instruction": "a", "output": "b"}]\n'),
      [], r"d\.jsonl, line 1: a JSON array", r"save the array as a \.json file"),
     ("input-is-a-number", None, ("d.jsonl", '{"instruction": "a", "input": 3, "output": "b"}\n'),
+     [], r"no usable records \(1 read, 0 kept; skipped: non-string field 1 \(.*d\.jsonl, line 1\)",
+     r"Fix the records the report names"),
+    ("input-is-a-number-strict", lambda p: p["data"].update(on_invalid="error"),
+     ("d.jsonl", '{"instruction": "a", "input": 3, "output": "b"}\n'),
      [], r"line 1, field 'input': expected a string, got int", r"Write it as a JSON string"),
     ("invalid-json-line", None, ("d.jsonl", '{"instruction": "a", "output": "b"}\n{"instruction": "c", \n'),
      [], r"d\.jsonl, line 2: invalid JSON", r"Fix or remove that line"),
     ("empty-output", None, ("d.jsonl", '{"instruction": "a", "output": ""}\n'),
+     [], r"no usable records \(1 read, 0 kept; skipped: empty field 1", r"Fix the records the report names"),
+    ("empty-output-strict", lambda p: p["data"].update(on_invalid="error"), ("d.jsonl", '{"instruction": "a", "output": ""}\n'),
      [], r"line 1, field 'output': empty", r"remove the record"),
+    ("unknown-key", None, ("d.jsonl", '{"instruction": "a", "output": "b", "score": 1}\n'),
+     [], r"line 1: unknown key\(s\) \['score'\]", r"rename or remove those keys"),
     ("unknown-format", None, ("d.jsonl", '{"question": "a", "answer": "b"}\n'),
      [], r"line 1: unknown format \(keys: answer, question\)", r"Expected Alpaca/KoAlpaca keys 'instruction', 'output'"),
     ("object-not-array-in-json", None, ("d.json", '{"instruction": "a", "output": "b"}'),
      [], r"d\.json: expected a JSON array of records", r"use a \.jsonl file"),
     ("csv-file", None, ("d.csv", "instruction,output\na,b\n"),
      [], r"d\.csv: unknown file type '\.csv'", r"use \.json \(array\) or \.jsonl"),
-    ("100k-character-output", None, ("d.jsonl", json.dumps({"instruction": "a", "output": LONG}) + "\n"),
-     [], r"record 0: \d+ tokens > 256", r"raise seq_len \(now 256\) or set data\.on_long to 'truncate'"),
+    ("100k-character-output", lambda p: p["train"].update(heldout_records=1),  # one held out, the other is trained on
+     ("d.jsonl", "".join(json.dumps({"instruction": q, "output": LONG}) + "\n" for q in "ab")),
+     [], r"skipped: longer than 256 tokens 1 \(.*d\.jsonl, line \d: \d+ tokens\)",
+     r"raise seq_len \(now 256\) or set data\.on_long to 'truncate'"),
     ("data-file-missing", lambda p: p["data"].update(source="no/such/file.jsonl"), None,
      [], r"no/such/file\.jsonl: file not found", r"Check data\.source in the profile"),
     ("lora-r-zero", lambda p: p["lora"].update(r=0), None,
@@ -54,6 +64,17 @@ CLI_CASES = [
      [], r"data\.on_long='cut' is not valid", r"Choose one of: drop, truncate"),
     ("max-records-negative", lambda p: p["data"].update(max_records=-1), None,
      [], r"data\.max_records must be null \(all records\) or a whole number >= 1", r"got -1"),
+    ("bad-on-invalid", lambda p: p["data"].update(on_invalid="ignore"), None,
+     [], r"data\.on_invalid='ignore' is not valid", r"Choose one of: skip, error"),
+    ("steps-and-epochs", lambda p: p["train"].update(epochs=3), None,
+     [], r"set exactly one of train\.max_steps .* and train\.epochs", r"Got max_steps=4, epochs=3"),
+    ("save-not-multiple-of-eval", lambda p: p["train"].update(save_steps=3), None,
+     [], r"train\.save_steps \(3\) must be a multiple of train\.eval_steps \(2\)", r"best checkpoint"),
+    ("unknown-model-on-cli", None, None,
+     ["--model", "llama-7b"], r"--model 'llama-7b' is not in the registry", r"Valid models: gpt2"),
+    ("gpu-profile-without-cuda", None, None,
+     ["--profile", "gpu8gb", "--model", "phi-2"], r"profile 'gpu8gb' needs a CUDA GPU, but torch .* sees no CUDA device",
+     r"Use --profile cpu on this machine"),
     ("unknown-profile-on-cli", None, None,
      ["--profile", "smok"], r"Unknown profile 'smok'", r"smoke"),
     ("output-is-a-file", None, None,
@@ -90,3 +111,22 @@ def test_training_entry_point_refuses_bad_input(tmp_path, case, change, data, ar
     assert re.search(culprit, message), message
     assert re.search(fix, message), message
     assert not out.exists() and not (tmp_path / "taken" / "out").exists()  # nothing written
+
+
+def _run_cli(*args, env=None):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "course_utils.train", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "COURSE_PROFILE": "smoke", **(env or {})}, timeout=600)
+
+
+def test_the_command_line_has_no_library_noise_and_names_the_missing_gpu(tmp_path):
+    """One line on stderr: the bitsandbytes kernels-community notice is silenced, the error names CUDA and cpu."""
+    done = _run_cli("--profile", "gpu8gb", "--model", "phi-2", "--output", tmp_path / "X")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "needs a CUDA GPU" in done.stderr and "--profile cpu" in done.stderr
+    assert "kernels-community" not in done.stderr + done.stdout
+    assert not (tmp_path / "X").exists()

@@ -53,3 +53,53 @@ def test_killed_training_resumes_from_last_complete_checkpoint(reference, tmp_pa
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
     print(f"kill-test timings (s): {KILL_TIMINGS}")
 
+
+
+def test_a_full_disk_while_checkpointing_stops_with_a_message_and_the_previous_checkpoint_resumes(reference, tmp_path):
+    full = run_helper("train_and_kill.py", tmp_path, "enospc", 4)
+    assert full.returncode == 1
+    message = full.stderr.strip().splitlines()[-1]
+    assert message == (f"error: [Errno 28] disk full while writing a checkpoint in {tmp_path / 'checkpoints'} after "
+                       f"step 4 (No space left on device); checkpoint-2 is complete and resumes. Free space, then run "
+                       f"again with --resume")
+    assert not (tmp_path / "adapter").exists()
+    resumed = last_json(run_helper("train_and_kill.py", tmp_path, "none"))
+    assert resumed["resumed_from"].endswith("checkpoint-2")
+    assert resumed["global_step"] == reference["global_step"]
+    assert abs(resumed["heldout_loss_after"] - reference["heldout_loss_after"]) < LOSS_TOLERANCE
+
+
+def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_the_resume_finishes(tmp_path):
+    """SIGINT to a real `python -m course_utils.train` process while it trains (a longer smoke run, so there is time)."""
+    import yaml
+
+    from course_utils.profiles import PROFILES_FILE
+
+    raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))
+    raw["smoke"]["train"].update(max_steps=40, save_steps=20, eval_steps=20)
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-u", "-m", "course_utils.train", "--profiles", str(profiles), "--profile", "smoke",
+           "--output", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COURSE_PROFILE": "smoke"})
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("step 3/40"):
+            proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=300)
+    text = "".join(lines)
+    assert code == 130, text[-3000:]
+    stopped = next(line for line in lines if line.startswith("stopped by Ctrl-C at step "))
+    step = int(stopped.split("step ")[1].split(";")[0])
+    assert 3 <= step < 40
+    assert f"--output {out} --resume" in stopped
+    assert (out / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").exists()
+    assert not (out / "adapter").exists()  # not finished
+    done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env={**os.environ, "COURSE_PROFILE": "smoke"},
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"resumed at step {step}/40" in done.stdout
+    assert (out / "adapter" / "adapter_model.safetensors").exists()

@@ -36,7 +36,7 @@ def check_05_applied(answer_ppl, meta: dict) -> Verdict:
 
 def check_05_challenge(answer_seconds, profile, meta: dict, tokenizer) -> Verdict:
     """도전: 이번 실행의 tokens/s로, 학습 데이터 3 에폭에 몇 초가 걸릴까? (패딩 제외 토큰 기준, 15% 이내)"""
-    from ..train import prepare_data
+    from ..prompts import prepare_data
 
     for v in (unanswered(answer_seconds), _stale(meta, "tokens_per_second")):
         if v is not None:

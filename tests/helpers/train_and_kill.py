@@ -3,6 +3,7 @@
     python train_and_kill.py OUTPUT none            # train (or resume) to the end, print the result as JSON
     python train_and_kill.py OUTPUT mid-run K       # killed right after optimizer step K
     python train_and_kill.py OUTPUT mid-save K      # killed while writing checkpoint-K (optimizer file half written)
+    python train_and_kill.py OUTPUT enospc K        # the disk fills up while checkpoint-K is written (the CLI's error)
 
 Resumes from the last complete checkpoint whenever OUTPUT already has checkpoints.
 """
@@ -43,6 +44,21 @@ elif mode == "mid-save":
             optimizer_file.write_bytes(data[: len(data) // 2])  # the write got halfway
             die()
     Trainer._save_optimizer_and_scheduler = save_then_die
+
+elif mode == "enospc":
+    import errno
+
+    original = Trainer._save_optimizer_and_scheduler
+
+    def save_until_full(self, output_dir):
+        if self.state.global_step == at:
+            (Path(output_dir) / "optimizer.pt").write_bytes(b"\0" * 1000)  # part of it got written
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(self, output_dir)
+    Trainer._save_optimizer_and_scheduler = save_until_full
+    from course_utils.train import main
+
+    main(["--profile", "smoke", "--output", str(output)])
 
 result = train(get_profile("smoke"), output, resume=(output / "checkpoints").exists(), callbacks=callbacks,
                progress=lambda m: None)

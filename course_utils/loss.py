@@ -1,0 +1,55 @@
+"""The course's loss: cross-entropy on answer tokens only (prompt and padding are masked with -100).
+
+Training, the held-out evaluation during training, notebooks 05-07 and the benchmarks all use these, so
+"held-out answer loss" means one thing everywhere: the mean cross-entropy (nats) per answer token,
+the final EOS included, over all answer tokens of the records (a token-weighted mean, not a mean of
+per-batch means).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .prompts import IGNORE, collate
+
+
+def answer_loss_sum(model, batch) -> tuple[torch.Tensor, int]:
+    """(sum of cross-entropy over answer tokens, number of answer tokens) for a padded batch.
+
+    Asks the model for logits only at positions whose next token is an answer token in some row of
+    the batch (``logits_to_keep``), so prompt and padding positions mostly never reach the output
+    layer (for Gemma's 262k vocabulary that is most of the work). Everything runs inside the
+    model's own forward, so DDP, DeepSpeed and FSDP wrappers see it.
+    """
+    labels = batch["labels"][:, 1:]
+    keep = labels != IGNORE
+    positions = keep.any(dim=0).nonzero().squeeze(1)  # hidden state t predicts token t + 1
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=positions,
+                   use_cache=False).logits
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels[:, positions].reshape(-1),
+                           ignore_index=IGNORE, reduction="sum")
+    return loss, int(keep.sum())
+
+
+@torch.no_grad()
+def heldout_loss(model, examples: list[dict], pad: int, batch_size: int = 8) -> float:
+    """Mean cross-entropy per answer token (nats) over ``examples`` (encoded records)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
+    for start in range(0, len(order), batch_size):
+        batch = collate([examples[i] for i in order[start:start + batch_size]], pad)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        loss, n = answer_loss_sum(model, batch)
+        total, count = total + float(loss), count + n
+    model.train(was_training)
+    return total / count
+
+
+def answer_loss_from_logits(logits: torch.Tensor, examples: list[dict], pad: int) -> float:
+    """Mean cross-entropy per answer token (nats) from ``merge.batch_logits`` output (same as ``heldout_loss``)."""
+    labels = collate(examples, pad)["labels"][:, 1:]
+    keep = labels != IGNORE
+    return F.cross_entropy(logits[:, :-1][keep], labels[keep]).item()

@@ -1,0 +1,44 @@
+"""The answer-only loss: the same number on the training path, the evaluation path and from stored logits."""
+import pytest
+import torch
+
+from course_utils.loss import answer_loss_sum
+
+
+@pytest.mark.parametrize("key", ["gpt2", "tinyllama-1.1b", "phi-2"])
+def test_answer_loss_equals_full_logit_cross_entropy(key):
+    """The answer-only path (output layer only at answer positions) gives the plain masked loss."""
+    from conftest import tiny_model
+
+    from course_utils.lora import attach_lora
+    from course_utils.profiles import LoraSettings
+
+    model = attach_lora(tiny_model(key), LoraSettings(r=4, alpha=8, dropout=0.0, targets="attention")).eval()
+    torch.manual_seed(1)
+    ids = torch.randint(5, 1000, (3, 10))
+    mask = torch.ones_like(ids)
+    mask[2, 7:] = 0  # a padded row
+    labels = ids.clone()
+    labels[:, :4] = -100  # prompt
+    labels[2, 7:] = -100  # padding
+    with torch.no_grad():
+        loss, n = answer_loss_sum(model, {"input_ids": ids, "attention_mask": mask, "labels": labels})
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                                 labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum")
+    assert n == int((labels[:, 1:] != -100).sum()) == 6 + 6 + 3
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_answer_loss_from_logits_equals_heldout_loss(smollm2):
+    from course_utils.data import load_heldout
+    from course_utils.loading import load_tokenizer
+    from course_utils.loss import answer_loss_from_logits, heldout_loss
+    from course_utils.merge import batch_logits
+    from course_utils.prompts import encode, pad_id
+
+    tok = load_tokenizer("smollm2-135m-instruct")
+    examples = [encode(r, tok, 128) for r in load_heldout()[:5]]
+    logits, _ = batch_logits(smollm2, examples, pad_id(tok))
+    assert answer_loss_from_logits(logits, examples, pad_id(tok)) == pytest.approx(
+        heldout_loss(smollm2, examples, pad_id(tok)), rel=1e-4)
