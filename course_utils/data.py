@@ -26,7 +26,7 @@ BUNDLED_TRAIN = DATA_DIR / "ko_instructions_train.jsonl"
 BUNDLED_HELDOUT = DATA_DIR / "ko_instructions_heldout.jsonl"
 PROBES = DATA_DIR / "probes.jsonl"
 HUB_KOALPACA = "beomi/KoAlpaca-v1.1a"
-KNOWN_KEYS = ("instruction", "input", "output", "url")  # url: KoAlpaca v1.1's source link, ignored
+KNOWN_KEYS = ("instruction", "input", "output", "url", "kind")  # url: KoAlpaca v1.1's link (ignored); kind: ours
 ON_LONG = ("drop", "truncate")  # what to do with a record longer than seq_len
 ON_INVALID = ("skip", "error")  # what to do with a record-level problem
 SHOWN_OFFENDERS = 5  # offenders listed per reason in a report
@@ -100,6 +100,8 @@ def _record(raw, where: str) -> dict:
         if not rec[key]:
             raise RecordError(f"{where}, field '{key}': empty. Every record needs a non-empty {key}; remove "
                               f"the record", "empty field")
+    if isinstance(raw.get("kind"), str):  # the bundled set's kind of task (notebook 05's per-kind table)
+        rec["kind"] = raw["kind"]
     return rec
 
 

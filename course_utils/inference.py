@@ -7,10 +7,17 @@ import torch
 
 from .prompts import KOALPACA, format_record, prompt_ids
 
+# The course's decoding defaults, chosen by measurement (notebook 06 measures the comparison again in every run):
+# on the cpu profile's adapter and all 96 held-out records, plain greedy decoding looped in 6/96 answers
+# ("식물성 식물성 …", "1000000…"); greedy with repetition_penalty 1.1 looped in 0/96 with the same chrF
+# (31.5 vs 31.2) and more answers ending at EOS (93 vs 86). 1.2 cost chrF (26.8), no_repeat_ngram_size 3 or 4
+# cost more (19.7, 22.4: Korean subwords repeat naturally), and sampling at 0.3 still looped (7/96).
+DEFAULT_DECODING = {"do_sample": False, "repetition_penalty": 1.1}
+
 
 def generate_answer(model, tokenizer, instruction: str, input_text: str = "", template: str = KOALPACA,
                     max_new_tokens: int = 48, **generate_kwargs) -> str:
-    """The model's answer to one instruction (greedy unless sampling arguments are given)."""
+    """The model's answer to one instruction (``DEFAULT_DECODING`` unless other arguments are given)."""
     return answer_with_stats(model, tokenizer, instruction, input_text, template, max_new_tokens,
                              **generate_kwargs)["answer"]
 
@@ -63,7 +70,7 @@ def answer_with_stats(model, tokenizer, instruction: str, input_text: str = "", 
     start = time.perf_counter()
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
-                         **{"do_sample": False, **generate_kwargs})
+                         **{**DEFAULT_DECODING, **generate_kwargs})
     seconds = time.perf_counter() - start
     model.train(was_training)
     new = out[0, ids.shape[1]:].tolist()
@@ -90,7 +97,7 @@ def stream_answer(model, tokenizer, instruction: str, template: str = KOALPACA, 
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id, streamer=streamer,
-                  **{"do_sample": False, **generate_kwargs})
+                  **{**DEFAULT_DECODING, **generate_kwargs})
     thread = Thread(target=model.generate, kwargs=kwargs)
     thread.start()
     pieces = []
@@ -100,3 +107,40 @@ def stream_answer(model, tokenizer, instruction: str, template: str = KOALPACA, 
     thread.join()
     printer("\n")
     return "".join(pieces).strip()
+
+
+@torch.no_grad()
+def generate_batch(model, tokenizer, questions: list[tuple[str, str]], template: str = KOALPACA,
+                   max_new_tokens: int = 48, batch_size: int = 8, seed: int = 0, **decoding) -> list[dict]:
+    """Answers to many (instruction, input) pairs, ``batch_size`` at a time (left-padded), in the given order.
+
+    Each row: answer text, new_tokens (up to and including EOS), stopped_at_eos, hit_limit (stopped by
+    ``max_new_tokens`` instead). ``DEFAULT_DECODING`` unless ``decoding`` overrides it; sampling is seeded.
+    Prompts of similar length are batched together (less padding); batched greedy answers can differ from
+    one-at-a-time ones where two tokens tie to float rounding.
+    """
+    device = next(model.parameters()).device
+    eos = tokenizer.eos_token_id
+    # left padding must not be the EOS id (SmolLM2's pad is its EOS): repetition_penalty counts every input id,
+    # so padded rows would be pushed away from ending. Masked by attention, the pad id is never seen otherwise.
+    pad = next(i for i in (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.unk_token_id, 0)
+               if i is not None and i != eos)
+    prompts = [prompt_tensor(model, tokenizer, q, i, template)[0].tolist() for q, i in questions]
+    order = sorted(range(len(prompts)), key=lambda k: len(prompts[k]))
+    rows: dict[int, dict] = {}
+    was_training = model.training
+    model.eval()
+    torch.manual_seed(seed)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        width = max(len(prompts[k]) for k in chunk)
+        ids = torch.tensor([[pad] * (width - len(prompts[k])) + prompts[k] for k in chunk], device=device)
+        mask = torch.tensor([[0] * (width - len(prompts[k])) + [1] * len(prompts[k]) for k in chunk], device=device)
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                             pad_token_id=pad, **{**DEFAULT_DECODING, **decoding})
+        for row, k in zip(out[:, width:].tolist(), chunk, strict=True):
+            new = row[: row.index(eos) + 1] if eos in row else row
+            rows[k] = {"answer": tokenizer.decode(new, skip_special_tokens=True).strip(), "new_tokens": len(new),
+                       "stopped_at_eos": eos in new, "hit_limit": eos not in new and len(new) >= max_new_tokens}
+    model.train(was_training)
+    return [rows[k] for k in range(len(prompts))]

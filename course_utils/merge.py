@@ -12,7 +12,7 @@ import torch
 
 from .files import atomic_folder
 from .loss import answer_loss_from_logits
-from .prompts import collate
+from .prompts import KOALPACA, collate
 
 GEMMA_NOTICE = """This model is a derivative of Gemma (google/gemma-3-270m), merged with a LoRA adapter
 trained in the course "LoRA on an 8 GB GPU". Gemma is provided under and subject to the Gemma Terms
@@ -38,12 +38,42 @@ def max_logit_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> floa
     return (a[keep] - b[keep]).abs().max().item()
 
 
-def save_merged(model, tokenizer, out_dir, gemma_notice: bool) -> Path:
-    """``save_pretrained`` (safetensors) + tokenizer into ``out_dir`` atomically; Gemma derivatives get NOTICE."""
+def save_merged(model, tokenizer, out_dir, base_model: str | None = None, template: str = KOALPACA,
+                max_new_tokens: int = 48) -> Path:
+    """``save_pretrained`` (safetensors) + tokenizer into ``out_dir`` atomically, with what deploying needs.
+
+    - the prompt format the adapter was trained on as the tokenizer's ``chat_template`` (``template`` koalpaca;
+      a ``chat``-template adapter keeps the tokenizer's own), so chat servers send the prompts it knows;
+    - ``generation_config.json`` with the EOS and the course's decoding defaults (``DEFAULT_DECODING``);
+    - for a base that came from a SentencePiece GGUF (Gemma), ``tokenizer.model`` rebuilt from that GGUF's
+      vocabulary, which llama.cpp's converter needs (``deploy``);
+    - ``NOTICE`` with the Gemma Terms for a Gemma derivative (``base_model`` a registry key).
+    """
+    import copy
+
+    from .inference import DEFAULT_DECODING
+    from .models import get_spec
+    from .prompts import koalpaca_chat_template
+
+    spec = get_spec(base_model) if base_model else None
+    tok = copy.deepcopy(tokenizer)
+    if template == KOALPACA:
+        tok.chat_template = koalpaca_chat_template(tok)
+    config = model.generation_config
+    config.eos_token_id, config.pad_token_id, config.max_new_tokens = tok.eos_token_id, tok.pad_token_id, max_new_tokens
+    for key, value in DEFAULT_DECODING.items():
+        setattr(config, key, value)
     with atomic_folder(out_dir) as tmp:
         model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        if gemma_notice:
+        tok.save_pretrained(tmp)
+        if spec is not None and spec.source == "gguf":
+            from .deploy import sentencepiece_model_from_gguf
+            from .loading import gguf_path
+
+            spm = sentencepiece_model_from_gguf(gguf_path(spec))
+            if spm is not None:
+                (tmp / "tokenizer.model").write_bytes(spm)
+        if spec is not None and "Gemma" in spec.license:
             (tmp / "NOTICE").write_text(GEMMA_NOTICE, encoding="utf-8")
     return Path(out_dir)
 

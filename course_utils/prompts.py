@@ -41,6 +41,22 @@ def format_record(record: dict, tokenizer, template: str = KOALPACA) -> tuple[st
     raise ValueError(f"template={template!r}: choose one of {', '.join(TEMPLATES)}")
 
 
+def koalpaca_chat_template(tokenizer) -> str:
+    """A Jinja chat template that renders one user turn exactly as training formatted its prompt.
+
+    ``tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True)`` then gives
+    the same token ids as ``prompt_ids(format_koalpaca({"instruction": q})[0], tokenizer)``: the BOS token when
+    this tokenizer adds one, ``### 질문: …`` and ``### 답변:``. An assistant turn is rendered as training's
+    answer (a space, the text, EOS). Chat servers, Ollama and llama.cpp then send prompts the model knows.
+    """
+    bos = "{{ bos_token }}" if tokenizer("x").input_ids[:1] == [tokenizer.bos_token_id] else ""
+    return ("{%- set users = messages | selectattr('role', 'equalto', 'user') | list -%}"
+            "{%- if users | length != 1 -%}{{ raise_exception('This model was trained on single questions: send "
+            "exactly one user message') }}{%- endif -%}"
+            f"{bos}### 질문: {{{{ users[0]['content'] | trim }}}}\n\n### 답변:"
+            "{%- for m in messages if m['role'] == 'assistant' %} {{ m['content'] | trim }}{{ eos_token }}{%- endfor -%}")
+
+
 def prompt_ids(prompt: str, tokenizer, template: str = KOALPACA) -> list[int]:
     """Token ids of a prompt as training and generation both see it (BOS where the tokenizer adds one)."""
     # a chat template already wrote its special tokens into the text

@@ -80,6 +80,29 @@ def peak_memory_bytes() -> int:
     return int(getattr(info, "peak_wset", info.rss))
 
 
+def footprint_by_role(model) -> dict[str, int]:
+    """Bytes of a model's weights as stored, by role: token embedding (and a separate output layer), the linear
+    layers inside the blocks (4-bit packed data + constants when quantized), everything else (norms, biases,
+    buffers). Tied weights count once. The parts sum to ``model_footprint``."""
+    from .models import _is_linear
+
+    seen, out = set(), {"embedding + output layer": 0, "linear layers": 0, "other": 0}
+    heads = {id(model.get_input_embeddings()), id(model.get_output_embeddings())}
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            size = p.untyped_storage().nbytes() if p.device.type != "meta" else 0
+            qs = getattr(p, "quant_state", None)
+            size += quant_state_bytes(qs) if qs is not None else 0
+            role = ("embedding + output layer" if id(module) in heads or isinstance(module, torch.nn.Embedding)
+                    else "linear layers" if name == "weight" and _is_linear(module) else "other")
+            out[role] += size
+    out["other"] += sum(b.numel() * b.element_size() for b in model.buffers())
+    return out
+
+
 def model_footprint(model) -> int:
     """Bytes of a model's weights as stored (4-bit packed data and constants included) plus its buffers."""
     return parameter_bytes(model) + sum(b.numel() * b.element_size() for b in model.buffers())

@@ -64,6 +64,21 @@ def smollm2():
     return load_model("smollm2-135m-instruct")
 
 
+@pytest.fixture(scope="session")
+def merged_smollm2(tmp_path_factory):
+    """A merged SmolLM2 (an adapter with random B merged in), saved the course's way (chat template, generation
+    config): what notebook 07 hands to notebook 08."""
+    from course_utils.loading import load_model, load_tokenizer
+    from course_utils.lora import attach_lora
+    from course_utils.merge import save_merged
+    from course_utils.profiles import LoraSettings
+
+    model = randomize_lora_b(attach_lora(load_model("smollm2-135m-instruct"), LoraSettings(8, 16, 0.0, "attention")),
+                             3, 0.02)
+    return save_merged(model.merge_and_unload(), load_tokenizer("smollm2-135m-instruct"),
+                       tmp_path_factory.mktemp("merged") / "smollm2", base_model="smollm2-135m-instruct")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Mark a test that failed in its call phase (the browser test takes a screenshot then)."""

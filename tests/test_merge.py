@@ -7,11 +7,6 @@ from course_utils.merge import GEMMA_NOTICE, batch_logits, folder_bytes, max_log
 from course_utils.profiles import LoraSettings
 
 
-class Tok:
-    def save_pretrained(self, path):
-        (path / "tokenizer_config.json").write_text("{}")
-
-
 def test_merge_matches_adapter_and_reloads_plain(tmp_path):
     model = randomize_lora_b(attach_lora(tiny_model("tinyllama-1.1b"), LoraSettings(8, 16, 0.0, "attention")), 1, 0.05)
     examples = [{"input_ids": list(range(5, 20)), "labels": [-100] * 15},
@@ -23,13 +18,18 @@ def test_merge_matches_adapter_and_reloads_plain(tmp_path):
     merged = model.merge_and_unload()
     assert type(merged.model.layers[0].self_attn.q_proj) is torch.nn.Linear
     assert max_logit_diff(batch_logits(merged, examples, 0)[0], ref, mask) < 1e-4
-    out = save_merged(merged, Tok(), tmp_path / "merged", gemma_notice=True)
+    from course_utils.loading import load_tokenizer
+
+    tok = load_tokenizer("gemma-3-270m")
+    out = save_merged(merged, tok, tmp_path / "merged", base_model="gemma-3-270m")
     assert (out / "NOTICE").read_text() == GEMMA_NOTICE
+    assert (out / "tokenizer.model").stat().st_size > 1_000_000  # rebuilt from the Gemma GGUF for llama.cpp
     reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
     assert max_logit_diff(batch_logits(reloaded, examples, 0)[0], ref, mask) < 1e-4
     assert folder_bytes(out) > (out / "model.safetensors").stat().st_size
-    save_merged(merged, Tok(), tmp_path / "merged", gemma_notice=False)  # re-run replaces cleanly
-    assert not (out / "NOTICE").exists()
+    save_merged(merged, load_tokenizer("smollm2-135m-instruct"), tmp_path / "merged",
+                base_model="smollm2-135m-instruct")  # re-run replaces cleanly
+    assert not (out / "NOTICE").exists() and not (out / "tokenizer.model").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["merged"]
 
 
@@ -53,7 +53,7 @@ def test_merge_of_the_embedded_model_is_equivalent_and_generates(tmp_path):
     ref, mask = batch_logits(model, examples, tok.eos_token_id)
     merged = model.merge_and_unload()
     assert max_logit_diff(batch_logits(merged, examples, tok.eos_token_id)[0], ref, mask) < TOLERANCE
-    out = save_merged(merged, tok, tmp_path / "merged", gemma_notice=False)
+    out = save_merged(merged, tok, tmp_path / "merged", base_model="smollm2-135m-instruct")
     reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
     assert max_logit_diff(batch_logits(reloaded, examples, tok.eos_token_id)[0], ref, mask) < TOLERANCE
     answer = generate_answer(reloaded, tok, "한국의 수도는 어디인가요?", max_new_tokens=8)

@@ -41,3 +41,19 @@ def test_peak_memory_is_at_least_what_this_process_holds():
 
     held = torch.ones(64 * 1024**2 // 4)  # 64 MiB
     assert peak_memory_bytes() >= psutil.Process().memory_info().rss - 1024**2 >= held.nbytes
+
+
+def test_footprint_by_role_adds_up_and_moves_only_the_linear_layers_to_4bit(tmp_path):
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    from course_utils.vram_measure import footprint_by_role
+
+    model = tiny_model("tinyllama-1.1b")
+    model.save_pretrained(tmp_path / "m")
+    q = AutoModelForCausalLM.from_pretrained(tmp_path / "m", dtype=torch.float32, quantization_config=BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32))
+    full, small = footprint_by_role(model), footprint_by_role(q)
+    assert sum(full.values()) == model_footprint(model) and sum(small.values()) == model_footprint(q)
+    assert full["embedding + output layer"] == small["embedding + output layer"] == 2 * 1000 * 64 * 4  # untied, fp32
+    assert small["linear layers"] < full["linear layers"] / 6  # 4 B -> ~0.5 B per value
+    assert full["other"] == small["other"]

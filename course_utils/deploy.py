@@ -1,0 +1,153 @@
+"""Deploy the merged model: GGUF files made by llama.cpp's own converter, an Ollama Modelfile, and checks.
+
+The converter is ``convert_hf_to_gguf.py`` (with its ``conversion`` package and the ``gguf-py`` it was written
+for) from the llama.cpp sources vendored in the ``llama-cpp-python`` source distribution on PyPI, pinned
+below. ``fetch_converter`` downloads that sdist once (PyPI only, no Hub) and keeps just those files in the
+course cache; the converter runs in the course's environment with ``gguf-py`` first on ``PYTHONPATH``.
+
+Gemma's tokenizer is SentencePiece: the converter reads it from ``tokenizer.model``, which a model that came
+from a GGUF (as the offline Gemma did) has no file for; without it the converter writes a GPT-2 style
+tokenizer that neither transformers nor llama.cpp can use. ``save_merged`` therefore writes
+``tokenizer.model`` from the base GGUF's own vocabulary (tokens, scores, types), and a test checks it
+tokenizes like the course's tokenizer.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import torch
+
+LLAMA_CPP_PYTHON = "0.3.36"  # llama.cpp vendored in this sdist: convert_hf_to_gguf.py + conversion/ + gguf-py 0.19
+CONVERTER_FILES = ("convert_hf_to_gguf.py", "conversion", "gguf-py", "LICENSE")
+OUTTYPES = ("f16", "q8_0")
+
+
+def converter_dir() -> Path:
+    from .loading import cache_root
+
+    return cache_root() / f"llama.cpp-from-llama-cpp-python-{LLAMA_CPP_PYTHON}"
+
+
+def fetch_converter(progress=print) -> Path:
+    """The converter folder; downloads the llama-cpp-python sdist once (about 77 MB, PyPI) when it is missing."""
+    from .files import atomic_folder
+
+    target = converter_dir()
+    if (target / "convert_hf_to_gguf.py").exists():
+        return target
+    progress(f"Fetching llama.cpp's converter from the llama-cpp-python {LLAMA_CPP_PYTHON} sdist (PyPI, once)...")
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
+                               "-d", tmp, f"llama-cpp-python=={LLAMA_CPP_PYTHON}"], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"could not download llama-cpp-python=={LLAMA_CPP_PYTHON} from PyPI (needed once for "
+                               f"the GGUF converter): {done.stderr.strip()[-500:]}")
+        sdist = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
+        prefix = f"{sdist.name[: -len('.tar.gz')]}/vendor/llama.cpp/"
+        with tarfile.open(sdist) as tar, atomic_folder(target) as out:
+            members = [m for m in tar.getmembers() if m.name.startswith(prefix)
+                       and m.name[len(prefix):].split("/")[0] in CONVERTER_FILES and (m.isfile() or m.isdir())]
+            for m in members:
+                m.name = m.name[len(prefix):]
+            tar.extractall(out, members=members, filter="data")
+    return target
+
+
+def sentencepiece_model_from_gguf(gguf_file) -> bytes | None:
+    """A SentencePiece ``tokenizer.model`` rebuilt from a GGUF's tokenizer (tokens, scores, types), or None when
+    the GGUF's tokenizer is not SentencePiece ("llama")."""
+    import gguf
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    fields = gguf.GGUFReader(str(gguf_file)).fields
+    if fields["tokenizer.ggml.model"].contents() != "llama":
+        return None
+    tokens, scores, types = (fields[f"tokenizer.ggml.{k}"].contents() for k in ("tokens", "scores", "token_type"))
+    model = pb.ModelProto()
+    spec = model.trainer_spec
+    spec.model_type, spec.vocab_size, spec.byte_fallback = pb.TrainerSpec.BPE, len(tokens), True
+    for name in ("bos", "eos", "unknown", "padding"):
+        key = f"tokenizer.ggml.{name}_token_id"
+        if key in fields:
+            setattr(spec, {"unknown": "unk_id", "padding": "pad_id"}.get(name, f"{name}_id"), int(fields[key].contents()))
+    norm = model.normalizer_spec
+    norm.name, norm.remove_extra_whitespaces, norm.escape_whitespaces = "identity", False, True
+    norm.add_dummy_prefix = bool(fields["tokenizer.ggml.add_space_prefix"].contents()) \
+        if "tokenizer.ggml.add_space_prefix" in fields else False
+    for token, score, kind in zip(tokens, scores, types, strict=True):  # llama.cpp's token types are SentencePiece's
+        piece = model.pieces.add()
+        piece.piece, piece.score, piece.type = token, float(score), int(kind)
+    return model.SerializeToString()
+
+
+def export_gguf(merged_dir, out_dir, outtype: str = "f16", progress=print) -> Path:
+    """Convert a merged model folder to ``<out_dir>/model-<outtype>.gguf`` with llama.cpp's converter."""
+    from .files import atomic_file
+
+    if outtype not in OUTTYPES:
+        raise ValueError(f"outtype={outtype!r}: choose one of {', '.join(OUTTYPES)}")
+    converter = fetch_converter(progress)
+    out = Path(out_dir) / f"model-{outtype}.gguf"
+    with atomic_file(out) as tmp:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(converter / "gguf-py"), os.environ.get("PYTHONPATH", "")])}
+        done = subprocess.run([sys.executable, str(converter / "convert_hf_to_gguf.py"), str(merged_dir), "--outfile",
+                               str(tmp), "--outtype", outtype], capture_output=True, text=True, env=env)
+        if done.returncode:
+            raise RuntimeError(f"convert_hf_to_gguf.py failed for {merged_dir}: {done.stderr.strip()[-1500:]}")
+    notice = Path(merged_dir) / "NOTICE"
+    if notice.exists():
+        (Path(out_dir) / "NOTICE").write_text(notice.read_text(encoding="utf-8"), encoding="utf-8")
+    return out
+
+
+def modelfile(gguf_name: str, tokenizer, decoding: dict, max_new_tokens: int) -> str:
+    """An Ollama Modelfile for the exported GGUF: the training prompt format, EOS as stop, the course's decoding."""
+    lines = [f"FROM ./{gguf_name}",
+             '# the prompt format the adapter was trained on (### 질문: … ### 답변:); BOS comes from the GGUF',
+             'TEMPLATE """### 질문: {{ .Prompt }}\n\n### 답변:"""',
+             f'PARAMETER stop "{tokenizer.eos_token}"',
+             'PARAMETER stop "### 질문:"',
+             f"PARAMETER num_predict {max_new_tokens}",
+             f"PARAMETER repeat_penalty {decoding.get('repetition_penalty', 1.0)}",
+             f"PARAMETER temperature {decoding.get('temperature', 1.0) if decoding.get('do_sample') else 0}"]
+    return "\n".join(lines) + "\n"
+
+
+def load_gguf(gguf_path, dtype: torch.dtype = torch.float32):
+    """(model, tokenizer) read back from a GGUF by transformers (de-quantized to ``dtype``)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf_path = Path(gguf_path)
+    return (AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, dtype=dtype),
+            AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name))
+
+
+def fp16_rounded(model):
+    """A copy of ``model`` whose weights were rounded to fp16 and back: what an F16 export can at best reproduce."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.copy_(p.half().float())
+    return twin
+
+
+def first_difference(model, tokenizer, question: str, a: str, b: str) -> dict:
+    """Where two greedy answers part: the merged model's logit margin (top-1 minus the other answer's token) at
+    the first token that differs — a small margin means a near tie that rounding can flip."""
+    from .inference import prompt_tensor
+
+    ids_a, ids_b = tokenizer(" " + a, add_special_tokens=False).input_ids, tokenizer(" " + b, add_special_tokens=False).input_ids
+    k = next((i for i, (x, y) in enumerate(zip(ids_a, ids_b, strict=False)) if x != y), min(len(ids_a), len(ids_b)))
+    prompt = prompt_tensor(model, tokenizer, question)
+    with torch.no_grad():
+        logits = model(input_ids=torch.cat([prompt, torch.tensor([ids_a[:k]], dtype=torch.long)], dim=1)).logits[0, -1]
+    other = ids_b[k] if k < len(ids_b) else tokenizer.eos_token_id
+    mine = ids_a[k] if k < len(ids_a) else tokenizer.eos_token_id
+    return {"question": question, "token": k, "margin": float(logits[mine] - logits[other])}

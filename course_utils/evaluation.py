@@ -1,0 +1,187 @@
+"""What the learner gets: answer quality of a model with its adapter off and on, measured and counted.
+
+For the held-out records: answer loss per kind of task, the greedy answer scored against the reference
+with chrF (character n-gram F-score, sacrebleu's implementation: it counts characters, which suits
+Korean), the share of answers that end with EOS, and the share of degenerate answers (a loop). For the
+probe questions: accuracy, and whether the answer survives rephrasing the question (3 paraphrases each).
+Every share comes with its count ("4/22"), never a bare percentage.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .inference import generate_batch
+
+KIND_NAMES = {"qa": "사실 질문", "explain": "설명", "rewrite": "고쳐 쓰기·번역", "summary": "요약·제목",
+              "classify": "분류", "lists": "나열·정렬·순서", "arith": "계산"}
+# a piece of 1-30 characters repeated three or more times in a row ("식물성 식물성 식물성", "0000000")
+LOOP = re.compile(r"(\S.{0,29}?)(?:\s*\1){2,}", re.DOTALL)
+LOOP_MIN_CHARS = 6  # ... covering at least this many characters ("ㅎㅎㅎ" or "111" alone are not a loop)
+
+
+@dataclass(frozen=True)
+class Count:
+    """``hits`` out of ``total``, printed as "4/22 (18 %)"."""
+
+    hits: int
+    total: int
+
+    @property
+    def share(self) -> float:
+        return self.hits / self.total if self.total else 0.0
+
+    def __str__(self) -> str:
+        return f"{self.hits}/{self.total} ({100 * self.share:.0f} %)"
+
+
+def loop_in(text: str) -> str | None:
+    """The first repeated piece that makes ``text`` a loop (see ``LOOP``), or None."""
+    for m in LOOP.finditer(text):
+        if len(m.group(0)) >= LOOP_MIN_CHARS:
+            return m.group(1)
+    return None
+
+
+def is_degenerate(row: dict) -> bool:
+    """A generated answer (``inference.generate_batch`` row) that loops, or is empty."""
+    return not row["answer"].strip() or loop_in(row["answer"]) is not None
+
+
+def chrf(answers: list[str], references: list[str]) -> list[float]:
+    """Sentence-level chrF (0-100) of each answer against its reference (sacrebleu, default chrF settings)."""
+    from sacrebleu.metrics import CHRF
+
+    metric = CHRF()
+    return [metric.sentence_score(a, [r]).score for a, r in zip(answers, references, strict=True)]
+
+
+def correct(answer: str, probe: dict) -> bool:
+    """A probe answer is right when it contains the expected text or one of its accepted spellings."""
+    return any(e in answer for e in [probe["expected"], *probe.get("accept", [])])
+
+
+def per_kind_loss(model, records: list[dict], examples: list[dict], pad: int, batch_size: int = 8) -> dict:
+    """kind -> (records, answer tokens, mean answer-token loss in nats) over held-out ``records`` and their
+    encoded ``examples``; plus "all". Records without a ``kind`` count as "other"."""
+    from .loss import heldout_loss
+
+    out = {}
+    kinds = sorted({r.get("kind", "other") for r in records}, key=lambda k: list(KIND_NAMES).index(k)
+                   if k in KIND_NAMES else len(KIND_NAMES))
+    for kind in [*kinds, "all"]:
+        group = [e for r, e in zip(records, examples, strict=True) if kind in ("all", r.get("kind", "other"))]
+        tokens = sum(sum(label != -100 for label in e["labels"]) for e in group)
+        out[kind] = (len(group), tokens, heldout_loss(model, group, pad, batch_size))
+    return out
+
+
+def _probe_questions(probes: list[dict]) -> list[tuple[int, int, str]]:
+    """(probe index, phrasing index, question): phrasing 0 is the original, 1.. its paraphrases."""
+    return [(i, j, q) for i, p in enumerate(probes) for j, q in enumerate([p["question"], *p.get("paraphrases", [])])]
+
+
+def side(model, tokenizer, records, examples, probes, template: str, pad: int, max_new_tokens: int = 48,
+         batch_size: int = 8, **decoding) -> dict:
+    """Everything measured for one model (one side: adapter off or on)."""
+    rows = generate_batch(model, tokenizer, [(r["instruction"], r["input"]) for r in records], template,
+                          max_new_tokens, batch_size, **decoding)
+    asked = _probe_questions(probes)
+    answers = generate_batch(model, tokenizer, [(q, "") for _, _, q in asked], template, 24, batch_size, **decoding)
+    by_probe: dict[int, list[bool]] = {}
+    for (i, _, _), a in zip(asked, answers, strict=True):
+        by_probe.setdefault(i, []).append(correct(a["answer"], probes[i]))
+    scores = chrf([r["answer"] for r in rows], [r["output"] for r in records])
+    return {"loss_by_kind": per_kind_loss(model, records, examples, pad, batch_size), "answers": rows,
+            "chrf": sum(scores) / len(scores), "chrf_each": scores,
+            "eos": Count(sum(r["stopped_at_eos"] for r in rows), len(rows)),
+            "degenerate": Count(sum(is_degenerate(r) for r in rows), len(rows)),
+            "probes": Count(sum(v[0] for v in by_probe.values()), len(by_probe)),
+            "probe_answers": [a["answer"] for (_, j, _), a in zip(asked, answers, strict=True) if j == 0],
+            "phrasings": by_probe}
+
+
+def consistency(phrasings: dict[int, list[bool]]) -> dict:
+    """Agreement across paraphrases: questions whose phrasings are all right or all wrong, and the accuracy of
+    each phrasing slot (original, paraphrase 1, 2, 3) with its spread (best minus worst slot)."""
+    slots = max(len(v) for v in phrasings.values())
+    per_slot = [Count(sum(v[j] for v in phrasings.values() if len(v) > j),
+                      sum(1 for v in phrasings.values() if len(v) > j)) for j in range(slots)]
+    return {"agree": Count(sum(len(set(v)) == 1 for v in phrasings.values()), len(phrasings)),
+            "all_right": Count(sum(all(v) for v in phrasings.values()), len(phrasings)),
+            "per_slot": per_slot, "spread": max(c.share for c in per_slot) - min(c.share for c in per_slot)}
+
+
+def evaluate(model, tokenizer, records, examples, probes, template: str, pad: int, max_new_tokens: int = 48,
+             batch_size: int = 8, **decoding) -> dict:
+    """``side`` with the adapter off ("base") and on ("adapter") of a peft ``model``."""
+    with model.disable_adapter():
+        base = side(model, tokenizer, records, examples, probes, template, pad, max_new_tokens, batch_size, **decoding)
+    tuned = side(model, tokenizer, records, examples, probes, template, pad, max_new_tokens, batch_size, **decoding)
+    return {"base": base, "adapter": tuned}
+
+
+def cached_evaluate(cache: str | Path, key: dict, run) -> dict:
+    """``run()``'s report, or the one stored in ``cache`` when it was made with the same ``key`` (adapter weights,
+    records, decoding). 05 evaluates once after training; 06 reads the same numbers instead of spending minutes."""
+    from .files import write_text
+
+    cache = Path(cache)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    if cache.exists():
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+        if stored.get("key") == digest:
+            return _decode(stored["report"])
+    report = run()
+    write_text(cache, json.dumps({"key": digest, "report": _encode(report)}, ensure_ascii=False))
+    return report
+
+
+def _encode(obj):
+    if isinstance(obj, Count):
+        return {"__count__": [obj.hits, obj.total]}
+    if isinstance(obj, dict):
+        return {str(k): _encode(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v) for v in obj]
+    return obj
+
+
+def _decode(obj, parent: str = ""):
+    if isinstance(obj, dict):
+        if "__count__" in obj:
+            return Count(*obj["__count__"])
+        return {(int(k) if parent == "phrasings" else k): _decode(v, k) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    return obj
+
+
+def summary_table(report: dict):
+    """One row per measure, columns base / adapter (counts kept), for the notebooks."""
+    import pandas as pd
+
+    rows = {}
+    for name, s in report.items():
+        c = consistency(s["phrasings"])
+        rows[name] = {"held-out loss (nats)": f"{s['loss_by_kind']['all'][2]:.3f}", "chrF": f"{s['chrf']:.1f}",
+                      "EOS로 끝남": str(s["eos"]), "반복(퇴화) 답": str(s["degenerate"]),
+                      "탐침 정답": str(s["probes"]), "바꿔 물어도 같은 판정": str(c["agree"]),
+                      "네 가지 표현 모두 정답": str(c["all_right"])}
+    return pd.DataFrame(rows)
+
+
+def kind_table(report: dict):
+    """Answer loss per kind of task, base vs adapter, with the change and each kind's share of what remains."""
+    import pandas as pd
+
+    base, tuned = report["base"]["loss_by_kind"], report["adapter"]["loss_by_kind"]
+    remaining = sum(n_tok * loss for kind, (_, n_tok, loss) in tuned.items() if kind != "all")
+    return pd.DataFrame([{"종류": KIND_NAMES.get(kind, kind) if kind != "all" else "전체", "레코드": n, "답변 토큰": tok,
+                          "학습 전": round(base[kind][2], 2), "학습 후": round(loss, 2),
+                          "감소 %": round(100 * (1 - loss / base[kind][2]), 0),
+                          "남은 손실 중 몫 %": round(100 * tok * loss / remaining, 0)}
+                         for kind, (n, tok, loss) in tuned.items()]).set_index("종류")

@@ -1,0 +1,89 @@
+"""Deployment: the prompt format travels with the merged model, GGUF export by llama.cpp's converter reloads
+equivalent, and the Ollama Modelfile matches the format."""
+import json
+
+import pytest
+import torch
+
+from course_utils.loading import load_tokenizer
+from course_utils.prompts import encode, format_koalpaca, koalpaca_chat_template, prompt_ids
+
+
+@pytest.mark.parametrize("key", ["smollm2-135m-instruct", "gemma-3-270m"])
+def test_chat_template_gives_the_training_prompt_ids(key):
+    import copy
+
+    tok = copy.deepcopy(load_tokenizer(key))
+    tok.chat_template = koalpaca_chat_template(tok)
+    for question in ["한국의 수도는 어디인가요?", "  다음 문장을 존댓말로 바꿔 주세요: 밥 먹었어? ", "What is 2 + 2?"]:
+        record = {"instruction": question.strip(), "input": "", "output": "답입니다."}
+        chat = tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                       tokenize=True)["input_ids"]
+        assert chat == prompt_ids(format_koalpaca(record)[0], tok)
+        turn = tok.apply_chat_template([{"role": "user", "content": question},
+                                        {"role": "assistant", "content": "답입니다."}], tokenize=True)["input_ids"]
+        assert turn == encode(record, tok)["input_ids"]  # the answer and its EOS, exactly as trained
+    with pytest.raises(Exception, match="exactly one user message"):
+        tok.apply_chat_template([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+                                add_generation_prompt=True)
+
+
+def test_merged_folder_carries_template_eos_and_decoding(merged_smollm2):
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from course_utils.inference import DEFAULT_DECODING
+
+    tok = AutoTokenizer.from_pretrained(merged_smollm2)
+    original = load_tokenizer("smollm2-135m-instruct")
+    chat = tok.apply_chat_template([{"role": "user", "content": "한국의 수도는?"}], add_generation_prompt=True,
+                                   tokenize=True)["input_ids"]
+    assert chat == prompt_ids("### 질문: 한국의 수도는?\n\n### 답변:", original)
+    config = GenerationConfig.from_pretrained(merged_smollm2)
+    assert config.eos_token_id == original.eos_token_id
+    assert {k: getattr(config, k) for k in DEFAULT_DECODING} == DEFAULT_DECODING
+
+
+def test_sentencepiece_model_rebuilt_from_the_gemma_gguf_tokenizes_like_the_course():
+    from sentencepiece import SentencePieceProcessor
+
+    from course_utils.data import load_heldout
+    from course_utils.deploy import sentencepiece_model_from_gguf
+    from course_utils.loading import gguf_path
+
+    sp = SentencePieceProcessor(model_proto=sentencepiece_model_from_gguf(gguf_path("gemma-3-270m")))
+    tok = load_tokenizer("gemma-3-270m")
+    texts = [f"### 질문: {r['instruction']}\n\n### 답변: {r['output']}" for r in load_heldout()]
+    assert [sp.encode(t) for t in texts] == [tok(t, add_special_tokens=False).input_ids for t in texts]
+    assert sentencepiece_model_from_gguf(gguf_path("smollm2-135m-instruct")) is None  # a GPT-2 style BPE
+
+
+def test_gguf_f16_export_reloads_equivalent(merged_smollm2, tmp_path):
+    """F16: max |Δlogit| within 2x the floor of rounding the merged weights to fp16 (measured here), and the same
+    greedy answer on at least 95 % of the probe questions."""
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.data import load_heldout, load_probes
+    from course_utils.deploy import export_gguf, fp16_rounded, load_gguf, modelfile
+    from course_utils.inference import DEFAULT_DECODING, generate_batch
+    from course_utils.merge import batch_logits, max_logit_diff
+    from course_utils.prompts import pad_id
+
+    merged = AutoModelForCausalLM.from_pretrained(merged_smollm2, dtype=torch.float32)
+    tok = load_tokenizer("smollm2-135m-instruct")
+    path = export_gguf(merged_smollm2, tmp_path / "gguf", "f16", progress=lambda m: None)
+    assert path.name == "model-f16.gguf" and path.stat().st_size > 100_000_000
+    gguf_model, gguf_tok = load_gguf(path)
+    examples = [encode(r, tok, 128) for r in load_heldout()[:8]]
+    reference, mask = batch_logits(merged, examples, pad_id(tok))
+    floor = max_logit_diff(batch_logits(fp16_rounded(merged), examples, pad_id(tok))[0], reference, mask)
+    delta = max_logit_diff(batch_logits(gguf_model, examples, pad_id(tok))[0], reference, mask)
+    assert 0 < floor and delta <= 2 * floor, (delta, floor)
+    questions = [(p["question"], "") for p in load_probes()]
+    a = generate_batch(merged, tok, questions, max_new_tokens=16)
+    b = generate_batch(gguf_model, gguf_tok, questions, max_new_tokens=16)
+    same = sum(x["answer"] == y["answer"] for x, y in zip(a, b, strict=True))
+    assert same >= 0.95 * len(questions), same
+    text = modelfile(path.name, tok, DEFAULT_DECODING, 48)
+    assert text.startswith("FROM ./model-f16.gguf\n") and 'TEMPLATE """### 질문: {{ .Prompt }}\n\n### 답변:"""' in text
+    assert f'PARAMETER stop "{tok.eos_token}"' in text and "PARAMETER repeat_penalty 1.1" in text
+    assert json.loads((merged_smollm2 / "config.json").read_text())["model_type"] == "llama"

@@ -1,0 +1,97 @@
+"""The evaluation module: loop detector, chrF, per-kind loss, probe judging and paraphrase agreement."""
+import pytest
+import torch
+
+from course_utils.evaluation import (
+    Count,
+    chrf,
+    consistency,
+    correct,
+    is_degenerate,
+    loop_in,
+    per_kind_loss,
+    summary_table,
+)
+
+
+def _row(answer, eos=True):
+    return {"answer": answer, "new_tokens": 10, "stopped_at_eos": eos, "hit_limit": not eos}
+
+
+@pytest.mark.parametrize("text,loop", [
+    ("식물이 빛으로 양분을 만드는 과정을 식물성 식물성 식물성 식물성", "식물성"),
+    ("1킬로그램은 10000000000000000000000000000000000000000", "0"),
+    ("브라질의 수도는 브라질입니다.", None),  # wrong, but not a loop
+    ("서울입니다. 서울입니다. 서울입니다.", "서울입니다."),
+    ("하하하", None),  # a short repeat is not a loop
+    ("1. 사과 2. 배 3. 감", None),
+    ("1, 2, 3, 4, 5, 6, 7, 8", None),
+    ("abcabcabc", "abc"),
+])
+def test_loop_detector_on_crafted_strings(text, loop):
+    assert loop_in(text) == loop
+    assert is_degenerate(_row(text)) == (loop is not None)
+
+
+def test_an_empty_answer_is_degenerate():
+    assert is_degenerate(_row("   ")) and not is_degenerate(_row("서울"))
+
+
+def test_chrf_on_known_pairs():
+    same, half, other = chrf(["한국의 수도는 서울입니다.", "한국의 수도는 부산", "abc"],
+                             ["한국의 수도는 서울입니다."] * 2 + ["한국의 수도는 서울입니다."])
+    assert same == pytest.approx(100.0)
+    assert 30 < half < 90 and other == pytest.approx(0.0)
+    from sacrebleu.metrics import CHRF
+
+    assert half == pytest.approx(CHRF().sentence_score("한국의 수도는 부산", ["한국의 수도는 서울입니다."]).score)
+
+
+def test_probe_judging_accepts_listed_spellings():
+    probe = {"question": "1킬로미터는 몇 미터인가요?", "expected": "1,000", "accept": ["1000"]}
+    assert correct("1,000미터입니다.", probe) and correct("1000미터입니다", probe)
+    assert not correct("100미터입니다.", probe)
+    assert not correct("러시아의 수도는 베이징입니다.", {"expected": "모스크바"})
+
+
+def test_paraphrase_agreement_and_spread():
+    phrasings = {0: [True, True, True, True], 1: [False, False, False, False], 2: [True, False, True, True]}
+    c = consistency(phrasings)
+    assert c["agree"] == Count(2, 3) and c["all_right"] == Count(1, 3)
+    assert [str(x) for x in c["per_slot"]] == ["2/3 (67 %)", "1/3 (33 %)", "2/3 (67 %)", "2/3 (67 %)"]
+    assert c["spread"] == pytest.approx(1 / 3)
+
+
+def test_counts_print_with_their_total():
+    assert str(Count(4, 22)) == "4/22 (18 %)" and Count(0, 0).share == 0.0
+
+
+def test_per_kind_loss_aggregates_tokens_not_batches():
+    """'all' is the token-weighted mean of the kinds (the same number heldout_loss gives on all records)."""
+    from conftest import tiny_model
+
+    from course_utils.loss import heldout_loss
+
+    model = tiny_model("tinyllama-1.1b").eval()
+    torch.manual_seed(0)
+
+    def ex(n_prompt, n_answer):
+        ids = torch.randint(5, 1000, (n_prompt + n_answer,)).tolist()
+        return {"input_ids": ids, "labels": [-100] * n_prompt + ids[n_prompt:]}
+
+    records = [{"kind": "qa"}, {"kind": "qa"}, {"kind": "arith"}, {}]
+    examples = [ex(4, 3), ex(5, 6), ex(3, 2), ex(2, 5)]
+    table = per_kind_loss(model, records, examples, pad=0)
+    assert list(table) == ["qa", "arith", "other", "all"]
+    assert [table[k][:2] for k in table] == [(2, 9), (1, 2), (1, 5), (4, 16)]
+    weighted = sum(n_tok * loss for k, (_, n_tok, loss) in table.items() if k != "all") / 16
+    assert table["all"][2] == pytest.approx(weighted, rel=1e-5)
+    assert table["all"][2] == pytest.approx(heldout_loss(model, examples, 0), rel=1e-6)
+
+
+def test_summary_table_keeps_counts():
+    side = {"loss_by_kind": {"all": (2, 10, 1.5)}, "chrf": 40.0, "eos": Count(1, 2), "degenerate": Count(0, 2),
+            "probes": Count(1, 3), "phrasings": {0: [True] * 4, 1: [False] * 4, 2: [True, False, False, False]}}
+    table = summary_table({"base": side, "adapter": side})
+    assert table.loc["탐침 정답", "adapter"] == "1/3 (33 %)"
+    assert table.loc["바꿔 물어도 같은 판정", "base"] == "2/3 (67 %)"
