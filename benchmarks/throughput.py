@@ -1,27 +1,27 @@
-"""Benchmark 1: training throughput of the course's path against a plain Trainer + peft recipe.
+"""Benchmark 1: training throughput of the course's path against the trainers learners meet elsewhere.
 
-    .venv/bin/python benchmarks/throughput.py [--profile cpu] [--steps 20] [--pairs 3]
+    .venv/bin/python benchmarks/throughput.py [--profile cpu] [--records 80] [--rounds 2]
 
-Both sides: the same model, LoRA config, data (the profile's encoded training records), optimizer,
-learning-rate schedule, batch size and number of optimizer steps. They differ only where the course
-does something on purpose:
-  plain  transformers' default causal-LM loss (logits at every position), `DataCollatorForSeq2Seq`
-         padding to the longest record in a randomly drawn batch;
-  ours   `course_utils.train`: batches grouped by length, output layer applied only at answer
-         positions (`answer_loss_sum`).
-Runs are interleaved (plain, ours, plain, ours, ...) so drift in machine speed hits both sides.
-Reported per run: real answer tokens/s (labels != -100, pads never counted) and useful model
-FLOP/s as a share of this machine's fp32 matmul peak, measured in the same run. Useful FLOPs per
-step = 4 x (decoder linear parameters) x (non-pad tokens) + 4 x d_model x vocab x (answer tokens):
-forward 2 + backward-to-input 2 per weight; frozen base weights need no weight gradient; only
-answer positions need logits. Both sides are scored with the same count, so the share is a fair
-efficiency measure (work that is thrown away, like logits of prompt tokens, is not useful).
-Writes benchmarks/results/throughput_<date>.json and prints a table.
+Every side trains the same LoRA (the profile's), optimizer, learning-rate schedule and batch size on the same
+records: the first ``--records`` encoded training records, one full pass. The sides:
+  plain          transformers `Trainer` + peft, `DataCollatorForSeq2Seq` (pad to the longest record of a randomly
+                 drawn batch), the model's own causal-LM loss (logits at every position);
+  plain+grouped  the same with `train_sampling_strategy="group_by_length"` (less padding, nothing else);
+  trl            TRL `SFTTrainer` with its defaults for prompt-completion data (completion-only loss, its own
+                 tokenization and collator), `max_length` = the profile's seq_len;
+  ours           `course_utils.train`: length-grouped batches, output layer only at answer positions.
+Runs are interleaved (round 1: all four, round 2: all four, ...) so drift in machine speed hits every side.
+Reported per run: wall time for the pass; answer tokens per second (the answer tokens of those records,
+the same work for every side); useful model FLOP/s as a share of this machine's fp32 matmul peak, measured
+in the same run. Useful FLOPs = 4 x (decoder linear parameters) x (non-pad tokens) + 4 x d_model x vocab x
+(answer tokens): work thrown away, like logits of prompt tokens, is not useful. And the held-out answer loss
+after the pass (`course_utils.loss.heldout_loss`, the profile's held-out records).
+Decision rule (issue 16): if TRL's SFTTrainer is within 10 % of ours in answer tokens/s on the cpu profile, the
+course trains with it; otherwise the course keeps its own path. Writes benchmarks/results/throughput_<date>.json.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import tempfile
@@ -32,6 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import machine_info, plain_batches, write_result  # noqa: E402
+
+SIDES = ("plain", "plain+grouped", "trl", "ours")
 
 
 def matmul_peak_flops(n: int = 1024, seconds: float = 2.0) -> float:
@@ -56,93 +58,113 @@ def useful_flops(model, real_tokens: int, answer_tokens: int) -> float:
     return 4.0 * body * real_tokens + 4.0 * d * vocab * answer_tokens
 
 
-def _counting(collator, counter):
-    def collate_and_count(features):
-        batch = collator(features)
-        counter["real"] += int(batch["attention_mask"].sum())
-        counter["answer"] += int((batch["labels"][:, 1:] != -100).sum())
-        return batch
-    return collate_and_count
-
-
-def run_once(side: str, profile, train_set, tokenizer, steps: int) -> dict:
+def run_once(side: str, profile, records, train_set, heldout, tokenizer) -> dict:
+    """One pass over ``records`` (``train_set`` = their encoding) on one side; wall time and held-out loss after."""
     from transformers import Trainer, TrainingArguments, set_seed
 
     from course_utils.loading import load_profile_model
-    from course_utils.lora import attach_lora
-    from course_utils.prompts import collate, pad_id
-    from course_utils.train import _trainer_class, training_arguments
+    from course_utils.lora import attach_lora, lora_config
+    from course_utils.loss import heldout_loss
+    from course_utils.prompts import collate, format_record, pad_id
+    from course_utils.train import _trainer_class
 
-    set_seed(profile.train.seed)
-    model = attach_lora(load_profile_model(profile), profile.lora)
-    model.config.use_cache = False
-    counter = {"real": 0, "answer": 0}
+    t = profile.train
+    set_seed(t.seed)
+    common = dict(per_device_train_batch_size=profile.batch_size, gradient_accumulation_steps=profile.grad_accum,
+                  learning_rate=t.learning_rate, warmup_steps=t.warmup_steps, lr_scheduler_type=t.lr_scheduler,
+                  num_train_epochs=1, optim=profile.optimizer, save_strategy="no", logging_steps=10**6, report_to=[],
+                  seed=t.seed, data_seed=t.seed, use_cpu=not torch.cuda.is_available(), disable_tqdm=True)
+    base = load_profile_model(profile)
     with tempfile.TemporaryDirectory() as tmp:
-        if side == "ours":
-            args = training_arguments(profile, Path(tmp), steps)
-            args.disable_tqdm = True
-            trainer = _trainer_class()(model=model, args=args, train_dataset=train_set,
-                                       data_collator=_counting(lambda f: collate(f, pad_id(tokenizer)), counter))
+        if side == "trl":
+            from datasets import Dataset
+            from trl import SFTConfig, SFTTrainer
+
+            rows = [dict(zip(("prompt", "completion"), format_record(r, tokenizer, profile.data.template), strict=True))
+                    for r in records]
+            trainer = SFTTrainer(model=base, args=SFTConfig(output_dir=tmp, max_length=profile.seq_len, **common),
+                                 train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+                                 peft_config=lora_config(profile.lora, base))
         else:
-            t = profile.train
-            args = TrainingArguments(
-                output_dir=tmp, per_device_train_batch_size=profile.batch_size,
-                gradient_accumulation_steps=profile.grad_accum, learning_rate=t.learning_rate,
-                warmup_steps=t.warmup_steps, lr_scheduler_type=t.lr_scheduler, max_steps=steps,
-                optim=profile.optimizer, save_strategy="no", logging_steps=10**6, report_to=[], seed=t.seed,
-                data_seed=t.seed, use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
-                remove_unused_columns=False)
-            plain, collator = plain_batches(train_set, tokenizer)
-            trainer = Trainer(model=model, args=args, train_dataset=plain, data_collator=_counting(collator, counter))
+            model = attach_lora(base, profile.lora)
+            model.config.use_cache = False
+            if side == "ours":
+                args = TrainingArguments(output_dir=tmp, train_sampling_strategy="group_by_length",
+                                         remove_unused_columns=False, **common)
+                trainer = _trainer_class()(model=model, args=args, train_dataset=train_set,
+                                           data_collator=lambda f: collate(f, pad_id(tokenizer)))
+            else:
+                rows, collator = plain_batches(train_set, tokenizer)
+                grouped = {"train_sampling_strategy": "group_by_length"} if side == "plain+grouped" else {}
+                args = TrainingArguments(output_dir=tmp, remove_unused_columns=False, **grouped, **common)
+                trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
-    return {"side": side, "seconds": seconds, "real_tokens": counter["real"], "answer_tokens": counter["answer"],
-            "answer_tokens_per_s": counter["answer"] / seconds,
-            "useful_flops_per_s": useful_flops(model, counter["real"], counter["answer"]) / seconds}
+        model = trainer.model
+    return {"side": side, "seconds": seconds, "steps": trainer.state.global_step,
+            "heldout_loss_after": heldout_loss(model, heldout, pad_id(tokenizer), t.eval_batch_size), "model": model}
 
 
 def main(argv=None) -> dict:
+    from course_utils.data import split_source
     from course_utils.loading import load_tokenizer
     from course_utils.notebook import quiet_libraries
     from course_utils.profiles import get_profile
-    from course_utils.prompts import prepare_data
+    from course_utils.prompts import encode, prepare_data
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--steps", type=int, default=20, help="optimizer steps per run")
-    parser.add_argument("--pairs", type=int, default=3, help="interleaved (plain, ours) pairs")
+    parser.add_argument("--records", type=int, default=80, help="training records, one pass (same for every side)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the four sides")
+    parser.add_argument("--sides", nargs="+", default=list(SIDES), choices=SIDES)
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/...)")
     args = parser.parse_args(argv)
     quiet_libraries()
     profile = get_profile(args.profile)
-    profile = dataclasses.replace(profile, train=dataclasses.replace(
-        profile.train, save_steps=10**6, logging_steps=10**6))
     tokenizer = load_tokenizer(profile.model)
-    train_set, _, _ = prepare_data(profile, tokenizer)
+    _, heldout, _ = prepare_data(profile, tokenizer)
+    d = profile.data
+    records = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,
+                           d.max_records)[0]
+    records = [r for r in records if encode(r, tokenizer)["length"] <= profile.seq_len][: args.records]
+    train_set = [encode(r, tokenizer, profile.seq_len, d.template) for r in records]
+    real = sum(len(e["input_ids"]) for e in train_set)
+    answer = sum(sum(label != -100 for label in e["labels"][1:]) for e in train_set)
     peak = matmul_peak_flops()
     runs = []
-    for pair in range(args.pairs):
-        for side in ("plain", "ours"):
-            r = run_once(side, profile, train_set, tokenizer, args.steps)
-            r["pair"] = pair
-            r["share_of_peak"] = r["useful_flops_per_s"] / peak
+    for rnd in range(args.rounds):
+        for side in args.sides:
+            r = run_once(side, profile, records, train_set, heldout, tokenizer)
+            model = r.pop("model")
+            flops = useful_flops(model, real, answer)
+            del model
+            r.update(round=rnd, records=len(records), real_tokens=real, answer_tokens=answer,
+                     answer_tokens_per_s=answer / r["seconds"], share_of_peak=flops / r["seconds"] / peak)
             runs.append(r)
-            print(f"pair {pair} {side:5s} {r['seconds']:6.1f} s  {r['answer_tokens_per_s']:7.1f} answer tok/s  "
-                  f"{r['share_of_peak'] * 100:5.1f} % of peak", flush=True)
-    ratios = [o["answer_tokens_per_s"] / p["answer_tokens_per_s"]
-              for p, o in zip(runs[0::2], runs[1::2], strict=True)]
-    summary = {"profile": profile.name, "model": profile.model, "steps": args.steps, "batch_size": profile.batch_size,
-               "matmul_peak_flops": peak, "ratio_ours_over_plain": {
-                   "min": min(ratios), "median": statistics.median(ratios), "max": max(ratios)}, "runs": runs}
-    print(f"\nfp32 matmul peak here: {peak / 1e9:.1f} GFLOP/s ({torch.get_num_threads()} threads)")
-    print("| side | answer tokens/s (median) | useful FLOP/s share of peak (median) |")
-    print("|---|---|---|")
-    for side in ("plain", "ours"):
+            print(f"round {rnd} {side:13s} {r['seconds']:6.1f} s  {r['answer_tokens_per_s']:6.1f} answer tok/s  "
+                  f"{r['share_of_peak'] * 100:5.1f} % of peak  held-out {r['heldout_loss_after']:.4f}", flush=True)
+    median = {side: statistics.median(r["answer_tokens_per_s"] for r in runs if r["side"] == side)
+              for side in args.sides}
+    summary = {"profile": profile.name, "model": profile.model, "records": len(records), "batch_size": profile.batch_size,
+               "real_tokens": real, "answer_tokens": answer, "matmul_peak_flops": peak, "median_answer_tokens_per_s":
+               median, "runs": runs}
+    if "trl" in median and "ours" in median:
+        summary["trl_over_ours"] = median["trl"] / median["ours"]
+        summary["decision"] = ("train with TRL SFTTrainer (within 10 % of ours)" if summary["trl_over_ours"] >= 0.9
+                               else "keep the course's Trainer path (TRL SFTTrainer is more than 10 % slower)")
+    print(f"\nfp32 matmul peak here: {peak / 1e9:.1f} GFLOP/s ({torch.get_num_threads()} threads); "
+          f"{len(records)} records, {answer} answer tokens, one pass")
+    print("| side | wall time (s, per round) | answer tokens/s (median) | share of matmul peak (median) | held-out loss after |")
+    print("|---|---|---|---|---|")
+    for side in args.sides:
         mine = [r for r in runs if r["side"] == side]
-        print(f"| {side} | {statistics.median(r['answer_tokens_per_s'] for r in mine):.1f} | "
-              f"{statistics.median(r['share_of_peak'] for r in mine) * 100:.1f} % |")
-    print(f"ratio ours/plain: min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, max {max(ratios):.2f}x")
+        walls = " / ".join(f"{r['seconds']:.1f}" for r in mine)
+        losses = " / ".join(f"{r['heldout_loss_after']:.4f}" for r in mine)
+        share = statistics.median(r["share_of_peak"] for r in mine) * 100
+        print(f"| {side} | {walls} | {median[side]:.1f} | {share:.1f} % | {losses} |")
+    if "decision" in summary:
+        print(f"TRL / ours: {summary['trl_over_ours']:.2f}x -> {summary['decision']}")
     write_result("throughput", {**machine_info(), **summary}, args.out)
     return summary
 
