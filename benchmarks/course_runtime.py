@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/course_runtime.py --profile smoke   # pytest --nbval-lax, one notebook at a time
     .venv/bin/python benchmarks/course_runtime.py --profile cpu     # tools/run_course.py (what `make course` runs)
+    .venv/bin/python benchmarks/course_runtime.py --profile cpu --inplace   # the same, storing the outputs too
 
 Each smoke notebook runs in its own pytest process (kernel start included), `--repeat` times; the
 median is reported. Writes benchmarks/results/course_runtime_<profile>_<date>.json.
@@ -37,6 +38,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--profile", choices=["smoke", "cpu"], default="smoke")
     parser.add_argument("--repeat", type=int, default=1, help="runs per notebook (smoke); the median is reported")
     parser.add_argument("--notebooks", nargs="*", default=None, help="names like 01 05 (default: all)")
+    parser.add_argument("--inplace", action="store_true", help="cpu: also store the outputs in the notebooks (make notebooks)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     books = sorted((ROOT / "notebooks").glob("0*.ipynb"))
@@ -55,7 +57,7 @@ def main(argv=None) -> dict:
         if args.notebooks:
             raise SystemExit("--notebooks is for smoke; the cpu run is the whole course (06/07 need 05's adapter)")
         results = []
-        if run_course.main([], results) != 0:
+        if run_course.main(["--inplace"] if args.inplace else [], results) != 0:
             raise SystemExit("make course failed; see above")
         rows = [{"notebook": name, "seconds": seconds} for name, seconds, _ in results]
     total = sum(r["seconds"] for r in rows)

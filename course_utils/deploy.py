@@ -151,3 +151,43 @@ def first_difference(model, tokenizer, question: str, a: str, b: str) -> dict:
     other = ids_b[k] if k < len(ids_b) else tokenizer.eos_token_id
     mine = ids_a[k] if k < len(ids_a) else tokenizer.eos_token_id
     return {"question": question, "token": k, "margin": float(logits[mine] - logits[other])}
+
+
+def ensure_merged(profile, merged_dir, adapter_parent, progress=print) -> Path:
+    """The merged model folder notebook 07 saves; made from 05's adapter (trained first if missing) when absent."""
+    merged_dir = Path(merged_dir)
+    if (merged_dir / "config.json").exists() and (merged_dir / "chat_template.jinja").exists():
+        return merged_dir
+    from .adapter import ensure_adapter, load_adapter_model
+    from .merge import save_merged
+
+    progress(f"No merged model at {merged_dir}: merging the adapter in {adapter_parent} now (as notebook 07 does)")
+    model, tokenizer, meta = load_adapter_model(ensure_adapter(profile, adapter_parent, progress), profile,
+                                                full_precision=torch.float32)
+    return save_merged(model.merge_and_unload(), tokenizer, merged_dir, base_model=meta["base_model"],
+                       template=meta["template"])
+
+
+def compare_export(merged, tokenizer, gguf_path, examples: list[dict], questions: list[str], pad: int) -> dict:
+    """How a GGUF export, read back by transformers, compares with the merged model it came from: max |Δlogit| on
+    ``examples`` (and the floor of rounding the merged weights to fp16), held-out answer loss of both, and the
+    greedy answers to ``questions`` (same or not; where not, the merged model's logit margin at the first
+    differing token)."""
+    from .inference import generate_batch
+    from .loss import answer_loss_from_logits
+    from .merge import batch_logits, max_logit_diff
+
+    model, gguf_tokenizer = load_gguf(gguf_path)
+    reference, mask = batch_logits(merged, examples, pad)
+    logits, _ = batch_logits(model, examples, pad)
+    floor = max_logit_diff(batch_logits(fp16_rounded(merged), examples, pad)[0], reference, mask)
+    a = generate_batch(merged, tokenizer, [(q, "") for q in questions], max_new_tokens=24)
+    b = generate_batch(model, gguf_tokenizer, [(q, "") for q in questions], max_new_tokens=24)
+    differ = [first_difference(merged, tokenizer, q, x["answer"], y["answer"])
+              for q, x, y in zip(questions, a, b, strict=True) if x["answer"] != y["answer"]]
+    return {"file": Path(gguf_path).name, "MiB": Path(gguf_path).stat().st_size / 2**20,
+            "max_dlogit": max_logit_diff(logits, reference, mask), "fp16_floor": floor,
+            "loss_merged": answer_loss_from_logits(reference, examples, pad),
+            "loss_gguf": answer_loss_from_logits(logits, examples, pad),
+            "same_answers": len(questions) - len(differ), "questions": len(questions), "differences": differ,
+            "tokenizer_same": all(tokenizer(q).input_ids == gguf_tokenizer(q).input_ids for q in questions)}

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .inference import generate_batch
+from .inference import correct, generate_batch
 
 KIND_NAMES = {"qa": "사실 질문", "explain": "설명", "rewrite": "고쳐 쓰기·번역", "summary": "요약·제목",
               "classify": "분류", "lists": "나열·정렬·순서", "arith": "계산"}
@@ -59,23 +59,21 @@ def chrf(answers: list[str], references: list[str]) -> list[float]:
     return [metric.sentence_score(a, [r]).score for a, r in zip(answers, references, strict=True)]
 
 
-def correct(answer: str, probe: dict) -> bool:
-    """A probe answer is right when it contains the expected text or one of its accepted spellings."""
-    return any(e in answer for e in [probe["expected"], *probe.get("accept", [])])
-
-
 def per_kind_loss(model, records: list[dict], examples: list[dict], pad: int, batch_size: int = 8) -> dict:
     """kind -> (records, answer tokens, mean answer-token loss in nats) over held-out ``records`` and their
-    encoded ``examples``; plus "all". Records without a ``kind`` count as "other"."""
-    from .loss import heldout_loss
+    encoded ``examples``; plus "all" (token-weighted over every record). Records without a ``kind`` count as
+    "other". One pass over the records."""
+    from .loss import heldout_loss_sum
 
-    out = {}
+    out, total, tokens = {}, 0.0, 0
     kinds = sorted({r.get("kind", "other") for r in records}, key=lambda k: list(KIND_NAMES).index(k)
                    if k in KIND_NAMES else len(KIND_NAMES))
-    for kind in [*kinds, "all"]:
-        group = [e for r, e in zip(records, examples, strict=True) if kind in ("all", r.get("kind", "other"))]
-        tokens = sum(sum(label != -100 for label in e["labels"]) for e in group)
-        out[kind] = (len(group), tokens, heldout_loss(model, group, pad, batch_size))
+    for kind in kinds:
+        group = [e for r, e in zip(records, examples, strict=True) if r.get("kind", "other") == kind]
+        loss, n = heldout_loss_sum(model, group, pad, batch_size)
+        out[kind] = (len(group), n, loss / n)
+        total, tokens = total + loss, tokens + n
+    out["all"] = (len(records), tokens, total / tokens)
     return out
 
 
@@ -85,16 +83,18 @@ def _probe_questions(probes: list[dict]) -> list[tuple[int, int, str]]:
 
 
 def side(model, tokenizer, records, examples, probes, template: str, pad: int, max_new_tokens: int = 48,
-         batch_size: int = 8, **decoding) -> dict:
-    """Everything measured for one model (one side: adapter off or on)."""
-    rows = generate_batch(model, tokenizer, [(r["instruction"], r["input"]) for r in records], template,
+         batch_size: int = 8, generate: int | None = None, **decoding) -> dict:
+    """Everything measured for one model (one side: adapter off or on); answers are generated for the first
+    ``generate`` records (all when None), the loss uses every record."""
+    answered = records[:generate] if generate else records
+    rows = generate_batch(model, tokenizer, [(r["instruction"], r["input"]) for r in answered], template,
                           max_new_tokens, batch_size, **decoding)
     asked = _probe_questions(probes)
     answers = generate_batch(model, tokenizer, [(q, "") for _, _, q in asked], template, 24, batch_size, **decoding)
     by_probe: dict[int, list[bool]] = {}
     for (i, _, _), a in zip(asked, answers, strict=True):
         by_probe.setdefault(i, []).append(correct(a["answer"], probes[i]))
-    scores = chrf([r["answer"] for r in rows], [r["output"] for r in records])
+    scores = chrf([r["answer"] for r in rows], [r["output"] for r in answered])
     return {"loss_by_kind": per_kind_loss(model, records, examples, pad, batch_size), "answers": rows,
             "chrf": sum(scores) / len(scores), "chrf_each": scores,
             "eos": Count(sum(r["stopped_at_eos"] for r in rows), len(rows)),
@@ -116,12 +116,62 @@ def consistency(phrasings: dict[int, list[bool]]) -> dict:
 
 
 def evaluate(model, tokenizer, records, examples, probes, template: str, pad: int, max_new_tokens: int = 48,
-             batch_size: int = 8, **decoding) -> dict:
-    """``side`` with the adapter off ("base") and on ("adapter") of a peft ``model``."""
+             batch_size: int = 8, generate: int | None = None, **decoding) -> dict:
+    """``side`` with the adapter off ("base") and on ("adapter") of a peft ``model``, with the course's decoding
+    defaults; and the adapter's held-out answers under plain greedy decoding ("adapter, plain greedy": chrF,
+    EOS and degenerate share only), to show what the defaults change."""
     with model.disable_adapter():
-        base = side(model, tokenizer, records, examples, probes, template, pad, max_new_tokens, batch_size, **decoding)
-    tuned = side(model, tokenizer, records, examples, probes, template, pad, max_new_tokens, batch_size, **decoding)
-    return {"base": base, "adapter": tuned}
+        base = side(model, tokenizer, records, examples, probes, template, pad, max_new_tokens, batch_size, generate,
+                    **decoding)
+    tuned = side(model, tokenizer, records, examples, probes, template, pad, max_new_tokens, batch_size, generate,
+                 **decoding)
+    answered = records[:generate] if generate else records
+    return {"base": base, "adapter": tuned,
+            "adapter, plain greedy": answers_only(model, tokenizer, answered, template, max_new_tokens, batch_size,
+                                                  do_sample=False, repetition_penalty=1.0)}
+
+
+def answers_only(model, tokenizer, records, template: str, max_new_tokens: int = 48, batch_size: int = 8,
+                 **decoding) -> dict:
+    """Held-out answers under one decoding setting: chrF, EOS share, degenerate share (06's decoding table)."""
+    rows = generate_batch(model, tokenizer, [(r["instruction"], r["input"]) for r in records], template,
+                          max_new_tokens, batch_size, **decoding)
+    scores = chrf([r["answer"] for r in rows], [r["output"] for r in records])
+    return {"answers": rows, "chrf": sum(scores) / len(scores),
+            "eos": Count(sum(r["stopped_at_eos"] for r in rows), len(rows)),
+            "degenerate": Count(sum(is_degenerate(r) for r in rows), len(rows))}
+
+
+def heldout_set(profile, tokenizer) -> tuple[list[dict], list[dict]]:
+    """(held-out records, their encoded examples): the same records training evaluated on."""
+    from .data import split_source
+    from .prompts import encode
+
+    d = profile.data
+    _, held, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid, d.max_records)
+    return held, [encode(r, tokenizer, profile.seq_len, d.template) for r in held]
+
+
+def report_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict:
+    """The evaluation of an adapter (``model`` is it on its base), stored beside it: 05 measures, 06 reads."""
+    from .data import load_probes
+    from .inference import DEFAULT_DECODING
+    from .prompts import pad_id
+
+    records, examples = heldout_set(profile, tokenizer)
+    probes = load_probes()[: profile.train.probe_questions]
+    weights = hashlib.sha256((Path(adapter_dir) / "adapter_model.safetensors").read_bytes()).hexdigest()
+    generate = profile.train.generate_records
+    key = {"adapter": weights, "records": records, "probes": probes, "decoding": DEFAULT_DECODING,
+           "template": profile.data.template, "seq_len": profile.seq_len, "generate": generate}
+
+    def run():
+        progress(f"evaluating base and adapter: {min(generate, len(records))} held-out answers and {len(probes)} probe "
+                 f"questions asked 4 ways, on each side (a few minutes on a CPU)...")
+        return evaluate(model, tokenizer, records, examples, probes, profile.data.template, pad_id(tokenizer),
+                        batch_size=profile.train.eval_batch_size, generate=generate)
+
+    return cached_evaluate(Path(adapter_dir) / "evaluation.json", key, run)
 
 
 def cached_evaluate(cache: str | Path, key: dict, run) -> dict:
@@ -166,12 +216,14 @@ def summary_table(report: dict):
 
     rows = {}
     for name, s in report.items():
-        c = consistency(s["phrasings"])
-        rows[name] = {"held-out loss (nats)": f"{s['loss_by_kind']['all'][2]:.3f}", "chrF": f"{s['chrf']:.1f}",
-                      "EOS로 끝남": str(s["eos"]), "반복(퇴화) 답": str(s["degenerate"]),
-                      "탐침 정답": str(s["probes"]), "바꿔 물어도 같은 판정": str(c["agree"]),
-                      "네 가지 표현 모두 정답": str(c["all_right"])}
-    return pd.DataFrame(rows)
+        row = {"chrF": f"{s['chrf']:.1f}", "EOS로 끝남": str(s["eos"]), "반복(퇴화) 답": str(s["degenerate"])}
+        if "phrasings" in s:
+            c = consistency(s["phrasings"])
+            row = {"held-out 손실 (nats/토큰)": f"{s['loss_by_kind']['all'][2]:.3f}", **row,
+                   "탐침 정답": str(s["probes"]), "바꿔 물어도 같은 판정": str(c["agree"]),
+                   "네 가지 표현 모두 정답": str(c["all_right"])}
+        rows[name] = row
+    return pd.DataFrame(rows).fillna("")
 
 
 def kind_table(report: dict):

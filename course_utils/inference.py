@@ -22,22 +22,29 @@ def generate_answer(model, tokenizer, instruction: str, input_text: str = "", te
                              **generate_kwargs)["answer"]
 
 
+def correct(answer: str, probe: dict) -> bool:
+    """A probe answer is right when it contains the expected text or one of its accepted spellings."""
+    return any(e in answer for e in [probe["expected"], *probe.get("accept", [])])
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     question: str
     expected: str
     answer: str
+    accept: tuple = ()
 
     @property
     def correct(self) -> bool:
-        return self.expected in self.answer
+        return correct(self.answer, {"expected": self.expected, "accept": self.accept})
 
 
 def run_probes(model, tokenizer, probes: list[dict], template: str = KOALPACA,
                max_new_tokens: int = 24) -> list[ProbeResult]:
-    """Greedy answers to the probe questions; ``correct`` = the expected text appears in the answer."""
+    """Answers to the probe questions (``DEFAULT_DECODING``); ``correct`` = an accepted answer text appears."""
     return [ProbeResult(p["question"], p["expected"],
-                        generate_answer(model, tokenizer, p["question"], template=template, max_new_tokens=max_new_tokens))
+                        generate_answer(model, tokenizer, p["question"], template=template, max_new_tokens=max_new_tokens),
+                        tuple(p.get("accept", ())))
             for p in probes]
 
 

@@ -32,8 +32,8 @@ def answer_loss_sum(model, batch) -> tuple[torch.Tensor, int]:
 
 
 @torch.no_grad()
-def heldout_loss(model, examples: list[dict], pad: int, batch_size: int = 8) -> float:
-    """Mean cross-entropy per answer token (nats) over ``examples`` (encoded records)."""
+def heldout_loss_sum(model, examples: list[dict], pad: int, batch_size: int = 8) -> tuple[float, int]:
+    """(sum of answer-token cross-entropy in nats, number of answer tokens) over ``examples`` (encoded records)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -45,6 +45,12 @@ def heldout_loss(model, examples: list[dict], pad: int, batch_size: int = 8) -> 
         loss, n = answer_loss_sum(model, batch)
         total, count = total + float(loss), count + n
     model.train(was_training)
+    return total, count
+
+
+def heldout_loss(model, examples: list[dict], pad: int, batch_size: int = 8) -> float:
+    """Mean cross-entropy per answer token (nats) over ``examples`` (encoded records)."""
+    total, count = heldout_loss_sum(model, examples, pad, batch_size)
     return total / count
 
 

@@ -54,10 +54,22 @@ class TrainSettings:
     eval_steps: int  # held-out loss every N optimizer steps
     logging_steps: int
     heldout_records: int  # held-out records used for the before/after loss
+    generate_records: int  # of those, the first N answered by generation in 05/06 (chrF, EOS, loops)
     eval_batch_size: int
     probe_questions: int  # probe questions asked before/after training
     neftune_noise_alpha: float | None  # NEFTune embedding noise (None: off)
     seed: int
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    """Notebook 09's hyperparameter search: short trials, pruned by their held-out loss."""
+
+    trials: int  # Optuna trials
+    steps: int  # optimizer steps per trial (and per comparison run)
+    eval_steps: int  # held-out loss every N steps of a trial (what the pruner reads)
+    heldout_records: int  # held-out records a trial is scored on (the comparison uses the profile's full set)
+    generate_records: int  # held-out records answered to compare 06's metrics (chrF, EOS, loops)
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,7 @@ class Profile:
     lora: LoraSettings
     data: DataSettings
     train: TrainSettings
+    tuning: TuningSettings
 
     @property
     def torch_dtype(self):
@@ -102,7 +115,8 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
         raise ProfileError(f"{where}: expected a mapping of settings, got {type(raw).__name__}")
     top = [f.name for f in fields(Profile) if f.name != "name"]
     _check_keys(raw, top, where)
-    for section, cls in (("lora", LoraSettings), ("data", DataSettings), ("train", TrainSettings)):
+    for section, cls in (("lora", LoraSettings), ("data", DataSettings), ("train", TrainSettings),
+                         ("tuning", TuningSettings)):
         names = [f.name for f in fields(cls)]
         if not isinstance(raw[section], dict):
             raise ProfileError(f"{where}: '{section}' must be a mapping with keys {', '.join(names)}")
@@ -138,8 +152,8 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     if t["epochs"] is not None and (isinstance(t["epochs"], bool) or not isinstance(t["epochs"], (int, float))
                                     or t["epochs"] <= 0):
         raise ProfileError(f"{where}: train.epochs must be a number > 0 (e.g. 3), got {t['epochs']!r}")
-    for key in ("max_steps", "save_steps", "eval_steps", "logging_steps", "heldout_records", "eval_batch_size",
-                "probe_questions"):
+    for key in ("max_steps", "save_steps", "eval_steps", "logging_steps", "heldout_records", "generate_records",
+                "eval_batch_size", "probe_questions"):
         if key == "max_steps" and t[key] is None:
             continue
         if not isinstance(t[key], int) or t[key] < 1:
@@ -149,14 +163,37 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
                            f"({t['eval_steps']}): the best checkpoint is chosen by its held-out loss")
     if not 0 < float(t["learning_rate"]) < 1:
         raise ProfileError(f"{where}: train.learning_rate must be between 0 and 1, got {t['learning_rate']!r}")
+    for key, value in raw["tuning"].items():
+        if not isinstance(value, int) or value < 1:
+            raise ProfileError(f"{where}: tuning.{key} must be a whole number >= 1, got {value!r}")
     lora = LoraSettings(int(lora_raw["r"]), int(lora_raw["alpha"]), float(lora_raw["dropout"]), lora_raw["targets"])
     data = DataSettings(str(d["source"]), d["max_records"], d["on_long"], d["on_invalid"], d["template"])
     train = TrainSettings(**{**t, "learning_rate": float(t["learning_rate"]),
                              "epochs": None if t["epochs"] is None else float(t["epochs"])})
-    values = {k: raw[k] for k in top if k not in ("lora", "data", "train")}
+    values = {k: raw[k] for k in top if k not in ("lora", "data", "train", "tuning")}
     values["measure_seq_lens"] = tuple(int(x) for x in raw["measure_seq_lens"])
     values["gradient_checkpointing"] = bool(raw["gradient_checkpointing"])
-    return Profile(name=name, lora=lora, data=data, train=train, **values)
+    return Profile(name=name, lora=lora, data=data, train=train, tuning=TuningSettings(**raw["tuning"]), **values)
+
+
+def to_raw(profile: Profile) -> dict:
+    """The profile as the mapping ``profiles.yaml`` holds (``parse_profile`` reads it back to an equal profile)."""
+    from dataclasses import asdict
+
+    raw = {k: v for k, v in asdict(profile).items() if k != "name"}
+    raw["measure_seq_lens"] = list(profile.measure_seq_lens)
+    return raw
+
+
+def write_profiles(profiles: dict[str, Profile], path: str | Path, comment: str = "") -> Path:
+    """Write profiles as a YAML file that ``--profiles`` accepts (validated by reading it back)."""
+    from .files import write_text
+
+    text = (f"# {comment}\n" if comment else "") + yaml.safe_dump({n: to_raw(p) for n, p in profiles.items()},
+                                                               allow_unicode=True, sort_keys=False)
+    write_text(path, text)
+    load_profiles(path)
+    return Path(path)
 
 
 def load_profiles(path: str | Path = PROFILES_FILE) -> dict[str, Profile]:

@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +79,9 @@ def measured_runtime(profile: str, results_dir: str | Path | None) -> dict | Non
     if not files:
         return None
     data = json.loads(files[-1].read_text(encoding="utf-8"))
+    names = [row["notebook"][:2] for row in data["rows"]]
     return {"total_seconds": data["total_seconds"], "date": data["date"], "cpu_count": data["cpu_count"],
-            "gpu": data.get("gpu"), "file": files[-1].name}
+            "gpu": data.get("gpu"), "file": files[-1].name, "span": f"{names[0]}-{names[-1]}"}
 
 
 def gather_facts(results_dir: str | Path | None = None) -> dict:
@@ -102,6 +104,8 @@ def gather_facts(results_dir: str | Path | None = None) -> dict:
         "profile": default_profile_name(), "profile_from_env": bool(os.environ.get("COURSE_PROFILE")),
         "network": _network(), "hub_offline": hub_offline(),
         "offline_models": offline_models(),
+        "os": platform.system(), "machine": platform.machine(), "colab": "google.colab" in sys.modules,
+        "mps_available": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
     }
     root = cache_root()
     probe = next((p for p in [root, *root.parents] if p.exists()), Path.home())
@@ -163,12 +167,46 @@ def diagnose(facts: dict) -> list[Check]:
     profile_ok = not (wants_gpu and not facts["cuda_available"])
     checks.append(Check("프로필", f"{facts['profile']} ({reason})", profile_ok, "" if profile_ok else
                         "gpu8gb에는 CUDA가 필요합니다: COURSE_PROFILE=cpu로 바꾸거나 CUDA용 torch를 설치하세요"))
+    checks.append(platform_check(facts))
     run = facts.get("runtime")
     if run:
         where = run["gpu"] or f"{run['cpu_count']}코어 CPU"
-        checks.append(Check("예상 실행 시간", f"강좌 전체(00-07) {run['total_seconds'] / 60:.1f}분 ({run['date']}, {where}에서 잼)",
+        checks.append(Check("예상 실행 시간", f"강좌 전체({run['span']}) {run['total_seconds'] / 60:.1f}분 ({run['date']}, {where}에서 잼)",
                             True, "이 컴퓨터는 더 빠르거나 느릴 수 있습니다"))
     return checks
+
+
+def platform_check(facts: dict) -> Check:
+    """What this operating system means for the course (Korean advice). macOS advice is what the code checks:
+    no MPS machine has run the course, so MPS training is not offered."""
+    system = facts.get("os", "Linux")
+    if facts.get("colab"):
+        return Check("운영 체제", "Google Colab", True, "첫 셀이 강좌를 설치하고 GPU 런타임이면 gpu8gb(fp16), 아니면 cpu 프로필을 고릅니다")
+    if system == "Windows":
+        return Check("운영 체제", f"Windows ({facts.get('machine', '')})", True,
+                     "make 없이: python -m course_utils.course setup / test / run / lab (README의 Windows 절). "
+                     "GPU는 CUDA용 torch를 먼저 설치하세요. WSL2에서는 Linux와 같습니다")
+    if system == "Darwin":
+        if facts.get("machine") == "arm64":
+            mps = "MPS 있음" if facts.get("mps_available") else "MPS 없음"
+            return Check("운영 체제", f"macOS, Apple Silicon ({mps})", True,
+                         "cpu 프로필로 CPU에서 실행합니다. bitsandbytes 4비트(02, 07의 QLoRA 절)는 macOS에서 동작하지 않습니다. "
+                         "MPS로 학습하는 경로는 이 강좌가 시험하지 않아 제공하지 않습니다(미검증)")
+        return Check("운영 체제", "macOS (Intel)", True, "cpu 프로필로 CPU에서 실행합니다 (macOS에서는 시험하지 않았습니다)")
+    return Check("운영 체제", f"{system} ({facts.get('machine', '')})", True,
+                 "make course / make test, 또는 python -m course_utils.course <작업>")
+
+
+def where_to_run() -> list[dict]:
+    """How the course runs on each kind of machine (notebook 00 shows it; README has the commands)."""
+    return [{"어디서": "Linux, WSL2", "시작": "make course (또는 python3 -m course_utils.course run)",
+             "프로필": "CUDA 있으면 gpu8gb, 없으면 cpu", "비고": "CI가 매번 이 환경에서 시험합니다"},
+            {"어디서": "Windows (PowerShell)", "시작": "python -m course_utils.course setup, 그다음 run / lab / test",
+             "프로필": "CUDA용 torch를 먼저 설치하면 gpu8gb", "비고": "make와 .venv/bin 대신 .venv\\Scripts"},
+            {"어디서": "macOS (Apple Silicon)", "시작": "python3 -m course_utils.course setup, 그다음 run",
+             "프로필": "cpu", "비고": "bitsandbytes 4비트 없음, MPS 학습은 미검증"},
+            {"어디서": "Google Colab", "시작": "노트북을 열고 첫 셀 실행 (강좌를 설치)",
+             "프로필": "T4 GPU면 gpu8gb (fp16), 아니면 cpu", "비고": "무료 T4 16 GB, bf16 없음"}]
 
 
 def checks_table(checks: list[Check]):

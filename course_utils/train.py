@@ -197,13 +197,12 @@ def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str 
             if stop_after is not None and state.global_step >= stop_after:
                 control.should_training_stop = True
 
-    from torch.utils.tensorboard import SummaryWriter
-
+    tensorboard = TensorBoardCallback()
+    tensorboard.logging_dir = str(output_dir / "tensorboard")  # the library's callback; it writes on rank 0 only
     ctrl_c = CtrlC()
     trainer = _trainer_class()(
         model=model, args=training_arguments(profile, checkpoint_dir), train_dataset=train_set, eval_dataset=heldout,
-        data_collator=data_collator, callbacks=[StopAfter(), StopOnNaN(profile.dtype), ctrl_c.callback(),
-                                                TensorBoardCallback(SummaryWriter(str(output_dir / "tensorboard"))),
+        data_collator=data_collator, callbacks=[StopAfter(), StopOnNaN(profile.dtype), ctrl_c.callback(), tensorboard,
                                                 *(callbacks or [])])
     trainer.pad_id = pad
     use_text_progress(trainer, progress)
@@ -221,7 +220,10 @@ def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str 
     step = trainer.state.global_step
     best = trainer.state.best_model_checkpoint
     best_step = int(Path(best).name.split("-")[1]) if best else None
-    loss_after = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)
+    evals = {e["step"]: e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e}
+    # the model in memory is the best checkpoint (load_best_model_at_end), whose held-out loss was just measured
+    loss_after = evals[best_step] if best_step in evals else heldout_loss(model, heldout, pad,
+                                                                         profile.train.eval_batch_size)
     which = f"best checkpoint, step {best_step}" if best_step is not None and best_step != step else f"step {step}"
     progress(f"held-out answer loss after {step} steps ({which}): {loss_after:.4f} (perplexity {math.exp(loss_after):.1f})")
     result = TrainResult(output_dir / "adapter", step, loss_before, loss_after, seconds,

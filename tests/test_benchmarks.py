@@ -35,17 +35,18 @@ def test_estimator_benchmark_matches_exact_terms(tmp_path):
     assert abs(result["worst"]["error_pct"]) < 5
 
 
-def test_throughput_benchmark_compares_interleaved_runs(tmp_path):
+def test_throughput_benchmark_runs_the_four_sides_on_the_same_records(tmp_path):
     from benchmarks import throughput
 
     out = tmp_path / "tp.json"
-    throughput.main(["--profile", "smoke", "--steps", "2", "--pairs", "1", "--out", str(out)])
+    throughput.main(["--profile", "smoke", "--records", "4", "--rounds", "1", "--out", str(out)])
     result = json.loads(out.read_text())
-    assert [r["side"] for r in result["runs"]] == ["plain", "ours"]
+    assert [r["side"] for r in result["runs"]] == ["plain", "plain+grouped", "trl", "ours"]
     for r in result["runs"]:
-        assert r["answer_tokens"] > 0 and r["real_tokens"] > r["answer_tokens"]
-        assert 0 < r["share_of_peak"] < 2
-    assert result["ratio_ours_over_plain"]["min"] > 0
+        assert r["records"] == 4 and r["steps"] == 2  # one pass, batch 2
+        assert r["answer_tokens"] == result["answer_tokens"] > 0 and r["real_tokens"] > r["answer_tokens"]
+        assert 0 < r["share_of_peak"] < 2 and math.isfinite(r["heldout_loss_after"])
+    assert result["decision"].startswith(("train with TRL", "keep the course"))
 
 
 def test_learning_benchmark_scores_both_loops_on_the_same_heldout(tmp_path):
@@ -62,3 +63,16 @@ def test_learning_benchmark_scores_both_loops_on_the_same_heldout(tmp_path):
     for r in (plain, ours):
         assert r["heldout_loss_after"] != r["heldout_loss_before"]
         assert abs(r["drop"] - (1 - r["heldout_loss_after"] / r["heldout_loss_before"])) < 1e-9
+
+
+def test_serving_benchmark_counts_every_request(tmp_path, merged_smollm2):
+    from benchmarks import serving
+
+    out = tmp_path / "serving.json"
+    serving.main(["--profile", "smoke", "--requests", "4", "--concurrency", "1", "2", "--max-tokens", "8",
+                  "--merged", str(merged_smollm2), "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert [r["concurrency"] for r in result["levels"]] == [1, 2]
+    for r in result["levels"]:
+        assert r["failed"] == 0 and r["requests"] == 4 and r["requests_per_s"] > 0 and r["p95_s"] >= r["p50_s"] > 0
+    assert result["in_process"]["batched_8"]["tokens_per_s"] > 0

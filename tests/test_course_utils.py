@@ -16,7 +16,8 @@ import inspect
 from pathlib import Path
 
 LIBRARIES = ("transformers", "peft", "bitsandbytes", "accelerate", "datasets")
-PACKAGE = Path(__file__).resolve().parent.parent / "course_utils"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "course_utils"
 
 
 def _consumers(dotted: str) -> list:
@@ -123,3 +124,65 @@ def test_the_check_catches_a_renamed_keyword():
     assert checked == 5
     assert [p.split(": ", 1)[1].split("(")[0] for p in problems] == [
         "transformers.TrainingArguments", "transformers.AutoModelForCausalLM.from_pretrained", "peft.LoraConfig"]
+
+
+# ---- platform neutrality: the package imports and works where Unix-only modules do not exist (Windows) ---------
+
+UNIX_ONLY = ("fcntl", "resource", "termios", "pwd", "grp")
+
+
+def test_every_module_imports_and_works_without_unix_only_modules(tmp_path):
+    """In a fresh interpreter where fcntl, resource, termios, pwd and grp cannot be imported (as on Windows):
+    import every course_utils module and tools/run_course.py, take the cache lock, read the peak memory.
+
+    The libraries are imported before the modules are blocked: on Linux their own backends use them (psutil's
+    Linux backend imports resource; on Windows psutil has another backend). What is tested is that no course
+    code needs them."""
+    import subprocess
+    import sys
+
+    modules = sorted(p.stem for p in (ROOT / "course_utils").glob("*.py") if p.stem != "__init__")
+    modules += sorted(f"exercises.{p.stem}" for p in (ROOT / "course_utils" / "exercises").glob("*.py"))
+    script = f"""
+import sys
+import psutil, torch, transformers, peft, accelerate, bitsandbytes, filelock  # noqa: E401
+from transformers import Trainer  # loads its lazy submodules now, while resource is still importable
+for name in {UNIX_ONLY!r}:
+    sys.modules[name] = None  # `import {{name}}` now raises ImportError
+import importlib, runpy
+for name in {modules!r}:
+    importlib.import_module("course_utils." + name)
+runpy.run_path({str(ROOT / "tools" / "run_course.py")!r}, run_name="not_main")
+from filelock import FileLock
+from pathlib import Path
+with FileLock(Path({str(tmp_path)!r}) / ".convert.lock"):
+    pass
+from course_utils.vram_measure import peak_memory_bytes
+assert peak_memory_bytes() > 10 * 1024**2
+print("ok", len({modules!r}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == f"ok {len(modules)}"
+
+
+def test_every_text_file_is_opened_with_an_explicit_encoding():
+    """Korean text on a Windows default code page (cp949) is a classic failure: every text open in course_utils
+    names its encoding (open() in text mode, Path.open/read_text/write_text)."""
+    found = []
+    for path in sorted((ROOT / "course_utils").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            keywords = {k.arg for k in node.keywords}
+            if name == "open" and isinstance(func, ast.Name) or name == "open" and isinstance(func, ast.Attribute) \
+                    and not isinstance(func.value, ast.Name):
+                mode = node.args[1].value if len(node.args) > 1 and isinstance(node.args[1], ast.Constant) else "r"
+                if "b" not in str(mode) and "encoding" not in keywords:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} open() without encoding")
+            if isinstance(func, ast.Attribute) and name in ("read_text", "write_text") and "encoding" not in keywords \
+                    and not (isinstance(func.value, ast.Name) and func.value.id in ("files",)):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}() without encoding")
+    assert found == []

@@ -32,7 +32,10 @@ def test_bundled_set_is_large_varied_and_disjoint():
     assert not keys(train) & keys(held)
     assert sum(1 for r in train if r["input"]) >= 50  # rewriting, summaries, classification carry an input
     probes = load_probes()
-    assert len(probes) >= 20 and {"question": "한국의 수도는 어디인가요?", "expected": "서울"} in probes
+    assert len(probes) >= 20 and {"question": "한국의 수도는 어디인가요?", "expected": "서울"}.items() <= probes[0].items()
+    assert all(len(p["paraphrases"]) == 3 for p in probes)  # notebook 06: the same question asked four ways
+    asked = {q for p in probes for q in [p["question"], *p["paraphrases"]]}
+    assert not asked & {r["instruction"] for r in train + held}
     assert not {p["question"] for p in probes} & {r["instruction"] for r in train}
 
 

@@ -79,8 +79,31 @@ def test_measured_runtime_is_read_from_the_folder_the_notebook_passes(tmp_path):
     assert measured_runtime("cpu", tmp_path) is None
     for date, seconds in (("2026-01-01", 100.0), ("2026-02-01", 600.0)):
         (tmp_path / f"course_runtime_cpu_{date}.json").write_text(json.dumps(
-            {"total_seconds": seconds, "date": date, "cpu_count": 2}))
+            {"total_seconds": seconds, "date": date, "cpu_count": 2,
+             "rows": [{"notebook": "00_setup_check"}, {"notebook": "09_hyperparameters"}]}))
     run = measured_runtime("cpu", tmp_path)
     assert run["total_seconds"] == 600.0 and run["file"] == "course_runtime_cpu_2026-02-01.json"
     check = {c.name: c for c in diagnose({**CPU_LAPTOP, "runtime": run})}["예상 실행 시간"]
-    assert check.value == "강좌 전체(00-07) 10.0분 (2026-02-01, 2코어 CPU에서 잼)"
+    assert check.value == "강좌 전체(00-09) 10.0분 (2026-02-01, 2코어 CPU에서 잼)"
+
+
+@pytest.mark.parametrize("change,value,advice", [
+    ({"os": "Windows", "machine": "AMD64"}, "Windows (AMD64)", r"python -m course_utils\.course setup / test / run / lab"),
+    ({"os": "Darwin", "machine": "arm64", "mps_available": True}, "macOS, Apple Silicon (MPS 있음)",
+     r"bitsandbytes 4비트.*macOS에서 동작하지 않습니다.*미검증"),
+    ({"os": "Linux", "colab": True}, "Google Colab", r"T4|GPU 런타임이면 gpu8gb\(fp16\)"),
+    ({"os": "Linux", "machine": "x86_64"}, "Linux (x86_64)", r"make course"),
+])
+def test_each_platform_gets_korean_advice_and_cpu_without_cuda(change, value, advice):
+    import re
+
+    checks = by_name(diagnose({**CPU_LAPTOP, **change}))
+    assert checks["운영 체제"].value == value and re.search(advice, checks["운영 체제"].advice)
+    assert checks["프로필"].value == "cpu (CUDA 없음)"  # no CUDA: the cpu profile, on every platform
+
+
+def test_where_to_run_covers_windows_macos_and_colab():
+    from course_utils.setup_check import where_to_run
+
+    places = [row["어디서"] for row in where_to_run()]
+    assert places == ["Linux, WSL2", "Windows (PowerShell)", "macOS (Apple Silicon)", "Google Colab"]

@@ -31,10 +31,11 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     assert "rank 1 of 2: finished at step 4; the adapter is rank 0's to save" in log, log[-4000:]
     assert "rank 1 of 2: finished at step 4; adapter saved" not in log
     # gradients were synchronized: both ranks end with the same weights, so the same held-out loss
-    after = re.findall(r"held-out answer loss after 4 steps: (\d+\.\d+)", log)
+    after = re.findall(r"held-out answer loss after 4 steps \([^)]*\): (\d+\.\d+)", log)
     assert len(after) == 2 and after[0] == after[1], after
-    # one adapter, written once (no temporary folders of a second writer left behind)
-    assert sorted(p.name for p in out.iterdir()) == ["adapter", "checkpoints"]
+    # one adapter and one TensorBoard log, written once (no temporary folders of a second writer left behind)
+    assert sorted(p.name for p in out.iterdir()) == ["adapter", "checkpoints", "tensorboard"]
+    assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 1
     meta = json.loads((out / "adapter" / "course_adapter.json").read_text())
     assert meta["world_size"] == 2 and meta["global_step"] == 4
 

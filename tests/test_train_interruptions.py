@@ -76,7 +76,7 @@ def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_the_resume_finishes(tm
     from course_utils.profiles import PROFILES_FILE
 
     raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))
-    raw["smoke"]["train"].update(max_steps=40, save_steps=20, eval_steps=20)
+    raw["smoke"]["train"].update(max_steps=20, save_steps=10, eval_steps=10)
     profiles = tmp_path / "profiles.yaml"
     profiles.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     out = tmp_path / "run"
@@ -87,19 +87,19 @@ def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_the_resume_finishes(tm
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if line.startswith("step 3/40"):
+        if line.startswith("step 3/20"):
             proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=300)
     text = "".join(lines)
     assert code == 130, text[-3000:]
     stopped = next(line for line in lines if line.startswith("stopped by Ctrl-C at step "))
     step = int(stopped.split("step ")[1].split(";")[0])
-    assert 3 <= step < 40
+    assert 3 <= step < 20
     assert f"--output {out} --resume" in stopped
     assert (out / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").exists()
     assert not (out / "adapter").exists()  # not finished
     done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env={**os.environ, "COURSE_PROFILE": "smoke"},
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"resumed at step {step}/40" in done.stdout
+    assert f"resumed at step {step}/20" in done.stdout
     assert (out / "adapter" / "adapter_model.safetensors").exists()

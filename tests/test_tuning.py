@@ -1,0 +1,64 @@
+"""Hyperparameter search: trials train with the suggested settings, report held-out losses, get pruned, and the
+best settings become a profile file the training command accepts."""
+import dataclasses
+
+import optuna
+import pytest
+
+from course_utils.profiles import get_profile, load_profiles, write_profiles
+from course_utils.tuning import (
+    _pruning_callback,
+    best_profile,
+    compare,
+    load_comparison,
+    load_study,
+    search,
+    verdict,
+    with_settings,
+)
+
+
+def test_settings_change_only_what_is_searched():
+    cpu = get_profile("cpu")
+    p = with_settings(cpu, 1e-3, 16, "all-linear", steps=40, heldout_records=32, eval_steps=10)
+    assert (p.train.learning_rate, p.lora.r, p.lora.alpha, p.lora.targets) == (1e-3, 16, 32, "all-linear")
+    assert (p.train.max_steps, p.train.eval_steps, p.train.save_steps, p.train.heldout_records) == (40, 10, 10, 32)
+    assert p.train.warmup_steps == 4 and p.model == cpu.model and p.data == cpu.data
+
+
+def test_a_trial_behind_the_median_is_pruned_at_its_evaluation():
+    class Trial:
+        reported = []
+
+        def report(self, value, step):
+            self.reported.append((step, value))
+
+        def should_prune(self):
+            return True
+
+    callback = _pruning_callback(Trial())
+    with pytest.raises(optuna.TrialPruned, match="held-out loss 2.5000 at step 10"):
+        callback.on_evaluate(None, type("S", (), {"global_step": 10})(), None, metrics={"eval_loss": 2.5})
+    assert Trial.reported == [(10, 2.5)]
+
+
+def test_search_compare_and_the_tuned_profile_file(tmp_path):
+    smoke = get_profile("smoke")
+    smoke = dataclasses.replace(smoke, tuning=dataclasses.replace(smoke.tuning, trials=2))
+    said = []
+    study = search(smoke, tmp_path / "trials", progress=said.append)
+    assert len(study.trials) == 2 and len(said) == 2
+    assert all(t.intermediate_values for t in study.trials)  # every trial reported its held-out losses
+    assert study.best_value == min(t.value for t in study.trials if t.value is not None)
+    stored = load_study(tmp_path / "trials")  # what the solution notebook reads instead of searching again
+    assert stored.best_params == study.best_params and len(stored.trials) == 2
+    tuned = best_profile(smoke, study)
+    assert tuned.name == "smoke-tuned" and tuned.train.learning_rate == study.best_params["learning_rate"]
+    assert tuned.train.max_steps == smoke.train.max_steps and tuned.lora.r == study.best_params["r"]
+    path = write_profiles({tuned.name: tuned}, tmp_path / "tuned.yaml", comment="best trial of notebook 09")
+    assert load_profiles(path)["smoke-tuned"] == tuned  # what `--profiles tuned.yaml --profile smoke-tuned` runs
+    results = compare(smoke, study.best_params, tmp_path / "compare", progress=said.append)
+    assert list(results) == ["best", "default", "default, seed+1"]
+    v = verdict(results)
+    assert v["noise"] >= 0 and v["beyond_noise"] == (v["gain"] > v["noise"])
+    assert verdict(load_comparison(tmp_path / "compare")) == v
