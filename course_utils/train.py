@@ -35,8 +35,8 @@ class TrainResult:
     global_step: int
     heldout_loss_before: float  # mean answer-token cross-entropy (nats/token) on held-out records
     heldout_loss_after: float
-    train_seconds: float
-    tokens_per_second: float  # real (non-pad) tokens processed per second of training
+    train_seconds: float  # wall time of the Trainer's loop, held-out evaluations included
+    tokens_per_second: float  # real (non-pad) tokens processed per second of training (evaluation time excluded)
     peak_memory_bytes: int  # CUDA max_memory_allocated, or the process's peak RSS on a CPU
     log_history: list = field(default_factory=list)
     data_report: object = None
@@ -69,10 +69,14 @@ def _trainer_class():
                 loss = loss * self.accelerator.num_processes
             return loss
 
+        eval_seconds = 0.0  # time spent evaluating inside train(): not training throughput
+
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+            start = time.perf_counter()
             examples = self.eval_dataset if eval_dataset is None else eval_dataset
             metrics = {f"{metric_key_prefix}_loss": heldout_loss(self.model, examples, self.pad_id,
                                                                  self.args.per_device_eval_batch_size)}
+            self.eval_seconds += time.perf_counter() - start
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
@@ -226,8 +230,9 @@ def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str 
                                                                          profile.train.eval_batch_size)
     which = f"best checkpoint, step {best_step}" if best_step is not None and best_step != step else f"step {step}"
     progress(f"held-out answer loss after {step} steps ({which}): {loss_after:.4f} (perplexity {math.exp(loss_after):.1f})")
+    training = seconds - trainer.eval_seconds
     result = TrainResult(output_dir / "adapter", step, loss_before, loss_after, seconds,
-                         counter["tokens"] / seconds if seconds > 0 else 0.0, peak_memory_bytes(),
+                         counter["tokens"] / training if training > 0 else 0.0, peak_memory_bytes(),
                          trainer.state.log_history, report, str(resume_from) if resume_from else None,
                          best_step, ctrl_c.pressed, str(moved_to) if moved_to else None)
     finished = step >= trainer.state.max_steps and not ctrl_c.pressed

@@ -159,7 +159,8 @@ shown
 # %%
 floor = max(merges.loc[m, "max |Δlogit|"] for m in merges.index if m.startswith("floor"))
 reference_loss = merges.loc["nf4 + adapter (not merged)", "held-out loss"]
-for m in ("(1) into the 4-bit model", "(2) into the original base", "(3) into the de-quantized nf4 base"):
+candidates = ["(1) into the 4-bit model", "(2) into the original base", "(3) into the de-quantized nf4 base"]
+for m in candidates:
     d, loss = merges.loc[m, "max |Δlogit|"], merges.loc[m, "held-out loss"]
     print(f"{m}: Δ = {d / floor:.2f} x floor, loss {loss - reference_loss:+.4f} vs nf4 + adapter")
 
@@ -181,15 +182,21 @@ print(f"0인 어댑터 병합 후 가중치의 최대 변화 {change:.2e}, nf4�
 
 # %% [markdown]
 # 읽는 법: (3)은 어댑터가 학습한 바로 그 가중치에 더하므로 nf4 + 어댑터를 floor 안에서 재현해야 합니다. (2)는 어댑터가 본 적 없는
-# 원래 가중치에 더하므로, 그 차이는 병합이 아니라 기본 모델의 nf4 반올림 오차입니다. (1)은 W + BA를 다시 nf4로 반올림하므로
-# 어댑터의 작은 변화가 반올림에 묻힐 수 있습니다. 아래 셀이 이번 측정에서 nf4 + 어댑터에 가장 가까운 병합을 고릅니다.
+# 원래 가중치(nf4로 반올림되기 전)에 더합니다: 그 차이는 병합 방법이 아니라 기본 가중치의 차이, 곧 nf4 반올림 오차입니다. 그래서 (2)의
+# 손실은 nf4 + 어댑터보다 좋을 수도 나쁠 수도 있고, 어느 쪽이든 학습 때 평가한 모델과는 다른 모델입니다. (1)은 W + BA를 다시 nf4로
+# 반올림하므로, 한 번 반올림하는 칸보다 작은 어댑터의 변화는 대부분 사라집니다. 아래 셀이 이번 측정으로 판단합니다.
 
 # %%
-candidates = ["(1) into the 4-bit model", "(2) into the original base", "(3) into the de-quantized nf4 base"]
-closest = min(candidates, key=lambda m: abs(merges.loc[m, "held-out loss"] - reference_loss))
-print(f"nf4 + 어댑터에 held-out 손실이 가장 가까운 병합: {closest}")
-print("배포용 병합은 그것을 fp32(또는 fp16)로 저장해 bitsandbytes 없이 읽히게 하는 것이 좋습니다." if closest.startswith("(3)")
-      else "이번 측정에서는 (3)이 가장 가깝지 않았습니다: 위 표의 floor와 손실 차이를 함께 보세요.")
+gap = {m: merges.loc[m, "held-out loss"] - reference_loss for m in candidates}
+closest = min(gap, key=lambda m: abs(gap[m]))
+print(f"nf4 + 어댑터(학습 때 평가한 모델)를 가장 가깝게 재현한 병합: {closest} (손실 차이 {gap[closest]:+.4f})")
+one = "(1) into the 4-bit model"
+if abs(gap[one]) > 0.05:
+    print(f"(1) 4비트 모델에 병합: 손실이 {gap[one]:+.4f} 달라 0.05를 넘습니다. 재양자화가 어댑터의 효과를 지우므로 이 강좌는 "
+          f"4비트 병합을 쓰지 않습니다 (save_merged는 언제나 전체 정밀도 가중치에 병합합니다).")
+best = min(candidates, key=lambda m: merges.loc[m, "held-out loss"])
+if best != closest:
+    print(f"held-out 손실이 가장 낮은 것은 {best} ({gap[best]:+.4f})입니다: 평가하지 않은 다른 모델이므로, 쓰려면 06처럼 다시 평가하세요.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리

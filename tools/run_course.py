@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +87,11 @@ def main(argv=None, results: list | None = None) -> int:
                 finally:
                     if km.has_kernel:  # a kernel manager we made is ours to stop
                         km.shutdown_kernel()
+        except DeadKernelError as err:
+            write_text(out / path.name, nbformat.writes(nb))
+            print(f"✗ {path.name}: the kernel died ({err}); out of memory is the usual cause: close other programs, "
+                  f"or use a smaller profile (COURSE_PROFILE=smoke)", file=sys.stderr)
+            return 1
         except CellExecutionError as err:
             failing, message = None, str(err).strip().splitlines()[-1]
             for i, cell in enumerate(nb.cells):

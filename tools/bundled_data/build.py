@@ -127,8 +127,10 @@ PARAPHRASES = {
  "1킬로미터는 몇 미터인가요?": ["1km는 몇 m인가요?", "1킬로미터를 미터로 바꾸면 얼마인가요?", "1킬로미터는 모두 몇 미터인지 알려 주세요."],
  "광복절은 언제인가요?": ["광복절은 몇 월 며칠인가요?", "광복절 날짜를 알려 주세요.", "한국의 광복절은 언제인가요?"],
 }
-ACCEPT = {"베이징": ["북경"], "7": ["일곱"], "24": ["스물네"], "12": ["열두"], "H2O": ["H₂O"], "8": ["여덟"], "11": ["열한"],
-          "1,000": ["1000", "천 미터"], "세종": [], "8월 15일": ["8.15", "8·15"]}
+ACCEPT = {"서울": ["Seoul"], "도쿄": ["Tokyo"], "파리": ["Paris"], "런던": ["London"], "베이징": ["북경", "Beijing"],
+          "로마": ["Rome"], "목성": ["Jupiter"], "태평양": ["Pacific"], "7": ["일곱"], "24": ["스물네"], "12": ["열두"],
+          "H2O": ["H₂O"], "에베레스트": ["Everest"], "8": ["여덟"], "11": ["열한"], "1,000": ["1000", "천 미터"],
+          "8월 15일": ["8.15", "8·15"]}  # the same answer in English or another spelling is right
 assert set(PARAPHRASES) == {q for q, _ in PROBES} and all(len(v) == 3 for v in PARAPHRASES.values())
 probe_q = {q for q, _ in PROBES}
 assert probe_q <= {r[0] for r in QA}, probe_q - {r[0] for r in QA}
