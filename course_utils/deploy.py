@@ -120,11 +120,9 @@ def modelfile(gguf_name: str, tokenizer, decoding: dict, max_new_tokens: int) ->
 
 def load_gguf(gguf_path, dtype: torch.dtype = torch.float32):
     """(model, tokenizer) read back from a GGUF by transformers (de-quantized to ``dtype``)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from .loading import read_gguf
 
-    gguf_path = Path(gguf_path)
-    return (AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, dtype=dtype),
-            AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name))
+    return read_gguf(gguf_path, dtype)
 
 
 def fp16_rounded(model):

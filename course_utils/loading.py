@@ -127,13 +127,26 @@ def ensure_cached(spec: ModelSpec | str, progress=print) -> Path:
     return final
 
 
-def _convert_gguf(spec: ModelSpec, out_dir: Path) -> None:
+def read_gguf(path, dtype: torch.dtype = torch.float32):
+    """(model, tokenizer) read from a GGUF file by transformers, de-quantized to ``dtype``. transformers draws a
+    tqdm bar for the tensors that ignores its own ``disable_progress_bar``; it is left out of lesson outputs."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = gguf_path(spec)
-    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    path = Path(path)
+    bar, gguf_utils.tqdm = gguf_utils.tqdm, lambda iterable, **kwargs: iterable
+    try:
+        return (AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype),
+                AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name))
+    finally:
+        gguf_utils.tqdm = bar
+
+
+def _convert_gguf(spec: ModelSpec, out_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    loaded, tok = read_gguf(gguf_path(spec))
     tok.save_pretrained(out_dir)
-    loaded = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     # A GGUF-loaded model keeps a "gguf" quantization config and refuses save_pretrained, so the
     # plain model is rebuilt from its config and given the de-quantized weights.
     config = loaded.config

@@ -148,6 +148,7 @@ def trials_figure(study):
     trial against its best held-out loss."""
     import matplotlib.pyplot as plt
     import optuna
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for t in study.trials:
@@ -165,6 +166,10 @@ def trials_figure(study):
                       marker="o" if t.params["targets"] == "attention" else "s")
         right.annotate(f"#{t.number}", (t.params["learning_rate"], best), fontsize=7)
     right.set_xscale("log")
+    # plain "3e-04" labels: matplotlib's default 10^-4 labels are mathtext, whose minus sign (U+2212) the Hangul
+    # font lacks ("Font 'default' does not have a glyph for '\u2212'")
+    right.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}"))
+    right.xaxis.set_minor_formatter(NullFormatter())
     right.set_xlabel("학습률 (log)")
     right.set_ylabel("시도의 가장 낮은 held-out 손실 (nats/토큰)")
     right.set_title("학습률과 손실 (크기: r, ●: attention, ■: all-linear)")

@@ -99,7 +99,9 @@ def test_sections_exercises_and_outputs_are_checked(course):
     code = next(c for c in nb.cells if c.cell_type == "code")
     code.outputs = [nbformat.v4.new_output("stream", name="stderr", text="UserWarning: bitsandbytes::gemv_4bit: an "
                                            "autograd kernel was not registered ... may lead to silently incorrect behavior\n"),
-                    nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[])]
+                    nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[]),
+                    nbformat.v4.new_output("stream", name="stderr", text="Converting and de-quantizing GGUF tensors...:"
+                                           "   0%|          | 0/236 [00:00<?, ?it/s]")]
     nbformat.write(nb, path)
     check_notebooks.sync(nb_dir)  # pairing is fine after a sync: the other checks must still fail
     problems = "\n".join(check_notebooks.check(nb_dir, ex))
@@ -107,6 +109,8 @@ def test_sections_exercises_and_outputs_are_checked(course):
     assert "check_03_challenge is never called" in problems
     assert "stored warning" in problems and "silently incorrect" in problems
     assert "stored error ValueError: boom" in problems
+    assert "a progress bar in the stored output ('0%|          | 0/236')" in problems
+    assert "stderr in the stored output ('UserWarning: bitsandbytes::gemv_4bit" in problems
 
 
 def test_ruff_fails_on_a_seeded_defect(tmp_path):

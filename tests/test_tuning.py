@@ -62,3 +62,28 @@ def test_search_compare_and_the_tuned_profile_file(tmp_path):
     v = verdict(results)
     assert v["noise"] >= 0 and v["beyond_noise"] == (v["gain"] > v["noise"])
     assert verdict(load_comparison(tmp_path / "compare")) == v
+
+
+def test_the_trials_figure_draws_in_the_hangul_font_without_missing_glyphs(caplog):
+    """The learning-rate axis is logarithmic; its labels must not need a glyph NanumGothic lacks (U+2212)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_utils.notebook import korean_plots
+    from course_utils.tuning import trials_figure
+
+    korean_plots()
+    study = optuna.create_study(direction="minimize")
+    for i, (lr, r, targets) in enumerate([(1e-4, 4, "attention"), (3e-4, 8, "all-linear"), (2e-3, 16, "attention")]):
+        trial = optuna.trial.create_trial(params={"learning_rate": lr, "r": r, "targets": targets},
+                                          distributions={"learning_rate": optuna.distributions.FloatDistribution(1e-4, 2e-3, log=True),
+                                                         "r": optuna.distributions.CategoricalDistribution([4, 8, 16]),
+                                                         "targets": optuna.distributions.CategoricalDistribution(["attention", "all-linear"])},
+                                          value=2.0 - i / 10, intermediate_values={10: 2.5 - i / 10, 20: 2.0 - i / 10})
+        study.add_trial(trial)
+    fig = trials_figure(study)
+    with caplog.at_level("WARNING"):
+        fig.canvas.draw()
+    assert not [r for r in caplog.records if "does not have a glyph" in r.getMessage()]
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels() if t.get_text()] and \
+        all("\u2212" not in t.get_text() for t in fig.axes[1].get_xticklabels())

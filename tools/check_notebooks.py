@@ -10,7 +10,9 @@ What it checks:
 - every lesson (notebooks/0*.ipynb) has its 학습 목표, 예상 소요 시간 and 정리 sections;
 - every exercise check ``check_NN_…`` defined in course_utils/exercises/ is used in lesson NN and in
   notebooks/solutions/NN_solutions;
-- no stored output holds an error, a traceback, or a warning that says "incorrect" or "deprecated".
+- no stored output holds an error, a traceback, a warning that says "incorrect" or "deprecated", anything
+  on stderr (a library's message: fix its cause, or silence it with the reason in a comment), or a progress
+  bar ("0%|          | 0/236": library chatter, not lesson content).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("## 학습 목표", "## 예상 소요 시간", "## 정리")
 BAD_WARNING = re.compile(r"incorrect|deprecat", re.IGNORECASE)
+PROGRESS_BAR = re.compile(r"\d+%\|.*\| *\d+/\d+")  # tqdm's "37%|███▋      | 81/220"
 
 
 def _rel(path: Path) -> str:
@@ -134,6 +137,12 @@ def output_problems(folder: Path) -> list[str]:
                 for kind, text in _texts(output):
                     if "Traceback (most recent call last)" in text:
                         problems.append(f"{_rel(path)}, cell {i}: a traceback in the stored output")
+                    if kind == "stderr" and text.strip():
+                        problems.append(f"{_rel(path)}, cell {i}: stderr in the stored output "
+                                        f"({text.strip().splitlines()[0][:120]!r}): fix its cause or silence it with the reason")
+                    if PROGRESS_BAR.search(text):
+                        problems.append(f"{_rel(path)}, cell {i}: a progress bar in the stored output "
+                                        f"({PROGRESS_BAR.search(text).group(0)[:60]!r}): turn the library's bar off")
                     for line in text.splitlines():
                         if BAD_WARNING.search(line) and (kind == "stderr" or "warn" in line.lower()):
                             problems.append(f"{_rel(path)}, cell {i}: stored warning {line.strip()[:160]!r}: fix its cause "
