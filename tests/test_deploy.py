@@ -87,3 +87,24 @@ def test_gguf_f16_export_reloads_equivalent(merged_smollm2, tmp_path):
     assert text.startswith("FROM ./model-f16.gguf\n") and 'TEMPLATE """### 질문: {{ .Prompt }}\n\n### 답변:"""' in text
     assert f'PARAMETER stop "{tok.eos_token}"' in text and "PARAMETER repeat_penalty 1.1" in text
     assert json.loads((merged_smollm2 / "config.json").read_text())["model_type"] == "llama"
+
+
+def test_export_writes_atomically_and_the_gemma_notice_travels_with_the_gguf(tmp_path, monkeypatch):
+    """The file handling around the converter, with a stand-in converter script (the real one runs above)."""
+    from course_utils import deploy
+
+    converter = tmp_path / "converter"
+    (converter / "gguf-py").mkdir(parents=True)
+    (converter / "convert_hf_to_gguf.py").write_text(
+        "import sys\nout = sys.argv[sys.argv.index('--outfile') + 1]\nopen(out, 'wb').write(b'GGUF')\n", encoding="utf-8")
+    monkeypatch.setattr(deploy, "fetch_converter", lambda progress=print: converter)
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    (merged / "NOTICE").write_text("Gemma Terms of Use", encoding="utf-8")
+    out = deploy.export_gguf(merged, tmp_path / "gguf", "q8_0", progress=lambda m: None)
+    assert out.read_bytes() == b"GGUF" and (tmp_path / "gguf" / "NOTICE").read_text(encoding="utf-8") == "Gemma Terms of Use"
+    assert sorted(p.name for p in (tmp_path / "gguf").iterdir()) == ["NOTICE", "model-q8_0.gguf"]
+    (converter / "convert_hf_to_gguf.py").write_text("import sys\nsys.exit('unsupported architecture')\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match="convert_hf_to_gguf.py failed .*unsupported architecture"):
+        deploy.export_gguf(merged, tmp_path / "gguf", "f16", progress=lambda m: None)
+    assert not (tmp_path / "gguf" / "model-f16.gguf").exists()  # nothing half-written

