@@ -161,15 +161,15 @@ def report_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict:
     records, examples = heldout_set(profile, tokenizer)
     probes = load_probes()[: profile.train.probe_questions]
     weights = hashlib.sha256((Path(adapter_dir) / "adapter_model.safetensors").read_bytes()).hexdigest()
-    generate = profile.train.generate_records
+    generate, tokens = profile.train.generate_records, profile.train.answer_tokens
     key = {"adapter": weights, "records": records, "probes": probes, "decoding": DEFAULT_DECODING,
-           "template": profile.data.template, "seq_len": profile.seq_len, "generate": generate}
+           "template": profile.data.template, "seq_len": profile.seq_len, "generate": generate, "answer_tokens": tokens}
 
     def run():
         progress(f"evaluating base and adapter: {min(generate, len(records))} held-out answers and {len(probes)} probe "
                  f"questions asked 4 ways, on each side (a few minutes on a CPU)...")
         return evaluate(model, tokenizer, records, examples, probes, profile.data.template, pad_id(tokenizer),
-                        batch_size=profile.train.eval_batch_size, generate=generate)
+                        max_new_tokens=tokens, batch_size=profile.train.eval_batch_size, generate=generate)
 
     return cached_evaluate(Path(adapter_dir) / "evaluation.json", key, run)
 

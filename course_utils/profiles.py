@@ -55,6 +55,7 @@ class TrainSettings:
     logging_steps: int
     heldout_records: int  # held-out records used for the before/after loss
     generate_records: int  # of those, the first N answered by generation in 05/06 (chrF, EOS, loops)
+    answer_tokens: int  # new tokens at most in such a generated answer
     eval_batch_size: int
     probe_questions: int  # probe questions asked before/after training
     neftune_noise_alpha: float | None  # NEFTune embedding noise (None: off)
@@ -153,7 +154,7 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
                                     or t["epochs"] <= 0):
         raise ProfileError(f"{where}: train.epochs must be a number > 0 (e.g. 3), got {t['epochs']!r}")
     for key in ("max_steps", "save_steps", "eval_steps", "logging_steps", "heldout_records", "generate_records",
-                "eval_batch_size", "probe_questions"):
+                "answer_tokens", "eval_batch_size", "probe_questions"):
         if key == "max_steps" and t[key] is None:
             continue
         if not isinstance(t[key], int) or t[key] < 1:

@@ -206,7 +206,8 @@ settings = {"greedy": {"repetition_penalty": 1.0}, "greedy + repetition_penalty 
 rows = []
 for name, decoding in settings.items():
     start = time.perf_counter()
-    r = answers_only(model, tokenizer, subset, meta["template"], batch_size=profile.train.eval_batch_size, **decoding)
+    r = answers_only(model, tokenizer, subset, meta["template"], profile.train.answer_tokens,
+                     batch_size=profile.train.eval_batch_size, **decoding)
     rows.append({"설정": name, "chrF": round(r["chrf"], 1), "반복 답": str(r["degenerate"]), "EOS로 끝남": str(r["eos"]),
                  "s": round(time.perf_counter() - start, 1)})
 decoding_table = pd.DataFrame(rows).set_index("설정")
