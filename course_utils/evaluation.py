@@ -86,19 +86,14 @@ def side(model, tokenizer, records, examples, probes, template: str, pad: int, m
          batch_size: int = 8, generate: int | None = None, **decoding) -> dict:
     """Everything measured for one model (one side: adapter off or on); answers are generated for the first
     ``generate`` records (all when None), the loss uses every record."""
-    answered = records[:generate] if generate else records
-    rows = generate_batch(model, tokenizer, [(r["instruction"], r["input"]) for r in answered], template,
-                          max_new_tokens, batch_size, **decoding)
+    held = answers_only(model, tokenizer, records[:generate] if generate else records, template, max_new_tokens,
+                        batch_size, **decoding)
     asked = _probe_questions(probes)
     answers = generate_batch(model, tokenizer, [(q, "") for _, _, q in asked], template, 24, batch_size, **decoding)
     by_probe: dict[int, list[bool]] = {}
     for (i, _, _), a in zip(asked, answers, strict=True):
         by_probe.setdefault(i, []).append(correct(a["answer"], probes[i]))
-    scores = chrf([r["answer"] for r in rows], [r["output"] for r in answered])
-    return {"loss_by_kind": per_kind_loss(model, records, examples, pad, batch_size), "answers": rows,
-            "chrf": sum(scores) / len(scores), "chrf_each": scores,
-            "eos": Count(sum(r["stopped_at_eos"] for r in rows), len(rows)),
-            "degenerate": Count(sum(is_degenerate(r) for r in rows), len(rows)),
+    return {"loss_by_kind": per_kind_loss(model, records, examples, pad, batch_size), **held,
             "probes": Count(sum(v[0] for v in by_probe.values()), len(by_probe)),
             "probe_answers": [a["answer"] for (_, j, _), a in zip(asked, answers, strict=True) if j == 0],
             "phrasings": by_probe}
@@ -133,11 +128,12 @@ def evaluate(model, tokenizer, records, examples, probes, template: str, pad: in
 
 def answers_only(model, tokenizer, records, template: str, max_new_tokens: int = 48, batch_size: int = 8,
                  **decoding) -> dict:
-    """Held-out answers under one decoding setting: chrF, EOS share, degenerate share (06's decoding table)."""
+    """Held-out answers under one decoding setting: chrF (mean and each), EOS share, degenerate share (``side``'s
+    answer half, 06's decoding table)."""
     rows = generate_batch(model, tokenizer, [(r["instruction"], r["input"]) for r in records], template,
                           max_new_tokens, batch_size, **decoding)
     scores = chrf([r["answer"] for r in rows], [r["output"] for r in records])
-    return {"answers": rows, "chrf": sum(scores) / len(scores),
+    return {"answers": rows, "chrf": sum(scores) / len(scores), "chrf_each": scores,
             "eos": Count(sum(r["stopped_at_eos"] for r in rows), len(rows)),
             "degenerate": Count(sum(is_degenerate(r) for r in rows), len(rows))}
 
