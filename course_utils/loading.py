@@ -5,6 +5,8 @@ fp32 in 10–100 s, so each is converted once into a safetensors cache:
 
     $COURSE_CACHE/<model key>/<gguf sha256[:16]>-tf<transformers version>/
 
+A lesson that only tokenizes reads the tokenizer alone into ``...-tokenizer/`` beside it (seconds,
+not a minute); once the weights are converted, both come from the model cache.
 The cache folder is built under a temporary name and renamed into place (a rename is atomic), so a
 conversion killed half-way never leaves a folder that loads. A file lock makes two notebooks that
 start at once wait for one conversion instead of doing two. Hub models load with
@@ -106,7 +108,38 @@ def ensure_cached(spec: ModelSpec | str, progress=print) -> Path:
     (file lock). ``progress`` receives one-line status messages (pass ``None`` for silence).
     """
     spec = get_spec(spec)
+    return _build_once(spec, cache_dir(spec), lambda tmp: _convert_gguf(spec, tmp), progress,
+                       f"Converting {spec.key} from GGUF to a safetensors cache (once, ~10-100 s)...")
+
+
+def tokenizer_cache_dir(spec: ModelSpec | str) -> Path:
+    """Where the tokenizer alone of a GGUF model is cached when its weights have not been converted."""
     final = cache_dir(spec)
+    return final.with_name(final.name + "-tokenizer")
+
+
+def ensure_tokenizer_cached(spec: ModelSpec | str, progress=None) -> Path:
+    """A folder holding the model's tokenizer: the model cache when it exists, otherwise a tokenizer-only cache.
+
+    Reading the tokenizer from a GGUF file takes seconds (16 s for Gemma's 262k vocabulary); converting the
+    weights as well takes a minute. Lessons that only tokenize (04) need only this part.
+    """
+    spec = get_spec(spec)
+    if is_cached(spec):
+        return cache_dir(spec)
+
+    def build(tmp: Path) -> None:
+        from transformers import AutoTokenizer
+
+        path = gguf_path(spec)
+        AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name).save_pretrained(tmp)
+
+    return _build_once(spec, tokenizer_cache_dir(spec), build, progress,
+                       f"Reading the tokenizer of {spec.key} from its GGUF file (once)...")
+
+
+def _build_once(spec: ModelSpec, final: Path, build, progress, message: str) -> Path:
+    """``build(tmp)`` into a temporary folder that becomes ``final`` with its marker, unless ``final`` is complete."""
     if (final / COMPLETE_MARKER).exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -116,9 +149,9 @@ def ensure_cached(spec: ModelSpec | str, progress=print) -> Path:
         if final.exists():  # a folder without marker cannot come from us, but never trust it
             shutil.rmtree(final)
         if progress:
-            progress(f"Converting {spec.key} from GGUF to a safetensors cache (once, ~10-100 s)...")
+            progress(message)
         with atomic_folder(final) as tmp:
-            _convert_gguf(spec, tmp)
+            build(tmp)
             (tmp / COMPLETE_MARKER).write_text(
                 json.dumps({"model": spec.key, "gguf_sha256": gguf_sha256(spec)}, indent=2), encoding="utf-8"
             )
@@ -175,10 +208,13 @@ def model_source(spec: ModelSpec | str) -> str:
 
 
 def load_tokenizer(spec: ModelSpec | str):
-    """The model's tokenizer (from the cache for GGUF models, from the hub otherwise)."""
+    """The model's tokenizer (for GGUF models from the course cache, which needs only the tokenizer converted;
+    from the hub otherwise)."""
     from transformers import AutoTokenizer
 
     spec = get_spec(spec)
+    if spec.source == "gguf":
+        return AutoTokenizer.from_pretrained(str(ensure_tokenizer_cached(spec)))
     return _from_hub_or_explain(spec, AutoTokenizer.from_pretrained)
 
 

@@ -103,3 +103,27 @@ def test_killed_cache_conversion_leaves_nothing_that_loads(tmp_path, monkeypatch
     model = load_model("smollm2-135m-instruct")  # rebuilds
     assert is_cached("smollm2-135m-instruct")
     assert model.config.num_hidden_layers == 30
+
+
+def test_tokenizer_alone_is_cached_without_converting_the_weights(tmp_path, monkeypatch):
+    """load_tokenizer on an empty cache reads only the tokenizer, and it tokenizes exactly like the model cache's."""
+    loading.ensure_cached("smollm2-135m-instruct", progress=None)  # the session's cache, with the weights
+    reference = loading.load_tokenizer("smollm2-135m-instruct")
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+
+    def no_weights(spec, out):
+        raise AssertionError("the weights were converted for a tokenizer")
+
+    monkeypatch.setattr(loading, "_convert_gguf", no_weights)
+    tok = loading.load_tokenizer("smollm2-135m-instruct")
+    assert not loading.is_cached("smollm2-135m-instruct")
+    folder = loading.tokenizer_cache_dir("smollm2-135m-instruct")
+    assert (folder / loading.COMPLETE_MARKER).exists() and folder.parent == loading.cache_dir("smollm2-135m-instruct").parent
+    text = "### 질문: 한국의 수도는 어디인가요?\n\n### 답변: 서울입니다."
+    assert tok(text).input_ids == reference(text).input_ids and tok.eos_token == reference.eos_token
+    assert tok.get_vocab() == reference.get_vocab()
+
+    monkeypatch.setattr(loading, "_convert_gguf", lambda spec, out: _fake_convert(out))
+    loading.ensure_cached("smollm2-135m-instruct", progress=None)
+    # once the weights are converted, the tokenizer comes from the model cache
+    assert loading.ensure_tokenizer_cached("smollm2-135m-instruct") == loading.cache_dir("smollm2-135m-instruct")
