@@ -3,8 +3,9 @@
 Starts JupyterLab on localhost from this environment over a temporary copy of notebooks 01 and 06
 (so autosave never touches the repository), runs 01 with the smoke profile, moves the VRAM
 calculator's sequence-length slider and checks the shown total against `course_utils.vram`, then
-runs 06 and uses the playground's adapter toggle. Screenshots go to outputs/browser_test/ on
-failure. The server is stopped in every case.
+runs the cells of 06 that the generation playground needs (setup, the adapter, the playground; the
+rest of 06 runs under nbval) and uses the playground's adapter toggle. Screenshots go to
+outputs/browser_test/ on failure. The server is stopped in every case.
 
 Needs Debian's `chromium` (/usr/bin/chromium; `.ci/run` installs it). Without it the test is
 skipped, unless COURSE_REQUIRE_BROWSER=1 (set by CI), where it fails.
@@ -97,7 +98,9 @@ def page(request):
             browser.close()
 
 
-def _open_and_run_all(page, base: str, token: str, name: str) -> None:
+def _open_and_run(page, base: str, token: str, name: str, only: list[str] | None = None) -> None:
+    """Open a notebook in Lab and run all its cells, or with ``only`` the code cells holding one of those texts,
+    each selected and run in order as a learner would with Shift+Enter."""
     page.goto(f"{base}/lab/tree/{name}?token={token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
     # the notebook must be the current widget with a started kernel (a reload restores other tabs too)
@@ -106,7 +109,22 @@ def _open_and_run_all(page, base: str, token: str, name: str) -> None:
         return w && w.context && w.context.path === name && w.sessionContext && w.sessionContext.session
                && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle';
     }""", arg=name, timeout=90_000)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    if only is None:
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        return
+    ran = page.evaluate("""async (only) => {
+        const app = window.jupyterapp, notebook = app.shell.currentWidget.content, ran = [];
+        for (let i = 0; i < notebook.widgets.length; i++) {
+            const cell = notebook.widgets[i], source = cell.model.sharedModel.getSource();
+            if (cell.model.type !== 'code' || !only.some((text) => source.includes(text))) continue;
+            notebook.activeCellIndex = i;
+            notebook.deselectAll();
+            ran.push(i);
+            await app.commands.execute('notebook:run-cell');
+        }
+        return ran;
+    }""", only)
+    assert len(ran) == len(only), f"cells of {name} holding {only}: {ran}"
 
 
 def _total(page) -> str:
@@ -118,7 +136,7 @@ def test_vram_calculator_and_playground_in_jupyterlab(lab, page):
     from course_utils.vram import estimate_vram
 
     base, token = lab
-    _open_and_run_all(page, base, token, "01_vram_budgeting.ipynb")
+    _open_and_run(page, base, token, "01_vram_budgeting.ipynb")
     page.wait_for_selector("b.vram-total", timeout=240_000)
     start = _total(page)
     expected_start = estimate_vram("tinyllama-1.1b", "qlora", 512, 1, 8, gradient_checkpointing=True,
@@ -138,12 +156,12 @@ def test_vram_calculator_and_playground_in_jupyterlab(lab, page):
     assert _total(page) == f"{expected:.3f}"
 
     # notebook 06: the generation playground's adapter toggle
-    _open_and_run_all(page, base, token, "06_inference.ipynb")
+    _open_and_run(page, base, token, "06_inference.ipynb",
+                  only=["profile = setup()", "adapter_dir = ensure_adapter(", "generation_playground(model"])
     page.wait_for_selector(".playground-answer", timeout=420_000)
     state = page.locator(".playground-state").first
     assert state.inner_text() == "어댑터 켬"
     page.get_by_role("button", name="어댑터 켬").first.click()
-    # the kernel may still be running the cells after the playground: the toggle's generation waits for them
     page.wait_for_function("() => { const e = document.querySelector('.playground-state');"
                            " return e !== null && e.innerText.startsWith('어댑터 끔'); }", timeout=300_000)
     assert state.inner_text() == "어댑터 끔 (기본 모델)"
