@@ -14,11 +14,13 @@ start at once wait for one conversion instead of doing two. Hub models load with
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -169,10 +171,39 @@ def read_gguf(path, dtype: torch.dtype = torch.float32):
     path = Path(path)
     bar, gguf_utils.tqdm = gguf_utils.tqdm, lambda iterable, **kwargs: iterable
     try:
-        return (AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype),
-                AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name))
+        with gguf_parsed_once():
+            return (AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype),
+                    AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name))
     finally:
         gguf_utils.tqdm = bar
+
+
+@contextmanager
+def gguf_parsed_once():
+    """Within this block, gguf-py parses each GGUF file once and builds each tensor-name map once.
+
+    transformers 5.23 parses a GGUF's header three times for one model and its tokenizer (config, weights,
+    tokenizer: 4 s each for SmolLM2's 49k-token vocabulary) and builds gguf-py's ``TensorNameMap`` once per
+    module of the model (397 times, 5.5 s). Both are read-only, so the block hands out one of each; the
+    loaded weights do not change (``tests/test_loading.py``). Only transformers' own lookups of these two
+    names inside the block see the memo.
+    """
+    import gguf
+
+    reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    readers = {}
+
+    def reader(path, mode="r"):
+        key = (str(Path(path).resolve()), mode)
+        if key not in readers:
+            readers[key] = reader_class(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader, gguf.get_tensor_name_map = reader, functools.lru_cache(maxsize=None)(name_map)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = reader_class, name_map
 
 
 def _convert_gguf(spec: ModelSpec, out_dir: Path) -> None:

@@ -58,11 +58,42 @@ def test_cache_key_has_gguf_hash_and_transformers_version(course_cache):
 
 
 def test_real_conversion_loads_and_matches_architecture(smollm2):
+    from transformers import AutoModelForCausalLM
+
     assert smollm2.config.hidden_size == 576
     assert smollm2.config.num_hidden_layers == 30
     assert not hasattr(smollm2.config, "quantization_config")
     assert smollm2.dtype == torch.float32
     assert os.path.exists(loading.cache_dir("smollm2-135m-instruct") / "model.safetensors")
+    # the cached weights are exactly what transformers reads from the GGUF on its own (no memo, no rebuild)
+    path = loading.gguf_path("smollm2-135m-instruct")
+    plain = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).state_dict()
+    cached = smollm2.state_dict()
+    assert cached.keys() == plain.keys() and all(torch.equal(cached[k], plain[k]) for k in plain)
+
+
+def test_gguf_parsed_once_hands_out_one_reader_per_file_and_restores_gguf(tmp_path):
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(tmp_path / "tiny.gguf", "llama")
+    writer.add_block_count(2)
+    writer.add_tensor("token_embd.weight", np.arange(12, dtype=np.float32).reshape(3, 4))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    with loading.gguf_parsed_once():
+        first = gguf.GGUFReader(str(tmp_path / "tiny.gguf"))
+        assert gguf.GGUFReader(tmp_path / "." / "tiny.gguf") is first
+        assert first.tensors[0].data.tolist() == np.arange(12).reshape(3, 4).tolist()
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2) is gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2)
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2).mapping == name_map(gguf.MODEL_ARCH.LLAMA, 2).mapping
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (reader_class, name_map)
+    with pytest.raises(ValueError), loading.gguf_parsed_once():
+        raise ValueError("an error inside the block")
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (reader_class, name_map)
 
 
 def test_two_starts_at_once_convert_once(course_cache, monkeypatch):
