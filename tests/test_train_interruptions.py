@@ -1,5 +1,8 @@
-"""Hard kills (SIGKILL of a real subprocess) lose nothing: training resumes from the last complete
-checkpoint and ends like an uninterrupted run."""
+"""Hard kills (SIGKILL of a real subprocess), a full disk and Ctrl-C lose nothing: training resumes from the last
+complete checkpoint and ends like an uninterrupted run.
+
+Every run is the smoke profile (its model, data and schedule) scored on 2 held-out records instead of 8: these
+tests are about checkpoints and processes, and each run evaluates three times."""
 from __future__ import annotations
 
 import json
@@ -15,12 +18,31 @@ import pytest
 HELPERS = Path(__file__).parent / "helpers"
 LOSS_TOLERANCE = 0.02  # held-out loss (nats/token) of a resumed run vs the uninterrupted one
 KILL_TIMINGS: dict[str, float] = {}
+STEPS = 10  # the Ctrl-C test's run: SIGINT after step 3 must find training still going
 
 
-def run_helper(script: str, *args, env=None) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def profiles(tmp_path_factory):
+    return smoke_profiles(tmp_path_factory.mktemp("profiles"))
+
+
+def smoke_profiles(folder: Path, **train) -> Path:
+    """A profiles file whose smoke profile scores 2 held-out records, with ``train`` settings changed."""
+    import yaml
+
+    from course_utils.profiles import PROFILES_FILE
+
+    raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))
+    raw["smoke"]["train"].update(heldout_records=2, **train)
+    path = folder / "profiles.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def run_helper(script: str, profiles: Path, *args, env=None) -> subprocess.CompletedProcess:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, str(HELPERS / script), *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "COURSE_PROFILE": "smoke", **(env or {})}, timeout=600)
+    done = subprocess.run([sys.executable, str(HELPERS / script), str(profiles), *map(str, args)], capture_output=True,
+                          text=True, env={**os.environ, "COURSE_PROFILE": "smoke", **(env or {})}, timeout=600)
     KILL_TIMINGS[f"{script} {' '.join(map(str, args[1:]))}"] = time.perf_counter() - start
     return done
 
@@ -31,13 +53,13 @@ def last_json(done: subprocess.CompletedProcess) -> dict:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    return last_json(run_helper("train_and_kill.py", tmp_path_factory.mktemp("reference"), "none"))
+def reference(tmp_path_factory, profiles):
+    return last_json(run_helper("train_and_kill.py", profiles, tmp_path_factory.mktemp("reference"), "none"))
 
 
 @pytest.mark.parametrize("mode,at,resume_from", [("mid-run", 3, "checkpoint-2"), ("mid-save", 4, "checkpoint-2")])
-def test_killed_training_resumes_from_last_complete_checkpoint(reference, tmp_path, mode, at, resume_from):
-    killed = run_helper("train_and_kill.py", tmp_path, mode, at)
+def test_killed_training_resumes_from_last_complete_checkpoint(reference, profiles, tmp_path, mode, at, resume_from):
+    killed = run_helper("train_and_kill.py", profiles, tmp_path, mode, at)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     checkpoints = tmp_path / "checkpoints"
     assert (checkpoints / "checkpoint-2" / "trainer_state.json").exists()
@@ -45,7 +67,7 @@ def test_killed_training_resumes_from_last_complete_checkpoint(reference, tmp_pa
         half = checkpoints / f"checkpoint-{at}"
         assert half.exists() and not (half / "trainer_state.json").exists()  # really half written
     assert not (tmp_path / "adapter").exists()
-    resumed = last_json(run_helper("train_and_kill.py", tmp_path, "none"))
+    resumed = last_json(run_helper("train_and_kill.py", profiles, tmp_path, "none"))
     assert resumed["resumed_from"].endswith(resume_from)  # the half-written checkpoint is never picked
     assert resumed["global_step"] == reference["global_step"]
     assert resumed["logged_steps"] == reference["logged_steps"]  # each optimizer step logged exactly once
@@ -55,15 +77,16 @@ def test_killed_training_resumes_from_last_complete_checkpoint(reference, tmp_pa
 
 
 
-def test_a_full_disk_while_checkpointing_stops_with_a_message_and_the_previous_checkpoint_resumes(reference, tmp_path):
-    full = run_helper("train_and_kill.py", tmp_path, "enospc", 4)
+def test_a_full_disk_while_checkpointing_stops_with_a_message_and_the_previous_checkpoint_resumes(reference, profiles,
+                                                                                                   tmp_path):
+    full = run_helper("train_and_kill.py", profiles, tmp_path, "enospc", 4)
     assert full.returncode == 1
     message = full.stderr.strip().splitlines()[-1]
     assert message == (f"error: [Errno 28] disk full while writing a checkpoint in {tmp_path / 'checkpoints'} after "
                        f"step 4 (No space left on device); checkpoint-2 is complete and resumes. Free space, then run "
                        f"again with --resume")
     assert not (tmp_path / "adapter").exists()
-    resumed = last_json(run_helper("train_and_kill.py", tmp_path, "none"))
+    resumed = last_json(run_helper("train_and_kill.py", profiles, tmp_path, "none"))
     assert resumed["resumed_from"].endswith("checkpoint-2")
     assert resumed["global_step"] == reference["global_step"]
     assert abs(resumed["heldout_loss_after"] - reference["heldout_loss_after"]) < LOSS_TOLERANCE
@@ -71,14 +94,7 @@ def test_a_full_disk_while_checkpointing_stops_with_a_message_and_the_previous_c
 
 def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_the_resume_finishes(tmp_path):
     """SIGINT to a real `python -m course_utils.train` process while it trains (a longer smoke run, so there is time)."""
-    import yaml
-
-    from course_utils.profiles import PROFILES_FILE
-
-    raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))
-    raw["smoke"]["train"].update(max_steps=20, save_steps=10, eval_steps=10)
-    profiles = tmp_path / "profiles.yaml"
-    profiles.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    profiles = smoke_profiles(tmp_path, max_steps=STEPS, save_steps=STEPS // 2, eval_steps=STEPS // 2)
     out = tmp_path / "run"
     cmd = [sys.executable, "-u", "-m", "course_utils.train", "--profiles", str(profiles), "--profile", "smoke",
            "--output", str(out)]
@@ -87,19 +103,19 @@ def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_the_resume_finishes(tm
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if line.startswith("step 3/20"):
+        if line.startswith(f"step 3/{STEPS}"):
             proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=300)
     text = "".join(lines)
     assert code == 130, text[-3000:]
     stopped = next(line for line in lines if line.startswith("stopped by Ctrl-C at step "))
     step = int(stopped.split("step ")[1].split(";")[0])
-    assert 3 <= step < 20
+    assert 3 <= step < STEPS
     assert f"--output {out} --resume" in stopped
     assert (out / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").exists()
     assert not (out / "adapter").exists()  # not finished
     done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env={**os.environ, "COURSE_PROFILE": "smoke"},
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"resumed at step {step}/20" in done.stdout
+    assert f"resumed at step {step}/{STEPS}" in done.stdout
     assert (out / "adapter" / "adapter_model.safetensors").exists()

@@ -1,11 +1,12 @@
 """Run course training in this process and SIGKILL it at a chosen point (used by test_interruptions).
 
-    python train_and_kill.py OUTPUT none            # train (or resume) to the end, print the result as JSON
-    python train_and_kill.py OUTPUT mid-run K       # killed right after optimizer step K
-    python train_and_kill.py OUTPUT mid-save K      # killed while writing checkpoint-K (optimizer file half written)
-    python train_and_kill.py OUTPUT enospc K        # the disk fills up while checkpoint-K is written (the CLI's error)
+    python train_and_kill.py PROFILES OUTPUT none       # train (or resume) to the end, print the result as JSON
+    python train_and_kill.py PROFILES OUTPUT mid-run K  # killed right after optimizer step K
+    python train_and_kill.py PROFILES OUTPUT mid-save K # killed while writing checkpoint-K (optimizer file half written)
+    python train_and_kill.py PROFILES OUTPUT enospc K   # the disk fills up while checkpoint-K is written (the CLI's error)
 
-Resumes from the last complete checkpoint whenever OUTPUT already has checkpoints.
+PROFILES is a profiles YAML file; its `smoke` profile is trained. Resumes from the last complete checkpoint
+whenever OUTPUT already has checkpoints.
 """
 import json
 import os
@@ -24,8 +25,8 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-output, mode = Path(sys.argv[1]), sys.argv[2]
-at = int(sys.argv[3]) if len(sys.argv) > 3 else None
+profiles, output, mode = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+at = int(sys.argv[4]) if len(sys.argv) > 4 else None
 callbacks = []
 if mode == "mid-run":
     class KillAfterStep(TrainerCallback):
@@ -58,9 +59,9 @@ elif mode == "enospc":
     Trainer._save_optimizer_and_scheduler = save_until_full
     from course_utils.train import main
 
-    main(["--profile", "smoke", "--output", str(output)])
+    main(["--profiles", profiles, "--profile", "smoke", "--output", str(output)])
 
-result = train(get_profile("smoke"), output, resume=(output / "checkpoints").exists(), callbacks=callbacks,
+result = train(get_profile("smoke", profiles), output, resume=(output / "checkpoints").exists(), callbacks=callbacks,
                progress=lambda m: None)
 print(json.dumps({"global_step": result.global_step, "heldout_loss_after": result.heldout_loss_after,
                   "resumed_from": result.resumed_from,
