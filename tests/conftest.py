@@ -50,6 +50,20 @@ def tiny_nf4_models(folder, seed: int = 0):
     return nf4, copy.deepcopy(nf4).dequantize()
 
 
+def smoke_profiles(folder, **train):
+    """A profiles file (for ``--profiles``) whose smoke profile scores 2 held-out records instead of 8, with ``train``
+    settings changed: for tests about processes and files, where each run evaluates several times."""
+    import yaml
+
+    from course_utils.profiles import PROFILES_FILE
+
+    raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))
+    raw["smoke"]["train"].update(heldout_records=2, **train)
+    path = folder / "profiles.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def course_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))

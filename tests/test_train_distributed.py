@@ -1,4 +1,5 @@
-"""The training entry point of notebook 05 under `accelerate launch`: 2 CPU processes, DDP over gloo."""
+"""The training entry point of notebook 05 under `accelerate launch`: 2 CPU processes, DDP over gloo (the smoke
+profile, scored on 2 held-out records)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import smoke_profiles
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "accelerate"
 
@@ -22,7 +24,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     # each rank runs on the CPU and torch.distributed uses gloo. fp16 is a GPU setting: off here.
     cmd = [str(accelerate if accelerate.exists() else "accelerate"), "launch", "--config_file", str(CONFIGS / "ddp.yaml"),
            "--mixed_precision", "no",
-           "-m", "course_utils.train", "--profile", "smoke", "--output", str(out)]
+           "-m", "course_utils.train", "--profiles", str(smoke_profiles(tmp_path)), "--profile", "smoke", "--output", str(out)]
     env = {**os.environ, "COURSE_PROFILE": "smoke", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     log = done.stdout + done.stderr
@@ -42,7 +44,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     from course_utils.adapter import load_adapter_model
     from course_utils.profiles import get_profile
 
-    model, _, meta = load_adapter_model(out / "adapter", get_profile("smoke"))
+    model, _, meta = load_adapter_model(out / "adapter", get_profile("smoke", smoke_profiles(tmp_path)))
     assert any("lora_A" in name for name, _ in model.named_parameters())
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import smoke_profiles
 
 HELPERS = Path(__file__).parent / "helpers"
 LOSS_TOLERANCE = 0.02  # held-out loss (nats/token) of a resumed run vs the uninterrupted one
@@ -24,19 +25,6 @@ STEPS = 10  # the Ctrl-C test's run: SIGINT after step 3 must find training stil
 @pytest.fixture(scope="module")
 def profiles(tmp_path_factory):
     return smoke_profiles(tmp_path_factory.mktemp("profiles"))
-
-
-def smoke_profiles(folder: Path, **train) -> Path:
-    """A profiles file whose smoke profile scores 2 held-out records, with ``train`` settings changed."""
-    import yaml
-
-    from course_utils.profiles import PROFILES_FILE
-
-    raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))
-    raw["smoke"]["train"].update(heldout_records=2, **train)
-    path = folder / "profiles.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
 
 
 def run_helper(script: str, profiles: Path, *args, env=None) -> subprocess.CompletedProcess:
