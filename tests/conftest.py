@@ -51,7 +51,7 @@ def tiny_nf4_models(folder, seed: int = 0):
 
 
 def smoke_profiles(folder, **train):
-    """A profiles file (for ``--profiles``) whose smoke profile scores 2 held-out records instead of 8, with ``train``
+    """A profiles file (for ``--profiles``) whose smoke profile scores 2 held-out records instead of 4, with ``train``
     settings changed: for tests about processes and files, where each run evaluates several times."""
     import yaml
 

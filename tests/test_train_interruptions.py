@@ -1,7 +1,7 @@
 """Hard kills (SIGKILL of a real subprocess), a full disk and Ctrl-C lose nothing: training resumes from the last
 complete checkpoint and ends like an uninterrupted run.
 
-Every run is the smoke profile (its model, data and schedule) scored on 2 held-out records instead of 8: these
+Every run is the smoke profile (its model, data and schedule) scored on 2 held-out records instead of 4: these
 tests are about checkpoints and processes, and each run evaluates three times."""
 from __future__ import annotations
 
