@@ -1,10 +1,11 @@
 """End to end, as a learner uses it: JupyterLab in a real browser (Playwright + the system Chromium).
 
 Starts JupyterLab on localhost from this environment over a temporary copy of notebooks 01 and 06
-(so autosave never touches the repository), runs 01 with the smoke profile, moves the VRAM
-calculator's sequence-length slider and checks the shown total against `course_utils.vram`, then
-runs the cells of 06 that the generation playground needs (setup, the adapter, the playground; the
-rest of 06 runs under nbval) and uses the playground's adapter toggle. Screenshots go to
+(so autosave never touches the repository). With the smoke profile it runs the cells of 01 that the
+VRAM calculator needs (setup, the calculator), moves its sequence-length slider and checks the shown
+total against `course_utils.vram`, then runs the cells of 06 that the generation playground needs
+(setup, the adapter, the playground) and uses the playground's adapter toggle. Every cell of both
+notebooks runs under nbval; here the widgets are driven in a real browser. Screenshots go to
 outputs/browser_test/ on failure. The server is stopped in every case.
 
 Needs Debian's `chromium` (/usr/bin/chromium; `.ci/run` installs it). Without it the test is
@@ -136,7 +137,7 @@ def test_vram_calculator_and_playground_in_jupyterlab(lab, page):
     from course_utils.vram import estimate_vram
 
     base, token = lab
-    _open_and_run(page, base, token, "01_vram_budgeting.ipynb")
+    _open_and_run(page, base, token, "01_vram_budgeting.ipynb", only=["profile = setup()", "vram_calculator()"])
     page.wait_for_selector("b.vram-total", timeout=240_000)
     start = _total(page)
     expected_start = estimate_vram("tinyllama-1.1b", "qlora", 512, 1, 8, gradient_checkpointing=True,
