@@ -51,6 +51,14 @@ def is_degenerate(row: dict) -> bool:
     return not row["answer"].strip() or loop_in(row["answer"]) is not None
 
 
+def spread(records: list, n: int) -> list:
+    """``n`` records taken evenly across ``records`` (every len/n-th, all when there are fewer): the held-out file is
+    grouped by kind, so its first ``n`` records would be one or two kinds only."""
+    if n < 1:
+        raise ValueError(f"spread: n={n}, ask for at least one record")
+    return records[:: max(1, len(records) // n)][:n]
+
+
 def chrf(answers: list[str], references: list[str]) -> list[float]:
     """Sentence-level chrF (0-100) of each answer against its reference (sacrebleu, default chrF settings)."""
     from sacrebleu.metrics import CHRF

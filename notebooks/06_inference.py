@@ -194,10 +194,10 @@ for name in ("base", "adapter", "adapter, plain greedy"):
 # chrF, 반복 답, EOS를 잽니다. 강좌의 기본값은 이 비교를 held-out 전체에서 한 결과로 골랐습니다(README).
 
 # %%
-from course_utils.evaluation import answers_only, heldout_set
+from course_utils.evaluation import answers_only, heldout_set, spread
 
 records, _ = heldout_set(profile, tokenizer)
-subset = records[:: max(1, len(records) // profile.tuning.generate_records)][: profile.tuning.generate_records]
+subset = spread(records, profile.tuning.generate_records)
 settings = {"greedy": {"repetition_penalty": 1.0}, "greedy + repetition_penalty 1.1 (기본값)": {},
             "greedy + repetition_penalty 1.2": {"repetition_penalty": 1.2},
             "greedy + no_repeat_ngram_size 3": {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3},

@@ -126,12 +126,12 @@ print("→ 차이가 노이즈보다 큽니다: 이 설정이 기본보다 좋�
 
 # %%
 from course_utils.data import load_probes
-from course_utils.evaluation import Count, answers_only, correct, heldout_set
+from course_utils.evaluation import Count, answers_only, correct, heldout_set, spread
 from course_utils.inference import generate_batch
 
 tokenizer = comparison["best"].tokenizer
 records, _ = heldout_set(profile, tokenizer)
-subset = records[:: max(1, len(records) // tuning.generate_records)][: tuning.generate_records]
+subset = spread(records, tuning.generate_records)
 probes = load_probes()[: profile.train.probe_questions]
 rows = []
 for name in ("best", "default"):

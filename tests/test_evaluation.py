@@ -95,3 +95,15 @@ def test_summary_table_keeps_counts():
     table = summary_table({"base": side, "adapter": side})
     assert table.loc["탐침 정답", "adapter"] == "1/3 (33 %)"
     assert table.loc["바꿔 물어도 같은 판정", "base"] == "2/3 (67 %)"
+
+
+def test_spread_takes_records_evenly_across_the_kinds():
+    from course_utils.evaluation import spread
+
+    held = [{"kind": k, "i": i} for k in ("사실", "계산", "요약", "번역") for i in range(24)]  # grouped by kind, 96
+    picked = spread(held, 32)
+    assert [r["i"] + 24 * ("사실", "계산", "요약", "번역").index(r["kind"]) for r in picked] == list(range(0, 96, 3))
+    assert {r["kind"] for r in spread(held, 4)} == {"사실", "계산", "요약", "번역"}
+    assert spread(held[:3], 8) == held[:3]
+    with pytest.raises(ValueError, match="n=0, ask for at least one record"):
+        spread(held, 0)
