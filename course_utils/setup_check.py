@@ -161,7 +161,7 @@ def diagnose(facts: dict) -> list[Check]:
             checks.append(Check(f"모델 {key}", "설치되지 않음", False,
                                 "`make .venv/.installed`를 실행하세요 (강좌의 패키지를 설치합니다)"))
         else:
-            checks.append(Check(f"모델 {key}", "캐시 있음" if state["cached"] else "설치됨, 처음 쓸 때 변환 (15-45 s)", True))
+            checks.append(Check(f"모델 {key}", "캐시 있음" if state["cached"] else "설치됨, 처음 쓸 때 한 번 변환 (2코어 CPU에서 수십 초)", True))
     reason = "COURSE_PROFILE" if facts["profile_from_env"] else ("CUDA 있음" if facts["cuda_available"] else "CUDA 없음")
     wants_gpu = facts["profile"] == "gpu8gb"
     profile_ok = not (wants_gpu and not facts["cuda_available"])

@@ -25,7 +25,7 @@ def test_a_healthy_cpu_laptop_passes_everything():
     assert all(c.ok for c in checks.values()), [c for c in checks.values() if not c.ok]
     assert checks["프로필"].value == "cpu (CUDA 없음)"
     assert checks["torch"].value == "2.13.0+cpu (CPU 전용 빌드)"
-    assert "처음 쓸 때 변환" in checks["모델 gemma-3-270m"].value
+    assert "처음 쓸 때 한 번 변환" in checks["모델 gemma-3-270m"].value
 
 
 @pytest.mark.parametrize("change,name,advice", [
