@@ -166,28 +166,35 @@ def ensure_merged(profile, merged_dir, adapter_parent, progress=print) -> Path:
                        template=meta["template"])
 
 
-def compare_export(merged, tokenizer, gguf_path, examples: list[dict], questions: list[str], pad: int,
-                   logit_examples: int = 8) -> dict:
-    """How a GGUF export, read back by transformers, compares with the merged model it came from: max |Δlogit| on
-    the first ``logit_examples`` examples (and the floor of rounding the merged weights to fp16; full logits are
-    vocabulary-sized, so a few records), held-out answer loss of both over all ``examples``, and the greedy
-    answers to ``questions`` (same or not; where not, the merged model's logit margin at the first differing
-    token)."""
+def compare_exports(merged, tokenizer, files: dict, examples: list[dict], questions: list[str], pad: int,
+                    logit_examples: int = 8, max_new_tokens: int = 24) -> dict:
+    """How each GGUF export (``files``: name -> path), read back by transformers, compares with the merged model it
+    came from. Per file: max |Δlogit| on the first ``logit_examples`` examples (full logits are vocabulary-sized, so
+    a few records) beside the floor of rounding the merged weights to fp16, held-out answer loss of both over all
+    ``examples``, and the greedy answers to ``questions`` (same or not; where not, the merged model's logit margin
+    at the first differing token). The merged model's side is measured once for all files."""
     from .inference import generate_batch
     from .loss import heldout_loss
     from .merge import batch_logits, max_logit_diff
 
-    model, gguf_tokenizer = load_gguf(gguf_path)
     few = examples[:logit_examples]
     reference, mask = batch_logits(merged, few, pad)
-    logits, _ = batch_logits(model, few, pad)
     floor = max_logit_diff(batch_logits(fp16_rounded(merged), few, pad)[0], reference, mask)
-    a = generate_batch(merged, tokenizer, [(q, "") for q in questions], max_new_tokens=24)
-    b = generate_batch(model, gguf_tokenizer, [(q, "") for q in questions], max_new_tokens=24)
-    differ = [first_difference(merged, tokenizer, q, x["answer"], y["answer"])
-              for q, x, y in zip(questions, a, b, strict=True) if x["answer"] != y["answer"]]
-    return {"file": Path(gguf_path).name, "MiB": Path(gguf_path).stat().st_size / 2**20,
+    loss_merged = heldout_loss(merged, examples, pad)
+    asked = [(q, "") for q in questions]
+    a = generate_batch(merged, tokenizer, asked, max_new_tokens=max_new_tokens)
+    checks = {}
+    for name, path in files.items():
+        model, gguf_tokenizer = load_gguf(path)
+        logits, _ = batch_logits(model, few, pad)
+        b = generate_batch(model, gguf_tokenizer, asked, max_new_tokens=max_new_tokens)
+        differ = [first_difference(merged, tokenizer, q, x["answer"], y["answer"])
+                  for q, x, y in zip(questions, a, b, strict=True) if x["answer"] != y["answer"]]
+        checks[name] = {
+            "file": Path(path).name, "MiB": Path(path).stat().st_size / 2**20,
             "max_dlogit": max_logit_diff(logits, reference, mask), "fp16_floor": floor,
-            "loss_merged": heldout_loss(merged, examples, pad), "loss_gguf": heldout_loss(model, examples, pad),
+            "loss_merged": loss_merged, "loss_gguf": heldout_loss(model, examples, pad),
             "same_answers": len(questions) - len(differ), "questions": len(questions), "differences": differ,
             "tokenizer_same": all(tokenizer(q).input_ids == gguf_tokenizer(q).input_ids for q in questions)}
+        del model  # one read-back model in memory at a time
+    return checks

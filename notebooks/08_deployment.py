@@ -116,13 +116,13 @@ pd.DataFrame([{"file": p.name, "MiB": round(p.stat().st_size / MIB, 1)} for p in
 import torch
 
 from course_utils.data import load_heldout, load_probes
-from course_utils.deploy import compare_export
+from course_utils.deploy import compare_exports
 from course_utils.prompts import encode, pad_id
 
 merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32)
 examples = [encode(r, tokenizer, profile.seq_len) for r in load_heldout()[: profile.train.heldout_records]]
 questions = [p["question"] for p in load_probes()[: profile.train.probe_questions]]
-checks = {t: compare_export(merged, tokenizer, path, examples, questions, pad_id(tokenizer)) for t, path in files.items()}
+checks = compare_exports(merged, tokenizer, files, examples, questions, pad_id(tokenizer))
 f16, q8 = checks["f16"], checks["q8_0"]
 pd.DataFrame([{"file": c["file"], "max |Δlogit|": f"{c['max_dlogit']:.3f}", "fp16 floor": f"{c['fp16_floor']:.3f}",
                "held-out loss merged": round(c["loss_merged"], 4), "held-out loss GGUF": round(c["loss_gguf"], 4),

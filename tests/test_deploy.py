@@ -58,31 +58,27 @@ def test_sentencepiece_model_rebuilt_from_the_gemma_gguf_tokenizes_like_the_cour
 
 
 def test_gguf_f16_export_reloads_equivalent(merged_smollm2, tmp_path):
-    """F16: max |Δlogit| within 2x the floor of rounding the merged weights to fp16 (measured here), and the same
-    greedy answer on at least 95 % of the probe questions."""
+    """F16: max |Δlogit| within 2x the floor of rounding the merged weights to fp16 (measured here), the same
+    greedy answer on at least 95 % of the probe questions, the same tokenizer and held-out loss."""
     from transformers import AutoModelForCausalLM
 
     from course_utils.data import load_heldout, load_probes
-    from course_utils.deploy import export_gguf, fp16_rounded, load_gguf, modelfile
-    from course_utils.inference import DEFAULT_DECODING, generate_batch
-    from course_utils.merge import batch_logits, max_logit_diff
+    from course_utils.deploy import compare_exports, export_gguf, modelfile
+    from course_utils.inference import DEFAULT_DECODING
     from course_utils.prompts import pad_id
 
     merged = AutoModelForCausalLM.from_pretrained(merged_smollm2, dtype=torch.float32)
     tok = load_tokenizer("smollm2-135m-instruct")
     path = export_gguf(merged_smollm2, tmp_path / "gguf", "f16", progress=lambda m: None)
     assert path.name == "model-f16.gguf" and path.stat().st_size > 100_000_000
-    gguf_model, gguf_tok = load_gguf(path)
-    examples = [encode(r, tok, 128) for r in load_heldout()[:8]]
-    reference, mask = batch_logits(merged, examples, pad_id(tok))
-    floor = max_logit_diff(batch_logits(fp16_rounded(merged), examples, pad_id(tok))[0], reference, mask)
-    delta = max_logit_diff(batch_logits(gguf_model, examples, pad_id(tok))[0], reference, mask)
-    assert 0 < floor and delta <= 2 * floor, (delta, floor)
-    questions = [(p["question"], "") for p in load_probes()]
-    a = generate_batch(merged, tok, questions, max_new_tokens=16)
-    b = generate_batch(gguf_model, gguf_tok, questions, max_new_tokens=16)
-    same = sum(x["answer"] == y["answer"] for x, y in zip(a, b, strict=True))
-    assert same >= 0.95 * len(questions), same
+    questions = [p["question"] for p in load_probes()]
+    check = compare_exports(merged, tok, {"f16": path}, [encode(r, tok, 128) for r in load_heldout()[:8]], questions,
+                            pad_id(tok), max_new_tokens=16)["f16"]
+    assert check["file"] == "model-f16.gguf" and check["questions"] == len(questions) == 22
+    assert 0 < check["fp16_floor"] and check["max_dlogit"] <= 2 * check["fp16_floor"], check
+    assert check["same_answers"] >= 0.95 * len(questions), check["differences"]
+    assert len(check["differences"]) == len(questions) - check["same_answers"]
+    assert check["tokenizer_same"] and abs(check["loss_gguf"] / check["loss_merged"] - 1) < 1e-3
     text = modelfile(path.name, tok, DEFAULT_DECODING, 48)
     assert text.startswith("FROM ./model-f16.gguf\n") and 'TEMPLATE """### 질문: {{ .Prompt }}\n\n### 답변:"""' in text
     assert f'PARAMETER stop "{tok.eos_token}"' in text and "PARAMETER repeat_penalty 1.1" in text
