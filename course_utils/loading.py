@@ -6,7 +6,9 @@ fp32 in 10–100 s, so each is converted once into a safetensors cache:
     $COURSE_CACHE/<model key>/<gguf sha256[:16]>-tf<transformers version>/
 
 A lesson that only tokenizes reads the tokenizer alone into ``...-tokenizer/`` beside it (seconds,
-not a minute); once the weights are converted, both come from the model cache.
+not a minute); a later conversion of the weights copies those files instead of reading them again,
+and from then on both come from the model cache.
+
 The cache folder is built under a temporary name and renamed into place (a rename is atomic), so a
 conversion killed half-way never leaves a folder that loads. A file lock makes two notebooks that
 start at once wait for one conversion instead of doing two. Hub models load with
@@ -162,9 +164,10 @@ def _build_once(spec: ModelSpec, final: Path, build, progress, message: str) -> 
     return final
 
 
-def read_gguf(path, dtype: torch.dtype = torch.float32):
-    """(model, tokenizer) read from a GGUF file by transformers, de-quantized to ``dtype``. transformers draws a
-    tqdm bar for the tensors that ignores its own ``disable_progress_bar``; it is left out of lesson outputs."""
+def read_gguf(path, dtype: torch.dtype = torch.float32, tokenizer: bool = True):
+    """(model, tokenizer) read from a GGUF file by transformers, de-quantized to ``dtype``; the tokenizer is None
+    with ``tokenizer=False``. transformers draws a tqdm bar for the tensors that ignores its own
+    ``disable_progress_bar``; it is left out of lesson outputs."""
     import transformers.modeling_gguf_pytorch_utils as gguf_utils
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -173,7 +176,7 @@ def read_gguf(path, dtype: torch.dtype = torch.float32):
     try:
         with gguf_parsed_once():
             return (AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype),
-                    AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name))
+                    AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name) if tokenizer else None)
     finally:
         gguf_utils.tqdm = bar
 
@@ -209,8 +212,15 @@ def gguf_parsed_once():
 def _convert_gguf(spec: ModelSpec, out_dir: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    loaded, tok = read_gguf(gguf_path(spec))
-    tok.save_pretrained(out_dir)
+    tokenizer_dir = tokenizer_cache_dir(spec)
+    read_before = (tokenizer_dir / COMPLETE_MARKER).exists()  # by a lesson that only tokenized (04)
+    loaded, tok = read_gguf(gguf_path(spec), tokenizer=not read_before)
+    if read_before:
+        for f in tokenizer_dir.iterdir():
+            if f.name != COMPLETE_MARKER:
+                shutil.copy2(f, out_dir / f.name)
+    else:
+        tok.save_pretrained(out_dir)
     # A GGUF-loaded model keeps a "gguf" quantization config and refuses save_pretrained, so the
     # plain model is rebuilt from its config and given the de-quantized weights.
     config = loaded.config

@@ -141,6 +141,7 @@ def test_tokenizer_alone_is_cached_without_converting_the_weights(tmp_path, monk
     loading.ensure_cached("smollm2-135m-instruct", progress=None)  # the session's cache, with the weights
     reference = loading.load_tokenizer("smollm2-135m-instruct")
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    real_convert = loading._convert_gguf
 
     def no_weights(spec, out):
         raise AssertionError("the weights were converted for a tokenizer")
@@ -154,7 +155,14 @@ def test_tokenizer_alone_is_cached_without_converting_the_weights(tmp_path, monk
     assert tok(text).input_ids == reference(text).input_ids and tok.eos_token == reference.eos_token
     assert tok.get_vocab() == reference.get_vocab()
 
-    monkeypatch.setattr(loading, "_convert_gguf", lambda spec, out: _fake_convert(out))
+    # converting the weights afterwards copies the cached tokenizer instead of reading it from the GGUF again
+    from transformers import AutoTokenizer
+
+    monkeypatch.setattr(loading, "_convert_gguf", real_convert)
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", lambda *a, **k: pytest.fail("the tokenizer was read twice"))
     loading.ensure_cached("smollm2-135m-instruct", progress=None)
+    cached = loading.cache_dir("smollm2-135m-instruct")
+    names = [f.name for f in folder.iterdir() if f.name != loading.COMPLETE_MARKER]
+    assert "tokenizer.json" in names and all((cached / n).read_bytes() == (folder / n).read_bytes() for n in names)
     # once the weights are converted, the tokenizer comes from the model cache
-    assert loading.ensure_tokenizer_cached("smollm2-135m-instruct") == loading.cache_dir("smollm2-135m-instruct")
+    assert loading.ensure_tokenizer_cached("smollm2-135m-instruct") == cached
