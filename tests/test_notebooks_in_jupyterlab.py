@@ -99,9 +99,9 @@ def page(request):
             browser.close()
 
 
-def _open_and_run(page, base: str, token: str, name: str, only: list[str] | None = None) -> None:
-    """Open a notebook in Lab and run all its cells, or with ``only`` the code cells holding one of those texts,
-    each selected and run in order as a learner would with Shift+Enter."""
+def _open_and_run(page, base: str, token: str, name: str, only: list[str]) -> None:
+    """Open a notebook in Lab and run the code cells holding one of the texts in ``only``, each selected and run in
+    order as a learner would with Shift+Enter."""
     page.goto(f"{base}/lab/tree/{name}?token={token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
     # the notebook must be the current widget with a started kernel (a reload restores other tabs too)
@@ -110,9 +110,6 @@ def _open_and_run(page, base: str, token: str, name: str, only: list[str] | None
         return w && w.context && w.context.path === name && w.sessionContext && w.sessionContext.session
                && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle';
     }""", arg=name, timeout=90_000)
-    if only is None:
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        return
     ran = page.evaluate("""async (only) => {
         const app = window.jupyterapp, notebook = app.shell.currentWidget.content, ran = [];
         for (let i = 0; i < notebook.widgets.length; i++) {

@@ -19,12 +19,12 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "accelerate"
 def test_accelerate_launch_two_cpu_processes(tmp_path):
     accelerate = Path(sys.executable).with_name("accelerate")
     assert accelerate.exists() or shutil.which("accelerate"), "accelerate CLI missing from the environment"
-    out = tmp_path / "ddp"
+    out, profiles = tmp_path / "ddp", smoke_profiles(tmp_path)
     # the shipped DDP config (distributed_type MULTI_GPU = accelerate's torchrun launcher); without CUDA
     # each rank runs on the CPU and torch.distributed uses gloo. fp16 is a GPU setting: off here.
     cmd = [str(accelerate if accelerate.exists() else "accelerate"), "launch", "--config_file", str(CONFIGS / "ddp.yaml"),
            "--mixed_precision", "no",
-           "-m", "course_utils.train", "--profiles", str(smoke_profiles(tmp_path)), "--profile", "smoke", "--output", str(out)]
+           "-m", "course_utils.train", "--profiles", str(profiles), "--profile", "smoke", "--output", str(out)]
     env = {**os.environ, "COURSE_PROFILE": "smoke", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     log = done.stdout + done.stderr
@@ -44,7 +44,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     from course_utils.adapter import load_adapter_model
     from course_utils.profiles import get_profile
 
-    model, _, meta = load_adapter_model(out / "adapter", get_profile("smoke", smoke_profiles(tmp_path)))
+    model, _, meta = load_adapter_model(out / "adapter", get_profile("smoke", profiles))
     assert any("lora_A" in name for name, _ in model.named_parameters())
 
 

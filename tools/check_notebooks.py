@@ -140,9 +140,9 @@ def output_problems(folder: Path) -> list[str]:
                     if kind == "stderr" and text.strip():
                         problems.append(f"{_rel(path)}, cell {i}: stderr in the stored output "
                                         f"({text.strip().splitlines()[0][:120]!r}): fix its cause or silence it with the reason")
-                    if PROGRESS_BAR.search(text):
+                    if bar := PROGRESS_BAR.search(text):
                         problems.append(f"{_rel(path)}, cell {i}: a progress bar in the stored output "
-                                        f"({PROGRESS_BAR.search(text).group(0)[:60]!r}): turn the library's bar off")
+                                        f"({bar.group(0)[:60]!r}): turn the library's bar off")
                     for line in text.splitlines():
                         if BAD_WARNING.search(line) and (kind == "stderr" or "warn" in line.lower()):
                             problems.append(f"{_rel(path)}, cell {i}: stored warning {line.strip()[:160]!r}: fix its cause "
