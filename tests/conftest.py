@@ -50,6 +50,34 @@ def tiny_nf4_models(folder, seed: int = 0):
     return nf4, copy.deepcopy(nf4).dequantize()
 
 
+GRADIENT_NOISE_FLOOR = 1e-6  # relative to the largest gradient norm of the same model (fp32 rounding is ~1e-7)
+
+
+def gradient_mismatches(got: dict, want: dict, rel: float = 2e-2, floor: float = GRADIENT_NOISE_FLOOR) -> list[str]:
+    """Names (with the numbers) of the gradients in ``got`` that differ from ``want``; empty when they all agree.
+
+    A gradient is compared relatively (``|got - want| / |want| < rel``) when its norm is above the noise floor,
+    ``floor`` times the largest gradient norm in ``want``. Below it, the reference is rounding noise: a gradient
+    that is zero in exact arithmetic (a single token's query projection: softmax over one key) comes out as
+    ~1e-11 on one CPU and ~1e-12 on another, so comparing it relatively compares noise with noise. There the test
+    asks only that ``got`` stays below the floor too: a real error (a dropped or doubled term) is far above it.
+    """
+    if got.keys() != want.keys():
+        return [f"different gradients: only in got {sorted(got.keys() - want.keys())}, "
+                f"only in want {sorted(want.keys() - got.keys())}"]
+    scale = max(float(g.norm()) for g in want.values())
+    noise = floor * scale
+    bad = []
+    for name, g in want.items():
+        ref, diff = float(g.norm()), float((got[name] - g).norm())
+        if ref > noise:
+            if diff / ref >= rel:
+                bad.append(f"{name}: relative error {diff / ref:.3g} (norm {ref:.3g})")
+        elif float(got[name].norm()) > noise:
+            bad.append(f"{name}: reference {ref:.3g} is below the noise floor {noise:.3g}, got {float(got[name].norm()):.3g}")
+    return bad
+
+
 def smoke_profiles(folder, **train):
     """A profiles file (for ``--profiles``) whose smoke profile scores 2 held-out records instead of 4, with ``train``
     settings changed: for tests about processes and files, where each run evaluates several times."""
