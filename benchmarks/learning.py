@@ -74,17 +74,18 @@ def course_recipe(profile) -> dict:
 def main(argv=None) -> dict:
     from course_utils.loading import load_tokenizer
     from course_utils.notebook import quiet_libraries
-    from course_utils.profiles import get_profile
+    from course_utils.profiles import PROFILES_FILE, get_profile
     from course_utils.prompts import prepare_data
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--profiles", default=str(PROFILES_FILE), help="a profiles YAML file (default: the course's)")
     parser.add_argument("--plain-seconds", type=float, default=420.0, help="wall time of the plain loop")
     parser.add_argument("--plain-lr", type=float, default=5e-4, help="constant learning rate of the plain loop")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/...)")
     args = parser.parse_args(argv)
     quiet_libraries()
-    profile = get_profile(args.profile)
+    profile = get_profile(args.profile, args.profiles)
     tokenizer = load_tokenizer(profile.model)
     train_set, heldout, report = prepare_data(profile, tokenizer)
     runs = [plain_loop(profile, train_set, heldout, tokenizer, args.plain_seconds, args.plain_lr),

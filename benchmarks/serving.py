@@ -78,11 +78,12 @@ def main(argv=None) -> dict:
     from course_utils.data import load_probes
     from course_utils.deploy import ensure_merged
     from course_utils.notebook import quiet_libraries
-    from course_utils.profiles import get_profile
+    from course_utils.profiles import PROFILES_FILE, get_profile
     from course_utils.serve import Server
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--profiles", default=str(PROFILES_FILE), help="a profiles YAML file (default: the course's)")
     parser.add_argument("--requests", type=int, default=16)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--max-tokens", type=int, default=32)
@@ -90,7 +91,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     quiet_libraries()
-    profile = get_profile(args.profile)
+    profile = get_profile(args.profile, args.profiles)
     outputs = ROOT / "notebooks" / "outputs"
     merged = args.merged or ensure_merged(profile, outputs / "07_merged" / profile.name, outputs / "05_training" / profile.name)
     probes = load_probes()

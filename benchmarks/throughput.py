@@ -110,18 +110,19 @@ def main(argv=None) -> dict:
     from course_utils.data import split_source
     from course_utils.loading import load_tokenizer
     from course_utils.notebook import quiet_libraries
-    from course_utils.profiles import get_profile
+    from course_utils.profiles import PROFILES_FILE, get_profile
     from course_utils.prompts import encode, prepare_data
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--profiles", default=str(PROFILES_FILE), help="a profiles YAML file (default: the course's)")
     parser.add_argument("--records", type=int, default=80, help="training records, one pass (same for every side)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the four sides")
     parser.add_argument("--sides", nargs="+", default=list(SIDES), choices=SIDES)
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/...)")
     args = parser.parse_args(argv)
     quiet_libraries()
-    profile = get_profile(args.profile)
+    profile = get_profile(args.profile, args.profiles)
     tokenizer = load_tokenizer(profile.model)
     _, heldout, _ = prepare_data(profile, tokenizer)
     d = profile.data

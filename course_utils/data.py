@@ -5,7 +5,9 @@ Formats (all "Alpaca": ``instruction`` + optional ``input`` + ``output``):
 - KoAlpaca v1.1: JSONL, one {instruction, output, url} per line (no ``input``);
 - the hub copy ``beomi/KoAlpaca-v1.1a`` (loaded with ``datasets`` when online);
 - any local .json (array) or .jsonl file in Alpaca format;
-- ``bundled``: the course's own Korean set, shipped in ``course_utils/data/``.
+- ``bundled``: the course's own Korean set, shipped in ``course_utils/data/``;
+- ``bundled:<file>``: another file of that folder, e.g. ``bundled:koalpaca_v1_1_format.jsonl`` (our records in
+  KoAlpaca v1.1's layout, what the ``smoke`` stand-in of the gpu8gb recipe trains on).
 
 Two kinds of problem. A *file-level* problem stops with an error that names the file, line and fix:
 unreadable JSON, the wrong top-level type, records without the Alpaca keys or with unknown keys, no
@@ -132,13 +134,16 @@ def normalize(raws, where, on_invalid: str = "error", report: DataReport | None 
     return records
 
 
-def read_records(path: str | Path, on_invalid: str = "error", report: DataReport | None = None) -> list[dict]:
+def read_records(path: str | Path, on_invalid: str = "error", report: DataReport | None = None,
+                 name: str | None = None) -> list[dict]:
     """Read a .json (array of records) or .jsonl (one record per line) Alpaca file.
 
     Accepts a UTF-8 byte-order mark and CRLF line ends. Errors name the file and line or index. Record-level
     problems raise with ``on_invalid="error"`` (the default here) or are skipped into ``report`` with "skip".
+    Messages name the file as ``name`` when given (``bundled:<file>`` instead of a path inside the package).
     """
     path = Path(path)
+    shown = name or str(path)
     if not path.exists():
         raise DataError(f"{path}: file not found. Check data.source in the profile (a path, 'bundled' or a hub id)")
     text = path.read_text(encoding="utf-8-sig")
@@ -151,7 +156,7 @@ def read_records(path: str | Path, on_invalid: str = "error", report: DataReport
         if not isinstance(data, list):
             raise DataError(f"{path}: expected a JSON array of records (KoAlpaca v1.0 style), got "
                             f"{type(data).__name__}. For one record per line use a .jsonl file")
-        return normalize(data, lambda i: f"{path}, record {i}", on_invalid, report)
+        return normalize(data, lambda i: f"{shown}, record {i}", on_invalid, report)
     if path.suffix == ".jsonl":
         raws, lines = [], []
         for n, line in enumerate(text.splitlines(), start=1):
@@ -167,7 +172,7 @@ def read_records(path: str | Path, on_invalid: str = "error", report: DataReport
                                 f"save the array as a .json file (KoAlpaca v1.0 style)")
             raws.append(raw)
             lines.append(n)
-        return normalize(raws, lambda i: f"{path}, line {lines[i]}", on_invalid, report)
+        return normalize(raws, lambda i: f"{shown}, line {lines[i]}", on_invalid, report)
     raise DataError(f"{path}: unknown file type {path.suffix!r}; use .json (array) or .jsonl (one record per line)")
 
 
@@ -197,16 +202,30 @@ def load_hub(dataset_id: str = HUB_KOALPACA, split: str = "train", on_invalid: s
     return normalize((dict(r) for r in ds), lambda i: f"{dataset_id}, record {i}", on_invalid, report)
 
 
+BUNDLED_PREFIX = "bundled:"  # data.source "bundled:<file>": a file in the course's data folder (any working directory)
+
+
+def bundled_file(source: str) -> Path:
+    """The file a ``bundled:<name>`` source names, in ``course_utils/data/``."""
+    path = DATA_DIR / source[len(BUNDLED_PREFIX):]
+    if not path.is_file():
+        names = ", ".join(f"{BUNDLED_PREFIX}{p.name}" for p in sorted(DATA_DIR.glob("*.json*")))
+        raise DataError(f"data.source={source!r}: no such file in the course's data folder. Bundled files: {names}")
+    return path
+
+
 def load_source(source: str, on_invalid: str = "error", report: DataReport | None = None) -> list[dict]:
-    """Training records from a profile's ``data.source``: ``bundled``, a local path, or a hub id."""
+    """Training records from a profile's ``data.source``: ``bundled``, ``bundled:<file>``, a local path, or a hub id."""
     if source == "bundled":
         return read_records(BUNDLED_TRAIN, on_invalid, report)
+    if source.startswith(BUNDLED_PREFIX):
+        return read_records(bundled_file(source), on_invalid, report, name=source)
     if Path(source).suffix in (".json", ".jsonl") or Path(source).exists():
         return read_records(source, on_invalid, report)
     if "/" in source:
         return load_hub(source, on_invalid=on_invalid, report=report)
-    raise DataError(f"data.source={source!r}: use 'bundled', a path to a .json/.jsonl file, or a hub id like "
-                    f"{HUB_KOALPACA!r}")
+    raise DataError(f"data.source={source!r}: use 'bundled', 'bundled:<file>', a path to a .json/.jsonl file, or a "
+                    f"hub id like {HUB_KOALPACA!r}")
 
 
 def load_heldout() -> list[dict]:

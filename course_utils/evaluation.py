@@ -96,8 +96,9 @@ def side(model, tokenizer, records, examples, probes, template: str, pad: int, m
     ``generate`` records (all when None), the loss uses every record."""
     held = answers_only(model, tokenizer, records[:generate] if generate else records, template, max_new_tokens,
                         batch_size, **decoding)
-    asked = _probe_questions(probes)
-    answers = generate_batch(model, tokenizer, [(q, "") for _, _, q in asked], template, 24, batch_size, **decoding)
+    asked = _probe_questions(probes)  # short factual answers: 24 new tokens at most (the profile's answer length if less)
+    answers = generate_batch(model, tokenizer, [(q, "") for _, _, q in asked], template, min(24, max_new_tokens),
+                             batch_size, **decoding)
     by_probe: dict[int, list[bool]] = {}
     for (i, _, _), a in zip(asked, answers, strict=True):
         by_probe.setdefault(i, []).append(correct(a["answer"], probes[i]))

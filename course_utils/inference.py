@@ -41,11 +41,11 @@ class ProbeResult:
 
 def run_probes(model, tokenizer, probes: list[dict], template: str = KOALPACA,
                max_new_tokens: int = 24) -> list[ProbeResult]:
-    """Answers to the probe questions (``DEFAULT_DECODING``); ``correct`` = an accepted answer text appears."""
-    return [ProbeResult(p["question"], p["expected"],
-                        generate_answer(model, tokenizer, p["question"], template=template, max_new_tokens=max_new_tokens),
-                        tuple(p.get("accept", ())))
-            for p in probes]
+    """Answers to the probe questions (``DEFAULT_DECODING``, generated together: ``generate_batch``); ``correct`` = an
+    accepted answer text appears."""
+    answers = generate_batch(model, tokenizer, [(p["question"], "") for p in probes], template, max_new_tokens)
+    return [ProbeResult(p["question"], p["expected"], a["answer"], tuple(p.get("accept", ())))
+            for p, a in zip(probes, answers, strict=True)]
 
 
 def probe_accuracy(results: list[ProbeResult]) -> float:

@@ -22,6 +22,9 @@ CHOICES = {"device": ("cpu", "cuda"), "dtype": ("float32", "float16", "bfloat16"
            "targets": ("attention", "all-linear")}
 
 
+OPTIONAL = ("stands_in_for", "swaps")  # top-level keys a profile may leave out
+
+
 class ProfileError(ValueError):
     """A profile name, key or value is wrong; the message lists the valid choices."""
 
@@ -92,6 +95,10 @@ class Profile:
     data: DataSettings
     train: TrainSettings
     tuning: TuningSettings
+    # a stand-in profile (smoke: gpu8gb's recipe on a CPU) names the profile it imitates and, for every setting it
+    # changed, why: ((dotted setting, reason), ...). Complete by test: every differing setting has a reason.
+    stands_in_for: str | None = None
+    swaps: tuple[tuple[str, str], ...] = ()
 
     @property
     def torch_dtype(self):
@@ -100,11 +107,11 @@ class Profile:
         return getattr(torch, self.dtype)
 
 
-def _check_keys(found: dict, allowed: list[str], where: str) -> None:
-    unknown = sorted(set(found) - set(allowed))
+def _check_keys(found: dict, allowed: list[str], where: str, optional: tuple[str, ...] = ()) -> None:
+    unknown = sorted(set(found) - set(allowed) - set(optional))
     missing = sorted(set(allowed) - set(found))
     if unknown:
-        raise ProfileError(f"{where}: unknown key(s) {unknown}. Valid keys: {', '.join(allowed)}")
+        raise ProfileError(f"{where}: unknown key(s) {unknown}. Valid keys: {', '.join([*allowed, *optional])}")
     if missing:
         raise ProfileError(f"{where}: missing key(s) {missing}. Valid keys: {', '.join(allowed)}")
 
@@ -114,8 +121,15 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     where = f"profile {name!r} in {source}"
     if not isinstance(raw, dict):
         raise ProfileError(f"{where}: expected a mapping of settings, got {type(raw).__name__}")
-    top = [f.name for f in fields(Profile) if f.name != "name"]
-    _check_keys(raw, top, where)
+    top = [f.name for f in fields(Profile) if f.name not in ("name", *OPTIONAL)]
+    _check_keys(raw, top, where, OPTIONAL)
+    stands_in_for, swaps = raw.get("stands_in_for"), raw.get("swaps") or {}
+    if not isinstance(swaps, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                              for k, v in swaps.items()):
+        raise ProfileError(f"{where}: swaps must map a setting (e.g. optimizer, train.epochs) to the reason it differs "
+                           f"from the profile in stands_in_for, got {swaps!r}")
+    if swaps and not stands_in_for:
+        raise ProfileError(f"{where}: swaps are listed but stands_in_for does not name the profile they differ from")
     for section, cls in (("lora", LoraSettings), ("data", DataSettings), ("train", TrainSettings),
                          ("tuning", TuningSettings)):
         names = [f.name for f in fields(cls)]
@@ -174,16 +188,54 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     values = {k: raw[k] for k in top if k not in ("lora", "data", "train", "tuning")}
     values["measure_seq_lens"] = tuple(int(x) for x in raw["measure_seq_lens"])
     values["gradient_checkpointing"] = bool(raw["gradient_checkpointing"])
-    return Profile(name=name, lora=lora, data=data, train=train, tuning=TuningSettings(**raw["tuning"]), **values)
+    return Profile(name=name, lora=lora, data=data, train=train, tuning=TuningSettings(**raw["tuning"]),
+                   stands_in_for=stands_in_for, swaps=tuple(swaps.items()), **values)
 
 
 def to_raw(profile: Profile) -> dict:
     """The profile as the mapping ``profiles.yaml`` holds (``parse_profile`` reads it back to an equal profile)."""
     from dataclasses import asdict
 
-    raw = {k: v for k, v in asdict(profile).items() if k != "name"}
+    raw = {k: v for k, v in asdict(profile).items() if k not in ("name", *OPTIONAL)}
     raw["measure_seq_lens"] = list(profile.measure_seq_lens)
+    if profile.stands_in_for:
+        raw["stands_in_for"], raw["swaps"] = profile.stands_in_for, dict(profile.swaps)
     return raw
+
+
+def settings(profile: Profile) -> dict:
+    """Every setting of a profile by dotted name (``optimizer``, ``train.epochs``), without its name and notes."""
+    flat = {}
+    for key, value in to_raw(profile).items():
+        if key in ("description", *OPTIONAL):
+            continue
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def differences(profile: Profile, other: Profile) -> list[tuple[str, object, object]]:
+    """(dotted setting, value in ``other``, value in ``profile``) for every setting where the two differ."""
+    mine, theirs = settings(profile), settings(other)
+    return [(k, theirs[k], mine[k]) for k in mine if mine[k] != theirs[k]]
+
+
+def swaps_table(profile: Profile, path: str | Path = PROFILES_FILE):
+    """For a stand-in profile: one row per setting it changed from the profile it stands in for, with the reason
+    (the profile's ``swaps``). Notebooks 00 and 05 show it; a test keeps it complete."""
+    import pandas as pd
+
+    other = get_profile(profile.stands_in_for, path)
+    reasons = dict(profile.swaps)
+    return pd.DataFrame([{"설정": key, other.name: _shown(theirs), profile.name: _shown(mine),
+                          "바꾼 이유": reasons.get(key, "(이유가 적혀 있지 않음)")}
+                         for key, theirs, mine in differences(profile, other)]).set_index("설정")
+
+
+def _shown(value) -> str:
+    return "null" if value is None else str(value)
 
 
 def write_profiles(profiles: dict[str, Profile], path: str | Path, comment: str = "") -> Path:
@@ -224,6 +276,33 @@ def with_model(profile: Profile, key: str) -> Profile:
         raise ProfileError(f"--model {key}: profile {profile.name!r} uses seq_len={profile.seq_len}, above {key}'s "
                            f"maximum of {limit} positions. Choose a profile with seq_len <= {limit}")
     return dataclasses.replace(profile, model=key)
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """``section.key=value`` (the command line's ``--set``) as (dotted key, YAML value: numbers, null, true...)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ProfileError(f"--set {text!r}: write it as key=value, e.g. --set train.learning_rate=1e-4 or "
+                           f"--set gradient_checkpointing=true")
+    parsed = yaml.safe_load(value) if value.strip() else ""
+    return key.strip(), parsed
+
+
+def with_overrides(profile: Profile, overrides: list[tuple[str, object]], where: str = "the command line") -> Profile:
+    """``profile`` with settings changed by dotted name (``batch_size``, ``train.epochs``), validated exactly as a
+    profiles YAML is (``parse_profile``): a bad value stops with the same one-line error, before anything runs."""
+    raw = to_raw(profile)
+    for key, value in overrides:
+        section, _, name = key.rpartition(".")
+        holder = raw.get(section) if section else raw
+        prefix = f"{section or name}."  # a section's own keys ("lora" alone: lora.r, lora.alpha, ...)
+        valid = sorted(k for k in settings(profile) if k.startswith(prefix)) or sorted(settings(profile))
+        if not isinstance(holder, dict) or name not in holder or (not section and isinstance(holder[name], dict)):
+            raise ProfileError(f"profile {profile.name!r} in {where}: unknown setting {key!r}. Valid settings: "
+                               f"{', '.join(valid)}")
+        holder[name] = value
+    shown = ", ".join(f"{k}={v}" for k, v in overrides)
+    return parse_profile(profile.name, raw, f"{where} ({shown})")
 
 
 def check_device(profile: Profile) -> None:

@@ -2,6 +2,9 @@
 
     python -m course_utils.train --profile cpu --output outputs/05_training [--resume | --overwrite]
     python -m course_utils.train --profile gpu8gb --model phi-2 --output outputs/phi2   # the seed's --model_name
+    python -m course_utils.train --profile gpu8gb --dataset_path data/koalpaca_10k.jsonl --num_epochs 3 \
+        --batch_size 1 --gradient_accumulation_steps 16 --learning_rate 2e-4 --output_dir outputs/seed   # the seed's flags
+    python -m course_utils.train --profile cpu --set lora.r=16 --set train.eval_steps=20 --output outputs/r16
 
 The same function runs in notebook 05, from the command line, and under ``accelerate launch``.
 Loss is computed on answer tokens only, and the output layer is applied only at positions where
@@ -164,7 +167,10 @@ def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str 
     if profile.quantization != "none":
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
+        # fp32 norms, frozen base. Checkpointing is the Trainer's (TrainingArguments.activation_checkpointing): peft's
+        # own switch would call transformers' deprecated gradient_checkpointing_enable, and with use_reentrant=False
+        # it adds nothing else
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model.config.use_cache = False
     model = attach_lora(model, profile.lora)
     moved_to = None
@@ -257,23 +263,44 @@ def main(argv=None) -> None:
 
     quiet_libraries()  # first: the imports below load bitsandbytes
     from .monitoring import TrainingDiverged
-    from .profiles import PROFILES_FILE, default_profile_name, get_profile, with_model
+    from .profiles import PROFILES_FILE, default_profile_name, get_profile, parse_setting, with_model, with_overrides
 
-    parser = argparse.ArgumentParser(description="Train the course's LoRA adapter with a profile's recipe.")
-    parser.add_argument("--profile", default=default_profile_name(), help="smoke, cpu or gpu8gb")
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.train", description="Train the course's LoRA adapter with a profile's recipe. "
+        "Every recipe value can be changed here; each change is validated like a profiles YAML, before anything runs.")
+    parser.add_argument("--profile", default=default_profile_name(), help="smoke, demo, cpu or gpu8gb")
     parser.add_argument("--model", "--model_name", dest="model", default=None,
                         help="a registry model instead of the profile's (gpt2, tinyllama-1.1b, phi-2, gemma-3-270m, ...)")
-    parser.add_argument("--output", default="outputs/train", help="folder for checkpoints/, tensorboard/ and adapter/")
+    parser.add_argument("--output", "--output_dir", dest="output", default="outputs/train",
+                        help="folder for checkpoints/, tensorboard/ and adapter/")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
     choice.add_argument("--overwrite", action="store_true",
                         help="start afresh; an earlier run in --output is moved to <output>.previous-<time>")
     parser.add_argument("--profiles", default=str(PROFILES_FILE), help="a profiles YAML file (default: the course's)")
+    seed = parser.add_argument_group("the seed's flags (each sets one profile value)")
+    seed.add_argument("--dataset_path", help="data.source: a KoAlpaca .json/.jsonl file (e.g. from "
+                      "python -m course_utils.prepare), a hub id, or bundled")
+    seed.add_argument("--num_epochs", type=float, help="train.epochs (and train.max_steps null): passes over the data")
+    seed.add_argument("--batch_size", type=int, help="batch_size: examples per forward pass")
+    seed.add_argument("--gradient_accumulation_steps", type=int, help="grad_accum: forward passes per optimizer step")
+    seed.add_argument("--learning_rate", type=float, help="train.learning_rate")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="any other profile value, e.g. --set lora.r=16 --set train.eval_steps=50 (repeatable)")
     args = parser.parse_args(argv)
     try:
         profile = get_profile(args.profile, args.profiles)
         if args.model:
             profile = with_model(profile, args.model)
+        overrides = [(key, value) for key, value in (
+            ("data.source", args.dataset_path), ("train.epochs", args.num_epochs), ("batch_size", args.batch_size),
+            ("grad_accum", args.gradient_accumulation_steps), ("train.learning_rate", args.learning_rate))
+            if value is not None]
+        if args.num_epochs is not None:
+            overrides.append(("train.max_steps", None))  # the seed's recipe is counted in epochs
+        overrides += [parse_setting(text) for text in args.set]
+        if overrides:
+            profile = with_overrides(profile, overrides)
         result = train(profile, args.output, resume=args.resume, if_exists="overwrite" if args.overwrite else "refuse")
     except (ValueError, OSError, TrainingDiverged) as err:  # ProfileError, DataError, RunExistsError, disk full...
         raise SystemExit(f"error: {err}") from None

@@ -78,17 +78,44 @@ def gradient_mismatches(got: dict, want: dict, rel: float = 2e-2, floor: float =
     return bad
 
 
-def smoke_profiles(folder, **train):
-    """A profiles file (for ``--profiles``) whose smoke profile scores 2 held-out records instead of 4, with ``train``
-    settings changed: for tests about processes and files, where each run evaluates several times."""
+# The smoke profile's model and size, but fp32 LoRA at batch 2 for 4 steps on the bundled set: for tests of files,
+# processes, reports and scripts, where gpu8gb's recipe (nf4, accumulation, checkpointing) costs minutes and adds
+# nothing to what they check. The recipe itself runs in every notebook under nbval (smoke) and in test_train.py's
+# recipe tests.
+FAST = {"quantization": "none", "batch_size": 2, "grad_accum": 1, "gradient_checkpointing": False,
+        "optimizer": "adamw_torch", "data": {"source": "bundled"}, "train": {"max_steps": 4, "epochs": None}}
+
+
+def fast_raw(**train) -> dict:
+    """The course's profiles as YAML data, with smoke made fast (``FAST``) and ``train`` settings changed."""
     import yaml
 
     from course_utils.profiles import PROFILES_FILE
 
     raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))
-    raw["smoke"]["train"].update(heldout_records=2, **train)
+    smoke = raw["smoke"]
+    for key, value in FAST.items():
+        smoke[key].update(value) if isinstance(value, dict) else smoke.__setitem__(key, value)
+    smoke.pop("stands_in_for")
+    smoke.pop("swaps")
+    smoke["train"].update(train)
+    return raw
+
+
+def fast_smoke(**train):
+    """The fast smoke profile (``FAST``) as a Profile, named smoke."""
+    from course_utils.profiles import parse_profile
+
+    return parse_profile("smoke", fast_raw(**train)["smoke"], "tests/conftest.py")
+
+
+def smoke_profiles(folder, **train):
+    """A profiles file (for ``--profiles``) whose smoke profile is the fast one scored on 2 held-out records instead of
+    4, with ``train`` settings changed: for tests about processes and files, where each run evaluates several times."""
+    import yaml
+
     path = folder / "profiles.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    path.write_text(yaml.safe_dump(fast_raw(**{"heldout_records": 2, **train}), allow_unicode=True), encoding="utf-8")
     return path
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 import torch
-from conftest import randomize_lora_b
+from conftest import fast_smoke, randomize_lora_b
 
 from course_utils.adapter import (
     ADAPTER_METADATA,
@@ -54,7 +54,7 @@ def test_adapter_of_another_base_model_is_refused_without_writing(tmp_path):
 def test_adapter_off_gives_the_base_logits(adapter_dir):
     from course_utils.loading import load_model
 
-    model, _, _ = load_adapter_model(adapter_dir, get_profile("smoke"))
+    model, _, _ = load_adapter_model(adapter_dir, fast_smoke())  # fp32 base: "off" is exactly the base
     base = load_model("smollm2-135m-instruct")
     base.eval()
     ids = torch.tensor([[1, 200, 300, 400, 500, 600]])

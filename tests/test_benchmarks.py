@@ -5,6 +5,7 @@ import json
 import math
 
 import pytest
+from conftest import smoke_profiles
 
 
 def test_gpu_check_dry_mode_runs_every_model_and_method(tmp_path):
@@ -39,7 +40,8 @@ def test_throughput_benchmark_runs_the_four_sides_on_the_same_records(tmp_path):
     from benchmarks import throughput
 
     out = tmp_path / "tp.json"
-    throughput.main(["--profile", "smoke", "--records", "4", "--rounds", "1", "--out", str(out)])
+    throughput.main(["--profiles", str(smoke_profiles(tmp_path)), "--profile", "smoke", "--records", "4", "--rounds", "1",
+                     "--out", str(out)])
     result = json.loads(out.read_text())
     assert [r["side"] for r in result["runs"]] == ["plain", "plain+grouped", "trl", "ours"]
     for r in result["runs"]:
@@ -53,11 +55,12 @@ def test_learning_benchmark_scores_both_loops_on_the_same_heldout(tmp_path):
     from benchmarks import learning
 
     out = tmp_path / "learn.json"
-    learning.main(["--profile", "smoke", "--plain-seconds", "3", "--out", str(out)])
+    learning.main(["--profiles", str(smoke_profiles(tmp_path)), "--profile", "smoke", "--plain-seconds", "3",
+                   "--out", str(out)])
     result = json.loads(out.read_text())
     plain, ours = result["runs"]
     assert (plain["side"], ours["side"]) == ("plain", "ours")
-    assert plain["steps"] >= 1 and ours["steps"] == 4  # smoke max_steps
+    assert plain["steps"] >= 1 and ours["steps"] == 4  # the fast smoke profile's max_steps
     # same base model, LoRA init (seeded) and held-out records: the same loss before training
     assert abs(plain["heldout_loss_before"] - ours["heldout_loss_before"]) < 1e-4
     for r in (plain, ours):

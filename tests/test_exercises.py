@@ -58,7 +58,7 @@ def test_training_checks_use_the_adapter_metadata():
 
     profile = get_profile("smoke")
     meta = {"train_records": 16, "heldout_loss_after": 1.5, "tokens_per_second": 100.0}
-    assert training.check_05_basic(8, profile, meta)  # 16 records / (batch 2 x accum 1)
+    assert training.check_05_basic(8, profile, meta)  # 16 records / (batch 1 x accum 2)
     assert not training.check_05_basic(16, profile, meta)
     assert training.check_05_applied(math.exp(1.5), meta)
     assert not training.check_05_basic(None, profile, meta)

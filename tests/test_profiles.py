@@ -7,12 +7,74 @@ from course_utils.profiles import PROFILES_FILE, ProfileError, active_profile, g
 
 def test_profiles_name_their_models():
     profiles = load_profiles()
-    assert set(profiles) == {"smoke", "cpu", "gpu8gb"}
+    assert set(profiles) == {"smoke", "demo", "cpu", "gpu8gb"}
     assert profiles["smoke"].model == "smollm2-135m-instruct"
-    assert profiles["cpu"].model == "gemma-3-270m"
+    assert profiles["cpu"].model == profiles["demo"].model == "gemma-3-270m"
     g = profiles["gpu8gb"]
     assert (g.quantization, g.seq_len, g.batch_size, g.grad_accum, g.optimizer, g.gradient_checkpointing) == (
         "nf4", 512, 1, 16, "paged_adamw_8bit", True)
+
+
+def test_smoke_is_the_gpu8gb_recipe_on_a_cpu():
+    """CI runs every notebook on smoke: it must take every code path the learners' recipe takes."""
+    from course_utils.data import split_source
+
+    s, g = get_profile("smoke"), get_profile("gpu8gb")
+    assert s.stands_in_for == "gpu8gb"
+    assert (s.quantization, s.batch_size, s.gradient_checkpointing, s.lora) == (g.quantization, g.batch_size,
+                                                                                 g.gradient_checkpointing, g.lora)
+    assert s.grad_accum > 1 and s.train.max_steps is None and s.train.epochs  # accumulation, counted in epochs
+    assert s.optimizer == "adamw_8bit" and g.optimizer == "paged_adamw_8bit"  # the same 8-bit AdamW, without paging
+    assert s.device == "cpu" and s.dtype == "float32"
+    # a KoAlpaca-format file (v1.1: instruction, output, url), held-out records split off it, never the bundled set
+    assert s.data.source.startswith("bundled:") and s.data.source.endswith(".jsonl")
+    train, held, report = split_source(s.data.source, s.train.heldout_records, s.train.seed, s.data.on_invalid)
+    assert report.source == s.data.source and len(held) == s.train.heldout_records
+    assert not {r["instruction"] for r in held} & {r["instruction"] for r in train}
+    assert dict(report.dropped) == {"duplicate": 1, "empty field": 1}  # as real KoAlpaca dumps have
+
+
+def test_every_setting_the_stand_in_changes_has_its_reason():
+    from course_utils.profiles import differences, swaps_table
+
+    s, g = get_profile("smoke"), get_profile("gpu8gb")
+    changed = [key for key, _, _ in differences(s, g)]
+    assert sorted(changed) == sorted(key for key, _ in s.swaps)
+    assert {"model", "device", "dtype", "optimizer", "data.source"} <= set(changed)
+    table = swaps_table(s)
+    assert table.loc["optimizer", "gpu8gb"] == "paged_adamw_8bit" and table.loc["optimizer", "smoke"] == "adamw_8bit"
+    assert "CUDA" in table.loc["optimizer", "바꾼 이유"] and "(이유가 적혀 있지 않음)" not in set(table["바꾼 이유"])
+
+
+def test_a_stand_in_that_changes_a_setting_without_a_reason_shows_it(tmp_path):
+    from course_utils.profiles import swaps_table
+
+    path = _write(tmp_path, lambda raw: raw["smoke"].update(seq_len=128, swaps={
+        k: v for k, v in raw["smoke"]["swaps"].items() if k != "seq_len"}))
+    table = swaps_table(get_profile("smoke", path), path)
+    assert table.loc["seq_len", "바꾼 이유"] == "(이유가 적혀 있지 않음)"
+    with pytest.raises(ProfileError, match="swaps are listed but stands_in_for"):
+        get_profile("smoke", _write(tmp_path, lambda raw: raw["smoke"].pop("stands_in_for")))
+
+
+def test_overrides_are_validated_like_the_yaml():
+    from course_utils.profiles import parse_setting, with_overrides
+
+    s = get_profile("smoke")
+    changed = with_overrides(s, [parse_setting("lora.r=16"), parse_setting("train.learning_rate=2e-4"),
+                                 ("train.epochs", 3.0), parse_setting("gradient_checkpointing=false")])
+    assert (changed.lora.r, changed.train.learning_rate, changed.train.epochs, changed.gradient_checkpointing) == (
+        16, 2e-4, 3.0, False)
+    with pytest.raises(ProfileError, match=r"in the command line \(train.learning_rate=2\): train.learning_rate "
+                                           r"must be between 0 and 1, got 2"):
+        with_overrides(s, [parse_setting("train.learning_rate=2")])
+    with pytest.raises(ProfileError, match=r"unknown setting 'lora.rank'. Valid settings: lora.alpha, lora.dropout, "
+                                           r"lora.r, lora.targets$"):
+        with_overrides(s, [parse_setting("lora.rank=4")])
+    with pytest.raises(ProfileError, match="set exactly one of train.max_steps"):
+        with_overrides(s, [("train.max_steps", 10)])  # epochs is still set: the same error a YAML gets
+    with pytest.raises(ProfileError, match="write it as key=value"):
+        parse_setting("lora.r")
 
 
 def test_env_var_chooses(monkeypatch):
@@ -30,7 +92,7 @@ def test_default_follows_cuda(monkeypatch):
 
 def test_unknown_profile_lists_valid(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "gpu")
-    with pytest.raises(ProfileError, match=r"Unknown profile 'gpu'\. Valid profiles: smoke, cpu, gpu8gb"):
+    with pytest.raises(ProfileError, match=r"Unknown profile 'gpu'\. Valid profiles: smoke, demo, cpu, gpu8gb"):
         active_profile()
 
 

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from conftest import fast_smoke, smoke_profiles
 
 from course_utils.profiles import get_profile
 from course_utils.runs import last_complete_checkpoint
@@ -11,7 +12,7 @@ from course_utils.train import train
 
 @pytest.fixture(scope="module")
 def smoke():
-    return get_profile("smoke")
+    return fast_smoke()  # files, schedules and logs; the recipe (nf4, accumulation, ...) is tested further down
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +89,12 @@ def _files(folder):
 def test_a_second_run_into_the_same_folder_refuses_and_changes_nothing(tmp_path, capsys):
     from course_utils.train import main as cli
 
-    out = tmp_path / "run"
-    cli(["--profile", "smoke", "--output", str(out)])
+    out, fast = tmp_path / "run", ["--profiles", str(smoke_profiles(tmp_path)), "--profile", "smoke"]
+    cli([*fast, "--output", str(out)])
     before = _files(out)
     assert any(k.startswith("checkpoints/") for k in before) and "adapter/adapter_model.safetensors" in before
     with pytest.raises(SystemExit) as refused:
-        cli(["--profile", "smoke", "--output", str(out)])
+        cli([*fast, "--output", str(out)])
     message = str(refused.value.code)
     assert message.startswith(f"error: {out} already holds a run (checkpoints up to step 4 (")
     assert "a finished adapter from step 4" in message and "Nothing was changed" in message
@@ -101,7 +102,7 @@ def test_a_second_run_into_the_same_folder_refuses_and_changes_nothing(tmp_path,
     assert len(message.splitlines()) == 1
     assert _files(out) == before  # byte-identical
     capsys.readouterr()
-    cli(["--profile", "smoke", "--output", str(out), "--overwrite"])
+    cli([*fast, "--output", str(out), "--overwrite"])
     said = capsys.readouterr().out
     moved = [p for p in tmp_path.iterdir() if p.name.startswith("run.previous-")]
     assert len(moved) == 1 and f"was moved to {moved[0]}" in said
@@ -122,7 +123,7 @@ def test_a_nan_loss_stops_the_run_at_that_step_with_the_fix(tmp_path):
 
     with pytest.raises(TrainingDiverged, match=r"training loss is nan at step 2: stopped instead of training on "
                                                r"garbage\. Lower train\.learning_rate \(now 0\.001\)"):
-        train(get_profile("smoke"), tmp_path, callbacks=[PoisonAfterStep1()], progress=lambda m: None)
+        train(fast_smoke(), tmp_path, callbacks=[PoisonAfterStep1()], progress=lambda m: None)
     assert not (tmp_path / "adapter").exists()
 
 
@@ -138,7 +139,7 @@ def test_a_koalpaca_file_source_is_scored_on_records_split_off_from_that_file(tm
     records = [{k: r[k] for k in ("instruction", "input", "output")} for r in load_source("bundled")[100:130]]
     path = tmp_path / "ko_alpaca_data.json"
     path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-    smoke = get_profile("smoke")
+    smoke = fast_smoke()
     p = dataclasses.replace(smoke, data=dataclasses.replace(smoke.data, source=str(path), max_records=None),
                             train=dataclasses.replace(smoke.train, heldout_records=6))
     result = train(p, tmp_path / "run", progress=lambda m: None)
@@ -151,3 +152,55 @@ def test_a_koalpaca_file_source_is_scored_on_records_split_off_from_that_file(tm
     with result.model.disable_adapter():  # the base model
         assert heldout_loss(result.model, examples, pad_id(tok)) == pytest.approx(result.heldout_loss_before, rel=1e-6)
     assert heldout_loss(result.model, examples, pad_id(tok)) == pytest.approx(result.heldout_loss_after, rel=1e-6)
+
+
+# ---- gpu8gb's recipe on its CPU stand-in (smoke): nf4 base, batch 1 x grad-accum, checkpointing, 8-bit AdamW,
+# epochs, a KoAlpaca-format file with its own held-out split. Smaller than smoke's own run (4 records, 2 steps).
+
+@pytest.fixture(scope="module")
+def recipe():
+    import dataclasses
+
+    s = get_profile("smoke")
+    return dataclasses.replace(s, data=dataclasses.replace(s.data, max_records=4), train=dataclasses.replace(
+        s.train, heldout_records=2, eval_steps=1, save_steps=1))
+
+
+@pytest.fixture(scope="module")
+def recipe_run(recipe, tmp_path_factory):
+    return train(recipe, tmp_path_factory.mktemp("recipe"), progress=lambda m: None)
+
+
+def test_the_gpu8gb_recipe_runs_on_its_cpu_stand_in(recipe, recipe_run):
+    from bitsandbytes.nn import Linear4bit
+
+    from course_utils.timing import planned_steps
+
+    r = recipe_run
+    base = r.model.get_base_model()
+    q_proj = base.model.layers[0].self_attn.q_proj
+    assert isinstance(q_proj.base_layer, Linear4bit) and q_proj.base_layer.weight.quant_state.quant_type == "nf4"
+    assert base.is_activation_checkpointing  # switched on by the Trainer (TrainingArguments.activation_checkpointing)
+    assert r.data_report.source == recipe.data.source == "bundled:koalpaca_v1_1_format.jsonl"
+    assert r.data_report.kept == 4 and r.global_step == planned_steps(recipe, 4) == 2  # 4 records / (1 x 2), 1 epoch
+    state = torch.load(next((r.adapter_dir.parent / "checkpoints").glob("checkpoint-*")) / "optimizer.pt",
+                       weights_only=False)["state"]
+    # bitsandbytes' 8-bit AdamW: uint8 moments with their quantization maps; tensors under 4,096 values (a k_proj's
+    # lora_B here) keep 32-bit moments, as the library decides
+    quantized = [q for s in state.values() if "qmap1" in (q := s.get("__bnb_optimizer_quant_state__", {}))]
+    assert len(quantized) >= len(state) // 2
+    assert all(q["state1"].dtype == q["state2"].dtype == torch.uint8 for q in quantized)
+    meta = json.loads((r.adapter_dir / "course_adapter.json").read_text(encoding="utf-8"))
+    assert (meta["quantization"], meta["dtype"]) == ("nf4", "float32")
+    assert meta["heldout"] == {"source": recipe.data.source, "records": 2, "seed": recipe.train.seed, "on_invalid": "skip"}
+    assert math.isfinite(r.heldout_loss_after)
+
+
+def test_the_recipe_stopped_and_resumed_ends_where_the_uninterrupted_run_ends(recipe, recipe_run, tmp_path):
+    """Ctrl-C / a crash and --resume on the learners' recipe: the nf4 model, the 8-bit optimizer's state and the
+    data order come back from the checkpoint."""
+    first = train(recipe, tmp_path, stop_after=1, progress=lambda m: None)
+    assert first.global_step == 1 and not (tmp_path / "adapter").exists()
+    resumed = train(recipe, tmp_path, resume=True, progress=lambda m: None)
+    assert resumed.resumed_from.endswith("checkpoint-1") and resumed.global_step == recipe_run.global_step
+    assert resumed.heldout_loss_after == pytest.approx(recipe_run.heldout_loss_after, abs=1e-4)

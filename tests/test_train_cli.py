@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import fast_raw
 
-from course_utils.profiles import PROFILES_FILE
 from course_utils.train import main as train_cli
 
 LONG = "가" * 100_000
@@ -84,7 +84,7 @@ CLI_CASES = [
 
 def _profiles_file(tmp_path: Path, change, source: str | None = None) -> Path:
     """The course's profiles with the smoke profile changed (and reading ``source`` when given)."""
-    raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))
+    raw = fast_raw()
     if source:
         raw["smoke"]["data"]["source"] = source
     if change:

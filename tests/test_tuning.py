@@ -4,6 +4,7 @@ import dataclasses
 
 import optuna
 import pytest
+from conftest import fast_smoke
 
 from course_utils.profiles import get_profile, load_profiles, write_profiles
 from course_utils.tuning import (
@@ -43,7 +44,7 @@ def test_a_trial_behind_the_median_is_pruned_at_its_evaluation():
 
 
 def test_search_compare_and_the_tuned_profile_file(tmp_path):
-    smoke = get_profile("smoke")  # shortened further: 2 trials of 2 steps, 2 held-out records (notebook 09 runs smoke's own)
+    smoke = fast_smoke()  # shortened further: 2 trials of 2 steps, 2 held-out records (notebook 09 runs smoke's own)
     smoke = dataclasses.replace(smoke, train=dataclasses.replace(smoke.train, heldout_records=2),
                                 tuning=dataclasses.replace(smoke.tuning, trials=2, steps=2, eval_steps=1, heldout_records=2))
     said = []

@@ -1,6 +1,8 @@
 """Exercise checks of notebook 09. 하이퍼파라미터 탐색 (notebooks/09_hyperparameters.ipynb)."""
 from __future__ import annotations
 
+import functools
+
 from . import Verdict, direction, unanswered, verdict
 
 
@@ -15,8 +17,10 @@ def check_09_basic(answer_pruned, study) -> Verdict:
                    f"{direction(answer_pruned, truth)} study.trials의 state가 TrialState.PRUNED인 시도를 세어 보세요.")
 
 
+@functools.lru_cache(maxsize=None)
 def smoke_drop(learning_rate: float) -> float:
-    """Held-out loss drop (%) of the smoke profile trained with ``learning_rate`` (seconds on a CPU)."""
+    """Held-out loss drop (%) of the smoke profile trained with ``learning_rate``: a short run (the gpu8gb recipe on its
+    CPU stand-in), remembered per learning rate, so checking an answer twice does not train twice."""
     import dataclasses
     import tempfile
 

@@ -157,3 +157,16 @@ with open(f"{out}/probes.jsonl", "w", encoding="utf-8") as f:
     for q, a in PROBES:
         probe = {"question": q, "expected": a, "accept": ACCEPT.get(a, []), "paraphrases": PARAPHRASES[q]}
         f.write(json.dumps(probe, ensure_ascii=False) + "\n")
+# The same records in KoAlpaca v1.1's layout (what `beomi/KoAlpaca-v1.1a` holds): {instruction, output, url} per line,
+# no `input` (v1.1 writes the whole question into the instruction), no `kind`; and, as real KoAlpaca dumps have,
+# one exact duplicate and one empty answer, which reading must skip and count. The `smoke` profile trains on this
+# file as gpu8gb trains on the hub copy, held-out records split off it (course_utils/data/README.md).
+picked = [r for kind in cats for r in train if r["kind"] == kind][::8]
+koalpaca = [{"instruction": f"{r['instruction']}\n{r['input']}" if r["input"] else r["instruction"],
+             "output": r["output"], "url": ""} for r in picked]
+koalpaca.insert(11, dict(koalpaca[3]))  # a duplicate
+koalpaca.insert(29, {"instruction": "이 문장을 존댓말로 바꿔 주세요.\n밥 먹었어?", "output": "", "url": ""})  # empty answer
+with open(f"{out}/koalpaca_v1_1_format.jsonl", "w", encoding="utf-8") as f:
+    for r in koalpaca:
+        f.write(json.dumps(r, ensure_ascii=False) + "\n")
+print("koalpaca_v1_1_format.jsonl", len(koalpaca))
