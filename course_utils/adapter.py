@@ -39,10 +39,17 @@ def adapter_metadata(profile, tokenizer, **results) -> dict:
     import transformers
 
     spec = get_spec(profile.model)
+    t = profile.train
     return {
         "base_model": spec.key, "base_model_id": spec.hub_id, "base_weights": weights_id(spec),
+        # how the base was loaded for training: an nf4 (QLoRA) adapter is merged into the de-quantized nf4 weights
+        "quantization": profile.quantization, "dtype": profile.dtype,
         "license": spec.license, "template": profile.data.template, "tokenizer": type(tokenizer).__name__,
         "eos_token": tokenizer.eos_token, "max_length": profile.seq_len, "profile": profile.name,
+        # the held-out records the adapter was scored on (``heldout_of``): the source actually read (after an offline
+        # fallback), and the split's settings
+        "heldout": {"source": results.get("data_source", profile.data.source), "records": t.heldout_records,
+                    "seed": t.seed, "on_invalid": profile.data.on_invalid},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
                      "python": platform.python_version()},
         **results,
@@ -83,6 +90,17 @@ def check_adapter(adapter_dir, model_key: str) -> dict:
     return meta
 
 
+def heldout_of(meta: dict, tokenizer) -> tuple[list[dict], list[dict]]:
+    """(held-out records, encoded examples) an adapter was scored on in training, from its ``course_adapter.json``:
+    merged and exported models are measured on the very same records."""
+    from .data import split_source
+    from .prompts import encode
+
+    h = meta["heldout"]
+    _, held, _ = split_source(h["source"], h["records"], h["seed"], h["on_invalid"])
+    return held, [encode(r, tokenizer, meta["max_length"], meta["template"]) for r in held]
+
+
 def load_adapter_model(adapter_dir, profile, full_precision: torch.dtype | None = None):
     """(peft model, tokenizer, metadata) for an adapter trained by ``course_utils.train`` on the profile's model.
 
@@ -98,6 +116,27 @@ def load_adapter_model(adapter_dir, profile, full_precision: torch.dtype | None 
     model = PeftModel.from_pretrained(base, str(adapter_dir))
     model.eval()
     return model, load_tokenizer(profile.model), meta
+
+
+def load_trained(adapter_dir, model_key: str | None = None):
+    """(peft model, tokenizer, metadata): the adapter on its base loaded as training loaded it, read from
+    ``course_adapter.json`` alone (quantization and compute dtype; fp32 compute on a machine without CUDA, where
+    fp16 is slow and inexact). ``model_key``, when given, must be the adapter's base (else AdapterMismatchError)."""
+    from peft import PeftModel
+
+    from .loading import load_model, load_tokenizer
+    from .quantization import quantization_config
+
+    meta = read_adapter_metadata(adapter_dir)
+    check_adapter(adapter_dir, model_key or meta["base_model"])
+    compute = getattr(torch, meta.get("dtype", "float32")) if torch.cuda.is_available() else torch.float32
+    base = load_model(meta["base_model"], dtype=compute,
+                      quantization_config=quantization_config(meta.get("quantization", "none"), compute))
+    if torch.cuda.is_available() and meta.get("quantization", "none") == "none":
+        base = base.to("cuda")  # a 4-bit model is placed on the GPU when it is quantized
+    model = PeftModel.from_pretrained(base, str(adapter_dir))
+    model.eval()
+    return model, load_tokenizer(meta["base_model"]), meta
 
 
 def ensure_adapter(profile, output_dir, progress=print) -> Path:

@@ -34,12 +34,23 @@ def converter_dir() -> Path:
 
 
 def fetch_converter(progress=print) -> Path:
-    """The converter folder; downloads the llama-cpp-python sdist once (about 77 MB, PyPI) when it is missing."""
-    from .files import atomic_folder
+    """The converter folder; downloads the llama-cpp-python sdist once (about 77 MB, PyPI) when it is missing. A file
+    lock makes a second process (a test beside a notebook) wait for the first download instead of replacing it."""
+    from filelock import FileLock
 
     target = converter_dir()
     if (target / "convert_hf_to_gguf.py").exists():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(target.parent / ".converter.lock"):
+        if not (target / "convert_hf_to_gguf.py").exists():
+            _download_converter(target, progress)
+    return target
+
+
+def _download_converter(target: Path, progress) -> None:
+    from .files import atomic_folder
+
     progress(f"Fetching llama.cpp's converter from the llama-cpp-python {LLAMA_CPP_PYTHON} sdist (PyPI, once)...")
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
@@ -55,7 +66,6 @@ def fetch_converter(progress=print) -> Path:
             for m in members:
                 m.name = m.name[len(prefix):]
             tar.extractall(out, members=members, filter="data")
-    return target
 
 
 def sentencepiece_model_from_gguf(gguf_file) -> bytes | None:
@@ -152,18 +162,18 @@ def first_difference(model, tokenizer, question: str, a: str, b: str) -> dict:
 
 
 def ensure_merged(profile, merged_dir, adapter_parent, progress=print) -> Path:
-    """The merged model folder notebook 07 saves; made from 05's adapter (trained first if missing) when absent."""
-    merged_dir = Path(merged_dir)
-    if (merged_dir / "config.json").exists() and (merged_dir / "chat_template.jinja").exists():
-        return merged_dir
-    from .adapter import ensure_adapter, load_adapter_model
-    from .merge import save_merged
+    """The merged model folder notebook 07 saves; made from 05's adapter (trained first if missing) when absent,
+    by the course's merge (``merge.merge_adapter``: a QLoRA adapter goes into its de-quantized nf4 weights)."""
+    from .merge import MERGED_METADATA, merge_adapter
 
-    progress(f"No merged model at {merged_dir}: merging the adapter in {adapter_parent} now (as notebook 07 does)")
-    model, tokenizer, meta = load_adapter_model(ensure_adapter(profile, adapter_parent, progress), profile,
-                                                full_precision=torch.float32)
-    return save_merged(model.merge_and_unload(), tokenizer, merged_dir, base_model=meta["base_model"],
-                       template=meta["template"])
+    merged_dir = Path(merged_dir)
+    if all((merged_dir / f).exists() for f in ("config.json", "chat_template.jinja", MERGED_METADATA)):
+        return merged_dir
+    from .adapter import ensure_adapter
+
+    progress(f"{merged_dir}에 병합 모델이 없습니다: {adapter_parent}의 어댑터를 지금 병합합니다 (07과 같은 방법)")
+    merge_adapter(ensure_adapter(profile, adapter_parent, progress), merged_dir, progress=progress)
+    return merged_dir
 
 
 def compare_exports(merged, tokenizer, files: dict, examples: list[dict], questions: list[str], pad: int,

@@ -3,17 +3,23 @@
 ``merge_and_unload`` adds (alpha / r) * B @ A to each adapted weight and removes the adapter layers,
 so the result is a plain transformers model. The check is numeric: the largest absolute difference
 between the logits of the adapter model and of the merged model on the same inputs.
+
+What is deployed is what was evaluated: an adapter trained on an nf4 base (QLoRA) learned on the nf4-rounded
+weights, so by default it is merged into those weights de-quantized (07's merge "(3)"), which reproduces the
+nf4 + adapter model that training scored. Merging into the original full-precision weights is an explicit
+choice (``into="original"``): a different model, whose held-out loss the merge command measures and prints.
+
+    python -m course_utils.merge --lora_weights outputs/train/adapter --output_dir outputs/merged
+    python -m course_utils.merge --base_model tinyllama-1.1b --lora_weights A --output_dir M --into original
 """
 from __future__ import annotations
 
-import warnings
-from contextlib import contextmanager
+import json
 from pathlib import Path
 
 import torch
 
 from .files import atomic_folder
-from .loss import answer_loss_from_logits
 from .prompts import KOALPACA, collate
 
 GEMMA_NOTICE = """This model is a derivative of Gemma (google/gemma-3-270m), merged with a LoRA adapter
@@ -40,8 +46,13 @@ def max_logit_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> floa
     return (a[keep] - b[keep]).abs().max().item()
 
 
+MERGED_METADATA = "course_merged.json"  # beside a merged model: which adapter went into which weights
+INTO = {"dequantized": "nf4를 푼(de-quantized) 가중치: QLoRA 어댑터가 학습하고 평가받은 가중치",
+        "original": "원래의 전체 정밀도 가중치"}
+
+
 def save_merged(model, tokenizer, out_dir, base_model: str | None = None, template: str = KOALPACA,
-                max_new_tokens: int = 48) -> Path:
+                max_new_tokens: int = 48, record: dict | None = None) -> Path:
     """``save_pretrained`` (safetensors) + tokenizer into ``out_dir`` atomically, with what deploying needs.
 
     - the prompt format the adapter was trained on as the tokenizer's ``chat_template`` (``template`` koalpaca;
@@ -49,7 +60,9 @@ def save_merged(model, tokenizer, out_dir, base_model: str | None = None, templa
     - ``generation_config.json`` with the EOS and the course's decoding defaults (``DEFAULT_DECODING``);
     - for a base that came from a SentencePiece GGUF (Gemma), ``tokenizer.model`` rebuilt from that GGUF's
       vocabulary, which llama.cpp's converter needs (``deploy``);
-    - ``NOTICE`` with the Gemma Terms for a Gemma derivative (``base_model`` a registry key).
+    - ``NOTICE`` with the Gemma Terms for a Gemma derivative (``base_model`` a registry key);
+    - ``course_merged.json`` with ``record`` (``merge_record``: which adapter, merged into which weights, its
+      held-out records and losses) when given.
     """
     import copy
 
@@ -77,7 +90,95 @@ def save_merged(model, tokenizer, out_dir, base_model: str | None = None, templa
                 (tmp / "tokenizer.model").write_bytes(spm)
         if spec is not None and "Gemma" in spec.license:
             (tmp / "NOTICE").write_text(GEMMA_NOTICE, encoding="utf-8")
+        if record is not None:
+            (tmp / MERGED_METADATA).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
     return Path(out_dir)
+
+
+def merge_into(meta: dict, into: str | None = None) -> str:
+    """Which weights an adapter is merged into: ``dequantized`` (default for an nf4-trained adapter) or ``original``
+    (the only choice for an adapter trained on a full-precision base, and an explicit one for a QLoRA adapter)."""
+    quantized = meta.get("quantization", "none") == "nf4"
+    into = into or ("dequantized" if quantized else "original")
+    if into not in INTO:
+        raise ValueError(f"into={into!r}: choose one of {', '.join(INTO)}")
+    if into == "dequantized" and not quantized:
+        raise ValueError(f"into='dequantized': this adapter was trained on a {meta.get('quantization', 'none')!r} base, "
+                         f"not an nf4 one; its base weights are the original ones (into='original')")
+    return into
+
+
+def load_for_merge(adapter_dir, into: str | None = None, dtype: torch.dtype = torch.float32):
+    """(peft model on the weights it will be merged into, tokenizer, adapter metadata, ``into``), in ``dtype``.
+
+    For a QLoRA adapter (``course_adapter.json`` says nf4) the base is loaded as training loaded it (nf4, its compute
+    dtype) and de-quantized: exactly the weights the adapter was trained on. ``into="original"`` loads the original
+    full-precision weights instead.
+    """
+    from peft import PeftModel
+
+    from .adapter import check_adapter, read_adapter_metadata
+    from .loading import load_model, load_tokenizer
+    from .quantization import quantization_config
+
+    meta = read_adapter_metadata(adapter_dir)
+    check_adapter(adapter_dir, meta["base_model"])
+    into = merge_into(meta, into)
+    if into == "dequantized":
+        compute = getattr(torch, meta.get("dtype", "float32"))
+        base = load_model(meta["base_model"], dtype=compute,
+                          quantization_config=quantization_config("nf4", compute)).dequantize().to(dtype)
+    else:
+        base = load_model(meta["base_model"], dtype=dtype)
+    model = PeftModel.from_pretrained(base, str(adapter_dir))
+    model.eval()
+    return model, load_tokenizer(meta["base_model"]), meta, into
+
+
+def merge_record(adapter_dir, meta: dict, into: str, heldout_loss: float | None = None) -> dict:
+    """What ``course_merged.json`` holds: the adapter, the weights it went into, the held-out records it was scored
+    on and both losses on them (the adapter's from training, the merged model's when measured)."""
+    return {"adapter": str(adapter_dir), "base_model": meta["base_model"], "merged_into": into,
+            "merged_into_text": INTO[into], "adapter_quantization": meta.get("quantization", "none"),
+            "adapter_heldout_loss": meta.get("heldout_loss_after"), "merged_heldout_loss": heldout_loss,
+            "heldout": meta.get("heldout"), "max_length": meta["max_length"], "template": meta["template"],
+            "profile": meta.get("profile")}
+
+
+def read_merged_metadata(merged_dir) -> dict:
+    """The ``course_merged.json`` of a merged folder (raises FileNotFoundError with the fix when missing)."""
+    path = Path(merged_dir) / MERGED_METADATA
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: {merged_dir} was not merged by this course. Merge an adapter with "
+                                f"notebook 07 or: python -m course_utils.merge --lora_weights <adapter> --output_dir <folder>")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def merge_adapter(adapter_dir, out_dir, into: str | None = None, progress=print) -> dict:
+    """Merge an adapter (``load_for_merge``), measure the merged model's held-out answer loss on the records the adapter
+    was scored on, save it (``save_merged``) and return its ``course_merged.json`` record. 07 and 08 (through
+    ``deploy.ensure_merged``) and ``python -m course_utils.merge`` all merge here."""
+    from .adapter import heldout_of
+    from .loss import heldout_loss
+    from .prompts import pad_id
+
+    model, tokenizer, meta, into = load_for_merge(adapter_dir, into)
+    merged = model.merge_and_unload()
+    _, examples = heldout_of(meta, tokenizer)
+    loss = heldout_loss(merged, examples, pad_id(tokenizer))
+    record = merge_record(adapter_dir, meta, into, loss)
+    save_merged(merged, tokenizer, out_dir, base_model=meta["base_model"], template=meta["template"], record=record)
+    progress(merge_summary(record, len(examples)))
+    return record
+
+
+def merge_summary(record: dict, records: int) -> str:
+    """One line for the learner: what went where, and the held-out loss of the merged model beside the adapter's."""
+    line = (f"병합: {record['adapter']} -> {record['merged_into_text']}. held-out 답변 손실({records}개): 병합 모델 "
+            f"{record['merged_heldout_loss']:.4f}, 학습 때 평가한 어댑터 {record['adapter_heldout_loss']:.4f}")
+    if record["merged_into"] == "original" and record["adapter_quantization"] == "nf4":
+        line += (" (주의: 원래 가중치에 병합한 모델은 학습 때 평가한 nf4 + 어댑터와 다른 모델입니다: 이 손실로 판단하세요)")
+    return line
 
 
 def folder_bytes(path) -> int:
@@ -85,114 +186,45 @@ def folder_bytes(path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
-def qlora_profile(profile):
-    """The profile with nf4 quantization (a QLoRA run) and a short schedule: one checkpoint interval."""
-    import dataclasses
+def main(argv=None) -> None:
+    import argparse
 
-    if profile.quantization == "nf4":
-        return profile
-    steps = profile.train.save_steps
-    return dataclasses.replace(profile, quantization="nf4", train=dataclasses.replace(
-        profile.train, max_steps=steps, epochs=None, warmup_steps=0))
+    from .notebook import quiet_libraries
 
+    quiet_libraries()
+    parser = argparse.ArgumentParser(prog="python -m course_utils.merge", description=(
+        "Merge a LoRA adapter trained by this course into its base model and save a plain transformers model "
+        "(safetensors, tokenizer with the training prompt as chat template, generation config, course_merged.json)."))
+    parser.add_argument("--lora_weights", required=True, help="the adapter folder (with course_adapter.json)")
+    parser.add_argument("--output_dir", required=True, help="folder for the merged model (must not exist, see --overwrite)")
+    parser.add_argument("--base_model", default=None, help="registry key or hub id of the base; must be the adapter's "
+                        "(default: read from course_adapter.json)")
+    parser.add_argument("--into", choices=list(INTO), default=None, help="dequantized (default for a QLoRA adapter: "
+                        "the nf4 weights it was trained on) or original (the full-precision weights: a different model, "
+                        "its held-out loss is printed beside the adapter's)")
+    parser.add_argument("--overwrite", action="store_true", help="move an existing --output_dir aside to "
+                        "<output_dir>.previous-<time> first")
+    args = parser.parse_args(argv)
+    from .adapter import check_adapter, read_adapter_metadata
+    from .models import resolve_model
+    from .runs import move_aside
 
-def nf4_weights(model) -> dict[str, torch.Tensor]:
-    """The de-quantized (fp32) weight of every bitsandbytes ``Linear4bit`` in ``model``, by module name."""
-    import bitsandbytes.functional as F
-    from bitsandbytes.nn import Linear4bit
-
-    return {name: F.dequantize_4bit(m.weight.data, m.weight.quant_state).float()
-            for name, m in model.named_modules() if isinstance(m, Linear4bit)}
-
-
-def rerounding_step(weight: torch.Tensor, quant_state) -> float:
-    """Largest change of an nf4-representable ``weight`` when it is quantized once more with ``quant_state``'s
-    settings and de-quantized: one nf4 re-rounding step (the absmax of each block is rounded again)."""
-    import bitsandbytes.functional as F
-
-    packed, state = F.quantize_4bit(weight.contiguous(), blocksize=quant_state.blocksize,
-                                    compress_statistics=quant_state.nested, quant_type=quant_state.quant_type)
-    return (F.dequantize_4bit(packed, state).float() - weight).abs().max().item()
-
-
-@contextmanager
-def _rounding_warning_measured():
-    """peft warns at every merge into a 4-bit layer that "rounding errors" may change generations; the functions
-    here measure exactly that (Δlogit, loss, weight change), so the warning adds nothing to their output."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Merge lora module to 4-bit linear may get different generations")
-        yield
-
-
-def zero_merge_change(model, lora_settings) -> tuple[float, float]:
-    """Merge an all-zero LoRA adapter into the 4-bit ``model`` (changed in place; pass a copy).
-
-    Returns (largest change of any de-quantized weight, largest single nf4 re-rounding step of those weights):
-    a correct merge of nothing changes a weight by at most one re-rounding step.
-    """
-    from bitsandbytes.nn import Linear4bit
-
-    from .lora import attach_lora
-
-    before = nf4_weights(model)
-    step = max(rerounding_step(before[name], m.weight.quant_state)
-               for name, m in model.named_modules() if isinstance(m, Linear4bit))
-    with _rounding_warning_measured():
-        after = nf4_weights(attach_lora(model, lora_settings).merge_and_unload())
-    return max((after[name] - w).abs().max().item() for name, w in before.items()), step
+    out = Path(args.output_dir)
+    try:
+        meta = read_adapter_metadata(args.lora_weights)
+        if args.base_model:
+            check_adapter(args.lora_weights, resolve_model(args.base_model))
+        merge_into(meta, args.into)
+        if out.exists() and any(out.iterdir()):
+            if not args.overwrite:
+                raise FileExistsError(f"{out} already exists and is not empty. Nothing was changed. Choose another "
+                                      f"--output_dir, or --overwrite to move it aside to {out}.previous-<time>")
+            print(f"the earlier {out} was moved to {move_aside(out)}")
+        merge_adapter(args.lora_weights, out, args.into)
+    except (ValueError, OSError) as err:  # AdapterMismatchError, FileNotFoundError, FileExistsError, bad --into
+        raise SystemExit(f"error: {err}") from None
+    print(f"saved: {out}")
 
 
-def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[dict]:
-    """Ways to merge an adapter trained on the nf4 model, each measured on the same held-out inputs.
-
-    The first two rows are floors, what the comparison itself cannot resolve:
-    - the nf4 model vs its own de-quantized fp32 copy (no adapter): the 4-bit kernel's floor;
-    - the de-quantized copy + adapter, merged vs not merged: the fp32 rounding of any merge.
-    Then, against the nf4 model + adapter (not merged):
-    (1) into the 4-bit model itself (layers stay Linear4bit; W + BA is re-quantized to nf4),
-    (1') control: an all-zero adapter merged into the 4-bit model, against that model unmerged,
-    (2) into the original full-precision base (exact merge, but not the base the adapter was trained on),
-    (3) into the de-quantized nf4 base (``dequantize()``): the weights the adapter was trained on.
-    Rows: merge, q_proj layer type, compared with, max |Δlogit|, held-out answer loss.
-    """
-    import copy
-
-    from peft import PeftModel
-
-    from .loading import load_model
-    from .lora import attach_lora
-    from .quantization import bnb_config
-
-    q = qlora_profile(profile)
-    quantized = load_model(q.model, dtype=q.torch_dtype, quantization_config=bnb_config(q))
-    rows, logits = [], {}
-
-    def add(name, model, against=None, key=None):
-        out, m = batch_logits(model, examples, pad)
-        layer = next(type(mod).__name__ for n, mod in model.named_modules() if n.endswith("q_proj"))
-        rows.append({"merge": name, "q_proj type": layer, "compared with": against or "",
-                     "max |Δlogit|": max_logit_diff(out, logits[against], m) if against else 0.0,
-                     "held-out loss": answer_loss_from_logits(out, examples, pad)})
-        if key:
-            logits[key] = out
-
-    def nf4_copy():  # quantizing is the slow part on a CPU, and merges change their model in place
-        return copy.deepcopy(quantized)
-
-    add("nf4 model (no adapter)", nf4_copy(), key="nf4 model")
-    add("floor: de-quantized fp32 copy of the nf4 model (no adapter)", nf4_copy().dequantize(), "nf4 model")
-    rows.insert(0, rows.pop())  # the floor row first
-    add("de-quantized copy + adapter (not merged)", PeftModel.from_pretrained(nf4_copy().dequantize(), str(adapter_dir)),
-        key="de-quantized copy + adapter")
-    rows.pop()  # only its logits are needed: the merge-rounding floor below is measured against them
-    merged3 = PeftModel.from_pretrained(nf4_copy().dequantize(), str(adapter_dir)).merge_and_unload()
-    add("floor: fp32 rounding of a merge (de-quantized copy, merged vs not)", merged3, "de-quantized copy + adapter")
-    reference = PeftModel.from_pretrained(nf4_copy(), str(adapter_dir))
-    add("nf4 + adapter (not merged)", reference, key="nf4 + adapter")
-    with _rounding_warning_measured():
-        add("(1) into the 4-bit model", reference.merge_and_unload(), "nf4 + adapter")
-        add("(1') zero adapter into the 4-bit model", attach_lora(nf4_copy(), q.lora).merge_and_unload(), "nf4 model")
-    full = PeftModel.from_pretrained(load_model(q.model, dtype=q.torch_dtype), str(adapter_dir))
-    add("(2) into the original base", full.merge_and_unload(), "nf4 + adapter")
-    add("(3) into the de-quantized nf4 base", merged3, "nf4 + adapter")
-    return rows
+if __name__ == "__main__":
+    main()

@@ -186,6 +186,17 @@ def get_spec(key: str | ModelSpec) -> ModelSpec:
         raise KeyError(f"Unknown model {key!r}. Valid models: {', '.join(MODELS)}") from None
 
 
+def resolve_model(name: str) -> str:
+    """The registry key for a key or a hub id (the seed's ``--base_model TinyLlama/TinyLlama-1.1B-Chat-v1.0``)."""
+    if name in MODELS:
+        return name
+    for spec in MODELS.values():
+        if spec.hub_id.lower() == name.lower():
+            return spec.key
+    raise ValueError(f"Unknown model {name!r}. Use a registry key ({', '.join(MODELS)}) or its hub id "
+                   f"({', '.join(s.hub_id for s in MODELS.values())})")
+
+
 def build_config(spec: ModelSpec | str):
     """The transformers config object for a model, built offline from its architecture numbers."""
     from transformers import AutoConfig

@@ -16,17 +16,23 @@ def bnb_config(profile):
 
     nf4 follows QLoRA: 4-bit NormalFloat, double quantization, compute in the profile's dtype.
     """
+    return quantization_config(profile.quantization, profile.torch_dtype)
+
+
+def quantization_config(quantization: str, compute_dtype: torch.dtype):
+    """``BitsAndBytesConfig`` for ``none`` (None) / ``int8`` / ``nf4`` with 4-bit layers computing in ``compute_dtype``
+    (``bnb_config`` for a profile; merging reads both from an adapter's metadata)."""
     from transformers import BitsAndBytesConfig
 
-    if profile.quantization == "none":
+    if quantization == "none":
         return None
-    if profile.quantization == "int8":
+    if quantization == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=profile.torch_dtype,
+        bnb_4bit_compute_dtype=compute_dtype,
     )
 
 

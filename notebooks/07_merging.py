@@ -57,27 +57,32 @@ profile = setup()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. 어댑터 모델과 기준 로짓
 #
-# 05의 어댑터를 읽고(없으면 학습), 평가 레코드 몇 개의 로짓을 병합 전에 계산해 둡니다.
+# 05의 어댑터를 읽고(없으면 학습), 05가 평가한 held-out 레코드 몇 개의 로짓을 병합 전에 계산해 둡니다.
 # 병합 dtype은 명시적으로 fp32입니다: fp16에서 W + BA를 더하면 합이 fp16으로 반올림되어 차이가 커집니다.
-# gpu8gb 프로필이라도 여기서는 기본 모델을 양자화하지 않고 fp32로 읽습니다 (4비트 병합은 4절).
+#
+# 어디에 병합할지는 어댑터가 어떤 가중치에서 학습했는지가 정합니다(`course_adapter.json`의 `quantization`):
+# - 전체 정밀도 기본 모델(cpu 프로필)에서 학습한 어댑터: 그 원래 가중치에 병합합니다.
+# - nf4 기본 모델(gpu8gb, smoke: QLoRA)에서 학습한 어댑터: nf4를 푼(de-quantize) 가중치에 병합합니다. 어댑터가 학습하고
+#   05에서 평가받은 바로 그 가중치라서, 병합 모델이 평가한 모델과 같습니다 (왜 그런지는 4절이 잽니다).
 
 # %%
 from pathlib import Path
 
 import torch
 
-from course_utils.adapter import ensure_adapter, load_adapter_model
-from course_utils.data import load_heldout
-from course_utils.merge import batch_logits, max_logit_diff
-from course_utils.prompts import encode, pad_id
+from course_utils.adapter import ensure_adapter, heldout_of
+from course_utils.merge import INTO, batch_logits, load_for_merge, max_logit_diff
+from course_utils.prompts import pad_id
 
 MERGE_DTYPE = torch.float32  # explicit: the merged weights are stored in this dtype
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
-model, tokenizer, meta = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
-examples = [encode(r, tokenizer, profile.seq_len, meta["template"]) for r in load_heldout()[:8]]
+model, tokenizer, meta, into = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)  # the weights the adapter trained on
+_, heldout_examples = heldout_of(meta, tokenizer)  # the records 05 scored the adapter on
+examples = heldout_examples[:8]
 pad = pad_id(tokenizer)
 reference, mask = batch_logits(model, examples, pad)
-print(f"adapter {adapter_dir} · {len(examples)} held-out inputs · logits {tuple(reference.shape)}")
+print(f"어댑터 {adapter_dir}: {meta['quantization']} 기본 모델에서 학습 -> 병합할 곳: {INTO[into]}")
+print(f"held-out 입력 {len(examples)}개 · 로짓 {tuple(reference.shape)}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. 병합하고 확인하기
@@ -99,15 +104,22 @@ print("q_proj after merge:", type(merged.get_decoder().layers[0].self_attn.q_pro
 # 배포에 필요한 것을 함께 저장합니다: 학습한 프롬프트 형식(`### 질문: … ### 답변:`)을 토크나이저의 채팅 템플릿으로,
 # EOS와 강좌의 생성 기본값을 `generation_config.json`으로 (08에서 씁니다). Gemma로 만든 병합 모델은 Gemma 파생물이므로
 # Gemma 이용 약관 안내(`NOTICE`)와, llama.cpp 변환기가 읽는 `tokenizer.model`도 저장합니다.
+#
+# 저장하기 전에 병합 모델의 held-out 답변 손실을 05가 어댑터를 평가한 레코드 전체로 재서, 05의 값 옆에 둡니다:
+# 배포할 모델이 평가한 모델과 같은지 보는 숫자입니다. 두 값은 병합 기록(`course_merged.json`)에도 남습니다 (08이 읽습니다).
 
 # %%
 import torch
 from transformers import AutoModelForCausalLM
 
-from course_utils.merge import save_merged
+from course_utils.loss import heldout_loss
+from course_utils.merge import merge_record, save_merged
 
+merged_loss = heldout_loss(merged, heldout_examples, pad)
+print(f"held-out 답변 손실 ({len(heldout_examples)}개): 병합 모델 {merged_loss:.4f}, 05에서 평가한 어댑터 "
+      f"{meta['heldout_loss_after']:.4f} (차이 {merged_loss - meta['heldout_loss_after']:+.5f})")
 out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name, base_model=meta["base_model"],
-                      template=meta["template"])
+                      template=meta["template"], record=merge_record(adapter_dir, meta, into, merged_loss))
 reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=MERGE_DTYPE)
 reload_delta = max_logit_diff(batch_logits(reloaded, examples, pad)[0], reference, mask)
 print(sorted(p.name for p in out_dir.iterdir()))
@@ -137,19 +149,21 @@ pd.DataFrame([{"what": k, "MiB": round(v / MIB, 2) if v else None} for k, v in s
 # 주의: bitsandbytes 0.50.2는 AVX512-BF16이 있는 CPU에서 4비트 층을 처음 평가 모드로 실행할 때 가중치를 CPU 전용 배치로 바꿉니다.
 # 그 뒤에는 bf16으로 계산하고, 역전파에서 그래디언트를 잃고("silently incorrect" 경고), 4비트 병합과 `dequantize()`가 가중치를
 # 망가뜨립니다. 강좌는 모델을 읽을 때 그 경로를 끕니다(`course_utils.quantization.standard_4bit_path`, README 문제 해결).
+#
+# 비교할 QLoRA 어댑터: 05의 어댑터가 이미 nf4 기본 모델에서 학습한 것(gpu8gb, smoke)이면 그것을 그대로 씁니다. 다시 학습하지
+# 않습니다(gpu8gb에서는 레시피 전체, 몇 시간입니다). 전체 정밀도 프로필(cpu)이면 nf4 모델에서 짧게(체크포인트 한 번 간격)
+# 학습합니다. 그 폴더(`outputs/07_qlora/<프로필>`)는 이 노트북의 것이라 실행할 때마다 새로 만듭니다.
 
 # %%
-from course_utils.merge import qlora_merges, qlora_profile
-from course_utils.train import train
+from course_utils.qlora import qlora_adapter, qlora_merges, qlora_profile
 
 qprofile = qlora_profile(profile)
-qlora_dir = Path("outputs") / "07_qlora" / profile.name
-qresult = train(qprofile, qlora_dir, if_exists="replace")  # this notebook's own folder: replaced on every run
-print(f"QLoRA adapter: {qresult.global_step} steps on the nf4 model, held-out loss "
-      f"{qresult.heldout_loss_before:.3f} -> {qresult.heldout_loss_after:.3f}")
+qlora_dir, trained_now = qlora_adapter(profile, adapter_dir, Path("outputs") / "07_qlora" / profile.name)
+print(f"QLoRA 어댑터: {qlora_dir} ("
+      + ("이 노트북이 nf4 모델에서 짧게 학습함" if trained_now else "05의 어댑터가 이미 QLoRA 어댑터라 다시 학습하지 않음") + ")")
 
 # %%
-rows = qlora_merges(profile, qresult.adapter_dir, examples, pad)
+rows = qlora_merges(profile, qlora_dir, examples, pad)
 merges = pd.DataFrame(rows).set_index("merge")
 shown = merges.copy()
 shown["max |Δlogit|"] = shown["max |Δlogit|"].map(lambda x: f"{x:.2e}")
@@ -172,7 +186,7 @@ for m in candidates:
 import copy
 
 from course_utils.loading import load_model
-from course_utils.merge import zero_merge_change
+from course_utils.qlora import zero_merge_change
 from course_utils.quantization import bnb_config
 
 nf4_model = load_model(qprofile.model, dtype=qprofile.torch_dtype, quantization_config=bnb_config(qprofile))
@@ -193,7 +207,9 @@ print(f"nf4 + 어댑터(학습 때 평가한 모델)를 가장 가깝게 재현�
 one = "(1) into the 4-bit model"
 if abs(gap[one]) > 0.05:
     print(f"(1) 4비트 모델에 병합: 손실이 {gap[one]:+.4f} 달라 0.05를 넘습니다. 재양자화가 어댑터의 효과를 지우므로 이 강좌는 "
-          f"4비트 병합을 쓰지 않습니다 (save_merged는 언제나 전체 정밀도 가중치에 병합합니다).")
+          f"4비트 병합을 쓰지 않습니다.")
+print("강좌의 병합(1절, 08의 ensure_merged, python -m course_utils.merge)은 QLoRA 어댑터를 기본으로 (3)에 병합합니다. "
+      "(2)는 --into original로 고를 수 있고, 그때 명령이 병합 모델의 held-out 손실을 어댑터의 손실 옆에 출력합니다.")
 best = min(candidates, key=lambda m: merges.loc[m, "held-out loss"])
 if best != closest:
     print(f"held-out 손실이 가장 낮은 것은 {best} ({gap[best]:+.4f})입니다: 평가하지 않은 다른 모델이므로, 쓰려면 06처럼 다시 평가하세요.")
@@ -202,7 +218,8 @@ if best != closest:
 # ## 정리
 
 # %%
-print(f"fp32 병합: max |Δlogit| {delta:.2e}, 저장 후 다시 읽기 {reload_delta:.2e} (허용 {TOLERANCE:g})")
+print(f"fp32 병합 ({INTO[into]}): max |Δlogit| {delta:.2e}, 저장 후 다시 읽기 {reload_delta:.2e} (허용 {TOLERANCE:g})")
+print(f"held-out 답변 손실: 병합 모델 {merged_loss:.4f}, 05의 어댑터 {meta['heldout_loss_after']:.4f}")
 print(f"크기: 어댑터 {sizes['adapter'] / MIB:.2f} MiB, 병합 모델 {sizes['merged model'] / MIB:.1f} MiB")
 for name, r in merges.to_dict("index").items():
     print(f"{name}: Δ {r['max |Δlogit|']:.2e}, loss {r['held-out loss']:.4f}")
@@ -242,6 +259,6 @@ check_07_applied(wrong_merged, reference, mask, examples, pad, TOLERANCE)
 # %%
 from course_utils.exercises.merging import check_07_challenge
 
-fresh, _, _ = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
+fresh, _, _, _ = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)
 answer = None  # changed weight tensors
 check_07_challenge(answer, fresh)

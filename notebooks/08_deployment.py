@@ -111,19 +111,29 @@ pd.DataFrame([{"file": p.name, "MiB": round(p.stat().st_size / MIB, 1)} for p in
 #   같이 재고, 허용 범위는 그 2배로 정합니다. 탐침 질문의 탐욕 생성 답이 95 % 이상 같아야 합니다.
 # - Q8_0: held-out 답변 손실이 1 % 안에서 같아야 하고, 같은 답의 비율을 봅니다.
 # 답이 갈라진 곳에서는 병합 모델의 로짓 차이(margin)를 보여 줍니다: 작으면 두 토큰이 거의 동점이라 반올림이 순서를 바꾼 것입니다.
+#
+# 비교에 쓰는 held-out 레코드는 05가 어댑터를 평가한 바로 그 레코드입니다(병합 기록 `course_merged.json`이 가리킵니다).
+# 그래서 내보내는 폴더의 held-out 손실을 05에서 잰 어댑터의 손실 옆에 놓고 볼 수 있습니다: 배포하는 모델이 평가한 모델인지
+# 확인하는 숫자입니다.
 
 # %%
 import torch
 
-from course_utils.data import load_heldout, load_probes
+from course_utils.adapter import heldout_of
+from course_utils.data import load_probes
 from course_utils.deploy import compare_exports
-from course_utils.prompts import encode, pad_id
+from course_utils.merge import read_merged_metadata
+from course_utils.prompts import pad_id
 
 merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32)
-examples = [encode(r, tokenizer, profile.seq_len) for r in load_heldout()[: profile.train.heldout_records]]
+record = read_merged_metadata(merged_dir)
+_, examples = heldout_of(record, tokenizer)
 questions = [p["question"] for p in load_probes()[: profile.train.probe_questions]]
 checks = compare_exports(merged, tokenizer, files, examples, questions, pad_id(tokenizer))
 f16, q8 = checks["f16"], checks["q8_0"]
+print(f"내보내는 폴더 {merged_dir}: {record['merged_into_text']}")
+print(f"held-out 답변 손실 ({len(examples)}개): 내보내는 폴더 {f16['loss_merged']:.4f}, 05에서 평가한 어댑터 "
+      f"{record['adapter_heldout_loss']:.4f} (차이 {f16['loss_merged'] - record['adapter_heldout_loss']:+.5f})")
 pd.DataFrame([{"file": c["file"], "max |Δlogit|": f"{c['max_dlogit']:.3f}", "fp16 floor": f"{c['fp16_floor']:.3f}",
                "held-out loss merged": round(c["loss_merged"], 4), "held-out loss GGUF": round(c["loss_gguf"], 4),
                "loss change %": round(100 * (c["loss_gguf"] / c["loss_merged"] - 1), 2),
@@ -144,7 +154,8 @@ for name, c in checks.items():
 # ## 4. Ollama에서 쓰기
 #
 # GGUF 옆에 `Modelfile`을 씁니다: 학습한 프롬프트 형식(TEMPLATE), EOS에서 멈추기(stop), 강좌의 생성 기본값입니다.
-# 이 컴퓨터에는 Ollama가 없어 실행해 보지 않았습니다. Ollama가 있는 컴퓨터에서는 아래 두 명령이면 됩니다.
+# 이 컴퓨터에는 Ollama가 없어 실행해 보지 않았습니다. Ollama가 있는 컴퓨터에서는 GGUF 폴더로 옮겨 아래 두 명령이면 됩니다
+# (한 줄에 한 명령: Windows PowerShell, cmd, bash에서 모두 그대로 동작합니다).
 
 # %%
 from course_utils.deploy import modelfile
@@ -153,7 +164,9 @@ from course_utils.inference import DEFAULT_DECODING
 (gguf_dir / "Modelfile").write_text(modelfile(files["q8_0"].name, tokenizer, DEFAULT_DECODING, config.max_new_tokens),
                                     encoding="utf-8")
 print((gguf_dir / "Modelfile").read_text(encoding="utf-8"))
-print(f"cd {gguf_dir} && ollama create lora-course-{profile.name} -f Modelfile")
+# one command per line: Windows PowerShell 5.1 has no `&&`; these three run in PowerShell, cmd and bash alike
+print(f"cd {gguf_dir}")
+print(f"ollama create lora-course-{profile.name} -f Modelfile")
 print(f"ollama run lora-course-{profile.name} \"{question}\"")
 print("함께 놓인 파일:", sorted(p.name for p in gguf_dir.iterdir()))
 
@@ -200,6 +213,8 @@ print(f"vllm serve {merged_dir}   # GPU, not run here")
 
 # %%
 print(f"채팅 템플릿 = 학습 프롬프트: {chat['input_ids'] == trained}")
+print(f"held-out 답변 손실: 내보낸 폴더 {f16['loss_merged']:.4f}, 05의 어댑터 {record['adapter_heldout_loss']:.4f} "
+      f"({record['merged_into_text']})")
 print(f"F16 GGUF {f16['MiB']:.0f} MiB: max |Δlogit| {f16['max_dlogit']:.3f} (floor {f16['fp16_floor']:.3f}), "
       f"같은 답 {f16['same_answers']}/{f16['questions']}")
 print(f"Q8_0 GGUF {q8['MiB']:.0f} MiB: 손실 변화 {change:.2f} %, 같은 답 {q8['same_answers']}/{q8['questions']}")

@@ -1,10 +1,11 @@
+import pytest
 import torch
 from conftest import randomize_lora_b, tiny_model
 from transformers import AutoModelForCausalLM
 
 from course_utils.lora import attach_lora
 from course_utils.merge import GEMMA_NOTICE, batch_logits, folder_bytes, max_logit_diff, save_merged
-from course_utils.profiles import LoraSettings
+from course_utils.profiles import LoraSettings, get_profile
 
 
 def test_merge_matches_adapter_and_reloads_plain(tmp_path):
@@ -74,7 +75,7 @@ def test_deep_copy_of_a_4bit_model_is_the_same_model(tmp_path):
 
     from conftest import tiny_nf4_models
 
-    from course_utils.merge import nf4_weights
+    from course_utils.qlora import nf4_weights
 
     nf4, _ = tiny_nf4_models(tmp_path)
     ids = torch.randint(0, 1000, (2, 16))
@@ -88,8 +89,8 @@ def test_deep_copy_of_a_4bit_model_is_the_same_model(tmp_path):
 def test_zero_adapter_merged_into_4bit_changes_weights_by_at_most_one_rerounding_step(tmp_path):
     from conftest import tiny_nf4_models
 
-    from course_utils.merge import zero_merge_change
     from course_utils.profiles import LoraSettings
+    from course_utils.qlora import zero_merge_change
 
     nf4, _ = tiny_nf4_models(tmp_path)
     _eval(nf4, torch.randint(0, 1000, (2, 16)))  # 07 computes logits before it merges
@@ -123,3 +124,98 @@ def test_merge_into_the_dequantized_base_reproduces_nf4_plus_adapter(tmp_path):
     delta = (merged - reference).abs().max().item()
     assert (reference - _eval(nf4, ids)).abs().max() > 1e-2  # the adapter does change the output
     assert delta <= 1.5 * max(kernel_floor, merge_floor), (delta, kernel_floor, merge_floor)
+
+
+# ---- what is deployed is what was evaluated: the course's merge of a QLoRA adapter ----------------------------------
+
+@pytest.fixture(scope="module")
+def qlora_adapter_dir(tmp_path_factory):
+    """An adapter on smoke's nf4 base (random B, so it matters), saved as training saves one: with its metadata and
+    its held-out loss measured on the nf4 model, as training measures it."""
+    from course_utils.adapter import adapter_metadata, heldout_of, save_adapter
+    from course_utils.loading import load_profile_model, load_tokenizer
+    from course_utils.loss import heldout_loss
+    from course_utils.prompts import pad_id
+
+    smoke = get_profile("smoke")
+    tok = load_tokenizer(smoke.model)
+    torch.manual_seed(0)
+    model = randomize_lora_b(attach_lora(load_profile_model(smoke), smoke.lora), 3, 0.02)
+    meta = adapter_metadata(smoke, tok, data_source=smoke.data.source)
+    _, examples = heldout_of(meta, tok)
+    meta["heldout_loss_after"] = heldout_loss(model, examples, pad_id(tok))
+    return save_adapter(model, tmp_path_factory.mktemp("qlora") / "adapter", metadata=meta)
+
+
+def test_the_default_merge_of_a_qlora_adapter_is_the_model_training_scored(qlora_adapter_dir, tmp_path):
+    """Within the floors 07 measures: nf4 vs its de-quantized copy (the kernel), and a merge's own fp32 rounding."""
+    import copy
+
+    from peft import PeftModel
+
+    from course_utils.adapter import heldout_of, read_adapter_metadata
+    from course_utils.loading import load_profile_model, load_tokenizer
+    from course_utils.merge import merge_adapter, read_merged_metadata
+    from course_utils.prompts import pad_id
+
+    smoke = get_profile("smoke")
+    tok, meta = load_tokenizer(smoke.model), read_adapter_metadata(qlora_adapter_dir)
+    examples, pad = heldout_of(meta, tok)[1], pad_id(tok)
+    nf4 = load_profile_model(smoke)
+    dequantized = copy.deepcopy(nf4).dequantize()
+    kernel_floor = max_logit_diff(batch_logits(dequantized, examples, pad)[0], *batch_logits(nf4, examples, pad))
+    unmerged = PeftModel.from_pretrained(dequantized, str(qlora_adapter_dir))
+    reference_deq, mask = batch_logits(unmerged, examples, pad)
+    merge_floor = max_logit_diff(batch_logits(unmerged.merge_and_unload(), examples, pad)[0], reference_deq, mask)
+    reference, _ = batch_logits(PeftModel.from_pretrained(nf4, str(qlora_adapter_dir)), examples, pad)  # trained+scored
+
+    said = []
+    record = merge_adapter(qlora_adapter_dir, tmp_path / "merged", progress=said.append)
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged", dtype=torch.float32)
+    floor = max(kernel_floor, merge_floor)
+    assert 0 < floor < 1e-2
+    assert max_logit_diff(batch_logits(merged, examples, pad)[0], reference, mask) <= floor * (1 + 1e-6)
+    assert record == read_merged_metadata(tmp_path / "merged") and record["merged_into"] == "dequantized"
+    assert record["merged_heldout_loss"] == pytest.approx(meta["heldout_loss_after"], abs=1e-4)
+    assert "nf4를 푼(de-quantized) 가중치" in said[0] and f"{meta['heldout_loss_after']:.4f}" in said[0]
+
+
+def test_merging_a_qlora_adapter_into_the_original_weights_is_explicit_labelled_and_measured(qlora_adapter_dir, tmp_path):
+    from course_utils.merge import merge_adapter, merge_into, read_merged_metadata
+
+    said = []
+    record = merge_adapter(qlora_adapter_dir, tmp_path / "original", into="original", progress=said.append)
+    assert read_merged_metadata(tmp_path / "original")["merged_into"] == "original"
+    assert record["merged_into_text"] == "원래의 전체 정밀도 가중치" and record["adapter_quantization"] == "nf4"
+    assert abs(record["merged_heldout_loss"] - record["adapter_heldout_loss"]) > 1e-3  # another model, measured
+    assert "다른 모델" in said[0] and f"{record['merged_heldout_loss']:.4f}" in said[0]
+    with pytest.raises(ValueError, match="trained on a 'none' base, not an nf4 one"):
+        merge_into({"quantization": "none"}, "dequantized")
+    assert merge_into({"quantization": "none"}) == "original" and merge_into({"quantization": "nf4"}) == "dequantized"
+
+
+def test_07_never_trains_again_when_05s_adapter_is_already_a_qlora_adapter(qlora_adapter_dir, tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    import course_utils.train
+    from course_utils.qlora import qlora_adapter
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("07 started a training run for an adapter that is already a QLoRA adapter")
+
+    monkeypatch.setattr(course_utils.train, "train", no_training)
+    assert qlora_adapter(get_profile("smoke"), qlora_adapter_dir, tmp_path / "07_qlora") == (qlora_adapter_dir, False)
+    assert not (tmp_path / "07_qlora").exists()
+    with pytest.raises(AssertionError, match="07 started a training run"):  # a full-precision adapter is trained for
+        qlora_adapter(get_profile("cpu"), _fp32_adapter(tmp_path), tmp_path / "07_qlora")
+    lesson = (Path(__file__).parent.parent / "notebooks" / "07_merging.py").read_text(encoding="utf-8")
+    assert "qlora_adapter(" in lesson and not re.search(r"(?<![\w.])train\(", lesson)  # 07 trains only through it
+
+
+def _fp32_adapter(folder):
+    import json
+
+    (folder / "fp32").mkdir()
+    (folder / "fp32" / "course_adapter.json").write_text(json.dumps({"quantization": "none"}), encoding="utf-8")
+    return folder / "fp32"

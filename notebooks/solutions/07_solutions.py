@@ -49,20 +49,19 @@ from pathlib import Path
 
 import torch
 
-from course_utils.adapter import ensure_adapter, load_adapter_model
-from course_utils.data import load_heldout
-from course_utils.merge import batch_logits, save_merged
-from course_utils.prompts import encode, pad_id
+from course_utils.adapter import ensure_adapter, heldout_of
+from course_utils.merge import batch_logits, load_for_merge, merge_record, save_merged
+from course_utils.prompts import pad_id
 
 MERGE_DTYPE, TOLERANCE = torch.float32, 1e-3
 adapter_dir = ensure_adapter(profile, Path('..') / 'outputs' / '05_training' / profile.name)
-model, tokenizer, meta = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
-examples = [encode(r, tokenizer, profile.seq_len, meta['template']) for r in load_heldout()[:8]]
+model, tokenizer, meta, into = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)
+examples = heldout_of(meta, tokenizer)[1][:8]
 pad = pad_id(tokenizer)
 reference, mask = batch_logits(model, examples, pad)
 merged = model.merge_and_unload()
-out_dir = save_merged(merged, tokenizer, Path('..') / 'outputs' / '07_merged' / profile.name,
-                      base_model=meta['base_model'], template=meta['template'])
+out_dir = save_merged(merged, tokenizer, Path('..') / 'outputs' / '07_merged_solutions' / profile.name,
+                      base_model=meta['base_model'], template=meta['template'], record=merge_record(adapter_dir, meta, into))
 
 # %% [markdown]
 # ### 기초
@@ -83,7 +82,7 @@ import torch
 
 from course_utils.exercises.merging import check_07_applied
 
-other, _, _ = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
+other, _, _, _ = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)
 torch.manual_seed(0)
 with torch.no_grad():
     for name, p in other.named_parameters():
@@ -100,10 +99,10 @@ assert check_07_applied(wrong_merged, reference, mask, examples, pad, TOLERANCE)
 import torch
 
 from course_utils.exercises.merging import check_07_challenge
-from course_utils.loading import load_model
 
-fresh, _, _ = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)
-before = {k: v.clone() for k, v in load_model(profile.model, dtype=MERGE_DTYPE).state_dict().items()}
-after = load_adapter_model(adapter_dir, profile, full_precision=MERGE_DTYPE)[0].merge_and_unload().state_dict()
+fresh, _, _, _ = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)
+# the weights the adapter is merged into, named as in a plain model (peft wraps an adapted layer as base_layer)
+before = {k.replace(".base_layer", ""): v.clone() for k, v in fresh.get_base_model().state_dict().items() if "lora_" not in k}
+after = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)[0].merge_and_unload().state_dict()
 answer = sum(not torch.equal(before[k], after[k]) for k in before)
 assert check_07_challenge(answer, fresh)
