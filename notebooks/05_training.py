@@ -48,6 +48,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import time
+from pathlib import Path
 
 from course_utils.notebook import setup
 from course_utils.units import GIB, MIB
@@ -69,7 +70,24 @@ print(f"model {profile.model} · {profile.dtype} · quantization {profile.quanti
 print(f"LoRA r={profile.lora.r} alpha={profile.lora.alpha} dropout={profile.lora.dropout} targets={profile.lora.targets}")
 print(f"batch {profile.batch_size} x grad-accum {profile.grad_accum}, seq {profile.seq_len}, lr {t.learning_rate}, "
       f"warmup {t.warmup_steps}, {t.lr_scheduler}, {length}, held-out every {t.eval_steps}, "
-      f"checkpoint every {t.save_steps}, {profile.optimizer}")
+      f"checkpoint every {t.save_steps}, {profile.optimizer}, gradient checkpointing {profile.gradient_checkpointing}")
+if profile.stands_in_for:
+    from course_utils.profiles import swaps_table
+
+    print(f"{profile.name}은 {profile.stands_in_for}의 레시피를 이 컴퓨터에서 흉내 냅니다. 바꾼 설정과 그 이유는 00의 표에 있습니다: "
+          + ", ".join(swaps_table(profile).index[:6]) + " …")
+
+# %% [markdown]
+# 학습을 시작하기 전에 몇 스텝을 돌지, 시간이 얼마나 걸릴지 봅니다. 스텝 수는 Trainer와 같은 계산입니다
+# (에폭으로 정한 프로필: 레코드 ÷ 배치 → 마이크로 배치, ÷ 그래디언트 누적 → 에폭당 스텝, × 에폭). 예상 시간의 근거는 00의 표와 같습니다.
+
+# %%
+from course_utils.loading import load_tokenizer
+from course_utils.timing import expected_records, notebook_time, planned_steps
+
+records, counted = expected_records(profile, load_tokenizer(profile.model))
+print(f"학습 레코드 {records:,}개 ({counted}) -> 옵티마이저 스텝 {planned_steps(profile, records):,}")
+print("이 노트북의 예상 시간:", notebook_time(profile, "05", Path("..") / "benchmarks" / "results", records=records))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. 학습하다가 멈추기

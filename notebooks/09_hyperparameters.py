@@ -69,6 +69,20 @@ print(f"search space: learning_rate {SEARCH_SPACE['learning_rate']} (log), r {SE
 print(f"budget: {tuning.trials} trials x {tuning.steps} steps, held-out ({tuning.heldout_records} records) every "
       f"{tuning.eval_steps} steps; default: lr {profile.train.learning_rate}, r {profile.lora.r}, {profile.lora.targets}")
 
+# %% [markdown]
+# 시작하기 전에 몇 스텝을 돌지, 시간이 얼마나 걸릴지 봅니다 (근거는 00의 표와 같습니다). 시도 뒤에 가장 좋은 설정, 기본 설정,
+# 기본 설정의 다른 시드를 한 번씩 더 학습하므로 "시도 + 3"번입니다. 가지치기로 멈춘 시도가 있으면 더 짧아집니다.
+
+# %%
+from pathlib import Path
+
+from course_utils.timing import notebook_time, tuning_work
+
+work = tuning_work(profile)
+print(f"옵티마이저 스텝: 최대 ({tuning.trials} + 3) x {tuning.steps} = {work['steps']:,} "
+      f"(스텝마다 배치 {profile.batch_size} x 누적 {profile.grad_accum})")
+print("이 노트북의 예상 시간:", notebook_time(profile, "09", Path("..") / "benchmarks" / "results"))
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. 탐색하기
 #
