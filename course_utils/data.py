@@ -238,11 +238,20 @@ def load_probes() -> list[dict]:
     return [json.loads(line) for line in PROBES.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def spread(records: list, n: int) -> list:
+    """``n`` records taken evenly across ``records`` (every len/n-th, all when there are fewer): the held-out file is
+    grouped by kind, so its first ``n`` records would be one or two kinds only."""
+    if n < 1:
+        raise ValueError(f"spread: n={n}, ask for at least one record")
+    return records[:: max(1, len(records) // n)][:n]
+
+
 def split_source(source: str, heldout_records: int, seed: int, on_invalid: str = "skip",
                  max_records: int | None = None) -> tuple[list[dict], list[dict], DataReport]:
     """(training records, held-out records, report) for a profile's data section.
 
-    ``bundled``: the bundled training file, and the bundled held-out file (first ``heldout_records``).
+    ``bundled``: the bundled training file, and ``heldout_records`` of the bundled held-out file taken evenly across
+    it (``spread``: every kind of task; all 96 when asked for all).
     Any other source (a KoAlpaca file, a hub id): a fixed, seeded split of *that* source, so the held-out loss
     measures the training on that data rather than the shift to our bundled set. ``heldout_records`` records
     are held out first; ``max_records`` then caps the training records. A hub source that cannot be reached
@@ -259,7 +268,7 @@ def split_source(source: str, heldout_records: int, seed: int, on_invalid: str =
     if not records:
         raise DataError(f"{source}: no usable records ({report.summary()}). Fix the records the report names")
     if source == "bundled":
-        train, heldout = records, load_heldout()[:heldout_records]
+        train, heldout = records, spread(load_heldout(), heldout_records)
     else:
         if len(records) <= heldout_records:
             raise DataError(f"{source}: {len(records)} usable records ({report.summary()}), not enough to hold out "

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .data import spread  # noqa: F401  (06 and 09 take it from here)
 from .inference import correct, generate_batch
 
 KIND_NAMES = {"qa": "사실 질문", "explain": "설명", "rewrite": "고쳐 쓰기·번역", "summary": "요약·제목",
@@ -49,14 +50,6 @@ def loop_in(text: str) -> str | None:
 def is_degenerate(row: dict) -> bool:
     """A generated answer (``inference.generate_batch`` row) that loops, or is empty."""
     return not row["answer"].strip() or loop_in(row["answer"]) is not None
-
-
-def spread(records: list, n: int) -> list:
-    """``n`` records taken evenly across ``records`` (every len/n-th, all when there are fewer): the held-out file is
-    grouped by kind, so its first ``n`` records would be one or two kinds only."""
-    if n < 1:
-        raise ValueError(f"spread: n={n}, ask for at least one record")
-    return records[:: max(1, len(records) // n)][:n]
 
 
 def chrf(answers: list[str], references: list[str]) -> list[float]:

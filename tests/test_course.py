@@ -25,16 +25,22 @@ def test_setup_installs_torch_the_course_with_test_tools_and_smollm2_without_dep
 
 def test_the_test_job_is_what_ci_runs(tmp_path):
     python = tmp_path / "python"
-    (ruff, _), (check, _), (unit, unit_env), (nbval, nbval_env) = course.test_commands(python)
+    (ruff, _), (check, _) = course.test_commands(python)
     assert ruff == [str(python), "-m", "ruff", "check", "course_utils", "tests", "benchmarks", "tools", "notebooks"]
     assert check == [str(python), str(ROOT / "tools" / "check_notebooks.py")]
+    chains = course.test_chains(python)
+    (unit, unit_env), = chains["unit"]
+    (nbval, nbval_env), (rest, rest_env) = chains["notebooks"]
     assert unit[-1] == "tests" and unit_env == {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
     assert nbval[-3:] == ["-p", "no:cacheprovider", "notebooks"] and "--nbval-lax" in nbval
-    assert nbval_env == {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
+    assert nbval_env == {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"} and rest_env == unit_env
+    # every unit-test file runs exactly once: in the unit process, or after the notebooks in theirs
+    after = list(course.AFTER_NOTEBOOKS)
+    assert rest[-len(after):] == after and all(f"--ignore={f}" in unit for f in after)
+    assert all((ROOT / f).is_file() for f in after)
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
     for job in course.JOBS:
         assert f"$(COURSE) {job}" in text  # make calls the same implementation for every target
-    assert course.TOGETHER["test"] == ("unit", "nbval")  # the last two run side by side
     assert course.threads_each(2, cores=2) == 1 and course.threads_each(2, cores=8) == 4
     assert course.threads_each(2, cores=1) == 1
 
@@ -62,18 +68,20 @@ def test_it_runs_with_only_the_standard_library():
     assert "{setup,test,run,notebooks,lab,tensorboard,slides,benchmarks,deploy-check}" in help_text
 
 
-def test_commands_run_together_report_each_and_fail_when_one_fails(capsys):
-    """make test's unit tests and notebooks run side by side: both always finish, each line says which one spoke,
-    each gets its share of the cores, and one failure fails the job."""
-    show = "import os; print('threads', os.environ['OMP_NUM_THREADS']); print('bye')"
-    ok = ([sys.executable, "-c", show], {})
-    course.run_together([ok, ok], ("a", "b"))
+def test_chains_run_together_report_each_and_fail_when_one_fails(capsys):
+    """make test's two processes: both chains always finish, each line says which chain spoke, each command gets the
+    chains' share of the cores, a chain stops at its first failure, and one failure fails the job."""
+    say = "import os, sys; print('threads', os.environ['OMP_NUM_THREADS']); print(sys.argv[1])"
+    step = lambda word: ([sys.executable, "-c", say, word], {})  # noqa: E731
+    course.run_together({"a": [step("a1"), step("a2")], "b": [step("b1")]})
     out = capsys.readouterr().out
     share = course.threads_each(2)
-    assert f"[a] threads {share}" in out and f"[b] threads {share}" in out and "[b] bye" in out
+    assert f"[a] threads {share}" in out and "[a] a1" in out and "[a] a2" in out and "[b] b1" in out
+    assert out.index("[a] a1") < out.index("[a] a2")  # a chain runs in order
     assert "[a] finished with status 0" in out and "[b] finished with status 0" in out
     failing = ([sys.executable, "-c", "import sys; print('failing'); sys.exit(3)"], {})
     with pytest.raises(SystemExit) as done:
-        course.run_together([failing, ok], ("bad", "good"))
+        course.run_together({"bad": [failing, step("never")], "good": [step("fine")]})
     out = capsys.readouterr().out
-    assert done.value.code == 3 and "[good] bye" in out and "[bad] finished with status 3" in out
+    assert done.value.code == 3 and "[good] fine" in out and "[bad] finished with status 3" in out
+    assert "never" not in out

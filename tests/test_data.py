@@ -11,6 +11,7 @@ from course_utils.data import (
     load_source,
     read_records,
     split_source,
+    spread,
     validate,
 )
 
@@ -159,7 +160,7 @@ def test_a_koalpaca_source_holds_out_a_fixed_seeded_part_of_itself(tmp_path):
     assert held != [r for r in load_source(path)][:10]  # a shuffled split, not the first records
     assert report.source == path and len(report.where) == 30
     train_b, held_b, report_b = split_source("bundled", heldout_records=8, seed=1234)
-    assert held_b == load_heldout()[:8] and report_b.source == "bundled"
+    assert held_b == spread(load_heldout(), 8) and report_b.source == "bundled"  # evenly across the kinds
 
 
 def test_an_unreachable_hub_source_falls_back_to_the_bundled_set_and_says_so(monkeypatch):
@@ -170,7 +171,7 @@ def test_an_unreachable_hub_source_falls_back_to_the_bundled_set_and_says_so(mon
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
     train, held, report = split_source("beomi/KoAlpaca-v1.1a", heldout_records=8, seed=0)
-    assert report.source == "bundled" and train == load_source("bundled") and held == load_heldout()[:8]
+    assert report.source == "bundled" and train == load_source("bundled") and held == spread(load_heldout(), 8)
     assert report.note == ("beomi/KoAlpaca-v1.1a is not reachable (ConnectionError) and not cached: training on the "
                            "bundled Korean set instead")
 
