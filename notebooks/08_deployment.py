@@ -42,7 +42,7 @@ if "google.colab" in sys.modules:
 # - Ollama `Modelfile`을 쓰고, 모델을 OpenAI 호환 API로 띄워 `openai` 클라이언트로 묻는다.
 #
 # ## 예상 소요 시간
-# README의 표를 보세요. 마지막 셀이 실제 실행 시간을 출력합니다.
+# 00_setup_check가 이 컴퓨터와 프로필의 노트북별 예상 시간을 보여 줍니다(README의 표에도 있습니다). 마지막 셀이 실제 실행 시간을 출력합니다.
 
 # %%
 import time

@@ -34,10 +34,12 @@ def test_the_test_job_is_what_ci_runs(tmp_path):
     assert unit[-1] == "tests" and unit_env == {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
     assert nbval[-3:] == ["-p", "no:cacheprovider", "notebooks"] and "--nbval-lax" in nbval
     assert nbval_env == {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"} and rest_env == unit_env
-    # every unit-test file runs exactly once: in the unit process, or after the notebooks in theirs
+    # every unit test runs exactly once: in the unit process, or after the notebooks in theirs
     after = list(course.AFTER_NOTEBOOKS)
-    assert rest[-len(after):] == after and all(f"--ignore={f}" in unit for f in after)
-    assert all((ROOT / f).is_file() for f in after)
+    assert rest[-len(after):] == after and all(f"--deselect={test}" in unit for test in after)
+    for test in after:
+        path, name = test.split("::")
+        assert f"def {name}(" in (ROOT / path).read_text(encoding="utf-8"), test  # still exists under that name
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
     for job in course.JOBS:
         assert f"$(COURSE) {job}" in text  # make calls the same implementation for every target
