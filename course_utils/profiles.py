@@ -224,14 +224,16 @@ def differences(profile: Profile, other: Profile) -> list[tuple[str, object, obj
 
 def swaps_table(profile: Profile, path: str | Path = PROFILES_FILE):
     """For a stand-in profile: one row per setting it changed from the profile it stands in for, with the reason
-    (the profile's ``swaps``). Notebooks 00 and 05 show it; a test keeps it complete."""
+    (the profile's ``swaps``), every text whole (``.data`` is the DataFrame). Notebook 00 shows it; a test keeps it
+    complete."""
     import pandas as pd
 
     other = get_profile(profile.stands_in_for, path)
     reasons = dict(profile.swaps)
-    return pd.DataFrame([{"설정": key, other.name: _shown(theirs), profile.name: _shown(mine),
-                          "바꾼 이유": reasons.get(key, "(이유가 적혀 있지 않음)")}
-                         for key, theirs, mine in differences(profile, other)]).set_index("설정")
+    table = pd.DataFrame([{"설정": key, other.name: _shown(theirs), profile.name: _shown(mine),
+                           "바꾼 이유": reasons.get(key, "(이유가 적혀 있지 않음)")}
+                          for key, theirs, mine in differences(profile, other)]).set_index("설정")
+    return table.style.set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
 
 
 def _shown(value) -> str:

@@ -75,7 +75,7 @@ if profile.stands_in_for:
     from course_utils.profiles import swaps_table
 
     print(f"{profile.name}은 {profile.stands_in_for}의 레시피를 이 컴퓨터에서 흉내 냅니다. 바꾼 설정과 그 이유는 00의 표에 있습니다: "
-          + ", ".join(swaps_table(profile).index[:6]) + " …")
+          + ", ".join(swaps_table(profile).data.index[:6]) + " …")
 
 # %% [markdown]
 # 학습을 시작하기 전에 몇 스텝을 돌지, 시간이 얼마나 걸릴지 봅니다. 스텝 수는 Trainer와 같은 계산입니다

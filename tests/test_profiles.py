@@ -41,7 +41,7 @@ def test_every_setting_the_stand_in_changes_has_its_reason():
     changed = [key for key, _, _ in differences(s, g)]
     assert sorted(changed) == sorted(key for key, _ in s.swaps)
     assert {"model", "device", "dtype", "optimizer", "data.source"} <= set(changed)
-    table = swaps_table(s)
+    table = swaps_table(s).data
     assert table.loc["optimizer", "gpu8gb"] == "paged_adamw_8bit" and table.loc["optimizer", "smoke"] == "adamw_8bit"
     assert "CUDA" in table.loc["optimizer", "바꾼 이유"] and "(이유가 적혀 있지 않음)" not in set(table["바꾼 이유"])
 
@@ -51,7 +51,7 @@ def test_a_stand_in_that_changes_a_setting_without_a_reason_shows_it(tmp_path):
 
     path = _write(tmp_path, lambda raw: raw["smoke"].update(seq_len=128, swaps={
         k: v for k, v in raw["smoke"]["swaps"].items() if k != "seq_len"}))
-    table = swaps_table(get_profile("smoke", path), path)
+    table = swaps_table(get_profile("smoke", path), path).data
     assert table.loc["seq_len", "바꾼 이유"] == "(이유가 적혀 있지 않음)"
     with pytest.raises(ProfileError, match="swaps are listed but stands_in_for"):
         get_profile("smoke", _write(tmp_path, lambda raw: raw["smoke"].pop("stands_in_for")))
