@@ -170,7 +170,8 @@ def platform_check(facts: dict) -> Check:
         if facts.get("machine") == "arm64":
             mps = "MPS 있음" if facts.get("mps_available") else "MPS 없음"
             return Check("운영 체제", f"macOS, Apple Silicon ({mps})", True,
-                         "cpu 프로필로 CPU에서 실행합니다. bitsandbytes 4비트(02, 07의 QLoRA 절)는 macOS에서 동작하지 않습니다. "
+                         "cpu 프로필로 CPU에서 실행합니다. 02, 07의 QLoRA 절에 필요한 bitsandbytes 4비트가 macOS에서 되는지는 "
+                         "시험하지 않았습니다(이 표의 bitsandbytes 줄이 이 컴퓨터에서 nf4를 직접 시험한 결과입니다). "
                          "MPS로 학습하는 경로는 이 강좌가 시험하지 않아 제공하지 않습니다(미검증)")
         return Check("운영 체제", "macOS (Intel)", True, "cpu 프로필로 CPU에서 실행합니다 (macOS에서는 시험하지 않았습니다)")
     return Check("운영 체제", f"{system} ({facts.get('machine', '')})", True,
