@@ -129,15 +129,22 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
 from course_utils.vram import budget_table
 
 print(f"{'model':<15}{'method':<7}{'weights':>9}{'lora+grad+opt':>15}{'activ.':>8}{'logits':>8}{'total GiB':>11}  8 GB?")
+weights_of = {}
 for row in budget_table(seq_len=512, batch_size=1, r=8):
     weights = row["weights_linear"] + row["weights_other"] + row["quant_constants"]
+    weights_of[row["model"], row["method"]] = weights
     train = row["lora_weights"] + row["gradients"] + row["optimizer"]
     print(f"{row['model']:<15}{row['method']:<7}{weights:9.2f}{train:15.3f}{row['activations']:8.3f}"
           f"{row['logits']:8.3f}{row['total_gib']:11.2f}  {'fits' if row['fits_8gb'] else 'NO'}")
+print()
+for model in dict.fromkeys(model for model, _ in weights_of):
+    print(f"{model}: QLoRA의 가중치 = LoRA의 가중치 ÷ {weights_of[model, 'lora'] / weights_of[model, 'qlora']:.1f}")
 
 # %% [markdown]
 # full 파인튜닝은 값당 16 B가 들어 TinyLlama(1.1B)조차 8 GB에 들어가지 않습니다. LoRA는 가중치만 fp16으로 두고,
-# QLoRA는 그 가중치를 다시 4분의 1로 줄입니다. 로짓(배치·길이·어휘)이 활성화보다 큰 경우가 많다는 점도 보세요.
+# QLoRA는 선형 층의 가중치를 16비트에서 4비트로 줄이지만, 가중치 전체는 4분의 1이 되지 않습니다(위의 ÷ 값): 임베딩, 출력 층과
+# 정규화 층은 16비트로 남고, 4비트 블록마다 양자화 상수가 붙기 때문입니다(02에서 모듈별로 잽니다). 임베딩이 큰 작은 모델일수록
+# 덜 줄어듭니다. 로짓(배치·길이·어휘)이 활성화보다 큰 경우가 많다는 점도 보세요.
 #
 # ## 5. 시퀀스 길이에 따른 메모리
 #
