@@ -225,13 +225,14 @@ def summary_table(report: dict):
 
 
 def kind_table(report: dict):
-    """Answer loss per kind of task, base vs adapter, with the change and each kind's share of what remains."""
+    """Answer loss per kind of task, base vs adapter, with the change and each kind's share of what remains. Percentages
+    to one decimal, as 05 prints the overall drop, so the 전체 row equals that line."""
     import pandas as pd
 
     base, tuned = report["base"]["loss_by_kind"], report["adapter"]["loss_by_kind"]
     remaining = sum(n_tok * loss for kind, (_, n_tok, loss) in tuned.items() if kind != "all")
     return pd.DataFrame([{"종류": KIND_NAMES.get(kind, kind) if kind != "all" else "전체", "레코드": n, "답변 토큰": tok,
                           "학습 전": round(base[kind][2], 2), "학습 후": round(loss, 2),
-                          "감소 %": round(100 * (1 - loss / base[kind][2]), 0),
-                          "남은 손실 중 몫 %": round(100 * tok * loss / remaining, 0)}
+                          "감소 %": round(100 * (1 - loss / base[kind][2]), 1),
+                          "남은 손실 중 몫 %": round(100 * tok * loss / remaining, 1)}
                          for kind, (n, tok, loss) in tuned.items()]).set_index("종류")

@@ -125,7 +125,8 @@ print(f"이어서 시작한 체크포인트: {Path(result.resumed_from).name}, �
 # ## 4. 체크포인트와 held-out 손실
 #
 # 학습이 끝나면 held-out 손실이 가장 낮았던 체크포인트를 다시 읽어 그것을 어댑터로 저장합니다(`load_best_model_at_end`).
-# 디스크에는 가장 좋은 체크포인트와 가장 최근 체크포인트만 남습니다(`save_total_limit=2`).
+# 디스크에는 체크포인트가 많아야 두 개 남습니다(`save_total_limit=2`): held-out 손실이 가장 낮은 것과 가장 최근 것입니다.
+# 가장 좋은 것이 가장 최근 것이면 최근 두 개가 남습니다(아래 표의 `checkpoint on disk` 열).
 
 # %%
 import pandas as pd
@@ -199,8 +200,8 @@ kinds
 
 # %%
 ranked = kinds.drop(index="전체").sort_values("감소 %")
-print(f"가장 많이 줄어든 종류: {ranked.index[-1]} ({ranked['감소 %'].iloc[-1]:.0f} %), "
-      f"가장 적게 줄어든 종류: {ranked.index[0]} ({ranked['감소 %'].iloc[0]:.0f} %)")
+print(f"가장 많이 줄어든 종류: {ranked.index[-1]} ({ranked['감소 %'].iloc[-1]:.1f} %), "
+      f"가장 적게 줄어든 종류: {ranked.index[0]} ({ranked['감소 %'].iloc[0]:.1f} %)")
 print(f"남은 손실이 가장 많이 몰린 종류: {kinds.drop(index='전체')['남은 손실 중 몫 %'].idxmax()}")
 
 # %% [markdown]

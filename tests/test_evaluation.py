@@ -97,6 +97,19 @@ def test_summary_table_keeps_counts():
     assert table.loc["바꿔 물어도 같은 판정", "base"] == "2/3 (67 %)"
 
 
+def test_kind_table_states_the_same_drop_as_the_overall_line():
+    """05 prints the overall drop to one decimal (26.4 %); the kind table's 전체 row must say the same, not 26.0."""
+    from course_utils.evaluation import kind_table
+
+    base = {"loss_by_kind": {"qa": (3, 30, 2.4), "arith": (1, 10, 2.166), "all": (4, 40, 2.3415)}}
+    tuned = {"loss_by_kind": {"qa": (3, 30, 1.8), "arith": (1, 10, 1.3), "all": (4, 40, 1.675)}}
+    table = kind_table({"base": base, "adapter": tuned})
+    overall_drop = 100 * (1 - 1.675 / 2.3415)
+    assert f"{table.loc['전체', '감소 %']:.1f}" == f"{overall_drop:.1f}" == "28.5"
+    assert table.loc["전체", "남은 손실 중 몫 %"] == 100.0
+    assert table.drop(index="전체")["남은 손실 중 몫 %"].sum() == pytest.approx(100, abs=0.1)
+
+
 def test_spread_takes_records_evenly_across_the_kinds():
     from course_utils.evaluation import spread
 
