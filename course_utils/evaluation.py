@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import spread  # noqa: F401  (06 and 09 take it from here)
 from .inference import correct, generate_batch
 
 KIND_NAMES = {"qa": "사실 질문", "explain": "설명", "rewrite": "고쳐 쓰기·번역", "summary": "요약·제목",

@@ -194,7 +194,8 @@ for name in ("base", "adapter", "adapter, plain greedy"):
 # chrF, 반복 답, EOS를 잽니다. 강좌의 기본값은 이 비교를 held-out 전체에서 한 결과로 골랐습니다(README).
 
 # %%
-from course_utils.evaluation import answers_only, heldout_set, spread
+from course_utils.data import spread
+from course_utils.evaluation import answers_only, heldout_set
 
 records, _ = heldout_set(profile, tokenizer)
 subset = spread(records, profile.tuning.generate_records)

@@ -139,8 +139,8 @@ print("→ 차이가 노이즈보다 큽니다: 이 설정이 기본보다 좋�
 # EOS로 끝난 답, 그리고 탐침 질문의 정답 수입니다.
 
 # %%
-from course_utils.data import load_probes
-from course_utils.evaluation import Count, answers_only, correct, heldout_set, spread
+from course_utils.data import load_probes, spread
+from course_utils.evaluation import Count, answers_only, correct, heldout_set
 from course_utils.inference import generate_batch
 
 tokenizer = comparison["best"].tokenizer

@@ -36,8 +36,9 @@ def test_readme_seconds_formats_both_ranges():
 
 
 def test_the_readme_notebook_table_holds_the_newest_measurement_of_each_profile():
-    header, rows = notebook_table((ROOT / "README.md").read_text(encoding="utf-8"))
-    profiles = [name for name in header[2:]]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    header, rows = notebook_table(readme)
+    profiles = header[2:]
     assert profiles, "the table has no profile columns"
     for profile in profiles:
         runs = runtime_files(profile, RESULTS)
@@ -50,7 +51,6 @@ def test_the_readme_notebook_table_holds_the_newest_measurement_of_each_profile(
             assert shown == readme_seconds(row["seconds"]), (
                 f"README {row['notebook']} / {profile}: '{shown}', but {newest['file']} measured "
                 f"{readme_seconds(row['seconds'])}")
-        notes = (ROOT / "README.md").read_text(encoding="utf-8")
         total = newest["total_seconds"]
-        assert re.search(rf"{profile}[^\n]*합계 {total:.0f} s", notes), (
+        assert re.search(rf"{profile}[^\n]*합계 {total:.0f} s", readme), (
             f"README does not state {profile}'s total {total:.0f} s from {newest['file']}")
