@@ -114,21 +114,34 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2", "gemma-3-270m"]:
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 프로필 모델에 LoRA 붙이기
 #
-# 프로필의 LoRA 설정(r, α, dropout, 타깃)으로 peft `LoraConfig`를 만들고 모델에 붙입니다.
+# 프로필의 LoRA 설정(r, α, dropout, 타깃)으로 peft `LoraConfig`를 직접 만들고 `get_peft_model`로 모델에 붙입니다.
+# 여러분의 프로젝트에서도 이 두 줄이 LoRA의 전부입니다. 마지막 줄은 강좌의 학습 명령이 만드는 설정과 같은지 확인합니다.
 
 # %%
+from peft import LoraConfig, get_peft_model
+
 from course_utils.loading import load_profile_model, load_tokenizer
-from course_utils.lora import attach_lora, lora_config, trainable_report
+from course_utils.lora import discover_targets, lora_config, needs_fan_in_fan_out, trainable_report
 
 base = load_profile_model(profile)
 tokenizer = load_tokenizer(profile.model)
-config = lora_config(profile.lora, base)
+targets = discover_targets(base, profile.lora.targets)  # section 3: the attention (or all) linear layers
+config = LoraConfig(
+    r=profile.lora.r,  # rank: A is r x in_features, B is out_features x r
+    lora_alpha=profile.lora.alpha,  # the update is scaled by alpha / r
+    lora_dropout=profile.lora.dropout,  # dropout on the adapter's input, while training only
+    target_modules=targets,  # the layers that get an adapter
+    fan_in_fan_out=needs_fan_in_fan_out(base, targets),  # True only for GPT-2's Conv1D (weights stored transposed)
+    bias="none",  # biases stay frozen
+    task_type="CAUSAL_LM",  # next-token prediction
+)
+assert config == lora_config(profile.lora, base), "the lesson's LoraConfig differs from the one training builds"
 print("target_modules:", sorted(config.target_modules), " r:", config.r, " alpha:", config.lora_alpha)
 inputs = tokenizer("한국의 수도는 어디인가요?", return_tensors="pt")
 base.eval()
 with torch.no_grad():
     logits_before = base(**inputs).logits
-model = attach_lora(base, profile.lora)
+model = get_peft_model(base, config)
 print(trainable_report(model))
 
 # %% [markdown]
