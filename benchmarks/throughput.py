@@ -66,7 +66,7 @@ def run_once(side: str, profile, records, train_set, heldout, tokenizer) -> dict
     from course_utils.lora import attach_lora, lora_config
     from course_utils.loss import heldout_loss
     from course_utils.prompts import collate, format_record, pad_id
-    from course_utils.train import _trainer_class
+    from course_utils.trainer import AnswerOnlyTrainer
 
     t = profile.train
     set_seed(t.seed)
@@ -91,8 +91,8 @@ def run_once(side: str, profile, records, train_set, heldout, tokenizer) -> dict
             if side == "ours":
                 args = TrainingArguments(output_dir=tmp, train_sampling_strategy="group_by_length",
                                          remove_unused_columns=False, **common)
-                trainer = _trainer_class()(model=model, args=args, train_dataset=train_set,
-                                           data_collator=lambda f: collate(f, pad_id(tokenizer)))
+                trainer = AnswerOnlyTrainer(model=model, args=args, train_dataset=train_set, pad_id=pad_id(tokenizer),
+                                            data_collator=lambda f: collate(f, pad_id(tokenizer)))
             else:
                 rows, collator = plain_batches(train_set, tokenizer)
                 grouped = {"train_sampling_strategy": "group_by_length"} if side == "plain+grouped" else {}

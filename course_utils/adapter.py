@@ -81,12 +81,12 @@ def check_adapter(adapter_dir, model_key: str) -> dict:
     """Refuse an adapter trained on another base model or other base weights; return its metadata."""
     meta = read_adapter_metadata(adapter_dir)
     if meta["base_model"] != model_key:
-        raise AdapterMismatchError(f"{adapter_dir} was trained on {meta['base_model']!r}, not {model_key!r}. "
-                                   f"Load it with its own base model or train an adapter for {model_key!r}")
+        raise AdapterMismatchError(f"{adapter_dir}는 {model_key!r}가 아니라 {meta['base_model']!r}로 학습한 어댑터입니다 "
+                                   f"(base model mismatch). 그 기본 모델로 읽거나 {model_key!r}용 어댑터를 학습하세요")
     here = weights_id(model_key)
     if meta["base_weights"] != here:
-        raise AdapterMismatchError(f"{adapter_dir} was trained on base weights {meta['base_weights']}, but this "
-                                   f"machine has {here}. Retrain the adapter on these weights")
+        raise AdapterMismatchError(f"{adapter_dir}는 기본 가중치 {meta['base_weights']}로 학습했는데 이 컴퓨터의 가중치는 "
+                                   f"{here}입니다 (base weights mismatch). 이 가중치로 어댑터를 다시 학습하세요")
     return meta
 
 
@@ -148,8 +148,8 @@ def ensure_adapter(profile, output_dir, progress=print) -> Path:
     adapter = Path(output_dir) / "adapter"
     if (adapter / ADAPTER_METADATA).exists():
         return adapter
-    progress(f"No adapter at {adapter}: training the {profile.name} profile's adapter now "
-             f"(the same as notebook 05 / python -m course_utils.train --profile {profile.name} --output {output_dir})")
+    progress(f"{adapter}에 어댑터가 없습니다: {profile.name} 프로필의 어댑터를 지금 학습합니다 "
+             f"(05 노트북, python -m course_utils.train --profile {profile.name} --output {output_dir}와 같음)")
     from .train import train
 
     train(profile, output_dir, resume=True, progress=progress)  # continues an interrupted run that left checkpoints

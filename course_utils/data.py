@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,15 +68,25 @@ class DataReport:
 
     def rows(self) -> list[tuple[str, int, str]]:
         """(what, records, first offenders) for a table: read, kept, truncated, then one row per skip reason."""
-        rows = [("records read", self.total, ""), ("kept", self.kept, ""), ("kept, truncated", self.truncated, "")]
-        return rows + [(f"skipped: {reason}", n, "; ".join(self.offenders.get(reason, [])))
+        rows = [("읽은 레코드", self.total, ""), ("남긴 레코드", self.kept, ""), ("남김, 잘림", self.truncated, "")]
+        return rows + [(f"건너뜀: {reason_label(reason)}", n, "; ".join(self.offenders.get(reason, [])))
                        for reason, n in self.dropped.items()]
 
     def summary(self) -> str:
-        """One line: ``1200 read, 1198 kept; skipped: empty field 1 (record 1043), duplicate 1 (record 77)``."""
-        skipped = ", ".join(f"{reason} {n} ({self.offenders[reason][0]}{', ...' if n > 1 else ''})"
+        """One line: ``1200건 읽음, 1198건 남김; 건너뜀: 빈 필드(empty field) 1 (record 1043), …``."""
+        skipped = ", ".join(f"{reason_label(reason)} {n} ({self.offenders[reason][0]}{', ...' if n > 1 else ''})"
                             for reason, n in self.dropped.items())
-        return f"{self.total} read, {self.kept} kept" + (f"; skipped: {skipped}" if skipped else "")
+        return f"{self.total}건 읽음, {self.kept}건 남김" + (f"; 건너뜀: {skipped}" if skipped else "")
+
+
+REASON_LABELS = {"empty field": "빈 필드", "non-string field": "문자열이 아닌 필드", "duplicate": "중복"}
+
+
+def reason_label(reason: str) -> str:
+    """A skip reason as a learner reads it: Korean, with the English reason (the key in ``dropped``) for a search."""
+    if long := re.fullmatch(r"longer than (\d+) tokens", reason):
+        return f"{long.group(1)} 토큰보다 긺({reason})"
+    return f"{REASON_LABELS[reason]}({reason})" if reason in REASON_LABELS else reason
 
 
 def _record(raw, where: str) -> dict:
@@ -95,13 +106,14 @@ def _record(raw, where: str) -> dict:
         if value is None and key == "input":
             value = ""
         if not isinstance(value, str):
-            raise RecordError(f"{where}, field '{key}': expected a string, got {type(value).__name__} "
-                              f"({value!r:.40}). Write it as a JSON string, e.g. \"{value}\"", "non-string field")
+            raise RecordError(f"{where}, field '{key}': 문자열이어야 하는데 {type(value).__name__}입니다 "
+                              f"({value!r:.40}). JSON 문자열로 쓰세요, 예: \"{value}\" (expected a string)",
+                              "non-string field")
         rec[key] = value.strip()
     for key in ("instruction", "output"):
         if not rec[key]:
-            raise RecordError(f"{where}, field '{key}': empty. Every record needs a non-empty {key}; remove "
-                              f"the record", "empty field")
+            raise RecordError(f"{where}, field '{key}': 비어 있습니다. 모든 레코드에는 비어 있지 않은 {key}가 "
+                              f"있어야 합니다; 이 레코드를 지우세요 (empty field)", "empty field")
     if isinstance(raw.get("kind"), str):  # the bundled set's kind of task (notebook 05's per-kind table)
         rec["kind"] = raw["kind"]
     return rec
@@ -120,8 +132,8 @@ def normalize(raws, where, on_invalid: str = "error", report: DataReport | None 
             rec = _record(raw, where(i))
             key = (rec["instruction"], rec["input"], rec["output"])
             if key in seen:
-                raise RecordError(f"{where(i)} duplicates {where(seen[key])} (same instruction, input and output); "
-                                  f"remove one of them", "duplicate")
+                raise RecordError(f"{where(i)}는 {where(seen[key])}와 같습니다 (instruction, input, output이 모두 "
+                                  f"같은 중복, duplicate); 하나를 지우세요", "duplicate")
         except RecordError as err:
             if on_invalid == "error":
                 raise
@@ -301,7 +313,7 @@ def validate(records: list[dict], lengths: list[int] | None = None, max_len: int
     for i, rec in enumerate(records):
         if lengths is not None and max_len is not None and lengths[i] > max_len:
             if on_long == "drop":
-                report.skip(f"longer than {max_len} tokens", f"{where[i]}: {lengths[i]} tokens")
+                report.skip(f"longer than {max_len} tokens", f"{where[i]}: {lengths[i]} 토큰")
                 continue
             report.truncated += 1
         kept.append(rec)

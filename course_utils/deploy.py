@@ -51,7 +51,7 @@ def fetch_converter(progress=print) -> Path:
 def _download_converter(target: Path, progress) -> None:
     from .files import atomic_folder
 
-    progress(f"Fetching llama.cpp's converter from the llama-cpp-python {LLAMA_CPP_PYTHON} sdist (PyPI, once)...")
+    progress(f"llama.cpp의 변환기를 llama-cpp-python {LLAMA_CPP_PYTHON} sdist에서 가져옵니다 (PyPI, 한 번만)...")
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
                                "-d", tmp, f"llama-cpp-python=={LLAMA_CPP_PYTHON}"], capture_output=True, text=True)

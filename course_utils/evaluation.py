@@ -19,6 +19,8 @@ from .inference import correct, generate_batch
 KIND_NAMES = {"qa": "사실 질문", "explain": "설명", "rewrite": "고쳐 쓰기·번역", "summary": "요약·제목",
               "classify": "분류", "lists": "나열·정렬·순서", "arith": "계산"}
 # a piece of 1-30 characters repeated three or more times in a row ("식물성 식물성 식물성", "0000000")
+# how a report's sides are labelled in tables a learner reads
+SIDE_NAMES = {"base": "기본 모델", "adapter": "어댑터", "adapter, plain greedy": "어댑터, 반복 패널티 없이"}
 LOOP = re.compile(r"(\S.{0,29}?)(?:\s*\1){2,}", re.DOTALL)
 LOOP_MIN_CHARS = 6  # ... covering at least this many characters ("ㅎㅎㅎ" or "111" alone are not a loop)
 
@@ -163,8 +165,8 @@ def report_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict:
            "template": profile.data.template, "seq_len": profile.seq_len, "generate": generate, "answer_tokens": tokens}
 
     def run():
-        progress(f"evaluating base and adapter: {min(generate, len(records))} held-out answers and {len(probes)} probe "
-                 f"questions asked 4 ways, on each side (a few minutes on a CPU)...")
+        progress(f"기본 모델과 어댑터를 평가합니다: 양쪽 각각 평가 레코드 {min(generate, len(records))}개의 답과 탐침 질문 "
+                 f"{len(probes)}개를 네 가지 표현으로 (CPU에서 몇 분)...")
         return evaluate(model, tokenizer, records, examples, probes, profile.data.template, pad_id(tokenizer),
                         max_new_tokens=tokens, batch_size=profile.train.eval_batch_size, generate=generate)
 
@@ -216,10 +218,10 @@ def summary_table(report: dict):
         row = {"chrF": f"{s['chrf']:.1f}", "EOS로 끝남": str(s["eos"]), "반복(퇴화) 답": str(s["degenerate"])}
         if "phrasings" in s:
             c = consistency(s["phrasings"])
-            row = {"held-out 손실 (nats/토큰)": f"{s['loss_by_kind']['all'][2]:.3f}", **row,
+            row = {"평가 손실 (nats/토큰)": f"{s['loss_by_kind']['all'][2]:.3f}", **row,
                    "탐침 정답": str(s["probes"]), "바꿔 물어도 같은 판정": str(c["agree"]),
                    "네 가지 표현 모두 정답": str(c["all_right"])}
-        rows[name] = row
+        rows[SIDE_NAMES.get(name, name)] = row
     return pd.DataFrame(rows).fillna("")
 
 

@@ -160,7 +160,7 @@ def _build_once(spec: ModelSpec, final: Path, build, progress, message: str) -> 
                 json.dumps({"model": spec.key, "gguf_sha256": gguf_sha256(spec)}, indent=2), encoding="utf-8"
             )
         if progress:
-            progress(f"Cached at {final}")
+            progress(f"캐시에 저장했습니다: {final}")
     return final
 
 

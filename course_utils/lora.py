@@ -148,7 +148,7 @@ class TrainableReport:
         return 100.0 * self.trainable / self.total
 
     def __str__(self) -> str:
-        return f"trainable: {self.trainable:,} / total: {self.total:,} ({self.percent:.3f}%)"
+        return f"학습하는 값: {self.trainable:,} / 전체: {self.total:,} ({self.percent:.3f} %)"
 
 
 def trainable_report(model) -> TrainableReport:

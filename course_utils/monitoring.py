@@ -13,10 +13,10 @@ from transformers import TrainerCallback
 
 
 def format_log(step: int, max_steps: int, logs: dict, seconds: float) -> str:
-    """``step 40/220 · loss 1.269 · lr 4.70e-04 · grad norm 4.03 · 56.9 s`` from a Trainer log entry."""
-    parts = [f"step {step}/{max_steps}"]
-    for key, label, fmt in (("loss", "loss", "{:.4g}"), ("eval_loss", "held-out loss", "{:.4f}"),
-                            ("learning_rate", "lr", "{:.2e}"), ("grad_norm", "grad norm", "{:.3g}")):
+    """``스텝 40/220 · 학습 손실 1.269 · 학습률 4.70e-04 · 그래디언트 노름 4.03 · 56.9 s`` from a Trainer log entry."""
+    parts = [f"스텝 {step}/{max_steps}"]
+    for key, label, fmt in (("loss", "학습 손실", "{:.4g}"), ("eval_loss", "평가 손실", "{:.4f}"),
+                            ("learning_rate", "학습률", "{:.2e}"), ("grad_norm", "그래디언트 노름", "{:.3g}")):
         if key in logs:
             parts.append(f"{label} {fmt.format(float(logs[key]))}")
     return " · ".join(parts) + f" · {seconds:.1f} s"
@@ -32,7 +32,7 @@ class TextProgress(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.start = time.perf_counter()
         if state.global_step:
-            self.progress(f"resumed at step {state.global_step}/{state.max_steps}")
+            self.progress(f"스텝 {state.global_step}/{state.max_steps}에서 이어 갑니다")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -68,11 +68,11 @@ class StopOnNaN(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            fp16 = " or, on an Ampere or newer GPU (RTX 30xx), dtype: bfloat16 instead of float16" \
+            fp16 = " (또는 Ampere 이후 GPU(RTX 30xx)라면 dtype을 float16 대신 bfloat16으로)" \
                 if self.dtype == "float16" else ""
-            raise TrainingDiverged(f"training loss is {loss} at step {state.global_step}: stopped instead of training "
-                                   f"on garbage. Lower train.learning_rate (now {args.learning_rate:g}){fp16}, then "
-                                   f"start again from a checkpoint before step {state.global_step} or from scratch")
+            raise TrainingDiverged(f"학습 손실(training loss)이 스텝 {state.global_step}에서 {loss}입니다: 망가진 값으로 "
+                                   f"학습을 계속하지 않도록 멈췄습니다. train.learning_rate(지금 {args.learning_rate:g})를 "
+                                   f"낮춘 뒤{fp16} 스텝 {state.global_step} 이전의 체크포인트나 처음부터 다시 시작하세요")
 
 
 def ema(values: list[float], alpha: float = 0.3) -> list[float]:

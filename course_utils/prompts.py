@@ -25,8 +25,8 @@ def format_koalpaca(record: dict) -> tuple[str, str]:
 def format_chat(record: dict, tokenizer) -> tuple[str, str]:
     """(prompt, answer) with the tokenizer's own chat template (user turn, then assistant answer)."""
     if not getattr(tokenizer, "chat_template", None):
-        raise ValueError(f"{type(tokenizer).__name__} ships no chat template (the Gemma GGUF has none); "
-                         f"use template='koalpaca'")
+        raise ValueError(f"{type(tokenizer).__name__}에는 채팅 템플릿이 없습니다 (ships no chat template: Gemma GGUF에 "
+                         f"없음); template='koalpaca'를 쓰세요")
     user = record["instruction"] + (f"\n\n{record['input']}" if record.get("input") else "")
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
                                            add_generation_prompt=True)

@@ -41,7 +41,7 @@ def qlora_adapter(profile, adapter_dir, folder, progress=print) -> tuple[Path, b
 
     q = qlora_profile(profile)
     result = train(q, folder, if_exists="replace", progress=progress)
-    progress(f"QLoRA 어댑터: nf4 모델에서 {result.global_step} 스텝, held-out 손실 "
+    progress(f"QLoRA 어댑터: nf4 모델에서 {result.global_step} 스텝, 평가 손실 "
              f"{result.heldout_loss_before:.3f} -> {result.heldout_loss_after:.3f}")
     return result.adapter_dir, True
 
@@ -103,7 +103,8 @@ def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[d
     (1') control: an all-zero adapter merged into the 4-bit model, against that model unmerged,
     (2) into the original full-precision base (exact merge, but not the base the adapter was trained on),
     (3) into the de-quantized nf4 base (``dequantize()``): the weights the adapter was trained on.
-    Rows: merge, q_proj layer type, compared with, max |Δlogit|, held-out answer loss.
+    Rows (Korean keys, as 07 shows them): 병합 (merge), q_proj 층 종류, 비교 대상 (compared with), max |Δlogit|,
+    평가 손실 (held-out answer loss). "바닥" rows are the floors.
     """
     import copy
 
@@ -120,29 +121,29 @@ def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[d
     def add(name, model, against=None, key=None):
         out, m = batch_logits(model, examples, pad)
         layer = next(type(mod).__name__ for n, mod in model.named_modules() if n.endswith("q_proj"))
-        rows.append({"merge": name, "q_proj type": layer, "compared with": against or "",
+        rows.append({"병합": name, "q_proj 층 종류": layer, "비교 대상": against or "",
                      "max |Δlogit|": max_logit_diff(out, logits[against], m) if against else 0.0,
-                     "held-out loss": answer_loss_from_logits(out, examples, pad)})
+                     "평가 손실": answer_loss_from_logits(out, examples, pad)})
         if key:
             logits[key] = out
 
     def nf4_copy():  # quantizing is the slow part on a CPU, and merges change their model in place
         return copy.deepcopy(quantized)
 
-    add("nf4 model (no adapter)", nf4_copy(), key="nf4 model")
-    add("floor: de-quantized fp32 copy of the nf4 model (no adapter)", nf4_copy().dequantize(), "nf4 model")
+    add("nf4 모델 (어댑터 없음)", nf4_copy(), key="nf4 모델")
+    add("바닥: nf4 모델을 fp32로 푼 복사본 (어댑터 없음)", nf4_copy().dequantize(), "nf4 모델")
     rows.insert(0, rows.pop())  # the floor row first
-    add("de-quantized copy + adapter (not merged)", PeftModel.from_pretrained(nf4_copy().dequantize(), str(adapter_dir)),
-        key="de-quantized copy + adapter")
+    add("푼 복사본 + 어댑터 (병합 안 함)", PeftModel.from_pretrained(nf4_copy().dequantize(), str(adapter_dir)),
+        key="푼 복사본 + 어댑터")
     rows.pop()  # only its logits are needed: the merge-rounding floor below is measured against them
     merged3 = PeftModel.from_pretrained(nf4_copy().dequantize(), str(adapter_dir)).merge_and_unload()
-    add("floor: fp32 rounding of a merge (de-quantized copy, merged vs not)", merged3, "de-quantized copy + adapter")
+    add("바닥: 병합의 fp32 반올림 (푼 복사본, 병합 전후)", merged3, "푼 복사본 + 어댑터")
     reference = PeftModel.from_pretrained(nf4_copy(), str(adapter_dir))
-    add("nf4 + adapter (not merged)", reference, key="nf4 + adapter")
+    add("nf4 + 어댑터 (병합 안 함)", reference, key="nf4 + 어댑터")
     with _rounding_warning_measured():
-        add("(1) into the 4-bit model", reference.merge_and_unload(), "nf4 + adapter")
-        add("(1') zero adapter into the 4-bit model", attach_lora(nf4_copy(), q.lora).merge_and_unload(), "nf4 model")
+        add("(1) 4비트 모델에 병합", reference.merge_and_unload(), "nf4 + 어댑터")
+        add("(1') 0인 어댑터를 4비트 모델에 병합", attach_lora(nf4_copy(), q.lora).merge_and_unload(), "nf4 모델")
     full = PeftModel.from_pretrained(load_model(q.model, dtype=q.torch_dtype), str(adapter_dir))
-    add("(2) into the original base", full.merge_and_unload(), "nf4 + adapter")
-    add("(3) into the de-quantized nf4 base", merged3, "nf4 + adapter")
+    add("(2) 원래 기본 모델에 병합", full.merge_and_unload(), "nf4 + 어댑터")
+    add("(3) nf4를 푼 기본 모델에 병합", merged3, "nf4 + 어댑터")
     return rows

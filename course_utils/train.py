@@ -6,13 +6,12 @@
         --batch_size 1 --gradient_accumulation_steps 16 --learning_rate 2e-4 --output_dir outputs/seed   # the seed's flags
     python -m course_utils.train --profile cpu --set lora.r=16 --set train.eval_steps=20 --output outputs/r16
 
-The same function runs in notebook 05, from the command line, and under ``accelerate launch``.
-Loss is computed on answer tokens only, and the output layer is applied only at positions where
-some row of the batch has an answer token: prompt and padding positions mostly never produce
-logits (for Gemma's 262k vocabulary that is most of the work). The held-out records are evaluated
-every ``eval_steps`` (the Trainer's schedule, our exact answer-token loss); checkpoints are written every
-``save_steps``, the best one by held-out loss is kept and becomes the adapter. TensorBoard event files go
-to ``<output>/tensorboard``. A run folder is never destroyed implicitly (``course_utils.runs``).
+A run is four steps, each a plain function that notebook 05 composes around the ``TrainingArguments(...)`` and
+``AnswerOnlyTrainer(...)`` it writes (``course_utils.trainer``): ``prepare_run`` (checks, run-folder policy, seed,
+data, model + LoRA, held-out loss before), ``training_callbacks`` (TensorBoard in the run folder, NaN stop, Ctrl-C,
+stop after a step), ``fit`` (the Trainer's loop; Ctrl-C and a full disk handled) and ``finish_run`` (the best
+checkpoint becomes ``<output>/adapter`` with its metadata). ``train`` composes the same four for the command line,
+``accelerate launch`` and "train it when missing". A run folder is never destroyed implicitly (``course_utils.runs``).
 """
 from __future__ import annotations
 
@@ -22,13 +21,11 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import torch
-
-from .loss import answer_loss_sum, heldout_loss
-from .prompts import collate, pad_id, prepare_data
+from .loss import heldout_loss
+from .prompts import pad_id, prepare_data
 from .runs import check_output_folder, check_writable, last_complete_checkpoint
 
 
@@ -36,7 +33,7 @@ from .runs import check_output_folder, check_writable, last_complete_checkpoint
 class TrainResult:
     adapter_dir: Path
     global_step: int
-    heldout_loss_before: float  # mean answer-token cross-entropy (nats/token) on held-out records
+    heldout_loss_before: float  # mean answer-token cross-entropy (nats/token) on the held-out records
     heldout_loss_after: float
     train_seconds: float  # wall time of the Trainer's loop, held-out evaluations included
     tokens_per_second: float  # real (non-pad) tokens processed per second of training (evaluation time excluded)
@@ -47,116 +44,58 @@ class TrainResult:
     best_step: int | None = None  # the checkpoint the adapter came from (lowest held-out loss)
     interrupted: bool = False  # stopped by Ctrl-C after saving a checkpoint
     moved_to: str | None = None  # where an earlier run in the same folder was moved (overwrite)
+    model: object = field(default=None, repr=False)  # the trained peft model in memory (the best checkpoint)
+    tokenizer: object = field(default=None, repr=False)
 
     @property
     def loss_drop(self) -> float:
         return 1.0 - self.heldout_loss_after / self.heldout_loss_before
 
-
-def _trainer_class():
-    from transformers import Trainer
-
-    class AnswerOnlyTrainer(Trainer):
-        """Trainer whose loss is answer-token cross-entropy without logits at masked positions, and whose
-        evaluation is the exact held-out answer-token loss (``heldout_loss``) of ``eval_dataset``."""
-
-        loss_is_scaled_for_ga = True
-        pad_id = 0
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss, n = answer_loss_sum(model, inputs)
-            if num_items_in_batch is None:  # not counted by the Trainer: normalize per micro-batch
-                return loss / max(n, 1) / self.current_gradient_accumulation_steps
-            loss = loss / num_items_in_batch
-            if self.args.average_tokens_across_devices:
-                loss = loss * self.accelerator.num_processes
-            return loss
-
-        eval_seconds = 0.0  # time spent evaluating inside train(): not training throughput
-
-        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
-            start = time.perf_counter()
-            examples = self.eval_dataset if eval_dataset is None else eval_dataset
-            metrics = {f"{metric_key_prefix}_loss": heldout_loss(self.model, examples, self.pad_id,
-                                                                 self.args.per_device_eval_batch_size)}
-            self.eval_seconds += time.perf_counter() - start
-            self.log(metrics)
-            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-            return metrics
-
-    return AnswerOnlyTrainer
+    def summary(self) -> dict:
+        """The measured values as plain JSON-able data (no model, tokenizer, log or data report)."""
+        skip = {"log_history", "data_report", "model", "tokenizer"}
+        return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v)
+                for f in fields(self) if f.name not in skip}
 
 
-def training_arguments(profile, checkpoint_dir: Path, max_steps: int | None = None):
-    """``TrainingArguments`` for the profile's recipe (``max_steps`` overrides the profile's steps or epochs)."""
-    from transformers import TrainingArguments
+@dataclass
+class Run:
+    """Everything ``prepare_run`` made ready: the model with its zero LoRA adapter, the data, the folders."""
+    profile: object
+    output_dir: Path
+    model: object
+    tokenizer: object
+    train_set: list
+    heldout: list
+    data_report: object
+    pad: int
+    loss_before: float
+    resume_from: Path | None = None
+    moved_to: Path | None = None
+    ctrl_c: object = None
 
-    t = profile.train
-    cuda = profile.device == "cuda" and torch.cuda.is_available()
-    steps = max_steps or t.max_steps
-    return TrainingArguments(
-        output_dir=str(checkpoint_dir),
-        per_device_train_batch_size=profile.batch_size,
-        per_device_eval_batch_size=t.eval_batch_size,
-        gradient_accumulation_steps=profile.grad_accum,
-        learning_rate=t.learning_rate,
-        warmup_steps=t.warmup_steps,
-        lr_scheduler_type=t.lr_scheduler,
-        max_steps=steps or -1,
-        num_train_epochs=t.epochs or 1,  # used only when max_steps is -1
-        logging_steps=t.logging_steps,
-        logging_nan_inf_filter=False,  # the Trainer would log the previous mean instead: StopOnNaN must see it
-        eval_strategy="steps",
-        eval_steps=t.eval_steps,
-        save_steps=t.save_steps,
-        save_total_limit=2,  # the best checkpoint is always kept, plus the newest
-        load_best_model_at_end=True,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        optim=profile.optimizer,
-        fp16=cuda and profile.dtype == "float16",
-        bf16=cuda and profile.dtype == "bfloat16",
-        activation_checkpointing=profile.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if profile.gradient_checkpointing else None,
-        train_sampling_strategy="group_by_length",
-        remove_unused_columns=False,
-        report_to=[],  # TensorBoard is added by train() with its folder inside the run folder
-        seed=t.seed,
-        data_seed=t.seed,
-        neftune_noise_alpha=t.neftune_noise_alpha,
-        use_cpu=not cuda,
-        dataloader_num_workers=0,
-        disable_tqdm=True,  # progress is printed by monitoring.TextProgress
-    )
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.output_dir / "checkpoints"
 
 
-def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str = "refuse",
-          stop_after: int | None = None, callbacks: list | None = None, progress=print) -> TrainResult:
-    """Train the profile's LoRA adapter; return measured results (see ``TrainResult``).
+def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists: str = "refuse",
+                progress=print) -> Run:
+    """Check, seed, load and measure before training; an earlier run in ``output_dir`` is handled by ``if_exists``.
 
-    ``output_dir`` gets ``checkpoints/``, ``tensorboard/`` and, when training reaches its last step, ``adapter/``
-    (the best checkpoint by held-out loss). ``resume=True`` continues from the last complete checkpoint.
-    A fresh run in a folder that holds an earlier run: ``if_exists="refuse"`` (default) stops before any work,
-    ``"overwrite"`` moves the earlier run to ``<output>.previous-<time>``, ``"replace"`` deletes it (notebooks
-    re-running their own demo folder). ``stop_after=k`` stops after step k, as an interruption would.
+    Everything that can be wrong is checked before the output folder is touched (bad input writes nothing). A fresh
+    run in a folder that holds an earlier one: ``"refuse"`` (default) stops, ``"overwrite"`` moves the earlier run to
+    ``<output>.previous-<time>``, ``"replace"`` deletes it (notebooks re-running their own demo folder);
+    ``resume=True`` continues from the last complete checkpoint.
     """
-    from .notebook import quiet_libraries
+    from transformers import set_seed
 
-    quiet_libraries()  # before transformers' Trainer imports bitsandbytes
-    from transformers import TrainerCallback, set_seed
-    from transformers.integrations import TensorBoardCallback
-
-    from .adapter import adapter_metadata, save_adapter
     from .loading import load_profile_model, load_tokenizer
     from .lora import attach_lora
-    from .monitoring import StopOnNaN, use_text_progress
     from .profiles import check_device
-    from .runs import CtrlC, check_earlier_run, disk_full_error, move_aside
-    from .vram_measure import peak_memory_bytes
+    from .runs import CtrlC, check_earlier_run, move_aside
 
     output_dir = Path(output_dir)
-    checkpoint_dir = output_dir / "checkpoints"
-    # everything that can be wrong is checked before the output folder is touched (bad input writes nothing)
     check_device(profile)
     check_output_folder(output_dir)
     earlier = check_earlier_run(output_dir, resume, if_exists)
@@ -177,30 +116,34 @@ def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str 
     if earlier and not resume:
         if if_exists == "overwrite":
             moved_to = move_aside(output_dir)
-            progress(f"the earlier run in {output_dir} ({earlier}) was moved to {moved_to}")
+            progress(f"{output_dir}에 있던 이전 학습({earlier})을 {moved_to}로 옮겼습니다")
         else:
             shutil.rmtree(output_dir)
-            progress(f"replaced the earlier run in {output_dir} ({earlier})")
+            progress(f"{output_dir}의 이전 학습({earlier})을 지우고 새로 시작합니다")
     check_writable(output_dir)
     pad = pad_id(tokenizer)
     if report.note:
         progress(report.note)
-    where = "the bundled held-out file" if report.source == "bundled" else f"a seeded split of {report.source}"
-    progress(f"data: {report.summary()}; {len(train_set)} training records, {len(heldout)} held-out from {where}")
-    resume_from = last_complete_checkpoint(checkpoint_dir) if resume else None
+    where = "동봉된 평가 파일" if report.source == "bundled" else f"{report.source}를 시드로 나눈 것"
+    progress(f"데이터: {report.summary()}; 학습 레코드 {len(train_set)}개, 평가 레코드 {len(heldout)}개 ({where})")
+    resume_from = last_complete_checkpoint(output_dir / "checkpoints") if resume else None
     loss_before = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)  # the adapter is still zero here
     if resume_from:
-        progress(f"resuming from {resume_from.name}; held-out answer loss of the base model (no adapter): "
-                 f"{loss_before:.4f} (perplexity {math.exp(loss_before):.1f})")
+        progress(f"{resume_from.name}에서 이어 갑니다. 기본 모델(어댑터 없음)의 평가 손실: "
+                 f"{loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
     else:
-        progress(f"held-out answer loss before training: {loss_before:.4f} (perplexity {math.exp(loss_before):.1f})")
+        progress(f"학습 전 평가 손실: {loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
+    return Run(profile, output_dir, model, tokenizer, train_set, heldout, report, pad, loss_before,
+               resume_from=resume_from, moved_to=moved_to, ctrl_c=CtrlC())
 
-    counter = {"tokens": 0}
 
-    def data_collator(features):
-        batch = collate(features, pad)
-        counter["tokens"] += int(batch["attention_mask"].sum())
-        return batch
+def training_callbacks(run: Run, stop_after: int | None = None, extra: list | None = None) -> list:
+    """The Trainer callbacks of a course run: stop after step ``stop_after`` (as an interruption would), stop on a
+    NaN loss, Ctrl-C saves a checkpoint and stops, TensorBoard logs in ``<output>/tensorboard``, then ``extra``."""
+    from transformers import TrainerCallback
+    from transformers.integrations import TensorBoardCallback
+
+    from .monitoring import StopOnNaN
 
     class StopAfter(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
@@ -208,54 +151,90 @@ def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str 
                 control.should_training_stop = True
 
     tensorboard = TensorBoardCallback()
-    tensorboard.logging_dir = str(output_dir / "tensorboard")  # the library's callback; it writes on rank 0 only
-    ctrl_c = CtrlC()
-    trainer = _trainer_class()(
-        model=model, args=training_arguments(profile, checkpoint_dir), train_dataset=train_set, eval_dataset=heldout,
-        data_collator=data_collator, callbacks=[StopAfter(), StopOnNaN(profile.dtype), ctrl_c.callback(), tensorboard,
-                                                *(callbacks or [])])
-    trainer.pad_id = pad
+    tensorboard.logging_dir = str(run.output_dir / "tensorboard")  # the library's callback; it writes on rank 0 only
+    return [StopAfter(), StopOnNaN(run.profile.dtype), run.ctrl_c.callback(), tensorboard, *(extra or [])]
+
+
+def fit(run: Run, trainer, progress=print) -> float:
+    """``trainer.train()`` from the run's checkpoint, with progress lines, Ctrl-C and a full disk handled; seconds."""
+    import errno
+
+    from .monitoring import use_text_progress
+    from .runs import disk_full_error
+
     use_text_progress(trainer, progress)
     start = time.perf_counter()
     try:
-        with ctrl_c:
-            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        with run.ctrl_c:
+            trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
     except OSError as err:
-        import errno
-
         if err.errno == errno.ENOSPC:
-            raise disk_full_error(err, checkpoint_dir, trainer.state.global_step) from None
+            raise disk_full_error(err, run.checkpoint_dir, trainer.state.global_step) from None
         raise
-    seconds = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult:
+    """Measure the trained model; when training reached its last step, save the best checkpoint as
+    ``<output>/adapter`` with its metadata (rank 0 only); return the results."""
+    from .adapter import adapter_metadata, save_adapter
+    from .vram_measure import peak_memory_bytes
+
     step = trainer.state.global_step
     best = trainer.state.best_model_checkpoint
     best_step = int(Path(best).name.split("-")[1]) if best else None
     evals = {e["step"]: e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e}
     # the model in memory is the best checkpoint (load_best_model_at_end), whose held-out loss was just measured
-    loss_after = evals[best_step] if best_step in evals else heldout_loss(model, heldout, pad,
-                                                                         profile.train.eval_batch_size)
-    which = f"best checkpoint, step {best_step}" if best_step is not None and best_step != step else f"step {step}"
-    progress(f"held-out answer loss after {step} steps ({which}): {loss_after:.4f} (perplexity {math.exp(loss_after):.1f})")
+    loss_after = evals[best_step] if best_step in evals else heldout_loss(run.model, run.heldout, run.pad,
+                                                                         run.profile.train.eval_batch_size)
+    which = f"가장 좋은 체크포인트, 스텝 {best_step}" if best_step is not None and best_step != step else f"스텝 {step}"
+    progress(f"{step} 스텝 학습 후 평가 손실 ({which}): {loss_after:.4f} (퍼플렉서티 {math.exp(loss_after):.1f})")
     training = seconds - trainer.eval_seconds
-    result = TrainResult(output_dir / "adapter", step, loss_before, loss_after, seconds,
-                         counter["tokens"] / training if training > 0 else 0.0, peak_memory_bytes(),
-                         trainer.state.log_history, report, str(resume_from) if resume_from else None,
-                         best_step, ctrl_c.pressed, str(moved_to) if moved_to else None)
-    finished = step >= trainer.state.max_steps and not ctrl_c.pressed
+    tokens = trainer.data_collator.tokens
+    result = TrainResult(
+        adapter_dir=run.output_dir / "adapter", global_step=step, heldout_loss_before=run.loss_before,
+        heldout_loss_after=loss_after, train_seconds=seconds, tokens_per_second=tokens / training if training > 0 else 0.0,
+        peak_memory_bytes=peak_memory_bytes(), log_history=trainer.state.log_history, data_report=run.data_report,
+        resumed_from=str(run.resume_from) if run.resume_from else None, best_step=best_step,
+        interrupted=run.ctrl_c.pressed, moved_to=str(run.moved_to) if run.moved_to else None,
+        model=run.model, tokenizer=run.tokenizer)
+    finished = step >= trainer.state.max_steps and not run.ctrl_c.pressed
     saves = finished and trainer.is_world_process_zero()  # one writer under DDP
     if saves:
-        save_adapter(model, result.adapter_dir, metadata=adapter_metadata(
-            profile, tokenizer, global_step=step, best_step=best_step, heldout_loss_before=loss_before,
+        report = run.data_report
+        save_adapter(run.model, result.adapter_dir, metadata=adapter_metadata(
+            run.profile, run.tokenizer, global_step=step, best_step=best_step, heldout_loss_before=run.loss_before,
             heldout_loss_after=loss_after, train_records=report.kept, data_source=report.source,
             train_seconds=seconds, tokens_per_second=result.tokens_per_second, world_size=trainer.args.world_size))
-    if ctrl_c.pressed:
-        progress(f"stopped by Ctrl-C at step {step}; checkpoint-{step} is saved in {checkpoint_dir}. Continue with: "
-                 f"python -m course_utils.train --profile {profile.name} --output {output_dir} --resume")
+    if run.ctrl_c.pressed:
+        progress(f"Ctrl-C로 스텝 {step}에서 멈췄습니다. checkpoint-{step}이 {run.checkpoint_dir}에 저장되어 있습니다. "
+                 f"이어서 하려면: python -m course_utils.train --profile {run.profile.name} --output {run.output_dir} "
+                 "--resume")
     if trainer.args.world_size > 1:
-        progress(f"rank {trainer.args.process_index} of {trainer.args.world_size}: finished at step {step}; "
-                 + (f"adapter saved to {result.adapter_dir}" if saves else "the adapter is rank 0's to save"))
-    result.model, result.tokenizer = model, tokenizer
+        progress(f"rank {trainer.args.process_index}/{trainer.args.world_size}: 스텝 {step}에서 끝 — "
+                 + (f"어댑터를 {result.adapter_dir}에 저장했습니다" if saves else "어댑터는 rank 0이 저장합니다"))
     return result
+
+
+def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str = "refuse",
+          stop_after: int | None = None, callbacks: list | None = None, progress=print) -> TrainResult:
+    """Train the profile's LoRA adapter; return measured results (see ``TrainResult``).
+
+    ``output_dir`` gets ``checkpoints/``, ``tensorboard/`` and, when training reaches its last step, ``adapter/``
+    (the best checkpoint by held-out loss). ``resume`` and ``if_exists``: see ``prepare_run``. ``stop_after=k``
+    stops after step k, as an interruption would.
+    """
+    from .notebook import quiet_libraries
+
+    quiet_libraries()  # before transformers' Trainer imports bitsandbytes
+    from .trainer import AnswerOnlyTrainer, TokenCountingCollator, training_arguments
+
+    run = prepare_run(profile, output_dir, resume, if_exists, progress)
+    trainer = AnswerOnlyTrainer(
+        model=run.model, args=training_arguments(profile, run.checkpoint_dir), train_dataset=run.train_set,
+        eval_dataset=run.heldout, data_collator=TokenCountingCollator(run.pad), pad_id=run.pad,
+        callbacks=training_callbacks(run, stop_after, callbacks))
+    return finish_run(run, trainer, fit(run, trainer, progress), progress)
 
 
 def main(argv=None) -> None:
@@ -304,8 +283,7 @@ def main(argv=None) -> None:
         result = train(profile, args.output, resume=args.resume, if_exists="overwrite" if args.overwrite else "refuse")
     except (ValueError, OSError, TrainingDiverged) as err:  # ProfileError, DataError, RunExistsError, disk full...
         raise SystemExit(f"error: {err}") from None
-    summary = {k: v for k, v in asdict(result).items() if k not in ("log_history", "data_report")}
-    summary["adapter_dir"] = str(result.adapter_dir)
+    summary = result.summary()
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary, indent=2, default=str))
     if result.interrupted:

@@ -15,6 +15,9 @@ from pathlib import Path
 SEARCH_SPACE = {"learning_rate": (1e-4, 2e-3), "r": (4, 8, 16), "targets": ("attention", "all-linear")}
 
 
+# how compare()'s runs are labelled where a learner reads them
+RUN_NAMES = {"best": "가장 좋은 설정", "default": "기본 설정", "default, seed+1": "기본 설정, 시드+1"}
+
 def with_settings(profile, learning_rate: float, r: int, targets: str, steps: int | None = None,
                   heldout_records: int | None = None, seed: int | None = None, eval_steps: int | None = None):
     """``profile`` with these LoRA/learning-rate settings (alpha = 2 r, as the course's profiles use), optionally
@@ -76,8 +79,9 @@ def search(profile, folder, progress=print):
         return min(e["eval_loss"] for e in result.log_history if "eval_loss" in e)
 
     def report(study, trial):
-        value = f"{trial.value:.4f}" if trial.value is not None else f"pruned at step {max(trial.intermediate_values)}"
-        progress(f"trial {trial.number}: lr {trial.params['learning_rate']:.2e}, r {trial.params['r']}, "
+        value = f"{trial.value:.4f}" if trial.value is not None else \
+            f"스텝 {max(trial.intermediate_values)}에서 가지치기로 중단"
+        progress(f"시도 {trial.number}: lr {trial.params['learning_rate']:.2e}, r {trial.params['r']}, "
                  f"{trial.params['targets']} -> {value}")
 
     study.optimize(objective, n_trials=tuning.trials, callbacks=[report])
@@ -106,7 +110,8 @@ def compare(profile, best: dict, folder, progress=print) -> dict:
         p = with_settings(profile, **settings, steps=steps, seed=profile.train.seed + offset, eval_steps=steps)
         results[name] = train(p, Path(folder) / name.replace(", ", "-").replace("+", ""), if_exists="replace",
                               progress=lambda message: None)
-        progress(f"{name}: held-out {results[name].heldout_loss_before:.4f} -> {results[name].heldout_loss_after:.4f}")
+        progress(f"{RUN_NAMES[name]}: 평가 손실 {results[name].heldout_loss_before:.4f} -> "
+                 f"{results[name].heldout_loss_after:.4f}")
     from .files import write_text
 
     write_text(Path(folder) / COMPARISON, json.dumps({n: {"heldout_loss_before": r.heldout_loss_before,

@@ -25,12 +25,12 @@ def vram_calculator(model: str = "tinyllama-1.1b", method: str = "qlora"):
     import ipywidgets as w
 
     controls = dict(
-        model=w.Dropdown(options=list(MODELS), value=model, description="model"),
-        method=w.Dropdown(options=["full", "lora", "qlora"], value=method, description="method"),
-        seq_len=w.IntSlider(value=512, min=128, max=4096, step=128, description="seq"),
-        batch_size=w.IntSlider(value=1, min=1, max=16, description="batch"),
+        model=w.Dropdown(options=list(MODELS), value=model, description="모델"),
+        method=w.Dropdown(options=["full", "lora", "qlora"], value=method, description="방법"),
+        seq_len=w.IntSlider(value=512, min=128, max=4096, step=128, description="길이"),
+        batch_size=w.IntSlider(value=1, min=1, max=16, description="배치"),
         r=w.Dropdown(options=[4, 8, 16, 32, 64], value=8, description="r"),
-        gradient_checkpointing=w.Checkbox(value=True, description="grad-ckpt"),
+        gradient_checkpointing=w.Checkbox(value=True, description="체크포인팅"),
     )
     out = w.HTML()
 

@@ -67,9 +67,9 @@ from course_utils.vram import weight_bytes
 
 n = 4096 * 4096  # values in one 4096 x 4096 weight matrix
 for label, fmt, dq in [("fp32", "float32", False), ("fp16", "float16", False), ("int8", "int8", False),
-                       ("nf4 (absmax fp32)", "nf4", False), ("nf4 + double quant", "nf4", True)]:
+                       ("nf4 (absmax fp32)", "nf4", False), ("nf4 + 이중 양자화", "nf4", True)]:
     data, constants = weight_bytes(n, fmt, double_quant=dq)
-    print(f"{label:<20} {8 * (data + constants) / n:6.3f} bits/value  {(data + constants) / MIB:7.2f} MiB")
+    print(f"{label:<20} 값당 {8 * (data + constants) / n:6.3f}비트  {(data + constants) / MIB:7.2f} MiB")
 
 # %% [markdown]
 # nf4의 absmax 비용은 값당 0.5비트(fp32 absmax)에서 이중 양자화 후 약 0.127비트로 줄어듭니다 —
@@ -88,11 +88,11 @@ for key in ["gemma-3-270m", "smollm2-135m-instruct", "tinyllama-1.1b"]:
     c = count_params(meta_model(key))
     fp32 = 4 * c.total
     nf4 = sum(weight_bytes(c.linear, "nf4")) + 4 * (c.total - c.linear)  # non-linear parts stay fp32
-    print(f"{key:<22} params {c.total / 1e6:7.1f} M  embedding+head {100 * c.embedding_share:5.1f} %  "
-          f"fp32 {fp32 / MIB:7.1f} MiB -> nf4 {nf4 / MIB:7.1f} MiB  saved {100 * (1 - nf4 / fp32):5.1f} %")
+    print(f"{key:<22} 파라미터 {c.total / 1e6:7.1f} M  임베딩+출력층 {100 * c.embedding_share:5.1f} %  "
+          f"fp32 {fp32 / MIB:7.1f} MiB -> nf4 {nf4 / MIB:7.1f} MiB  절약 {100 * (1 - nf4 / fp32):5.1f} %")
 
 # %% [markdown]
-# 위 표의 `embedding+head`와 `saved` 열을 비교해 보세요: Gemma-3-270M은 파라미터 대부분이 262k 어휘의 임베딩이라
+# 위 표의 "임베딩+출력층"과 "절약" 열을 비교해 보세요: Gemma-3-270M은 파라미터 대부분이 262k 어휘의 임베딩이라
 # 4비트로 바꿔도 줄어드는 몫이 작고, 임베딩 몫이 작은 SmolLM2는 훨씬 많이 줄어듭니다.
 #
 # ## 3. 옵티마이저: AdamW, 8-bit AdamW, paged 8-bit AdamW
@@ -107,8 +107,8 @@ from course_utils.vram import PAGED_MIN_SIZE, lora_tensor_sizes, optimizer_state
 
 for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
     sizes = lora_tensor_sizes(key, "attention", 8)
-    print(f"{key:<15} LoRA r=8 tensors {len(sizes):4d}  largest {max(sizes):7,d} values  "
-          f"paged: {'yes' if max(sizes) >= PAGED_MIN_SIZE else 'no'}  "
+    print(f"{key:<15} LoRA r=8 텐서 {len(sizes):4d}개  가장 큰 텐서 {max(sizes):7,d}값  "
+          f"페이징 {'됨' if max(sizes) >= PAGED_MIN_SIZE else '안 됨'}  "
           f"AdamW {optimizer_state_bytes(sizes, 'adamw_torch') / MIB:6.2f} MiB  "
           f"8-bit {optimizer_state_bytes(sizes, 'paged_adamw_8bit') / MIB:6.2f} MiB")
 
@@ -128,14 +128,15 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
 # NBVAL_CHECK_OUTPUT
 from course_utils.vram import budget_table
 
-print(f"{'model':<15}{'method':<7}{'weights':>9}{'lora+grad+opt':>15}{'activ.':>8}{'logits':>8}{'total GiB':>11}  8 GB?")
+print(f"{'모델':<13}{'방법':<5}{'가중치':>6}{'LoRA+그래디언트+옵티마이저':>15}{'활성화':>5}{'로짓':>6}{'합계 GiB':>9}  8 GB에?")
 weights_of = {}
 for row in budget_table(seq_len=512, batch_size=1, r=8):
     weights = row["weights_linear"] + row["weights_other"] + row["quant_constants"]
     weights_of[row["model"], row["method"]] = weights
     train = row["lora_weights"] + row["gradients"] + row["optimizer"]
-    print(f"{row['model']:<15}{row['method']:<7}{weights:9.2f}{train:15.3f}{row['activations']:8.3f}"
-          f"{row['logits']:8.3f}{row['total_gib']:11.2f}  {'fits' if row['fits_8gb'] else 'NO'}")
+    method = "전체" if row["method"] == "full" else row["method"]
+    print(f"{row['model']:<15}{method:<7}{weights:9.2f}{train:15.3f}{row['activations']:8.3f}"
+          f"{row['logits']:8.3f}{row['total_gib']:11.2f}  {'들어감' if row['fits_8gb'] else '안 들어감'}")
 print()
 for model in dict.fromkeys(model for model, _ in weights_of):
     print(f"{model}: QLoRA의 가중치 = LoRA의 가중치 ÷ {weights_of[model, 'lora'] / weights_of[model, 'qlora']:.1f}")
@@ -183,7 +184,7 @@ from course_utils.loading import load_profile_model
 from course_utils.lora import attach_lora
 
 model = attach_lora(load_profile_model(profile), profile.lora)
-print(type(model.get_base_model()).__name__, "+ LoRA r =", profile.lora.r)
+print(f"측정할 모델: {type(model.get_base_model()).__name__} + LoRA r = {profile.lora.r}")
 
 # %%
 import pandas as pd
@@ -195,11 +196,13 @@ table = pd.DataFrame(rows)
 table["estimated MiB"] = (table.pop("estimated") / MIB).round(2)
 table["measured MiB"] = (table.pop("measured") / MIB).round(2)
 table["error %"] = table.pop("error_pct").round(2)
-table
+TERMS = {"parameters": "파라미터", "gradients": "그래디언트", "optimizer": "옵티마이저", "activations": "활성화", "logits": "로짓"}
+table.rename(columns={"seq_len": "길이", "batch_size": "배치", "checkpointing": "체크포인팅", "term": "항목",
+                      "estimated MiB": "추정 MiB", "measured MiB": "측정 MiB", "error %": "오차 %"}).replace(TERMS)
 
 # %%
 worst = max(rows, key=lambda r: abs(r["error_pct"]))
-print(f"가장 큰 오차: {worst['term']} (seq {worst['seq_len']}, 체크포인팅 {worst['checkpointing']}) "
+print(f"가장 큰 오차: {TERMS[worst['term']]} (길이 {worst['seq_len']}, 체크포인팅 {worst['checkpointing']}) "
       f"{worst['error_pct']:+.2f} %")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

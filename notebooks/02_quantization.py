@@ -64,7 +64,7 @@ from course_utils.loading import load_model
 
 model_fp32 = load_model(profile.model)
 weight = model_fp32.model.layers[0].self_attn.q_proj.weight.detach()
-print(f"{profile.model} layers[0].self_attn.q_proj.weight: {tuple(weight.shape)}, {weight.dtype}")
+print(f"{profile.model}의 layers[0].self_attn.q_proj.weight: 모양 {tuple(weight.shape)}, {weight.dtype}")
 
 # %%
 import pandas as pd
@@ -72,9 +72,9 @@ import pandas as pd
 from course_utils.quantization import quantize_int8, quantize_nf4
 
 trips = [quantize_int8(weight), quantize_nf4(weight, double_quant=False), quantize_nf4(weight)]
-pd.DataFrame([{"format": f"{t.fmt}{' + dq' if i == 2 else ''}", "bytes before": t.bytes_before,
-               "bytes after": t.bytes_after, "bits/value": round(t.bits_per_value, 3),
-               "mean |error|": f"{t.mean_abs_error:.2e}", "relative error %": round(100 * t.relative_error, 2)}
+pd.DataFrame([{"형식": f"{t.fmt}{' + 이중 양자화' if i == 2 else ''}", "바이트 (전)": t.bytes_before,
+               "바이트 (후)": t.bytes_after, "값당 비트": round(t.bits_per_value, 3),
+               "평균 |오차|": f"{t.mean_abs_error:.2e}", "상대 오차 %": round(100 * t.relative_error, 2)}
               for i, t in enumerate(trips)])
 
 # %% [markdown]
@@ -119,8 +119,8 @@ model_nf4 = load_model(profile.model, quantization_config=BitsAndBytesConfig(
     bnb_4bit_compute_dtype=torch.float32))
 sizes = {"fp32": model_footprint(model_fp32), "fp16": model_footprint(model_fp16), "nf4": model_footprint(model_nf4)}
 for name, size in sizes.items():
-    print(f"{name:<5} {size / MIB:8.2f} MiB  ({100 * size / sizes['fp32']:5.1f} % of fp32)")
-print("q_proj is now", type(model_nf4.model.layers[0].self_attn.q_proj).__name__)
+    print(f"{name:<5} {size / MIB:8.2f} MiB  (fp32의 {100 * size / sizes['fp32']:5.1f} %)")
+print("nf4 모델의 q_proj 층:", type(model_nf4.model.layers[0].self_attn.q_proj).__name__)
 
 # %% [markdown]
 # nf4 모델이 fp16 모델보다 클 수도 있습니다. 왜 그런지 모듈 종류별 바이트로 나눠 봅니다: bitsandbytes는 블록 안의 선형층만
@@ -131,6 +131,7 @@ from course_utils.vram_measure import footprint_by_role
 
 roles = pd.DataFrame({name: {k: round(v / MIB, 1) for k, v in footprint_by_role(m).items()}
                       for name, m in [("fp32", model_fp32), ("fp16", model_fp16), ("nf4 (나머지는 fp32)", model_nf4)]})
+roles = roles.rename(index={"embedding + output layer": "임베딩 + 출력층", "linear layers": "선형층", "other": "그 밖"})
 roles.loc["합계"] = roles.sum()
 roles.index.name = "MiB"
 roles
@@ -156,10 +157,10 @@ english = ["The capital of Korea is Seoul.", "The weather is clear and warm toda
            "I borrowed a book from the library.", "Kimchi is made with cabbage and chili powder."][: profile.eval_sentences]
 tokenizer = load_tokenizer(profile.model)
 rows = []
-for lang, sents in [("한국어", korean), ("English", english)]:
+for lang, sents in [("한국어", korean), ("영어", english)]:
     a, b = sentence_losses(model_fp32, tokenizer, sents), sentence_losses(model_nf4, tokenizer, sents)
-    rows.append({"language": lang, "sentences": len(sents), "loss fp32": round(sum(a) / len(a), 3),
-                 "loss nf4": round(sum(b) / len(b), 3), "change %": round(100 * (sum(b) / sum(a) - 1), 2)})
+    rows.append({"언어": lang, "문장 수": len(sents), "손실 fp32": round(sum(a) / len(a), 3),
+                 "손실 nf4": round(sum(b) / len(b), 3), "변화 %": round(100 * (sum(b) / sum(a) - 1), 2)})
 losses = pd.DataFrame(rows)
 losses
 
@@ -173,7 +174,7 @@ print(f"행렬 하나: fp32 {nf4_trip.bytes_before / MIB:.2f} MiB -> nf4 {nf4_tr
 print(f"모델 전체: fp32 {sizes['fp32'] / MIB:.1f} MiB -> nf4 {sizes['nf4'] / MIB:.1f} MiB "
       f"({100 * (1 - sizes['nf4'] / sizes['fp32']):.1f} % 절약)")
 for r in rows:
-    print(f"{r['language']} 손실: {r['loss fp32']} -> {r['loss nf4']} ({r['change %']:+.2f} %)")
+    print(f"{r['언어']} 손실: {r['손실 fp32']} -> {r['손실 nf4']} ({r['변화 %']:+.2f} %)")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
 

@@ -70,9 +70,9 @@ A = torch.randn(r, d_in) * 0.01
 B = torch.zeros(d_out, r)
 x = torch.randn(d_in)
 y = W @ x + (alpha / r) * (B @ (A @ x))
-print(f"full layer: {d_in * d_out:,} values, LoRA r={r}: {r * (d_in + d_out):,} values "
+print(f"층 전체: 값 {d_in * d_out:,}개, LoRA r={r}: 값 {r * (d_in + d_out):,}개 "
       f"({100 * r * (d_in + d_out) / (d_in * d_out):.2f} %)")
-print("B = 0, so the output is unchanged:", bool(torch.equal(y, W @ x)))
+print("B = 0이므로 출력이 그대로인가:", bool(torch.equal(y, W @ x)))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. 학습 파라미터 수: 모델 × 타깃 × r
@@ -85,7 +85,7 @@ print("B = 0, so the output is unchanged:", bool(torch.equal(y, W @ x)))
 from course_utils.lora import lora_param_count
 from course_utils.models import count_params, meta_model
 
-print(f"{'model':<16}{'params':>15}{'targets':>12}" + "".join(f"{'r=' + str(r):>12}" for r in (4, 8, 16, 64)))
+print(f"{'모델':<14}{'파라미터':>11}{'대상':>10}" + "".join(f"{'r=' + str(r):>12}" for r in (4, 8, 16, 64)))
 for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
     total = count_params(meta_model(key)).total
     for targets in ("attention", "all-linear"):
@@ -109,13 +109,15 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2", "gemma-3-270m"]:
     m = meta_model(key)
     targets = discover_targets(m, "attention")
     kinds = sorted({layer.kind for layer in find_linear_layers(m) if layer.in_attention})
-    print(f"{key:<15} targets={targets}  layer type={kinds}  fan_in_fan_out={needs_fan_in_fan_out(m, targets)}")
+    print(f"{key:<15} 대상={targets}  층 종류={kinds}  fan_in_fan_out={needs_fan_in_fan_out(m, targets)}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 프로필 모델에 LoRA 붙이기
 #
 # 프로필의 LoRA 설정(r, α, dropout, 타깃)으로 peft `LoraConfig`를 직접 만들고 `get_peft_model`로 모델에 붙입니다.
-# 여러분의 프로젝트에서도 이 두 줄이 LoRA의 전부입니다. 마지막 줄은 강좌의 학습 명령이 만드는 설정과 같은지 확인합니다.
+# 여러분의 프로젝트에서도 이 두 줄이 LoRA의 전부입니다. `assert` 줄은 강좌의 학습 명령이 만드는 설정과 같은지 확인합니다.
+# `print_trainable_parameters()`는 peft가 영어로 찍는 한 줄입니다: "trainable params"는 학습하는 값의 수, "all params"는
+# 전체 값의 수, "trainable%"는 그 비율입니다. 그 아래 줄은 강좌의 `trainable_report`가 센 같은 숫자입니다.
 
 # %%
 from peft import LoraConfig, get_peft_model
@@ -136,13 +138,14 @@ config = LoraConfig(
     task_type="CAUSAL_LM",  # next-token prediction
 )
 assert config == lora_config(profile.lora, base), "the lesson's LoraConfig differs from the one training builds"
-print("target_modules:", sorted(config.target_modules), " r:", config.r, " alpha:", config.lora_alpha)
+print("target_modules =", sorted(config.target_modules), " r =", config.r, " lora_alpha =", config.lora_alpha)
 inputs = tokenizer("한국의 수도는 어디인가요?", return_tensors="pt")
 base.eval()
 with torch.no_grad():
     logits_before = base(**inputs).logits
 model = get_peft_model(base, config)
-print(trainable_report(model))
+model.print_trainable_parameters()  # peft's own count (its log line, in English)
+print(trainable_report(model))  # the course's count: the same numbers, 4-bit weights at their logical size
 
 # %% [markdown]
 # ### 새 어댑터는 출력을 바꾸지 않는다
@@ -154,7 +157,7 @@ print(trainable_report(model))
 model.eval()
 with torch.no_grad():
     logits_after = model(**inputs).logits
-print(f"max |Δlogit| = {(logits_after - logits_before).abs().max().item()}")
+print(f"로짓 차이의 최댓값 max |Δlogit| = {(logits_after - logits_before).abs().max().item()}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. 어댑터 파일 크기 예측
@@ -171,8 +174,8 @@ report = trainable_report(model)
 saved = save_adapter(model, Path("outputs") / "03_fresh_adapter")
 actual = (saved / "adapter_model.safetensors").stat().st_size
 predicted = predicted_adapter_bytes(report.trainable)
-print(f"predicted {predicted:,} B, file {actual:,} B, header {actual - predicted:,} B "
-      f"({100 * (actual - predicted) / actual:.2f} % of the file)")
+print(f"예측 {predicted:,} B, 파일 {actual:,} B, 헤더 {actual - predicted:,} B "
+      f"(파일의 {100 * (actual - predicted) / actual:.2f} %)")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리
@@ -204,7 +207,7 @@ check_03_basic(answer, profile.model, r=16)
 # ### 응용
 # 처음 보는 구조(`unseen_model()`, GPT-NeoX)에서 attention 선형층의 `target_modules` 이름을 찾으세요.
 
-# %%
+# %% tags=["verbatim-output"]
 from course_utils.exercises.lora_config import check_03_applied, unseen_model
 
 print(unseen_model())

@@ -116,12 +116,12 @@ tokenizer = load_tokenizer(profile.model)
 prompt, answer = format_record(record, tokenizer, "koalpaca")
 print(prompt + answer)
 
-# %%
+# %% tags=["verbatim-output"]
 for key in ["smollm2-135m-instruct", "gemma-3-270m"]:
     tok = tokenizer if key == profile.model else load_tokenizer(key)
     try:
         chat_prompt, _ = format_record(record, tok, "chat")
-        print(f"{key}: chat template ->\n{chat_prompt}")
+        print(f"{key}의 채팅 템플릿(chat template) ->\n{chat_prompt}")
     except ValueError as err:
         print(f"{key}: {err}")
 
@@ -137,11 +137,11 @@ import pandas as pd
 from course_utils.prompts import IGNORE, encode
 
 example = encode(record, tokenizer, profile.seq_len)
-rows = pd.DataFrame({"token": [tokenizer.decode([t]) for t in example["input_ids"]], "id": example["input_ids"],
-                     "label": example["labels"]})
-print(f"prompt tokens (masked): {example['n_prompt']}, answer tokens incl. EOS: {example['n_answer']}, "
-      f"last label = EOS: {example['labels'][-1] == tokenizer.eos_token_id}")
-rows.style.apply(lambda r: ["background-color: #ddd" if r["label"] == IGNORE else "" for _ in r], axis=1)
+rows = pd.DataFrame({"토큰": [tokenizer.decode([t]) for t in example["input_ids"]], "id": example["input_ids"],
+                     "레이블": example["labels"]})
+print(f"프롬프트 토큰(마스킹됨): {example['n_prompt']}, 답변 토큰(EOS 포함): {example['n_answer']}, "
+      f"마지막 레이블이 EOS인가: {example['labels'][-1] == tokenizer.eos_token_id}")
+rows.style.apply(lambda r: ["background-color: #ddd" if r["레이블"] == IGNORE else "" for _ in r], axis=1)
 
 # %% [markdown]
 # ### 패딩이 EOS를 지우면 안 된다
@@ -158,8 +158,8 @@ for key in ["smollm2-135m-instruct", "gemma-3-270m"]:
     padded = collate(batch, pad_id(tok))
     ours = sum(int(row[len(ex["input_ids"]) - 1] == tok.eos_token_id) for row, ex in zip(padded["labels"].tolist(), batch, strict=True))
     naive = sum(int(row[len(ex["input_ids"]) - 1] != pad_id(tok)) for row, ex in zip(padded["input_ids"].tolist(), batch, strict=True))
-    print(f"{key:<22} pad == eos: {tok.pad_token_id == tok.eos_token_id!s:<5}  EOS labels kept: ours {ours}/8, "
-          f"masking by pad id {naive}/8")
+    print(f"{key:<22} pad == eos: {tok.pad_token_id == tok.eos_token_id!s:<5}  남은 EOS 레이블: 강좌 방식 {ours}/8, "
+          f"패드 id로 마스킹 {naive}/8")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 길이: 얼마나 잘리나
@@ -180,8 +180,8 @@ ax.set_title("같은 데이터도 토크나이저에 따라 길이가 크게 다
 ax.legend()
 plt.show()
 for key, ls in lengths.items():
-    print(f"{key:<22} median {sorted(ls)[len(ls) // 2]:4d} tokens, max {max(ls):4d}, "
-          f"cut at 256: {100 * sum(n > 256 for n in ls) / len(ls):5.1f} %, at 512: {100 * sum(n > 512 for n in ls) / len(ls):5.1f} %")
+    print(f"{key:<22} 중앙값 {sorted(ls)[len(ls) // 2]:4d} 토큰, 최대 {max(ls):4d}, "
+          f"256에서 잘림 {100 * sum(n > 256 for n in ls) / len(ls):5.1f} %, 512에서 {100 * sum(n > 512 for n in ls) / len(ls):5.1f} %")
 
 # %% [markdown]
 # ### 한국어 한 문장은 몇 토큰인가
@@ -217,7 +217,7 @@ report = DataReport()
 records = read_records(demo / "ko_alpaca_like.json", on_invalid="skip", report=report)
 kept, report = validate(records, [encode(r, tokenizer)["length"] for r in records], max_len=profile.seq_len,
                         on_long=profile.data.on_long, report=report)
-pd.DataFrame(report.rows(), columns=["what", "records", "first offenders"]).set_index("what")
+pd.DataFrame(report.rows(), columns=["항목", "레코드", "처음 몇 개의 위치"]).set_index("항목")
 
 # %% [markdown]
 # 엄격하게 다루고 싶으면 프로필의 `data.on_invalid: error`로 바꿉니다. 그러면 첫 번째 흠에서 위치와 고칠 방법을 말하며 멈춥니다.

@@ -39,8 +39,8 @@ if "google.colab" in sys.modules:
 #
 # ## 학습 목표
 # - 프로필 레시피(학습률, 배치, 그래디언트 누적, 체크포인트)로 학습을 실행하고, 중단 후 마지막 체크포인트에서 이어서 한다.
-# - 학습 손실, held-out 손실, 학습률, 그래디언트 노름을 그림과 TensorBoard로 보고, held-out 손실이 가장 낮은 체크포인트를 고른다.
-# - 학습 전후의 held-out 답변 손실을 과제 종류별로 잰다.
+# - 학습 손실, 평가 손실, 학습률, 그래디언트 노름을 그림과 TensorBoard로 보고, 평가 손실이 가장 낮은 체크포인트를 고른다.
+# - 학습 전후의 평가 답변 손실을 과제 종류별로 잰다.
 # - 답의 품질(chrF, EOS, 반복, 탐침 정답, 바꿔 물어도 같은 판정)을 개수와 함께 비교하고, 틀린 답을 틀렸다고 표시한다.
 #
 # ## 예상 소요 시간
@@ -59,18 +59,19 @@ profile = setup()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. 레시피
 #
-# 학습은 `course_utils.train.train`이 합니다. 같은 함수를 터미널에서 `python -m course_utils.train --profile cpu`로,
-# 여러 GPU에서는 `accelerate launch`로 실행할 수 있습니다. 손실은 답변 토큰에만 걸리고, 출력층(lm_head)도 답변 위치에서만
-# 계산합니다 — Gemma의 262k 어휘에서는 이것만으로 계산량이 크게 줄어듭니다. held-out 레코드의 손실은 `eval_steps`마다 잽니다.
+# 프로필이 정한 학습 설정입니다. 2절에서 이 값들을 그대로 `TrainingArguments`에 씁니다. 손실은 답변 토큰에만 걸리고,
+# 출력층(lm_head)도 답변 위치에서만 계산합니다 — Gemma의 262k 어휘에서는 이것만으로 계산량이 크게 줄어듭니다.
+# 평가 세트(held-out: 학습에 쓰지 않고 떼어 둔 레코드)의 손실은 `eval_steps`마다 잽니다. 용어는 [용어집](용어.md)에 있습니다.
 
 # %%
 t = profile.train
-length = f"{t.max_steps} steps" if t.max_steps else f"{t.epochs:g} epochs"
-print(f"model {profile.model} · {profile.dtype} · quantization {profile.quantization}")
-print(f"LoRA r={profile.lora.r} alpha={profile.lora.alpha} dropout={profile.lora.dropout} targets={profile.lora.targets}")
-print(f"batch {profile.batch_size} x grad-accum {profile.grad_accum}, seq {profile.seq_len}, lr {t.learning_rate}, "
-      f"warmup {t.warmup_steps}, {t.lr_scheduler}, {length}, held-out every {t.eval_steps}, "
-      f"checkpoint every {t.save_steps}, {profile.optimizer}, gradient checkpointing {profile.gradient_checkpointing}")
+length = f"{t.max_steps} 스텝" if t.max_steps else f"{t.epochs:g} 에폭"
+print(f"모델 {profile.model} · {profile.dtype} · 양자화 {profile.quantization}")
+print(f"LoRA r={profile.lora.r} alpha={profile.lora.alpha} dropout={profile.lora.dropout} 대상 {profile.lora.targets}")
+print(f"배치 {profile.batch_size} × 그래디언트 누적 {profile.grad_accum}, 최대 길이 {profile.seq_len} 토큰, "
+      f"학습률 {t.learning_rate}, 워밍업 {t.warmup_steps} 스텝, 스케줄 {t.lr_scheduler}, {length}")
+print(f"평가 {t.eval_steps} 스텝마다, 체크포인트 {t.save_steps} 스텝마다, 옵티마이저 {profile.optimizer}, "
+      f"그래디언트 체크포인팅 {'켬' if profile.gradient_checkpointing else '끔'}")
 if profile.stands_in_for:
     from course_utils.profiles import swaps_table
 
@@ -90,51 +91,116 @@ print(f"학습 레코드 {records:,}개 ({counted}) -> 옵티마이저 스텝 {p
 print("이 노트북의 예상 시간:", notebook_time(profile, "05", Path("..") / "benchmarks" / "results", records=records))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 2. 학습하다가 멈추기
+# ## 2. `TrainingArguments`와 `Trainer`로 학습하기 — 그리고 중간에 멈추기
 #
-# 실제로는 전원이 꺼지거나 노트북을 닫아 학습이 끊깁니다. 여기서는 첫 체크포인트 직후에 일부러 멈춥니다.
-# 그림은 학습이 진행되는 동안 다시 그려집니다: 학습 손실(배치마다 달라 흐린 점 + 지수 이동 평균), held-out 손실, 학습률,
-# 그래디언트 노름입니다.
+# 학습은 transformers의 `Trainer`가 합니다. 여러분의 프로젝트에서도 똑같이 쓰는 세 줄입니다:
+# `TrainingArguments(...)`로 레시피를 적고, `Trainer(model=..., args=..., train_dataset=...)`를 만들고, `trainer.train()`.
+#
+# 이 강좌의 `AnswerOnlyTrainer`(`course_utils/trainer.py`)는 `Trainer`에서 한 가지만 바꿉니다. `compute_loss`가
+# 04에서 만든 정답 마스크(`labels`가 -100이 아닌 위치 = 답변 토큰)에서만 교차 엔트로피를 더하고, 그 합을 한 옵티마이저 스텝의
+# 답변 토큰 수(`num_items_in_batch`)로 나눕니다. 그래서 그래디언트 누적을 해도 긴 답과 짧은 답의 토큰이 같은 무게를 가집니다.
+# 평가(`evaluate`)도 같은 답변 토큰 손실을 평가 세트 전체에서 정확히 잽니다.
+#
+# 그 밖의 준비는 강좌 패키지의 작은 함수들이 합니다: `prepare_run`(출력 폴더 규칙, 시드, 데이터, 모델 + LoRA, 학습 전 평가
+# 손실), `training_callbacks`(TensorBoard, NaN이면 멈춤, Ctrl-C면 체크포인트를 저장하고 멈춤), `fit`(디스크가 가득 차면
+# 알려 줌), `finish_run`(가장 좋은 체크포인트를 어댑터로 저장). 터미널의 `python -m course_utils.train`도 같은 함수들을 같은
+# 순서로 부르고, 아래 `assert`가 이 셀의 `TrainingArguments`와 명령이 만드는 것이 같은지 확인합니다.
+#
+# 실제로는 전원이 꺼지거나 노트북을 닫아 학습이 끊깁니다. 여기서는 첫 체크포인트 직후에 일부러 멈춥니다
+# (`stop_after`). 그림은 학습이 진행되는 동안 다시 그려집니다: 학습 손실(배치마다 달라 흐린 점 + 지수 이동 평균(EMA)),
+# 평가 손실, 학습률, 그래디언트 노름입니다.
 #
 # 이 노트북은 다시 실행할 때마다 자기 출력 폴더(`outputs/05_training/<프로필>`)를 지우고 새로 학습합니다
 # (`if_exists="replace"`). 터미널 명령은 기본으로 이전 학습이 있는 폴더에 쓰지 않고 멈춥니다
 # (`--resume`, 다른 `--output`, 또는 이전 학습을 옆으로 옮기는 `--overwrite` 중에서 고르라고 알려 줍니다).
 
 # %%
-from pathlib import Path
+import torch
+from transformers import TrainingArguments
 
 from course_utils.monitoring import LiveTrainingPlot
-from course_utils.train import train
+from course_utils.train import finish_run, fit, prepare_run, training_callbacks
+from course_utils.trainer import AnswerOnlyTrainer, TokenCountingCollator, argument_differences, training_arguments
 
 out = Path("outputs") / "05_training" / profile.name  # one folder per profile
-first = train(profile, out, if_exists="replace", stop_after=t.save_steps, callbacks=[LiveTrainingPlot()])
+run = prepare_run(profile, out, if_exists="replace")  # folder rules, seed, data, model + zero LoRA, loss before
+
+cuda = profile.device == "cuda" and torch.cuda.is_available()
+args = TrainingArguments(
+    output_dir=str(run.checkpoint_dir),  # checkpoints are written here
+    per_device_train_batch_size=profile.batch_size,  # records per forward pass
+    per_device_eval_batch_size=t.eval_batch_size,  # records per forward pass when evaluating
+    gradient_accumulation_steps=profile.grad_accum,  # forward passes per optimizer step
+    learning_rate=t.learning_rate,  # peak learning rate
+    warmup_steps=t.warmup_steps,  # steps in which the rate rises linearly from 0 to its peak
+    lr_scheduler_type=t.lr_scheduler,  # how it falls afterwards (cosine: half a cosine wave down to 0)
+    max_steps=t.max_steps or -1,  # a fixed number of optimizer steps (-1: count epochs instead)
+    num_train_epochs=t.epochs or 1,  # passes over the training records (used when max_steps is -1)
+    logging_steps=t.logging_steps,  # log the training loss every n steps
+    logging_nan_inf_filter=False,  # log a NaN loss as NaN, so the NaN stop can see it
+    eval_strategy="steps",  # evaluate every eval_steps ...
+    eval_steps=t.eval_steps,
+    save_steps=t.save_steps,  # write a checkpoint every n steps
+    save_total_limit=2,  # keep at most two checkpoints: the best and the newest
+    load_best_model_at_end=True,  # reload the best checkpoint when training ends
+    metric_for_best_model="eval_loss",  # "best" = lowest held-out loss
+    greater_is_better=False,
+    optim=profile.optimizer,  # gpu8gb: paged 8-bit AdamW (bitsandbytes)
+    fp16=cuda and profile.dtype == "float16",  # mixed precision on a GPU only
+    bf16=cuda and profile.dtype == "bfloat16",
+    activation_checkpointing=profile.gradient_checkpointing,  # recompute activations: less memory, more time
+    activation_checkpointing_kwargs={"use_reentrant": False} if profile.gradient_checkpointing else None,
+    train_sampling_strategy="group_by_length",  # batch records of similar length together: less padding
+    remove_unused_columns=False,  # our records carry their own fields (labels = answer mask)
+    report_to=[],  # TensorBoard is added by training_callbacks, inside the run folder
+    seed=t.seed,  # weight init, dropout
+    data_seed=t.seed,  # data order
+    neftune_noise_alpha=t.neftune_noise_alpha,  # noise on embeddings while training (None: off)
+    use_cpu=not cuda,
+    dataloader_num_workers=0,
+    disable_tqdm=True,  # progress is printed as one line per log step instead
+)
+assert not argument_differences(args, training_arguments(profile, run.checkpoint_dir)), "lesson and CLI differ"
+
+trainer = AnswerOnlyTrainer(
+    model=run.model,  # the base model with its LoRA adapter (only the adapter trains)
+    args=args,
+    train_dataset=run.train_set,  # tokenized records with their answer masks (04)
+    eval_dataset=run.heldout,
+    data_collator=TokenCountingCollator(run.pad),  # pads each batch; counts real tokens for the speed
+    pad_id=run.pad,
+    callbacks=training_callbacks(run, stop_after=t.save_steps, extra=[LiveTrainingPlot()]),
+)
+first = finish_run(run, trainer, fit(run, trainer))  # fit = trainer.train() with Ctrl-C and a full disk handled
 print(f"멈춘 스텝: {first.global_step}")
 print("체크포인트:", sorted(p.name for p in (out / "checkpoints").iterdir()))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. 마지막 체크포인트에서 이어서 학습
 #
-# `resume=True`는 가장 최근의 **완전한** 체크포인트(어댑터, 옵티마이저, 스케줄러, 상태가 모두 있는 것)를 찾아 이어 갑니다.
+# `train`은 2절의 단계를 그대로 묶은 함수입니다(터미널 명령도 이것을 부릅니다). `resume=True`는 가장 최근의 **완전한** 체크포인트(어댑터, 옵티마이저, 스케줄러, 상태가 모두 있는 것)를 찾아 이어 갑니다.
 # 학습률 스케줄과 데이터 순서도 그 지점부터 계속됩니다. 그림은 체크포인트에 기록된 앞부분부터 이어서 그려집니다.
 
 # %%
+from course_utils.train import train
+
 result = train(profile, out, resume=True, callbacks=[LiveTrainingPlot()])
 print(f"이어서 시작한 체크포인트: {Path(result.resumed_from).name}, 마친 스텝: {result.global_step}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 4. 체크포인트와 held-out 손실
+# ## 4. 체크포인트와 평가 손실
 #
-# 학습이 끝나면 held-out 손실이 가장 낮았던 체크포인트를 다시 읽어 그것을 어댑터로 저장합니다(`load_best_model_at_end`).
-# 디스크에는 체크포인트가 많아야 두 개 남습니다(`save_total_limit=2`): held-out 손실이 가장 낮은 것과 가장 최근 것입니다.
-# 가장 좋은 것이 가장 최근 것이면 최근 두 개가 남습니다(아래 표의 `checkpoint on disk` 열).
+# 학습이 끝나면 평가 손실이 가장 낮았던 체크포인트를 다시 읽어 그것을 어댑터로 저장합니다(`load_best_model_at_end`).
+# 디스크에는 체크포인트가 많아야 두 개 남습니다(`save_total_limit=2`): 평가 손실이 가장 낮은 것과 가장 최근 것입니다.
+# 가장 좋은 것이 가장 최근 것이면 최근 두 개가 남습니다(아래 표의 "디스크에 있음" 열).
 
 # %%
 import pandas as pd
 
 evals = [(e["step"], e["eval_loss"]) for e in result.log_history if "eval_loss" in e]
 kept = {int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*")}
-pd.DataFrame([{"step": s, "held-out loss": round(v, 4), "checkpoint on disk": s in kept,
-               "adapter": "← 가장 낮음: 어댑터" if s == result.best_step else ""} for s, v in evals]).set_index("step")
+pd.DataFrame([{"스텝": s, "평가 손실": round(v, 4), "디스크에 있음": "예" if s in kept else "아니오",
+               "어댑터": "← 가장 낮음: 어댑터" if s == result.best_step else ""} for s, v in evals]).set_index("스텝")
 
 # %% [markdown]
 # TensorBoard로도 같은 곡선을 볼 수 있습니다: 학습마다 `<출력 폴더>/tensorboard`에 기록이 남고, 터미널에서
@@ -144,18 +210,18 @@ pd.DataFrame([{"step": s, "held-out loss": round(v, 4), "checkpoint on disk": s 
 print("TensorBoard 기록:", sorted(p.name for p in (out / "tensorboard").iterdir())[:3])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 5. 결과: 학습에 쓰지 않은 데이터의 손실
+# ## 5. 결과: 평가 세트의 손실
 #
-# 평가 레코드의 답변 토큰 평균 교차 엔트로피(nats/토큰)와 퍼플렉서티(= e^손실)를 학습 전후로 비교합니다.
+# 평가 레코드의 답변 토큰 평균 교차 엔트로피(자연로그 단위 nats/토큰)와 퍼플렉서티(= e^손실)를 학습 전후로 비교합니다.
 
 # %%
 import math
 
 pd.DataFrame([
-    {"": "학습 전", "held-out answer loss": round(result.heldout_loss_before, 4),
-     "perplexity": round(math.exp(result.heldout_loss_before), 2)},
-    {"": f"학습 후 (스텝 {result.best_step})", "held-out answer loss": round(result.heldout_loss_after, 4),
-     "perplexity": round(math.exp(result.heldout_loss_after), 2)},
+    {"": "학습 전", "평가 답변 손실": round(result.heldout_loss_before, 4),
+     "퍼플렉서티": round(math.exp(result.heldout_loss_before), 2)},
+    {"": f"학습 후 (스텝 {result.best_step})", "평가 답변 손실": round(result.heldout_loss_after, 4),
+     "퍼플렉서티": round(math.exp(result.heldout_loss_after), 2)},
 ]).set_index("")
 
 # %%
@@ -179,15 +245,15 @@ adapter_bytes = (result.adapter_dir / "adapter_model.safetensors").stat().st_siz
 base_files = Path(model_source(profile.model)).glob("*.safetensors") if profile.device == "cpu" else []
 base_bytes = sum(f.stat().st_size for f in base_files)
 print(sorted(p.name for p in result.adapter_dir.iterdir()))
-print(f"adapter {adapter_bytes / MIB:.2f} MiB" + (f" vs base model {base_bytes / MIB:.1f} MiB "
-      f"({100 * adapter_bytes / base_bytes:.2f} %)" if base_bytes else ""))
+print(f"어댑터 {adapter_bytes / MIB:.2f} MiB" + (f", 기본 모델 {base_bytes / MIB:.1f} MiB의 "
+      f"{100 * adapter_bytes / base_bytes:.2f} %" if base_bytes else ""))
 meta = json.loads((result.adapter_dir / "course_adapter.json").read_text(encoding="utf-8"))
 {k: meta[k] for k in ["base_model", "base_weights", "template", "max_length", "profile", "global_step", "best_step"]}
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. 과제 종류별로: 무엇이 줄었나
 #
-# 같은 held-out 손실을 과제 종류별로 나눕니다. 어댑터를 끄면(`disable_adapter`) 기본 모델과 똑같으므로 한 모델로 전후를 잽니다.
+# 같은 평가 손실을 과제 종류별로 나눕니다. 어댑터를 끄면(`disable_adapter`) 기본 모델과 똑같으므로 한 모델로 전후를 잽니다.
 # "남은 손실 중 몫"은 학습 후에 남은 손실(토큰 수 × 손실)이 어느 종류에 몰려 있는지 보여 줍니다.
 
 # %%
@@ -215,7 +281,7 @@ print(f"남은 손실이 가장 많이 몰린 종류: {kinds.drop(index='전체'
 # - chrF: 탐욕 생성(강좌 기본값: 반복 패널티 1.1, 06에서 측정해 고름)한 답과 참조 답의 문자 n-gram F 점수 (0-100)
 # - EOS로 끝남: `max_new_tokens` 전에 스스로 멈춘 답 / 반복(퇴화) 답: 같은 조각이 세 번 이상 이어지는 답
 # - 탐침 정답: 정답 단어가 들어 있는 답 / 바꿔 물어도 같은 판정: 같은 질문을 네 가지로 물었을 때 판정이 모두 같은 질문
-# - "adapter, plain greedy" 열: 같은 어댑터를 반복 패널티 없이 탐욕 생성했을 때
+# - "어댑터, 반복 패널티 없이" 열: 같은 어댑터를 반복 패널티 없이 탐욕 생성했을 때
 
 # %%
 summary_table(report)
@@ -228,18 +294,18 @@ from course_utils.data import load_probes
 from course_utils.evaluation import correct
 
 probes = load_probes()[: t.probe_questions]
-pd.DataFrame([{"question": p["question"], "expected": p["expected"], "answer (adapter)": a[:50],
+pd.DataFrame([{"질문": p["question"], "정답": p["expected"], "답 (어댑터)": a[:50],
                "": "✓" if correct(a, p) else "✗"} for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True)])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리
 
 # %%
-print(f"held-out 답변 손실: {result.heldout_loss_before:.3f} -> {result.heldout_loss_after:.3f} "
+print(f"평가 답변 손실: {result.heldout_loss_before:.3f} -> {result.heldout_loss_after:.3f} "
       f"({100 * result.loss_drop:.1f} % 감소, 스텝 {result.best_step}의 체크포인트)")
-for name in ("base", "adapter"):
+for name, label in (("base", "기본 모델"), ("adapter", "어댑터")):
     s = report[name]
-    print(f"{name:>7}: 탐침 {s['probes']}, EOS {s['eos']}, 반복 {s['degenerate']}, chrF {s['chrf']:.1f}")
+    print(f"{label}: 탐침 {s['probes']}, EOS {s['eos']}, 반복 {s['degenerate']}, chrF {s['chrf']:.1f}")
 print(f"학습 {result.global_step} 스텝, {first.train_seconds + result.train_seconds:.1f} s, {result.tokens_per_second:.0f} 토큰/s, "
       f"어댑터 {adapter_bytes / MIB:.2f} MiB")
 
@@ -265,7 +331,7 @@ check_05_basic(answer, profile, meta)
 
 # %% [markdown]
 # ### 응용
-# 학습 후 held-out 답변 손실의 퍼플렉서티(perplexity)는?
+# 학습 후 평가 답변 손실의 퍼플렉서티(perplexity)는?
 
 # %%
 from course_utils.exercises.training import check_05_applied

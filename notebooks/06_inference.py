@@ -40,7 +40,7 @@ if "google.colab" in sys.modules:
 # ## 학습 목표
 # - 어댑터와 메타데이터를 읽고, 다른 기본 모델에서 학습한 어댑터를 거부한다.
 # - 한 번 읽은 모델에서 어댑터를 켜고 끄며(`disable_adapter`) 기본 모델의 답과 비교하고, 각 답을 정답과 대조해 ✓/✗로 표시한다.
-# - 탐욕(greedy) 생성, 반복 패널티, n-gram 반복 금지, 샘플링을 held-out 레코드에서 재고 기본값을 고른다.
+# - 탐욕(greedy) 생성, 반복 패널티, n-gram 반복 금지, 샘플링을 평가 레코드에서 재고 기본값을 고른다.
 # - 같은 질문을 바꿔 물어도 답이 같은지 본다.
 #
 # ## 예상 소요 시간
@@ -67,7 +67,7 @@ from course_utils.adapter import ensure_adapter, load_adapter_model
 
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
 model, tokenizer, meta = load_adapter_model(adapter_dir, profile)
-print(f"adapter: {adapter_dir} · base {meta['base_model']} · template {meta['template']} · step {meta['global_step']}")
+print(f"어댑터: {adapter_dir} · 기본 모델 {meta['base_model']} · 템플릿 {meta['template']} · 스텝 {meta['global_step']}")
 
 # %%
 from course_utils.adapter import AdapterMismatchError, check_adapter
@@ -87,12 +87,32 @@ except AdapterMismatchError as err:
 #   `no_repeat_ngram_size=n`: 같은 n개 토큰 조각이 다시 나오지 못하게 막습니다.
 # - 샘플링(`do_sample=True`): `temperature`(낮을수록 보수적), `top_p`(누적 확률 p 안의 토큰만)로 매번 다른 답.
 #
-# 강좌의 기본값(`DEFAULT_DECODING`)은 7절의 비교로 고른 것입니다. 아래 셀이 그 값을 보여 줍니다.
+# 강좌의 기본값(`DEFAULT_DECODING`)은 7절의 비교로 고른 것입니다. 아래 셀은 여러분의 프로젝트에서 쓰는 그대로
+# `model.generate(...)`를 부릅니다: 프롬프트를 토큰 id로 바꾸고, 생성하고, 새로 나온 토큰만 글자로 되돌립니다.
+# 강좌 패키지의 `generate_answer`도 같은 호출이라는 것을 `assert`가 확인합니다.
 
 # %%
-from course_utils.inference import DEFAULT_DECODING
+import torch
 
-DEFAULT_DECODING
+from course_utils.inference import DEFAULT_DECODING, generate_answer, prompt_tensor
+
+question = "한국의 수도는 어디인가요?"
+ids = prompt_tensor(model, tokenizer, question, template=meta["template"])  # "### 질문: ... ### 답변:" as token ids
+model.eval()  # no dropout while generating
+with torch.no_grad():
+    out = model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),  # one prompt, nothing padded
+        max_new_tokens=48,  # at most this many new tokens
+        do_sample=False,  # greedy: always the most likely next token
+        repetition_penalty=1.1,  # lower the scores of tokens already in the text
+        eos_token_id=tokenizer.eos_token_id,  # stop at end-of-sequence
+        pad_token_id=tokenizer.eos_token_id,
+    )
+answer = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()  # only the new tokens
+assert {"do_sample": False, "repetition_penalty": 1.1} == DEFAULT_DECODING
+assert answer == generate_answer(model, tokenizer, question, template=meta["template"])
+print(f"질문: {question}\n답: {answer}\n새 토큰 {out.shape[1] - ids.shape[1]}개")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. 기본 모델 대 학습한 모델: 맞았나, 틀렸나
@@ -108,8 +128,8 @@ from course_utils.evaluation import correct, report_for
 
 report = report_for(model, tokenizer, profile, adapter_dir)
 probes = load_probes()[: profile.train.probe_questions]
-pd.DataFrame([{"question": p["question"], "expected": p["expected"],
-               "base": ("✓ " if correct(b, p) else "✗ ") + b[:40], "fine-tuned": ("✓ " if correct(a, p) else "✗ ") + a[:40]}
+pd.DataFrame([{"질문": p["question"], "정답": p["expected"],
+               "기본 모델": ("✓ " if correct(b, p) else "✗ ") + b[:40], "학습한 모델": ("✓ " if correct(a, p) else "✗ ") + a[:40]}
               for p, b, a in zip(probes, report["base"]["probe_answers"], report["adapter"]["probe_answers"], strict=True)])
 
 # %%
@@ -140,7 +160,7 @@ for seed in (0, 1, 2):
     torch.manual_seed(seed)
     samples.append(answer_with_stats(model, tokenizer, question, template=meta["template"], do_sample=True,
                                      temperature=0.9, top_p=0.95, max_new_tokens=24)["answer"])
-    print(f"seed {seed}: {samples[-1]}")
+    print(f"시드 {seed}: {samples[-1]}")
 print(f"서로 다른 답: {len(set(samples))}/3")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -151,16 +171,16 @@ print(f"서로 다른 답: {len(set(samples))}/3")
 # %%
 from course_utils.inference import stream_answer
 
-answer = stream_answer(model, tokenizer, "한국의 수도는 어디인가요?", template=meta["template"])
+streamed = stream_answer(model, tokenizer, "한국의 수도는 어디인가요?", template=meta["template"])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. 품질을 숫자로
 #
-# 05와 같은 평가입니다: held-out 레코드 전체의 답변 손실과 chrF, EOS로 끝난 답, 반복(퇴화) 답, 탐침 정답, 그리고 같은 질문을
+# 05와 같은 평가입니다: 평가 레코드 전체의 답변 손실과 chrF, EOS로 끝난 답, 반복(퇴화) 답, 탐침 정답, 그리고 같은 질문을
 # 네 가지로 바꿔 물었을 때 판정이 모두 같은 질문의 수입니다.
 
 # %%
-from course_utils.evaluation import consistency, kind_table, loop_in, summary_table
+from course_utils.evaluation import SIDE_NAMES, consistency, kind_table, loop_in, summary_table
 
 summary_table(report)
 
@@ -169,15 +189,15 @@ kind_table(report)
 
 # %% [markdown]
 # 바꿔 묻기: 네 가지 표현(원래 질문, 바꾼 질문 1-3) 각각의 정답 수입니다. 표현에 따라 정답 수가 다르면(spread), 모델이 질문을
-# 이해했다기보다 특정 문장에 반응한다는 뜻입니다.
+# 이해했다기보다 특정 문장에 반응한다는 뜻입니다. "차이"(spread)는 가장 많이 맞힌 표현과 가장 적게 맞힌 표현의 정답률 차이입니다.
 
 # %%
 rows = []
 for name in ("base", "adapter"):
     c = consistency(report[name]["phrasings"])
-    rows.append({"model": name, **{f"표현 {j}": str(x) for j, x in enumerate(c["per_slot"])},
-                 "spread (최고-최저)": f"{100 * c['spread']:.0f} %p", "판정이 모두 같음": str(c["agree"])})
-pd.DataFrame(rows).set_index("model")
+    rows.append({"모델": SIDE_NAMES[name], **{f"표현 {j}": str(x) for j, x in enumerate(c["per_slot"])},
+                 "차이 (최고-최저)": f"{100 * c['spread']:.0f} %p", "판정이 모두 같음": str(c["agree"])})
+pd.DataFrame(rows).set_index("모델")
 
 # %% [markdown]
 # 반복(퇴화) 답으로 판정된 답을 그대로 보여 줍니다 (없으면 빈 목록).
@@ -185,13 +205,13 @@ pd.DataFrame(rows).set_index("model")
 # %%
 for name in ("base", "adapter", "adapter, plain greedy"):
     loops = [r["answer"] for r in report[name]["answers"] if loop_in(r["answer"])]
-    print(f"{name}: {len(loops)}개", *[f"  ✗ {a[:70]}" for a in loops[:3]], sep="\n")
+    print(f"{SIDE_NAMES[name]}: {len(loops)}개", *[f"  ✗ {a[:70]}" for a in loops[:3]], sep="\n")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. 생성 설정을 재서 고르기
 #
-# 같은 어댑터로 held-out 레코드 일부(`tuning.generate_records`개, 종류가 고루 섞이도록 일정 간격으로)에 여러 설정으로 답하고
-# chrF, 반복 답, EOS를 잽니다. 강좌의 기본값은 이 비교를 held-out 전체에서 한 결과로 골랐습니다(README).
+# 같은 어댑터로 평가 레코드 일부(`tuning.generate_records`개, 종류가 고루 섞이도록 일정 간격으로)에 여러 설정으로 답하고
+# chrF, 반복 답, EOS를 잽니다. 강좌의 기본값은 이 비교를 평가 세트 전체에서 한 결과로 골랐습니다(README).
 
 # %%
 from course_utils.data import spread
@@ -199,18 +219,18 @@ from course_utils.evaluation import answers_only, heldout_set
 
 records, _ = heldout_set(profile, tokenizer)
 subset = spread(records, profile.tuning.generate_records)
-settings = {"greedy": {"repetition_penalty": 1.0}, "greedy + repetition_penalty 1.1 (기본값)": {},
-            "greedy + repetition_penalty 1.2": {"repetition_penalty": 1.2},
-            "greedy + no_repeat_ngram_size 3": {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3},
-            "sampling T=0.7, top-p 0.9": {"do_sample": True, "temperature": 0.7, "top_p": 0.9},
-            "sampling T=1.0, top-p 0.9": {"do_sample": True, "temperature": 1.0, "top_p": 0.9}}
+settings = {"탐욕": {"repetition_penalty": 1.0}, "탐욕 + repetition_penalty 1.1 (기본값)": {},
+            "탐욕 + repetition_penalty 1.2": {"repetition_penalty": 1.2},
+            "탐욕 + no_repeat_ngram_size 3": {"repetition_penalty": 1.0, "no_repeat_ngram_size": 3},
+            "샘플링 T=0.7, top-p 0.9": {"do_sample": True, "temperature": 0.7, "top_p": 0.9},
+            "샘플링 T=1.0, top-p 0.9": {"do_sample": True, "temperature": 1.0, "top_p": 0.9}}
 rows = []
 for name, decoding in settings.items():
     start = time.perf_counter()
     r = answers_only(model, tokenizer, subset, meta["template"], profile.train.answer_tokens,
                      batch_size=profile.train.eval_batch_size, **decoding)
     rows.append({"설정": name, "chrF": round(r["chrf"], 1), "반복 답": str(r["degenerate"]), "EOS로 끝남": str(r["eos"]),
-                 "s": round(time.perf_counter() - start, 1)})
+                 "초": round(time.perf_counter() - start, 1)})
 decoding_table = pd.DataFrame(rows).set_index("설정")
 decoding_table
 
@@ -230,10 +250,10 @@ generation_playground(model, tokenizer, meta["template"])
 
 # %%
 a, b, g = report["adapter"], report["base"], report["adapter, plain greedy"]
-print(f"held-out 답변 손실: 기본 {b['loss_by_kind']['all'][2]:.3f} -> 학습 후 {a['loss_by_kind']['all'][2]:.3f}")
+print(f"평가 답변 손실: 기본 {b['loss_by_kind']['all'][2]:.3f} -> 학습 후 {a['loss_by_kind']['all'][2]:.3f}")
 print(f"EOS로 끝난 답: {b['eos']} -> {a['eos']}, 탐침 정답: {b['probes']} -> {a['probes']}")
 print(f"반복(퇴화) 답: 기본값 {a['degenerate']}, 반복 패널티 없는 탐욕 생성 {g['degenerate']}")
-print(f"시드 질문의 답: {answer}")
+print(f"스트리밍한 질문의 답: {streamed}")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
 
@@ -265,7 +285,7 @@ check_06_applied(answer, model, tokenizer)
 
 # %% [markdown]
 # ### 도전
-# held-out 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
+# 평가 세트의 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
 
 # %%
 from course_utils.exercises.inference import check_06_challenge

@@ -57,7 +57,7 @@ profile = setup()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. 어댑터 모델과 기준 로짓
 #
-# 05의 어댑터를 읽고(없으면 학습), 05가 평가한 held-out 레코드 몇 개의 로짓을 병합 전에 계산해 둡니다.
+# 05의 어댑터를 읽고(없으면 학습), 05가 평가한 평가 레코드 몇 개의 로짓을 병합 전에 계산해 둡니다.
 # 병합 dtype은 명시적으로 fp32입니다: fp16에서 W + BA를 더하면 합이 fp16으로 반올림되어 차이가 커집니다.
 #
 # 어디에 병합할지는 어댑터가 어떤 가중치에서 학습했는지가 정합니다(`course_adapter.json`의 `quantization`):
@@ -82,7 +82,7 @@ examples = heldout_examples[:8]
 pad = pad_id(tokenizer)
 reference, mask = batch_logits(model, examples, pad)
 print(f"어댑터 {adapter_dir}: {meta['quantization']} 기본 모델에서 학습 -> 병합할 곳: {INTO[into]}")
-print(f"held-out 입력 {len(examples)}개 · 로짓 {tuple(reference.shape)}")
+print(f"평가 입력 {len(examples)}개 · 로짓 {tuple(reference.shape)}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. 병합하고 확인하기
@@ -94,8 +94,8 @@ TOLERANCE = 1e-3  # max |Δlogit| allowed between adapter model and merged model
 merged = model.merge_and_unload()
 merged_logits, _ = batch_logits(merged, examples, pad)
 delta = max_logit_diff(merged_logits, reference, mask)
-print(f"max |Δlogit| adapter vs merged: {delta:.2e} (tolerance {TOLERANCE:g}) -> {'OK' if delta < TOLERANCE else 'FAIL'}")
-print("q_proj after merge:", type(merged.get_decoder().layers[0].self_attn.q_proj).__name__)
+print(f"어댑터 대 병합 모델의 max |Δlogit|: {delta:.2e} (허용 {TOLERANCE:g}) -> {'통과' if delta < TOLERANCE else '실패'}")
+print("병합 후 q_proj 층:", type(merged.get_decoder().layers[0].self_attn.q_proj).__name__)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. 저장하고 새로 읽기
@@ -105,7 +105,7 @@ print("q_proj after merge:", type(merged.get_decoder().layers[0].self_attn.q_pro
 # EOS와 강좌의 생성 기본값을 `generation_config.json`으로 (08에서 씁니다). Gemma로 만든 병합 모델은 Gemma 파생물이므로
 # Gemma 이용 약관 안내(`NOTICE`)와, llama.cpp 변환기가 읽는 `tokenizer.model`도 저장합니다.
 #
-# 저장하기 전에 병합 모델의 held-out 답변 손실을 05가 어댑터를 평가한 레코드 전체로 재서, 05의 값 옆에 둡니다:
+# 저장하기 전에 병합 모델의 평가 답변 손실을 05가 어댑터를 평가한 레코드 전체로 재서, 05의 값 옆에 둡니다:
 # 배포할 모델이 평가한 모델과 같은지 보는 숫자입니다. 두 값은 병합 기록(`course_merged.json`)에도 남습니다 (08이 읽습니다).
 
 # %%
@@ -116,14 +116,14 @@ from course_utils.loss import heldout_loss
 from course_utils.merge import merge_record, save_merged
 
 merged_loss = heldout_loss(merged, heldout_examples, pad)
-print(f"held-out 답변 손실 ({len(heldout_examples)}개): 병합 모델 {merged_loss:.4f}, 05에서 평가한 어댑터 "
+print(f"평가 답변 손실 ({len(heldout_examples)}개): 병합 모델 {merged_loss:.4f}, 05에서 평가한 어댑터 "
       f"{meta['heldout_loss_after']:.4f} (차이 {merged_loss - meta['heldout_loss_after']:+.5f})")
 out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name, base_model=meta["base_model"],
                       template=meta["template"], record=merge_record(adapter_dir, meta, into, merged_loss))
 reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=MERGE_DTYPE)
 reload_delta = max_logit_diff(batch_logits(reloaded, examples, pad)[0], reference, mask)
 print(sorted(p.name for p in out_dir.iterdir()))
-print(f"max |Δlogit| adapter vs reloaded merged model: {reload_delta:.2e} -> {'OK' if reload_delta < TOLERANCE else 'FAIL'}")
+print(f"어댑터 대 다시 읽은 병합 모델의 max |Δlogit|: {reload_delta:.2e} -> {'통과' if reload_delta < TOLERANCE else '실패'}")
 
 # %%
 import pandas as pd
@@ -131,9 +131,9 @@ import pandas as pd
 from course_utils.loading import model_source
 from course_utils.merge import folder_bytes
 
-sizes = {"base model (safetensors cache)": folder_bytes(model_source(profile.model)) if profile.device == "cpu" else None,
-         "adapter": folder_bytes(adapter_dir), "merged model": folder_bytes(out_dir)}
-pd.DataFrame([{"what": k, "MiB": round(v / MIB, 2) if v else None} for k, v in sizes.items()]).set_index("what")
+sizes = {"기본 모델 (safetensors 캐시)": folder_bytes(model_source(profile.model)) if profile.device == "cpu" else None,
+         "어댑터": folder_bytes(adapter_dir), "병합 모델": folder_bytes(out_dir)}
+pd.DataFrame([{"항목": k, "MiB": round(v / MIB, 2) if v else None} for k, v in sizes.items()]).set_index("항목")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. QLoRA 어댑터는 어디에 병합할까
@@ -143,8 +143,8 @@ pd.DataFrame([{"what": k, "MiB": round(v / MIB, 2) if v else None} for k, v in s
 # 2. **원래의 전체 정밀도 가중치**: 병합 자체는 정확하지만, 어댑터가 학습한 가중치(nf4로 반올림된 것)와 다릅니다.
 # 3. **nf4를 푼(dequantize) 가중치**: 어댑터가 실제로 본 가중치라 학습한 동작을 그대로 재현합니다.
 #
-# 모든 차이를 읽기 전에 먼저 잴 수 없는 한계(floor)를 잽니다: nf4 모델 대 그 모델을 fp32로 푼 복사본(커널의 오차),
-# 그리고 같은 가중치에서 병합 전후(fp32 덧셈 순서의 반올림)입니다. 그보다 작은 차이는 병합 방법의 차이가 아닙니다.
+# 차이를 읽기 전에, 병합 방법과 상관없이 생기는 가장 작은 차이, 곧 바닥(floor)을 먼저 잽니다: nf4 모델 대 그 모델을 fp32로 푼
+# 복사본(커널의 오차), 그리고 같은 가중치에서 병합 전후(fp32 덧셈 순서의 반올림)입니다. 바닥보다 작은 차이는 병합 방법의 차이가 아닙니다.
 #
 # 주의: bitsandbytes 0.50.2는 AVX512-BF16이 있는 CPU에서 4비트 층을 처음 평가 모드로 실행할 때 가중치를 CPU 전용 배치로 바꿉니다.
 # 그 뒤에는 bf16으로 계산하고, 역전파에서 그래디언트를 잃고("silently incorrect" 경고), 4비트 병합과 `dequantize()`가 가중치를
@@ -164,19 +164,19 @@ print(f"QLoRA 어댑터: {qlora_dir} ("
 
 # %%
 rows = qlora_merges(profile, qlora_dir, examples, pad)
-merges = pd.DataFrame(rows).set_index("merge")
+merges = pd.DataFrame(rows).set_index("병합")
 shown = merges.copy()
 shown["max |Δlogit|"] = shown["max |Δlogit|"].map(lambda x: f"{x:.2e}")
-shown["held-out loss"] = shown["held-out loss"].round(4)
+shown["평가 손실"] = shown["평가 손실"].round(4)
 shown
 
 # %%
-floor = max(merges.loc[m, "max |Δlogit|"] for m in merges.index if m.startswith("floor"))
-reference_loss = merges.loc["nf4 + adapter (not merged)", "held-out loss"]
-candidates = ["(1) into the 4-bit model", "(2) into the original base", "(3) into the de-quantized nf4 base"]
+floor = max(merges.loc[m, "max |Δlogit|"] for m in merges.index if m.startswith("바닥"))
+reference_loss = merges.loc["nf4 + 어댑터 (병합 안 함)", "평가 손실"]
+candidates = ["(1) 4비트 모델에 병합", "(2) 원래 기본 모델에 병합", "(3) nf4를 푼 기본 모델에 병합"]
 for m in candidates:
-    d, loss = merges.loc[m, "max |Δlogit|"], merges.loc[m, "held-out loss"]
-    print(f"{m}: Δ = {d / floor:.2f} x floor, loss {loss - reference_loss:+.4f} vs nf4 + adapter")
+    d, loss = merges.loc[m, "max |Δlogit|"], merges.loc[m, "평가 손실"]
+    print(f"{m}: Δ = 바닥의 {d / floor:.2f}배, 손실은 nf4 + 어댑터보다 {loss - reference_loss:+.4f}")
 
 # %% [markdown]
 # 0인 어댑터를 4비트 모델에 병합하면 가중치는 nf4로 한 번 더 반올림될 뿐이어야 합니다. 풀어 놓은 가중치가 바뀐 최대량을
@@ -195,34 +195,34 @@ print(f"0인 어댑터 병합 후 가중치의 최대 변화 {change:.2e}, nf4�
       f"-> {'같은 범위' if change <= step else '그 이상 바뀜'}")
 
 # %% [markdown]
-# 읽는 법: (3)은 어댑터가 학습한 바로 그 가중치에 더하므로 nf4 + 어댑터를 floor 안에서 재현해야 합니다. (2)는 어댑터가 본 적 없는
+# 읽는 법: (3)은 어댑터가 학습한 바로 그 가중치에 더하므로 nf4 + 어댑터를 바닥 안에서 재현해야 합니다. (2)는 어댑터가 본 적 없는
 # 원래 가중치(nf4로 반올림되기 전)에 더합니다: 그 차이는 병합 방법이 아니라 기본 가중치의 차이, 곧 nf4 반올림 오차입니다. 그래서 (2)의
 # 손실은 nf4 + 어댑터보다 좋을 수도 나쁠 수도 있고, 어느 쪽이든 학습 때 평가한 모델과는 다른 모델입니다. (1)은 W + BA를 다시 nf4로
 # 반올림하므로, 한 번 반올림하는 칸보다 작은 어댑터의 변화는 대부분 사라집니다. 아래 셀이 이번 측정으로 판단합니다.
 
 # %%
-gap = {m: merges.loc[m, "held-out loss"] - reference_loss for m in candidates}
+gap = {m: merges.loc[m, "평가 손실"] - reference_loss for m in candidates}
 closest = min(gap, key=lambda m: abs(gap[m]))
 print(f"nf4 + 어댑터(학습 때 평가한 모델)를 가장 가깝게 재현한 병합: {closest} (손실 차이 {gap[closest]:+.4f})")
-one = "(1) into the 4-bit model"
+one = "(1) 4비트 모델에 병합"
 if abs(gap[one]) > 0.05:
     print(f"(1) 4비트 모델에 병합: 손실이 {gap[one]:+.4f} 달라 0.05를 넘습니다. 재양자화가 어댑터의 효과를 지우므로 이 강좌는 "
           f"4비트 병합을 쓰지 않습니다.")
 print("강좌의 병합(1절, 08의 ensure_merged, python -m course_utils.merge)은 QLoRA 어댑터를 기본으로 (3)에 병합합니다. "
-      "(2)는 --into original로 고를 수 있고, 그때 명령이 병합 모델의 held-out 손실을 어댑터의 손실 옆에 출력합니다.")
-best = min(candidates, key=lambda m: merges.loc[m, "held-out loss"])
+      "(2)는 --into original로 고를 수 있고, 그때 명령이 병합 모델의 평가 손실을 어댑터의 손실 옆에 출력합니다.")
+best = min(candidates, key=lambda m: merges.loc[m, "평가 손실"])
 if best != closest:
-    print(f"held-out 손실이 가장 낮은 것은 {best} ({gap[best]:+.4f})입니다: 평가하지 않은 다른 모델이므로, 쓰려면 06처럼 다시 평가하세요.")
+    print(f"평가 손실이 가장 낮은 것은 {best} ({gap[best]:+.4f})입니다: 평가하지 않은 다른 모델이므로, 쓰려면 06처럼 다시 평가하세요.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리
 
 # %%
 print(f"fp32 병합 ({INTO[into]}): max |Δlogit| {delta:.2e}, 저장 후 다시 읽기 {reload_delta:.2e} (허용 {TOLERANCE:g})")
-print(f"held-out 답변 손실: 병합 모델 {merged_loss:.4f}, 05의 어댑터 {meta['heldout_loss_after']:.4f}")
-print(f"크기: 어댑터 {sizes['adapter'] / MIB:.2f} MiB, 병합 모델 {sizes['merged model'] / MIB:.1f} MiB")
+print(f"평가 답변 손실: 병합 모델 {merged_loss:.4f}, 05의 어댑터 {meta['heldout_loss_after']:.4f}")
+print(f"크기: 어댑터 {sizes['어댑터'] / MIB:.2f} MiB, 병합 모델 {sizes['병합 모델'] / MIB:.1f} MiB")
 for name, r in merges.to_dict("index").items():
-    print(f"{name}: Δ {r['max |Δlogit|']:.2e}, loss {r['held-out loss']:.4f}")
+    print(f"{name}: Δ {r['max |Δlogit|']:.2e}, 손실 {r['평가 손실']:.4f}")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
 

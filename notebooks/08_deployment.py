@@ -99,8 +99,8 @@ from course_utils.deploy import export_gguf
 
 gguf_dir = Path("outputs") / "08_gguf" / profile.name
 files = {outtype: export_gguf(merged_dir, gguf_dir, outtype) for outtype in ("f16", "q8_0")}
-pd.DataFrame([{"file": p.name, "MiB": round(p.stat().st_size / MIB, 1)} for p in files.values()]
-             + [{"file": "merged model (safetensors, fp32)",
+pd.DataFrame([{"파일": p.name, "MiB": round(p.stat().st_size / MIB, 1)} for p in files.values()]
+             + [{"파일": "병합 모델 (safetensors, fp32)",
                  "MiB": round(sum(f.stat().st_size for f in merged_dir.glob("*.safetensors")) / MIB, 1)}])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -109,11 +109,11 @@ pd.DataFrame([{"file": p.name, "MiB": round(p.stat().st_size / MIB, 1)} for p in
 # 각 GGUF를 transformers로 다시 읽어(`from_pretrained(..., gguf_file=...)`) 병합 모델과 같은 입력으로 비교합니다.
 # - F16: 가중치를 fp16으로 반올림한 것 이상으로 달라지면 안 됩니다. 같은 병합 모델을 fp16으로 반올림했을 때의 로짓 차이(floor)를
 #   같이 재고, 허용 범위는 그 2배로 정합니다. 탐침 질문의 탐욕 생성 답이 95 % 이상 같아야 합니다.
-# - Q8_0: held-out 답변 손실이 1 % 안에서 같아야 하고, 같은 답의 비율을 봅니다.
+# - Q8_0: 평가 답변 손실이 1 % 안에서 같아야 하고, 같은 답의 비율을 봅니다.
 # 답이 갈라진 곳에서는 병합 모델의 로짓 차이(margin)를 보여 줍니다: 작으면 두 토큰이 거의 동점이라 반올림이 순서를 바꾼 것입니다.
 #
-# 비교에 쓰는 held-out 레코드는 05가 어댑터를 평가한 바로 그 레코드입니다(병합 기록 `course_merged.json`이 가리킵니다).
-# 그래서 내보내는 폴더의 held-out 손실을 05에서 잰 어댑터의 손실 옆에 놓고 볼 수 있습니다: 배포하는 모델이 평가한 모델인지
+# 비교에 쓰는 평가 레코드는 05가 어댑터를 평가한 바로 그 레코드입니다(병합 기록 `course_merged.json`이 가리킵니다).
+# 그래서 내보내는 폴더의 평가 손실을 05에서 잰 어댑터의 손실 옆에 놓고 볼 수 있습니다: 배포하는 모델이 평가한 모델인지
 # 확인하는 숫자입니다.
 
 # %%
@@ -132,20 +132,20 @@ questions = [p["question"] for p in load_probes()[: profile.train.probe_question
 checks = compare_exports(merged, tokenizer, files, examples, questions, pad_id(tokenizer))
 f16, q8 = checks["f16"], checks["q8_0"]
 print(f"내보내는 폴더 {merged_dir}: {record['merged_into_text']}")
-print(f"held-out 답변 손실 ({len(examples)}개): 내보내는 폴더 {f16['loss_merged']:.4f}, 05에서 평가한 어댑터 "
+print(f"평가 답변 손실 ({len(examples)}개): 내보내는 폴더 {f16['loss_merged']:.4f}, 05에서 평가한 어댑터 "
       f"{record['adapter_heldout_loss']:.4f} (차이 {f16['loss_merged'] - record['adapter_heldout_loss']:+.5f})")
-pd.DataFrame([{"file": c["file"], "max |Δlogit|": f"{c['max_dlogit']:.3f}", "fp16 floor": f"{c['fp16_floor']:.3f}",
-               "held-out loss merged": round(c["loss_merged"], 4), "held-out loss GGUF": round(c["loss_gguf"], 4),
-               "loss change %": round(100 * (c["loss_gguf"] / c["loss_merged"] - 1), 2),
-               "same greedy answers": f"{c['same_answers']}/{c['questions']}", "tokenizer same": c["tokenizer_same"]}
-              for c in checks.values()]).set_index("file")
+pd.DataFrame([{"파일": c["file"], "max |Δlogit|": f"{c['max_dlogit']:.3f}", "fp16 바닥": f"{c['fp16_floor']:.3f}",
+               "평가 손실 (병합)": round(c["loss_merged"], 4), "평가 손실 (GGUF)": round(c["loss_gguf"], 4),
+               "손실 변화 %": round(100 * (c["loss_gguf"] / c["loss_merged"] - 1), 2),
+               "같은 탐욕 답": f"{c['same_answers']}/{c['questions']}", "토크나이저 같음": c["tokenizer_same"]}
+              for c in checks.values()]).set_index("파일")
 
 # %%
-print(f"F16: max |Δlogit| {f16['max_dlogit']:.3f} <= 2 x floor {2 * f16['fp16_floor']:.3f}: "
+print(f"F16: max |Δlogit| {f16['max_dlogit']:.3f} <= 바닥의 2배 {2 * f16['fp16_floor']:.3f}: "
       f"{'✓' if f16['max_dlogit'] <= 2 * f16['fp16_floor'] else '✗'}; 같은 답 {f16['same_answers']}/{f16['questions']} "
       f"{'✓' if f16['same_answers'] >= 0.95 * f16['questions'] else '✗ (95 % 미만)'}")
 change = 100 * abs(q8["loss_gguf"] / q8["loss_merged"] - 1)
-print(f"Q8_0: held-out 손실 변화 {change:.2f} % {'✓' if change <= 1 else '✗ (1 % 초과)'}; 같은 답 {q8['same_answers']}/{q8['questions']}")
+print(f"Q8_0: 평가 손실 변화 {change:.2f} % {'✓' if change <= 1 else '✗ (1 % 초과)'}; 같은 답 {q8['same_answers']}/{q8['questions']}")
 for name, c in checks.items():
     for d in c["differences"]:
         print(f"  {name}: '{d['question']}' 답이 {d['token']}번째 토큰에서 갈라짐, 병합 모델의 margin {d['margin']:.3f}")
@@ -157,7 +157,7 @@ for name, c in checks.items():
 # 이 컴퓨터에는 Ollama가 없어 실행해 보지 않았습니다. Ollama가 있는 컴퓨터에서는 GGUF 폴더로 옮겨 아래 두 명령이면 됩니다
 # (한 줄에 한 명령: Windows PowerShell, cmd, bash에서 모두 그대로 동작합니다).
 
-# %%
+# %% tags=["verbatim-output"]
 from course_utils.deploy import modelfile
 from course_utils.inference import DEFAULT_DECODING
 
@@ -206,16 +206,16 @@ print(f"/v1/completions:      {completion.strip()}  {'✓ 같음' if completion.
 
 # %%
 print(f"python -m course_utils.serve {merged_dir} --port 8000 --dtype float32")
-print(f"vllm serve {merged_dir}   # GPU, not run here")
+print(f"vllm serve {merged_dir}   # GPU용, 여기서는 실행하지 않음")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리
 
 # %%
 print(f"채팅 템플릿 = 학습 프롬프트: {chat['input_ids'] == trained}")
-print(f"held-out 답변 손실: 내보낸 폴더 {f16['loss_merged']:.4f}, 05의 어댑터 {record['adapter_heldout_loss']:.4f} "
+print(f"평가 답변 손실: 내보낸 폴더 {f16['loss_merged']:.4f}, 05의 어댑터 {record['adapter_heldout_loss']:.4f} "
       f"({record['merged_into_text']})")
-print(f"F16 GGUF {f16['MiB']:.0f} MiB: max |Δlogit| {f16['max_dlogit']:.3f} (floor {f16['fp16_floor']:.3f}), "
+print(f"F16 GGUF {f16['MiB']:.0f} MiB: max |Δlogit| {f16['max_dlogit']:.3f} (바닥 {f16['fp16_floor']:.3f}), "
       f"같은 답 {f16['same_answers']}/{f16['questions']}")
 print(f"Q8_0 GGUF {q8['MiB']:.0f} MiB: 손실 변화 {change:.2f} %, 같은 답 {q8['same_answers']}/{q8['questions']}")
 print(f"API 답 = 노트북 안의 답: {chat_answer.strip() == in_process and completion.strip() == in_process}")

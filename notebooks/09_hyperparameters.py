@@ -34,12 +34,12 @@ if "google.colab" in sys.modules:
 # # 09. 하이퍼파라미터 탐색 — 학습률, r, 타깃을 재서 고르기
 #
 # 05의 레시피는 한 번 정한 값입니다. 여기서는 Optuna로 학습률, LoRA 랭크 r(α = 2r), 타깃 모듈(attention 또는 all-linear)을
-# 짧은 학습으로 여러 번 시도하고, held-out 손실이 뒤처지는 시도는 중간에 멈춥니다(가지치기, pruning). 가장 좋은 설정이 정말
+# 짧은 학습으로 여러 번 시도하고, 평가 손실이 뒤처지는 시도는 중간에 멈춥니다(가지치기, pruning). 가장 좋은 설정이 정말
 # 더 좋은지는 같은 설정을 시드만 바꿔 다시 학습한 차이(노이즈)와 비교해 판단합니다.
 #
 # ## 학습 목표
 # - 탐색 공간과 예산(시도 수, 시도당 스텝)을 정하고 Optuna로 탐색한다.
-# - 중간 held-out 손실로 가지치기하는 이유와 효과를 본다.
+# - 중간 평가 손실로 가지치기하는 이유와 효과를 본다.
 # - 가장 좋은 설정과 기본 설정의 차이를 시드 노이즈와 비교하고, 06의 품질 지표로도 비교한다.
 # - 가장 좋은 설정을 학습 명령이 읽는 프로필 파일로 저장한다.
 #
@@ -57,17 +57,17 @@ profile = setup()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. 탐색 공간과 예산
 #
-# 시도는 짧은 학습(`tuning.steps` 스텝)이고, `tuning.eval_steps`마다 held-out 레코드 `tuning.heldout_records`개의 손실을 잽니다.
+# 시도는 짧은 학습(`tuning.steps` 스텝)이고, `tuning.eval_steps`마다 평가 레코드 `tuning.heldout_records`개의 손실을 잽니다.
 # 시도의 점수는 그 가운데 가장 낮은 손실입니다. 학습률은 로그 눈금으로, r과 타깃은 목록에서 고릅니다.
 
 # %%
 from course_utils.tuning import SEARCH_SPACE
 
 tuning = profile.tuning
-print(f"search space: learning_rate {SEARCH_SPACE['learning_rate']} (log), r {SEARCH_SPACE['r']} (alpha = 2r), "
-      f"targets {SEARCH_SPACE['targets']}")
-print(f"budget: {tuning.trials} trials x {tuning.steps} steps, held-out ({tuning.heldout_records} records) every "
-      f"{tuning.eval_steps} steps; default: lr {profile.train.learning_rate}, r {profile.lora.r}, {profile.lora.targets}")
+print(f"탐색 공간: learning_rate {SEARCH_SPACE['learning_rate']} (로그 눈금), r {SEARCH_SPACE['r']} (alpha = 2r), "
+      f"대상 {SEARCH_SPACE['targets']}")
+print(f"예산: 시도 {tuning.trials}개 × {tuning.steps} 스텝, {tuning.eval_steps} 스텝마다 평가 레코드 {tuning.heldout_records}개로 평가; "
+      f"기본 설정: lr {profile.train.learning_rate}, r {profile.lora.r}, {profile.lora.targets}")
 
 # %% [markdown]
 # 시작하기 전에 몇 스텝을 돌지, 시간이 얼마나 걸릴지 봅니다 (근거는 00의 표와 같습니다). 시도 뒤에 가장 좋은 설정, 기본 설정,
@@ -87,7 +87,7 @@ print("이 노트북의 예상 시간:", notebook_time(profile, "09", Path("..")
 # ## 2. 탐색하기
 #
 # 샘플러(TPE)는 앞선 시도의 결과로 다음 설정을 고르고, 가지치기(median pruner)는 같은 스텝에서 앞선 시도들의 중앙값보다
-# held-out 손실이 나쁜 시도를 멈춥니다. 시드가 고정되어 있어 다시 실행하면 같은 순서로 시도합니다.
+# 평가 손실이 나쁜 시도를 멈춥니다. 시드가 고정되어 있어 다시 실행하면 같은 순서로 시도합니다.
 # 시도 폴더(`outputs/09_hyperparameters/<프로필>/trial-N`)는 다시 실행할 때마다 새로 만듭니다.
 
 # %%
@@ -102,10 +102,10 @@ study = search(profile, folder / "trials")
 import optuna
 import pandas as pd
 
-pd.DataFrame([{"trial": t.number, "state": "중단 (가지치기)" if t.state == optuna.trial.TrialState.PRUNED else "완료",
-               "learning_rate": f"{t.params['learning_rate']:.2e}", "r": t.params["r"], "targets": t.params["targets"],
-               "best held-out loss": round(min(t.intermediate_values.values()), 4),
-               "last step": max(t.intermediate_values)} for t in study.trials]).set_index("trial")
+pd.DataFrame([{"시도": t.number, "상태": "중단 (가지치기)" if t.state == optuna.trial.TrialState.PRUNED else "완료",
+               "learning_rate": f"{t.params['learning_rate']:.2e}", "r": t.params["r"], "대상": t.params["targets"],
+               "가장 낮은 평가 손실": round(min(t.intermediate_values.values()), 4),
+               "마지막 스텝": max(t.intermediate_values)} for t in study.trials]).set_index("시도")
 
 # %%
 import matplotlib.pyplot as plt
@@ -118,16 +118,17 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. 가장 좋은 설정 대 기본 설정: 노이즈보다 큰가
 #
-# 탐색의 점수는 held-out 일부로 잰 짧은 학습이라 운이 섞입니다. 가장 좋은 설정과 기본 설정을 같은 길이로 다시 학습해
-# 프로필의 held-out 전체로 재고, 기본 설정은 시드만 바꿔 한 번 더 학습합니다. 두 시드의 차이가 노이즈입니다.
+# 탐색의 점수는 평가 세트 일부로 잰 짧은 학습이라 운이 섞입니다. 가장 좋은 설정과 기본 설정을 같은 길이로 다시 학습해
+# 프로필의 평가 세트 전체로 재고, 기본 설정은 시드만 바꿔 한 번 더 학습합니다. 두 시드의 차이가 노이즈입니다.
 
 # %%
-from course_utils.tuning import compare, verdict
+from course_utils.tuning import RUN_NAMES, compare, verdict
 
 comparison = compare(profile, study.best_params, folder / "compare")
 v = verdict(comparison)
-pd.DataFrame([{"run": name, "held-out before": round(r.heldout_loss_before, 4), "held-out after": round(r.heldout_loss_after, 4),
-               "drop %": round(100 * r.loss_drop, 1)} for name, r in comparison.items()]).set_index("run")
+pd.DataFrame([{"학습": RUN_NAMES[name], "평가 손실 (전)": round(r.heldout_loss_before, 4),
+               "평가 손실 (후)": round(r.heldout_loss_after, 4), "감소 %": round(100 * r.loss_drop, 1)}
+              for name, r in comparison.items()]).set_index("학습")
 
 # %%
 print(f"가장 좋은 설정의 이득: {v['gain']:+.4f} nats/토큰, 시드 노이즈: {v['noise']:.4f} nats/토큰")
@@ -135,7 +136,7 @@ print("→ 차이가 노이즈보다 큽니다: 이 설정이 기본보다 좋�
       "→ 차이가 노이즈보다 크지 않습니다: 이 탐색만으로는 기본 설정보다 좋다고 말할 수 없습니다.")
 
 # %% [markdown]
-# 06의 품질 지표로도 비교합니다: held-out 레코드 일부(`tuning.generate_records`개)의 탐욕 생성 답(강좌 기본값)의 chrF, 반복 답,
+# 06의 품질 지표로도 비교합니다: 평가 레코드 일부(`tuning.generate_records`개)의 탐욕 생성 답(강좌 기본값)의 chrF, 반복 답,
 # EOS로 끝난 답, 그리고 탐침 질문의 정답 수입니다.
 
 # %%
@@ -152,9 +153,9 @@ for name in ("best", "default"):
     model = comparison[name].model
     r = answers_only(model, tokenizer, subset, profile.data.template, batch_size=profile.train.eval_batch_size)
     answers = generate_batch(model, tokenizer, [(p["question"], "") for p in probes], max_new_tokens=24)
-    rows.append({"run": name, "chrF": round(r["chrf"], 1), "반복 답": str(r["degenerate"]), "EOS로 끝남": str(r["eos"]),
+    rows.append({"학습": RUN_NAMES[name], "chrF": round(r["chrf"], 1), "반복 답": str(r["degenerate"]), "EOS로 끝남": str(r["eos"]),
                  "탐침 정답": str(Count(sum(correct(a["answer"], p) for a, p in zip(answers, probes, strict=True)), len(probes)))})
-pd.DataFrame(rows).set_index("run")
+pd.DataFrame(rows).set_index("학습")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 가장 좋은 설정을 프로필 파일로
@@ -162,7 +163,7 @@ pd.DataFrame(rows).set_index("run")
 # 가장 좋은 시도의 학습률, r, 타깃에 프로필의 원래 학습 길이를 붙여 `profiles.yaml`과 같은 모양의 파일로 씁니다.
 # 학습 명령이 이 파일을 그대로 읽습니다.
 
-# %%
+# %% tags=["verbatim-output"]
 from course_utils.profiles import write_profiles
 from course_utils.tuning import best_profile
 
@@ -179,8 +180,8 @@ print(f"python -m course_utils.train --profiles {path} --profile {tuned.name} --
 print(f"시도 {len(study.trials)}개 (가지치기로 중단 "
       f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)}개), 가장 좋은 설정: "
       f"lr {study.best_params['learning_rate']:.2e}, r {study.best_params['r']}, {study.best_params['targets']}")
-print(f"held-out ({tuning.steps} 스텝): best {comparison['best'].heldout_loss_after:.4f}, default "
-      f"{comparison['default'].heldout_loss_after:.4f}, default (다른 시드) {comparison['default, seed+1'].heldout_loss_after:.4f}")
+print(f"평가 손실 ({tuning.steps} 스텝): 가장 좋은 설정 {comparison['best'].heldout_loss_after:.4f}, 기본 설정 "
+      f"{comparison['default'].heldout_loss_after:.4f}, 기본 설정 (다른 시드) {comparison['default, seed+1'].heldout_loss_after:.4f}")
 print(f"이득 {v['gain']:+.4f}, 노이즈 {v['noise']:.4f} -> {'노이즈보다 큼' if v['beyond_noise'] else '노이즈보다 크지 않음'}")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
@@ -203,7 +204,7 @@ check_09_basic(answer, study)
 
 # %% [markdown]
 # ### 응용
-# 하이퍼파라미터 하나를 바꿔 다시 학습해 봅니다: `smoke` 프로필의 학습률을 10분의 1로 낮춰 학습하면 held-out 손실은 몇 % 줄어들까요?
+# 하이퍼파라미터 하나를 바꿔 다시 학습해 봅니다: `smoke` 프로필의 학습률을 10분의 1로 낮춰 학습하면 평가 손실은 몇 % 줄어들까요?
 # (`dataclasses.replace`로 프로필을 바꾸고 `course_utils.train.train`을 부르세요. smoke라 몇 초면 됩니다.)
 
 # %%
@@ -214,7 +215,7 @@ check_09_applied(answer)
 
 # %% [markdown]
 # ### 도전
-# 가장 좋은 설정과 기본 설정의 held-out 손실 차이는 시드만 바꾼 차이(노이즈)보다 클까요? (True / False)
+# 가장 좋은 설정과 기본 설정의 평가 손실 차이는 시드만 바꾼 차이(노이즈)보다 클까요? (True / False)
 
 # %%
 from course_utils.exercises.hyperparameters import check_09_challenge

@@ -30,13 +30,13 @@ def adapter_dir(tmp_path_factory, smollm2):
 
 def test_mismatched_base_model_or_weights_is_refused(adapter_dir, tmp_path):
     assert check_adapter(adapter_dir, "smollm2-135m-instruct")["template"] == "koalpaca"
-    with pytest.raises(AdapterMismatchError, match="was trained on 'smollm2-135m-instruct', not 'gemma-3-270m'"):
+    with pytest.raises(AdapterMismatchError, match="'gemma-3-270m'가 아니라 'smollm2-135m-instruct'로 학습한 어댑터입니다"):
         check_adapter(adapter_dir, "gemma-3-270m")
     other = tmp_path / "other"
     other.mkdir()
     meta = json.loads((adapter_dir / "course_adapter.json").read_text())
     (other / "course_adapter.json").write_text(json.dumps({**meta, "base_weights": "sha256:0000"}))
-    with pytest.raises(AdapterMismatchError, match="trained on base weights sha256:0000, but this machine has sha256:"):
+    with pytest.raises(AdapterMismatchError, match="기본 가중치 sha256:0000로 학습했는데 이 컴퓨터의 가중치는 sha256:"):
         check_adapter(other, "smollm2-135m-instruct")
     with pytest.raises(FileNotFoundError, match="not an adapter trained by this course"):
         read_adapter_metadata(tmp_path)
@@ -45,8 +45,8 @@ def test_mismatched_base_model_or_weights_is_refused(adapter_dir, tmp_path):
 def test_adapter_of_another_base_model_is_refused_without_writing(tmp_path):
     (tmp_path / ADAPTER_METADATA).write_text(json.dumps({"base_model": "gemma-3-270m", "base_weights": "sha256:1"}))
     before = sorted(tmp_path.iterdir())
-    with pytest.raises(AdapterMismatchError, match=r"was trained on 'gemma-3-270m', not 'smollm2-135m-instruct'\. "
-                                                   r"Load it with its own base model"):
+    with pytest.raises(AdapterMismatchError, match=r"'smollm2-135m-instruct'가 아니라 'gemma-3-270m'로 학습한 "
+                                                   r"어댑터입니다 \(base model mismatch\)\. 그 기본 모델로 읽거나"):
         check_adapter(tmp_path, "smollm2-135m-instruct")
     assert sorted(tmp_path.iterdir()) == before
 

@@ -83,10 +83,10 @@ def test_file_level_problems_stop_in_both_modes(tmp_path, name, text, message, o
 
 
 RECORD_PROBLEMS = [  # (raw record, reason it is skipped with, message in strict mode)
-    ({"instruction": "a", "input": 3, "output": "b"}, "non-string field", r"field 'input': expected a string, got int"),
-    ({"instruction": "a", "output": "  "}, "empty field", r"field 'output': empty"),
-    ({"instruction": ["a"], "output": "b"}, "non-string field", r"field 'instruction': expected a string, got list"),
-    ({"instruction": "q0", "input": "", "output": "a0"}, "duplicate", r"duplicates .*(record 0|line 1)"),
+    ({"instruction": "a", "input": 3, "output": "b"}, "non-string field", r"field 'input': 문자열이어야 하는데 int입니다"),
+    ({"instruction": "a", "output": "  "}, "empty field", r"field 'output': 비어 있습니다"),
+    ({"instruction": ["a"], "output": "b"}, "non-string field", r"field 'instruction': 문자열이어야 하는데 list입니다"),
+    ({"instruction": "q0", "input": "", "output": "a0"}, "duplicate", r"는 .*(record 0|line 1)와 같습니다"),
 ]
 
 
@@ -101,7 +101,7 @@ def test_record_level_problems_are_skipped_counted_and_named(tmp_path):
     path = tmp_path / "d.json"
     assert report.offenders["non-string field"] == [f"{path}, record 1", f"{path}, record 3"]
     assert report.where == [f"{path}, record 0", f"{path}, record 5", f"{path}, record 6"]
-    assert report.summary().startswith("7 read, 3 kept; skipped: non-string field 2 (")
+    assert report.summary().startswith("7건 읽음, 3건 남김; 건너뜀: 문자열이 아닌 필드(non-string field) 2 (")
 
 
 @pytest.mark.parametrize("raw,reason,message", RECORD_PROBLEMS, ids=[r for _, r, _ in RECORD_PROBLEMS])
@@ -122,7 +122,7 @@ def test_only_the_first_five_offenders_are_listed(tmp_path):
 
 def test_no_records_left_is_an_error(tmp_path):
     path = _write(tmp_path, "d.jsonl", json.dumps({"instruction": "a", "output": ""}) + "\n")
-    with pytest.raises(DataError, match=r"no usable records \(1 read, 0 kept; skipped: empty field 1"):
+    with pytest.raises(DataError, match=r"no usable records \(1건 읽음, 0건 남김; 건너뜀: 빈 필드\(empty field\) 1"):
         split_source(str(path), heldout_records=1, seed=0)
 
 
@@ -145,7 +145,7 @@ def test_validation_drops_long_records_and_names_them_by_their_place_in_the_sour
     kept, report = validate(recs, [10, 900, 10], max_len=256, on_long="drop", report=report)
     assert kept == [recs[0], recs[2]]
     assert dict(report.dropped) == {"longer than 256 tokens": 1}
-    assert report.offenders["longer than 256 tokens"] == [f"{tmp_path / 'd.jsonl'}, line 2: 900 tokens"]
+    assert report.offenders["longer than 256 tokens"] == [f"{tmp_path / 'd.jsonl'}, line 2: 900 토큰"]
     kept, report = validate(recs, [10, 900, 10], max_len=256, on_long="truncate")
     assert len(kept) == 3 and report.truncated == 1
 

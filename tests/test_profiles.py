@@ -172,7 +172,7 @@ def test_steps_epochs_and_checkpoint_schedule_are_validated(tmp_path, change, me
 def test_epochs_become_the_trainers_step_count(tmp_path):
     import dataclasses
 
-    from course_utils.train import training_arguments
+    from course_utils.trainer import training_arguments
 
     cpu = get_profile("cpu")
     by_epochs = dataclasses.replace(cpu, train=dataclasses.replace(cpu.train, max_steps=None, epochs=2.0))

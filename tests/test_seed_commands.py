@@ -47,7 +47,7 @@ def test_prepare_writes_the_first_usable_records_with_a_report_and_never_overwri
     said = capsys.readouterr().out
     moved = [p for p in folder.iterdir() if p.name.startswith("koalpaca_10.jsonl.previous-")]
     assert len(moved) == 1 and moved[0].read_bytes() == before and len(data.read_text().splitlines()) == 3
-    assert "records read: 75" in said and "skipped: duplicate: 1" in said and "skipped: empty field: 1" in said
+    assert "읽은 레코드: 75" in said and "건너뜀: 중복(duplicate): 1" in said and "건너뜀: 빈 필드(empty field): 1" in said
     moved[0].replace(data)  # the 10-record file again, for the tests below
 
 
@@ -97,7 +97,7 @@ def test_infer_answers_with_the_adapter_in_its_training_format(workflow, capsys)
                 "--base_model", "HuggingFaceTB/SmolLM2-135M-Instruct"])
     out, err = capsys.readouterr()
     assert out.endswith("\n") and "smollm2-135m-instruct + " in err and "새 토큰" in err
-    with pytest.raises(SystemExit, match=r"was trained on 'smollm2-135m-instruct', not 'gpt2'"):
+    with pytest.raises(SystemExit, match=r"'gpt2'가 아니라 'smollm2-135m-instruct'로 학습한 어댑터"):
         infer.main(["--lora_weights", adapter, "--prompt", "x", "--base_model", "gpt2"])
     with pytest.raises(SystemExit, match="add --do_sample"):
         infer.main(["--lora_weights", adapter, "--prompt", "x", "--temperature", "0.7"])

@@ -105,7 +105,7 @@ def test_a_second_run_into_the_same_folder_refuses_and_changes_nothing(tmp_path,
     cli([*fast, "--output", str(out), "--overwrite"])
     said = capsys.readouterr().out
     moved = [p for p in tmp_path.iterdir() if p.name.startswith("run.previous-")]
-    assert len(moved) == 1 and f"was moved to {moved[0]}" in said
+    assert len(moved) == 1 and f"을 {moved[0]}로 옮겼습니다" in said
     assert _files(moved[0]) == before  # the old run, whole, under the reported name
     assert (out / "adapter" / "adapter_model.safetensors").exists()
 
@@ -121,8 +121,8 @@ def test_a_nan_loss_stops_the_run_at_that_step_with_the_fix(tmp_path):
                 with torch.no_grad():
                     next(p for n, p in model.named_parameters() if "lora_A" in n).fill_(float("nan"))
 
-    with pytest.raises(TrainingDiverged, match=r"training loss is nan at step 2: stopped instead of training on "
-                                               r"garbage\. Lower train\.learning_rate \(now 0\.001\)"):
+    with pytest.raises(TrainingDiverged, match=r"학습 손실\(training loss\)이 스텝 2에서 nan입니다: .* "
+                                               r"train\.learning_rate\(지금 0\.001\)를 낮춘"):
         train(fast_smoke(), tmp_path, callbacks=[PoisonAfterStep1()], progress=lambda m: None)
     assert not (tmp_path / "adapter").exists()
 

@@ -29,11 +29,11 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-4000:]
-    assert "rank 0 of 2: finished at step 4; adapter saved" in log, log[-4000:]
-    assert "rank 1 of 2: finished at step 4; the adapter is rank 0's to save" in log, log[-4000:]
-    assert "rank 1 of 2: finished at step 4; adapter saved" not in log
+    assert "rank 0/2: 스텝 4에서 끝 — 어댑터를" in log, log[-4000:]
+    assert "rank 1/2: 스텝 4에서 끝 — 어댑터는 rank 0이 저장합니다" in log, log[-4000:]
+    assert "rank 1/2: 스텝 4에서 끝 — 어댑터를" not in log
     # gradients were synchronized: both ranks end with the same weights, so the same held-out loss
-    after = re.findall(r"held-out answer loss after 4 steps \([^)]*\): (\d+\.\d+)", log)
+    after = re.findall(r"4 스텝 학습 후 평가 손실 \([^)]*\): (\d+\.\d+)", log)
     assert len(after) == 2 and after[0] == after[1], after
     # one adapter and one TensorBoard log, written once (no temporary folders of a second writer left behind)
     assert sorted(p.name for p in out.iterdir()) == ["adapter", "checkpoints", "tensorboard"]

@@ -91,13 +91,13 @@ def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_the_resume_finishes(tm
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if line.startswith(f"step 3/{STEPS}"):
+        if line.startswith(f"스텝 3/{STEPS}"):
             proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=300)
     text = "".join(lines)
     assert code == 130, text[-3000:]
-    stopped = next(line for line in lines if line.startswith("stopped by Ctrl-C at step "))
-    step = int(stopped.split("step ")[1].split(";")[0])
+    stopped = next(line for line in lines if line.startswith("Ctrl-C로 스텝 "))
+    step = int(stopped.split("스텝 ")[1].split("에서")[0])
     assert 3 <= step < STEPS
     assert f"--output {out} --resume" in stopped
     assert (out / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").exists()
@@ -105,5 +105,5 @@ def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_the_resume_finishes(tm
     done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env={**os.environ, "COURSE_PROFILE": "smoke"},
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"resumed at step {step}/{STEPS}" in done.stdout
+    assert f"스텝 {step}/{STEPS}에서 이어 갑니다" in done.stdout
     assert (out / "adapter" / "adapter_model.safetensors").exists()

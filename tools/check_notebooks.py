@@ -12,7 +12,10 @@ What it checks:
   notebooks/solutions/NN_solutions;
 - no stored output holds an error, a traceback, a warning that says "incorrect" or "deprecated", anything
   on stderr (a library's message: fix its cause, or silence it with the reason in a comment), or a progress
-  bar ("0%|          | 0/236": library chatter, not lesson content).
+  bar ("0%|          | 0/236": library chatter, not lesson content);
+- no stored output line addressed to the learner is English (``english_lines``): a line without Hangul that holds
+  a word which is not a name (identifiers, units, model and library names: ``LATIN_OK``). A cell whose output is
+  code, YAML, commands or a model's structure carries the tag ``verbatim-output`` and is not read.
 """
 from __future__ import annotations
 
@@ -26,6 +29,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("## 학습 목표", "## 예상 소요 시간", "## 정리")
 BAD_WARNING = re.compile(r"incorrect|deprecat", re.IGNORECASE)
 PROGRESS_BAR = re.compile(r"\d+%\|.*\| *\d+/\d+")  # tqdm's "37%|███▋      | 81/220"
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+VERBATIM = "verbatim-output"  # cell tag: the output is code, YAML, commands or a model's structure, not prose
+LINE_OK = re.compile(r"\s*(<Figure size \d+x\d+ with \d+ Axes>|(python3?|py|make|ollama|cd|vllm|pip|accelerate) "
+                     r"|trainable params: [\d,]+ \|\| all params: )")
+# Latin words that name things, not sentences: units, formats, libraries, models, recipe values the lessons explain.
+# Identifiers (snake_case, dotted, CamelCase, with digits), paths and ALL-CAPS acronyms are names by their shape.
+LATIN_OK = frozenset("""
+mib gib kib lora qlora dora adamw adam nf4 fp16 fp32 bf16 int8 chrf eos bos pad gguf safetensors json jsonl yaml
+gemma smollm smollm2 tinyllama phi qwen gpt gpt2 llama instruct koalpaca alpaca kogpt linux macos windows wsl wsl2 colab
+cpu gpu cuda avx avx2 avx512 rtx torch pytorch peft transformers trl bitsandbytes accelerate ollama vllm python pip
+attention all-linear cosine linear constant true false none null greedy top-p top-k ok dequantized
+apple silicon google intel record line field amd nvidia ampere tensorboard jupyterlab lab make powershell bash cmd smoke demo cpu-tuned
+""".split())
 
 
 def _rel(path: Path) -> str:
@@ -150,10 +166,59 @@ def output_problems(folder: Path) -> list[str]:
     return problems
 
 
+def _words(line: str) -> list[str]:
+    """The plain words of a line: tokens that are not identifiers, paths, numbers or acronyms by their shape."""
+    words = []
+    for token in re.split(r"[\s,;:()\[\]{}<>'\"`|=·→←×+*]+", line):
+        token = token.strip(".!?-")
+        if len(token) < 3 or re.search(r"[\d_/.\\@#$%^&~]", token) or token.isupper():
+            continue
+        if re.search(r"[a-z][A-Z]", token):  # CamelCase: a class name
+            continue
+        if re.fullmatch(r"[A-Za-z][A-Za-z'-]*", token):
+            words.append(token.lower())
+    return words
+
+
+def english_lines(text: str) -> list[str]:
+    """Lines of ``text`` a learner reads as English: no Hangul, and a word that is not a name (``LATIN_OK``).
+    A command line and matplotlib's figure repr are names too."""
+    return [line for line in text.splitlines()
+            if not HANGUL.search(line) and not LINE_OK.match(line) and any(w not in LATIN_OK for w in _words(line))]
+
+
+def _html_text(html: str) -> str:
+    """The text of an HTML table, one cell per line (a Styler's labels live only there)."""
+    return "\n".join(t.strip() for t in re.split(r"<[^>]+>", re.sub(r"<style.*?</style>", "", html, flags=re.S))
+                     if t.strip())
+
+
+def english_problems(folder: Path) -> list[str]:
+    """Stored output lines of the lessons that are English prose or labels (see ``english_lines``)."""
+    import nbformat
+
+    problems = []
+    for path in notebooks(folder):
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if VERBATIM in cell.get("metadata", {}).get("tags", []):
+                continue
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if "application/vnd.jupyter.widget-view+json" in data:
+                    continue  # a widget: its labels are checked where the widget is built, not in this repr
+                texts = [output.get("text", "")] if output.get("output_type") == "stream" else [
+                    _html_text(data["text/html"]) if "text/html" in data else data.get("text/plain", "")]
+                for text in texts:
+                    problems += [f"{_rel(path)}, cell {i}: English output {line.strip()[:100]!r}: say it in Korean "
+                                 f"(a name the lesson explains goes in LATIN_OK; code or YAML: tag the cell "
+                                 f"{VERBATIM})" for line in english_lines(text)]
+    return problems
+
+
 def check(folder: Path = ROOT / "notebooks", exercises: Path = ROOT / "course_utils" / "exercises") -> list[str]:
     """Every problem found, one line each (empty when all is well)."""
     return (pairing_problems(folder) + section_problems(folder) + exercise_problems(folder, exercises)
-            + output_problems(folder))
+            + output_problems(folder) + english_problems(folder))
 
 
 def main(argv=None) -> int:

@@ -67,7 +67,7 @@ assert check_05_basic(answer, profile, meta)
 
 # %% [markdown]
 # ### 응용
-# 학습 후 held-out 답변 손실의 퍼플렉서티(perplexity)는?
+# 학습 후 평가 답변 손실의 퍼플렉서티(perplexity)는?
 
 # %%
 import math

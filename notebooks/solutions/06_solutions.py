@@ -78,7 +78,7 @@ assert check_06_applied(answer, model, tokenizer)
 
 # %% [markdown]
 # ### 도전
-# held-out 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
+# 평가 세트의 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
 
 # %%
 from course_utils.data import load_heldout

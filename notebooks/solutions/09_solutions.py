@@ -66,7 +66,7 @@ assert check_09_basic(answer, study)
 
 # %% [markdown]
 # ### 응용
-# `smoke` 프로필의 학습률을 10분의 1로 낮춰 학습하면 held-out 손실은 몇 % 줄어들까요?
+# `smoke` 프로필의 학습률을 10분의 1로 낮춰 학습하면 평가 손실은 몇 % 줄어들까요?
 
 # %%
 import dataclasses
@@ -84,7 +84,7 @@ assert check_09_applied(answer)
 
 # %% [markdown]
 # ### 도전
-# 가장 좋은 설정과 기본 설정의 held-out 손실 차이는 시드만 바꾼 차이(노이즈)보다 클까요?
+# 가장 좋은 설정과 기본 설정의 평가 손실 차이는 시드만 바꾼 차이(노이즈)보다 클까요?
 
 # %%
 from course_utils.exercises.hyperparameters import check_09_challenge

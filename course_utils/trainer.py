@@ -1,0 +1,107 @@
+"""The two transformers objects notebook 05 writes: the profile's ``TrainingArguments`` and ``AnswerOnlyTrainer``.
+
+``AnswerOnlyTrainer`` is transformers' ``Trainer`` with one idea changed: the loss is the cross-entropy of the
+answer tokens only (``loss.answer_loss_sum``), and the output layer is applied only where a row has an answer
+token. Its evaluation is the exact held-out answer-token loss (``loss.heldout_loss``). Import this module after
+``notebook.quiet_libraries()``: transformers' Trainer imports bitsandbytes.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainingArguments
+
+from .loss import answer_loss_sum, heldout_loss
+from .prompts import collate
+
+
+class AnswerOnlyTrainer(Trainer):
+    """``Trainer`` whose training loss is answer-token cross-entropy (no logits at masked positions) and whose
+    evaluation is ``heldout_loss`` of ``eval_dataset``; ``pad_id`` pads the evaluation batches."""
+
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, *args, pad_id: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pad_id = pad_id
+        self.eval_seconds = 0.0  # time spent evaluating inside train(): not training throughput
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, n = answer_loss_sum(model, inputs)
+        if num_items_in_batch is None:  # not counted by the Trainer: normalize per micro-batch
+            return loss / max(n, 1) / self.current_gradient_accumulation_steps
+        loss = loss / num_items_in_batch  # answer tokens of the whole accumulated step
+        if self.args.average_tokens_across_devices:
+            loss = loss * self.accelerator.num_processes
+        return loss
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        start = time.perf_counter()
+        examples = self.eval_dataset if eval_dataset is None else eval_dataset
+        metrics = {f"{metric_key_prefix}_loss": heldout_loss(self.model, examples, self.pad_id,
+                                                             self.args.per_device_eval_batch_size)}
+        self.eval_seconds += time.perf_counter() - start
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def training_arguments(profile, checkpoint_dir: Path) -> TrainingArguments:
+    """``TrainingArguments`` for the profile's recipe (notebook 05 writes the same call, argument by argument)."""
+    t = profile.train
+    cuda = profile.device == "cuda" and torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=profile.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=profile.grad_accum,
+        learning_rate=t.learning_rate,
+        warmup_steps=t.warmup_steps,
+        lr_scheduler_type=t.lr_scheduler,
+        max_steps=t.max_steps or -1,
+        num_train_epochs=t.epochs or 1,  # used only when max_steps is -1
+        logging_steps=t.logging_steps,
+        logging_nan_inf_filter=False,  # the Trainer would log the previous mean instead: StopOnNaN must see it
+        eval_strategy="steps",
+        eval_steps=t.eval_steps,
+        save_steps=t.save_steps,
+        save_total_limit=2,  # the best checkpoint is always kept, plus the newest
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        optim=profile.optimizer,
+        fp16=cuda and profile.dtype == "float16",
+        bf16=cuda and profile.dtype == "bfloat16",
+        activation_checkpointing=profile.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if profile.gradient_checkpointing else None,
+        train_sampling_strategy="group_by_length",
+        remove_unused_columns=False,
+        report_to=[],  # TensorBoard is added by train.training_callbacks with its folder inside the run folder
+        seed=t.seed,
+        data_seed=t.seed,
+        neftune_noise_alpha=t.neftune_noise_alpha,
+        use_cpu=not cuda,
+        dataloader_num_workers=0,
+        disable_tqdm=True,  # progress is printed by monitoring.TextProgress
+    )
+
+
+def argument_differences(a: TrainingArguments, b: TrainingArguments) -> dict:
+    """Fields where two ``TrainingArguments`` differ: {name: (a's value, b's value)} (empty when they agree)."""
+    da, db = a.to_dict(), b.to_dict()
+    return {k: (da.get(k), db.get(k)) for k in sorted(set(da) | set(db)) if da.get(k) != db.get(k)}
+
+
+class TokenCountingCollator:
+    """Pads a batch (``prompts.collate``) and counts its real (non-pad) tokens, for training throughput."""
+
+    def __init__(self, pad: int):
+        self.pad = pad
+        self.tokens = 0
+
+    def __call__(self, features):
+        batch = collate(features, self.pad)
+        self.tokens += int(batch["attention_mask"].sum())
+        return batch
