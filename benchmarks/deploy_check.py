@@ -28,7 +28,8 @@ def main(argv=None) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from course_utils.data import load_probes
-    from course_utils.deploy import LLAMA_CPP_PYTHON, ensure_merged, export_gguf
+    from course_utils.deploy import LLAMA_CPP_PYTHON, export_gguf
+    from course_utils.ensure import ensure_merged
     from course_utils.inference import generate_batch
     from course_utils.notebook import quiet_libraries
     from course_utils.profiles import get_profile

@@ -76,7 +76,7 @@ def served(server, questions: list[str], concurrency: int, max_tokens: int) -> d
 
 def main(argv=None) -> dict:
     from course_utils.data import load_probes
-    from course_utils.deploy import ensure_merged
+    from course_utils.ensure import ensure_merged
     from course_utils.notebook import quiet_libraries
     from course_utils.profiles import PROFILES_FILE, get_profile
     from course_utils.serve import Server

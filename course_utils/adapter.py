@@ -137,20 +137,3 @@ def load_trained(adapter_dir, model_key: str | None = None):
     model = PeftModel.from_pretrained(base, str(adapter_dir))
     model.eval()
     return model, load_tokenizer(meta["base_model"]), meta
-
-
-def ensure_adapter(profile, output_dir, progress=print) -> Path:
-    """The adapter folder under ``output_dir``; trains the profile's adapter first when it is missing.
-
-    The one place this module reaches into training (imported here, when needed): 06 and 07 can run
-    without 05 having been run first.
-    """
-    adapter = Path(output_dir) / "adapter"
-    if (adapter / ADAPTER_METADATA).exists():
-        return adapter
-    progress(f"{adapter}에 어댑터가 없습니다: {profile.name} 프로필의 어댑터를 지금 학습합니다 "
-             f"(05 노트북, python -m course_utils.train --profile {profile.name} --output {output_dir}와 같음)")
-    from .train import train
-
-    train(profile, output_dir, resume=True, progress=progress)  # continues an interrupted run that left checkpoints
-    return adapter

@@ -294,29 +294,3 @@ def split_source(source: str, heldout_records: int, seed: int, on_invalid: str =
     if max_records:
         train, report.where = train[:max_records], report.where[:max_records]
     return train, heldout, report
-
-
-def validate(records: list[dict], lengths: list[int] | None = None, max_len: int | None = None,
-             on_long: str = "drop", report: DataReport | None = None) -> tuple[list[dict], DataReport]:
-    """Drop records longer than ``max_len`` tokens (or keep them to be truncated), counting each in ``report``.
-
-    ``lengths`` are each record's token counts (prompt + answer + EOS); ``report`` (from reading) names records by
-    their place in the source, else by their index in ``records``. Duplicates and malformed records were
-    already skipped when the records were read (``normalize``).
-    """
-    if on_long not in ON_LONG:
-        raise DataError(f"on_long={on_long!r}: choose 'drop' or 'truncate'")
-    if report is None:
-        report = DataReport(total=len(records), where=[f"record {i}" for i in range(len(records))])
-    where = report.where
-    kept, kept_where = [], []
-    for i, rec in enumerate(records):
-        if lengths is not None and max_len is not None and lengths[i] > max_len:
-            if on_long == "drop":
-                report.skip(f"longer than {max_len} tokens", f"{where[i]}: {lengths[i]} 토큰")
-                continue
-            report.truncated += 1
-        kept.append(rec)
-        kept_where.append(where[i])
-    report.kept, report.where = len(kept), kept_where
-    return kept, report

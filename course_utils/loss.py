@@ -59,3 +59,19 @@ def answer_loss_from_logits(logits: torch.Tensor, examples: list[dict], pad: int
     labels = collate(examples, pad)["labels"][:, 1:]
     keep = labels != IGNORE
     return F.cross_entropy(logits[:, :-1][keep], labels[keep]).item()
+
+
+@torch.no_grad()
+def batch_logits(model, examples: list[dict], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits as fp32, attention mask) for a padded batch of encoded examples."""
+    batch = collate(examples, pad)
+    device = next(model.parameters()).device
+    model.eval()
+    out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+    return out.logits.float().cpu(), batch["attention_mask"]
+
+
+def max_logit_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
+    """Largest |a - b| over the real (non-pad) positions."""
+    keep = mask.bool()
+    return (a[keep] - b[keep]).abs().max().item()

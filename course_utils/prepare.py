@@ -24,10 +24,10 @@ DATASETS = {"koalpaca": "beomi/KoAlpaca-v1.1a"}  # short names the seed's --data
 def prepare(dataset: str, num_samples: int | None, output, profile, overwrite: bool = False, progress=print) -> dict:
     """Read, validate and write the first ``num_samples`` usable records of ``dataset`` to ``output`` (JSONL); return
     {"report": DataReport, "written": n, "output": path, "moved_to": where an earlier file went, or None}."""
-    from .data import DataError, DataReport, load_source, validate
+    from .data import DataError, DataReport, load_source
     from .files import write_text
     from .loading import load_tokenizer
-    from .prompts import encode
+    from .prompts import encode, validate
     from .runs import move_aside
 
     if num_samples is not None and num_samples < 1:

@@ -181,8 +181,10 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     for key, value in raw["tuning"].items():
         if not isinstance(value, int) or value < 1:
             raise ProfileError(f"{where}: tuning.{key} must be a whole number >= 1, got {value!r}")
-    lora = LoraSettings(int(lora_raw["r"]), int(lora_raw["alpha"]), float(lora_raw["dropout"]), lora_raw["targets"])
-    data = DataSettings(str(d["source"]), d["max_records"], d["on_long"], d["on_invalid"], d["template"])
+    lora = LoraSettings(r=int(lora_raw["r"]), alpha=int(lora_raw["alpha"]), dropout=float(lora_raw["dropout"]),
+                        targets=lora_raw["targets"])
+    data = DataSettings(source=str(d["source"]), max_records=d["max_records"], on_long=d["on_long"],
+                        on_invalid=d["on_invalid"], template=d["template"])
     train = TrainSettings(**{**t, "learning_rate": float(t["learning_rate"]),
                              "epochs": None if t["epochs"] is None else float(t["epochs"])})
     values = {k: raw[k] for k in top if k not in ("lora", "data", "train", "tuning")}
@@ -265,46 +267,6 @@ def get_profile(name: str, path: str | Path = PROFILES_FILE) -> Profile:
     if name not in profiles:
         raise ProfileError(f"Unknown profile {name!r}. Valid profiles: {', '.join(profiles)}")
     return profiles[name]
-
-
-def with_model(profile: Profile, key: str) -> Profile:
-    """``profile`` with another registry model (the training CLI's ``--model``, as the seed's ``--model_name``)."""
-    import dataclasses
-
-    if key not in MODELS:
-        raise ProfileError(f"--model {key!r} is not in the registry. Valid models: {', '.join(MODELS)}")
-    limit = MODELS[key].max_positions
-    if profile.seq_len > limit:
-        raise ProfileError(f"--model {key}: profile {profile.name!r} uses seq_len={profile.seq_len}, above {key}'s "
-                           f"maximum of {limit} positions. Choose a profile with seq_len <= {limit}")
-    return dataclasses.replace(profile, model=key)
-
-
-def parse_setting(text: str) -> tuple[str, object]:
-    """``section.key=value`` (the command line's ``--set``) as (dotted key, YAML value: numbers, null, true...)."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ProfileError(f"--set {text!r}: write it as key=value, e.g. --set train.learning_rate=1e-4 or "
-                           f"--set gradient_checkpointing=true")
-    parsed = yaml.safe_load(value) if value.strip() else ""
-    return key.strip(), parsed
-
-
-def with_overrides(profile: Profile, overrides: list[tuple[str, object]], where: str = "the command line") -> Profile:
-    """``profile`` with settings changed by dotted name (``batch_size``, ``train.epochs``), validated exactly as a
-    profiles YAML is (``parse_profile``): a bad value stops with the same one-line error, before anything runs."""
-    raw = to_raw(profile)
-    for key, value in overrides:
-        section, _, name = key.rpartition(".")
-        holder = raw.get(section) if section else raw
-        prefix = f"{section or name}."  # a section's own keys ("lora" alone: lora.r, lora.alpha, ...)
-        valid = sorted(k for k in settings(profile) if k.startswith(prefix)) or sorted(settings(profile))
-        if not isinstance(holder, dict) or name not in holder or (not section and isinstance(holder[name], dict)):
-            raise ProfileError(f"profile {profile.name!r} in {where}: unknown setting {key!r}. Valid settings: "
-                               f"{', '.join(valid)}")
-        holder[name] = value
-    shown = ", ".join(f"{k}={v}" for k, v in overrides)
-    return parse_profile(profile.name, raw, f"{where} ({shown})")
 
 
 def check_device(profile: Profile) -> None:

@@ -3,8 +3,11 @@
 Labels are built from two separately tokenized parts, prompt and answer, so the boundary is exact:
 prompt tokens get -100 (no loss), answer tokens and the final EOS are learned. Padding is marked by
 the attention mask, never by comparing token ids with the pad id (SmolLM2's pad token *is* its EOS).
+Records longer than ``seq_len`` in a tokenizer are dropped or kept to be truncated here (``validate``).
 """
 from __future__ import annotations
+
+from .data import ON_LONG, DataError, DataReport
 
 IGNORE = -100
 
@@ -111,7 +114,7 @@ def prepare_data(profile, tokenizer):
     Held-out records come from the bundled held-out file, or are split off the profile's own source
     (``data.split_source``); records that cannot be used are skipped and counted in the report.
     """
-    from .data import DataError, split_source, validate
+    from .data import split_source
 
     d = profile.data
     records, held, report = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,
@@ -126,3 +129,29 @@ def prepare_data(profile, tokenizer):
     train = [by_record[id(r)] for r in kept]
     heldout = [encode(r, tokenizer, profile.seq_len, d.template) for r in held]
     return train, heldout, report
+
+
+def validate(records: list[dict], lengths: list[int] | None = None, max_len: int | None = None,
+             on_long: str = "drop", report: DataReport | None = None) -> tuple[list[dict], DataReport]:
+    """Drop records longer than ``max_len`` tokens (or keep them to be truncated), counting each in ``report``.
+
+    ``lengths`` are each record's token counts (prompt + answer + EOS); ``report`` (from reading) names records by
+    their place in the source, else by their index in ``records``. Duplicates and malformed records were
+    already skipped when the records were read (``normalize``).
+    """
+    if on_long not in ON_LONG:
+        raise DataError(f"on_long={on_long!r}: choose 'drop' or 'truncate'")
+    if report is None:
+        report = DataReport(total=len(records), where=[f"record {i}" for i in range(len(records))])
+    where = report.where
+    kept, kept_where = [], []
+    for i, rec in enumerate(records):
+        if lengths is not None and max_len is not None and lengths[i] > max_len:
+            if on_long == "drop":
+                report.skip(f"longer than {max_len} tokens", f"{where[i]}: {lengths[i]} 토큰")
+                continue
+            report.truncated += 1
+        kept.append(rec)
+        kept_where.append(where[i])
+    report.kept, report.where = len(kept), kept_where
+    return kept, report

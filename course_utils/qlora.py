@@ -13,8 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .loss import answer_loss_from_logits
-from .merge import batch_logits, max_logit_diff
+from .loss import answer_loss_from_logits, batch_logits, max_logit_diff
 
 
 def qlora_profile(profile):

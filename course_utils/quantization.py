@@ -84,8 +84,10 @@ class RoundTrip:
 def _roundtrip(fmt: str, weight: torch.Tensor, restored: torch.Tensor, bytes_after: int) -> RoundTrip:
     w = weight.float()
     err = (w - restored.float()).abs()
-    return RoundTrip(fmt, w.numel(), w.numel() * 4, bytes_after, err.mean().item(), err.max().item(),
-                     (torch.linalg.norm(w - restored.float()) / torch.linalg.norm(w)).item(), restored)
+    return RoundTrip(fmt=fmt, n_values=w.numel(), bytes_before=w.numel() * 4, bytes_after=bytes_after,
+                     mean_abs_error=err.mean().item(), max_abs_error=err.max().item(),
+                     relative_error=(torch.linalg.norm(w - restored.float()) / torch.linalg.norm(w)).item(),
+                     restored=restored)
 
 
 def quantize_nf4(weight: torch.Tensor, blocksize: int = 64, double_quant: bool = True) -> RoundTrip:

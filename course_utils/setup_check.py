@@ -73,7 +73,7 @@ def gather_facts() -> dict:
     """Read this machine. Takes a few seconds (one small nf4 quantization, a 2 s network probe)."""
     import torch
 
-    from .loading import cache_root
+    from .gguf import cache_root
     from .profiles import default_profile_name
     from .timing import machine_kind
 

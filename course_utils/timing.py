@@ -117,7 +117,7 @@ def measured_throughput(profile, results_dir, kind: str) -> tuple[float, float, 
                 return rate, rate, f"이 GPU에서 잰 처리량 {rate:.2f} 샘플/s ({path.name})"
     if profile.model in SEED_3070:
         low, high = SEED_3070[profile.model]
-        return low, high, f"시드의 RTX 3070 처리량 {low:g}–{high:g} 샘플/s (QLoRA, seq 512, 배치 1 × 16)"
+        return low, high, f"원안의 RTX 3070 처리량 {low:g}–{high:g} 샘플/s (QLoRA, seq 512, 배치 1 × 16)"
     return None
 
 

@@ -133,8 +133,9 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
                  f"{loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
     else:
         progress(f"학습 전 평가 손실: {loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
-    return Run(profile, output_dir, model, tokenizer, train_set, heldout, report, pad, loss_before,
-               resume_from=resume_from, moved_to=moved_to, ctrl_c=CtrlC())
+    return Run(profile=profile, output_dir=output_dir, model=model, tokenizer=tokenizer, train_set=train_set,
+               heldout=heldout, data_report=report, pad=pad, loss_before=loss_before, resume_from=resume_from,
+               moved_to=moved_to, ctrl_c=CtrlC())
 
 
 def training_callbacks(run: Run, stop_after: int | None = None, extra: list | None = None) -> list:
@@ -242,7 +243,8 @@ def main(argv=None) -> None:
 
     quiet_libraries()  # first: the imports below load bitsandbytes
     from .monitoring import TrainingDiverged
-    from .profiles import PROFILES_FILE, default_profile_name, get_profile, parse_setting, with_model, with_overrides
+    from .overrides import parse_setting, with_model, with_overrides
+    from .profiles import PROFILES_FILE, default_profile_name, get_profile
 
     parser = argparse.ArgumentParser(
         prog="python -m course_utils.train", description="Train the course's LoRA adapter with a profile's recipe. "

@@ -7,9 +7,8 @@ Methods
 - ``qlora``: frozen base with linear layers in nf4 (0.5 B + block constants), the rest (embedding,
   output head, norms) in the compute dtype, + fp32 LoRA adapters.
 
-Activations are what autograd keeps for the backward pass. The per-layer accounting below lists the
-tensors PyTorch saves for each operation of a decoder layer (checked against
-``torch.autograd.graph.saved_tensors_hooks`` measurements in ``vram_measure``).
+Activations are what autograd keeps for the backward pass. The per-layer accounting below lists the tensors
+PyTorch saves for each operation of a decoder layer (checked against ``saved_tensors_hooks`` in ``vram_measure``).
 """
 from __future__ import annotations
 
@@ -223,7 +222,8 @@ def estimate_vram(model: ModelSpec | str, method: str = "qlora", seq_len: int = 
         raise ValueError(f"method={method!r}: choose 'full', 'lora' or 'qlora'")
     counts, linear_sizes, all_sizes = _shapes(spec.key) if MODELS.get(spec.key) == spec else _shapes_uncached(spec)
     cb = DTYPE_BYTES[compute_dtype]
-    est = VramEstimate(spec.key, method, seq_len, batch_size, r, gradient_checkpointing)
+    est = VramEstimate(model=spec.key, method=method, seq_len=seq_len, batch_size=batch_size, r=r,
+                       gradient_checkpointing=gradient_checkpointing)
     t = est.terms
     if method == "full":
         t["weights_linear"] = 4 * counts.linear

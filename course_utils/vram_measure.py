@@ -205,8 +205,9 @@ def measure_training_memory(model, seq_len: int, batch_size: int = 1, gradient_c
     states = [v for s in opt.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
     optimizer_bytes = _distinct_bytes(t for t in states if t.dim() > 0)
     opt.zero_grad(set_to_none=True)
-    return MemoryMeasurement(seq_len, batch_size, gradient_checkpointing, parameter_bytes(model), grads,
-                             optimizer_bytes, activations, logits, one_layer)
+    return MemoryMeasurement(seq_len=seq_len, batch_size=batch_size, gradient_checkpointing=gradient_checkpointing,
+                             parameters=parameter_bytes(model), gradients=grads, optimizer=optimizer_bytes,
+                             activations=activations, logits=logits, one_layer=one_layer)
 
 
 def make_optimizer(params, name: str, lr: float):

@@ -39,7 +39,7 @@ if "google.colab" in sys.modules:
 # ## 학습 목표
 # - 가중치(weight) 1개가 dtype별로(fp32/fp16/int8/nf4) 차지하는 바이트를 계산한다.
 # - 가중치 · 그래디언트(gradient) · 옵티마이저 상태(optimizer state) · 활성화(activation) · 로짓(logits)을 구분한다.
-# - 세 시드 모델(GPT-2, TinyLlama, Phi-2)의 메모리 예산표를 만들고 8 GB에 들어가는지 판단한다.
+# - 원안의 세 모델(GPT-2, TinyLlama, Phi-2)의 메모리 예산표를 만들고 8 GB에 들어가는지 판단한다.
 # - 추정값을 이 컴퓨터에서 잰 값과 비교한다.
 #
 # ## 예상 소요 시간
@@ -58,7 +58,7 @@ profile = setup()
 # ## 1. 값 하나에 몇 바이트인가
 #
 # 가중치는 dtype에 따라 크기가 다릅니다. nf4(4-bit NormalFloat)는 값 하나에 4비트지만, 64개 값마다 블록의 최댓값(absmax)을
-# 함께 저장해야 합니다. 이중 양자화(double quantization)는 이 absmax를 다시 8비트로 줄입니다.
+# 함께 저장해야 합니다. [이중 양자화](용어.md#이중-양자화-double-quantization)(double quantization)는 이 absmax를 다시 8비트로 줄입니다.
 # 4096×4096 행렬 하나로 직접 계산해 봅시다.
 
 # %%
@@ -115,9 +115,9 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
 # %% [markdown]
 # 그래서 예산표에서는 paged 8-bit AdamW의 상태를 평범한 GPU 메모리로 셉니다.
 #
-# ## 4. 세 시드 모델의 예산표
+# ## 4. 원안의 세 모델의 예산표
 #
-# 조건: 시퀀스 길이 512, 배치 1, LoRA r=8(어텐션 투영), 그래디언트 체크포인팅(gradient checkpointing) 켬.
+# 조건: 시퀀스 길이 512, 배치 1, LoRA r=8(어텐션 투영), [그래디언트 체크포인팅](용어.md#그래디언트-체크포인팅-gradient-checkpointing)(gradient checkpointing) 켬.
 # - **full**: Trainer `fp16=True` 혼합 정밀도 — fp32 가중치 + fp32 그래디언트 + AdamW 상태 = 값당 16 B
 # - **lora**: fp16 기본 가중치 + fp32 어댑터, paged 8-bit AdamW
 # - **qlora**: nf4 선형층 + fp16 나머지 + fp32 어댑터, paged 8-bit AdamW

@@ -145,7 +145,7 @@ print(f"nf4 모델에서 임베딩(+출력층)이 차지하는 몫: {100 * emb /
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 양자화가 손실에 주는 영향
 #
-# 한국어와 영어 문장 몇 개에서 다음 토큰 교차 엔트로피(nats/토큰)를 fp32 모델과 nf4 모델로 잽니다.
+# 한국어와 영어 문장 몇 개에서 다음 토큰 교차 엔트로피([nats](용어.md#nats)/토큰)를 fp32 모델과 nf4 모델로 잽니다.
 
 # %%
 from course_utils.loading import load_tokenizer

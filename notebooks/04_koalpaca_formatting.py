@@ -39,8 +39,8 @@ if "google.colab" in sys.modules:
 # ## 학습 목표
 # - KoAlpaca v1.0 / v1.1 / 허브 형식과 강좌의 번들 데이터를 읽는다.
 # - `### 질문: … ### 답변: …` 템플릿과 모델 자체의 채팅 템플릿(chat template)을 비교한다.
-# - 답변 끝의 EOS, 프롬프트 마스킹(-100), 패딩이 EOS를 지우지 않는 이유를 확인한다.
-# - 토크나이저별 길이 분포와 잘리는 비율, 한국어 한 문장의 토큰 수를 잰다.
+# - 답변 끝의 [EOS](용어.md#eos-end-of-sequence), 프롬프트 마스킹(-100), 패딩이 EOS를 지우지 않는 이유를 확인한다.
+# - 학습 손실이 [답변 손실](용어.md#답변-손실-answer-loss)인 이유와, 토크나이저별 길이 분포와 잘리는 비율, 한국어 한 문장의 토큰 수를 잰다.
 #
 # ## 예상 소요 시간
 # 00_setup_check가 이 컴퓨터와 프로필의 노트북별 예상 시간을 보여 줍니다(README의 표에도 있습니다). 마지막 셀이 실제 실행 시간을 출력합니다.
@@ -206,7 +206,8 @@ print(f"SmolLM2는 Gemma보다 토큰을 {ratio:.2f}배 씁니다")
 # 여전히 오류로 멈춥니다. 번들 데이터로 KoAlpaca v1.0 형식 파일을 만들고 흠을 몇 개 넣어 봅시다.
 
 # %%
-from course_utils.data import DataReport, validate
+from course_utils.data import DataReport
+from course_utils.prompts import validate
 
 realistic = alpaca[:60] + [alpaca[5]]  # a duplicate of record 5
 realistic[10] = {**realistic[10], "output": ""}  # an empty answer

@@ -40,7 +40,7 @@ if "google.colab" in sys.modules:
 # ## 학습 목표
 # - 어댑터와 메타데이터를 읽고, 다른 기본 모델에서 학습한 어댑터를 거부한다.
 # - 한 번 읽은 모델에서 어댑터를 켜고 끄며(`disable_adapter`) 기본 모델의 답과 비교하고, 각 답을 정답과 대조해 ✓/✗로 표시한다.
-# - 탐욕(greedy) 생성, 반복 패널티, n-gram 반복 금지, 샘플링을 평가 레코드에서 재고 기본값을 고른다.
+# - [탐욕 생성](용어.md#탐욕-생성-greedy-decoding)(greedy), [반복 패널티](용어.md#반복-패널티-repetition_penalty), n-gram 반복 금지, [샘플링](용어.md#샘플링-temperature-top-p-sampling)을 평가 레코드에서 재고 기본값을 고른다.
 # - 같은 질문을 바꿔 물어도 답이 같은지 본다.
 #
 # ## 예상 소요 시간
@@ -63,7 +63,8 @@ profile = setup()
 # %%
 from pathlib import Path
 
-from course_utils.adapter import ensure_adapter, load_adapter_model
+from course_utils.adapter import load_adapter_model
+from course_utils.ensure import ensure_adapter
 
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
 model, tokenizer, meta = load_adapter_model(adapter_dir, profile)

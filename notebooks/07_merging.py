@@ -70,8 +70,10 @@ from pathlib import Path
 
 import torch
 
-from course_utils.adapter import ensure_adapter, heldout_of
-from course_utils.merge import INTO, batch_logits, load_for_merge, max_logit_diff
+from course_utils.adapter import heldout_of
+from course_utils.ensure import ensure_adapter
+from course_utils.loss import batch_logits, max_logit_diff
+from course_utils.merge import INTO, load_for_merge
 from course_utils.prompts import pad_id
 
 MERGE_DTYPE = torch.float32  # explicit: the merged weights are stored in this dtype
@@ -143,7 +145,7 @@ pd.DataFrame([{"항목": k, "MiB": round(v / MIB, 2) if v else None} for k, v in
 # 2. **원래의 전체 정밀도 가중치**: 병합 자체는 정확하지만, 어댑터가 학습한 가중치(nf4로 반올림된 것)와 다릅니다.
 # 3. **nf4를 푼(dequantize) 가중치**: 어댑터가 실제로 본 가중치라 학습한 동작을 그대로 재현합니다.
 #
-# 차이를 읽기 전에, 병합 방법과 상관없이 생기는 가장 작은 차이, 곧 바닥(floor)을 먼저 잽니다: nf4 모델 대 그 모델을 fp32로 푼
+# 차이를 읽기 전에, 병합 방법과 상관없이 생기는 가장 작은 차이, 곧 [바닥(floor)](용어.md#바닥-floor)을 먼저 잽니다: nf4 모델 대 그 모델을 fp32로 푼
 # 복사본(커널의 오차), 그리고 같은 가중치에서 병합 전후(fp32 덧셈 순서의 반올림)입니다. 바닥보다 작은 차이는 병합 방법의 차이가 아닙니다.
 #
 # 주의: bitsandbytes 0.50.2는 AVX512-BF16이 있는 CPU에서 4비트 층을 처음 평가 모드로 실행할 때 가중치를 CPU 전용 배치로 바꿉니다.

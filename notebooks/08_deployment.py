@@ -38,7 +38,7 @@ if "google.colab" in sys.modules:
 #
 # ## 학습 목표
 # - 학습한 프롬프트 형식이 채팅 템플릿으로 모델과 함께 저장되었고, 같은 토큰을 만든다는 것을 확인한다.
-# - llama.cpp의 변환기(`convert_hf_to_gguf.py`)로 F16과 Q8_0 GGUF를 만들고, 다시 읽어 원래 모델과 로짓·답을 비교한다.
+# - llama.cpp의 변환기(`convert_hf_to_gguf.py`)로 [F16과 Q8_0 GGUF](용어.md#gguf-f16-q8_0)를 만들고, 다시 읽어 원래 모델과 로짓·답을 비교한다.
 # - Ollama `Modelfile`을 쓰고, 모델을 OpenAI 호환 API로 띄워 `openai` 클라이언트로 묻는다.
 #
 # ## 예상 소요 시간
@@ -65,7 +65,7 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from course_utils.deploy import ensure_merged
+from course_utils.ensure import ensure_merged
 from course_utils.prompts import format_koalpaca, prompt_ids
 
 merged_dir = ensure_merged(profile, Path("outputs") / "07_merged" / profile.name,

@@ -124,3 +124,66 @@ def test_ruff_fails_on_a_seeded_defect(tmp_path):
     py.write_text(py.read_text(encoding="utf-8") + "\n# %%\nimport json\n", encoding="utf-8")  # never used
     run = subprocess.run(ruff, cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 1 and "F401" in run.stdout
+
+
+def test_english_output_lines_are_flagged_and_names_are_not():
+    english = check_notebooks.english_lines
+    assert english("held-out answer loss after 40 steps: 1.9860") == ["held-out answer loss after 40 steps: 1.9860"]
+    assert english("trainable: 737,280 / total: 268,835,456") != []
+    assert english("gemma-3-270m · float32 · nf4 · LoRA r=8 · 2.83 MiB") == []  # names, units, numbers
+    assert english("평가 손실 (held-out loss): 1.73") == []  # Korean, with the English term beside it
+    assert english("python -m course_utils.train --profile cpu --output outputs/x") == []  # a command
+    assert english("<Figure size 700x400 with 1 Axes>") == []
+
+
+def test_a_stored_english_output_is_a_problem_unless_the_cell_is_verbatim(course):
+    nb_dir, ex = course
+    path = nb_dir / "03_lora_config.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="the adapter was saved\n")]
+    nbformat.write(nb, path)
+    assert any("English output 'the adapter was saved'" in p for p in check_notebooks.english_problems(nb_dir))
+    cell.metadata["tags"] = [check_notebooks.VERBATIM]
+    nbformat.write(nb, path)
+    assert not any("the adapter was saved" in p for p in check_notebooks.english_problems(nb_dir))
+
+
+def test_a_number_typed_in_the_readme_that_the_outputs_do_not_hold_is_a_problem(tmp_path):
+    from check_claims import CLAIMS, claim_problems
+
+    (tmp_path / "notebooks").mkdir()
+    for name in ("01_vram_budgeting", "05_training", "06_inference"):
+        shutil.copy(ROOT / "notebooks" / f"{name}.ipynb", tmp_path / "notebooks")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (tmp_path / "README.md").write_text(readme, encoding="utf-8")
+    assert claim_problems(tmp_path) == []
+    seeded = readme.replace("→ 93/96", "→ 94/96", 1)
+    assert seeded != readme
+    (tmp_path / "README.md").write_text(seeded, encoding="utf-8")
+    assert claim_problems(tmp_path) == [
+        f"README.md: '{CLAIMS[0].name}': the text says eos_tuned = 94/96, the stored outputs say 93/96. "
+        "Take the number from the output"]
+    (tmp_path / "README.md").write_text(readme.replace("평가 답변 손실 2.354", "답변 손실은 2.354"), encoding="utf-8")
+    assert any("is no longer found" in p for p in claim_problems(tmp_path))
+
+
+def glossary_anchor(heading: str) -> str:
+    """The anchor GitHub and JupyterLab give a markdown heading: lower case, spaces to '-', punctuation dropped."""
+    import re
+
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_lesson_links_the_glossary_and_every_link_lands_on_a_term():
+    import re
+
+    glossary = (ROOT / "notebooks" / "용어.md").read_text(encoding="utf-8")
+    anchors = {glossary_anchor(line.lstrip("#")) for line in glossary.splitlines() if line.startswith("### ")}
+    assert len(anchors) >= 40 and "탐침-질문-probe" in anchors and "α-lora_alpha" in anchors
+    for lesson in sorted((ROOT / "notebooks").glob("0[0-9]_*.py")):
+        text = lesson.read_text(encoding="utf-8")
+        links = re.findall(r"\]\(용어\.md(?:#([^)]+))?\)", text)
+        assert links, f"{lesson.name} never links the glossary (notebooks/용어.md)"
+        missing = [a for a in links if a and a not in anchors]
+        assert not missing, f"{lesson.name} links terms the glossary does not have: {missing}"

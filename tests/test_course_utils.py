@@ -105,8 +105,13 @@ def drift_problems(calls) -> tuple[list[str], int]:
 
 
 def test_every_keyword_passed_to_the_libraries_exists():
-    calls = [c for path in sorted(PACKAGE.glob("*.py"))
+    """The package and the lesson cells (notebooks/*.py: the calls a learner copies) alike."""
+    lessons = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
+    calls = [c for path in [*sorted(PACKAGE.glob("*.py")), *lessons]
              for c in library_calls(path.read_text(encoding="utf-8"), path.name)]
+    lesson_callees = {dotted for where, dotted, _ in calls if where.split(":")[0] in {p.name for p in lessons}}
+    for expected in ("transformers.TrainingArguments", "peft.LoraConfig", "transformers.BitsAndBytesConfig"):
+        assert expected in lesson_callees, f"no lesson writes {expected}(...): {sorted(lesson_callees)}"
     problems, checked = drift_problems(calls)
     assert not problems, "\n".join(problems)
     callees = {dotted for _, dotted, _ in calls}

@@ -12,8 +12,8 @@ from course_utils.data import (
     read_records,
     split_source,
     spread,
-    validate,
 )
+from course_utils.prompts import validate
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "koalpaca_v1_0_sample.jsonl"
 

@@ -47,8 +47,7 @@ def test_sentencepiece_model_rebuilt_from_the_gemma_gguf_tokenizes_like_the_cour
     from sentencepiece import SentencePieceProcessor
 
     from course_utils.data import load_heldout
-    from course_utils.deploy import sentencepiece_model_from_gguf
-    from course_utils.loading import gguf_path
+    from course_utils.gguf import gguf_path, sentencepiece_model_from_gguf
 
     sp = SentencePieceProcessor(model_proto=sentencepiece_model_from_gguf(gguf_path("gemma-3-270m")))
     tok = load_tokenizer("gemma-3-270m")

@@ -33,8 +33,7 @@ def test_answer_loss_equals_full_logit_cross_entropy(key):
 def test_answer_loss_from_logits_equals_heldout_loss(smollm2):
     from course_utils.data import load_heldout
     from course_utils.loading import load_tokenizer
-    from course_utils.loss import answer_loss_from_logits, heldout_loss
-    from course_utils.merge import batch_logits
+    from course_utils.loss import answer_loss_from_logits, batch_logits, heldout_loss
     from course_utils.prompts import encode, pad_id
 
     tok = load_tokenizer("smollm2-135m-instruct")

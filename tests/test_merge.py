@@ -4,7 +4,8 @@ from conftest import randomize_lora_b, tiny_model
 from transformers import AutoModelForCausalLM
 
 from course_utils.lora import attach_lora
-from course_utils.merge import GEMMA_NOTICE, batch_logits, folder_bytes, max_logit_diff, save_merged
+from course_utils.loss import batch_logits, max_logit_diff
+from course_utils.merge import GEMMA_NOTICE, folder_bytes, save_merged
 from course_utils.profiles import LoraSettings, get_profile
 
 

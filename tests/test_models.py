@@ -1,6 +1,7 @@
 import pytest
 
-from course_utils.loading import ModelNotAvailableError, load_tokenizer
+from course_utils.gguf import ModelNotAvailableError
+from course_utils.loading import load_tokenizer
 from course_utils.models import count_params, get_spec, meta_model
 
 

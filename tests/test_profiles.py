@@ -58,7 +58,7 @@ def test_a_stand_in_that_changes_a_setting_without_a_reason_shows_it(tmp_path):
 
 
 def test_overrides_are_validated_like_the_yaml():
-    from course_utils.profiles import parse_setting, with_overrides
+    from course_utils.overrides import parse_setting, with_overrides
 
     s = get_profile("smoke")
     changed = with_overrides(s, [parse_setting("lora.r=16"), parse_setting("train.learning_rate=2e-4"),
@@ -182,7 +182,8 @@ def test_epochs_become_the_trainers_step_count(tmp_path):
 
 
 def test_model_override_and_device_check():
-    from course_utils.profiles import check_device, with_model
+    from course_utils.overrides import with_model
+    from course_utils.profiles import check_device
 
     assert with_model(get_profile("gpu8gb"), "phi-2").model == "phi-2"
     with pytest.raises(ProfileError, match=r"--model 'llama-7b' is not in the registry"):

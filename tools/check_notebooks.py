@@ -215,10 +215,21 @@ def english_problems(folder: Path) -> list[str]:
     return problems
 
 
+def claims(folder: Path) -> list[str]:
+    """Numbers typed in the README and the lessons' markdown against the stored outputs (tools/check_claims.py);
+    only for the course's own notebooks folder (a test's copy has no README beside it)."""
+    if folder.resolve() != (ROOT / "notebooks").resolve():
+        return []
+    sys.path.insert(0, str(Path(__file__).parent))
+    from check_claims import claim_problems
+
+    return claim_problems(ROOT)
+
+
 def check(folder: Path = ROOT / "notebooks", exercises: Path = ROOT / "course_utils" / "exercises") -> list[str]:
     """Every problem found, one line each (empty when all is well)."""
     return (pairing_problems(folder) + section_problems(folder) + exercise_problems(folder, exercises)
-            + output_problems(folder) + english_problems(folder))
+            + output_problems(folder) + english_problems(folder) + claims(folder))
 
 
 def main(argv=None) -> int:

@@ -19,7 +19,7 @@ def check_07_basic(answer_mib, merged_dir) -> Verdict:
 
 def check_07_applied(wrong_merged, reference_logits, mask, examples: list[dict], pad: int, tolerance: float) -> Verdict:
     """응용: 다른 어댑터를 병합해 병합 검사가 실패하게 만드세요 (wrong_merged: 잘못 병합한 모델)."""
-    from ..merge import batch_logits, max_logit_diff
+    from ..loss import batch_logits, max_logit_diff
 
     if (v := unanswered(wrong_merged)) is not None:
         return v

@@ -46,7 +46,8 @@ profile = setup()
 # %%
 from pathlib import Path
 
-from course_utils.adapter import ensure_adapter, read_adapter_metadata
+from course_utils.adapter import read_adapter_metadata
+from course_utils.ensure import ensure_adapter
 from course_utils.loading import load_tokenizer
 
 adapter_dir = ensure_adapter(profile, Path('..') / 'outputs' / '05_training' / profile.name)

@@ -46,7 +46,8 @@ profile = setup()
 # %%
 from pathlib import Path
 
-from course_utils.adapter import ensure_adapter, load_adapter_model
+from course_utils.adapter import load_adapter_model
+from course_utils.ensure import ensure_adapter
 
 adapter_dir = ensure_adapter(profile, Path('..') / 'outputs' / '05_training' / profile.name)
 model, tokenizer, meta = load_adapter_model(adapter_dir, profile)

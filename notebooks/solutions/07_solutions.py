@@ -49,8 +49,10 @@ from pathlib import Path
 
 import torch
 
-from course_utils.adapter import ensure_adapter, heldout_of
-from course_utils.merge import batch_logits, load_for_merge, merge_record, save_merged
+from course_utils.adapter import heldout_of
+from course_utils.ensure import ensure_adapter
+from course_utils.loss import batch_logits
+from course_utils.merge import load_for_merge, merge_record, save_merged
 from course_utils.prompts import pad_id
 
 MERGE_DTYPE, TOLERANCE = torch.float32, 1e-3

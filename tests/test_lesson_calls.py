@@ -1,0 +1,99 @@
+"""No drift between what a lesson writes and what the package runs.
+
+The library calls the lessons teach are taken from the lesson cells themselves (notebooks/*.py, parsed with ast)
+and evaluated for every profile, then compared field by field with the objects the command line builds:
+05's ``TrainingArguments(...)`` with ``trainer.training_arguments``, 03's ``LoraConfig(...)`` with
+``lora.lora_config``, 02's ``BitsAndBytesConfig(...)`` with ``quantization.quantization_config``, and the decoding
+arguments of 06's ``model.generate(...)`` with ``inference.DEFAULT_DECODING``.
+"""
+import ast
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from course_utils.profiles import get_profile
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PROFILES = ["smoke", "demo", "cpu", "gpu8gb"]
+
+
+def lesson_call(notebook: str, callee: str) -> ast.Call:
+    """The one call of ``callee`` (a name or ``obj.attr``) that the lesson's code writes."""
+    tree = ast.parse((NOTEBOOKS / notebook).read_text(encoding="utf-8"))
+    found = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and ast.unparse(node.func) == callee]
+    assert len(found) == 1, f"{notebook} should write {callee}(...) once, found {len(found)}"
+    return found[0]
+
+
+def evaluate(call: ast.Call, namespace: dict):
+    """Run the lesson's call expression in ``namespace`` (the names its cell has defined by then)."""
+    return eval(compile(ast.Expression(call), "<lesson>", "eval"), namespace)  # noqa: S307 (our own notebooks)
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_training_arguments_of_lesson_05_are_the_clis(name, tmp_path):
+    from transformers import TrainingArguments
+
+    from course_utils.trainer import argument_differences, training_arguments
+
+    profile = get_profile(name)
+    namespace = {"TrainingArguments": TrainingArguments, "profile": profile, "t": profile.train,
+                 "cuda": profile.device == "cuda" and torch.cuda.is_available(),
+                 "run": SimpleNamespace(checkpoint_dir=tmp_path)}
+    lesson = evaluate(lesson_call("05_training.py", "TrainingArguments"), namespace)
+    assert argument_differences(lesson, training_arguments(profile, tmp_path)) == {}
+    assert (lesson.per_device_train_batch_size, lesson.gradient_accumulation_steps) == (profile.batch_size,
+                                                                                       profile.grad_accum)
+
+
+def test_the_comparison_sees_one_changed_field(tmp_path):
+    from course_utils.trainer import argument_differences, training_arguments
+
+    cpu = get_profile("cpu")
+    args = training_arguments(cpu, tmp_path)
+    changed = training_arguments(cpu, tmp_path)
+    changed.warmup_steps += 1
+    assert argument_differences(args, changed) == {"warmup_steps": (args.warmup_steps, args.warmup_steps + 1)}
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_lora_config_of_lesson_03_is_the_clis(name):
+    from peft import LoraConfig
+
+    from course_utils.lora import discover_targets, lora_config, needs_fan_in_fan_out
+    from course_utils.models import meta_model
+
+    profile = get_profile(name)
+    base = meta_model(profile.model)
+    namespace = {"LoraConfig": LoraConfig, "profile": profile, "needs_fan_in_fan_out": needs_fan_in_fan_out,
+                 "base": base, "targets": discover_targets(base, profile.lora.targets)}
+    lesson = evaluate(lesson_call("03_lora_config.py", "LoraConfig"), namespace)
+    assert lesson.to_dict() == lora_config(profile.lora, base).to_dict()
+    assert (lesson.r, lesson.lora_alpha) == (profile.lora.r, profile.lora.alpha)
+
+
+def test_quantization_config_of_lesson_02_is_the_packages_nf4():
+    from transformers import BitsAndBytesConfig
+
+    from course_utils.quantization import quantization_config
+
+    lesson = evaluate(lesson_call("02_quantization.py", "BitsAndBytesConfig"),
+                      {"BitsAndBytesConfig": BitsAndBytesConfig, "torch": torch})
+    package = quantization_config("nf4", torch.float32)  # 02 computes in fp32 on every profile
+    assert lesson.to_dict() == package.to_dict()
+    gpu = quantization_config("nf4", get_profile("gpu8gb").torch_dtype).to_dict()
+    assert {k: v for k, v in gpu.items() if k != "bnb_4bit_compute_dtype"} == \
+        {k: v for k, v in package.to_dict().items() if k != "bnb_4bit_compute_dtype"}  # only the compute dtype differs
+
+
+def test_decoding_of_lesson_06_is_the_course_default():
+    import inspect
+
+    from course_utils.inference import DEFAULT_DECODING, generate_answer
+
+    call = lesson_call("06_inference.py", "model.generate")
+    literals = {k.arg: ast.literal_eval(k.value) for k in call.keywords if isinstance(k.value, ast.Constant)}
+    assert {k: literals[k] for k in DEFAULT_DECODING} == DEFAULT_DECODING
+    assert literals["max_new_tokens"] == inspect.signature(generate_answer).parameters["max_new_tokens"].default

@@ -1,0 +1,114 @@
+"""Numbers typed in prose must be the numbers the stored outputs hold (run by check_notebooks, so by `make test`).
+
+Each claim names numbers written in the README or in a lesson's markdown, and the output lines of the lessons that
+print them. Both sides are found by regular expressions with the same group names, and each group must read the
+same (after ``convert``, where the prose states a difference of printed values). A claim whose sentence or output
+line is no longer found is a problem too, so a rewording cannot switch the check off. The README's notebook time
+table is checked against benchmarks/results by tests/test_readme_times.py.
+
+    python tools/check_claims.py     # exit 1 and name every mismatch
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COUNT = r"\d+/\d+"  # "93/96"
+LESSON_05, LESSON_06 = "notebooks/05_training.ipynb", "notebooks/06_inference.ipynb"
+
+
+@dataclass(frozen=True)
+class Claim:
+    name: str
+    prose_file: str  # README.md, or a notebook (.ipynb: its markdown cells)
+    prose: str  # regex with named groups, searched in the prose
+    outputs: tuple[tuple[str, str], ...]  # (notebook, regex over its stored outputs): together every group of prose
+    convert: dict = field(default_factory=dict)  # group -> function of the printed text, giving the prose's text
+
+
+CLAIMS = [
+    Claim("README: cpu run's held-out loss, chrF, EOS, loops and probes", "README.md",
+          rf"평가 답변 손실 (?P<before>\d\.\d{{3}}) → (?P<after>\d\.\d{{3}})\s+\(−(?P<drop>\d+\.\d) %\), "
+          rf"chrF (?P<chrf_base>\d+\.\d) → (?P<chrf_tuned>\d+\.\d), EOS로 끝난 답 (?P<eos_base>{COUNT}) → "
+          rf"(?P<eos_tuned>{COUNT}), 반복에 빠진 답 (?P<loop_base>{COUNT}) → (?P<loop_tuned>{COUNT})\s+"
+          rf"\(패널티 없는 탐욕 생성이면 (?P<loop_plain>{COUNT})\),\s+탐침 정답 (?P<probe_base>{COUNT}) → "
+          rf"(?P<probe_tuned>{COUNT})",
+          ((LESSON_05, r"평가 답변 손실: (?P<before>\d\.\d{3}) -> (?P<after>\d\.\d{3}) \((?P<drop>\d+\.\d) % 감소"),
+           (LESSON_05, rf"기본 모델: 탐침 (?P<probe_base>{COUNT}) [^,]*, EOS (?P<eos_base>{COUNT}) [^,]*, "
+                       rf"반복 (?P<loop_base>{COUNT}) [^,]*, chrF (?P<chrf_base>\d+\.\d)"),
+           (LESSON_05, rf"어댑터: 탐침 (?P<probe_tuned>{COUNT}) [^,]*, EOS (?P<eos_tuned>{COUNT}) [^,]*, "
+                       rf"반복 (?P<loop_tuned>{COUNT}) [^,]*, chrF (?P<chrf_tuned>\d+\.\d)"),
+           (LESSON_06, rf"반복 패널티 없는 탐욕 생성 (?P<loop_plain>{COUNT})"))),
+    Claim("README: the kinds of task whose loss fell most and least (cpu)", "README.md",
+          r"가장 많이 줄어든 것은 (?P<most>\S+)\(−(?P<most_drop>\d+\.\d) %\), 가장 적게 줄어든 것은 "
+          r"(?P<least>\S+)\(−(?P<least_drop>\d+\.\d) %\)",
+          ((LESSON_05, r"가장 많이 줄어든 종류: (?P<most>\S+) \((?P<most_drop>\d+\.\d) %\), "
+                       r"가장 적게 줄어든 종류: (?P<least>\S+) \((?P<least_drop>\d+\.\d) %\)"),)),
+    Claim("01: the cost of nf4's absmax per value, fp32 and double-quantized", "notebooks/01_vram_budgeting.ipynb",
+          r"값당 (?P<absmax>\d\.\d+)비트\(fp32 absmax\)에서 이중 양자화 후 약 (?P<dq>\d\.\d+)비트",
+          (("notebooks/01_vram_budgeting.ipynb", r"nf4 \(absmax fp32\)\s+값당\s+(?P<absmax>\d\.\d+)비트"),
+           ("notebooks/01_vram_budgeting.ipynb", r"nf4 \+ 이중 양자화\s+값당\s+(?P<dq>\d\.\d+)비트")),
+          {"absmax": lambda s: f"{float(s) - 4:g}", "dq": lambda s: f"{float(s) - 4:.3f}"}),
+]
+
+
+def _outputs_text(path: Path) -> str:
+    import nbformat
+
+    texts = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                texts.append(output.get("text", ""))
+            elif "text/plain" in output.get("data", {}):
+                texts.append(output["data"]["text/plain"])
+    return "\n".join(texts)
+
+
+def _prose_text(path: Path) -> str:
+    if path.suffix != ".ipynb":
+        return path.read_text(encoding="utf-8")
+    import nbformat
+
+    return "\n".join(c.source.replace("\n", " ") for c in nbformat.read(path, as_version=4).cells
+                     if c.cell_type == "markdown")
+
+
+def claim_problems(root: Path = ROOT, claims: list[Claim] = CLAIMS) -> list[str]:
+    """One line per claim whose prose and outputs disagree, or that is no longer found on either side."""
+    problems = []
+    for claim in claims:
+        prose = re.search(claim.prose, _prose_text(root / claim.prose_file).replace("\n", " "))
+        if not prose:
+            problems.append(f"{claim.prose_file}: the claim '{claim.name}' is no longer found (pattern {claim.prose!r})")
+            continue
+        printed = {}
+        for notebook, pattern in claim.outputs:
+            found = re.search(pattern, _outputs_text(root / notebook))
+            if not found:
+                problems.append(f"{notebook}: no stored output matches {pattern!r} ('{claim.name}')")
+                continue
+            printed.update(found.groupdict())
+        for name, said in prose.groupdict().items():
+            if name not in printed:
+                continue  # its output line was reported missing above
+            value = claim.convert.get(name, str)(printed[name])
+            if said != value:
+                problems.append(f"{claim.prose_file}: '{claim.name}': the text says {name} = {said}, the stored "
+                                f"outputs say {value}. Take the number from the output")
+    return problems
+
+
+def main() -> int:
+    problems = claim_problems()
+    for p in problems:
+        print(f"✗ {p}", file=sys.stderr)
+    print(f"claims: {len(CLAIMS)} checked, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
