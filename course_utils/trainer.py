@@ -25,6 +25,10 @@ class AnswerOnlyTrainer(Trainer):
 
     def __init__(self, *args, pad_id: int, **kwargs):
         super().__init__(*args, **kwargs)
+        # compute_loss divides by num_items_in_batch, the answer tokens of the whole optimizer step, whatever the
+        # model class declares: without it the Trainer passes None and the loss becomes a mean of micro-batch means,
+        # so with grad-accum a 1-token answer weighs as much as a 16-token one (tests/test_grad_accumulation.py)
+        self.model_accepts_loss_kwargs = True
         self.pad_id = pad_id
         self.eval_seconds = 0.0  # time spent evaluating inside train(): not training throughput
 
