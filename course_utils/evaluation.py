@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .inference import correct, generate_batch
+from .grading import grade
+from .inference import generate_batch
 
 KIND_NAMES = {"qa": "사실 질문", "explain": "설명", "rewrite": "고쳐 쓰기·번역", "summary": "요약·제목",
               "classify": "분류", "lists": "나열·정렬·순서", "arith": "계산"}
@@ -95,7 +96,7 @@ def side(model, tokenizer, records, examples, probes, template: str, pad: int, m
                              batch_size, **decoding)
     by_probe: dict[int, list[bool]] = {}
     for (i, _, _), a in zip(asked, answers, strict=True):
-        by_probe.setdefault(i, []).append(correct(a["answer"], probes[i]))
+        by_probe.setdefault(i, []).append(grade(a["answer"], probes[i]).correct)
     return {"loss_by_kind": per_kind_loss(model, records, examples, pad, batch_size), **held,
             "probes": Count(sum(v[0] for v in by_probe.values()), len(by_probe)),
             "probe_answers": [a["answer"] for (_, j, _), a in zip(asked, answers, strict=True) if j == 0],
@@ -103,13 +104,15 @@ def side(model, tokenizer, records, examples, probes, template: str, pad: int, m
 
 
 def consistency(phrasings: dict[int, list[bool]]) -> dict:
-    """Agreement across paraphrases: questions whose phrasings are all right or all wrong, and the accuracy of
+    """Agreement across paraphrases: questions whose phrasings agree (``agree``), split into all right and all wrong,
+    and the accuracy of
     each phrasing slot (original, paraphrase 1, 2, 3) with its spread (best minus worst slot)."""
     slots = max(len(v) for v in phrasings.values())
     per_slot = [Count(sum(v[j] for v in phrasings.values() if len(v) > j),
                       sum(1 for v in phrasings.values() if len(v) > j)) for j in range(slots)]
     return {"agree": Count(sum(len(set(v)) == 1 for v in phrasings.values()), len(phrasings)),
             "all_right": Count(sum(all(v) for v in phrasings.values()), len(phrasings)),
+            "all_wrong": Count(sum(not any(v) for v in phrasings.values()), len(phrasings)),
             "per_slot": per_slot, "spread": max(c.share for c in per_slot) - min(c.share for c in per_slot)}
 
 
@@ -220,7 +223,7 @@ def summary_table(report: dict):
             c = consistency(s["phrasings"])
             row = {"평가 손실 (nats/토큰)": f"{s['loss_by_kind']['all'][2]:.3f}", **row,
                    "탐침 정답": str(s["probes"]), "바꿔 물어도 같은 판정": str(c["agree"]),
-                   "네 가지 표현 모두 정답": str(c["all_right"])}
+                   "네 가지 표현 모두 정답": str(c["all_right"]), "네 가지 표현 모두 오답": str(c["all_wrong"])}
         rows[SIDE_NAMES.get(name, name)] = row
     return pd.DataFrame(rows).fillna("")
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .grading import Grade, grade
 from .prompts import KOALPACA, format_record, prompt_ids
 
 # The course's decoding defaults, chosen by measurement (notebook 06 measures the comparison again in every run):
@@ -22,30 +23,24 @@ def generate_answer(model, tokenizer, instruction: str, input_text: str = "", te
                              **generate_kwargs)["answer"]
 
 
-def correct(answer: str, probe: dict) -> bool:
-    """A probe answer is right when it contains the expected text or one of its accepted spellings."""
-    return any(e in answer for e in [probe["expected"], *probe.get("accept", [])])
-
-
 @dataclass(frozen=True)
 class ProbeResult:
     question: str
-    expected: str
     answer: str
-    accept: tuple = ()
+    grade: Grade  # grading.grade: right only with an accepted answer and no competitor in the first sentence
 
     @property
     def correct(self) -> bool:
-        return correct(self.answer, {"expected": self.expected, "accept": self.accept})
+        return self.grade.correct
 
 
 def run_probes(model, tokenizer, probes: list[dict], template: str = KOALPACA,
                max_new_tokens: int = 24) -> list[ProbeResult]:
-    """Answers to the probe questions (``DEFAULT_DECODING``, generated together: ``generate_batch``); ``correct`` = an
-    accepted answer text appears."""
+    """Answers to the probe questions (``DEFAULT_DECODING``, generated together: ``generate_batch``), each graded by
+    ``grading.grade``."""
     answers = generate_batch(model, tokenizer, [(p["question"], "") for p in probes], template, max_new_tokens)
-    return [ProbeResult(question=p["question"], expected=p["expected"], answer=a["answer"],
-                        accept=tuple(p.get("accept", ()))) for p, a in zip(probes, answers, strict=True)]
+    return [ProbeResult(question=p["question"], answer=a["answer"], grade=grade(a["answer"], p))
+            for p, a in zip(probes, answers, strict=True)]
 
 
 def hangul_share(text: str) -> float:

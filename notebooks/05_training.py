@@ -289,15 +289,18 @@ print(f"남은 손실이 가장 많이 몰린 종류: {kinds.drop(index='전체'
 summary_table(report)
 
 # %% [markdown]
-# 틀린 답은 틀렸다고 표시합니다. 학습 후 탐침 질문의 답입니다 (✓ 정답 단어 있음, ✗ 없음).
+# 틀린 답은 틀렸다고 표시합니다. 학습 후 탐침 질문의 답입니다. 채점(`course_utils.grading.grade`)은 엄격합니다: 답의 **첫 문장**에
+# 정답(정답 열의 모든 표기)이 있고 다른 후보(다른 도시, 다른 숫자, 다른 화학식)가 없어야 ✓입니다. 숫자는 통째로만 셉니다:
+# "240" 안의 "24"는 24가 아닙니다. "서울, 부산, 대구…"처럼 후보를 늘어놓은 답은 ✗입니다.
 
 # %%
 from course_utils.data import load_probes
-from course_utils.evaluation import correct
+from course_utils.grading import accepted_text, grade
 
 probes = load_probes()[: t.probe_questions]
-pd.DataFrame([{"질문": p["question"], "정답": p["expected"], "답 (어댑터)": a[:50],
-               "": "✓" if correct(a, p) else "✗"} for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True)])
+graded = [grade(a, p) for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True)]
+pd.DataFrame([{"질문": p["question"], "정답": accepted_text(p), "답 (어댑터)": a[:50], "": g.mark, "판정 이유": g.reason}
+              for p, a, g in zip(probes, report["adapter"]["probe_answers"], graded, strict=True)])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리

@@ -119,34 +119,73 @@ print(f"질문: {question}\n답: {answer}\n새 토큰 {out.shape[1] - ids.shape[
 # ## 3. 기본 모델 대 학습한 모델: 맞았나, 틀렸나
 #
 # 같은 모델 객체에서 `with model.disable_adapter():` 안에서는 어댑터가 꺼집니다. 05가 잰 평가(같은 어댑터면 다시 재지 않고
-# 저장된 값을 읽습니다)의 탐침 질문 답을 나란히 놓고, 정답 단어가 들어 있으면 ✓, 없으면 ✗를 붙입니다.
+# 저장된 값을 읽습니다)의 탐침 질문 답을 나란히 놓고 채점합니다(`grading.grade`): 답의 첫 문장에 정답(정답 열의 모든 표기)이
+# 있고 다른 후보가 없으면 ✓, 아니면 ✗입니다. 숫자는 통째로만 세므로 "240" 안의 "24"는 정답이 아닙니다.
 
 # %%
 import pandas as pd
 
 from course_utils.data import load_probes
-from course_utils.evaluation import correct, report_for
+from course_utils.evaluation import report_for
+from course_utils.grading import accepted_text, grade
 
 report = report_for(model, tokenizer, profile, adapter_dir)
 probes = load_probes()[: profile.train.probe_questions]
-pd.DataFrame([{"질문": p["question"], "정답": p["expected"],
-               "기본 모델": ("✓ " if correct(b, p) else "✗ ") + b[:40], "학습한 모델": ("✓ " if correct(a, p) else "✗ ") + a[:40]}
+pd.DataFrame([{"질문": p["question"], "정답": accepted_text(p),
+               "기본 모델": f"{grade(b, p).mark} {b[:40]}", "학습한 모델": f"{grade(a, p).mark} {a[:40]}"}
               for p, b, a in zip(probes, report["base"]["probe_answers"], report["adapter"]["probe_answers"], strict=True)])
 
 # %%
-wrong = [(p["question"], a) for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True) if not correct(a, p)]
+wrong = [(p["question"], a, grade(a, p)) for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True)
+         if not grade(a, p).correct]
 print(f"학습한 모델이 틀린 탐침 질문: {len(wrong)}/{len(probes)}")
-for q, a in wrong:
-    print(f"  ✗ {q} → {a[:60]}")
+for q, a, g in wrong:
+    print(f"  ✗ {q} → {a[:50]} ({g.reason})")
 
 # %% [markdown]
-# 학습한 모델은 "### 답변:" 뒤에 한 문장으로 답하고 멈추는 형식을 배웠습니다. 틀린 답(✗)은 대개 형식은 맞지만 사실이
-# 틀린 답입니다: 기본 모델이 모르는 지식은 몇백 개의 예시로 생기지 않습니다.
+# 학습한 모델은 "### 답변:" 뒤에 한 문장으로 답하고 멈추는 형식을 배웠습니다. 틀린 답(✗)이 형식은 맞지만 사실이 틀린
+# 답인지는 위 목록에서 직접 확인하세요.
+#
+# ### 배운 것인가, 외운 것인가
+#
+# 맞힌 답이 학습 데이터를 되풀이한 것인지 봅니다(`course_utils.memorization`). 질문마다 학습 레코드 중 지시문이 가장 가까운
+# 것(질문과의 chrF)을 찾고, 그 레코드의 답이 이 질문의 정답을 말하는지 같은 채점으로 봅니다. 그리고 모델이 무엇을 생성하든,
+# "정답입니다."와 "경쟁 후보입니다." 중 어느 쪽의 답변 손실이 낮은지(= 어느 쪽을 더 그럴듯하게 보는지) 어댑터를 끄고 켜서 잽니다.
+
+# %%
+from course_utils.data import split_source
+from course_utils.memorization import closest_record, prefers_right
+from course_utils.prompts import pad_id
+
+d = profile.data
+train_records, _, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid, d.max_records)
+rows, split = [], {"학습 데이터에 있던 사실": [0, 0], "없던 사실": [0, 0]}
+for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True):
+    near = closest_record(p, train_records)
+    with model.disable_adapter():
+        before = prefers_right(model, tokenizer, p, meta["template"], pad_id(tokenizer))
+    after = prefers_right(model, tokenizer, p, meta["template"], pad_id(tokenizer))
+    right = grade(a, p).correct
+    group = split["학습 데이터에 있던 사실" if near.states_answer else "없던 사실"]
+    group[0], group[1] = group[0] + right, group[1] + 1
+    rows.append({"질문": p["question"], "학습한 모델": grade(a, p).mark, "가장 가까운 학습 지시문": near.instruction[:30],
+                 "chrF": round(near.chrf, 1), "그 답이 정답을 말함": "예" if near.states_answer else "아니오",
+                 "경쟁 후보": p["competitors"][0], "정답이 더 그럴듯함 (기본)": "예" if before else "아니오",
+                 "(학습 후)": "예" if after else "아니오", "_before": before, "_after": after})
+memo = pd.DataFrame(rows)
+memo.drop(columns=["_before", "_after"])
+
+# %%
+for name, (hits, total) in split.items():
+    print(f"{name}: 탐침 {total}개 중 학습한 모델이 맞힘 {hits}개")
+print(f"정답을 첫 경쟁 후보보다 그럴듯하게 보는 질문: 기본 모델 {int(memo['_before'].sum())}/{len(memo)} -> "
+      f"학습한 모델 {int(memo['_after'].sum())}/{len(memo)}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 샘플링: 시드마다 다른 답
 #
-# 같은 질문을 샘플링으로 세 번, 시드를 바꿔 가며 생성합니다. 시드가 같으면 다시 실행해도 같은 답이 나옵니다.
+# 정답이 하나인 탐침 질문을 샘플링으로 세 번, 시드를 바꿔 가며 생성하고 같은 채점으로 ✓/✗를 붙입니다. 시드가 같으면 다시
+# 실행해도 같은 답이 나옵니다.
 # 정답이 하나인 질문(사실, 계산, 분류)에는 탐욕 생성(+반복 패널티)이 맞고, 여러 답이 가능한 글쓰기(제목 짓기, 다르게 말하기)에서
 # 다양한 후보를 원할 때 샘플링을 씁니다. temperature를 높일수록 다양하지만 틀리거나 엉뚱한 답도 늘어납니다.
 
@@ -155,14 +194,15 @@ import torch
 
 from course_utils.inference import answer_with_stats
 
-question = "봄을 주제로 짧은 시의 제목을 하나 지어 주세요."
+probe = probes[0]
 samples = []
 for seed in (0, 1, 2):
     torch.manual_seed(seed)
-    samples.append(answer_with_stats(model, tokenizer, question, template=meta["template"], do_sample=True,
+    samples.append(answer_with_stats(model, tokenizer, probe["question"], template=meta["template"], do_sample=True,
                                      temperature=0.9, top_p=0.95, max_new_tokens=24)["answer"])
-    print(f"시드 {seed}: {samples[-1]}")
-print(f"서로 다른 답: {len(set(samples))}/3")
+    print(f"시드 {seed}: {grade(samples[-1], probe).mark} {samples[-1]}")
+print(f"서로 다른 답: {len(set(samples))}/3, 정답: {sum(grade(s, probe).correct for s in samples)}/3 "
+      f"(탐욕 생성의 답은 {grade(report['adapter']['probe_answers'][0], probe).mark})")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. 스트리밍
@@ -197,8 +237,23 @@ rows = []
 for name in ("base", "adapter"):
     c = consistency(report[name]["phrasings"])
     rows.append({"모델": SIDE_NAMES[name], **{f"표현 {j}": str(x) for j, x in enumerate(c["per_slot"])},
-                 "차이 (최고-최저)": f"{100 * c['spread']:.0f} %p", "판정이 모두 같음": str(c["agree"])})
+                 "차이 (최고-최저)": f"{100 * c['spread']:.0f} %p", "판정이 모두 같음": str(c["agree"]),
+                 "그중 모두 정답": str(c["all_right"]), "그중 모두 오답": str(c["all_wrong"])})
 pd.DataFrame(rows).set_index("모델")
+
+# %% [markdown]
+# "판정이 모두 같음"은 일관되게 맞힌 질문과 일관되게 틀린 질문을 함께 셉니다. 원안의 기준 7("프롬프트를 바꿔도 일관된 답")은
+# 일관되게 **맞힌** 질문으로 판단해야 합니다. 아래 셀이 이번 실행의 숫자로 판단합니다.
+
+# %%
+after, before = consistency(report["adapter"]["phrasings"]), consistency(report["base"]["phrasings"])
+print(f"네 가지 표현 모두 정답: 기본 모델 {before['all_right']} -> 학습한 모델 {after['all_right']}; "
+      f"모두 오답: {before['all_wrong']} -> {after['all_wrong']}")
+met = after["all_right"].share >= 0.5
+print("기준 7(바꿔 물어도 일관되게 맞힘)은 이번 실행에서 " + ("충족됩니다: 탐침 질문의 절반 이상을 네 가지 표현 모두 맞혔습니다."
+      if met else f"충족되지 않습니다: 네 가지 표현 모두 맞힌 질문은 {after['all_right']}뿐이고, 일관된 판정의 대부분은 "
+      f"일관된 오답({after['all_wrong']})입니다." if after["all_wrong"].hits > after["all_right"].hits else
+      f"충족되지 않습니다: 네 가지 표현 모두 맞힌 질문은 {after['all_right']}입니다."))
 
 # %% [markdown]
 # 반복(퇴화) 답으로 판정된 답을 그대로 보여 줍니다 (없으면 빈 목록).

@@ -141,7 +141,8 @@ print("→ 차이가 노이즈보다 큽니다: 이 설정이 기본보다 좋�
 
 # %%
 from course_utils.data import load_probes, spread
-from course_utils.evaluation import Count, answers_only, correct, heldout_set
+from course_utils.evaluation import Count, answers_only, heldout_set
+from course_utils.grading import grade
 from course_utils.inference import generate_batch
 
 tokenizer = comparison["best"].tokenizer
@@ -154,7 +155,8 @@ for name in ("best", "default"):
     r = answers_only(model, tokenizer, subset, profile.data.template, batch_size=profile.train.eval_batch_size)
     answers = generate_batch(model, tokenizer, [(p["question"], "") for p in probes], max_new_tokens=24)
     rows.append({"학습": RUN_NAMES[name], "chrF": round(r["chrf"], 1), "반복 답": str(r["degenerate"]), "EOS로 끝남": str(r["eos"]),
-                 "탐침 정답": str(Count(sum(correct(a["answer"], p) for a, p in zip(answers, probes, strict=True)), len(probes)))})
+                 "탐침 정답": str(Count(sum(grade(a["answer"], p).correct for a, p in zip(answers, probes, strict=True)),
+                                        len(probes)))})
 pd.DataFrame(rows).set_index("학습")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

@@ -6,7 +6,6 @@ from course_utils.evaluation import (
     Count,
     chrf,
     consistency,
-    correct,
     is_degenerate,
     loop_in,
     per_kind_loss,
@@ -47,17 +46,10 @@ def test_chrf_on_known_pairs():
     assert half == pytest.approx(CHRF().sentence_score("한국의 수도는 부산", ["한국의 수도는 서울입니다."]).score)
 
 
-def test_probe_judging_accepts_listed_spellings():
-    probe = {"question": "1킬로미터는 몇 미터인가요?", "expected": "1,000", "accept": ["1000"]}
-    assert correct("1,000미터입니다.", probe) and correct("1000미터입니다", probe)
-    assert not correct("100미터입니다.", probe)
-    assert not correct("러시아의 수도는 베이징입니다.", {"expected": "모스크바"})
-
-
 def test_paraphrase_agreement_and_spread():
     phrasings = {0: [True, True, True, True], 1: [False, False, False, False], 2: [True, False, True, True]}
     c = consistency(phrasings)
-    assert c["agree"] == Count(2, 3) and c["all_right"] == Count(1, 3)
+    assert c["agree"] == Count(2, 3) and c["all_right"] == Count(1, 3) and c["all_wrong"] == Count(1, 3)
     assert [str(x) for x in c["per_slot"]] == ["2/3 (67 %)", "1/3 (33 %)", "2/3 (67 %)", "2/3 (67 %)"]
     assert c["spread"] == pytest.approx(1 / 3)
 
