@@ -2,13 +2,20 @@
 
     python -m course_utils.serve outputs/07_merged/cpu --port 8000      # then any OpenAI client, base_url .../v1
 
-This is transformers' own server (``transformers serve``, the ``transformers[serving]`` extra) with two
-additions, each for a measured fault of transformers 5.23:
+This is transformers' own server (``transformers serve``, the ``transformers[serving]`` extra) with additions,
+each for a measured fault of transformers 5.23:
 - malformed requests (no messages, an empty prompt, ``max_tokens`` below 1) reach ``generate`` and come
   back as HTTP 500 "Internal Server Error" with no message; here they get HTTP 400 with an OpenAI-style
   error message before any work (an unknown model name already gets 400 from transformers);
-- ``GET /v1/models`` answers 500 when the Hugging Face cache folder does not exist yet (a fresh machine):
-  the server is started with ``HF_HUB_CACHE`` pointing at an existing folder.
+- one request could tie the server up for everyone: a 100,000-character message (far beyond the context) was
+  accepted and kept the process at 100 % CPU for over 10 minutes. Here a prompt longer than the model's context,
+  ``max_tokens`` above the server's cap (``--max-tokens-cap``, printed at start) and a body over 1 MiB get 400 or
+  413 before any generation, and a request that runs past ``--timeout`` seconds gets 504;
+- ``n: 3`` and other fields transformers cannot honour were dropped with only a log line; here they get 400
+  naming the field. A body that is not UTF-8 or not JSON gets a message that says so;
+- ``GET /v1/models`` answered an empty list while a model was served; here it lists the served model. It answered
+  500 when the Hugging Face cache folder did not exist yet (a fresh machine): the server is started with
+  ``HF_HUB_CACHE`` pointing at an existing folder.
 ``Server`` starts it as a subprocess on a free local port, waits for ``/v1/models`` and stops it.
 """
 from __future__ import annotations
@@ -22,8 +29,31 @@ import time
 import urllib.request
 from pathlib import Path
 
+MAX_BODY_BYTES = 1 << 20
+# fields transformers 5.23 ignores (chat_completion / completion UNUSED_*_FIELDS), with the value that asks nothing
+# of the server: any other value is refused instead of silently dropped
+UNHONOURED = {"n": (None, 1), "best_of": (None, 1), "logprobs": (None, False, 0), "top_logprobs": (None, 0),
+              "echo": (None, False), "presence_penalty": (None, 0, 0.0), "response_format": (None, {"type": "text"}),
+              "functions": (None, []), "function_call": (None, "none"), "tool_choice": (None, "none"),
+              "prediction": (None,), "audio": (None,), "modalities": (None, ["text"]), "web_search_options": (None,),
+              "reasoning_effort": (None,)}
 
-def request_problem(path: str, body, model: str | None = None) -> str | None:
+
+def parse_body(raw: bytes):
+    """(body, problem): the request body as JSON, or why it is not (not UTF-8, not JSON, too large)."""
+    if len(raw) > MAX_BODY_BYTES:
+        return None, f"the request body has {len(raw):,} bytes; this server accepts at most {MAX_BODY_BYTES:,}"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return None, f"the request body is not UTF-8 text (byte {err.start}): send JSON encoded as UTF-8"
+    try:
+        return json.loads(text or "null"), None
+    except ValueError as err:
+        return None, f"the request body is not valid JSON: {err}"
+
+
+def request_problem(path: str, body, model: str | None = None, max_tokens_cap: int | None = None) -> str | None:
     """Why an OpenAI-style request body is malformed for a server of ``model`` (None when it is fine)."""
     if not isinstance(body, dict):
         return "the request body must be a JSON object"
@@ -43,11 +73,49 @@ def request_problem(path: str, body, model: str | None = None) -> str | None:
         value = body.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             return f"'{key}' must be a whole number >= 1, got {value!r}"
+        if value is not None and max_tokens_cap is not None and value > max_tokens_cap:
+            return f"'{key}' is {value:,}, above this server's cap of {max_tokens_cap:,} new tokens (--max-tokens-cap)"
+    for key, fine in UNHONOURED.items():
+        if key in body and body[key] not in fine:
+            return f"'{key}': {body[key]!r} is not supported by this server (it answers one greedy or sampled " \
+                   f"completion per request); leave '{key}' out"
     return None
 
 
-def validating(build_server, model: str | None = None):
-    """Wrap transformers' ``build_server`` so its app answers malformed requests with HTTP 400."""
+def prompt_problem(path: str, body: dict, tokenizer, context: int) -> str | None:
+    """Why the request's prompt does not fit the model's ``context`` (None when it fits), counted in tokens with the
+    model's own tokenizer and chat template, before any generation."""
+    if path.endswith("/chat/completions"):
+        messages = [{"role": m["role"], "content": m["content"]} for m in body["messages"]]
+        try:
+            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        except Exception as err:  # the course's template accepts one user question (jinja raises otherwise)
+            return f"the messages do not fit this model's chat template: {err}"
+        count = len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+    elif path.endswith("/v1/completions"):
+        count = len(tokenizer(body["prompt"]).input_ids)
+    else:
+        return None
+    new = next((body[k] for k in ("max_tokens", "max_completion_tokens") if body.get(k)), 0)
+    if count + new > context:
+        return (f"the prompt has {count:,} tokens" + (f" and asks for {new:,} new ones" if new else "") +
+                f"; this model's context is {context:,} tokens: shorten the prompt")
+    return None
+
+
+def _error(message: str, status: int):
+    from fastapi.responses import JSONResponse
+
+    kind = "invalid_request_error" if status < 500 else "timeout"
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+
+def validating(build_server, model: str | None = None, tokenizer=None, context: int | None = None,
+               max_tokens_cap: int | None = None, timeout: float | None = None):
+    """Wrap transformers' ``build_server``: malformed or oversized requests get 4xx before any work, a request past
+    ``timeout`` seconds gets 504, and ``GET /v1/models`` lists ``model``."""
+    import asyncio
+
     from fastapi import Request
     from fastapi.responses import JSONResponse
 
@@ -56,15 +124,20 @@ def validating(build_server, model: str | None = None):
 
         @app.middleware("http")
         async def check_request(request: Request, call_next):
+            if request.method == "GET" and request.url.path == "/v1/models" and model is not None:
+                return JSONResponse({"object": "list", "data": [{"id": model, "object": "model", "created": 0,
+                                                                 "owned_by": "lora-8gb-course"}]})
             if request.method == "POST" and request.url.path in ("/v1/chat/completions", "/v1/completions"):
-                try:
-                    body = json.loads(await request.body() or b"null")
-                except ValueError:
-                    body = None
-                problem = request_problem(request.url.path, body, model)
+                body, problem = parse_body(await request.body())
+                problem = problem or request_problem(request.url.path, body, model, max_tokens_cap)
+                if not problem and tokenizer is not None and context:
+                    problem = prompt_problem(request.url.path, body, tokenizer, context)
                 if problem:
-                    return JSONResponse({"error": {"message": problem, "type": "invalid_request_error"}},
-                                        status_code=400)
+                    return _error(problem, 413 if "accepts at most" in problem else 400)
+                try:
+                    return await asyncio.wait_for(call_next(request), timeout)
+                except asyncio.TimeoutError:
+                    return _error(f"no answer within {timeout:g} s (--timeout); ask for fewer max_tokens", 504)
             return await call_next(request)
 
         return app
@@ -80,14 +153,27 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--dtype", default="float32", help="float32 (as notebook 07 saved it), float16, bfloat16")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (this machine only, the default) or an "
+                        "address other machines can reach: then anyone on that network can use the model")
+    parser.add_argument("--max-tokens-cap", type=int, default=512, help="the most new tokens one request may ask for")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a request gets 504")
     args = parser.parse_args(argv)
+    from transformers import AutoConfig, AutoTokenizer
     from transformers.cli import serve as cli
     from transformers.cli.serving import server
 
     model = str(Path(args.folder))
-    server.build_server = validating(server.build_server, model)  # Serve imports it from there when it starts
+    config = AutoConfig.from_pretrained(model)
+    context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    print(f"serving {model} on http://{args.host}:{args.port}/v1 · context {context:,} tokens · max_tokens cap "
+          f"{args.max_tokens_cap:,} · timeout {args.timeout:g} s · bodies up to {MAX_BODY_BYTES:,} bytes", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: --host {args.host} lets other machines on the network use this model; there is no "
+              f"authentication", flush=True)
+    server.build_server = validating(server.build_server, model, AutoTokenizer.from_pretrained(model), context,
+                                     args.max_tokens_cap, args.timeout)  # Serve imports it from there when it starts
     cli.Serve(force_model=model, port=args.port, dtype=args.dtype, device=args.device,
-              host="127.0.0.1", log_level="warning")
+              host=args.host, log_level="warning")
 
 
 def free_port() -> int:

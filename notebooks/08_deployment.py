@@ -209,6 +209,22 @@ print(f"python -m course_utils.serve {merged_dir} --port 8000 --dtype float32")
 print(f"vllm serve {merged_dir}   # GPU용, 여기서는 실행하지 않음")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Hugging Face Hub에 올리기 (보여 주기만 합니다)
+#
+# 병합 폴더를 다른 사람과 나누는 일반적인 방법은 Hub입니다. 올리기 전에 모델 카드(`README.md`)를 이 실행의 메타데이터로
+# 만듭니다: 기본 모델, 라이선스(NOTICE), 데이터 라이선스(KoAlpaca는 CC BY-NC 4.0: 비상업적 이용만), 05/06/07이 잰 숫자.
+# 이 작업 환경에서는 Hub에 닿지 않으므로 명령만 보여 줍니다. 터미널에서 한 줄씩 실행하세요:
+#
+# ```
+# python -m course_utils.model_card outputs/07_merged/<프로필>
+# hf auth login
+# hf upload <사용자>/<모델 이름> outputs/07_merged/<프로필> .
+# hf upload <사용자>/<모델 이름>-adapter outputs/05_training/<프로필>/adapter .
+# ```
+#
+# KoAlpaca로 학습한 모델은 비상업적 라이선스를 이어받습니다. 공개하기 전에 카드의 라이선스 절을 확인하세요.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리
 
 # %%
