@@ -7,6 +7,7 @@ Trainer's tqdm bar and log dicts: in an executed notebook a bar is a widget whos
 from __future__ import annotations
 
 import math
+import os
 import time
 
 from transformers import TrainerCallback
@@ -73,6 +74,33 @@ class StopOnNaN(TrainerCallback):
             raise TrainingDiverged(f"학습 손실(training loss)이 스텝 {state.global_step}에서 {loss}입니다: 망가진 값으로 "
                                    f"학습을 계속하지 않도록 멈췄습니다. train.learning_rate(지금 {args.learning_rate:g})를 "
                                    f"낮춘 뒤{fp16} 스텝 {state.global_step} 이전의 체크포인트나 처음부터 다시 시작하세요")
+
+
+def training_callbacks(run, stop_after: int | None = None, extra: list | None = None) -> list:
+    """The Trainer callbacks of a course run (``train.Run``): stop after step ``stop_after`` (as an interruption would), stop on a
+    NaN loss, Ctrl-C saves a checkpoint and stops, the profile's ``train.report_to`` (TensorBoard in
+    ``<output>/tensorboard``; W&B in ``<output>/wandb``, project ``lora-8gb-course`` unless WANDB_PROJECT is set), then
+    ``extra``."""
+    from transformers import TrainerCallback
+    from transformers.integrations import TensorBoardCallback
+
+    class StopAfter(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if stop_after is not None and state.global_step >= stop_after:
+                control.should_training_stop = True
+
+    loggers = []
+    if "tensorboard" in run.profile.train.report_to:
+        tensorboard = TensorBoardCallback()
+        tensorboard.logging_dir = str(run.output_dir / "tensorboard")  # the library's callback; rank 0 writes
+        loggers.append(tensorboard)
+    if "wandb" in run.profile.train.report_to:
+        from transformers.integrations import WandbCallback
+
+        os.environ.setdefault("WANDB_PROJECT", "lora-8gb-course")
+        os.environ["WANDB_DIR"] = str(run.output_dir)  # wandb.init(dir=...) as WandbCallback calls it
+        loggers.append(WandbCallback())
+    return [StopAfter(), StopOnNaN(run.profile.dtype), run.ctrl_c.callback(), *loggers, *(extra or [])]
 
 
 def ema(values: list[float], alpha: float = 0.3) -> list[float]:

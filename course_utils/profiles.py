@@ -63,6 +63,7 @@ class TrainSettings:
     probe_questions: int  # probe questions asked before/after training
     neftune_noise_alpha: float | None  # NEFTune embedding noise (None: off)
     seed: int
+    report_to: tuple[str, ...]  # where training logs: tensorboard (in the run folder), wandb (WANDB_MODE=offline works)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,8 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     if t["save_steps"] % t["eval_steps"]:
         raise ProfileError(f"{where}: train.save_steps ({t['save_steps']}) must be a multiple of train.eval_steps "
                            f"({t['eval_steps']}): the best checkpoint is chosen by its held-out loss")
+    if not isinstance(t["report_to"], list) or set(t["report_to"]) - {"tensorboard", "wandb"}:
+        raise ProfileError(f"{where}: train.report_to must be a list of tensorboard and/or wandb, got {t['report_to']!r}")
     if not 0 < float(t["learning_rate"]) < 1:
         raise ProfileError(f"{where}: train.learning_rate must be between 0 and 1, got {t['learning_rate']!r}")
     for key, value in raw["tuning"].items():
@@ -185,7 +188,7 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
                         targets=lora_raw["targets"])
     data = DataSettings(source=str(d["source"]), max_records=d["max_records"], on_long=d["on_long"],
                         on_invalid=d["on_invalid"], template=d["template"])
-    train = TrainSettings(**{**t, "learning_rate": float(t["learning_rate"]),
+    train = TrainSettings(**{**t, "learning_rate": float(t["learning_rate"]), "report_to": tuple(t["report_to"]),
                              "epochs": None if t["epochs"] is None else float(t["epochs"])})
     values = {k: raw[k] for k in top if k not in ("lora", "data", "train", "tuning")}
     values["measure_seq_lens"] = tuple(int(x) for x in raw["measure_seq_lens"])
@@ -200,6 +203,7 @@ def to_raw(profile: Profile) -> dict:
 
     raw = {k: v for k, v in asdict(profile).items() if k not in ("name", *OPTIONAL)}
     raw["measure_seq_lens"] = list(profile.measure_seq_lens)
+    raw["train"]["report_to"] = list(profile.train.report_to)
     if profile.stands_in_for:
         raw["stands_in_for"], raw["swaps"] = profile.stands_in_for, dict(profile.swaps)
     return raw

@@ -8,14 +8,15 @@
 
 A run is four steps, each a plain function that notebook 05 composes around the ``TrainingArguments(...)`` and
 ``AnswerOnlyTrainer(...)`` it writes (``course_utils.trainer``): ``prepare_run`` (checks, run-folder policy, seed,
-data, model + LoRA, held-out loss before), ``training_callbacks`` (TensorBoard in the run folder, NaN stop, Ctrl-C,
-stop after a step), ``fit`` (the Trainer's loop; Ctrl-C and a full disk handled) and ``finish_run`` (the best
+data, model + LoRA, held-out loss before), ``monitoring.training_callbacks`` (TensorBoard/W&B in the run folder, NaN
+stop, Ctrl-C, stop after a step), ``fit`` (the Trainer's loop; Ctrl-C and a full disk handled) and ``finish_run`` (the best
 checkpoint becomes ``<output>/adapter`` with its metadata). ``train`` composes the same four for the command line,
 ``accelerate launch`` and "train it when missing". A run folder is never destroyed implicitly (``course_utils.runs``).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -97,6 +98,9 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
 
     output_dir = Path(output_dir)
     check_device(profile)
+    if "wandb" in profile.train.report_to and importlib.util.find_spec("wandb") is None:
+        raise ValueError("train.report_to에 wandb가 있지만 wandb가 설치되어 있지 않습니다: pip install wandb==0.31.0 "
+                         "(또는 report_to: [tensorboard])")
     check_output_folder(output_dir)
     earlier = check_earlier_run(output_dir, resume, if_exists)
     set_seed(profile.train.seed)
@@ -136,24 +140,6 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     return Run(profile=profile, output_dir=output_dir, model=model, tokenizer=tokenizer, train_set=train_set,
                heldout=heldout, data_report=report, pad=pad, loss_before=loss_before, resume_from=resume_from,
                moved_to=moved_to, ctrl_c=CtrlC())
-
-
-def training_callbacks(run: Run, stop_after: int | None = None, extra: list | None = None) -> list:
-    """The Trainer callbacks of a course run: stop after step ``stop_after`` (as an interruption would), stop on a
-    NaN loss, Ctrl-C saves a checkpoint and stops, TensorBoard logs in ``<output>/tensorboard``, then ``extra``."""
-    from transformers import TrainerCallback
-    from transformers.integrations import TensorBoardCallback
-
-    from .monitoring import StopOnNaN
-
-    class StopAfter(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if stop_after is not None and state.global_step >= stop_after:
-                control.should_training_stop = True
-
-    tensorboard = TensorBoardCallback()
-    tensorboard.logging_dir = str(run.output_dir / "tensorboard")  # the library's callback; it writes on rank 0 only
-    return [StopAfter(), StopOnNaN(run.profile.dtype), run.ctrl_c.callback(), tensorboard, *(extra or [])]
 
 
 def fit(run: Run, trainer, progress=print) -> float:
@@ -199,6 +185,10 @@ def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult
         resumed_from=str(run.resume_from) if run.resume_from else None, best_step=best_step,
         interrupted=run.ctrl_c.pressed, moved_to=str(run.moved_to) if run.moved_to else None,
         model=run.model, tokenizer=run.tokenizer)
+    if "wandb" in run.profile.train.report_to and trainer.is_world_process_zero():
+        import wandb
+
+        wandb.finish()  # writes the run's summary (offline: <output>/wandb/offline-run-*, `wandb sync` uploads it)
     finished = step >= trainer.state.max_steps and not run.ctrl_c.pressed
     saves = finished and trainer.is_world_process_zero()  # one writer under DDP
     if saves:
@@ -228,6 +218,7 @@ def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str 
     from .notebook import quiet_libraries
 
     quiet_libraries()  # before transformers' Trainer imports bitsandbytes
+    from .monitoring import training_callbacks
     from .trainer import AnswerOnlyTrainer, TokenCountingCollator, training_arguments
 
     run = prepare_run(profile, output_dir, resume, if_exists, progress)

@@ -120,8 +120,8 @@ print("이 노트북의 예상 시간:", notebook_time(profile, "05", Path("..")
 import torch
 from transformers import TrainingArguments
 
-from course_utils.monitoring import LiveTrainingPlot
-from course_utils.train import finish_run, fit, prepare_run, training_callbacks
+from course_utils.monitoring import LiveTrainingPlot, training_callbacks
+from course_utils.train import finish_run, fit, prepare_run
 from course_utils.trainer import AnswerOnlyTrainer, TokenCountingCollator, argument_differences, training_arguments
 
 out = Path("outputs") / "05_training" / profile.name  # one folder per profile
@@ -207,6 +207,10 @@ pd.DataFrame([{"스텝": s, "평가 손실": round(v, 4), "디스크에 있음":
 # %% [markdown]
 # TensorBoard로도 같은 곡선을 볼 수 있습니다: 학습마다 `<출력 폴더>/tensorboard`에 기록이 남고, 터미널에서
 # `make tensorboard`(또는 `python -m course_utils.course tensorboard`)를 실행한 뒤 브라우저에서 http://localhost:6006 을 엽니다.
+#
+# Weights & Biases(W&B)로도 기록하려면 한 줄이면 됩니다: 프로필의 `train.report_to`에 `wandb`를 더합니다
+# (터미널에서는 `--set "train.report_to=[tensorboard, wandb]"`). 인터넷 없이 쓰려면 환경 변수 `WANDB_MODE`를 `offline`으로
+# 두세요. 기록은 `<출력 폴더>/wandb/offline-run-…`에 남고, 나중에 `wandb sync <그 폴더>`로 올립니다.
 
 # %%
 print("TensorBoard 기록:", sorted(p.name for p in (out / "tensorboard").iterdir())[:3])

@@ -204,3 +204,52 @@ def test_the_recipe_stopped_and_resumed_ends_where_the_uninterrupted_run_ends(re
     resumed = train(recipe, tmp_path, resume=True, progress=lambda m: None)
     assert resumed.resumed_from.endswith("checkpoint-1") and resumed.global_step == recipe_run.global_step
     assert resumed.heldout_loss_after == pytest.approx(recipe_run.heldout_loss_after, abs=1e-4)
+
+
+def wandb_offline_summary(run_dir) -> dict:
+    """The summary of an offline W&B run, read from its .wandb log: LevelDB-style 32 KiB blocks of records (4-byte
+    checksum, 2-byte length, 1-byte type: full / first / middle / last) after a 7-byte ':W&B' header, each record a
+    wandb ``Record`` protobuf. wandb 0.31 has no Python reader for it (``wandb sync`` reads it in its Go core)."""
+    import json
+    from pathlib import Path
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = next(Path(run_dir).glob("*.wandb")).read_bytes()
+    assert data[:4] == b":W&B"
+    pos, chunks, summary = 7, b"", {}
+    while pos + 7 <= len(data):
+        if 32768 - pos % 32768 < 7:  # a block's tail too short for a record header is padding
+            pos += 32768 - pos % 32768
+            continue
+        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        payload, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        chunks = payload if kind in (1, 2) else chunks + payload
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(chunks)
+            if record.WhichOneof("record_type") == "summary":
+                summary.update({"/".join(u.nested_key) or u.key: json.loads(u.value_json) for u in record.summary.update})
+    return summary
+
+
+def test_wandb_offline_logs_the_training_curves(tmp_path, monkeypatch):
+    """train.report_to: [tensorboard, wandb] with WANDB_MODE=offline: the offline run in <output>/wandb holds the
+    loss, held-out loss, learning rate and gradient norm (the same values TensorBoard gets)."""
+    pytest.importorskip("wandb")
+    from course_utils.overrides import with_overrides
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    profile = with_overrides(fast_smoke(), [("train.report_to", ["tensorboard", "wandb"])])
+    result = train(profile, tmp_path / "run", progress=lambda m: None)
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    summary = wandb_offline_summary(runs[0])
+    for key in ("train/loss", "eval/loss", "train/learning_rate", "train/grad_norm"):
+        assert key in summary, sorted(summary)
+    last = [e for e in result.log_history if "eval_loss" in e][-1]
+    assert summary["eval/loss"] == pytest.approx(last["eval_loss"], rel=1e-9)
+    assert summary["train/global_step"] == result.global_step
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
