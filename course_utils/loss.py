@@ -24,8 +24,11 @@ def answer_loss_sum(model, batch) -> tuple[torch.Tensor, int]:
     labels = batch["labels"][:, 1:]
     keep = labels != IGNORE
     positions = keep.any(dim=0).nonzero().squeeze(1)  # hidden state t predicts token t + 1
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=positions,
-                   use_cache=False).logits
+    if "position_ids" in batch:  # packed rows: the library's block-diagonal mask from position ids, no 2D mask
+        masking = {"position_ids": batch["position_ids"], "attention_mask": None}
+    else:
+        masking = {"attention_mask": batch["attention_mask"]}
+    logits = model(input_ids=batch["input_ids"], **masking, logits_to_keep=positions, use_cache=False).logits
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels[:, positions].reshape(-1),
                            ignore_index=IGNORE, reduction="sum")
     return loss, int(keep.sum())

@@ -1,7 +1,5 @@
-"""Course profiles (smoke / cpu / gpu8gb): which model and recipe a run uses.
-
-Profiles are data (``profiles.yaml`` beside this file). ``active_profile()`` picks one from
-``COURSE_PROFILE``, else ``gpu8gb`` when CUDA is available, else ``cpu``.
+"""Course profiles (smoke / demo / cpu / gpu8gb): which model and recipe a run uses. Profiles are data
+(``profiles.yaml`` beside this file); ``active_profile()`` picks ``COURSE_PROFILE``, else gpu8gb with CUDA, else cpu.
 """
 from __future__ import annotations
 
@@ -64,6 +62,7 @@ class TrainSettings:
     neftune_noise_alpha: float | None  # NEFTune embedding noise (None: off)
     seed: int
     report_to: tuple[str, ...]  # where training logs: tensorboard (in the run folder), wandb (WANDB_MODE=offline works)
+    packing: bool  # several whole records per row of up to seq_len tokens, none seeing another (course_utils.packing)
 
 
 @dataclass(frozen=True)
@@ -177,6 +176,8 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     if t["save_steps"] % t["eval_steps"]:
         raise ProfileError(f"{where}: train.save_steps ({t['save_steps']}) must be a multiple of train.eval_steps "
                            f"({t['eval_steps']}): the best checkpoint is chosen by its held-out loss")
+    if not isinstance(t["packing"], bool):
+        raise ProfileError(f"{where}: train.packing must be true or false, got {t['packing']!r}")
     if not isinstance(t["report_to"], list) or set(t["report_to"]) - {"tensorboard", "wandb"}:
         raise ProfileError(f"{where}: train.report_to must be a list of tensorboard and/or wandb, got {t['report_to']!r}")
     if not 0 < float(t["learning_rate"]) < 1:

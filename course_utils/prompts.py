@@ -89,18 +89,25 @@ def encode(record: dict, tokenizer, max_len: int | None = None, template: str = 
 def collate(features: list[dict], pad_id: int) -> dict:
     """Pad a batch to its longest example: input_ids with ``pad_id``, labels with -100, mask 0.
 
-    Padding is decided by position, so a real EOS label stays even when pad id == EOS id.
+    Padding is decided by position, so a real EOS label stays even when pad id == EOS id. Packed rows
+    (``packing.pack``) also carry ``position_ids``; their padding gets positions of its own (0, 1, ...), a block
+    that no record attends to.
     """
     import torch
 
     longest = max(len(f["input_ids"]) for f in features)
-    ids, labels, mask = [], [], []
+    ids, labels, mask, positions = [], [], [], []
     for f in features:
         n = len(f["input_ids"])
         ids.append(f["input_ids"] + [pad_id] * (longest - n))
         labels.append(f["labels"] + [IGNORE] * (longest - n))
         mask.append([1] * n + [0] * (longest - n))
-    return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+        if "position_ids" in f:
+            positions.append(f["position_ids"] + list(range(longest - n)))
+    batch = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+    if positions:
+        batch["position_ids"] = torch.tensor(positions)
+    return batch
 
 
 def pad_id(tokenizer) -> int:
@@ -109,7 +116,8 @@ def pad_id(tokenizer) -> int:
 
 
 def prepare_data(profile, tokenizer):
-    """(encoded training examples, encoded held-out examples, data report) for a profile.
+    """(encoded training examples, encoded held-out examples, data report) for a profile; with ``train.packing`` the
+    training examples are packed rows (``packing.pack``).
 
     Held-out records come from the bundled held-out file, or are split off the profile's own source
     (``data.split_source``); records that cannot be used are skipped and counted in the report.
@@ -127,6 +135,10 @@ def prepare_data(profile, tokenizer):
                         f"{profile.seq_len}) or set data.on_long to 'truncate'")
     by_record = {id(r): e for r, e in zip(records, encoded, strict=True)}
     train = [by_record[id(r)] for r in kept]
+    if profile.train.packing:  # rows of whole records (the report still counts records)
+        from .packing import pack
+
+        train = pack(train, profile.seq_len)
     heldout = [encode(r, tokenizer, profile.seq_len, d.template) for r in held]
     return train, heldout, report
 

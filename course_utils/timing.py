@@ -71,7 +71,7 @@ def expected_records(profile, tokenizer=None) -> tuple[int, str]:
         from .prompts import prepare_data
 
         train, _, _ = prepare_data(profile, tokenizer)
-        return len(train), "검증 후 실제 학습 레코드"
+        return len(train), "검증 후 레코드를 묶은 학습 행" if profile.train.packing else "검증 후 실제 학습 레코드"
     try:
         train, _, report = split_source(d.source, t.heldout_records, t.seed, d.on_invalid, d.max_records)
     except DataError:

@@ -129,7 +129,8 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     if report.note:
         progress(report.note)
     where = "동봉된 평가 파일" if report.source == "bundled" else f"{report.source}를 시드로 나눈 것"
-    progress(f"데이터: {report.summary()}; 학습 레코드 {len(train_set)}개, 평가 레코드 {len(heldout)}개 ({where})")
+    packed = f" ({len(train_set)}행으로 묶음)" if profile.train.packing else ""
+    progress(f"데이터: {report.summary()}; 학습 레코드 {report.kept}개{packed}, 평가 레코드 {len(heldout)}개 ({where})")
     resume_from = last_complete_checkpoint(output_dir / "checkpoints") if resume else None
     loss_before = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)  # the adapter is still zero here
     if resume_from:

@@ -1,5 +1,6 @@
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -253,3 +254,20 @@ def test_wandb_offline_logs_the_training_curves(tmp_path, monkeypatch):
     assert summary["eval/loss"] == pytest.approx(last["eval_loss"], rel=1e-9)
     assert summary["train/global_step"] == result.global_step
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_the_recipe_trains_on_packed_rows(recipe, tmp_path):
+    """train.packing: the gpu8gb stand-in's records go into rows of up to seq_len, the Trainer steps over rows, and the
+    answer-token loss (positions restart per record, no 2D mask) trains like the unpacked one."""
+    import dataclasses
+
+    from course_utils.timing import planned_steps
+
+    packed = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, packing=True))
+    said = []
+    r = train(packed, tmp_path / "packed", progress=said.append)
+    rows = int(re.search(r"\((\d+)행으로 묶음\)", next(line for line in said if "행으로 묶음" in line)).group(1))
+    assert 1 <= rows < r.data_report.kept == 4  # 4 short records fit in fewer rows
+    assert r.global_step == planned_steps(packed, rows)
+    assert math.isfinite(r.heldout_loss_after) and r.heldout_loss_after < r.heldout_loss_before
+    assert (r.adapter_dir / "adapter_model.safetensors").exists()
