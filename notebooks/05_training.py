@@ -242,7 +242,7 @@ print(f"최대 메모리: {result.peak_memory_bytes / GIB:.2f} GiB "
 # 표준 PEFT 형식(`adapter_config.json` + `adapter_model.safetensors`)과, 06/07이 쓰는 메타데이터 파일
 # `course_adapter.json`(기본 모델과 가중치 해시, 템플릿, 최대 길이, 프로필, 어댑터가 된 스텝)이 저장됩니다.
 
-# %%
+# %% tags=["verbatim-output"]
 import json
 
 from course_utils.loading import model_source

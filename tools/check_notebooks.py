@@ -40,7 +40,7 @@ mib gib kib lora qlora dora adamw adam nf4 fp16 fp32 bf16 int8 chrf eos bos pad 
 gemma smollm smollm2 tinyllama phi qwen gpt gpt2 llama instruct koalpaca alpaca kogpt linux macos windows wsl wsl2 colab
 cpu gpu cuda avx avx2 avx512 rtx torch pytorch peft transformers trl bitsandbytes accelerate ollama vllm python pip
 attention all-linear cosine linear constant true false none null greedy top-p top-k ok dequantized
-apple silicon google intel record line field amd nvidia ampere tensorboard jupyterlab lab make powershell bash cmd smoke demo cpu-tuned
+apple silicon google intel record line field max amd nvidia ampere tensorboard jupyterlab lab make powershell bash cmd smoke demo cpu-tuned
 """.split())
 
 
