@@ -25,7 +25,7 @@ class Claim:
     name: str
     prose_file: str  # README.md, or a notebook (.ipynb: its markdown cells)
     prose: str  # regex with named groups, searched in the prose
-    outputs: tuple[tuple[str, str], ...]  # (notebook, regex over its stored outputs): together every group of prose
+    outputs: tuple[tuple[str, str], ...]  # (notebook or results JSON, regex over its outputs): every group of prose
     convert: dict = field(default_factory=dict)  # group -> function of the printed text, giving the prose's text
 
 
@@ -47,6 +47,13 @@ CLAIMS = [
           r"(?P<least>\S+)\(−(?P<least_drop>\d+\.\d) %\)",
           ((LESSON_05, r"가장 많이 줄어든 종류: (?P<most>\S+) \((?P<most_drop>\d+\.\d) %\), "
                        r"가장 적게 줄어든 종류: (?P<least>\S+) \((?P<least_drop>\d+\.\d) %\)"),)),
+    Claim("README: benchmark 6, packing speed, loss gap and seed noise", "README.md",
+          r"Packed / unpacked: (?P<speedup>\d+\.\d\d)× faster, but the held-out loss is (?P<gap>\d\.\d{4}) worse against "
+          r"a seed noise of (?P<noise>\d\.\d{4})",
+          (("benchmarks/results/packing_cpu_2026-12-01.json", r'"speedup": (?P<speedup>[\d.]+)'),
+           ("benchmarks/results/packing_cpu_2026-12-01.json", r'"seed_noise": (?P<noise>[\d.]+)'),
+           ("benchmarks/results/packing_cpu_2026-12-01.json", r'"loss_gap_packed_minus_unpacked": (?P<gap>[\d.]+)')),
+          {"speedup": lambda s: f"{float(s):.2f}", "gap": lambda s: f"{float(s):.4f}", "noise": lambda s: f"{float(s):.4f}"}),
     Claim("01: the cost of nf4's absmax per value, fp32 and double-quantized", "notebooks/01_vram_budgeting.ipynb",
           r"값당 (?P<absmax>\d\.\d+)비트\(fp32 absmax\)에서 이중 양자화 후 약 (?P<dq>\d\.\d+)비트",
           (("notebooks/01_vram_budgeting.ipynb", r"nf4 \(absmax fp32\)\s+값당\s+(?P<absmax>\d\.\d+)비트"),
@@ -56,6 +63,9 @@ CLAIMS = [
 
 
 def _outputs_text(path: Path) -> str:
+    """A notebook's stored outputs as text, or a benchmark result file's JSON text."""
+    if path.suffix == ".json":
+        return path.read_text(encoding="utf-8")
     import nbformat
 
     texts = []
