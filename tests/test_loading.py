@@ -9,7 +9,8 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from course_utils import gguf, loading
+from course_utils import gguf as course_gguf
+from course_utils import loading
 
 
 def _fake_convert(out_dir):
@@ -54,7 +55,7 @@ def test_cache_key_has_gguf_hash_and_transformers_version(course_cache):
     import transformers
 
     name = loading.cache_dir("smollm2-135m-instruct").name
-    assert name == f"{gguf.gguf_sha256('smollm2-135m-instruct')[:16]}-tf{transformers.__version__}"
+    assert name == f"{course_gguf.gguf_sha256('smollm2-135m-instruct')[:16]}-tf{transformers.__version__}"
 
 
 def test_real_conversion_loads_and_matches_architecture(smollm2):
@@ -66,7 +67,7 @@ def test_real_conversion_loads_and_matches_architecture(smollm2):
     assert smollm2.dtype == torch.float32
     assert os.path.exists(loading.cache_dir("smollm2-135m-instruct") / "model.safetensors")
     # the cached weights are exactly what transformers reads from the GGUF on its own (no memo, no rebuild)
-    path = gguf.gguf_path("smollm2-135m-instruct")
+    path = course_gguf.gguf_path("smollm2-135m-instruct")
     plain = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).state_dict()
     cached = smollm2.state_dict()
     assert cached.keys() == plain.keys() and all(torch.equal(cached[k], plain[k]) for k in plain)
@@ -84,14 +85,14 @@ def test_gguf_parsed_once_hands_out_one_reader_per_file_and_restores_gguf(tmp_pa
     writer.write_tensors_to_file()
     writer.close()
     reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
-    with gguf.gguf_parsed_once():
+    with course_gguf.gguf_parsed_once():
         first = gguf.GGUFReader(str(tmp_path / "tiny.gguf"))
         assert gguf.GGUFReader(tmp_path / "." / "tiny.gguf") is first
         assert first.tensors[0].data.tolist() == np.arange(12).reshape(3, 4).tolist()
         assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2) is gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2)
         assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2).mapping == name_map(gguf.MODEL_ARCH.LLAMA, 2).mapping
     assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (reader_class, name_map)
-    with pytest.raises(ValueError), gguf.gguf_parsed_once():
+    with pytest.raises(ValueError), course_gguf.gguf_parsed_once():
         raise ValueError("an error inside the block")
     assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (reader_class, name_map)
 
@@ -170,10 +171,10 @@ def test_tokenizer_alone_is_cached_without_converting_the_weights(tmp_path, monk
 
 def test_gguf_hash_is_computed_once_per_file_version():
     """cache_dir and weights_id ask for the GGUF's sha256 at every call; the file is hashed once, not each time."""
-    gguf._file_sha256.cache_clear()
-    first = gguf.gguf_sha256("smollm2-135m-instruct")
+    course_gguf._file_sha256.cache_clear()
+    first = course_gguf.gguf_sha256("smollm2-135m-instruct")
     for _ in range(3):
-        assert gguf.gguf_sha256("smollm2-135m-instruct") == first
-    info = gguf._file_sha256.cache_info()
+        assert course_gguf.gguf_sha256("smollm2-135m-instruct") == first
+    info = course_gguf._file_sha256.cache_info()
     assert (info.misses, info.hits) == (1, 3)
     assert len(first) == 64 and int(first, 16) >= 0

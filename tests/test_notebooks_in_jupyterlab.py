@@ -141,8 +141,8 @@ def test_vram_calculator_and_playground_in_jupyterlab(lab, page):
                                    optimizer="paged_adamw_8bit").total / GIB
     assert start == f"{expected_start:.3f}"
 
-    # move the "seq" slider one step to the right with the keyboard (512 -> 640 tokens)
-    slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text="seq")).first
+    # move the "길이" (sequence length) slider one step to the right with the keyboard (512 -> 640 tokens)
+    slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text="길이")).first
     slider.locator(".noUi-handle").focus()
     page.keyboard.press("ArrowRight")
     page.wait_for_function("(old) => document.querySelector('b.vram-total').innerText !== old", arg=start,

@@ -33,7 +33,7 @@ CLI_CASES = [
     ("empty-output", None, ("d.jsonl", '{"instruction": "a", "output": ""}\n'),
      [], r"no usable records \(1건 읽음, 0건 남김; 건너뜀: 빈 필드\(empty field\) 1", r"Fix the records the report names"),
     ("empty-output-strict", lambda p: p["data"].update(on_invalid="error"), ("d.jsonl", '{"instruction": "a", "output": ""}\n'),
-     [], r"line 1, field 'output': empty", r"remove the record"),
+     [], r"line 1, field 'output': 비어 있습니다", r"이 레코드를 지우세요"),
     ("unknown-key", None, ("d.jsonl", '{"instruction": "a", "output": "b", "score": 1}\n'),
      [], r"line 1: unknown key\(s\) \['score'\]", r"rename or remove those keys"),
     ("unknown-format", None, ("d.jsonl", '{"question": "a", "answer": "b"}\n'),
