@@ -38,8 +38,7 @@ def run_side(profile, folder: Path) -> dict:
 
     train_set, _, _ = prepare_data(profile, load_tokenizer(profile.model))
     answer = sum(sum(label != -100 for label in e["labels"][1:]) for e in train_set)
-    slots = usage(train_set, profile.seq_len) if profile.train.packing else \
-        sum(len(e["input_ids"]) for e in train_set) / (len(train_set) * profile.seq_len)  # a row per record, padded
+    slots = usage(train_set, profile.seq_len)  # unpacked: a row per record, padded to seq_len
     result = train(profile, folder, if_exists="replace", progress=lambda message: None)
     return {"packing": profile.train.packing, "seed": profile.train.seed, "rows": len(train_set),
             "steps": result.global_step, "seconds": result.train_seconds, "answer_tokens": answer,

@@ -91,7 +91,7 @@ def prompt_problem(path: str, body: dict, tokenizer, context: int) -> str | None
             ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         except Exception as err:  # the course's template accepts one user question (jinja raises otherwise)
             return f"the messages do not fit this model's chat template: {err}"
-        count = len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+        count = len(ids["input_ids"] if hasattr(ids, "keys") else ids)  # BatchEncoding, or a plain id list
     elif path.endswith("/v1/completions"):
         count = len(tokenizer(body["prompt"]).input_ids)
     else:

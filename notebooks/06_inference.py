@@ -136,8 +136,8 @@ pd.DataFrame([{"질문": p["question"], "정답": accepted_text(p),
               for p, b, a in zip(probes, report["base"]["probe_answers"], report["adapter"]["probe_answers"], strict=True)])
 
 # %%
-wrong = [(p["question"], a, grade(a, p)) for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True)
-         if not grade(a, p).correct]
+graded = [(p["question"], a, grade(a, p)) for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True)]
+wrong = [(q, a, g) for q, a, g in graded if not g.correct]
 print(f"학습한 모델이 틀린 탐침 질문: {len(wrong)}/{len(probes)}")
 for q, a, g in wrong:
     print(f"  ✗ {q} → {a[:50]} ({g.reason})")
@@ -167,10 +167,10 @@ for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True):
     with model.disable_adapter():
         before = prefers_right(model, tokenizer, p, meta["template"], pad_id(tokenizer))
     after = prefers_right(model, tokenizer, p, meta["template"], pad_id(tokenizer))
-    right = grade(a, p).correct
+    g = grade(a, p)
     group = split["학습 데이터에 있던 사실" if near.states_answer else "없던 사실"]
-    group[0], group[1] = group[0] + right, group[1] + 1
-    rows.append({"질문": p["question"], "학습한 모델": grade(a, p).mark, "가장 가까운 학습 지시문": near.instruction[:30],
+    group[0], group[1] = group[0] + g.correct, group[1] + 1
+    rows.append({"질문": p["question"], "학습한 모델": g.mark, "가장 가까운 학습 지시문": near.instruction[:30],
                  "chrF": round(near.chrf, 1), "그 답이 정답을 말함": "예" if near.states_answer else "아니오",
                  "경쟁 후보": p["competitors"][0], "정답이 더 그럴듯함 (기본)": "예" if before else "아니오",
                  "(학습 후)": "예" if after else "아니오", "_before": before, "_after": after})

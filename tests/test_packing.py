@@ -31,7 +31,7 @@ def test_rows_hold_whole_records_within_seq_len_and_positions_restart():
         for a, b in zip(starts, [*starts[1:], len(row["position_ids"])], strict=True):
             assert row["position_ids"][a:b] == list(range(b - a))  # 0, 1, ... within each record
             assert row["labels"][a] == -100  # a record's first token is never a target: no cross-record label
-    assert usage(rows, 64) > usage([{"input_ids": e["input_ids"]} for e in records], 64) * 3
+    assert usage(rows, 64) > usage(records, 64) * 3
     with pytest.raises(ValueError, match="more than seq_len=8"):
         pack(records, seq_len=8)
 
