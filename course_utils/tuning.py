@@ -2,9 +2,12 @@
 
 Each trial is a short training run (``profile.tuning.steps``) scored by its lowest held-out answer loss on
 ``tuning.heldout_records`` records; the held-out loss at every ``tuning.eval_steps`` is reported to Optuna,
-whose median pruner stops trials that fall behind. ``compare`` then trains the best settings and the
-profile's own settings the same short way on the full held-out set, and the profile's settings once more
-with another seed: the difference between those two is the run-to-run noise the gain is judged against.
+whose median pruner stops trials that fall behind. A finished trial also records its forgetting (the change of the
+loss on general Korean and English text, ``course_utils.forgetting``) as the user attributes ``forgetting_ko`` and
+``forgetting_en``: not optimized, shown beside the held-out loss so the trade-off is visible. ``compare`` then
+trains the best settings and the profile's own settings the same short way on the full held-out set, and the
+profile's settings once more with another seed: the difference between those two is the run-to-run noise the gain
+is judged against.
 """
 from __future__ import annotations
 
@@ -57,6 +60,7 @@ def search(profile, folder, progress=print):
     replaced when the notebook runs again."""
     import optuna
 
+    from .forgetting import base_losses, measure
     from .train import train
 
     tuning = profile.tuning
@@ -67,6 +71,8 @@ def search(profile, folder, progress=print):
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=tuning.eval_steps),
                                 storage=f"sqlite:///{Path(folder).resolve() / STUDY}", study_name="lora")
 
+    base = {}
+
     def objective(trial):
         lo, hi = SEARCH_SPACE["learning_rate"]
         settings = {"learning_rate": trial.suggest_float("learning_rate", lo, hi, log=True),
@@ -76,11 +82,16 @@ def search(profile, folder, progress=print):
                           eval_steps=tuning.eval_steps)
         result = train(p, Path(folder) / f"trial-{trial.number}", if_exists="replace",
                        callbacks=[_pruning_callback(trial)], progress=lambda message: None)
+        if not base:  # the base model is the same in every trial: its general-text losses are measured once
+            base.update(base_losses(result.model, result.tokenizer, profile.train.general_texts))
+        for language, f in measure(result.model, result.tokenizer, profile.train.general_texts, before=base).items():
+            trial.set_user_attr(f"forgetting_{language}", f.change)  # what the trial broke (course_utils.forgetting)
         return min(e["eval_loss"] for e in result.log_history if "eval_loss" in e)
 
     def report(study, trial):
-        value = f"{trial.value:.4f}" if trial.value is not None else \
-            f"스텝 {max(trial.intermediate_values)}에서 가지치기로 중단"
+        value = (f"{trial.value:.4f}, 망각 한국어 {trial.user_attrs['forgetting_ko']:+.4f} 영어 "
+                 f"{trial.user_attrs['forgetting_en']:+.4f}" if trial.state == optuna.trial.TrialState.COMPLETE else
+                 f"스텝 {max(trial.intermediate_values)}에서 가지치기로 중단")
         progress(f"시도 {trial.number}: lr {trial.params['learning_rate']:.2e}, r {trial.params['r']}, "
                  f"{trial.params['targets']} -> {value}")
 

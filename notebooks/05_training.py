@@ -237,6 +237,30 @@ print(f"최대 메모리: {result.peak_memory_bytes / GIB:.2f} GiB "
       f"({'torch.cuda.max_memory_allocated' if profile.device == 'cuda' else '프로세스 최대 RSS'})")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ### 무엇을 잃었나: 보통 글의 손실 ([파국적 망각](용어.md#파국적-망각-catastrophic-forgetting))
+#
+# 학습은 평가 세트의 답을 더 그럴듯하게 만들었습니다. 그사이 다른 것이 나빠졌을 수 있습니다. 지시문 형식이 아닌 보통 글,
+# 강좌가 쓴 한국어 문단과 영어 문단(`course_utils/data/general_ko.jsonl`, `general_en.jsonl`: 질문도 답도 템플릿도 없음)의
+# 다음 토큰 손실을 어댑터를 끄고(= 학습 전) 켜서 잽니다. 기본 모델이 다국어 모델이라 영어도 잽니다.
+# 정의는 peft가 방법 비교 벤치마크에서 쓰는 망각 지표와 같습니다(학습 후 손실 − 학습 전 손실; peft PR #2925, #3419).
+# peft 0.21은 이것을 라이브러리 함수로 내놓지 않아서 `course_utils/forgetting.py`가 같은 방식으로 잽니다.
+# 0보다 크면 보통 글을 덜 그럴듯하게 여기게 된 것, 곧 그만큼 잊은 것입니다. "나빠진 문단"은 손실이 늘어난 문단 수입니다.
+
+# %%
+from course_utils import forgetting
+
+forgot = forgetting.measure(result.model, result.tokenizer, limit=t.general_texts)
+forgetting.table(forgot, result.heldout_loss_before, result.heldout_loss_after)
+
+# %%
+print(f"평가 세트의 답: {result.heldout_loss_before:.4f} -> {result.heldout_loss_after:.4f} "
+      f"({100 * (result.heldout_loss_after / result.heldout_loss_before - 1):+.1f} %)")
+for f in forgot.values():
+    verdict = "늘었습니다: 이만큼 잊었습니다" if f.change > 0 else "늘지 않았습니다: 이 글에서는 잊은 것이 보이지 않습니다"
+    print(f"{forgetting.LANGUAGES[f.language]}: {f.before:.4f} -> {f.after:.4f} ({f.change:+.4f} nats/토큰, "
+          f"{100 * f.relative:+.1f} %), 나빠진 문단 {f.worse}/{f.texts} — 손실이 {verdict}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. 저장된 어댑터
 #
 # 표준 PEFT 형식(`adapter_config.json` + `adapter_model.safetensors`)과, 06/07이 쓰는 메타데이터 파일
@@ -315,6 +339,8 @@ print(f"평가 답변 손실: {result.heldout_loss_before:.3f} -> {result.heldou
 for name, label in (("base", "기본 모델"), ("adapter", "어댑터")):
     s = report[name]
     print(f"{label}: 탐침 {s['probes']}, EOS {s['eos']}, 반복 {s['degenerate']}, chrF {s['chrf']:.1f}")
+print("망각 (보통 글의 손실 변화): " + ", ".join(f"{forgetting.LANGUAGES[f.language]} {f.change:+.4f} nats/토큰 "
+                                          f"(나빠진 문단 {f.worse}/{f.texts})" for f in forgot.values()))
 print(f"학습 {result.global_step} 스텝, {first.train_seconds + result.train_seconds:.1f} s, {result.tokens_per_second:.0f} 토큰/s, "
       f"어댑터 {adapter_bytes / MIB:.2f} MiB")
 

@@ -102,10 +102,31 @@ study = search(profile, folder / "trials")
 import optuna
 import pandas as pd
 
+
+def forgot(trial, language):  # a pruned trial stopped before its adapter was measured
+    return round(trial.user_attrs[f"forgetting_{language}"], 4) if f"forgetting_{language}" in trial.user_attrs else "—"
+
+
 pd.DataFrame([{"시도": t.number, "상태": "중단 (가지치기)" if t.state == optuna.trial.TrialState.PRUNED else "완료",
                "learning_rate": f"{t.params['learning_rate']:.2e}", "r": t.params["r"], "대상": t.params["targets"],
                "가장 낮은 평가 손실": round(min(t.intermediate_values.values()), 4),
-               "마지막 스텝": max(t.intermediate_values)} for t in study.trials]).set_index("시도")
+               "마지막 스텝": max(t.intermediate_values),
+               "망각: 한국어 문단": forgot(t, "ko"), "망각: 영어 문단": forgot(t, "en")} for t in study.trials]).set_index("시도")
+
+# %% [markdown]
+# 마지막 두 열은 05의 [망각](용어.md#파국적-망각-catastrophic-forgetting) 지표입니다: 보통 한국어·영어 문단의 다음 토큰 손실이
+# 학습으로 얼마나 늘었는지(nats/토큰, 0보다 크면 잊은 것). 탐색은 평가 손실만 보고 고르지만, 평가 손실을 가장 낮춘 설정이 보통
+# 글을 가장 많이 잊게 했는지 이 표에서 나란히 봅니다. 아래 셀이 이번 실행에서 둘의 순서가 같은지 셉니다.
+
+# %%
+done = [t for t in study.trials if "forgetting_ko" in t.user_attrs]
+best_trial = min(done, key=lambda t: t.value)
+for language, name in (("ko", "한국어"), ("en", "영어")):
+    most = max(done, key=lambda t: t.user_attrs[f"forgetting_{language}"])
+    print(f"{name} 문단: 가장 많이 잊은 시도 #{most.number} ({most.user_attrs[f'forgetting_{language}']:+.4f}), "
+          f"평가 손실이 가장 낮은 시도 #{best_trial.number} ({best_trial.user_attrs[f'forgetting_{language}']:+.4f}); "
+          f"완료한 시도 {len(done)}개 중 망각 순위 "
+          f"{sorted(done, key=lambda t: -t.user_attrs[f'forgetting_{language}']).index(best_trial) + 1}위")
 
 # %%
 import matplotlib.pyplot as plt
