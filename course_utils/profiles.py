@@ -14,11 +14,8 @@ from .models import MODELS
 from .prompts import TEMPLATES
 
 PROFILES_FILE = Path(__file__).with_name("profiles.yaml")
-CHOICES = {"device": ("cpu", "cuda"), "dtype": ("float32", "float16", "bfloat16"),
-           "quantization": ("none", "int8", "nf4"),
-           "optimizer": ("adamw_torch", "adamw_8bit", "paged_adamw_8bit"),
-           "targets": ("attention", "all-linear")}
-
+CHOICES = {"device": ("cpu", "cuda"), "dtype": ("float32", "float16", "bfloat16"), "quantization": ("none", "int8", "nf4"),
+           "optimizer": ("adamw_torch", "adamw_8bit", "paged_adamw_8bit"), "targets": ("attention", "all-linear")}
 
 OPTIONAL = ("stands_in_for", "swaps")  # top-level keys a profile may leave out
 
@@ -63,6 +60,8 @@ class TrainSettings:
     seed: int
     report_to: tuple[str, ...]  # where training logs: tensorboard (in the run folder), wandb (WANDB_MODE=offline works)
     packing: bool  # several whole records per row of up to seq_len tokens, none seeing another (course_utils.packing)
+    general_texts: int | None  # general paragraphs per language for the forgetting measure, 05/09 (None: all)
+    bench_items: int | None  # items per task of the bundled lm-eval benchmark, 06 (None: all)
 
 
 @dataclass(frozen=True)
@@ -158,9 +157,10 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     for key, valid in (("on_long", ON_LONG), ("on_invalid", ON_INVALID), ("template", TEMPLATES)):
         if d[key] not in valid:
             raise ProfileError(f"{where}: data.{key}={d[key]!r} is not valid. Choose one of: {', '.join(valid)}")
-    if d["max_records"] is not None and (not isinstance(d["max_records"], int) or d["max_records"] < 1):
-        raise ProfileError(f"{where}: data.max_records must be null (all records) or a whole number >= 1, "
-                           f"got {d['max_records']!r}")
+    for key, value in (("data.max_records", d["max_records"]), ("train.general_texts", t["general_texts"]),
+                       ("train.bench_items", t["bench_items"])):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ProfileError(f"{where}: {key} must be null (all) or a whole number >= 1, got {value!r}")
     if (t["max_steps"] is None) == (t["epochs"] is None):
         raise ProfileError(f"{where}: set exactly one of train.max_steps (optimizer steps) and train.epochs (passes "
                            f"over the data); the other is null. Got max_steps={t['max_steps']!r}, epochs={t['epochs']!r}")

@@ -42,6 +42,7 @@ if "google.colab" in sys.modules:
 # - 한 번 읽은 모델에서 어댑터를 켜고 끄며(`disable_adapter`) 기본 모델의 답과 비교하고, 각 답을 정답과 대조해 ✓/✗로 표시한다.
 # - [탐욕 생성](용어.md#탐욕-생성-greedy-decoding)(greedy), [반복 패널티](용어.md#반복-패널티-repetition_penalty), n-gram 반복 금지, [샘플링](용어.md#샘플링-temperature-top-p-sampling)을 평가 레코드에서 재고 기본값을 고른다.
 # - 같은 질문을 바꿔 물어도 답이 같은지 본다.
+# - 표준 도구(lm-evaluation-harness)로 객관식 벤치마크를 재고 [우연 수준](용어.md#우연-수준-chance-level)과 비교한다.
 #
 # ## 예상 소요 시간
 # 00_setup_check가 이 컴퓨터와 프로필의 노트북별 예상 시간을 보여 줍니다(README의 표에도 있습니다). 마지막 셀이 실제 실행 시간을 출력합니다.
@@ -267,6 +268,52 @@ for name in ("base", "adapter", "adapter, plain greedy"):
     print(f"{SIDE_NAMES[name]}: {len(loops)}개", *[f"  ✗ {a[:70]}" for a in loops[:3]], sep="\n")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ### 표준 벤치마크로: [lm-evaluation-harness](용어.md#lm-evaluation-harness-lm-eval)
+#
+# 위의 숫자는 강좌가 만든 평가입니다. 한국어 모델은 보통 EleutherAI의 lm-evaluation-harness(`lm_eval`)로 KoBEST, HAE-RAE,
+# KMMLU를 재서 비교합니다. 그 데이터는 허브에 있어서, 오프라인인 여기서는 강좌가 KoBEST의 네 형식(BoolQ, COPA, SentiNeg,
+# HellaSwag)으로 쓴 번들 문항(`course_utils/data/kobench/`, 과제마다 30문항)을 **같은 도구, 같은 프롬프트, 같은 채점**으로 잽니다.
+# 채점은 생성이 아니라 로그 가능도입니다: 보기마다 모델이 그 보기를 말할 로그 확률을 재서 가장 높은 보기를 답으로 봅니다.
+# 그래서 답을 어떻게 생성하든 상관없이, 모델이 옳은 보기를 더 그럴듯하게 여기는지를 잽니다.
+#
+# 아래 셀이 여러분의 프로젝트에서도 그대로 쓰는 호출입니다. `HFLM(pretrained=model)`은 이미 메모리에 있는 모델을 감싸서, 모델을
+# 다시 읽지 않고 어댑터를 끄고(기본 모델) 켜서 잽니다. 인터넷이 되는 곳에서 진짜 과제를 재는 명령은 README에 있습니다.
+
+# %%
+import contextlib
+
+import lm_eval
+from lm_eval.models.huggingface import HFLM
+
+from course_utils import kobench
+
+tasks = [kobench.task_config(name) for name in kobench.TASKS]  # the task YAMLs, their data path made absolute
+bench = {}
+for side in ("base", "adapter"):
+    with model.disable_adapter() if side == "base" else contextlib.nullcontext(), kobench.quiet():
+        out = lm_eval.simple_evaluate(
+            model=HFLM(pretrained=model, tokenizer=tokenizer, batch_size=8),  # the model in memory, no second load
+            tasks=tasks,
+            limit=profile.train.bench_items,  # the first n items of each task (None: all)
+            log_samples=True,  # keep every item's scores, to count right answers
+            verbosity="ERROR",
+            random_seed=0, numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0,
+        )
+    bench[side] = kobench.counts(out)
+kobench.table(bench)
+
+# %%
+for side in ("base", "adapter"):
+    everything = kobench.total(bench[side])
+    print(f"{SIDE_NAMES[side]}: {everything} — 보기를 무작위로 골라 이만큼 이상 맞힐 확률 "
+          f"{kobench.p_guessing(bench[side]):.3f}")
+
+# %% [markdown]
+# 읽는 법: "우연 수준"은 보기를 무작위로 골랐을 때의 정답률입니다. 마지막 두 줄의 확률이 크면(예: 0.05 이상) 그 점수는 찍어서도
+# 흔히 나오는 점수라, 모델이 문항을 풀었다고 말할 수 없습니다. 어댑터가 답의 형식과 말투를 배웠다고 해서
+# 독해나 상식 추론이 는다는 보장은 없습니다: 위의 "차이 (문항)" 열이 이번 실행에서 어느 쪽이었는지 보여 줍니다.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. 생성 설정을 재서 고르기
 #
 # 같은 어댑터로 평가 레코드 일부(`tuning.generate_records`개, 종류가 고루 섞이도록 일정 간격으로)에 여러 설정으로 답하고
@@ -312,6 +359,7 @@ a, b, g = report["adapter"], report["base"], report["adapter, plain greedy"]
 print(f"평가 답변 손실: 기본 {b['loss_by_kind']['all'][2]:.3f} -> 학습 후 {a['loss_by_kind']['all'][2]:.3f}")
 print(f"EOS로 끝난 답: {b['eos']} -> {a['eos']}, 탐침 정답: {b['probes']} -> {a['probes']}")
 print(f"반복(퇴화) 답: 기본값 {a['degenerate']}, 반복 패널티 없는 탐욕 생성 {g['degenerate']}")
+print(f"lm-eval 벤치마크: 기본 모델 {kobench.total(bench['base'])} -> 어댑터 {kobench.total(bench['adapter'])}")
 print(f"스트리밍한 질문의 답: {streamed}")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")

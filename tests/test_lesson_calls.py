@@ -97,3 +97,19 @@ def test_decoding_of_lesson_06_is_the_course_default():
     literals = {k.arg: ast.literal_eval(k.value) for k in call.keywords if isinstance(k.value, ast.Constant)}
     assert {k: literals[k] for k in DEFAULT_DECODING} == DEFAULT_DECODING
     assert literals["max_new_tokens"] == inspect.signature(generate_answer).parameters["max_new_tokens"].default
+
+
+def test_lesson_06_asks_lm_eval_what_the_package_asks():
+    """06's ``lm_eval.simple_evaluate(...)`` and ``kobench.samples`` pass the same keywords with the same values
+    (the model and the limit are the caller's)."""
+    package = Path(__file__).resolve().parent.parent / "course_utils" / "kobench.py"
+    calls = [node for node in ast.walk(ast.parse(package.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Call) and ast.unparse(node.func) == "lm_eval.simple_evaluate"]
+    assert len(calls) == 1
+
+    def keywords(call, skip=("model", "tasks", "limit")):
+        return {k.arg: ast.unparse(k.value) for k in call.keywords if k.arg not in skip}
+
+    lesson = lesson_call("06_inference.py", "lm_eval.simple_evaluate")
+    assert keywords(lesson) == keywords(calls[0])
+    assert ast.unparse(next(k.value for k in lesson.keywords if k.arg == "limit")) == "profile.train.bench_items"
