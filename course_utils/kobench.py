@@ -48,11 +48,16 @@ def task_config(task: str) -> dict:
 @contextlib.contextmanager
 def quiet():
     """lm-eval's info lines and progress bars kept out of lesson outputs. Its tqdm bars go to ``sys.stderr``, which is
-    captured here and shown only when the evaluation fails."""
+    captured here and shown only when the evaluation fails; datasets' bars are switched off meanwhile."""
+    import datasets
+
     loggers = [logging.getLogger(name) for name in ("lm-eval", "lm_eval")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
+    # datasets' "Generating test split" bar is a notebook widget under Jupyter (tqdm.auto), not stderr text
+    bars = datasets.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
@@ -63,6 +68,8 @@ def quiet():
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+        if bars:
+            datasets.enable_progress_bars()
 
 
 def samples(model, tokenizer, tasks=TASKS, limit: int | None = None, batch_size: int = 8) -> dict[str, list[dict]]:
@@ -109,6 +116,11 @@ def p_guessing(scores: dict[str, Count]) -> float:
     return sum(dist[total(scores).hits:])
 
 
+def chance_level(scores: dict[str, Count]) -> float:
+    """The accuracy of guessing over all items of ``scores`` (each task weighted by its item count)."""
+    return sum(chance(t) * c.total for t, c in scores.items()) / total(scores).total
+
+
 def compare(model, tokenizer, limit: int | None = None, batch_size: int = 8) -> dict[str, dict[str, Count]]:
     """{"base": ..., "adapter": ...} accuracies of a peft model with its adapter off and on."""
     with model.disable_adapter():
@@ -129,7 +141,7 @@ def table(results: dict[str, dict[str, Count]]):
     for t in (*TASKS, None):
         pick = (lambda side, t=t: results[side][t]) if t else (lambda side: total(results[side]))
         n = pick("base").total
-        level = chance(t) if t else sum(chance(k) * results["base"][k].total for k in TASKS) / n
+        level = chance(t) if t else chance_level(results["base"])
         rows.append({"과제": TASK_NAMES[t] if t else "전체", "문항": n, "우연 수준": f"{100 * level:.0f} %",
                      "기본 모델": str(pick("base")), "어댑터": str(pick("adapter")),
                      "차이 (문항)": pick("adapter").hits - pick("base").hits})

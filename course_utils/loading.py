@@ -52,7 +52,7 @@ def ensure_cached(spec: ModelSpec | str, progress=print) -> Path:
     """
     spec = get_spec(spec)
     return _build_once(spec, cache_dir(spec), lambda tmp: _convert_gguf(spec, tmp), progress,
-                       f"Converting {spec.key} from GGUF to a safetensors cache (once, ~10-100 s)...")
+                       f"{spec.key}를 GGUF에서 safetensors 캐시로 바꿉니다 (한 번만, 10-100 s쯤)...")
 
 
 def tokenizer_cache_dir(spec: ModelSpec | str) -> Path:

@@ -47,6 +47,21 @@ CLAIMS = [
           r"(?P<least>\S+)\(−(?P<least_drop>\d+\.\d) %\)",
           ((LESSON_05, r"가장 많이 줄어든 종류: (?P<most>\S+) \((?P<most_drop>\d+\.\d) %\), "
                        r"가장 적게 줄어든 종류: (?P<least>\S+) \((?P<least_drop>\d+\.\d) %\)"),)),
+    Claim("README: forgetting on general Korean and English paragraphs (cpu)", "README.md",
+          rf"망각 \(보통 글의 손실 변화\): 한국어 일반 문단 (?P<ko>[+-]\d\.\d{{4}}) nats/토큰 \(나빠진 문단 (?P<ko_worse>{COUNT})\),"
+          rf"\s+영어 일반 문단 (?P<en>[+-]\d\.\d{{4}}) nats/토큰 \(나빠진 문단 (?P<en_worse>{COUNT})\)",
+          ((LESSON_05, rf"망각 \(보통 글의 손실 변화\): 한국어 일반 문단 (?P<ko>[+-]\d\.\d{{4}}) nats/토큰 \(나빠진 문단 "
+                       rf"(?P<ko_worse>{COUNT})\), 영어 일반 문단 (?P<en>[+-]\d\.\d{{4}}) nats/토큰 \(나빠진 문단 "
+                       rf"(?P<en_worse>{COUNT})\)"),)),
+    Claim("README: the lm-eval benchmark, base and adapter, chance level and the probability of guessing (cpu)",
+          "README.md",
+          rf"lm-eval 벤치마크: 기본 모델 (?P<base>{COUNT} \(\d+ %\)) -> 어댑터 (?P<tuned>{COUNT} \(\d+ %\)) "
+          r"\(우연 수준 (?P<chance>\d+) %\)\. 무작위로 골라도 이만큼 이상 맞힐 확률이\s+기본 모델 (?P<p_base>\d\.\d{3}), "
+          r"어댑터 (?P<p_tuned>\d\.\d{3})",
+          ((LESSON_06, rf"lm-eval 벤치마크: 기본 모델 (?P<base>{COUNT} \(\d+ %\)) -> 어댑터 (?P<tuned>{COUNT} \(\d+ %\))"),
+           (LESSON_06, r"전체\s+\d+\s+(?P<chance>\d+) %"),
+           (LESSON_06, r"기본 모델: \d+/\d+ \(\d+ %\) — 보기를 무작위로 골라 이만큼 이상 맞힐 확률 (?P<p_base>\d\.\d{3})"),
+           (LESSON_06, r"어댑터: \d+/\d+ \(\d+ %\) — 보기를 무작위로 골라 이만큼 이상 맞힐 확률 (?P<p_tuned>\d\.\d{3})"))),
     Claim("README: benchmark 6, packing speed, loss gap and seed noise", "README.md",
           r"Packed / unpacked: (?P<speedup>\d+\.\d\d)× faster, but the held-out loss is (?P<gap>\d\.\d{4}) worse against "
           r"a seed noise of (?P<noise>\d\.\d{4})",
