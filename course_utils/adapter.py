@@ -43,7 +43,7 @@ def adapter_metadata(profile, tokenizer, **results) -> dict:
     return {
         "base_model": spec.key, "base_model_id": spec.hub_id, "base_weights": weights_id(spec),
         # how the base was loaded for training: an nf4 (QLoRA) adapter is merged into the de-quantized nf4 weights
-        "quantization": profile.quantization, "dtype": profile.dtype,
+        "quantization": profile.quantization, "dtype": profile.dtype, "lora_variant": profile.lora.variant,
         "license": spec.license, "template": profile.data.template, "tokenizer": type(tokenizer).__name__,
         "eos_token": tokenizer.eos_token, "max_length": profile.seq_len, "profile": profile.name,
         # the held-out records the adapter was scored on (``heldout_of``): the source actually read (after an offline
@@ -56,13 +56,21 @@ def adapter_metadata(profile, tokenizer, **results) -> dict:
     }
 
 
-def save_adapter(model, out_dir, metadata: dict | None = None) -> Path:
+def save_adapter(model, out_dir, metadata: dict | None = None, initial=None) -> Path:
     """Save a peft adapter (+ ``course_adapter.json`` when ``metadata`` is given) atomically; return the folder.
 
-    An existing adapter at ``out_dir`` is replaced only once the new one is completely written.
+    An existing adapter at ``out_dir`` is replaced only once the new one is completely written. ``initial``: the
+    folder of a PiSSA/OLoRA adapter as initialized; the saved adapter is then converted to an ordinary LoRA on the
+    original base (peft's ``path_initial_model_for_weight_conversion``).
     """
-    with atomic_folder(out_dir) as tmp:
-        model.save_pretrained(tmp)
+    import warnings
+
+    with atomic_folder(out_dir) as tmp, warnings.catch_warnings():
+        # converting, peft loads the initial adapter beside the trained one and warns that PiSSA/OLoRA "changes the
+        # base weights ... Consider converting": the conversion it recommends is what this call does
+        warnings.filterwarnings("ignore", message=r".* changes the base weights of the model")
+        convert = {} if initial is None else {"path_initial_model_for_weight_conversion": str(initial)}
+        model.save_pretrained(tmp, **convert)
         if metadata is not None:
             (tmp / ADAPTER_METADATA).write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
     return Path(out_dir)

@@ -123,9 +123,12 @@ def lora_param_count(spec: ModelSpec | str, r: int, targets: str = "attention") 
 def lora_config(lora_settings, model):
     """A peft ``LoraConfig`` for ``model`` from a profile's ``lora`` section.
 
-    Target names come from ``discover_targets``; ``fan_in_fan_out`` is set for Conv1D layers.
+    Target names come from ``discover_targets``; ``fan_in_fan_out`` is set for Conv1D layers; the variant
+    (rsLoRA, DoRA, PiSSA, OLoRA) adds its own argument (``course_utils.variants``).
     """
     from peft import LoraConfig
+
+    from .variants import variant_kwargs
 
     targets = discover_targets(model, lora_settings.targets)
     return LoraConfig(
@@ -136,6 +139,7 @@ def lora_config(lora_settings, model):
         fan_in_fan_out=needs_fan_in_fan_out(model, targets),
         bias="none",
         task_type="CAUSAL_LM",
+        **variant_kwargs(lora_settings.variant),
     )
 
 

@@ -12,10 +12,11 @@ import yaml
 from .data import ON_INVALID, ON_LONG
 from .models import MODELS
 from .prompts import TEMPLATES
+from .variants import VARIANTS, variant_problem
 
 PROFILES_FILE = Path(__file__).with_name("profiles.yaml")
 CHOICES = {"device": ("cpu", "cuda"), "dtype": ("float32", "float16", "bfloat16"), "quantization": ("none", "int8", "nf4"),
-           "optimizer": ("adamw_torch", "adamw_8bit", "paged_adamw_8bit"), "targets": ("attention", "all-linear")}
+           "optimizer": ("adamw_torch", "adamw_8bit", "paged_adamw_8bit"), "targets": ("attention", "all-linear"), "variant": tuple(VARIANTS)}
 
 OPTIONAL = ("stands_in_for", "swaps")  # top-level keys a profile may leave out
 
@@ -30,6 +31,7 @@ class LoraSettings:
     alpha: int
     dropout: float
     targets: str  # "attention" or "all-linear"
+    variant: str = "lora"  # rslora, dora, pissa, olora, loftq: course_utils.variants
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     if raw["model"] not in MODELS:
         raise ProfileError(f"{where}: model {raw['model']!r} is not in the registry. Valid models: {', '.join(MODELS)}")
     for key, valid in CHOICES.items():
-        value = lora_raw[key] if key == "targets" else raw[key]
+        value = lora_raw[key] if key in ("targets", "variant") else raw[key]
         if value not in valid:
             raise ProfileError(f"{where}: {key}={value!r} is not valid. Choose one of: {', '.join(valid)}")
     for key in ("seq_len", "batch_size", "grad_accum", "eval_sentences"):
@@ -153,6 +155,8 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
         raise ProfileError(f"{where}: lora.r must be a whole number >= 1 (the adapter rank), got {lora_raw['r']!r}")
     if not 0.0 <= float(lora_raw["dropout"]) < 1.0:
         raise ProfileError(f"{where}: lora.dropout must be in [0, 1), got {lora_raw['dropout']!r}")
+    if problem := variant_problem(lora_raw["variant"], raw["quantization"]):
+        raise ProfileError(f"{where}: {problem}")
     d, t = raw["data"], raw["train"]
     for key, valid in (("on_long", ON_LONG), ("on_invalid", ON_INVALID), ("template", TEMPLATES)):
         if d[key] not in valid:
@@ -186,7 +190,7 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
         if not isinstance(value, int) or value < 1:
             raise ProfileError(f"{where}: tuning.{key} must be a whole number >= 1, got {value!r}")
     lora = LoraSettings(r=int(lora_raw["r"]), alpha=int(lora_raw["alpha"]), dropout=float(lora_raw["dropout"]),
-                        targets=lora_raw["targets"])
+                        targets=lora_raw["targets"], variant=lora_raw["variant"])
     data = DataSettings(source=str(d["source"]), max_records=d["max_records"], on_long=d["on_long"],
                         on_invalid=d["on_invalid"], template=d["template"])
     train = TrainSettings(**{**t, "learning_rate": float(t["learning_rate"]), "report_to": tuple(t["report_to"]),
@@ -230,21 +234,17 @@ def differences(profile: Profile, other: Profile) -> list[tuple[str, object, obj
 
 
 def swaps_table(profile: Profile, path: str | Path = PROFILES_FILE):
-    """For a stand-in profile: one row per setting it changed from the profile it stands in for, with the reason
-    (the profile's ``swaps``), every text whole (``.data`` is the DataFrame). Notebook 00 shows it; a test keeps it
-    complete."""
+    """For a stand-in profile: one row per setting it changed from the profile it stands in for, with the reason (its
+    ``swaps``), every text whole (``.data`` is the DataFrame). Notebook 00 shows it; a test keeps it complete."""
     import pandas as pd
 
     other = get_profile(profile.stands_in_for, path)
     reasons = dict(profile.swaps)
-    table = pd.DataFrame([{"설정": key, other.name: _shown(theirs), profile.name: _shown(mine),
+    table = pd.DataFrame([{"설정": key, other.name: "null" if theirs is None else str(theirs),
+                           profile.name: "null" if mine is None else str(mine),
                            "바꾼 이유": reasons.get(key, "(이유가 적혀 있지 않음)")}
                           for key, theirs, mine in differences(profile, other)]).set_index("설정")
     return table.style.set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
-
-
-def _shown(value) -> str:
-    return "null" if value is None else str(value)
 
 
 def write_profiles(profiles: dict[str, Profile], path: str | Path, comment: str = "") -> Path:

@@ -91,10 +91,12 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     """
     from transformers import set_seed
 
+    from .adapter import save_adapter
     from .loading import load_profile_model, load_tokenizer
     from .lora import attach_lora
     from .profiles import check_device
     from .runs import CtrlC, check_earlier_run, move_aside
+    from .variants import CHANGES_BASE, INITIAL_ADAPTER, initialize
 
     output_dir = Path(output_dir)
     check_device(profile)
@@ -116,6 +118,7 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model.config.use_cache = False
     model = attach_lora(model, profile.lora)
+    initialize(model, profile.lora.variant, profile.model)  # LoftQ's fit (PiSSA/OLoRA: peft, in attach_lora)
     moved_to = None
     if earlier and not resume:
         if if_exists == "overwrite":
@@ -125,6 +128,8 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
             shutil.rmtree(output_dir)
             progress(f"{output_dir}의 이전 학습({earlier})을 지우고 새로 시작합니다")
     check_writable(output_dir)
+    if profile.lora.variant in CHANGES_BASE and not resume:  # what the saved adapter is converted against
+        save_adapter(model, output_dir / INITIAL_ADAPTER)
     pad = pad_id(tokenizer)
     if report.note:
         progress(report.note)
@@ -166,6 +171,7 @@ def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult
     """Measure the trained model; when training reached its last step, save the best checkpoint as
     ``<output>/adapter`` with its metadata (rank 0 only); return the results."""
     from .adapter import adapter_metadata, save_adapter
+    from .variants import CHANGES_BASE, INITIAL_ADAPTER
     from .vram_measure import peak_memory_bytes
 
     step = trainer.state.global_step
@@ -197,7 +203,9 @@ def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult
         save_adapter(run.model, result.adapter_dir, metadata=adapter_metadata(
             run.profile, run.tokenizer, global_step=step, best_step=best_step, heldout_loss_before=run.loss_before,
             heldout_loss_after=loss_after, train_records=report.kept, data_source=report.source,
-            train_seconds=seconds, tokens_per_second=result.tokens_per_second, world_size=trainer.args.world_size))
+            train_seconds=seconds, tokens_per_second=result.tokens_per_second, world_size=trainer.args.world_size),
+            # PiSSA/OLoRA: saved as an ordinary LoRA on the original base (course_utils.variants)
+            initial=run.output_dir / INITIAL_ADAPTER if run.profile.lora.variant in CHANGES_BASE else None)
     if run.ctrl_c.pressed:
         progress(f"Ctrl-C로 스텝 {step}에서 멈췄습니다. checkpoint-{step}이 {run.checkpoint_dir}에 저장되어 있습니다. "
                  f"이어서 하려면: python -m course_utils.train --profile {run.profile.name} --output {run.output_dir} "

@@ -1,4 +1,4 @@
-"""Hyperparameter search (notebook 09): Optuna over learning rate, LoRA rank/alpha and target set.
+"""Hyperparameter search (notebook 09): Optuna over learning rate, LoRA rank/alpha, target set and LoRA variant.
 
 Each trial is a short training run (``profile.tuning.steps``) scored by its lowest held-out answer loss on
 ``tuning.heldout_records`` records; the held-out loss at every ``tuning.eval_steps`` is reported to Optuna,
@@ -15,16 +15,28 @@ import dataclasses
 import json
 from pathlib import Path
 
-SEARCH_SPACE = {"learning_rate": (1e-4, 2e-3), "r": (4, 8, 16), "targets": ("attention", "all-linear")}
+SEARCH_SPACE = {"learning_rate": (1e-4, 2e-3), "r": (4, 8, 16), "targets": ("attention", "all-linear"),
+                "variant": ("lora", "rslora", "dora", "pissa", "olora", "loftq")}
+
+
+def search_space(profile) -> dict:
+    """``SEARCH_SPACE`` with the variants that work on the profile's base (``variants.variants_for``: PiSSA/OLoRA on
+    full precision, LoftQ on 4-bit)."""
+    from .variants import variants_for
+
+    works = variants_for(profile.quantization)
+    return {**SEARCH_SPACE, "variant": tuple(v for v in SEARCH_SPACE["variant"] if v in works)}
 
 
 # how compare()'s runs are labelled where a learner reads them
 RUN_NAMES = {"best": "가장 좋은 설정", "default": "기본 설정", "default, seed+1": "기본 설정, 시드+1"}
 
-def with_settings(profile, learning_rate: float, r: int, targets: str, steps: int | None = None,
-                  heldout_records: int | None = None, seed: int | None = None, eval_steps: int | None = None):
-    """``profile`` with these LoRA/learning-rate settings (alpha = 2 r, as the course's profiles use), optionally
-    a shorter schedule (no warmup beyond a tenth of it), another held-out size or seed."""
+def with_settings(profile, learning_rate: float, r: int, targets: str, variant: str | None = None,
+                  steps: int | None = None, heldout_records: int | None = None, seed: int | None = None,
+                  eval_steps: int | None = None):
+    """``profile`` with these LoRA/learning-rate settings (alpha = 2 r, as the course's profiles use; ``variant``
+    None keeps the profile's), optionally a shorter schedule (no warmup beyond a tenth of it), another held-out size
+    or seed."""
     t = profile.train
     steps = steps or t.max_steps
     every = eval_steps or t.eval_steps
@@ -32,7 +44,7 @@ def with_settings(profile, learning_rate: float, r: int, targets: str, steps: in
         t, learning_rate=learning_rate, max_steps=steps, epochs=None if steps else t.epochs,
         warmup_steps=min(t.warmup_steps, (steps or 10) // 10), eval_steps=every, save_steps=every,
         heldout_records=heldout_records or t.heldout_records, seed=t.seed if seed is None else seed)
-    lora = dataclasses.replace(profile.lora, r=r, alpha=2 * r, targets=targets)
+    lora = dataclasses.replace(profile.lora, r=r, alpha=2 * r, targets=targets, variant=variant or profile.lora.variant)
     return dataclasses.replace(profile, lora=lora, train=train)
 
 
@@ -72,12 +84,14 @@ def search(profile, folder, progress=print):
                                 storage=f"sqlite:///{Path(folder).resolve() / STUDY}", study_name="lora")
 
     base = {}
+    space = search_space(profile)
 
     def objective(trial):
-        lo, hi = SEARCH_SPACE["learning_rate"]
+        lo, hi = space["learning_rate"]
         settings = {"learning_rate": trial.suggest_float("learning_rate", lo, hi, log=True),
-                    "r": trial.suggest_categorical("r", list(SEARCH_SPACE["r"])),
-                    "targets": trial.suggest_categorical("targets", list(SEARCH_SPACE["targets"]))}
+                    "r": trial.suggest_categorical("r", list(space["r"])),
+                    "targets": trial.suggest_categorical("targets", list(space["targets"])),
+                    "variant": trial.suggest_categorical("variant", list(space["variant"]))}
         p = with_settings(profile, **settings, steps=tuning.steps, heldout_records=tuning.heldout_records,
                           eval_steps=tuning.eval_steps)
         result = train(p, Path(folder) / f"trial-{trial.number}", if_exists="replace",
@@ -93,7 +107,7 @@ def search(profile, folder, progress=print):
                  f"{trial.user_attrs['forgetting_en']:+.4f}" if trial.state == optuna.trial.TrialState.COMPLETE else
                  f"스텝 {max(trial.intermediate_values)}에서 가지치기로 중단")
         progress(f"시도 {trial.number}: lr {trial.params['learning_rate']:.2e}, r {trial.params['r']}, "
-                 f"{trial.params['targets']} -> {value}")
+                 f"{trial.params['targets']}, {trial.params['variant']} -> {value}")
 
     study.optimize(objective, n_trials=tuning.trials, callbacks=[report])
     return study
@@ -114,7 +128,8 @@ def compare(profile, best: dict, folder, progress=print) -> dict:
     from .train import train
 
     steps = profile.tuning.steps
-    own = {"learning_rate": profile.train.learning_rate, "r": profile.lora.r, "targets": profile.lora.targets}
+    own = {"learning_rate": profile.train.learning_rate, "r": profile.lora.r, "targets": profile.lora.targets,
+           "variant": profile.lora.variant}
     runs = {"best": (best, 0), "default": (own, 0), "default, seed+1": (own, 1)}
     results = {}
     for name, (settings, offset) in runs.items():
@@ -152,7 +167,7 @@ def verdict(results: dict) -> dict:
 def best_profile(profile, study, name: str | None = None):
     """The profile with the best trial's settings and the profile's full schedule: what training with it means."""
     p = study.best_params
-    tuned = with_settings(profile, p["learning_rate"], p["r"], p["targets"])
+    tuned = with_settings(profile, p["learning_rate"], p["r"], p["targets"], p.get("variant"))
     return dataclasses.replace(tuned, name=name or f"{profile.name}-tuned", train=dataclasses.replace(
         tuned.train, max_steps=profile.train.max_steps, epochs=profile.train.epochs,
         warmup_steps=profile.train.warmup_steps, eval_steps=profile.train.eval_steps,
@@ -180,7 +195,7 @@ def trials_figure(study):
         best = min(t.intermediate_values.values())
         right.scatter(t.params["learning_rate"], best, s=30 * t.params["r"] / 4,
                       marker="o" if t.params["targets"] == "attention" else "s")
-        right.annotate(f"#{t.number}", (t.params["learning_rate"], best), fontsize=7)
+        right.annotate(f"#{t.number} {t.params.get('variant', '')}", (t.params["learning_rate"], best), fontsize=7)
     right.set_xscale("log")
     # plain "3e-04" labels: matplotlib's default 10^-4 labels are mathtext, whose minus sign (U+2212) the Hangul
     # font lacks ("Font 'default' does not have a glyph for '\u2212'")

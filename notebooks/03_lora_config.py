@@ -41,6 +41,7 @@ if "google.colab" in sys.modules:
 # - 원안의 모델별 · 타깃별 · r별 학습 파라미터 수를 구조 숫자만으로 계산한다.
 # - 아키텍처마다 다른 타깃 모듈 이름을 찾는다 (GPT-2 `c_attn`, Llama `q/k/v/o_proj`, Phi-2 `dense`).
 # - 새 어댑터가 출력을 바꾸지 않음(B = 0)을 확인하고, 어댑터 파일 크기 예측을 검증한다.
+# - LoRA 변형(rsLoRA, DoRA, PiSSA, OLoRA, LoftQ)을 켜는 인자와 초기화가 하는 일을 재고, 4비트 모델과 함께 쓸 때의 함정을 본다.
 #
 # ## 예상 소요 시간
 # 00_setup_check가 이 컴퓨터와 프로필의 노트북별 예상 시간을 보여 줍니다(README의 표에도 있습니다). 마지막 셀이 실제 실행 시간을 출력합니다.
@@ -178,12 +179,134 @@ print(f"예측 {predicted:,} B, 파일 {actual:,} B, 헤더 {actual - predicted:
       f"(파일의 {100 * (actual - predicted) / actual:.2f} %)")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. LoRA 변형: rsLoRA, DoRA, PiSSA, OLoRA, LoftQ
+#
+# peft는 `LoraConfig`의 인자 하나로 LoRA의 변형을 켭니다. 한 층의 계산은 base(x) + s·B·A·x이고 s = α/r입니다.
+# - **rsLoRA** (`use_rslora=True`): s = α/√r. r을 키워도 업데이트가 작아지지 않게 합니다. 시작은 B = 0으로 같습니다.
+# - **DoRA** (`use_dora=True`): 가중치를 크기(열마다 하나의 값)와 방향으로 나누고, LoRA는 방향을 바꾸며 크기 벡터도 학습합니다.
+# - **PiSSA** (`init_lora_weights="pissa"`): B·A를 W의 가장 큰 특이값 r개로 시작하고, 기본 가중치는 나머지(잔차 W_res = W − s·B·A)가 됩니다.
+# - **OLoRA** (`init_lora_weights="olora"`): 같은 생각을 W의 QR 분해로 합니다.
+# - **LoftQ**: 4비트 기본 모델용입니다. B·A를 양자화 오차 W − Q(W)에 맞춰 시작해, Q(W) + s·B·A가 Q(W)보다 원래 W에 가깝게 합니다.
+#
+# 각 변형을 이 프로필의 기본 모델(프로필대로 읽은 것)에 붙여 학습 값, 어댑터 파일 크기, 그리고 **붙인 직후에 모델이 어떻게 되는지**를 잽니다.
+# B = 0으로 시작하는 변형은 출력이 그대로여야 하고(max |Δlogit| = 0), PiSSA·OLoRA는 기본 가중치를 바꾸므로
+# 잔차 + 어댑터가 원래 W를 되살리는지 봅니다. 허용 오차는 07이 병합에 쓰는 값(max |Δlogit| 1e-3)입니다.
+
+# %%
+from course_utils.variants import VARIANTS
+
+VARIANT_ARGS = {
+    "lora": {},  # A random, B = 0
+    "rslora": {"use_rslora": True},  # scale alpha / sqrt(r) instead of alpha / r
+    "dora": {"use_dora": True},  # weight = magnitude x direction: LoRA turns the direction, the magnitude trains too
+    "pissa": {"init_lora_weights": "pissa"},  # B, A = the top r singular directions of W; the base keeps the rest
+    "olora": {"init_lora_weights": "olora"},  # the same from a QR decomposition of W
+}
+assert all(VARIANT_ARGS[name] == VARIANTS[name] for name in VARIANT_ARGS), "the lesson's arguments differ from training's"
+common = dict(r=profile.lora.r, lora_alpha=profile.lora.alpha, lora_dropout=profile.lora.dropout,
+              target_modules=targets, task_type="CAUSAL_LM")
+print("공통 인자:", common)
+
+# %%
+import pandas as pd
+
+from course_utils.variants import CHANGES_BASE, lora_layers, original_weights, reconstruction
+
+TOLERANCE = 1e-3  # max |Δlogit| a fresh adapter may cause (07's merge tolerance)
+originals = original_weights(profile.model, [name for name, _ in lora_layers(model)])  # W, fp32, from a fresh load
+rows = []
+for name, extra in VARIANT_ARGS.items():
+    fresh = load_profile_model(profile)
+    row = {"변형": name, "LoraConfig 인자": ", ".join(f"{k}={v!r}" for k, v in extra.items()) or "(없음)",
+           **dict.fromkeys(["학습 값", "어댑터 파일 (B)", "학습 후 저장 (B)", "max |Δlogit|", "‖W − 기본‖/‖W‖",
+                            "‖W − (기본 + s·B·A)‖/‖W‖"], "—")}
+    try:
+        variant_model = get_peft_model(fresh, LoraConfig(**common, **extra))
+    except Exception as err:  # what peft itself says (PiSSA on a 4-bit base)
+        rows.append({**row, "판정": f"✗ peft 오류 {type(err).__name__}: {err}"})
+        continue
+    variant_model.eval()
+    with torch.no_grad():
+        change = (variant_model(**inputs).logits - logits_before).abs().max().item()
+    rec = reconstruction(variant_model, originals)  # W: the original full-precision weights
+    saved = save_adapter(variant_model, Path("outputs") / "03_variants" / name)
+    row.update({"학습 값": trainable_report(variant_model).trainable,
+                "어댑터 파일 (B)": (saved / "adapter_model.safetensors").stat().st_size})
+    if name in CHANGES_BASE:  # how training saves it: converted to an ordinary LoRA (rank 2r) on the original W
+        converted = save_adapter(variant_model, Path("outputs") / "03_variants" / f"{name}-converted", initial=saved)
+        row["학습 후 저장 (B)"] = (converted / "adapter_model.safetensors").stat().st_size
+    row.update({"max |Δlogit|": f"{change:.2e}", "‖W − 기본‖/‖W‖": f"{rec['relative_error_base_only']:.4f}",
+                "‖W − (기본 + s·B·A)‖/‖W‖": f"{rec['relative_error']:.4f}"})
+    if change > TOLERANCE:
+        row["판정"] = f"✗ 붙이자마자 모델이 바뀜 (오류 없이), max |Δlogit| {change:.2f}"
+    elif name in CHANGES_BASE:
+        row["판정"] = f"✓ 기본 가중치가 바뀌고 잔차 + s·B·A가 W를 되살림 (최대 |오차| {rec['max_abs']:.1e})"
+    else:
+        row["판정"] = "✓ 그대로 (B = 0)"
+    rows.append(row)
+variants_table = pd.DataFrame(rows).set_index("변형")
+variants_table
+
+# %% [markdown]
+# 표를 읽는 법:
+# - DoRA의 학습 값은 LoRA보다 출력 특징 수만큼 많습니다(층마다 크기 벡터 하나). 시작할 때 출력은 그대로입니다.
+# - "‖W − 기본‖/‖W‖"는 층의 기본 가중치가 원래 W에서 얼마나 떨어져 있는지, 그 오른쪽 열은 어댑터까지 더한 뒤입니다.
+#   전체 정밀도의 LoRA·rsLoRA·DoRA는 둘 다 0이고, 4비트 프로필에서는 첫 열이 양자화 오차입니다.
+# - PiSSA·OLoRA는 기본 가중치 자체를 바꿉니다(첫 열이 큼, 둘째 열은 0에 가까움). 그래서 학습한 어댑터를 원래 모델에 붙이면 맞지 않습니다.
+#   강좌의 학습 명령은 peft의 `save_pretrained(..., path_initial_model_for_weight_conversion=...)`로 저장해, 원래 W 위에서 쓰는
+#   보통의 LoRA(r이 2배: 학습한 B·A에서 처음의 B₀·A₀를 뺀 것)로 바꿉니다. "학습 후 저장" 열이 그 크기입니다.
+#   변환할 때 peft가 "OLoRA changes the base weights ... Consider converting" 경고를 내는데, 바로 그 변환을 하는 중이라 강좌는 그 경고를 숨깁니다.
+# - 4비트 프로필(smoke, gpu8gb)에서는 PiSSA가 peft 오류로 멈추고, OLoRA는 **오류 없이** 다른 모델에서 시작합니다(판정 열).
+#   OLoRA의 QR 분해가 4비트로 압축된 바이트에 그대로 적용되기 때문입니다. 학습 손실이 처음부터 이상하게 높다면 이것을 의심하세요.
+#   강좌의 프로필 검사는 이 조합을 거절하고 이유와 해결책을 알려 줍니다.
+#
+# ### 4비트 기본 모델에서: LoftQ, 그리고 PiSSA의 우회로
+#
+# QLoRA의 기본 모델은 Q(W)이지 W가 아닙니다. LoftQ는 B·A를 W − Q(W)의 가장 좋은 rank-r 근사로 시작합니다. PiSSA는 4비트에서
+# 바로 쓸 수 없으므로, 전체 정밀도에서 초기화한 뒤 잔차 W_res를 4비트로 양자화하는 길(QPiSSA)을 씁니다. 셋의 원래 가중치에 대한
+# 오차 ‖W − (기본 + s·B·A)‖/‖W‖를 이 모델의 어텐션 층 전체로 잽니다. peft의 LoftQ 함수는 계산을 `"cuda"`로 옮기므로 GPU가 없는
+# 컴퓨터에서는 멈춥니다. 그 오류를 보이고, 같은 SVD 한 단계를 CPU에서 하는 강좌의 `loftq_init`을 씁니다.
+
+# %%
+from peft import replace_lora_weights_loftq
+from transformers import BitsAndBytesConfig
+
+from course_utils.loading import load_model, model_source
+from course_utils.variants import loftq_init, nf4_roundtrip
+
+bnb_config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                bnb_4bit_compute_dtype=torch.float32)
+loftq_model = get_peft_model(load_model(profile.model, quantization_config=bnb_config), LoraConfig(**common))
+nf4_alone = reconstruction(loftq_model, originals)  # B = 0: Q(W) alone
+if not torch.cuda.is_available():
+    try:
+        replace_lora_weights_loftq(loftq_model, model_path=f"{model_source(profile.model)}/model.safetensors")
+    except AssertionError as err:
+        print(f"peft의 replace_lora_weights_loftq (peft 0.21.2, CPU): {type(err).__name__}: {err}")
+loftq_init(loftq_model, originals)  # the course's: B, A = the best rank-r fit of W - Q(W), divided by s
+loftq = reconstruction(loftq_model, originals)
+qpissa_model = get_peft_model(load_model(profile.model), LoraConfig(**common, init_lora_weights="pissa"))
+qpissa = reconstruction(qpissa_model, originals, base=nf4_roundtrip)  # Q(W_res) + s B A
+pd.DataFrame([{"기본 모델 + 어댑터": "nf4 + LoRA (B = 0): Q(W)", "‖W − (…)‖/‖W‖": nf4_alone["relative_error"]},
+              {"기본 모델 + 어댑터": "LoftQ: Q(W) + s·B·A", "‖W − (…)‖/‖W‖": loftq["relative_error"]},
+              {"기본 모델 + 어댑터": "QPiSSA: Q(W_res) + s·B·A", "‖W − (…)‖/‖W‖": qpissa["relative_error"]}]
+             ).set_index("기본 모델 + 어댑터").assign(**{"Q(W) 대비": lambda t: t.iloc[:, 0] / nf4_alone["relative_error"]}
+                                                  ).round(4)
+
+# %% [markdown]
+# 비율이 1보다 작을수록 어댑터가 양자화로 잃은 것을 처음부터 되찾아 둔 것입니다. 이 값은 시작점의 차이일 뿐,
+# 학습 뒤 평가 손실이 좋아지는지는 09의 탐색이 변형을 후보로 두고 잽니다.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리
 
 # %%
 print(f"{profile.model}: 학습 값 {report.trainable:,}개 ({report.percent:.3f} %), "
       f"어댑터 파일 {actual / MIB:.2f} MiB (예측 {predicted / MIB:.2f} MiB)")
 print(f"새 어댑터의 max |Δlogit| = {(logits_after - logits_before).abs().max().item()}")
+print("변형별 판정:", "; ".join(f"{name} {row['판정'][:1]}" for name, row in variants_table.iterrows()))
+print(f"4비트 기본 모델의 ‖W − (…)‖/‖W‖: Q(W) {nf4_alone['relative_error']:.4f}, LoftQ {loftq['relative_error']:.4f}, "
+      f"QPiSSA {qpissa['relative_error']:.4f}")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
 

@@ -58,16 +58,18 @@ profile = setup()
 # ## 1. 탐색 공간과 예산
 #
 # 시도는 짧은 학습(`tuning.steps` 스텝)이고, `tuning.eval_steps`마다 평가 레코드 `tuning.heldout_records`개의 손실을 잽니다.
-# 시도의 점수는 그 가운데 가장 낮은 손실입니다. 학습률은 로그 눈금으로, r과 타깃은 목록에서 고릅니다.
+# 시도의 점수는 그 가운데 가장 낮은 손실입니다. 학습률은 로그 눈금으로, r과 타깃, LoRA 변형(03의 6절)은 목록에서 고릅니다.
+# 변형은 이 프로필의 기본 모델에서 동작하는 것만 후보입니다: PiSSA·OLoRA는 전체 정밀도에서, LoftQ는 4비트에서만.
 
 # %%
-from course_utils.tuning import SEARCH_SPACE
+from course_utils.tuning import search_space
 
 tuning = profile.tuning
-print(f"탐색 공간: learning_rate {SEARCH_SPACE['learning_rate']} (로그 눈금), r {SEARCH_SPACE['r']} (alpha = 2r), "
-      f"대상 {SEARCH_SPACE['targets']}")
+space = search_space(profile)
+print(f"탐색 공간: learning_rate {space['learning_rate']} (로그 눈금), r {space['r']} (alpha = 2r), "
+      f"대상 {space['targets']}, 변형 {space['variant']}")
 print(f"예산: 시도 {tuning.trials}개 × {tuning.steps} 스텝, {tuning.eval_steps} 스텝마다 평가 레코드 {tuning.heldout_records}개로 평가; "
-      f"기본 설정: lr {profile.train.learning_rate}, r {profile.lora.r}, {profile.lora.targets}")
+      f"기본 설정: lr {profile.train.learning_rate}, r {profile.lora.r}, {profile.lora.targets}, {profile.lora.variant}")
 
 # %% [markdown]
 # 시작하기 전에 몇 스텝을 돌지, 시간이 얼마나 걸릴지 봅니다 (근거는 00의 표와 같습니다). 시도 뒤에 가장 좋은 설정, 기본 설정,
@@ -109,6 +111,7 @@ def forgot(trial, language):  # a pruned trial stopped before its adapter was me
 
 pd.DataFrame([{"시도": t.number, "상태": "중단 (가지치기)" if t.state == optuna.trial.TrialState.PRUNED else "완료",
                "learning_rate": f"{t.params['learning_rate']:.2e}", "r": t.params["r"], "대상": t.params["targets"],
+               "변형": t.params["variant"],
                "가장 낮은 평가 손실": round(min(t.intermediate_values.values()), 4),
                "마지막 스텝": max(t.intermediate_values),
                "망각: 한국어 문단": forgot(t, "ko"), "망각: 영어 문단": forgot(t, "en")} for t in study.trials]).set_index("시도")
@@ -157,6 +160,25 @@ print("→ 차이가 노이즈보다 큽니다: 이 설정이 기본보다 좋�
       "→ 차이가 노이즈보다 크지 않습니다: 이 탐색만으로는 기본 설정보다 좋다고 말할 수 없습니다.")
 
 # %% [markdown]
+# LoRA 변형별로도 봅니다: 변형마다 그 변형을 쓴 시도 가운데 가장 낮은 평가 손실입니다. 시도마다 학습률과 r도 다르므로 변형만의
+# 효과는 아닙니다. 1위와 2위 변형의 차이를 위의 시드 노이즈와 나란히 놓습니다 (노이즈는 평가 세트 전체로 잰 값이라 기준이 다소 다릅니다).
+
+# %%
+by_variant = {}
+for t in study.trials:
+    lowest = min(t.intermediate_values.values())
+    by_variant[t.params["variant"]] = min(by_variant.get(t.params["variant"], lowest), lowest)
+ranked = sorted(by_variant.items(), key=lambda item: item[1])
+print("변형별 가장 낮은 평가 손실:", ", ".join(f"{name} {loss:.4f}" for name, loss in ranked))
+print("시도하지 않은 변형:", ", ".join(n for n in space["variant"] if n not in by_variant) or "없음")
+if len(ranked) > 1:
+    gap = ranked[1][1] - ranked[0][1]
+    print(f"1위 {ranked[0][0]}와 2위 {ranked[1][0]}의 차이 {gap:.4f} nats/토큰, 시드 노이즈 {v['noise']:.4f} → "
+          + ("노이즈보다 큼" if gap > v["noise"] else "노이즈보다 크지 않음: 이 탐색으로는 어느 변형이 낫다고 말할 수 없습니다"))
+else:
+    print("시도한 변형이 하나뿐이라 변형끼리는 비교할 수 없습니다")
+
+# %% [markdown]
 # 06의 품질 지표로도 비교합니다: 평가 레코드 일부(`tuning.generate_records`개)의 탐욕 생성 답(강좌 기본값)의 chrF, 반복 답,
 # EOS로 끝난 답, 그리고 탐침 질문의 정답 수입니다.
 
@@ -183,7 +205,7 @@ pd.DataFrame(rows).set_index("학습")
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 가장 좋은 설정을 프로필 파일로
 #
-# 가장 좋은 시도의 학습률, r, 타깃에 프로필의 원래 학습 길이를 붙여 `profiles.yaml`과 같은 모양의 파일로 씁니다.
+# 가장 좋은 시도의 학습률, r, 타깃, 변형에 프로필의 원래 학습 길이를 붙여 `profiles.yaml`과 같은 모양의 파일로 씁니다.
 # 학습 명령이 이 파일을 그대로 읽습니다.
 
 # %% tags=["verbatim-output"]
@@ -202,7 +224,8 @@ print(f"python -m course_utils.train --profiles {path} --profile {tuned.name} --
 # %%
 print(f"시도 {len(study.trials)}개 (가지치기로 중단 "
       f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)}개), 가장 좋은 설정: "
-      f"lr {study.best_params['learning_rate']:.2e}, r {study.best_params['r']}, {study.best_params['targets']}")
+      f"lr {study.best_params['learning_rate']:.2e}, r {study.best_params['r']}, {study.best_params['targets']}, "
+      f"{study.best_params['variant']}")
 print(f"평가 손실 ({tuning.steps} 스텝): 가장 좋은 설정 {comparison['best'].heldout_loss_after:.4f}, 기본 설정 "
       f"{comparison['default'].heldout_loss_after:.4f}, 기본 설정 (다른 시드) {comparison['default, seed+1'].heldout_loss_after:.4f}")
 print(f"이득 {v['gain']:+.4f}, 노이즈 {v['noise']:.4f} -> {'노이즈보다 큼' if v['beyond_noise'] else '노이즈보다 크지 않음'}")

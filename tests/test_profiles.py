@@ -69,7 +69,7 @@ def test_overrides_are_validated_like_the_yaml():
                                            r"must be between 0 and 1, got 2"):
         with_overrides(s, [parse_setting("train.learning_rate=2")])
     with pytest.raises(ProfileError, match=r"unknown setting 'lora.rank'. Valid settings: lora.alpha, lora.dropout, "
-                                           r"lora.r, lora.targets$"):
+                                           r"lora.r, lora.targets, lora.variant$"):
         with_overrides(s, [parse_setting("lora.rank=4")])
     with pytest.raises(ProfileError, match="set exactly one of train.max_steps"):
         with_overrides(s, [("train.max_steps", 10)])  # epochs is still set: the same error a YAML gets
