@@ -12,7 +12,8 @@ allocator only; the CUDA context (and the optimizer's paged memory, which is CUD
 live outside the cap. After 2 warm-up optimizer steps, `--steps` optimizer steps are timed and
 the peak `max_memory_allocated` / `max_memory_reserved` over them is compared with the course's
 estimator (`course_utils.vram.estimate_vram`, without its CUDA-context term). Plain LoRA with the
-fp16 base is run the same way where it fits. Results: benchmarks/results/gpu_<date>.json.
+fp16 base is run the same way where it fits, and notebook 10's DPO step on the QLoRA recipe (chosen + rejected, the
+reference = the adapter switched off). Results: benchmarks/results/gpu_<date>.json.
 
 Needs only torch, transformers, peft, accelerate and bitsandbytes (+ this repository).
 """
@@ -34,6 +35,7 @@ from course_utils.units import GIB  # noqa: E402
 
 CHECKED = ("gpt2", "tinyllama-1.1b", "phi-2")
 CARD_BYTES = 8 * GIB
+METHODS = ("qlora", "lora", "dpo")  # dpo: notebook 10's preference step on the QLoRA recipe
 # The seed's RTX 3070 (8 GB) figures for QLoRA, seq 512, batch 1 x 16 (samples/s, memory)
 SEED_3070 = {"gpt2": ("10–12", "~2 GB"), "tinyllama-1.1b": ("4–5", "~4–5 GB"), "phi-2": ("2.5–3", "~6–7 GB")}
 def spec_for(key: str, dry: bool):
@@ -77,8 +79,25 @@ def load_recipe(folder: Path, method: str, profile, device: str):
     return attach_lora(model, profile.lora)
 
 
-def train_and_measure(model, profile, steps: int, warmup: int, seq_len: int, optimizer: str, device: str) -> dict:
-    """Warm up, then time ``steps`` optimizer steps (batch x grad-accum micro-batches each)."""
+def dpo_loss(model, ids, beta: float = 0.1):
+    """A DPO step's loss on ``ids`` (first half chosen, second half rejected) as TRL computes it for a PEFT model: the
+    reference is the same model with the adapter switched off (no second copy), its log-probabilities without grad."""
+    def logps(logits):
+        logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        return logp.sum(-1)
+
+    with torch.no_grad(), model.disable_adapter():
+        ref = logps(model(input_ids=ids).logits)
+    pol = logps(model(input_ids=ids).logits)
+    half = ids.shape[0] // 2
+    margin = (pol[:half] - ref[:half]) - (pol[half:] - ref[half:])
+    return -torch.nn.functional.logsigmoid(beta * margin).mean()
+
+
+def train_and_measure(model, profile, steps: int, warmup: int, seq_len: int, optimizer: str, device: str,
+                      dpo: bool = False) -> dict:
+    """Warm up, then time ``steps`` optimizer steps (batch x grad-accum micro-batches each); ``dpo``: notebook 10's
+    step, chosen and rejected (2 x batch sequences) with the adapter-off reference."""
     from course_utils.vram_measure import make_optimizer
 
     cuda = device == "cuda"
@@ -96,9 +115,10 @@ def train_and_measure(model, profile, steps: int, warmup: int, seq_len: int, opt
                 torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
         for _ in range(profile.grad_accum):
-            ids = torch.randint(10, min(vocab, 30000), (profile.batch_size, seq_len), generator=gen).to(device)
+            rows = (2 if dpo else 1) * profile.batch_size
+            ids = torch.randint(10, min(vocab, 30000), (rows, seq_len), generator=gen).to(device)
             with torch.autocast(device, dtype=torch.float16, enabled=cuda):
-                loss = model(input_ids=ids, labels=ids).loss / profile.grad_accum
+                loss = (dpo_loss(model, ids) if dpo else model(input_ids=ids, labels=ids).loss) / profile.grad_accum
             scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
@@ -120,15 +140,16 @@ def check_one(key: str, method: str, folder: Path, profile, args, device: str) -
 
     spec = spec_for(key, args.dry)
     optimizer = profile.optimizer if device == "cuda" else "adamw_torch"
-    est = estimate_vram(spec, method, args.seq_len, profile.batch_size, profile.lora.r, profile.lora.targets,
-                        profile.gradient_checkpointing, profile.optimizer, profile.dtype, profile.lora.dropout,
-                        device="cuda")
-    estimate = est.total - est.terms["cuda_context"]
+    dpo = method == "dpo"  # notebook 10: a QLoRA DPO step, the reference = the adapter switched off
+    est = estimate_vram(spec, "qlora" if dpo else method, args.seq_len, (2 if dpo else 1) * profile.batch_size,
+                        profile.lora.r, profile.lora.targets, profile.gradient_checkpointing, profile.optimizer,
+                        profile.dtype, profile.lora.dropout, device="cuda")
+    estimate = est.total - est.terms["cuda_context"]  # = preference_vram's pairs_adapter_off, context aside
     row = {"model": key, "method": method, "optimizer": optimizer, "estimate_bytes": estimate}
     model = None
     try:
-        model = load_recipe(folder, method, profile, device)
-        row.update(train_and_measure(model, profile, args.steps, args.warmup, args.seq_len, optimizer, device))
+        model = load_recipe(folder, "qlora" if dpo else method, profile, device)
+        row.update(train_and_measure(model, profile, args.steps, args.warmup, args.seq_len, optimizer, device, dpo))
         row["fits"] = True
         if "peak_allocated" in row:
             row["estimate_error_pct"] = pct_error(estimate, row["peak_allocated"])
@@ -204,7 +225,7 @@ def main(argv=None) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / key
             save_random_fp16(spec_for(key, args.dry), folder, device)
-            for method in ("qlora", "lora"):
+            for method in METHODS:
                 row = check_one(key, method, folder, profile, args, device)
                 rows.append(row)
                 print(f"{key} {method}: " + (f"{row['samples_per_s']:.2f} samples/s" if row["fits"] else "does not fit"),

@@ -40,6 +40,10 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*Paged optimizers are not supported on CPU.*")
     # peft 0.21 still calls transformers' renamed `is_gradient_checkpointing` internally; not our call
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)
+    # TRL 1.16's DPOTrainer turns checkpointing off around its reference pass with transformers' renamed
+    # gradient_checkpointing_disable/enable (trl.models.utils.disable_gradient_checkpointing): not our call either
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing_(enable|disable)` is deprecated",
+                            category=FutureWarning)
 
 
 def korean_plots() -> None:

@@ -2,10 +2,12 @@
 each change validated exactly as a profiles YAML is, before anything runs."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from .models import MODELS
-from .profiles import Profile, ProfileError, parse_profile, settings, to_raw
+from .profiles import PROFILES_FILE, Profile, ProfileError, get_profile, parse_profile, settings, to_raw
 
 
 def with_model(profile: Profile, key: str) -> Profile:
@@ -46,3 +48,23 @@ def with_overrides(profile: Profile, overrides: list[tuple[str, object]], where:
         holder[name] = value
     shown = ", ".join(f"{k}={v}" for k, v in overrides)
     return parse_profile(profile.name, raw, f"{where} ({shown})")
+
+
+def differences(profile: Profile, other: Profile) -> list[tuple[str, object, object]]:
+    """(dotted setting, value in ``other``, value in ``profile``) for every setting where the two differ."""
+    mine, theirs = settings(profile), settings(other)
+    return [(k, theirs[k], mine[k]) for k in mine if mine[k] != theirs[k]]
+
+
+def swaps_table(profile: Profile, path: str | Path = PROFILES_FILE):
+    """For a stand-in profile: one row per setting it changed from the profile it stands in for, with the reason (its
+    ``swaps``), every text whole (``.data`` is the DataFrame). Notebook 00 shows it; a test keeps it complete."""
+    import pandas as pd
+
+    other = get_profile(profile.stands_in_for, path)
+    reasons = dict(profile.swaps)
+    table = pd.DataFrame([{"설정": key, other.name: "null" if theirs is None else str(theirs),
+                           profile.name: "null" if mine is None else str(mine),
+                           "바꾼 이유": reasons.get(key, "(이유가 적혀 있지 않음)")}
+                          for key, theirs, mine in differences(profile, other)]).set_index("설정")
+    return table.style.set_properties(**{"text-align": "left", "white-space": "pre-wrap"})

@@ -78,6 +78,18 @@ class TuningSettings:
 
 
 @dataclass(frozen=True)
+class PreferenceSettings:
+    """Notebook 10 and ``python -m course_utils.preference``: DPO/ORPO on the SFT adapter (batch: the profile's)."""
+
+    beta: float  # DPO: how far from the reference the policy may move; ORPO: the weight of its odds-ratio term
+    learning_rate: float
+    max_length: int  # prompt + answer tokens of a pair
+    steps: int  # optimizer steps
+    own_records: int  # training records answered by the SFT adapter to find its own mistakes (pairs)
+    generate_records: int  # held-out records answered by SFT / DPO / ORPO for 06's metrics
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -96,6 +108,7 @@ class Profile:
     data: DataSettings
     train: TrainSettings
     tuning: TuningSettings
+    preference: PreferenceSettings
     # a stand-in profile (smoke: gpu8gb's recipe on a CPU) names the profile it imitates and, for every setting it
     # changed, why: ((dotted setting, reason), ...). Complete by test: every differing setting has a reason.
     stands_in_for: str | None = None
@@ -132,7 +145,7 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
     if swaps and not stands_in_for:
         raise ProfileError(f"{where}: swaps are listed but stands_in_for does not name the profile they differ from")
     for section, cls in (("lora", LoraSettings), ("data", DataSettings), ("train", TrainSettings),
-                         ("tuning", TuningSettings)):
+                         ("tuning", TuningSettings), ("preference", PreferenceSettings)):
         names = [f.name for f in fields(cls)]
         if not isinstance(raw[section], dict):
             raise ProfileError(f"{where}: '{section}' must be a mapping with keys {', '.join(names)}")
@@ -186,20 +199,26 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
         raise ProfileError(f"{where}: train.report_to must be a list of tensorboard and/or wandb, got {t['report_to']!r}")
     if not 0 < float(t["learning_rate"]) < 1:
         raise ProfileError(f"{where}: train.learning_rate must be between 0 and 1, got {t['learning_rate']!r}")
-    for key, value in raw["tuning"].items():
-        if not isinstance(value, int) or value < 1:
-            raise ProfileError(f"{where}: tuning.{key} must be a whole number >= 1, got {value!r}")
+    for key, value in [*(("tuning." + k, v) for k, v in raw["tuning"].items()),
+                       *(("preference." + k, v) for k, v in raw["preference"].items())]:
+        if key in ("preference.beta", "preference.learning_rate"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 10:
+                raise ProfileError(f"{where}: {key} must be a number > 0 (e.g. 0.1), got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ProfileError(f"{where}: {key} must be a whole number >= 1, got {value!r}")
     lora = LoraSettings(r=int(lora_raw["r"]), alpha=int(lora_raw["alpha"]), dropout=float(lora_raw["dropout"]),
                         targets=lora_raw["targets"], variant=lora_raw["variant"])
     data = DataSettings(source=str(d["source"]), max_records=d["max_records"], on_long=d["on_long"],
                         on_invalid=d["on_invalid"], template=d["template"])
     train = TrainSettings(**{**t, "learning_rate": float(t["learning_rate"]), "report_to": tuple(t["report_to"]),
                              "epochs": None if t["epochs"] is None else float(t["epochs"])})
-    values = {k: raw[k] for k in top if k not in ("lora", "data", "train", "tuning")}
+    values = {k: raw[k] for k in top if k not in ("lora", "data", "train", "tuning", "preference")}
     values["measure_seq_lens"] = tuple(int(x) for x in raw["measure_seq_lens"])
     values["gradient_checkpointing"] = bool(raw["gradient_checkpointing"])
+    preference = PreferenceSettings(**{**raw["preference"], "beta": float(raw["preference"]["beta"]),
+                                       "learning_rate": float(raw["preference"]["learning_rate"])})
     return Profile(name=name, lora=lora, data=data, train=train, tuning=TuningSettings(**raw["tuning"]),
-                   stands_in_for=stands_in_for, swaps=tuple(swaps.items()), **values)
+                   preference=preference, stands_in_for=stands_in_for, swaps=tuple(swaps.items()), **values)
 
 
 def to_raw(profile: Profile) -> dict:
@@ -225,26 +244,6 @@ def settings(profile: Profile) -> dict:
         else:
             flat[key] = value
     return flat
-
-
-def differences(profile: Profile, other: Profile) -> list[tuple[str, object, object]]:
-    """(dotted setting, value in ``other``, value in ``profile``) for every setting where the two differ."""
-    mine, theirs = settings(profile), settings(other)
-    return [(k, theirs[k], mine[k]) for k in mine if mine[k] != theirs[k]]
-
-
-def swaps_table(profile: Profile, path: str | Path = PROFILES_FILE):
-    """For a stand-in profile: one row per setting it changed from the profile it stands in for, with the reason (its
-    ``swaps``), every text whole (``.data`` is the DataFrame). Notebook 00 shows it; a test keeps it complete."""
-    import pandas as pd
-
-    other = get_profile(profile.stands_in_for, path)
-    reasons = dict(profile.swaps)
-    table = pd.DataFrame([{"설정": key, other.name: "null" if theirs is None else str(theirs),
-                           profile.name: "null" if mine is None else str(mine),
-                           "바꾼 이유": reasons.get(key, "(이유가 적혀 있지 않음)")}
-                          for key, theirs, mine in differences(profile, other)]).set_index("설정")
-    return table.style.set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
 
 
 def write_profiles(profiles: dict[str, Profile], path: str | Path, comment: str = "") -> Path:

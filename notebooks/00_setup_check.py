@@ -116,7 +116,7 @@ print(f"이 컴퓨터의 종류: {facts['machine_kind']}")
 if profile.stands_in_for:  # smoke: the gpu8gb recipe on a CPU; every setting it changed, and why
     from IPython.display import display
 
-    from course_utils.profiles import swaps_table
+    from course_utils.overrides import swaps_table
 
     print(f"{profile.name} 프로필은 {profile.stands_in_for}의 레시피를 이 컴퓨터에서 흉내 냅니다. 바꾼 설정과 그 이유:")
     display(swaps_table(profile))

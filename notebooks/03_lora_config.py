@@ -181,7 +181,7 @@ print(f"예측 {predicted:,} B, 파일 {actual:,} B, 헤더 {actual - predicted:
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. LoRA 변형: rsLoRA, DoRA, PiSSA, OLoRA, LoftQ
 #
-# peft는 `LoraConfig`의 인자 하나로 LoRA의 변형을 켭니다. 한 층의 계산은 base(x) + s·B·A·x이고 s = α/r입니다.
+# peft는 `LoraConfig`의 인자 하나로 [LoRA의 변형](용어.md#lora-변형-rslora-dora-pissa-olora-loftq)을 켭니다. 한 층의 계산은 base(x) + s·B·A·x이고 s = α/r입니다.
 # - **rsLoRA** (`use_rslora=True`): s = α/√r. r을 키워도 업데이트가 작아지지 않게 합니다. 시작은 B = 0으로 같습니다.
 # - **DoRA** (`use_dora=True`): 가중치를 크기(열마다 하나의 값)와 방향으로 나누고, LoRA는 방향을 바꾸며 크기 벡터도 학습합니다.
 # - **PiSSA** (`init_lora_weights="pissa"`): B·A를 W의 가장 큰 특이값 r개로 시작하고, 기본 가중치는 나머지(잔차 W_res = W − s·B·A)가 됩니다.
@@ -223,7 +223,8 @@ for name, extra in VARIANT_ARGS.items():
     try:
         variant_model = get_peft_model(fresh, LoraConfig(**common, **extra))
     except Exception as err:  # what peft itself says (PiSSA on a 4-bit base)
-        rows.append({**row, "판정": f"✗ peft 오류 {type(err).__name__}: {err}"})
+        print(f"{name}: peft가 멈춤 — {type(err).__name__}: {err}")
+        rows.append({**row, "판정": f"✗ peft 오류 {type(err).__name__} (위에 전문)"})
         continue
     variant_model.eval()
     with torch.no_grad():
@@ -238,9 +239,9 @@ for name, extra in VARIANT_ARGS.items():
     row.update({"max |Δlogit|": f"{change:.2e}", "‖W − 기본‖/‖W‖": f"{rec['relative_error_base_only']:.4f}",
                 "‖W − (기본 + s·B·A)‖/‖W‖": f"{rec['relative_error']:.4f}"})
     if change > TOLERANCE:
-        row["판정"] = f"✗ 붙이자마자 모델이 바뀜 (오류 없이), max |Δlogit| {change:.2f}"
+        row["판정"] = f"✗ 오류 없이 모델이 바뀜 (Δlogit {change:.1f})"
     elif name in CHANGES_BASE:
-        row["판정"] = f"✓ 기본 가중치가 바뀌고 잔차 + s·B·A가 W를 되살림 (최대 |오차| {rec['max_abs']:.1e})"
+        row["판정"] = f"✓ 기본이 바뀜, 잔차+s·B·A = W (오차 ≤ {rec['max_abs']:.0e})"
     else:
         row["판정"] = "✓ 그대로 (B = 0)"
     rows.append(row)

@@ -75,7 +75,7 @@ print(f"배치 {profile.batch_size} × 그래디언트 누적 {profile.grad_accu
 print(f"평가 {t.eval_steps} 스텝마다, 체크포인트 {t.save_steps} 스텝마다, 옵티마이저 {profile.optimizer}, "
       f"그래디언트 체크포인팅 {'켬' if profile.gradient_checkpointing else '끔'}")
 if profile.stands_in_for:
-    from course_utils.profiles import swaps_table
+    from course_utils.overrides import swaps_table
 
     print(f"{profile.name}은 {profile.stands_in_for}의 레시피를 이 컴퓨터에서 흉내 냅니다. 바꾼 설정과 그 이유는 00의 표에 있습니다: "
           + ", ".join(swaps_table(profile).data.index[:6]) + " …")

@@ -160,23 +160,30 @@ print("→ 차이가 노이즈보다 큽니다: 이 설정이 기본보다 좋�
       "→ 차이가 노이즈보다 크지 않습니다: 이 탐색만으로는 기본 설정보다 좋다고 말할 수 없습니다.")
 
 # %% [markdown]
-# LoRA 변형별로도 봅니다: 변형마다 그 변형을 쓴 시도 가운데 가장 낮은 평가 손실입니다. 시도마다 학습률과 r도 다르므로 변형만의
-# 효과는 아닙니다. 1위와 2위 변형의 차이를 위의 시드 노이즈와 나란히 놓습니다 (노이즈는 평가 세트 전체로 잰 값이라 기준이 다소 다릅니다).
+# LoRA 변형별로도 봅니다: 끝까지 학습한 시도 가운데 변형마다 가장 낮은 평가 손실입니다. 가지치기로 멈춘 시도는 그 스텝까지의
+# 손실뿐이라 끝까지 간 시도와 견줄 수 없으므로 따로 적습니다. 시도마다 학습률과 r도 다르므로 변형만의 효과도 아닙니다.
+# 1위와 2위 변형의 차이를 위의 시드 노이즈와 나란히 놓습니다(노이즈는 평가 세트 전체로 잰 값이라 기준이 다소 다릅니다).
+# 변형만 바꾼 공정한 비교는 위 표입니다: 가장 좋은 설정(변형 포함)과 기본 설정(lora)의 차이를 같은 스텝, 같은 평가 세트로 쟀습니다.
 
 # %%
-by_variant = {}
+by_variant, stopped = {}, {}
 for t in study.trials:
     lowest = min(t.intermediate_values.values())
-    by_variant[t.params["variant"]] = min(by_variant.get(t.params["variant"], lowest), lowest)
+    if t.state == optuna.trial.TrialState.COMPLETE:
+        by_variant[t.params["variant"]] = min(by_variant.get(t.params["variant"], lowest), lowest)
+    else:
+        stopped.setdefault(t.params["variant"], []).append(f"#{t.number} 스텝 {max(t.intermediate_values)}에서 {lowest:.4f}")
 ranked = sorted(by_variant.items(), key=lambda item: item[1])
-print("변형별 가장 낮은 평가 손실:", ", ".join(f"{name} {loss:.4f}" for name, loss in ranked))
-print("시도하지 않은 변형:", ", ".join(n for n in space["variant"] if n not in by_variant) or "없음")
+print("끝까지 학습한 시도의 변형별 가장 낮은 평가 손실:", ", ".join(f"{name} {loss:.4f}" for name, loss in ranked) or "없음")
+print("가지치기로 멈춘 시도:", "; ".join(f"{n}: {', '.join(v)}" for n, v in stopped.items()) or "없음")
+print("시도하지 않은 변형:", ", ".join(n for n in space["variant"] if n not in by_variant and n not in stopped) or "없음")
 if len(ranked) > 1:
     gap = ranked[1][1] - ranked[0][1]
     print(f"1위 {ranked[0][0]}와 2위 {ranked[1][0]}의 차이 {gap:.4f} nats/토큰, 시드 노이즈 {v['noise']:.4f} → "
           + ("노이즈보다 큼" if gap > v["noise"] else "노이즈보다 크지 않음: 이 탐색으로는 어느 변형이 낫다고 말할 수 없습니다"))
 else:
-    print("시도한 변형이 하나뿐이라 변형끼리는 비교할 수 없습니다")
+    print("끝까지 학습한 시도의 변형이 하나뿐이라 시도끼리는 변형을 비교할 수 없습니다. 위의 비교(가장 좋은 설정 대 기본 설정): "
+          f"이득 {v['gain']:+.4f}, 노이즈 {v['noise']:.4f}")
 
 # %% [markdown]
 # 06의 품질 지표로도 비교합니다: 평가 레코드 일부(`tuning.generate_records`개)의 탐욕 생성 답(강좌 기본값)의 chrF, 반복 답,

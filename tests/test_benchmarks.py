@@ -16,7 +16,7 @@ def test_gpu_check_dry_mode_runs_every_model_and_method(tmp_path):
     result = json.loads(out.read_text())
     assert result["dry"] is True and result["memory_cap_fraction"] is None
     rows = {(r["model"], r["method"]): r for r in result["rows"]}
-    assert set(rows) == {(m, k) for m in gpu_check.CHECKED for k in ("qlora", "lora")}
+    assert set(rows) == {(m, k) for m in gpu_check.CHECKED for k in gpu_check.METHODS}
     for r in rows.values():
         assert r["fits"] and r["samples_per_s"] > 0 and r["estimate_bytes"] > 0
         assert math.isfinite(r["final_loss"])
@@ -79,3 +79,18 @@ def test_serving_benchmark_counts_every_request(tmp_path, merged_smollm2):
     for r in result["levels"]:
         assert r["failed"] == 0 and r["requests"] == 4 and r["requests_per_s"] > 0 and r["p95_s"] >= r["p50_s"] > 0
     assert result["in_process"]["batched_8"]["tokens_per_s"] > 0
+
+
+def test_a_partial_rerun_keeps_the_whole_runs_other_rows_and_says_so():
+    from benchmarks.course_runtime import merged_rows
+
+    earlier = {"file": "course_runtime_cpu_2026-12-01.json",
+               "rows": [{"notebook": "00_a", "seconds": 1.0}, {"notebook": "05_b", "seconds": 5.0}]}
+    rows, extra = merged_rows(earlier, [{"notebook": "10_c", "seconds": 3.0}, {"notebook": "05_b", "seconds": 6.0}])
+    assert rows == [{"notebook": "00_a", "seconds": 1.0}, {"notebook": "05_b", "seconds": 6.0},
+                    {"notebook": "10_c", "seconds": 3.0}]
+    assert extra["whole_run"] == earlier["file"] and extra["rerun"][0]["notebooks"] == ["05_b", "10_c"]
+    again, more = merged_rows({"file": "course_runtime_cpu_2026-12-02.json", "rows": rows, **extra},
+                              [{"notebook": "00_a", "seconds": 2.0}])
+    assert [r["seconds"] for r in again] == [2.0, 6.0, 3.0]
+    assert more["whole_run"] == earlier["file"] and [r["notebooks"] for r in more["rerun"]] == [["05_b", "10_c"], ["00_a"]]

@@ -35,7 +35,7 @@ def test_smoke_is_the_gpu8gb_recipe_on_a_cpu():
 
 
 def test_every_setting_the_stand_in_changes_has_its_reason():
-    from course_utils.profiles import differences, swaps_table
+    from course_utils.overrides import differences, swaps_table
 
     s, g = get_profile("smoke"), get_profile("gpu8gb")
     changed = [key for key, _, _ in differences(s, g)]
@@ -47,7 +47,7 @@ def test_every_setting_the_stand_in_changes_has_its_reason():
 
 
 def test_a_stand_in_that_changes_a_setting_without_a_reason_shows_it(tmp_path):
-    from course_utils.profiles import swaps_table
+    from course_utils.overrides import swaps_table
 
     path = _write(tmp_path, lambda raw: raw["smoke"].update(seq_len=128, swaps={
         k: v for k, v in raw["smoke"]["swaps"].items() if k != "seq_len"}))

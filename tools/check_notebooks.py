@@ -7,7 +7,7 @@ What it checks:
 - every .ipynb has its paired py:percent .py (and the reverse), and both hold the same cells: the same
   types, sources and slide marks. JupyterLab with jupytext writes both on save; an edit made with
   another tool is brought over by `--sync`;
-- every lesson (notebooks/0*.ipynb) has its 학습 목표, 예상 소요 시간 and 정리 sections;
+- every lesson (notebooks/NN_*.ipynb) has its 학습 목표, 예상 소요 시간 and 정리 sections;
 - every exercise check ``check_NN_…`` defined in course_utils/exercises/ is used in lesson NN and in
   notebooks/solutions/NN_solutions;
 - no stored output holds an error, a traceback, a warning that says "incorrect" or "deprecated", anything
@@ -97,7 +97,7 @@ def section_problems(folder: Path) -> list[str]:
     import nbformat
 
     problems = []
-    for path in sorted(folder.glob("0*.ipynb")):
+    for path in sorted(folder.glob("[01][0-9]_*.ipynb")):
         lines = {line.strip() for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"
                  for line in c.source.splitlines()}
         missing = [s for s in SECTIONS if s not in lines]

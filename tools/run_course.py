@@ -58,7 +58,7 @@ def main(argv=None, results: list | None = None) -> int:
     from course_utils.profiles import active_profile
 
     parser = argparse.ArgumentParser(description="Run the course notebooks in order, headless.")
-    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder of 0*.ipynb notebooks")
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder of NN_*.ipynb notebooks")
     parser.add_argument("--outputs", type=Path, default=ROOT / "outputs", help="executed copies go to OUTPUTS/<profile>/")
     parser.add_argument("--inplace", action="store_true", help="also store the outputs in the notebooks themselves")
     parser.add_argument("--only", nargs="+", default=None, help="run only these notebooks (name prefixes, e.g. 00 05)")
@@ -67,11 +67,11 @@ def main(argv=None, results: list | None = None) -> int:
     os.environ["COURSE_PROFILE"] = profile.name
     out = args.outputs / profile.name
     out.mkdir(parents=True, exist_ok=True)
-    books = sorted(args.notebooks.glob("0*.ipynb"))
+    books = sorted(args.notebooks.glob("[01][0-9]_*.ipynb"))
     if args.only:
         books = [b for b in books if b.name.startswith(tuple(args.only))]
     if not books:
-        print(f"No notebooks (0*.ipynb) in {args.notebooks}", file=sys.stderr)
+        print(f"No notebooks (NN_*.ipynb) in {args.notebooks}", file=sys.stderr)
         return 1
     print(f"course: {len(books)} notebooks, profile {profile.name} (model {profile.model}); results in {out}")
     results = [] if results is None else results

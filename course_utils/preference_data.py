@@ -1,0 +1,116 @@
+"""Preference pairs (notebook 10): the bundled Korean pairs, and pairs made from what the learner's own SFT adapter
+gets wrong, measured with 06's code.
+
+A pair is {instruction, input, chosen, rejected, kind, split}. TRL's trainers read ``prompt``/``chosen``/``rejected``
+text (``trl_dataset``): the prompt is the course's template, the answers start with its space, and TRL appends the EOS,
+exactly as ``prompts.encode`` builds a training record (tests/test_preference.py compares the token ids).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+PAIRS_FILE = Path(__file__).with_name("data") / "preference_ko.jsonl"
+FIELDS = ("instruction", "chosen", "rejected")
+SPLITS = ("train", "heldout")
+FAR_CHRF = 20.0  # an own answer this far from the reference (chrF below it) is a "wrong answer" pair
+
+
+class PairError(ValueError):
+    """A preference pair is malformed: the message names the line, the field and the fix."""
+
+
+def load_pairs(path: str | Path = PAIRS_FILE) -> list[dict]:
+    """Every pair of a JSONL file, checked: the three text fields non-empty, chosen != rejected, a known split."""
+    pairs = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {number}"
+        try:
+            pair = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise PairError(f"{where}: not valid JSON ({err.msg}). Each line must be one JSON object") from None
+        if not isinstance(pair, dict):
+            raise PairError(f"{where}: expected a JSON object with {', '.join(FIELDS)}, got {type(pair).__name__}")
+        for field in FIELDS:
+            if not isinstance(pair.get(field), str) or not pair[field].strip():
+                raise PairError(f"{where}: field '{field}' must be non-empty text, got {pair.get(field)!r}. "
+                                f"Write the question, the preferred answer and the rejected answer")
+        if pair["chosen"].strip() == pair["rejected"].strip():
+            raise PairError(f"{where}: 'chosen' and 'rejected' are the same text: a pair needs two different answers")
+        if pair.get("split", "train") not in SPLITS:
+            raise PairError(f"{where}: split={pair['split']!r}; choose one of {', '.join(SPLITS)}")
+        pairs.append({"input": "", "kind": "pair", "split": "train", **pair})
+    if not pairs:
+        raise PairError(f"{path}: no pairs found")
+    return pairs
+
+
+def split_pairs(pairs: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(training pairs, held-out pairs) by their ``split`` field."""
+    return [p for p in pairs if p["split"] == "train"], [p for p in pairs if p["split"] == "heldout"]
+
+
+def stop_point(answer: str) -> str | None:
+    """Where an answer that ran on without EOS should have ended: before its first blank line or template marker
+    (``### ``). None when there is no such point (then the reference answer is used instead)."""
+    cut = min((i for i in (answer.find("\n"), answer.find("###")) if i > 0), default=-1)
+    if cut <= 0:
+        return None
+    return answer[:cut].strip() or None
+
+
+def own_pairs(model, tokenizer, records: list[dict], template: str, max_new_tokens: int, batch_size: int = 8) -> list[dict]:
+    """Pairs from the adapter's own mistakes on ``records`` (training records, never the held-out ones or the probes),
+    answered under plain greedy decoding as 06 measures loops:
+
+    - ``own-loop``: an answer that loops (``evaluation.is_degenerate``) vs the record's reference answer;
+    - ``own-runon``: an answer that hit the token limit without EOS vs the same answer cut where it should have
+      stopped (``stop_point``), or the reference when it has no such point;
+    - ``own-wrong``: an answer whose chrF against the reference is below ``FAR_CHRF`` vs the reference.
+    """
+    from .evaluation import chrf, is_degenerate
+    from .inference import generate_batch
+
+    rows = generate_batch(model, tokenizer, [(r["instruction"], r.get("input", "")) for r in records], template,
+                          max_new_tokens, batch_size, repetition_penalty=1.0)
+    scores = chrf([r["answer"] for r in rows], [r["output"] for r in records])
+    pairs = []
+    for record, row, score in zip(records, rows, scores, strict=True):
+        answer, kind, chosen = row["answer"], None, record["output"]
+        if is_degenerate(row):
+            kind = "own-loop"
+        elif row["hit_limit"]:
+            kind, chosen = "own-runon", stop_point(answer) or record["output"]
+        elif score < FAR_CHRF:
+            kind = "own-wrong"
+        if kind and answer.strip() and answer.strip() != chosen.strip():
+            pairs.append({"instruction": record["instruction"], "input": record.get("input", ""), "chosen": chosen,
+                          "rejected": answer, "kind": kind, "split": "train", "chrf": round(score, 1)})
+    return pairs
+
+
+def trl_dataset(pairs: list[dict], tokenizer, template: str):
+    """A ``datasets.Dataset`` of prompt / chosen / rejected text as TRL's DPO and ORPO trainers read it. datasets'
+    progress bars are switched off: the trainers map the dataset three times, each a bar (a widget in a notebook)."""
+    import datasets
+    from datasets import Dataset
+
+    datasets.disable_progress_bars()
+    from .prompts import format_record
+
+    rows = []
+    for p in pairs:
+        prompt, chosen = format_record({**p, "output": p["chosen"]}, tokenizer, template)
+        _, rejected = format_record({**p, "output": p["rejected"]}, tokenizer, template)
+        rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+    return Dataset.from_list(rows)
+
+
+def kind_counts(pairs: list[dict]) -> dict[str, int]:
+    """How many pairs of each kind, in first-seen order."""
+    counts: dict[str, int] = {}
+    for p in pairs:
+        counts[p["kind"]] = counts.get(p["kind"], 0) + 1
+    return counts

