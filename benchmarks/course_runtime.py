@@ -40,8 +40,8 @@ def nbval_seconds(notebook: Path) -> float:
 
 
 def previous_run(profile: str) -> dict:
-    """The newest whole-course measurement of ``profile`` on a machine of this kind: a partial re-run (``--notebooks``
-    with a non-smoke profile) replaces its rows and keeps the others, saying which (``rerun``)."""
+    """The newest whole-course measurement of ``profile`` on a machine of this kind: a partial re-run (``--notebooks``)
+    replaces its rows and keeps the others, saying which (``rerun``)."""
     from course_utils.timing import machine_kind, runtime_files
 
     runs = [r for r in runtime_files(profile, ROOT / "benchmarks" / "results") if r.get("machine_kind") == machine_kind()]
@@ -67,9 +67,8 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="smoke", help="smoke (under nbval, as CI) or any other profile (make course)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per notebook (smoke); the median is reported")
-    parser.add_argument("--notebooks", nargs="*", default=None, help="names like 01 05 (default: all); with a non-smoke "
-                        "profile, the newest whole run's other rows are kept (in order: a notebook needing 05's adapter "
-                        "after 05)")
+    parser.add_argument("--notebooks", nargs="*", default=None, help="names like 01 05 (default: all); the newest whole "
+                        "run's other rows on this kind of machine are kept (cpu: a notebook needing 05's adapter after 05)")
     parser.add_argument("--inplace", action="store_true", help="cpu: also store the outputs in the notebooks (make notebooks)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -77,6 +76,7 @@ def main(argv=None) -> dict:
     if args.notebooks:
         books = [b for b in books if any(b.name.startswith(n) for n in args.notebooks)]
     rows, extra = [], {}
+    earlier = previous_run(args.profile) if args.notebooks else None
     if args.profile == "smoke":
         for book in books:
             runs = [nbval_seconds(book) for _ in range(args.repeat)]
@@ -86,14 +86,13 @@ def main(argv=None) -> dict:
         from tools import run_course
 
         os.environ["COURSE_PROFILE"] = args.profile
-        earlier = previous_run(args.profile) if args.notebooks else None
         results = []
         only = ["--only", *args.notebooks] if args.notebooks else []
         if run_course.main((["--inplace"] if args.inplace else []) + only, results) != 0:
             raise SystemExit("make course failed; see above")
         rows = [{"notebook": name, "seconds": seconds} for name, seconds, _ in results]
-        if earlier:
-            rows, extra = merged_rows(earlier, rows)
+    if earlier:
+        rows, extra = merged_rows(earlier, rows)
     total = sum(r["seconds"] for r in rows)
     print("\n| notebook | seconds |\n|---|---|")
     for r in rows:

@@ -87,6 +87,7 @@ class PreferenceSettings:
     steps: int  # optimizer steps
     own_records: int  # training records answered by the SFT adapter to find its own mistakes (pairs)
     generate_records: int  # held-out records answered by SFT / DPO / ORPO for 06's metrics
+    heldout_pairs: int  # held-out pairs the three are scored on, taken across the kinds (the bundled file has 52)
 
 
 @dataclass(frozen=True)

@@ -248,8 +248,10 @@ from course_utils.preference_eval import chance_probability, compare_models
 
 probes = load_probes()[: profile.train.probe_questions]
 answered = spread(heldout_records, pref.generate_records)
+scored = spread(heldout_pairs, pref.heldout_pairs)  # the profile's share of the held-out pairs, across the kinds
+print(f"held-out 쌍 {len(scored)}개, held-out 레코드 {len(answered)}개, 탐침 {len(probes)}개로 잽니다")
 results = compare_models({"SFT (05)": sft, "DPO 뒤": dpo.model, "ORPO 뒤": orpo.model}, tokenizer, profile,
-                         heldout_pairs, answered, probes)
+                         scored, answered, probes)
 pd.DataFrame([{"모델": name, "보상 정확도 (held-out 쌍)": f"{r['rewards'].correct}/{r['rewards'].pairs} "
                f"({100 * r['rewards'].accuracy:.1f} %)",
                "우연으로 이만큼 맞힐 확률": f"{chance_probability(r['rewards'].correct, r['rewards'].pairs):.3g}",
@@ -263,8 +265,8 @@ pd.DataFrame([{"모델": name, "보상 정확도 (held-out 쌍)": f"{r['rewards'
 # %%
 by_kind = {}
 for name, r in results.items():
-    for kind in kind_counts(heldout_pairs):
-        wins = [won for won, p in zip(r["rewards"].wins, heldout_pairs, strict=True) if p["kind"] == kind]
+    for kind in kind_counts(scored):
+        wins = [won for won, p in zip(r["rewards"].wins, scored, strict=True) if p["kind"] == kind]
         by_kind.setdefault(kind, {})[name] = f"{sum(wins)}/{len(wins)}"
 pd.DataFrame(by_kind).T.rename_axis("종류")
 
@@ -342,11 +344,11 @@ check_10_applied(answer, results["DPO 뒤"]["rewards"].correct, results["DPO 뒤
 
 # %% [markdown]
 # ### 도전
-# DPO에서 보상 정확도가 우연(50 %)보다 의미 있게 높다고 하려면, held-out 쌍 52개 가운데 적어도 몇 개를 맞혀야 할까요?
+# DPO에서 보상 정확도가 우연(50 %)보다 의미 있게 높다고 하려면, 6절에서 잰 held-out 쌍 가운데 적어도 몇 개를 맞혀야 할까요?
 # "동전 던지기로 그만큼 이상 맞힐 확률"이 0.05 이하가 되는 가장 작은 개수를 답하세요.
 
 # %%
 from course_utils.exercises.preference import check_10_challenge
 
 answer = None  # the smallest number of correct pairs
-check_10_challenge(answer, len(heldout_pairs))
+check_10_challenge(answer, len(scored))

@@ -77,7 +77,10 @@ else:
 
     adapter = ensure_adapter(profile, Path("..") / "outputs" / "05_training" / profile.name)
     trainer, _ = train_preference(profile, "dpo", adapter, Path(tempfile.mkdtemp()) / "dpo", progress=lambda m: None)
-    stats = reward_stats(trainer.model, trainer.processing_class, split_pairs(load_pairs())[1], profile.data.template,
+    from course_utils.data import spread
+
+    scored = spread(split_pairs(load_pairs())[1], profile.preference.heldout_pairs)
+    stats = reward_stats(trainer.model, trainer.processing_class, scored, profile.data.template,
                          profile.preference.beta, profile.preference.max_length)
     correct, pairs = stats.correct, stats.pairs
 answer = round(100 * correct / pairs, 1)
@@ -85,14 +88,15 @@ assert check_10_applied(answer, correct, pairs)
 
 # %% [markdown]
 # ### 도전
-# held-out 쌍 가운데 적어도 몇 개를 맞혀야 "동전 던지기로 그만큼 이상 맞힐 확률"이 0.05 이하가 될까요?
+# 레슨 6절에서 잰 held-out 쌍 가운데 적어도 몇 개를 맞혀야 "동전 던지기로 그만큼 이상 맞힐 확률"이 0.05 이하가 될까요?
 
 # %%
+from course_utils.data import spread
 from course_utils.exercises.preference import check_10_challenge
 from course_utils.preference_data import load_pairs, split_pairs
 from course_utils.preference_eval import chance_probability
 
-n = len(split_pairs(load_pairs())[1])
+n = len(spread(split_pairs(load_pairs())[1], profile.preference.heldout_pairs))  # the pairs lesson 10 scored
 answer = next(k for k in range(n + 1) if chance_probability(k, n) <= 0.05)  # P(X >= k) for X ~ Binomial(n, 1/2)
 assert check_10_challenge(answer, n)
 
