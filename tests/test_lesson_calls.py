@@ -3,8 +3,9 @@
 The library calls the lessons teach are taken from the lesson cells themselves (notebooks/*.py, parsed with ast)
 and evaluated for every profile, then compared field by field with the objects the command line builds:
 05's ``TrainingArguments(...)`` with ``trainer.training_arguments``, 03's ``LoraConfig(...)`` with
-``lora.lora_config``, 02's ``BitsAndBytesConfig(...)`` with ``quantization.quantization_config``, and the decoding
-arguments of 06's ``model.generate(...)`` with ``inference.DEFAULT_DECODING``.
+``lora.lora_config``, 02's ``BitsAndBytesConfig(...)`` with ``quantization.quantization_config``, the decoding
+arguments of 06's ``model.generate(...)`` with ``inference.DEFAULT_DECODING``, and 10's ``DPOConfig``/``ORPOConfig``
+recipe with ``preference.preference_config``.
 """
 import ast
 from pathlib import Path
@@ -114,3 +115,25 @@ def test_lesson_06_asks_lm_eval_what_the_package_asks():
     lesson = lesson_call("06_inference.py", "lm_eval.simple_evaluate")
     assert keywords(lesson) == keywords(calls[0])
     assert ast.unparse(next(k.value for k in lesson.keywords if k.arg == "limit")) == "profile.train.bench_items"
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_dpo_and_orpo_configs_of_lesson_10_are_the_commands(name, tmp_path):
+    """Lesson 10 writes its DPO/ORPO recipe as ``recipe = dict(...)`` and passes it to ``DPOConfig`` and ``ORPOConfig``:
+    for every profile, the same arguments as ``python -m course_utils.preference`` builds."""
+    from trl import DPOConfig
+    from trl.experimental.orpo import ORPOConfig
+
+    from course_utils.preference import preference_config
+    from course_utils.trainer import argument_differences
+
+    tree = ast.parse((NOTEBOOKS / "10_preference_tuning.py").read_text(encoding="utf-8"))
+    assign = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                  and [ast.unparse(t) for t in node.targets] == ["recipe"])
+    profile = get_profile(name)
+    cuda = profile.device == "cuda" and torch.cuda.is_available()
+    recipe = evaluate(assign.value, {"dict": dict, "min": min, "max": max, "profile": profile,
+                                     "pref": profile.preference, "cuda": cuda})
+    for method, config in (("dpo", DPOConfig), ("orpo", ORPOConfig)):
+        lesson = config(output_dir=str(tmp_path / method / "checkpoints"), **recipe)
+        assert argument_differences(lesson, preference_config(profile, method, tmp_path / method)) == {}, method
