@@ -88,7 +88,7 @@ pd.DataFrame([{"종류": kind, "질문": p["instruction"], "chosen (고른 답)"
 # 반복 패널티 없는 탐욕 생성(plain greedy)을 씁니다. 반복한 답은 참고 답과, 토큰 한도까지 멈추지 않은 답은 멈춰야 했던 곳에서
 # 자른 같은 답과, 참고 답과 아주 다른 답(chrF 20 미만)은 참고 답과 쌍이 됩니다. held-out 레코드와 탐침은 쓰지 않습니다.
 
-# %%
+# %% tags=["verbatim-output"]
 from pathlib import Path
 
 from course_utils.data import split_source, spread
