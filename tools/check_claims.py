@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COUNT = r"\d+/\d+"  # "93/96"
 LESSON_05, LESSON_06 = "notebooks/05_training.ipynb", "notebooks/06_inference.ipynb"
+LESSON_10 = "notebooks/10_preference_tuning.ipynb"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,14 @@ CLAIMS = [
            ("benchmarks/results/packing_cpu_2026-12-01.json", r'"seed_noise": (?P<noise>[\d.]+)'),
            ("benchmarks/results/packing_cpu_2026-12-01.json", r'"loss_gap_packed_minus_unpacked": (?P<gap>[\d.]+)')),
           {"speedup": lambda s: f"{float(s):.2f}", "gap": lambda s: f"{float(s):.4f}", "noise": lambda s: f"{float(s):.4f}"}),
+    Claim("README: notebook 10's SFT / DPO / ORPO comparison (cpu)", "README.md",
+          rf"SFT (?P<sft_r>\d+/\d+), DPO (?P<dpo_r>\d+/\d+), ORPO (?P<orpo_r>\d+/\d+)\)[\s\S]*?반복 SFT (?P<sft_l>{COUNT}) "
+          rf"→ DPO (?P<dpo_l>{COUNT}), EOS로 끝남 (?P<sft_e>{COUNT}) → (?P<dpo_e>{COUNT}), chrF (?P<sft_c>\d+\.\d) → "
+          rf"DPO (?P<dpo_c>\d+\.\d) / ORPO (?P<orpo_c>\d+\.\d), 탐침 (?P<sft_p>{COUNT}) → DPO (?P<dpo_p>{COUNT}) / "
+          rf"ORPO (?P<orpo_p>{COUNT})",
+          tuple((LESSON_10, rf"{name}: 보상 정확도 (?P<{key}_r>\d+/\d+), 반복 (?P<{key}_l>{COUNT}) \(\d+ %\), EOS "
+                            rf"(?P<{key}_e>{COUNT}) \(\d+ %\), chrF (?P<{key}_c>\d+\.\d), 탐침 (?P<{key}_p>{COUNT})")
+                for name, key in ((r"SFT \(05\)", "sft"), ("DPO 뒤", "dpo"), ("ORPO 뒤", "orpo")))),
     Claim("01: the cost of nf4's absmax per value, fp32 and double-quantized", "notebooks/01_vram_budgeting.ipynb",
           r"값당 (?P<absmax>\d\.\d+)비트\(fp32 absmax\)에서 이중 양자화 후 약 (?P<dq>\d\.\d+)비트",
           (("notebooks/01_vram_budgeting.ipynb", r"nf4 \(absmax fp32\)\s+값당\s+(?P<absmax>\d\.\d+)비트"),
