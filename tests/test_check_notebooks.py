@@ -153,7 +153,7 @@ def test_a_number_typed_in_the_readme_that_the_outputs_do_not_hold_is_a_problem(
     from check_claims import CLAIMS, claim_problems
 
     (tmp_path / "notebooks").mkdir()
-    for name in ("01_vram_budgeting", "05_training", "06_inference"):
+    for name in ("01_vram_budgeting", "05_training", "06_inference", "10_preference_tuning"):
         shutil.copy(ROOT / "notebooks" / f"{name}.ipynb", tmp_path / "notebooks")
     shutil.copytree(ROOT / "benchmarks" / "results", tmp_path / "benchmarks" / "results")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
