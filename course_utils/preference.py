@@ -110,7 +110,6 @@ def preference_trainer(profile, method: str, model, tokenizer, pairs: list[dict]
 def train_preference(profile, method: str, adapter_dir, output_dir, resume: bool = False, if_exists: str = "refuse",
                      progress=print):
     """Preference-tune the SFT adapter in ``adapter_dir``; return (trainer, pairs). Folder rules: see the module."""
-    import shutil
     from types import SimpleNamespace
 
     from .adapter import save_adapter
@@ -123,7 +122,7 @@ def train_preference(profile, method: str, adapter_dir, output_dir, resume: bool
         check_output_folder,
         check_writable,
         last_complete_checkpoint,
-        move_aside,
+        make_way,
     )
 
     quiet_libraries()
@@ -138,11 +137,7 @@ def train_preference(profile, method: str, adapter_dir, output_dir, resume: bool
     set_seed(profile.train.seed)
     model, tokenizer, meta = load_policy(profile, adapter_dir)
     pairs = training_pairs(profile, model, tokenizer, progress)
-    if earlier and not resume:
-        if if_exists == "overwrite":
-            progress(f"{output_dir}에 있던 이전 실행({earlier})을 {move_aside(output_dir)}로 옮겼습니다")
-        else:
-            shutil.rmtree(output_dir)
+    make_way(output_dir, earlier, resume, if_exists, "실행", progress)
     check_writable(output_dir)
     run = SimpleNamespace(profile=profile, output_dir=output_dir, ctrl_c=CtrlC())
     trainer = preference_trainer(profile, method, model, tokenizer, pairs, output_dir,

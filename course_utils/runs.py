@@ -112,6 +112,21 @@ def move_aside(output_dir: Path) -> Path:
     return target
 
 
+def make_way(output_dir: Path, earlier: str | None, resume: bool, if_exists: str, what: str = "학습",
+             progress=print) -> Path | None:
+    """For a fresh run over an earlier one (``check_earlier_run`` allowed it): move it aside (``"overwrite"``; the new
+    place is returned) or delete it (``"replace"``), saying which. Nothing happens when resuming or when there is none."""
+    if not earlier or resume:
+        return None
+    if if_exists == "overwrite":
+        moved = move_aside(output_dir)
+        progress(f"{output_dir}에 있던 이전 {what}({earlier})을 {moved}로 옮겼습니다")
+        return moved
+    shutil.rmtree(output_dir)
+    progress(f"{output_dir}의 이전 {what}({earlier})을 지우고 새로 시작합니다")
+    return None
+
+
 class CtrlC:
     """While active, the first Ctrl-C (SIGINT) asks the Trainer to save a checkpoint at the end of the current
     step and stop; a second Ctrl-C interrupts at once, as usual. Only in the main thread (where signals arrive)."""

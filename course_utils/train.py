@@ -20,7 +20,6 @@ import importlib.util
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -95,7 +94,7 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     from .loading import load_profile_model, load_tokenizer
     from .lora import attach_lora
     from .profiles import check_device
-    from .runs import CtrlC, check_earlier_run, move_aside
+    from .runs import CtrlC, check_earlier_run, make_way
     from .variants import CHANGES_BASE, INITIAL_ADAPTER, initialize
 
     output_dir = Path(output_dir)
@@ -119,14 +118,7 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     model.config.use_cache = False
     model = attach_lora(model, profile.lora)
     initialize(model, profile.lora.variant, profile.model)  # LoftQ's fit (PiSSA/OLoRA: peft, in attach_lora)
-    moved_to = None
-    if earlier and not resume:
-        if if_exists == "overwrite":
-            moved_to = move_aside(output_dir)
-            progress(f"{output_dir}에 있던 이전 학습({earlier})을 {moved_to}로 옮겼습니다")
-        else:
-            shutil.rmtree(output_dir)
-            progress(f"{output_dir}의 이전 학습({earlier})을 지우고 새로 시작합니다")
+    moved_to = make_way(output_dir, earlier, resume, if_exists, "학습", progress)
     check_writable(output_dir)
     if profile.lora.variant in CHANGES_BASE and not resume:  # what the saved adapter is converted against
         save_adapter(model, output_dir / INITIAL_ADAPTER)
