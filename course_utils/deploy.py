@@ -127,6 +127,13 @@ def first_difference(model, tokenizer, question: str, a: str, b: str) -> dict:
     return {"question": question, "token": k, "margin": float(logits[mine] - logits[other])}
 
 
+def differences(model, tokenizer, questions: list[str], expected: list[str], got: list[str]) -> list[dict]:
+    """``first_difference`` for every question whose two answers are not the same text (``model`` is the side
+    whose logit margin is read: the merged model)."""
+    return [first_difference(model, tokenizer, q, a, b) for q, a, b in zip(questions, expected, got, strict=True)
+            if a != b]
+
+
 def compare_exports(merged, tokenizer, files: dict, examples: list[dict], questions: list[str], pad: int,
                     logit_examples: int = 8, max_new_tokens: int = 24) -> dict:
     """How each GGUF export (``files``: name -> path), read back by transformers, compares with the merged model it
@@ -149,8 +156,7 @@ def compare_exports(merged, tokenizer, files: dict, examples: list[dict], questi
         model, gguf_tokenizer = read_gguf(path)
         logits, _ = batch_logits(model, few, pad)
         b = generate_batch(model, gguf_tokenizer, asked, max_new_tokens=max_new_tokens)
-        differ = [first_difference(merged, tokenizer, q, x["answer"], y["answer"])
-                  for q, x, y in zip(questions, a, b, strict=True) if x["answer"] != y["answer"]]
+        differ = differences(merged, tokenizer, questions, [x["answer"] for x in a], [y["answer"] for y in b])
         checks[name] = {
             "file": Path(path).name, "MiB": Path(path).stat().st_size / 2**20,
             "max_dlogit": max_logit_diff(logits, reference, mask), "fp16_floor": floor,

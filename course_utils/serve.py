@@ -29,120 +29,102 @@ import time
 import urllib.request
 from pathlib import Path
 
-MAX_BODY_BYTES = 1 << 20
-# fields transformers 5.23 ignores (chat_completion / completion UNUSED_*_FIELDS), with the value that asks nothing
-# of the server: any other value is refused instead of silently dropped
-UNHONOURED = {"n": (None, 1), "best_of": (None, 1), "logprobs": (None, False, 0), "top_logprobs": (None, 0),
-              "echo": (None, False), "presence_penalty": (None, 0, 0.0), "response_format": (None, {"type": "text"}),
-              "functions": (None, []), "function_call": (None, "none"), "tool_choice": (None, "none"),
-              "prediction": (None,), "audio": (None,), "modalities": (None, ["text"]), "web_search_options": (None,),
-              "reasoning_effort": (None,)}
+from .serve_checks import MAX_BODY_BYTES, add_validation
+
+ENGINES = ("llama.cpp", "transformers", "transformers-cb")
+DEFAULT_ENGINE = "llama.cpp"  # chosen by benchmarks/serving.py (README, benchmark 5)
+GGUF_TYPES = ("f16", "q8_0")
+DEFAULT_GGUF_TYPE = "f16"  # benchmark 5: Q8_0 answered faster but differed from the merged model more often than 08 allows
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def parse_body(raw: bytes):
-    """(body, problem): the request body as JSON, or why it is not (not UTF-8, not JSON, too large)."""
-    if len(raw) > MAX_BODY_BYTES:
-        return None, f"the request body has {len(raw):,} bytes; this server accepts at most {MAX_BODY_BYTES:,}"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return None, f"the request body is not UTF-8 text (byte {err.start}): send JSON encoded as UTF-8"
-    try:
-        return json.loads(text or "null"), None
-    except ValueError as err:
-        return None, f"the request body is not valid JSON: {err}"
-
-
-def request_problem(path: str, body, model: str | None = None, max_tokens_cap: int | None = None) -> str | None:
-    """Why an OpenAI-style request body is malformed for a server of ``model`` (None when it is fine)."""
-    if not isinstance(body, dict):
-        return "the request body must be a JSON object"
-    if model is not None and body.get("model") not in (None, model):
-        return f"unknown model {body.get('model')!r}: this server serves {model!r}"
-    if path.endswith("/chat/completions"):
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return "'messages' must be a non-empty list of {\"role\": ..., \"content\": ...} objects"
-        if any(not isinstance(m, dict) or "role" not in m or "content" not in m for m in messages):
-            return "every message needs a 'role' and a 'content'"
-    if path.endswith("/v1/completions"):
-        prompt = body.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            return "'prompt' must be a non-empty string"
-    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
-        value = body.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            return f"'{key}' must be a whole number >= 1, got {value!r}"
-        if value is not None and max_tokens_cap is not None and value > max_tokens_cap:
-            return f"'{key}' is {value:,}, above this server's cap of {max_tokens_cap:,} new tokens (--max-tokens-cap)"
-    for key, fine in UNHONOURED.items():
-        if key in body and body[key] not in fine:
-            return f"'{key}': {body[key]!r} is not supported by this server (it answers one greedy or sampled " \
-                   f"completion per request); leave '{key}' out"
-    return None
-
-
-def prompt_problem(path: str, body: dict, tokenizer, context: int) -> str | None:
-    """Why the request's prompt does not fit the model's ``context`` (None when it fits), counted in tokens with the
-    model's own tokenizer and chat template, before any generation."""
-    if path.endswith("/chat/completions"):
-        messages = [{"role": m["role"], "content": m["content"]} for m in body["messages"]]
-        try:
-            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        except Exception as err:  # the course's template accepts one user question (jinja raises otherwise)
-            return f"the messages do not fit this model's chat template: {err}"
-        count = len(ids["input_ids"] if hasattr(ids, "keys") else ids)  # BatchEncoding, or a plain id list
-    elif path.endswith("/v1/completions"):
-        count = len(tokenizer(body["prompt"]).input_ids)
-    else:
-        return None
-    new = next((body[k] for k in ("max_tokens", "max_completion_tokens") if body.get(k)), 0)
-    if count + new > context:
-        return (f"the prompt has {count:,} tokens" + (f" and asks for {new:,} new ones" if new else "") +
-                f"; this model's context is {context:,} tokens: shorten the prompt")
-    return None
-
-
-def _error(message: str, status: int):
-    from fastapi.responses import JSONResponse
-
-    kind = "invalid_request_error" if status < 500 else "timeout"
-    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
-
-
-def validating(build_server, model: str | None = None, tokenizer=None, context: int | None = None,
-               max_tokens_cap: int | None = None, timeout: float | None = None):
-    """Wrap transformers' ``build_server``: malformed or oversized requests get 4xx before any work, a request past
-    ``timeout`` seconds gets 504, and ``GET /v1/models`` lists ``model``."""
-    import asyncio
-
-    from fastapi import Request
-    from fastapi.responses import JSONResponse
-
+def validating(build_server, *checks, **named):
+    """transformers' ``build_server`` with ``add_validation``'s checks on the app it builds."""
     def build(*args, **kwargs):
-        app = build_server(*args, **kwargs)
-
-        @app.middleware("http")
-        async def check_request(request: Request, call_next):
-            if request.method == "GET" and request.url.path == "/v1/models" and model is not None:
-                return JSONResponse({"object": "list", "data": [{"id": model, "object": "model", "created": 0,
-                                                                 "owned_by": "lora-8gb-course"}]})
-            if request.method == "POST" and request.url.path in ("/v1/chat/completions", "/v1/completions"):
-                body, problem = parse_body(await request.body())
-                problem = problem or request_problem(request.url.path, body, model, max_tokens_cap)
-                if not problem and tokenizer is not None and context:
-                    problem = prompt_problem(request.url.path, body, tokenizer, context)
-                if problem:
-                    return _error(problem, 413 if "accepts at most" in problem else 400)
-                try:
-                    return await asyncio.wait_for(call_next(request), timeout)
-                except asyncio.TimeoutError:
-                    return _error(f"no answer within {timeout:g} s (--timeout); ask for fewer max_tokens", 504)
-            return await call_next(request)
-
-        return app
+        return add_validation(build_server(*args, **kwargs), *checks, **named)
 
     return build
+
+
+def model_context(folder: Path) -> int:
+    """The merged model's context in tokens (``max_position_embeddings`` of its config)."""
+    config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    config = config.get("text_config", config)
+    return int(config.get("max_position_embeddings") or config.get("n_positions"))
+
+
+def default_gguf(folder: Path, gguf_type: str = DEFAULT_GGUF_TYPE) -> Path:
+    """Where the GGUF of a merged folder lives: 08's ``outputs/08_gguf/<name>/`` beside ``outputs/07_merged/<name>``,
+    else ``<folder>-gguf/`` (never inside the merged folder, which a learner uploads as it is)."""
+    folder = Path(folder)
+    if folder.parent.name == "07_merged":
+        return folder.parent.parent / "08_gguf" / folder.name / f"model-{gguf_type}.gguf"
+    return folder.with_name(folder.name + "-gguf") / f"model-{gguf_type}.gguf"
+
+
+def llama_cpp_defaults(folder: Path, max_tokens_cap: int) -> dict:
+    """The merged folder's decoding (``generation_config.json``, written by 07) in llama.cpp's request fields:
+    llama-cpp-python's server would otherwise sample (temperature 0.8, top_p 0.95) and, without ``max_tokens``,
+    write until the context is full."""
+    config = json.loads((Path(folder) / "generation_config.json").read_text(encoding="utf-8"))
+    defaults = {"max_tokens": min(config.get("max_new_tokens") or max_tokens_cap, max_tokens_cap),
+                "repeat_penalty": config.get("repetition_penalty") or 1.0}
+    if not config.get("do_sample"):
+        defaults["temperature"] = 0.0  # llama.cpp's greedy
+    return defaults
+
+
+def prompt_penalised(llama_class):
+    """A ``llama_cpp.Llama`` whose repeat penalty counts the prompt's tokens too, as transformers'
+    ``repetition_penalty`` (and llama.cpp's own ``llama-server``) do. llama-cpp-python 0.3.36 feeds its penalty
+    sampler only the tokens it generates (``tests/test_serve.py`` reproduces it), so an answer that repeats words of
+    the question ("한국의 수도는 ...") is penalised differently from the merged model's own greedy answer."""
+    class PromptPenalisedLlama(llama_class):
+        def generate(self, tokens, *args, **kwargs):
+            self._course_prompt = list(tokens)
+            return super().generate(tokens, *args, **kwargs)
+
+        def _init_sampler(self, *args, **kwargs):
+            sampler = super()._init_sampler(*args, **kwargs)
+            for token in getattr(self, "_course_prompt", ()):
+                sampler.accept(token)
+            return sampler
+
+    return PromptPenalisedLlama
+
+
+def serve_llama_cpp(gguf: Path, host: str, port: int, checks: dict) -> None:
+    """llama.cpp's OpenAI-compatible server (llama-cpp-python's ``llama_cpp.server`` app) over ``gguf``, with the
+    course's checks. It answers one request at a time (a lock around the model); ``interrupt_requests`` is off, or a
+    new request would cut a streaming answer short."""
+    import llama_cpp
+    import torch
+    import uvicorn
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    llama_cpp.Llama = prompt_penalised(llama_cpp.Llama)  # the server's model loader builds llama_cpp.Llama
+    context = checks["context"]
+    settings = ModelSettings(model=str(gguf), model_alias=checks["model"], n_ctx=context, n_threads=torch.get_num_threads(),
+                             n_threads_batch=torch.get_num_threads(), seed=0, verbose=False,
+                             last_n_tokens_size=context,  # the repeat penalty sees every token, as transformers'
+                             logits_all=False)  # True keeps n_ctx x vocab floats (32 GiB for Gemma-3 at 32,768)
+    app = create_app(server_settings=ServerSettings(host=host, port=port, interrupt_requests=False),
+                     model_settings=[settings])
+    add_validation(app, **checks)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def serve_transformers(folder: Path, host: str, port: int, dtype: str, device: str, checks: dict,
+                       continuous_batching: bool = False) -> None:
+    """``transformers serve`` over the merged folder, with the course's checks (its ``build_server`` wrapped)."""
+    from transformers.cli import serve as cli
+    from transformers.cli.serving import server
+
+    server.build_server = validating(server.build_server, **checks)  # Serve imports it from there when it starts
+    cb = {"continuous_batching": True, "attn_implementation": "sdpa", "cb_num_blocks": 64,
+          "cb_max_batch_tokens": 512} if continuous_batching else {}
+    cli.Serve(force_model=str(folder), port=port, dtype=dtype, device=device, host=host, log_level="warning", **cb)
 
 
 def main(argv=None) -> None:
@@ -150,30 +132,84 @@ def main(argv=None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="a merged model folder (07) with its chat template")
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help=f"{DEFAULT_ENGINE} (the default, chosen by benchmark 5 in the README; transformers when "
+                        f"llama-cpp-python is not installed) or another")
+    parser.add_argument("--gguf", type=Path, default=None, help="llama.cpp: the GGUF file (default: 08's export of "
+                        "this folder, of --gguf-type, exported now when missing)")
+    parser.add_argument("--gguf-type", choices=GGUF_TYPES, default=DEFAULT_GGUF_TYPE, help="llama.cpp: the export to "
+                        "serve (f16, the default: its answers are the merged model's; q8_0 is faster, see benchmark 5)")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--dtype", default="float32", help="float32 (as notebook 07 saved it), float16, bfloat16")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", help="transformers: float32 (as 07 saved it), float16, bfloat16")
+    parser.add_argument("--device", default="cpu", help="transformers: cpu, cuda, ...")
     parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (this machine only, the default) or an "
                         "address other machines can reach: then anyone on that network can use the model")
     parser.add_argument("--max-tokens-cap", type=int, default=512, help="the most new tokens one request may ask for")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a request gets 504")
     args = parser.parse_args(argv)
-    from transformers import AutoConfig, AutoTokenizer
-    from transformers.cli import serve as cli
-    from transformers.cli.serving import server
+    from transformers import AutoTokenizer
 
-    model = str(Path(args.folder))
-    config = AutoConfig.from_pretrained(model)
-    context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
-    print(f"serving {model} on http://{args.host}:{args.port}/v1 · context {context:,} tokens · max_tokens cap "
-          f"{args.max_tokens_cap:,} · timeout {args.timeout:g} s · bodies up to {MAX_BODY_BYTES:,} bytes", flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    folder = Path(args.folder)
+    model, context = str(folder), model_context(folder)
+    checks = {"model": model, "tokenizer": AutoTokenizer.from_pretrained(folder), "context": context,
+              "max_tokens_cap": args.max_tokens_cap, "timeout": args.timeout}
+    engine, gguf = args.engine or DEFAULT_ENGINE, None
+    if engine == "llama.cpp" and llama_cpp_missing():
+        if args.engine:
+            raise SystemExit(f"--engine llama.cpp needs llama-cpp-python and its server ({', '.join(llama_cpp_missing())}"
+                             f" missing): `python -m course_utils.course setup` builds it (a C++ compiler and CMake are "
+                             f"needed), or serve with --engine transformers")
+        print(f"llama-cpp-python is not installed ({', '.join(llama_cpp_missing())} missing): serving with "
+              f"transformers instead (slower: README, benchmark 5; `python -m course_utils.course setup` builds it)",
+              flush=True)
+        engine = "transformers"
+    if engine == "llama.cpp":
+        gguf = Path(args.gguf or default_gguf(folder, args.gguf_type))
+        if not gguf.exists():
+            from .deploy import export_gguf
+
+            print(f"{gguf} is missing: exporting {folder} to GGUF {args.gguf_type} (as notebook 08 does)", flush=True)
+            export_gguf(folder, gguf.parent, args.gguf_type)
+    print(f"serving {model} ({engine}{f', {gguf.name}' if gguf else ''}) on http://{args.host}:{args.port}/v1 · "
+          f"context {context:,} tokens · max_tokens cap {args.max_tokens_cap:,} · timeout {args.timeout:g} s · "
+          f"bodies up to {MAX_BODY_BYTES:,} bytes", flush=True)
+    if args.host not in LOOPBACK:
         print(f"warning: --host {args.host} lets other machines on the network use this model; there is no "
               f"authentication", flush=True)
-    server.build_server = validating(server.build_server, model, AutoTokenizer.from_pretrained(model), context,
-                                     args.max_tokens_cap, args.timeout)  # Serve imports it from there when it starts
-    cli.Serve(force_model=model, port=args.port, dtype=args.dtype, device=args.device,
-              host=args.host, log_level="warning")
+    if gguf:
+        checks["defaults"] = llama_cpp_defaults(folder, args.max_tokens_cap)
+        serve_llama_cpp(gguf, args.host, args.port, checks)
+    else:
+        serve_transformers(folder, args.host, args.port, args.dtype, args.device, checks,
+                           continuous_batching=engine == "transformers-cb")
+
+
+def llama_cpp_missing() -> list[str]:
+    """The modules llama.cpp's OpenAI-compatible server needs that are not installed (none: it can serve)."""
+    import importlib.util
+
+    return [m for m in ("llama_cpp", "sse_starlette", "starlette_context", "pydantic_settings")
+            if importlib.util.find_spec(m) is None]
+
+
+def measured_servers(results_dir) -> tuple[dict, list[dict]]:
+    """The newest ``benchmarks/serving.py`` result in ``results_dir`` (its facts: file, date, machine, decision, the
+    Q8_0 bar) and one row per server for 08: requests/s at the lowest and highest concurrency, p95 latency at the
+    highest, answers the same as the merged model's in-process greedy answers. ({}, []) when there is none."""
+    paths = sorted(Path(results_dir).glob("serving_*.json"), key=lambda p: p.stem.rsplit("_", 1)[-1])
+    if not paths:
+        return {}, []
+    data = json.loads(paths[-1].read_text(encoding="utf-8"))
+    low, high = data["concurrency"][0], data["concurrency"][-1]
+    rows = [{"서버": name, f"요청/s (동시 {low})": round(r["levels"][0]["requests_per_s"], 2),
+             f"요청/s (동시 {high})": round(r["levels"][-1]["requests_per_s"], 2),
+             f"p95 지연 s (동시 {high})": round(r["levels"][-1]["p95_s"], 2),
+             "실패": sum(lv["failed"] for lv in r["levels"]),
+             "같은 답": f"{r['agreement']['same']}/{r['agreement']['answers']}"} for name, r in data["servers"].items()]
+    q8 = data["q8_0_check"]
+    facts = {"file": paths[-1].name, "date": data["date"], "machine": data.get("machine_kind"),
+             "decision": data["decision"], "q8_bar": f"{q8['same']}/{q8['questions']}", "high": high}
+    return facts, rows
 
 
 def free_port() -> int:
@@ -183,11 +219,16 @@ def free_port() -> int:
 
 
 class Server:
-    """``with Server(folder) as server:`` a running model server (``server.base_url``, ``server.model``)."""
+    """``with Server(folder) as server:`` a running model server (``server.base_url``, ``server.model``), started as
+    ``python -m course_utils.serve`` on a free local port (``engine`` None: the command's default); stopped on
+    leaving. ``server.log_text()`` is what it printed."""
 
-    def __init__(self, folder, dtype: str = "float32", port: int | None = None, timeout: float = 300.0,
-                 hf_cache: str | Path | None = None):
-        self.folder, self.dtype, self.timeout = Path(folder), dtype, timeout
+    def __init__(self, folder, engine: str | None = None, dtype: str = "float32", port: int | None = None,
+                 timeout: float = 300.0, hf_cache: str | Path | None = None, options: tuple = ()):
+        if engine is not None and engine not in ENGINES:
+            raise ValueError(f"engine={engine!r}: choose one of {', '.join(ENGINES)}")
+        self.folder, self.engine, self.dtype, self.timeout = Path(folder), engine, dtype, timeout
+        self.options = [str(o) for o in options]  # more of main()'s flags, e.g. ("--gguf-type", "f16")
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.model = str(self.folder)  # the server is pinned to this model id
@@ -198,9 +239,10 @@ class Server:
         self.hf_cache.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "HF_HUB_CACHE": str(self.hf_cache), "HF_HUB_OFFLINE": "1"}
         self.log = open(self.folder.parent / f".serve-{self.port}.log", "w", encoding="utf-8")  # noqa: SIM115
-        self.process = subprocess.Popen([sys.executable, "-m", "course_utils.serve", str(self.folder), "--port",
-                                         str(self.port), "--dtype", self.dtype], stdout=self.log,
-                                        stderr=subprocess.STDOUT, env=env)
+        engine = ["--engine", self.engine] if self.engine else []  # none: the command's default (and its fallback)
+        self.process = subprocess.Popen([sys.executable, "-m", "course_utils.serve", str(self.folder), *engine,
+                                         "--port", str(self.port), "--dtype", self.dtype, *self.options],
+                                        stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + self.timeout
         while True:
             if self.process.poll() is not None:
@@ -217,6 +259,10 @@ class Server:
                 self.__exit__(None, None, None)
                 raise TimeoutError(f"the model server did not answer /v1/models within {self.timeout:.0f} s")
             time.sleep(0.5)
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(encoding="utf-8")
 
     def __exit__(self, *exc):
         if self.process and self.process.poll() is None:

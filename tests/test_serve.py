@@ -1,7 +1,11 @@
-"""Serving the merged model over an OpenAI-compatible API (transformers serve + our request validation)."""
+"""Serving the merged model over an OpenAI-compatible API: llama.cpp's server (the course's default, chosen by
+benchmark 5) and transformers serve, each behind the course's request validation."""
+import importlib.util
+import os
+
 import pytest
 
-from course_utils.serve import MAX_BODY_BYTES, parse_body, prompt_problem, request_problem
+from course_utils.serve_checks import MAX_BODY_BYTES, parse_body, prompt_problem, request_problem
 
 
 @pytest.mark.parametrize("path,body,problem", [
@@ -52,10 +56,52 @@ def test_a_prompt_longer_than_the_context_is_refused_before_generation():
     assert "asks for 9,000 new ones" in prompt_problem("/v1/completions", {"prompt": "x", "max_tokens": 9000}, tok, 8192)
 
 
-def test_served_model_answers_like_the_model_in_process(merged_smollm2):
-    """Start the server, ask through both endpoints (one streaming), compare with in-process greedy answers at the
-    same dtype (fp32, --dtype float32), send malformed requests (HTTP 400 with a message, then it still serves),
-    stop it: no process left."""
+def needs_llama_cpp():
+    """Skip without llama-cpp-python (setup builds it; a machine without a C++ compiler may lack it), except where
+    COURSE_REQUIRE_LLAMA_CPP=1 (CI): there it fails."""
+    missing = [m for m in ("llama_cpp", "sse_starlette", "starlette_context", "pydantic_settings")
+               if importlib.util.find_spec(m) is None]
+    if missing and os.environ.get("COURSE_REQUIRE_LLAMA_CPP") == "1":
+        pytest.fail(f"COURSE_REQUIRE_LLAMA_CPP=1 but {', '.join(missing)} cannot be imported")
+    if missing:
+        pytest.skip(f"llama-cpp-python's server is not installed ({', '.join(missing)}): "
+                    f"python -m course_utils.course setup builds it")
+
+
+def test_llama_cpp_python_penalises_only_generated_tokens_and_the_course_adds_the_prompt():
+    """The smallest reproduction (llama-cpp-python 0.3.36, the offline SmolLM2 GGUF): with a repeat penalty of 50,
+    greedy, the first new token after "one two three one two three ... one two" is still " three", a prompt token,
+    because the penalty sampler has seen no token yet; transformers' repetition_penalty counts the prompt. The
+    course's ``prompt_penalised`` Llama feeds the prompt to the sampler: " three" is no longer picked, and with no
+    penalty the answer is unchanged."""
+    needs_llama_cpp()
+    from llama_cpp import Llama
+
+    from course_utils.gguf import gguf_path
+    from course_utils.serve import prompt_penalised
+
+    prompt = " ".join(["one two three"] * 3 + ["one two"])
+    settings = {"model_path": str(gguf_path("smollm2-135m-instruct")), "n_ctx": 256, "seed": 0, "verbose": False,
+                "last_n_tokens_size": 256}
+
+    def first_token(llm, penalty):
+        out = llm.create_completion(prompt, max_tokens=1, temperature=0.0, repeat_penalty=penalty)
+        return out["choices"][0]["text"]
+
+    plain, course = Llama(**settings), prompt_penalised(Llama)(**settings)
+    assert first_token(plain, 1.0) == " three"  # the pattern's continuation
+    assert first_token(plain, 50.0) == " three"  # the library: the prompt is not penalised
+    assert first_token(course, 50.0) != " three"  # the course's server: it is
+    assert first_token(course, 1.0) == " three"
+
+
+@pytest.mark.parametrize("engine", ["llama.cpp", "transformers"])
+def test_served_model_answers_like_the_model_in_process(merged_smollm2, engine):
+    """Start the server, ask through both endpoints (one streaming) and compare with in-process greedy answers:
+    transformers serve with the merged model in fp32 (--dtype float32); llama.cpp with the same GGUF through
+    llama-cpp-python in this process, prompted in the training format (so the chat template, the decoding defaults
+    and the prompt penalty are the server's own). Then malformed requests (HTTP 400 with a message, then it still
+    serves) and a mixed load; stop it: no process left."""
     import urllib.error
     import urllib.request
     from concurrent.futures import ThreadPoolExecutor
@@ -66,14 +112,30 @@ def test_served_model_answers_like_the_model_in_process(merged_smollm2):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from course_utils.inference import generate_answer
-    from course_utils.serve import Server
+    from course_utils.prompts import format_koalpaca
+    from course_utils.serve import DEFAULT_GGUF_TYPE, Server, default_gguf, prompt_penalised
 
-    model = AutoModelForCausalLM.from_pretrained(merged_smollm2, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(merged_smollm2)
     questions = ["한국의 수도는 어디인가요?", "일주일은 며칠인가요?"]
-    expected = [generate_answer(model, tok, q, max_new_tokens=24) for q in questions]
-    with Server(merged_smollm2, dtype="float32") as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="not-needed")
+    if engine == "llama.cpp":
+        needs_llama_cpp()
+        from llama_cpp import Llama
+
+        from course_utils.deploy import export_gguf
+
+        gguf = default_gguf(merged_smollm2)
+        if not gguf.exists():
+            export_gguf(merged_smollm2, gguf.parent, DEFAULT_GGUF_TYPE)
+        llm = prompt_penalised(Llama)(model_path=str(gguf), n_ctx=8192, seed=0, verbose=False, last_n_tokens_size=8192)
+        expected = [llm.create_completion(format_koalpaca({"instruction": q, "output": ""})[0], max_tokens=24,
+                                          temperature=0.0, repeat_penalty=1.1)["choices"][0]["text"].strip()
+                    for q in questions]
+        del llm
+    else:
+        model = AutoModelForCausalLM.from_pretrained(merged_smollm2, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(merged_smollm2)
+        expected = [generate_answer(model, tok, q, max_new_tokens=24) for q in questions]
+    with Server(merged_smollm2, engine=engine, dtype="float32") as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="not-needed", max_retries=0)
         chat = client.chat.completions.create(model=server.model, max_tokens=24,
                                               messages=[{"role": "user", "content": questions[0]}])
         assert chat.choices[0].message.content.strip() == expected[0]
@@ -119,3 +181,39 @@ def test_served_model_answers_like_the_model_in_process(merged_smollm2):
         assert again.choices[0].message.content.strip() == expected[0]  # still serving
         pid = server.process.pid
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_request_past_the_time_limit_gets_504_and_defaults_fill_what_a_request_leaves_out():
+    """``add_validation`` on a small FastAPI app standing in for an engine: an answer slower than ``timeout`` gets 504
+    with a message (and the next request is answered); a field the request leaves out comes from ``defaults`` (the
+    merged folder's decoding, for llama.cpp), one it gives is kept."""
+    import asyncio
+
+    from fastapi import FastAPI, Request
+    from fastapi.testclient import TestClient
+
+    from course_utils.serve_checks import add_validation
+
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def echo(request: Request):
+        body = await request.json()
+        await asyncio.sleep(body.get("sleep", 0))
+        return body
+
+    add_validation(app, model="m", timeout=0.5, defaults={"max_tokens": 48, "temperature": 0.0})
+    client = TestClient(app)
+    message = {"messages": [{"role": "user", "content": "x"}]}
+    slow = client.post("/v1/chat/completions", json={**message, "sleep": 3})
+    assert slow.status_code == 504 and "no answer within 0.5 s (--timeout)" in slow.json()["error"]["message"]
+    fast = client.post("/v1/chat/completions", json={**message, "max_tokens": 8})
+    assert fast.status_code == 200 and fast.json()["max_tokens"] == 8 and fast.json()["temperature"] == 0.0
+    assert client.get("/v1/models").json()["data"][0]["id"] == "m"
+
+
+def test_llama_cpp_decoding_defaults_come_from_the_merged_folder(merged_smollm2):
+    from course_utils.serve import llama_cpp_defaults
+
+    assert llama_cpp_defaults(merged_smollm2, 512) == {"max_tokens": 48, "repeat_penalty": 1.1, "temperature": 0.0}
+    assert llama_cpp_defaults(merged_smollm2, 16)["max_tokens"] == 16  # never above the server's cap

@@ -29,11 +29,11 @@ def check_08_applied(answer_tokens, tokenizer, question: str = "한국의 수도
 
 def check_08_challenge(answer_status) -> Verdict:
     """도전: 강좌의 서버에 max_tokens=0으로 요청하면 HTTP 상태 코드는? (숫자)"""
-    from ..serve import request_problem
+    from ..serve_checks import request_problem
 
     if (v := unanswered(answer_status)) is not None:
         return v
     body = {"messages": [{"role": "user", "content": "안녕"}], "max_tokens": 0}
     truth = 400 if request_problem("/v1/chat/completions", body) else 200
     return verdict(answer_status == truth, f"{truth}: 잘못된 요청은 일을 시작하기 전에 메시지와 함께 거절합니다 (4xx).",
-                   "서버가 요청을 검사하는 규칙은 course_utils/serve.py의 request_problem에 있습니다.")
+                   "서버가 요청을 검사하는 규칙은 course_utils/serve_checks.py의 request_problem에 있습니다.")

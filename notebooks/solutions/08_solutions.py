@@ -86,7 +86,7 @@ assert check_08_applied(answer, tokenizer)
 
 # %%
 from course_utils.exercises.deployment import check_08_challenge
-from course_utils.serve import request_problem
+from course_utils.serve_checks import request_problem
 
 problem = request_problem('/v1/chat/completions', {'messages': [{'role': 'user', 'content': '안녕'}], 'max_tokens': 0})
 answer = 400 if problem else 200
