@@ -68,17 +68,44 @@ def test_learning_benchmark_scores_both_loops_on_the_same_heldout(tmp_path):
         assert abs(r["drop"] - (1 - r["heldout_loss_after"] / r["heldout_loss_before"])) < 1e-9
 
 
-def test_serving_benchmark_counts_every_request(tmp_path, merged_smollm2):
+def test_serving_benchmark_counts_every_request_and_compares_every_answer(tmp_path, merged_smollm2):
     from benchmarks import serving
 
     out = tmp_path / "serving.json"
     serving.main(["--profile", "smoke", "--requests", "4", "--concurrency", "1", "2", "--max-tokens", "8",
-                  "--merged", str(merged_smollm2), "--out", str(out)])
+                  "--servers", "transformers", "--merged", str(merged_smollm2), "--out", str(out)])
     result = json.loads(out.read_text())
-    assert [r["concurrency"] for r in result["levels"]] == [1, 2]
-    for r in result["levels"]:
+    levels = result["servers"]["transformers"]["levels"]
+    assert [r["concurrency"] for r in levels] == [1, 2]
+    for r in levels:
         assert r["failed"] == 0 and r["requests"] == 4 and r["requests_per_s"] > 0 and r["p95_s"] >= r["p50_s"] > 0
-    assert result["in_process"]["batched_8"]["tokens_per_s"] > 0
+    agreement = result["servers"]["transformers"]["agreement"]
+    assert agreement["answers"] == 8 and agreement["same"] == 8  # the same model and dtype: the same greedy text
+    assert result["q8_0_check"]["questions"] == 4 and result["in_process"]["batched_8"]["tokens_per_s"] > 0
+    assert result["decision"] == "transformers"  # the only server measured, and it agrees
+
+
+def test_the_choice_is_the_fastest_server_whose_answers_agree_as_often_as_the_q8_check():
+    from benchmarks.serving import choose
+
+    def server(rate, same, failed=0):
+        return {"levels": [{"requests_per_s": 1.0, "failed": 0}, {"requests_per_s": rate, "failed": failed}],
+                "agreement": {"same": same, "answers": 10}}
+
+    servers = {"fast-but-different": server(4.0, 7), "slow": server(1.0, 10), "good": server(2.0, 9),
+               "fails": server(9.0, 10, failed=1)}
+    assert choose(servers, bar=0.9) == "good"
+    assert choose(servers, bar=0.7) == "fast-but-different"
+    assert choose({"x": server(1.0, 5)}, bar=0.9) is None
+
+
+def test_the_committed_serving_result_chose_the_course_default_server():
+    from benchmarks.common import RESULTS
+    from course_utils.serve import DEFAULT_ENGINE, DEFAULT_GGUF_TYPE
+
+    newest = sorted(RESULTS.glob("serving_cpu_*.json"))[-1]
+    data = json.loads(newest.read_text(encoding="utf-8"))
+    assert data["decision"] == f"{DEFAULT_ENGINE}:{DEFAULT_GGUF_TYPE}", newest.name
 
 
 def test_a_partial_rerun_keeps_the_whole_runs_other_rows_and_says_so():

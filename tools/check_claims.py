@@ -19,6 +19,21 @@ ROOT = Path(__file__).resolve().parent.parent
 COUNT = r"\d+/\d+"  # "93/96"
 LESSON_05, LESSON_06 = "notebooks/05_training.ipynb", "notebooks/06_inference.ipynb"
 LESSON_10 = "notebooks/10_preference_tuning.ipynb"
+SERVING = "benchmarks/results/serving_cpu_2026-12-02.json"
+TWO = lambda s: f"{float(s):.2f}"  # noqa: E731
+
+
+def served(key: str, level: int, field: str, group: str) -> tuple[str, str]:
+    """(SERVING, a regex over its JSON text) for ``field`` of ``key``'s server at concurrency ``level``."""
+    return SERVING, rf'"{re.escape(key)}": \{{\s+"levels": \[[\s\S]*?"concurrency": {level},[\s\S]*?"{field}": (?P<{group}>[\d.]+)'
+
+
+def agreed(key: str, group: str) -> tuple[str, str]:
+    return SERVING, rf'"{re.escape(key)}": \{{[\s\S]*?"agreement": \{{\s+"same": (?P<{group}>\d+),'
+
+
+SERVERS = (("transformers serve", "transformers"), ("transformers serve, continuous batching", "transformers-cb"),
+           ("llama.cpp, Q8_0", "llama.cpp:q8_0"), ("**llama.cpp, F16** (the course's server)", "llama.cpp:f16"))
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,25 @@ CLAIMS = [
           tuple((LESSON_10, rf"{name}: 보상 정확도 (?P<{key}_r>\d+/\d+), 반복 (?P<{key}_l>{COUNT}) \(\d+ %\), EOS "
                             rf"(?P<{key}_e>{COUNT}) \(\d+ %\), chrF (?P<{key}_c>\d+\.\d), 탐침 (?P<{key}_p>{COUNT})")
                 for name, key in ((r"SFT \(05\)", "sft"), ("DPO 뒤", "dpo"), ("ORPO 뒤", "orpo")))),
+    Claim("README: benchmark 5, requests/s at 16 concurrent and answers the same, per server, and the Q8_0 bar",
+          "README.md",
+          r"동시 16 요청에서 `transformers serve` (?P<tf>\d\.\d\d) 요청/s, 연속 배칭\(`--continuous-batching`\) "
+          r"(?P<cb>\d\.\d\d), llama\.cpp\s+Q8_0 (?P<q8>\d\.\d\d), llama\.cpp F16 (?P<f16>\d\.\d\d) 요청/s\.\s+"
+          r"병합 모델의 노트북 안 탐욕 답과 같은 답은 `transformers serve` (?P<tf_same>\d+)/128, llama\.cpp F16\s+"
+          r"(?P<f16_same>\d+)/128, llama\.cpp Q8_0 (?P<q8_same>\d+)/128, 연속 배칭 (?P<cb_same>\d+)/128입니다\.\s+"
+          r"기준은 08의 Q8_0 검사\(같은 질문에서 (?P<bar>\d+)/22\)",
+          (served("transformers", 16, "requests_per_s", "tf"), served("transformers-cb", 16, "requests_per_s", "cb"),
+           served("llama.cpp:q8_0", 16, "requests_per_s", "q8"), served("llama.cpp:f16", 16, "requests_per_s", "f16"),
+           agreed("transformers", "tf_same"), agreed("transformers-cb", "cb_same"),
+           agreed("llama.cpp:q8_0", "q8_same"), agreed("llama.cpp:f16", "f16_same"),
+           (SERVING, r'"q8_0_check": \{\s+"same": (?P<bar>\d+),')),
+          {"tf": TWO, "cb": TWO, "q8": TWO, "f16": TWO}),
+    *(Claim(f"README: benchmark 5's table row for {row}", "README.md",
+            rf"\| {re.escape(row)} \| (?P<one>\d\.\d\d) \| (?P<sixteen>\d\.\d\d) \| (?P<p50>\d+\.\d\d) s / "
+            rf"(?P<p95>\d+\.\d\d) s \| 0/128 \| (?P<same>\d+)/128 \|",
+            (served(key, 1, "requests_per_s", "one"), served(key, 16, "requests_per_s", "sixteen"),
+             served(key, 16, "p50_s", "p50"), served(key, 16, "p95_s", "p95"), agreed(key, "same")),
+            {"one": TWO, "sixteen": TWO, "p50": TWO, "p95": TWO}) for row, key in SERVERS),
     Claim("01: the cost of nf4's absmax per value, fp32 and double-quantized", "notebooks/01_vram_budgeting.ipynb",
           r"값당 (?P<absmax>\d\.\d+)비트\(fp32 absmax\)에서 이중 양자화 후 약 (?P<dq>\d\.\d+)비트",
           (("notebooks/01_vram_budgeting.ipynb", r"nf4 \(absmax fp32\)\s+값당\s+(?P<absmax>\d\.\d+)비트"),
