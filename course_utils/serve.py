@@ -192,6 +192,10 @@ def llama_cpp_missing() -> list[str]:
             if importlib.util.find_spec(m) is None]
 
 
+SERVER_NAMES = {"transformers": "transformers (하나씩)", "transformers-cb": "transformers (연속 배칭)",
+                "llama.cpp:q8_0": "llama.cpp (Q8_0 GGUF)", "llama.cpp:f16": "llama.cpp (F16 GGUF)"}
+
+
 def measured_servers(results_dir) -> tuple[dict, list[dict]]:
     """The newest ``benchmarks/serving.py`` result in ``results_dir`` (its facts: file, date, machine, decision, the
     Q8_0 bar) and one row per server for 08: requests/s at the lowest and highest concurrency, p95 latency at the
@@ -201,14 +205,14 @@ def measured_servers(results_dir) -> tuple[dict, list[dict]]:
         return {}, []
     data = json.loads(paths[-1].read_text(encoding="utf-8"))
     low, high = data["concurrency"][0], data["concurrency"][-1]
-    rows = [{"서버": name, f"요청/s (동시 {low})": round(r["levels"][0]["requests_per_s"], 2),
+    rows = [{"서버": SERVER_NAMES.get(name, name), f"요청/s (동시 {low})": round(r["levels"][0]["requests_per_s"], 2),
              f"요청/s (동시 {high})": round(r["levels"][-1]["requests_per_s"], 2),
              f"p95 지연 s (동시 {high})": round(r["levels"][-1]["p95_s"], 2),
              "실패": sum(lv["failed"] for lv in r["levels"]),
              "같은 답": f"{r['agreement']['same']}/{r['agreement']['answers']}"} for name, r in data["servers"].items()]
     q8 = data["q8_0_check"]
     facts = {"file": paths[-1].name, "date": data["date"], "machine": data.get("machine_kind"),
-             "decision": data["decision"], "q8_bar": f"{q8['same']}/{q8['questions']}", "high": high}
+             "decision": SERVER_NAMES.get(data["decision"], data["decision"]), "q8_bar": f"{q8['same']}/{q8['questions']}", "high": high}
     return facts, rows
 
 

@@ -171,41 +171,80 @@ print(f"ollama run lora-course-{profile.name} \"{question}\"")
 print("함께 놓인 파일:", sorted(p.name for p in gguf_dir.iterdir()))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 5. OpenAI 호환 API로 띄우기
+# ## 5. OpenAI 호환 API로 띄우기: 어떤 서버를 쓸까
 #
-# `transformers serve`(transformers의 서버)로 병합 폴더를 띄웁니다. 강좌의 `python -m course_utils.serve`는 그 서버에 잘못된
-# 요청을 메시지와 함께 400으로 거절하는 검사를 더한 것입니다. 빈 포트에 띄우고 `/v1/models`가 답할 때까지 기다린 뒤,
-# 공식 `openai` 클라이언트로 `/v1/chat/completions`(저장한 채팅 템플릿 사용)와 `/v1/completions`에 묻습니다.
-# 서버는 `--dtype float32`로 띄워 노트북 안의 모델과 같은 dtype입니다: 그러면 탐욕 생성 답이 같아야 합니다.
+# 앱은 모델을 OpenAI 호환 API(`/v1/chat/completions`)로 부릅니다. 그런 서버는 여럿입니다. 강좌는 세 가지를 같은 요청으로
+# 재서 골랐습니다(`benchmarks/serving.py`, README의 벤치마크 5): `transformers serve`, 그 연속 배칭(continuous batching)
+# 모드, 그리고 llama.cpp의 서버(`llama-cpp-python`의 `llama_cpp.server`, 위에서 만든 GGUF를 읽음)입니다. 고르는 규칙은
+# "답이 병합 모델의 답과 08의 Q8_0 검사만큼 같게 나오는 서버 가운데 교실(동시 요청이 많을 때)에서 가장 빠른 것"입니다.
+# 아래 표는 저장소에 커밋된 측정 결과 파일을 읽어 보여 줍니다(이 노트북이 잰 값이 아니라, 적힌 날짜와 컴퓨터에서 잰 값).
+
+# %%
+from course_utils.serve import measured_servers
+
+facts, rows = measured_servers(Path("..") / "benchmarks" / "results")
+if rows:
+    print(f"{facts['file']} ({facts['date']}, {facts['machine']}): 08의 Q8_0 검사에서 같은 답 {facts['q8_bar']}, "
+          f"고른 서버: {facts['decision']}")
+pd.DataFrame(rows).set_index("서버") if rows else print("측정 결과가 없습니다: python benchmarks/serving.py")
+
+# %% [markdown]
+# 표를 읽는 법: `transformers serve`는 요청을 하나씩 처리해 동시 요청이 늘어도 요청/s가 그대로이고, 기다리는 시간만 길어집니다.
+# 연속 배칭은 여러 요청을 한 번에 계산해 가장 빠르지만, transformers 5.23의 연속 배칭은 반복 벌점(repetition penalty)을
+# 지원하지 않아 로그에 경고 한 줄만 남기고 버립니다. 그래서 07이 저장한 디코딩 설정과 다른 답을 냅니다("같은 답" 열).
+# llama.cpp는 Q8_0이 가장 빠르지만 답이 병합 모델과 더 자주 갈라지고, F16은 병합 모델의 답과 같습니다. 강좌의 서버
+# `python -m course_utils.serve`는 그래서 llama.cpp + F16 GGUF가 기본이고(`--engine`, `--gguf-type`으로 바꿀 수 있음),
+# 어느 엔진이든 같은 요청 검사를 앞에 둡니다: 문맥보다 긴 프롬프트, 상한을 넘는 `max_tokens`, `n: 3`처럼 따를 수 없는 필드는
+# 생성 전에 400, `--timeout`을 넘긴 요청은 504입니다.
+#
+# 그대로 쓰면 llama-cpp-python의 반복 벌점은 프롬프트의 토큰을 세지 않습니다(transformers와 llama.cpp 자신의 `llama-server`는
+# 셉니다). 강좌의 서버는 프롬프트도 세게 바꿔 병합 모델과 같은 규칙으로 답합니다(`tests/test_serve.py`가 라이브러리의 동작을
+# 재현합니다).
+#
+# 이제 서버를 빈 포트에 띄우고 `/v1/models`가 답할 때까지 기다린 뒤, 공식 `openai` 클라이언트로
+# `/v1/chat/completions`(저장한 채팅 템플릿 사용)와 `/v1/completions`에 묻습니다. 답을 노트북 안의 병합 모델(fp32)의
+# 탐욕 생성 답과 비교합니다.
 
 # %%
 import openai
 
 from course_utils.inference import generate_answer
-from course_utils.serve import Server
+from course_utils.serve import DEFAULT_ENGINE, DEFAULT_GGUF_TYPE, Server, llama_cpp_missing
 
+engine = "transformers" if llama_cpp_missing() else DEFAULT_ENGINE
+print(f"엔진: {engine}" + (f" (GGUF {DEFAULT_GGUF_TYPE})" if engine == "llama.cpp" else
+                          " (llama-cpp-python이 설치되지 않아 대신 transformers: README의 설치 절)"))
 in_process = generate_answer(merged, tokenizer, question, max_new_tokens=32)
-with Server(merged_dir, dtype="float32") as server:
+with Server(merged_dir, engine=engine, dtype="float32") as server:
     client = openai.OpenAI(base_url=server.base_url, api_key="not-needed")
     chat_answer = client.chat.completions.create(model=server.model, max_tokens=32,
                                                  messages=[{"role": "user", "content": question}]).choices[0].message.content
     completion = client.completions.create(model=server.model, max_tokens=32,
                                            prompt=format_koalpaca({"instruction": question, "output": ""})[0]).choices[0].text
-    print("스트리밍:", end=" ")
-    for chunk in client.chat.completions.create(model=server.model, max_tokens=32, stream=True,
-                                                messages=[{"role": "user", "content": question}]):
-        print(chunk.choices[0].delta.content or "" if chunk.choices else "", end="", flush=True)
-    print()
+    streamed = [chunk.choices[0].delta.content or "" for chunk in
+                client.chat.completions.create(model=server.model, max_tokens=32, stream=True,
+                                               messages=[{"role": "user", "content": question}]) if chunk.choices]
+    models = [m.id for m in client.models.list().data]
+    try:
+        client.chat.completions.create(model=server.model, max_tokens=32, n=3,
+                                       messages=[{"role": "user", "content": question}])
+    except openai.BadRequestError as err:
+        refused = f"HTTP {err.status_code}: {err.body['message'] if isinstance(err.body, dict) else err.body}"
+print(f"/v1/models: {models}")
+print(f"스트리밍 ({len(streamed)}조각): {''.join(streamed).strip()}")
 print(f"노트북 안: {in_process}")
 print(f"/v1/chat/completions: {chat_answer.strip()}  {'✓ 같음' if chat_answer.strip() == in_process else '✗ 다름'}")
 print(f"/v1/completions:      {completion.strip()}  {'✓ 같음' if completion.strip() == in_process else '✗ 다름'}")
+print(f"n=3 요청: {refused}")
 
 # %% [markdown]
-# 터미널에서 같은 서버를 띄우는 명령입니다. GPU 서버에서는 vLLM이 같은 병합 폴더를 그대로 읽습니다(이 컴퓨터에서는 실행하지
-# 않았습니다: `vllm serve <병합 폴더>`). 동시 요청 처리량은 `benchmarks/serving.py`가 잽니다(README).
+# 터미널에서 같은 서버를 띄우는 명령입니다. 이 컴퓨터 밖에서 쓰게 하려면 `--host 0.0.0.0`을 더합니다(인증이 없으니 경고를
+# 출력합니다). GPU 서버에서는 vLLM이 같은 병합 폴더를 그대로 읽고(`vllm serve <병합 폴더>`), 여러 요청을 연속 배칭으로 함께
+# 계산합니다. 이 작업 환경에는 GPU가 없어 vLLM의 처리량은 재지 않았습니다.
 
 # %%
-print(f"python -m course_utils.serve {merged_dir} --port 8000 --dtype float32")
+print(f"python -m course_utils.serve {merged_dir} --port 8000")
+print(f"python -m course_utils.serve {merged_dir} --port 8000 --engine transformers --dtype float32")
 print(f"vllm serve {merged_dir}   # GPU용, 여기서는 실행하지 않음")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -234,7 +273,7 @@ print(f"평가 답변 손실: 내보낸 폴더 {f16['loss_merged']:.4f}, 05의 �
 print(f"F16 GGUF {f16['MiB']:.0f} MiB: max |Δlogit| {f16['max_dlogit']:.3f} (바닥 {f16['fp16_floor']:.3f}), "
       f"같은 답 {f16['same_answers']}/{f16['questions']}")
 print(f"Q8_0 GGUF {q8['MiB']:.0f} MiB: 손실 변화 {change:.2f} %, 같은 답 {q8['same_answers']}/{q8['questions']}")
-print(f"API 답 = 노트북 안의 답: {chat_answer.strip() == in_process and completion.strip() == in_process}")
+print(f"API ({engine}) 답 = 노트북 안의 답: {chat_answer.strip() == in_process and completion.strip() == in_process}")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
 
@@ -266,7 +305,7 @@ check_08_applied(answer, tokenizer)
 
 # %% [markdown]
 # ### 도전
-# 강좌의 서버에 `max_tokens=0`으로 요청하면 HTTP 상태 코드는 무엇일까요? (`course_utils/serve.py`를 읽어 보세요)
+# 강좌의 서버에 `max_tokens=0`으로 요청하면 HTTP 상태 코드는 무엇일까요? (`course_utils/serve_checks.py`를 읽어 보세요)
 
 # %%
 from course_utils.exercises.deployment import check_08_challenge

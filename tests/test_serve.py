@@ -217,3 +217,20 @@ def test_llama_cpp_decoding_defaults_come_from_the_merged_folder(merged_smollm2)
 
     assert llama_cpp_defaults(merged_smollm2, 512) == {"max_tokens": 48, "repeat_penalty": 1.1, "temperature": 0.0}
     assert llama_cpp_defaults(merged_smollm2, 16)["max_tokens"] == 16  # never above the server's cap
+
+
+def test_08_reads_the_newest_serving_result_with_a_row_per_server(tmp_path):
+    import json
+    import shutil
+
+    from benchmarks.common import RESULTS
+    from course_utils.serve import measured_servers
+
+    assert measured_servers(tmp_path) == ({}, [])
+    for name in ("serving_cpu_2026-11-28.json", "serving_cpu_2026-12-02.json"):
+        shutil.copy(RESULTS / name, tmp_path / name)
+    facts, rows = measured_servers(tmp_path)
+    data = json.loads((RESULTS / "serving_cpu_2026-12-02.json").read_text(encoding="utf-8"))
+    assert facts["file"] == "serving_cpu_2026-12-02.json" and facts["decision"] == "llama.cpp (F16 GGUF)"
+    assert len(rows) == len(data["servers"]) and rows[-1]["같은 답"] == "128/128"
+    assert rows[0]["요청/s (동시 16)"] == round(data["servers"]["transformers"]["levels"][-1]["requests_per_s"], 2)
