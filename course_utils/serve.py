@@ -1,22 +1,28 @@
-"""Serve a merged model over an OpenAI-compatible API: ``transformers serve`` plus request validation.
+"""Serve a merged model over an OpenAI-compatible API: llama.cpp's server (or transformers serve) behind the course's
+request checks.
 
     python -m course_utils.serve outputs/07_merged/cpu --port 8000      # then any OpenAI client, base_url .../v1
+    python -m course_utils.serve outputs/07_merged/cpu --engine transformers --dtype float32
 
-This is transformers' own server (``transformers serve``, the ``transformers[serving]`` extra) with additions,
-each for a measured fault of transformers 5.23:
-- malformed requests (no messages, an empty prompt, ``max_tokens`` below 1) reach ``generate`` and come
-  back as HTTP 500 "Internal Server Error" with no message; here they get HTTP 400 with an OpenAI-style
-  error message before any work (an unknown model name already gets 400 from transformers);
-- one request could tie the server up for everyone: a 100,000-character message (far beyond the context) was
-  accepted and kept the process at 100 % CPU for over 10 minutes. Here a prompt longer than the model's context,
-  ``max_tokens`` above the server's cap (``--max-tokens-cap``, printed at start) and a body over 1 MiB get 400 or
-  413 before any generation, and a request that runs past ``--timeout`` seconds gets 504;
-- ``n: 3`` and other fields transformers cannot honour were dropped with only a log line; here they get 400
-  naming the field. A body that is not UTF-8 or not JSON gets a message that says so;
-- ``GET /v1/models`` answered an empty list while a model was served; here it lists the served model. It answered
-  500 when the Hugging Face cache folder did not exist yet (a fresh machine): the server is started with
-  ``HF_HUB_CACHE`` pointing at an existing folder.
-``Server`` starts it as a subprocess on a free local port, waits for ``/v1/models`` and stops it.
+Engines, measured side by side on the same requests by ``benchmarks/serving.py`` (README, benchmark 5):
+- ``llama.cpp`` (the default): llama-cpp-python's ``llama_cpp.server`` over the folder's F16 GGUF (08's export,
+  made now when missing). It answered the probe questions as the merged model does in fp32 and faster than
+  transformers serve; Q8_0 (``--gguf-type q8_0``) answers one request faster but differs more often than 08 allows.
+  llama-cpp-python 0.3.36's repeat penalty ignores the prompt's tokens; ``prompt_penalised`` counts them, as
+  transformers does. Without llama-cpp-python (its build needs CMake and a C++ compiler) the default falls back to
+  transformers and says so.
+- ``transformers``: ``transformers serve`` (the ``transformers[serving]`` extra), one request at a time.
+- ``transformers-cb``: ``transformers serve --continuous-batching``: fastest with many requests, but transformers 5.23
+  drops the repetition penalty there with one log warning, so it answers with another decoding (kept for the
+  benchmark).
+Whatever the engine, ``serve_checks.add_validation`` answers what would tie the server up or be silently ignored
+before any generation: a prompt longer than the model's context, ``max_tokens`` above ``--max-tokens-cap``, a body over
+1 MiB, not UTF-8 or not JSON, fields such as ``n: 3`` (400 naming the field, where transformers only logged a line),
+malformed requests (transformers answered a bare 500); a request past ``--timeout`` gets 504, and ``GET /v1/models``
+lists the served model (transformers listed none). transformers serve answered 500 on ``/v1/models`` when the Hugging
+Face cache folder did not exist yet (a fresh machine): ``Server`` starts it with ``HF_HUB_CACHE`` pointing at an
+existing folder. ``Server`` starts the command as a subprocess on a free local port, waits for ``/v1/models`` and
+stops it.
 """
 from __future__ import annotations
 
