@@ -160,12 +160,13 @@ def main(argv=None) -> None:
     checks = {"model": model, "tokenizer": AutoTokenizer.from_pretrained(folder), "context": context,
               "max_tokens_cap": args.max_tokens_cap, "timeout": args.timeout}
     engine, gguf = args.engine or DEFAULT_ENGINE, None
-    if engine == "llama.cpp" and llama_cpp_missing():
+    missing = llama_cpp_missing() if engine == "llama.cpp" else []
+    if missing:
         if args.engine:
-            raise SystemExit(f"--engine llama.cpp needs llama-cpp-python and its server ({', '.join(llama_cpp_missing())}"
+            raise SystemExit(f"--engine llama.cpp needs llama-cpp-python and its server ({', '.join(missing)}"
                              f" missing): `python -m course_utils.course setup` builds it (a C++ compiler and CMake are "
                              f"needed), or serve with --engine transformers")
-        print(f"llama-cpp-python is not installed ({', '.join(llama_cpp_missing())} missing): serving with "
+        print(f"llama-cpp-python is not installed ({', '.join(missing)} missing): serving with "
               f"transformers instead (slower: README, benchmark 5; `python -m course_utils.course setup` builds it)",
               flush=True)
         engine = "transformers"
@@ -230,8 +231,7 @@ def free_port() -> int:
 
 class Server:
     """``with Server(folder) as server:`` a running model server (``server.base_url``, ``server.model``), started as
-    ``python -m course_utils.serve`` on a free local port (``engine`` None: the command's default); stopped on
-    leaving. ``server.log_text()`` is what it printed."""
+    ``python -m course_utils.serve`` on a free local port (``engine`` None: the command's default); stopped on leaving."""
 
     def __init__(self, folder, engine: str | None = None, dtype: str = "float32", port: int | None = None,
                  timeout: float = 300.0, hf_cache: str | Path | None = None, options: tuple = ()):
@@ -269,10 +269,6 @@ class Server:
                 self.__exit__(None, None, None)
                 raise TimeoutError(f"the model server did not answer /v1/models within {self.timeout:.0f} s")
             time.sleep(0.5)
-
-    def log_text(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text(encoding="utf-8")
 
     def __exit__(self, *exc):
         if self.process and self.process.poll() is None:

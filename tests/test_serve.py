@@ -1,6 +1,5 @@
 """Serving the merged model over an OpenAI-compatible API: llama.cpp's server (the course's default, chosen by
 benchmark 5) and transformers serve, each behind the course's request validation."""
-import importlib.util
 import os
 
 import pytest
@@ -59,8 +58,9 @@ def test_a_prompt_longer_than_the_context_is_refused_before_generation():
 def needs_llama_cpp():
     """Skip without llama-cpp-python (setup builds it; a machine without a C++ compiler may lack it), except where
     COURSE_REQUIRE_LLAMA_CPP=1 (CI): there it fails."""
-    missing = [m for m in ("llama_cpp", "sse_starlette", "starlette_context", "pydantic_settings")
-               if importlib.util.find_spec(m) is None]
+    from course_utils.serve import llama_cpp_missing
+
+    missing = llama_cpp_missing()
     if missing and os.environ.get("COURSE_REQUIRE_LLAMA_CPP") == "1":
         pytest.fail(f"COURSE_REQUIRE_LLAMA_CPP=1 but {', '.join(missing)} cannot be imported")
     if missing:
