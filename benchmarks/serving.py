@@ -143,7 +143,9 @@ def main(argv=None) -> dict:
     reference, speed = in_process(model, tok, distinct, args.max_tokens)
     chat_tokens = len(tok.apply_chat_template([{"role": "user", "content": distinct[0]}], add_generation_prompt=True,
                                               tokenize=True)["input_ids"])
-    ggufs = {t: default_gguf(merged, t) for t in ("q8_0", "f16")}
+    # the Q8_0 export (08's check below) and the one each llama.cpp server reads; no export a run does not use
+    needed = ["q8_0"] + [t for name in args.servers if (t := name.partition(":")[2]) and t != "q8_0"]
+    ggufs = {t: default_gguf(merged, t) for t in needed}
     for gguf_type, path in ggufs.items():
         if not path.exists():
             export_gguf(merged, path.parent, gguf_type)
