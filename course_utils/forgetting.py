@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .loss import length_batches
+
 DATA = Path(__file__).parent / "data"
 LANGUAGES = {"ko": "한국어 일반 문단", "en": "영어 일반 문단"}
 
@@ -36,14 +38,14 @@ def text_losses(model, tokenizer, texts: list[str], batch_size: int = 4) -> list
     """(sum of next-token cross-entropy in nats, number of predicted tokens) for each text, in order.
 
     Each text is tokenized as the model reads plain text (the tokenizer's special tokens: BOS for Gemma and Llama),
-    right-padded in batches; every token after the first is a target."""
+    right-padded in batches of similar length (``loss.length_batches``); every token after the first is a target."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     encoded = [tokenizer(t)["input_ids"] for t in texts]
     out: list[tuple[float, int]] = [(0.0, 0)] * len(texts)
-    for start in range(0, len(texts), batch_size):
-        chunk = encoded[start:start + batch_size]
+    for indices in length_batches([len(ids) for ids in encoded], batch_size):
+        chunk = [encoded[i] for i in indices]
         width = max(len(ids) for ids in chunk)
         ids = torch.zeros(len(chunk), width, dtype=torch.long)
         mask = torch.zeros(len(chunk), width, dtype=torch.long)
@@ -56,8 +58,8 @@ def text_losses(model, tokenizer, texts: list[str], batch_size: int = 4) -> list
         # token measured on SmolLM2, against 0 for this one, compared with transformers' own loss)
         per_token = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                     ignore_index=-100, reduction="none").view(len(chunk), -1)
-        for row in range(len(chunk)):
-            out[start + row] = (float(per_token[row].sum()), int((targets[row] != -100).sum()))
+        for row, i in enumerate(indices):
+            out[i] = (float(per_token[row].sum()), int((targets[row] != -100).sum()))
     model.train(was_training)
     return out
 

@@ -34,6 +34,22 @@ def answer_loss_sum(model, batch) -> tuple[torch.Tensor, int]:
     return loss, int(keep.sum())
 
 
+def length_batches(lengths: list[int], batch_size: int, max_padding: float = 0.25) -> list[list[int]]:
+    """Indices grouped into batches of at most ``batch_size``, shortest first, a batch closed before its padding
+    would pass ``max_padding`` of its tokens. Evaluation is compute-bound on a CPU, where padding is pure cost: the
+    smoke held-out set (4 records of 94-237 tokens) took 4.1 s in one padded batch and 3.3 s one by one; records of
+    similar length still share a batch."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        batch = batches[-1] if batches else None
+        if batch and len(batch) < batch_size and \
+                (len(batch) + 1) * lengths[i] <= (1 + max_padding) * (sum(lengths[j] for j in batch) + lengths[i]):
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
 @torch.no_grad()
 def heldout_loss_sum(model, examples: list[dict], pad: int, batch_size: int = 8) -> tuple[float, int]:
     """(sum of answer-token cross-entropy in nats, number of answer tokens) over ``examples`` (encoded records)."""
@@ -41,9 +57,8 @@ def heldout_loss_sum(model, examples: list[dict], pad: int, batch_size: int = 8)
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
-    for start in range(0, len(order), batch_size):
-        batch = collate([examples[i] for i in order[start:start + batch_size]], pad)
+    for indices in length_batches([len(e["input_ids"]) for e in examples], batch_size):
+        batch = collate([examples[i] for i in indices], pad)
         batch = {k: v.to(device) for k, v in batch.items()}
         loss, n = answer_loss_sum(model, batch)
         total, count = total + float(loss), count + n

@@ -41,3 +41,17 @@ def test_answer_loss_from_logits_equals_heldout_loss(smollm2):
     logits, _ = batch_logits(smollm2, examples, pad_id(tok))
     assert answer_loss_from_logits(logits, examples, pad_id(tok)) == pytest.approx(
         heldout_loss(smollm2, examples, pad_id(tok)), rel=1e-4)
+
+
+def test_length_batches_cover_every_record_once_and_bound_the_padding():
+    from course_utils.loss import length_batches
+
+    lengths = [149, 237, 174, 94, 12, 13, 300, 14]
+    batches = length_batches(lengths, batch_size=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert all(len(b) <= 3 for b in batches)
+    for b in batches:  # the padded width is the longest record of the batch
+        assert len(b) * max(lengths[i] for i in b) <= 1.25 * sum(lengths[i] for i in b)
+    assert [12, 13, 14] in [[lengths[i] for i in b] for b in batches]  # similar lengths still share a batch
+    assert length_batches([10, 100], 8) == [[0], [1]]  # 100 % padding: apart
+    assert length_batches([], 4) == [] and length_batches([5, 5], 1) == [[0], [1]]

@@ -40,10 +40,10 @@ def check_09_applied(answer_drop_pct) -> Verdict:
     if (v := unanswered(answer_drop_pct)) is not None:
         return v
     default_lr = get_profile("smoke").train.learning_rate
-    truth, default = smoke_drop(default_lr / 10), smoke_drop(default_lr)
+    truth = smoke_drop(default_lr / 10)  # one training: the default rate's drop is 05's own smoke run
     ok = isinstance(answer_drop_pct, (int, float)) and abs(answer_drop_pct - truth) <= 0.5
-    effect = "덜" if truth < default else "더"
-    return verdict(ok, f"{truth:.1f} % (기본 학습률이면 {default:.1f} %): 같은 스텝 수에서 학습률이 작으면 손실이 {effect} 줄어듭니다.",
+    return verdict(ok, f"{truth:.1f} %: 05에서 기본 학습률({default_lr:g})로 학습한 감소(%)와 비교해 보세요. 스텝 수가 같으면 "
+                       "학습률이 한 스텝에 얼마나 움직일지를 정합니다.",
                    f"{direction(answer_drop_pct, truth)} dataclasses.replace로 smoke 프로필의 train.learning_rate를 "
                    f"{default_lr / 10:g}로 바꿔 train(...)을 돌리고 100 × result.loss_drop을 보세요.")
 
