@@ -284,16 +284,19 @@ import contextlib
 
 import lm_eval
 from lm_eval.models.huggingface import HFLM
+from lm_eval.tasks import TaskManager
 
 from course_utils import kobench
 
 tasks = [kobench.task_config(name) for name in kobench.TASKS]  # the task YAMLs, their data path made absolute
+task_manager = TaskManager(include_defaults=False)  # our tasks are whole configs: skip indexing lm-eval's own
 bench = {}
 for side in ("base", "adapter"):
     with model.disable_adapter() if side == "base" else contextlib.nullcontext(), kobench.quiet():
         out = lm_eval.simple_evaluate(
             model=HFLM(pretrained=model, tokenizer=tokenizer, batch_size=8),  # the model in memory, no second load
             tasks=tasks,
+            task_manager=task_manager,
             limit=profile.train.bench_items,  # the first n items of each task (None: all)
             log_samples=True,  # keep every item's scores, to count right answers
             verbosity="ERROR",
