@@ -159,17 +159,15 @@ def main(argv=None) -> None:
     model, context = str(folder), model_context(folder)
     checks = {"model": model, "tokenizer": AutoTokenizer.from_pretrained(folder), "context": context,
               "max_tokens_cap": args.max_tokens_cap, "timeout": args.timeout}
-    engine, gguf = args.engine or DEFAULT_ENGINE, None
-    missing = llama_cpp_missing() if engine == "llama.cpp" else []
-    if missing:
-        if args.engine:
-            raise SystemExit(f"--engine llama.cpp needs llama-cpp-python and its server ({', '.join(missing)}"
-                             f" missing): `python -m course_utils.course setup` builds it (a C++ compiler and CMake are "
-                             f"needed), or serve with --engine transformers")
-        print(f"llama-cpp-python is not installed ({', '.join(missing)} missing): serving with "
+    engine, gguf = args.engine or default_engine(), None
+    if args.engine == "llama.cpp" and (missing := llama_cpp_missing()):
+        raise SystemExit(f"--engine llama.cpp needs llama-cpp-python and its server ({', '.join(missing)}"
+                         f" missing): `python -m course_utils.course setup` builds it (a C++ compiler and CMake are "
+                         f"needed), or serve with --engine transformers")
+    if engine != (args.engine or DEFAULT_ENGINE):
+        print(f"llama-cpp-python is not installed ({', '.join(llama_cpp_missing())} missing): serving with "
               f"transformers instead (slower: README, benchmark 5; `python -m course_utils.course setup` builds it)",
               flush=True)
-        engine = "transformers"
     if engine == "llama.cpp":
         gguf = Path(args.gguf or default_gguf(folder, args.gguf_type))
         if not gguf.exists():
@@ -189,6 +187,12 @@ def main(argv=None) -> None:
     else:
         serve_transformers(folder, args.host, args.port, args.dtype, args.device, checks,
                            continuous_batching=engine == "transformers-cb")
+
+
+def default_engine() -> str:
+    """The engine the command serves with when no ``--engine`` is given: ``DEFAULT_ENGINE``, or transformers where
+    llama.cpp's server is not installed (``llama_cpp_missing``)."""
+    return "transformers" if DEFAULT_ENGINE == "llama.cpp" and llama_cpp_missing() else DEFAULT_ENGINE
 
 
 def llama_cpp_missing() -> list[str]:

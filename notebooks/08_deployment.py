@@ -209,9 +209,9 @@ pd.DataFrame(rows).set_index("서버") if rows else print("측정 결과가 없�
 import openai
 
 from course_utils.inference import generate_answer
-from course_utils.serve import DEFAULT_ENGINE, DEFAULT_GGUF_TYPE, Server, llama_cpp_missing
+from course_utils.serve import DEFAULT_GGUF_TYPE, Server, default_engine
 
-engine = "transformers" if llama_cpp_missing() else DEFAULT_ENGINE
+engine = default_engine()  # what `python -m course_utils.serve` picks without --engine
 print(f"엔진: {engine}" + (f" (GGUF {DEFAULT_GGUF_TYPE})" if engine == "llama.cpp" else
                           " (llama-cpp-python이 설치되지 않아 대신 transformers: README의 설치 절)"))
 in_process = generate_answer(merged, tokenizer, question, max_new_tokens=32)

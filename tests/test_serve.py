@@ -234,3 +234,12 @@ def test_08_reads_the_newest_serving_result_with_a_row_per_server(tmp_path):
     assert facts["file"] == "serving_cpu_2026-12-02.json" and facts["decision"] == "llama.cpp (F16 GGUF)"
     assert len(rows) == len(data["servers"]) and rows[-1]["같은 답"] == "128/128"
     assert rows[0]["요청/s (동시 16)"] == round(data["servers"]["transformers"]["levels"][-1]["requests_per_s"], 2)
+
+
+def test_without_llama_cpp_the_default_engine_falls_back_to_transformers(monkeypatch):
+    from course_utils import serve
+
+    monkeypatch.setattr(serve, "llama_cpp_missing", lambda: ["llama_cpp"])
+    assert serve.default_engine() == ("transformers" if serve.DEFAULT_ENGINE == "llama.cpp" else serve.DEFAULT_ENGINE)
+    monkeypatch.setattr(serve, "llama_cpp_missing", lambda: [])
+    assert serve.default_engine() == serve.DEFAULT_ENGINE
