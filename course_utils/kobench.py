@@ -83,9 +83,10 @@ def samples(model, tokenizer, tasks=TASKS, limit: int | None = None, batch_size:
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
         # the tasks are whole configs (task_config): lm-eval's own index of ~14,000 task files is not needed, and
         # building it took 12 s of every call
+        task_manager = TaskManager(include_defaults=False)
         out = lm_eval.simple_evaluate(model=lm, tasks=[task_config(t) for t in tasks], limit=limit,
-                                      task_manager=TaskManager(include_defaults=False), log_samples=True, verbosity="ERROR", random_seed=0, numpy_random_seed=0,
-                                      torch_random_seed=0, fewshot_random_seed=0)
+                                      task_manager=task_manager, log_samples=True, verbosity="ERROR", random_seed=0,
+                                      numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0)
     return {t: out["samples"][t] for t in tasks}
 
 

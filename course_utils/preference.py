@@ -15,8 +15,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 METHODS = ("dpo", "orpo")
 
 
@@ -28,17 +26,14 @@ def preference_config(profile, method: str, output_dir):
         from trl import DPOConfig as Config
     else:
         from trl.experimental.orpo import ORPOConfig as Config
-    p, cuda = profile.preference, profile.device == "cuda" and torch.cuda.is_available()
+    from .trainer import recipe_arguments
+
+    p = profile.preference
     return Config(
-        output_dir=str(Path(output_dir) / "checkpoints"), beta=p.beta, learning_rate=p.learning_rate,
-        max_length=p.max_length, max_steps=p.steps, per_device_train_batch_size=profile.batch_size,
-        gradient_accumulation_steps=profile.grad_accum, lr_scheduler_type=profile.train.lr_scheduler,
+        output_dir=str(Path(output_dir) / "checkpoints"), **recipe_arguments(profile), beta=p.beta,
+        learning_rate=p.learning_rate, max_length=p.max_length, max_steps=p.steps,
         warmup_steps=min(profile.train.warmup_steps, p.steps // 10), logging_steps=1, save_steps=max(1, p.steps // 2),
-        save_total_limit=2, optim=profile.optimizer, fp16=cuda and profile.dtype == "float16",
-        bf16=cuda and profile.dtype == "bfloat16", activation_checkpointing=profile.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if profile.gradient_checkpointing else None,
-        logging_nan_inf_filter=False, remove_unused_columns=False, report_to=[], seed=profile.train.seed,
-        data_seed=profile.train.seed, use_cpu=not cuda, dataloader_num_workers=0, disable_tqdm=True)
+        save_total_limit=2)
 
 
 def load_policy(profile, adapter_dir, trainable: bool = True):

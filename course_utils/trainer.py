@@ -52,22 +52,44 @@ class AnswerOnlyTrainer(Trainer):
         return metrics
 
 
+def recipe_arguments(profile) -> dict:
+    """The arguments every course trainer takes from the profile's recipe: batch, accumulation, schedule, optimizer,
+    precision, checkpointing, seeds and device. ``training_arguments`` (SFT) and ``preference.preference_config``
+    (DPO/ORPO) both start from these."""
+    t = profile.train
+    cuda = profile.device == "cuda" and torch.cuda.is_available()
+    return dict(
+        per_device_train_batch_size=profile.batch_size,
+        gradient_accumulation_steps=profile.grad_accum,
+        lr_scheduler_type=t.lr_scheduler,
+        logging_nan_inf_filter=False,  # the Trainer would log the previous mean instead: StopOnNaN must see it
+        optim=profile.optimizer,
+        fp16=cuda and profile.dtype == "float16",
+        bf16=cuda and profile.dtype == "bfloat16",
+        activation_checkpointing=profile.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if profile.gradient_checkpointing else None,
+        remove_unused_columns=False,
+        report_to=[],  # TensorBoard is added by train.training_callbacks with its folder inside the run folder
+        seed=t.seed,
+        data_seed=t.seed,
+        use_cpu=not cuda,
+        dataloader_num_workers=0,
+        disable_tqdm=True,  # progress is printed by monitoring.TextProgress
+    )
+
+
 def training_arguments(profile, checkpoint_dir: Path) -> TrainingArguments:
     """``TrainingArguments`` for the profile's recipe (notebook 05 writes the same call, argument by argument)."""
     t = profile.train
-    cuda = profile.device == "cuda" and torch.cuda.is_available()
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
-        per_device_train_batch_size=profile.batch_size,
+        **recipe_arguments(profile),
         per_device_eval_batch_size=t.eval_batch_size,
-        gradient_accumulation_steps=profile.grad_accum,
         learning_rate=t.learning_rate,
         warmup_steps=t.warmup_steps,
-        lr_scheduler_type=t.lr_scheduler,
         max_steps=t.max_steps or -1,
         num_train_epochs=t.epochs or 1,  # used only when max_steps is -1
         logging_steps=t.logging_steps,
-        logging_nan_inf_filter=False,  # the Trainer would log the previous mean instead: StopOnNaN must see it
         eval_strategy="steps",
         eval_steps=t.eval_steps,
         save_steps=t.save_steps,
@@ -75,20 +97,8 @@ def training_arguments(profile, checkpoint_dir: Path) -> TrainingArguments:
         load_best_model_at_end=True,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
-        optim=profile.optimizer,
-        fp16=cuda and profile.dtype == "float16",
-        bf16=cuda and profile.dtype == "bfloat16",
-        activation_checkpointing=profile.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if profile.gradient_checkpointing else None,
         train_sampling_strategy="group_by_length",
-        remove_unused_columns=False,
-        report_to=[],  # TensorBoard is added by train.training_callbacks with its folder inside the run folder
-        seed=t.seed,
-        data_seed=t.seed,
         neftune_noise_alpha=t.neftune_noise_alpha,
-        use_cpu=not cuda,
-        dataloader_num_workers=0,
-        disable_tqdm=True,  # progress is printed by monitoring.TextProgress
     )
 
 

@@ -121,12 +121,23 @@ def test_a_fresh_adapter_has_zero_rewards_and_chance_is_binomial():
 
 
 def _keywords(function) -> set[str]:
+    """The keywords ``function`` passes to ``Config(...)``, those of ``**recipe_arguments(profile)`` included."""
     import inspect
     import textwrap
 
+    from course_utils.trainer import recipe_arguments
+
     tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-    return {k.arg for node in ast.walk(tree) if isinstance(node, ast.Call) and ast.unparse(node.func) == "Config"
-            for k in node.keywords}
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "Config":
+            for k in node.keywords:
+                if k.arg is not None:
+                    found.add(k.arg)
+                else:  # **mapping: only the recipe's shared arguments are spread into the config
+                    assert ast.unparse(k.value) == "recipe_arguments(profile)", ast.unparse(k.value)
+                    found |= set(recipe_arguments(get_profile("smoke")))
+    return found
 
 
 def test_every_keyword_the_course_passes_exists_in_dpo_and_orpo_config():
