@@ -24,12 +24,13 @@ class AdapterMismatchError(ValueError):
 
 
 def weights_id(spec: ModelSpec | str) -> str:
-    """Identity of the base weights: the GGUF's sha256, or the hub id."""
+    """Identity of the base weights: the GGUF's sha256 (and how many of its blocks were kept), or the hub id."""
     spec = get_spec(spec)
     if spec.source == "gguf":
         from .loading import gguf_sha256
 
-        return f"sha256:{gguf_sha256(spec)}"
+        kept = f":first-{spec.num_layers}-layers" if spec.truncated_from else ""
+        return f"sha256:{gguf_sha256(spec)}{kept}"
     return f"hub:{spec.hub_id}"
 
 

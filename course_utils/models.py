@@ -6,7 +6,7 @@ on the ``meta`` device (no memory, no weights) so counts come from the same code
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -31,6 +31,9 @@ class ModelSpec:
     source: str
     gguf_package: str | None = None
     seed_model: bool = False
+    # the registry key of a GGUF model whose first ``num_hidden_layers`` blocks this model is (the later blocks
+    # dropped; embeddings, final norm and head kept): CI's small stand-in, same architecture, same tokenizer
+    truncated_from: str | None = None
 
     @property
     def vocab_size(self) -> int:
@@ -129,6 +132,20 @@ MODELS: dict[str, ModelSpec] = {
     ]
 }
 
+
+def _first_blocks(whole: str, keep: int) -> ModelSpec:
+    """The spec of ``whole``'s first ``keep`` transformer blocks (its embeddings, final norm and head kept)."""
+    spec = MODELS[whole]
+    return replace(spec, key=f"{whole.removesuffix('-instruct')}-first-{keep}-layers", truncated_from=whole,
+                   config={**spec.config, "num_hidden_layers": keep}, seed_model=False)
+
+
+# The smoke profile's model: SmolLM2-135M's first 8 of 30 blocks. Training and generating cost about a third
+# (measured on this 2-core CPU, nf4 + LoRA: a forward and backward pass of 100 tokens 2.25 -> 0.84 s, 16 answers of
+# 16 tokens 11.2 -> 3.5 s); every code path is the same, and its answers mean nothing.
+SMOKE_STAND_IN = _first_blocks("smollm2-135m-instruct", 8)
+MODELS[SMOKE_STAND_IN.key] = SMOKE_STAND_IN
+
 SEED_MODELS = tuple(k for k, s in MODELS.items() if s.seed_model)
 
 
@@ -167,10 +184,10 @@ def resolve_model(name: str) -> str:
     if name in MODELS:
         return name
     for spec in MODELS.values():
-        if spec.hub_id.lower() == name.lower():
+        if spec.hub_id.lower() == name.lower() and not spec.truncated_from:  # a hub id names the whole model
             return spec.key
     raise ValueError(f"Unknown model {name!r}. Use a registry key ({', '.join(MODELS)}) or its hub id "
-                   f"({', '.join(s.hub_id for s in MODELS.values())})")
+                   f"({', '.join(s.hub_id for s in MODELS.values() if not s.truncated_from)})")
 
 
 def build_config(spec: ModelSpec | str):

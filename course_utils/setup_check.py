@@ -57,13 +57,14 @@ def _bitsandbytes(cuda: bool) -> dict:
 
 
 def offline_models() -> dict[str, dict]:
-    """For each offline (GGUF) model: is its package installed, is the safetensors cache built."""
+    """For each offline (GGUF) model: is its package installed, is the safetensors cache built. A model cut from
+    another (smoke's first blocks of SmolLM2) is not listed: it comes with the whole model's package."""
     from .loading import is_cached
     from .models import MODELS
 
     found = {}
     for key, spec in MODELS.items():
-        if spec.source == "gguf":
+        if spec.source == "gguf" and not spec.truncated_from:
             found[key] = {"installed": importlib.util.find_spec(spec.gguf_package) is not None,
                           "cached": is_cached(spec)}
     return found

@@ -16,11 +16,14 @@ from course_utils.adapter import (
 from course_utils.lora import attach_lora
 from course_utils.profiles import get_profile
 
+SMOKE_MODEL = get_profile("smoke").model  # the model smoke's adapters are trained on
 
 @pytest.fixture(scope="module")
-def adapter_dir(tmp_path_factory, smollm2):
+def adapter_dir(tmp_path_factory):
+    from course_utils.loading import load_model
+
     profile = get_profile("smoke")
-    model = randomize_lora_b(attach_lora(smollm2, profile.lora), 0, 0.02)  # switching it off must matter
+    model = randomize_lora_b(attach_lora(load_model(profile.model), profile.lora), 0, 0.02)  # switching it off must matter
     out = save_adapter(model, tmp_path_factory.mktemp("a") / "adapter", metadata={
         "base_model": profile.model, "base_weights": weights_id(profile.model), "template": "koalpaca",
         "global_step": 0})
@@ -29,15 +32,17 @@ def adapter_dir(tmp_path_factory, smollm2):
 
 
 def test_mismatched_base_model_or_weights_is_refused(adapter_dir, tmp_path):
-    assert check_adapter(adapter_dir, "smollm2-135m-instruct")["template"] == "koalpaca"
-    with pytest.raises(AdapterMismatchError, match="'gemma-3-270m'가 아니라 'smollm2-135m-instruct'로 학습한 어댑터입니다"):
+    assert check_adapter(adapter_dir, SMOKE_MODEL)["template"] == "koalpaca"
+    with pytest.raises(AdapterMismatchError, match=f"'gemma-3-270m'가 아니라 '{SMOKE_MODEL}'로 학습한 어댑터입니다"):
         check_adapter(adapter_dir, "gemma-3-270m")
+    with pytest.raises(AdapterMismatchError, match=f"'smollm2-135m-instruct'가 아니라 '{SMOKE_MODEL}'로 학습한"):
+        check_adapter(adapter_dir, "smollm2-135m-instruct")  # the whole model is not smoke's 8-block model
     other = tmp_path / "other"
     other.mkdir()
     meta = json.loads((adapter_dir / "course_adapter.json").read_text())
     (other / "course_adapter.json").write_text(json.dumps({**meta, "base_weights": "sha256:0000"}))
     with pytest.raises(AdapterMismatchError, match="기본 가중치 sha256:0000로 학습했는데 이 컴퓨터의 가중치는 sha256:"):
-        check_adapter(other, "smollm2-135m-instruct")
+        check_adapter(other, SMOKE_MODEL)
     with pytest.raises(FileNotFoundError, match="not an adapter trained by this course"):
         read_adapter_metadata(tmp_path)
 
@@ -55,7 +60,7 @@ def test_adapter_off_gives_the_base_logits(adapter_dir):
     from course_utils.loading import load_model
 
     model, _, _ = load_adapter_model(adapter_dir, fast_smoke())  # fp32 base: "off" is exactly the base
-    base = load_model("smollm2-135m-instruct")
+    base = load_model(SMOKE_MODEL)
     base.eval()
     ids = torch.tensor([[1, 200, 300, 400, 500, 600]])
     with torch.no_grad():

@@ -73,6 +73,36 @@ def test_real_conversion_loads_and_matches_architecture(smollm2):
     assert cached.keys() == plain.keys() and all(torch.equal(cached[k], plain[k]) for k in plain)
 
 
+def test_truncated_model_is_the_first_blocks_of_the_whole_model(smollm2):
+    """smoke's model: the whole model's first 8 blocks with its embeddings, final norm and head; its logits are the
+    whole model's run through those blocks only, and it keeps the whole model's tokenizer."""
+    from course_utils.adapter import weights_id
+    from course_utils.models import build_config, get_spec, resolve_model
+
+    key = "smollm2-135m-first-8-layers"
+    small = loading.load_model(key)
+    assert small.config.num_hidden_layers == get_spec(key).num_layers == build_config(key).num_hidden_layers == 8
+    whole = smollm2.state_dict()
+    kept = small.state_dict()
+    assert set(kept) == {k for k in whole if not any(f"layers.{i}." in k for i in range(8, 30))}
+    assert all(torch.equal(kept[k], whole[k]) for k in kept)
+    ids = loading.load_tokenizer(key)("대한민국의 수도는 어디인가요?", return_tensors="pt").input_ids
+    assert ids.tolist() == loading.load_tokenizer("smollm2-135m-instruct")("대한민국의 수도는 어디인가요?",
+                                                                             return_tensors="pt").input_ids.tolist()
+    with torch.no_grad():
+        hidden = smollm2.model.embed_tokens(ids)
+        positions = torch.arange(ids.shape[1])[None]
+        rotary = smollm2.model.rotary_emb(hidden, positions)
+        for block in smollm2.model.layers[:8]:
+            out = block(hidden, position_embeddings=rotary, position_ids=positions)
+            hidden = out[0] if isinstance(out, tuple) else out
+        expected = smollm2.lm_head(smollm2.model.norm(hidden))
+        assert torch.allclose(small(ids).logits, expected, atol=1e-4)
+    # an adapter trained on it is not one for the whole model, and a hub id still names the whole model
+    assert weights_id(key) != weights_id("smollm2-135m-instruct")
+    assert resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct") == "smollm2-135m-instruct"
+
+
 def test_gguf_parsed_once_hands_out_one_reader_per_file_and_restores_gguf(tmp_path):
     import gguf
     import numpy as np

@@ -8,7 +8,7 @@ from course_utils.profiles import PROFILES_FILE, ProfileError, active_profile, g
 def test_profiles_name_their_models():
     profiles = load_profiles()
     assert set(profiles) == {"smoke", "demo", "cpu", "gpu8gb"}
-    assert profiles["smoke"].model == "smollm2-135m-instruct"
+    assert profiles["smoke"].model == "smollm2-135m-first-8-layers"
     assert profiles["cpu"].model == profiles["demo"].model == "gemma-3-270m"
     g = profiles["gpu8gb"]
     assert (g.quantization, g.seq_len, g.batch_size, g.grad_accum, g.optimizer, g.gradient_checkpointing) == (

@@ -9,8 +9,10 @@ import pytest
 
 from course_utils import infer, merge, prepare
 from course_utils import train as train_module
+from course_utils.profiles import get_profile
 
 SOURCE = "bundled:koalpaca_v1_1_format.jsonl"
+SMOKE_MODEL = get_profile("smoke").model
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +96,13 @@ def test_infer_answers_with_the_adapter_in_its_training_format(workflow, capsys)
     folder, _ = workflow
     adapter = str(folder / "run" / "adapter")
     infer.main(["--lora_weights", adapter, "--prompt", "한국의 수도는 어디인가요?", "--max_new_tokens", "4",
-                "--base_model", "HuggingFaceTB/SmolLM2-135M-Instruct"])
+                "--base_model", SMOKE_MODEL])
     out, err = capsys.readouterr()
-    assert out.endswith("\n") and "smollm2-135m-instruct + " in err and "새 토큰" in err
-    with pytest.raises(SystemExit, match=r"'gpt2'가 아니라 'smollm2-135m-instruct'로 학습한 어댑터"):
+    assert out.endswith("\n") and f"{SMOKE_MODEL} + " in err and "새 토큰" in err
+    # the hub id names the whole SmolLM2 (30 blocks), not smoke's first 8: refused, not silently mixed
+    with pytest.raises(SystemExit, match=f"'smollm2-135m-instruct'가 아니라 '{SMOKE_MODEL}'로 학습한 어댑터"):
+        infer.main(["--lora_weights", adapter, "--prompt", "x", "--base_model", "HuggingFaceTB/SmolLM2-135M-Instruct"])
+    with pytest.raises(SystemExit, match=f"'gpt2'가 아니라 '{SMOKE_MODEL}'로 학습한 어댑터"):
         infer.main(["--lora_weights", adapter, "--prompt", "x", "--base_model", "gpt2"])
     with pytest.raises(SystemExit, match="add --do_sample"):
         infer.main(["--lora_weights", adapter, "--prompt", "x", "--temperature", "0.7"])
@@ -106,7 +111,7 @@ def test_infer_answers_with_the_adapter_in_its_training_format(workflow, capsys)
 def test_merge_goes_into_the_weights_the_adapter_was_trained_on_and_never_overwrites(workflow, capsys):
     folder, _ = workflow
     adapter, out = str(folder / "run" / "adapter"), folder / "merged"
-    merge.main(["--base_model", "smollm2-135m-instruct", "--lora_weights", adapter, "--output_dir", str(out)])
+    merge.main(["--base_model", SMOKE_MODEL, "--lora_weights", adapter, "--output_dir", str(out)])
     record = json.loads((out / "course_merged.json").read_text(encoding="utf-8"))
     meta = json.loads((folder / "run" / "adapter" / "course_adapter.json").read_text(encoding="utf-8"))
     assert record["merged_into"] == "dequantized" and record["adapter"] == adapter

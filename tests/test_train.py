@@ -28,7 +28,7 @@ def test_training_lowers_heldout_loss_and_saves_peft_adapter(uninterrupted, smok
     files = sorted(p.name for p in r.adapter_dir.iterdir())
     assert {"adapter_config.json", "adapter_model.safetensors", "course_adapter.json"} <= set(files)
     meta = json.loads((r.adapter_dir / "course_adapter.json").read_text())
-    assert meta["base_model"] == "smollm2-135m-instruct" and meta["base_weights"].startswith("sha256:")
+    assert meta["base_model"] == smoke.model and meta["base_weights"].startswith("sha256:")
     assert meta["template"] == "koalpaca" and meta["max_length"] == smoke.seq_len and meta["profile"] == "smoke"
     assert r.tokens_per_second > 0 and r.peak_memory_bytes > 0
 
@@ -47,12 +47,12 @@ def test_stopped_then_resumed_run_matches_uninterrupted(uninterrupted, smoke, tm
     assert resumed.heldout_loss_after == pytest.approx(uninterrupted.heldout_loss_after, abs=0.02)
 
 
-def test_saved_adapter_reloads_with_the_same_logits(uninterrupted):
+def test_saved_adapter_reloads_with_the_same_logits(uninterrupted, smoke):
     from peft import PeftModel
 
     from course_utils.loading import load_model
 
-    reloaded = PeftModel.from_pretrained(load_model("smollm2-135m-instruct"), uninterrupted.adapter_dir)
+    reloaded = PeftModel.from_pretrained(load_model(smoke.model), uninterrupted.adapter_dir)
     ids = torch.tensor([[1, 2, 3, 400, 500, 600]])
     uninterrupted.model.eval()
     reloaded.eval()
@@ -79,8 +79,9 @@ def test_tensorboard_event_file_holds_the_training_scalars(uninterrupted):
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"train/loss", "eval/loss", "train/learning_rate", "train/grad_norm"} <= tags, tags
-    assert [round(s.value, 6) for s in events.Scalars("eval/loss")] == [
-        round(e["eval_loss"], 6) for e in uninterrupted.log_history if "eval_loss" in e]
+    # TensorBoard stores float32: the same values to float32's precision (rounding both to 6 decimals can differ)
+    assert [s.value for s in events.Scalars("eval/loss")] == pytest.approx(
+        [e["eval_loss"] for e in uninterrupted.log_history if "eval_loss" in e], rel=1e-6)
 
 
 def _files(folder):

@@ -53,7 +53,7 @@ CLI_CASES = [
     ("typo-key", lambda p: p.update(seq_lenght=128), None,
      [], r"unknown key\(s\) \['seq_lenght'\]", r"Valid keys: .*seq_len"),
     ("seq-len-above-model-max", lambda p: p.update(seq_len=100_000), None,
-     [], r"seq_len=100000 is above smollm2-135m-instruct's maximum of 8192", r"Set seq_len to 8192 or less"),
+     [], r"seq_len=100000 is above smollm2-135m-first-8-layers's maximum of 8192", r"Set seq_len to 8192 or less"),
     ("unknown-model", lambda p: p.update(model="llama-7b"), None,
      [], r"model 'llama-7b' is not in the registry", r"Valid models: gpt2"),
     ("bad-quantization", lambda p: p.update(quantization="nf3"), None,
