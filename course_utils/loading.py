@@ -51,9 +51,11 @@ def ensure_cached(spec: ModelSpec | str, progress=print) -> Path:
     (file lock). ``progress`` receives one-line status messages (pass ``None`` for silence).
     """
     spec = get_spec(spec)
-    message = (f"{spec.key}: {spec.truncated_from}의 앞쪽 {spec.num_layers}개 층만 캐시에 저장합니다 (한 번만)..."
-               if spec.truncated_from else f"{spec.key}를 GGUF에서 safetensors 캐시로 바꿉니다 (한 번만, 10-100 s쯤)...")
-    return _build_once(spec, cache_dir(spec), lambda tmp: _convert_gguf(spec, tmp), progress, message)
+    if spec.truncated_from:
+        build, message = _truncate, f"{spec.key}: {spec.truncated_from}의 앞쪽 {spec.num_layers}개 층만 캐시에 저장합니다 (한 번만)..."
+    else:
+        build, message = _convert_gguf, f"{spec.key}를 GGUF에서 safetensors 캐시로 바꿉니다 (한 번만, 10-100 s쯤)..."
+    return _build_once(spec, cache_dir(spec), lambda tmp: build(spec, tmp), progress, message)
 
 
 def tokenizer_cache_dir(spec: ModelSpec | str) -> Path:
@@ -109,8 +111,6 @@ def _build_once(spec: ModelSpec, final: Path, build, progress, message: str) -> 
 def _convert_gguf(spec: ModelSpec, out_dir: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    if spec.truncated_from:
-        return _truncate(spec, out_dir)
     tokenizer_dir = tokenizer_cache_dir(spec)
     read_before = (tokenizer_dir / COMPLETE_MARKER).exists()  # by a lesson that only tokenized (04)
     loaded, tok = read_gguf(gguf_path(spec), tokenizer=not read_before)
@@ -138,12 +138,11 @@ def _truncate(spec: ModelSpec, out_dir: Path) -> None:
     """The whole model's cached copy with only its first ``num_hidden_layers`` blocks, saved in ``out_dir``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    keep, whole = spec.num_layers, get_spec(spec.truncated_from).num_layers
+    if keep >= whole:  # checked before the whole model is built or read
+        raise ValueError(f"{spec.key} keeps {keep} blocks, but {spec.truncated_from} has only {whole}")
     source = ensure_cached(spec.truncated_from)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
-    keep = spec.num_layers
-    if keep >= model.config.num_hidden_layers:
-        raise ValueError(f"{spec.key} keeps {keep} blocks, but {spec.truncated_from} has only "
-                         f"{model.config.num_hidden_layers}")
     model.model.layers = model.model.layers[:keep]
     model.config.num_hidden_layers = keep
     if getattr(model.config, "layer_types", None):

@@ -18,6 +18,7 @@ from course_utils.profiles import get_profile
 
 SMOKE_MODEL = get_profile("smoke").model  # the model smoke's adapters are trained on
 
+
 @pytest.fixture(scope="module")
 def adapter_dir(tmp_path_factory):
     from course_utils.loading import load_model
