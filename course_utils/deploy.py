@@ -121,7 +121,8 @@ def first_difference(model, tokenizer, question: str, a: str, b: str) -> dict:
     k = next((i for i, (x, y) in enumerate(zip(ids_a, ids_b, strict=False)) if x != y), min(len(ids_a), len(ids_b)))
     prompt = prompt_tensor(model, tokenizer, question)
     with torch.no_grad():
-        logits = model(input_ids=torch.cat([prompt, torch.tensor([ids_a[:k]], dtype=torch.long)], dim=1)).logits[0, -1]
+        answer = torch.tensor([ids_a[:k]], dtype=torch.long, device=prompt.device)  # the prompt is on the model's device
+        logits = model(input_ids=torch.cat([prompt, answer], dim=1)).logits[0, -1]
     other = ids_b[k] if k < len(ids_b) else tokenizer.eos_token_id
     mine = ids_a[k] if k < len(ids_a) else tokenizer.eos_token_id
     return {"question": question, "token": k, "margin": float(logits[mine] - logits[other])}

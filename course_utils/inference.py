@@ -49,10 +49,16 @@ def hangul_share(text: str) -> float:
     return sum("\uac00" <= c <= "\ud7a3" for c in chars) / len(chars) if chars else 0.0
 
 
+def instruction_ids(tokenizer, instruction: str, input_text: str = "", template: str = KOALPACA) -> list[int]:
+    """The token ids of one instruction's prompt (the template up to where the answer starts)."""
+    prompt, _ = format_record({"instruction": instruction, "input": input_text, "output": ""}, tokenizer, template)
+    return prompt_ids(prompt, tokenizer, template)
+
+
 def prompt_tensor(model, tokenizer, instruction: str, input_text: str = "", template: str = KOALPACA) -> torch.Tensor:
     """The prompt of one instruction as a (1, tokens) id tensor on the model's device."""
-    prompt, _ = format_record({"instruction": instruction, "input": input_text, "output": ""}, tokenizer, template)
-    return torch.tensor([prompt_ids(prompt, tokenizer, template)], device=next(model.parameters()).device)
+    return torch.tensor([instruction_ids(tokenizer, instruction, input_text, template)],
+                        device=next(model.parameters()).device)
 
 
 @torch.no_grad()
@@ -122,7 +128,7 @@ def generate_batch(model, tokenizer, questions: list[tuple[str, str]], template:
     # so padded rows would be pushed away from ending. Masked by attention, the pad id is never seen otherwise.
     pad = next(i for i in (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.unk_token_id, 0)
                if i is not None and i != eos)
-    prompts = [prompt_tensor(model, tokenizer, q, i, template)[0].tolist() for q, i in questions]
+    prompts = [instruction_ids(tokenizer, q, i, template) for q, i in questions]
     order = sorted(range(len(prompts)), key=lambda k: len(prompts[k]))
     rows: dict[int, dict] = {}
     was_training = model.training

@@ -5,7 +5,9 @@ Methods
   ``fp16=True``: fp32 weights (4 B) + fp32 gradients (4 B) + AdamW states (8 B) = 16 B per value.
 - ``lora``:  frozen base in the compute dtype (fp16: 2 B) + fp32 LoRA adapters.
 - ``qlora``: frozen base with linear layers in nf4 (0.5 B + block constants), the rest (embedding,
-  output head, norms) in the compute dtype, + fp32 LoRA adapters.
+  output head, norms) in fp32, + fp32 LoRA adapters: peft's ``prepare_model_for_kbit_training``, which QLoRA
+  training calls, casts every fp16/bf16 parameter of a quantized model to fp32 (peft 0.21.2, utils/other.py:
+  "cast all non INT8 parameters to fp32"; pinned by tests/test_vram.py).
 
 Activations are what autograd keeps for the backward pass. The per-layer accounting below lists the tensors
 PyTorch saves for each operation of a decoder layer (checked against ``saved_tensors_hooks`` in ``vram_measure``).
@@ -27,19 +29,19 @@ NESTED_BLOCK = 256  # absmax values per second-level block with double quantizat
 ADAM8_MIN_SIZE = 4096  # bitsandbytes keeps 32-bit states for tensors smaller than this (min_8bit_size)
 ADAM8_BLOCK = 256  # 8-bit optimizer block size: one fp32 absmax per block and state
 PAGED_MIN_SIZE = 100_000  # bitsandbytes pages only state tensors with at least this many values
-CUDA_CONTEXT_BYTES = int(0.4 * GIB)  # assumption: CUDA context + kernels, outside the PyTorch allocator
+CUDA_CONTEXT_BYTES = int(0.4 * GIB)  # assumed when not measured: CUDA context + kernels, outside PyTorch's allocator
 BUDGET_8GB = 8 * GIB
 
 TERMS = {
     "weights_linear": "base weights: linear layers (quantizable)",
-    "weights_other": "base weights: embedding, output head, norms",
+    "weights_other": "base weights: embedding, output head, norms (fp32 under QLoRA)",
     "quant_constants": "quantization constants (absmax, double quant)",
     "lora_weights": "LoRA adapter weights",
     "gradients": "gradients",
     "optimizer": "optimizer states",
     "activations": "activations saved for backward",
     "logits": "logits + log-probabilities",
-    "cuda_context": "CUDA context (assumed)",
+    "cuda_context": "CUDA context (measured when given, else assumed 0.4 GiB)",
 }
 
 
@@ -211,11 +213,13 @@ def activation_bytes(spec: ModelSpec | str, seq_len: int, batch_size: int = 1, m
 def estimate_vram(model: ModelSpec | str, method: str = "qlora", seq_len: int = 512, batch_size: int = 1,
                   r: int = 8, targets: str = "attention", gradient_checkpointing: bool = True,
                   optimizer: str = "paged_adamw_8bit", compute_dtype: str = "float16",
-                  lora_dropout: float = 0.05, device: str = "cuda") -> VramEstimate:
+                  lora_dropout: float = 0.05, device: str = "cuda", cuda_context: int | None = None) -> VramEstimate:
     """Estimate training memory in bytes, per term (see ``TERMS``).
 
-    ``compute_dtype`` is the dtype of the frozen weights that are not quantized and of activations
-    (``float32`` on a CPU). ``device="cpu"`` drops the CUDA context term.
+    ``compute_dtype`` is the dtype of the frozen weights that are not quantized (except under QLoRA, where
+    ``prepare_model_for_kbit_training`` makes them fp32) and of activations (``float32`` on a CPU).
+    ``device="cpu"`` drops the CUDA context term; ``cuda_context`` is a measured context in bytes
+    (``memory.cuda_outside_pytorch``) in place of the assumed ``CUDA_CONTEXT_BYTES``.
     """
     spec = get_spec(model)
     if method not in ("full", "lora", "qlora"):
@@ -238,7 +242,8 @@ def estimate_vram(model: ModelSpec | str, method: str = "qlora", seq_len: int = 
         t["weights_linear"], t["quant_constants"] = weight_bytes(counts.linear, fmt)
         if method == "qlora":  # absmax is computed per weight matrix
             t["quant_constants"] = sum(weight_bytes(n, "nf4")[1] for n in linear_sizes)
-        t["weights_other"] = cb * (counts.total - counts.linear)
+        # QLoRA: prepare_model_for_kbit_training casts the unquantized rest to fp32 (module docstring)
+        t["weights_other"] = (4 if method == "qlora" else cb) * (counts.total - counts.linear)
         sizes = lora_tensor_sizes(spec.key, targets, r) if MODELS.get(spec.key) == spec else \
             _lora_sizes_uncached(spec, targets, r)
         t["lora_weights"] = 4 * sum(sizes)
@@ -251,7 +256,7 @@ def estimate_vram(model: ModelSpec | str, method: str = "qlora", seq_len: int = 
                            gradient_checkpointing, compute_dtype, device)
     t["activations"] = act["layers"] + act["outside"]
     t["logits"] = act["logits"]
-    t["cuda_context"] = CUDA_CONTEXT_BYTES if device == "cuda" else 0
+    t["cuda_context"] = (CUDA_CONTEXT_BYTES if cuda_context is None else cuda_context) if device == "cuda" else 0
     return est
 
 

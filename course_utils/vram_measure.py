@@ -224,19 +224,21 @@ def make_optimizer(params, name: str, lr: float):
 
 
 def measure_cuda_peak(model, seq_len: int, batch_size: int = 1, optimizer: str = "paged_adamw_8bit",
-                      seed: int = 0) -> dict[str, int]:
-    """Peak CUDA memory (bytes) of one full training step: forward, backward, optimizer step."""
+                      seed: int = 0, dtype: torch.dtype = torch.float16) -> dict[str, int]:
+    """Peak CUDA memory (bytes) of one full training step: forward, backward, optimizer step, under autocast to
+    ``dtype`` (the profile's: fp16 or bf16; fp32 runs without autocast), the inputs on the model's device."""
     if not torch.cuda.is_available():
         raise RuntimeError("measure_cuda_peak needs a CUDA GPU; on a CPU use measure_training_memory")
     gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(10, min(model.config.vocab_size, 30000), (batch_size, seq_len), generator=gen).cuda()
+    ids = torch.randint(10, min(model.config.vocab_size, 30000), (batch_size, seq_len), generator=gen)
+    ids = ids.to(next(model.parameters()).device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(trainable, optimizer, lr=0.0)
     model.train()
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()
-    with torch.autocast("cuda", dtype=torch.float16):
+    with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
         loss = model(input_ids=ids, labels=ids).loss
     loss.backward()
     opt.step()
@@ -272,12 +274,18 @@ def estimate_vs_measured(model, profile, seq_len: int, gradient_checkpointing: b
              "measured": m, "error_pct": pct_error(e, m)} for name, e, m in pairs]
 
 
-def check_estimate(model, profile) -> list[dict]:
-    """Estimate vs measurement on this machine for the profile's sequence lengths.
+# Korean names of every term ``check_estimate`` returns (CPU: each term; CUDA: the step's peak), as 01 shows them
+TERM_LABELS = {"parameters": "파라미터", "gradients": "그래디언트", "optimizer": "옵티마이저", "activations": "활성화",
+               "logits": "로짓", "peak total": "한 스텝의 최대 할당 합계"}
 
-    CPU: every term, with and without checkpointing (``estimate_vs_measured``). CUDA: the peak of
-    ``torch.cuda.max_memory_allocated`` over one step against the estimate without the CUDA context
-    (the context lives outside PyTorch's allocator).
+
+def check_estimate(model, profile) -> list[dict]:
+    """Estimate vs measurement on this machine for the profile's sequence lengths; every row's ``term`` is a key of
+    ``TERM_LABELS``.
+
+    CPU: every term, with and without checkpointing (``estimate_vs_measured``). CUDA: one row per length, term
+    ``peak total``: ``torch.cuda.max_memory_allocated`` over one step against the estimate without the CUDA context
+    (the context lives outside PyTorch's allocator; ``memory.cuda_outside_pytorch`` measures it).
     """
     from .units import pct_error
     from .vram import estimate_vram
@@ -287,13 +295,14 @@ def check_estimate(model, profile) -> list[dict]:
         if torch.cuda.is_available() and profile.device == "cuda":
             if profile.gradient_checkpointing:
                 model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-            peak = measure_cuda_peak(model, seq_len, 1, profile.optimizer)["peak_allocated"]
+            peak = measure_cuda_peak(model, seq_len, 1, profile.optimizer, dtype=profile.torch_dtype)["peak_allocated"]
             est = estimate_vram(profile.model, "qlora" if profile.quantization == "nf4" else "lora", seq_len, 1,
                                 profile.lora.r, profile.lora.targets, profile.gradient_checkpointing,
                                 profile.optimizer, profile.dtype, profile.lora.dropout, device="cuda")
             total = est.total - est.terms["cuda_context"]
-            rows.append({"seq_len": seq_len, "checkpointing": profile.gradient_checkpointing, "term": "peak total",
-                         "estimated": total, "measured": peak, "error_pct": pct_error(total, peak)})
+            rows.append({"seq_len": seq_len, "batch_size": 1, "checkpointing": profile.gradient_checkpointing,
+                         "term": "peak total", "estimated": total, "measured": peak,
+                         "error_pct": pct_error(total, peak)})
         else:
             for ckpt in (False, True):
                 rows.extend(estimate_vs_measured(model, profile, seq_len, ckpt))

@@ -120,9 +120,10 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
 # 조건: 시퀀스 길이 512, 배치 1, LoRA r=8(어텐션 투영), [그래디언트 체크포인팅](용어.md#그래디언트-체크포인팅-gradient-checkpointing)(gradient checkpointing) 켬.
 # - **full**: Trainer `fp16=True` 혼합 정밀도 — fp32 가중치 + fp32 그래디언트 + AdamW 상태 = 값당 16 B
 # - **lora**: fp16 기본 가중치 + fp32 어댑터, paged 8-bit AdamW
-# - **qlora**: nf4 선형층 + fp16 나머지 + fp32 어댑터, paged 8-bit AdamW
+# - **qlora**: nf4 선형층 + fp32 나머지 + fp32 어댑터, paged 8-bit AdamW. 나머지(임베딩, 출력층, 정규화 층)가 fp32인 이유:
+#   QLoRA 학습이 부르는 peft의 `prepare_model_for_kbit_training`이 4비트가 아닌 fp16/bf16 파라미터를 모두 fp32로 바꿉니다.
 #
-# CUDA 컨텍스트(context)는 0.4 GiB로 가정합니다(PyTorch 할당기 밖에 있어 여기서는 잴 수 없습니다).
+# CUDA 컨텍스트(context)는 0.4 GiB로 가정합니다(PyTorch 할당기 밖에 있어 CPU에서는 잴 수 없습니다). GPU에서는 6절이 직접 잽니다.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -144,8 +145,8 @@ for model in dict.fromkeys(model for model, _ in weights_of):
 # %% [markdown]
 # full 파인튜닝은 값당 16 B가 들어 TinyLlama(1.1B)조차 8 GB에 들어가지 않습니다. LoRA는 가중치만 fp16으로 두고,
 # QLoRA는 선형 층의 가중치를 16비트에서 4비트로 줄이지만, 가중치 전체는 4분의 1이 되지 않습니다(위의 ÷ 값): 임베딩, 출력 층과
-# 정규화 층은 16비트로 남고, 4비트 블록마다 양자화 상수가 붙기 때문입니다(02에서 모듈별로 잽니다). 임베딩이 큰 작은 모델일수록
-# 덜 줄어듭니다. 로짓(배치·길이·어휘)이 활성화보다 큰 경우가 많다는 점도 보세요.
+# 정규화 층은 4비트가 되지 않고 학습 준비에서 fp32로 커지며, 4비트 블록마다 양자화 상수가 붙기 때문입니다(02에서 모듈별로 잽니다).
+# 임베딩이 큰 작은 모델일수록 덜 줄어듭니다. 로짓(배치·길이·어휘)이 활성화보다 큰 경우가 많다는 점도 보세요.
 #
 # ### 선호 학습(10)의 한 스텝: 참조 모델을 따로 불러오면
 #
@@ -229,33 +230,63 @@ print(f"학습 레코드 {len(records)}개: 평균 {sum(lengths) / len(lengths):
 #   (`torch.autograd.graph.saved_tensors_hooks`, 패딩 없는 입력, 파라미터·버퍼 제외, 로짓은 따로).
 #   체크포인팅을 켜면 각 층의 입력 + 역전파 때 다시 계산되는 한 층의 저장분을 더합니다.
 #
-# GPU(CUDA)에서는 한 스텝의 `torch.cuda.max_memory_allocated`를 잽니다.
+# GPU(CUDA)에서는 한 스텝의 `torch.cuda.max_memory_allocated`를 항목 구분 없이 합계로 잽니다(표의 항목: 한 스텝의 최대 할당 합계).
 
 # %%
 from course_utils.loading import load_profile_model
 from course_utils.lora import attach_lora
 
-model = attach_lora(load_profile_model(profile), profile.lora)
+base = load_profile_model(profile)
+if profile.quantization != "none":  # as QLoRA training prepares it: frozen base, the unquantized rest in fp32
+    from peft import prepare_model_for_kbit_training
+
+    base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
+model = attach_lora(base, profile.lora)
 print(f"측정할 모델: {type(model.get_base_model()).__name__} + LoRA r = {profile.lora.r}")
 
 # %%
 import pandas as pd
 
-from course_utils.vram_measure import check_estimate
+from course_utils.vram_measure import TERM_LABELS, check_estimate
 
-rows = check_estimate(model, profile)
+rows = check_estimate(model, profile)  # CPU: each term; GPU: the step's peak (TERM_LABELS names both)
 table = pd.DataFrame(rows)
 table["estimated MiB"] = (table.pop("estimated") / MIB).round(2)
 table["measured MiB"] = (table.pop("measured") / MIB).round(2)
 table["error %"] = table.pop("error_pct").round(2)
-TERMS = {"parameters": "파라미터", "gradients": "그래디언트", "optimizer": "옵티마이저", "activations": "활성화", "logits": "로짓"}
 table.rename(columns={"seq_len": "길이", "batch_size": "배치", "checkpointing": "체크포인팅", "term": "항목",
-                      "estimated MiB": "추정 MiB", "measured MiB": "측정 MiB", "error %": "오차 %"}).replace(TERMS)
+                      "estimated MiB": "추정 MiB", "measured MiB": "측정 MiB", "error %": "오차 %"}).replace(TERM_LABELS)
 
 # %%
 worst = max(rows, key=lambda r: abs(r["error_pct"]))
-print(f"가장 큰 오차: {TERMS[worst['term']]} (길이 {worst['seq_len']}, 체크포인팅 {worst['checkpointing']}) "
+print(f"가장 큰 오차: {TERM_LABELS[worst['term']]} (길이 {worst['seq_len']}, 체크포인팅 {worst['checkpointing']}) "
       f"{worst['error_pct']:+.2f} %")
+
+# %% [markdown]
+# ### CUDA 컨텍스트: 가정 대신 측정
+#
+# 예산표는 CUDA 컨텍스트를 0.4 GiB로 가정했습니다. GPU에서는 카드에서 쓰이고 있지만 PyTorch가 잡아 두지 않은 메모리
+# (`torch.cuda.mem_get_info`의 사용량 − `torch.cuda.memory_reserved`: CUDA 컨텍스트와 다른 프로그램)를 재서, 이 프로필의
+# 예산에 가정 대신 넣습니다.
+
+# %%
+import torch
+
+from course_utils.memory import cuda_outside_pytorch
+from course_utils.vram import CUDA_CONTEXT_BYTES
+
+method = "qlora" if profile.quantization == "nf4" else "lora"
+if torch.cuda.is_available():
+    context = cuda_outside_pytorch()
+    budget = estimate_vram(profile.model, method, profile.seq_len, profile.batch_size, profile.lora.r, profile.lora.targets,
+                           profile.gradient_checkpointing, profile.optimizer, profile.dtype, cuda_context=context)
+    card = torch.cuda.get_device_properties(0).total_memory
+    print(f"측정한 PyTorch 밖 메모리(CUDA 컨텍스트 등): {context / GIB:.2f} GiB (가정 {CUDA_CONTEXT_BYTES / GIB:.2f} GiB)")
+    print(f"{profile.model} {method} 예산 (길이 {profile.seq_len}, 배치 {profile.batch_size}): {budget.total / GIB:.2f} GiB, "
+          f"카드 {card / GIB:.2f} GiB -> {'들어감' if budget.total <= card else '안 들어감'}")
+else:
+    print(f"GPU가 없어 CUDA 컨텍스트를 잴 수 없습니다: 예산표는 가정한 {CUDA_CONTEXT_BYTES / GIB:.2f} GiB를 씁니다. "
+          f"GPU에서는 이 셀이 그것을 재서 이 프로필의 예산에 넣습니다.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. 계산기
@@ -275,9 +306,10 @@ vram_calculator()
 # %%
 qlora = estimate_vram("tinyllama-1.1b", "qlora", 512, 1, 8)
 full = estimate_vram("tinyllama-1.1b", "full", 512, 1, 8, optimizer="adamw_torch")
-act = [r for r in rows if r["term"] == "activations"]
+focus = [r for r in rows if r["term"] == "activations"] or rows  # on a GPU the rows are the step's peak total
 print(f"TinyLlama full 파인튜닝 추정: {full.total / GIB:.2f} GiB, QLoRA: {qlora.total / GIB:.2f} GiB")
-print(f"{profile.model} 활성화: 추정 대 측정 오차 {min(r['error_pct'] for r in act):+.2f} % ~ {max(r['error_pct'] for r in act):+.2f} %")
+print(f"{profile.model} {TERM_LABELS[focus[0]['term']]}: 추정 대 측정 오차 {min(r['error_pct'] for r in focus):+.2f} % ~ "
+      f"{max(r['error_pct'] for r in focus):+.2f} %")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
 

@@ -140,7 +140,7 @@ config = LoraConfig(
 )
 assert config == lora_config(profile.lora, base), "the lesson's LoraConfig differs from the one training builds"
 print("target_modules =", sorted(config.target_modules), " r =", config.r, " lora_alpha =", config.lora_alpha)
-inputs = tokenizer("한국의 수도는 어디인가요?", return_tensors="pt")
+inputs = tokenizer("한국의 수도는 어디인가요?", return_tensors="pt").to(base.device)  # where the model is (cuda:0 when 4-bit)
 base.eval()
 with torch.no_grad():
     logits_before = base(**inputs).logits

@@ -155,3 +155,99 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.when == "call" and report.failed:
         item.failed = True
+
+
+NOTEBOOK_SOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
+
+
+def lesson_cells(notebook: str, *markers: str) -> list[str]:
+    """The code cells of ``notebooks/<notebook>`` (the paired jupytext .py) that contain one of ``markers``, in order;
+    each marker must match exactly one cell."""
+    from pathlib import Path
+
+    text = (Path(NOTEBOOK_SOURCES) / notebook).read_text(encoding="utf-8")
+    cells, current = [], None
+    for line in text.splitlines():
+        if line.startswith("# %%"):
+            if current is not None:
+                cells.append("\n".join(current))
+            current = None if "[markdown]" in line else []
+        elif current is not None:
+            current.append(line)
+    if current is not None:
+        cells.append("\n".join(current))
+    chosen = []
+    for marker in markers:
+        found = [c for c in cells if marker in c]
+        assert len(found) == 1, f"{notebook}: {len(found)} code cells contain {marker!r}"
+        chosen.append(found[0])
+    return sorted(chosen, key=cells.index)
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """torch reports one CUDA card of 8 GiB (an RTX 3070) with bf16, on this CPU: for the code that only reads what the
+    card says (memory figures, dtype checks). Tensors still live on the CPU: code that would put one on the GPU is
+    tested otherwise (the meta device, ``tests/test_cuda_branches.py``). ``fake_cuda.stats`` holds the numbers the memory
+    functions return; change them in a test."""
+    from types import SimpleNamespace
+
+    gib = 1024**3
+    stats = SimpleNamespace(total=8 * gib, free=6 * gib, reserved=int(1.25 * gib), allocated=gib,
+                            max_reserved=int(3.5 * gib), max_allocated=3 * gib, bf16=True, resets=0)
+    cuda = torch.cuda
+    monkeypatch.setattr(cuda, "is_available", lambda: True)
+    monkeypatch.setattr(cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(cuda, "synchronize", lambda *a, **k: None)
+    monkeypatch.setattr(cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(cuda, "get_device_name", lambda *a: "NVIDIA GeForce RTX 3070 (stand-in)")
+    monkeypatch.setattr(cuda, "get_device_capability", lambda *a: (8, 6) if stats.bf16 else (7, 5))
+    monkeypatch.setattr(cuda, "is_bf16_supported", lambda *a, **k: stats.bf16)
+    monkeypatch.setattr(cuda, "get_device_properties", lambda *a: SimpleNamespace(
+        total_memory=stats.total, name="RTX 3070 (stand-in)", major=8 if stats.bf16 else 7))
+    monkeypatch.setattr(cuda, "mem_get_info", lambda *a: (stats.free, stats.total))
+    monkeypatch.setattr(cuda, "memory_reserved", lambda *a: stats.reserved)
+    monkeypatch.setattr(cuda, "memory_allocated", lambda *a: stats.allocated)
+    monkeypatch.setattr(cuda, "max_memory_reserved", lambda *a: stats.max_reserved)
+    monkeypatch.setattr(cuda, "max_memory_allocated", lambda *a: stats.max_allocated)
+
+    def reset(*a):
+        stats.resets += 1
+
+    monkeypatch.setattr(cuda, "reset_peak_memory_stats", reset)
+    return stats
+
+
+class ForwardReached(Exception):
+    """The model's forward pass was called with every input tensor on the model's device (``device_checked``)."""
+
+
+class DeviceMismatch(AssertionError):
+    """The model's forward pass was called with an input tensor on another device than the model's."""
+
+
+def device_checked(model, device: str = "meta"):
+    """``model`` moved to ``device`` (``meta``: no memory, no computation), whose forward pass (and ``generate``) stops at
+    once: with
+    ``DeviceMismatch`` when an input tensor is elsewhere (what ``cuda:0`` raises as "Expected all tensors to be on the
+    same device"), else with ``ForwardReached``. A learner's 4-bit model sits on ``cuda:0`` while a tokenizer's output
+    stays on the CPU: on this CPU, ``meta`` plays ``cuda:0``."""
+    model.to(device)
+    if device == "meta":  # ops whose result size depends on values (nonzero) get a stand-in result on meta
+        import torch.fx.experimental._config as fx_config
+
+        fx_config.meta_nonzero_assume_all_nonzero = True
+
+    def check(module, args, kwargs):
+        here = next(module.parameters()).device
+        wrong = [f"{name}: {t.device}" for name, t in [*enumerate(args), *kwargs.items()]
+                 if isinstance(t, torch.Tensor) and t.device != here]
+        if wrong:
+            raise DeviceMismatch(f"the model is on {here}, its inputs on {', '.join(wrong)}")
+        raise ForwardReached(str(here))
+
+    model.register_forward_pre_hook(check, with_kwargs=True)
+    # generate() prepares its loop with values (.item()) before the first forward: check its inputs where it starts
+    model.generate = lambda *args, **kwargs: check(model, args, kwargs)
+    return model

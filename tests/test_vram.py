@@ -1,13 +1,15 @@
 import math
 
 import pytest
+import torch
 from conftest import tiny_model, tiny_spec
 from peft import get_peft_model
 
 from course_utils.lora import lora_config
-from course_utils.models import get_spec
+from course_utils.models import count_params, get_spec, meta_model
 from course_utils.profiles import LoraSettings, get_profile
 from course_utils.vram import (
+    CUDA_CONTEXT_BYTES,
     activation_bytes,
     budget_table,
     estimate_vram,
@@ -63,7 +65,8 @@ def test_gpt2_qlora_terms_by_hand():
         blocks = math.ceil(n / 64)
         constants += 12 * (blocks + 4 * math.ceil(blocks / 256))
     assert t["quant_constants"] == constants
-    assert t["weights_other"] == 2 * (GPT2_PARAMS - GPT2_LINEAR)  # embeddings, norms, biases in fp16
+    # embeddings, norms, biases: fp32, as prepare_model_for_kbit_training leaves them (below); d545876 counted fp16
+    assert t["weights_other"] == 4 * (GPT2_PARAMS - GPT2_LINEAR)
     lora = 12 * (8 * (768 + 2304) + 8 * (768 + 768))
     assert t["lora_weights"] == t["gradients"] == 4 * lora
     sizes = [8 * 768, 2304 * 8, 8 * 768, 768 * 8] * 12
@@ -139,3 +142,32 @@ def test_estimator_parameters_name_the_valid_choices():
 
     with pytest.raises(ValueError, match=r"method='qlra': choose 'full', 'lora' or 'qlora'"):
         estimate_vram("gpt2", method="qlra")
+
+
+def test_qlora_training_keeps_the_unquantized_weights_in_fp32_as_the_estimate_counts(tmp_path):
+    """peft's prepare_model_for_kbit_training casts the embedding, output head and norms of an fp16 nf4 model to fp32
+    (what the estimator's ``weights_other`` counts under QLoRA; at d545876 it counted them in fp16: 0.25 GiB short for
+    TinyLlama)."""
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    tiny_model("tinyllama-1.1b").save_pretrained(tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float16, quantization_config=BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float16))
+    assert model.get_input_embeddings().weight.dtype == torch.float16
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    rest = [p for p in model.parameters() if type(p).__name__ != "Params4bit"]
+    assert rest and {p.dtype for p in rest} == {torch.float32}
+    assert model.get_output_embeddings().weight.dtype == torch.float32
+    est = estimate_vram("tinyllama-1.1b", "qlora", 512, 1)
+    counts = count_params(meta_model("tinyllama-1.1b"))
+    assert est.terms["weights_other"] == 4 * (counts.total - counts.linear)
+
+
+def test_a_measured_cuda_context_replaces_the_assumed_one():
+    assumed = estimate_vram("tinyllama-1.1b", "qlora", 512, 1)
+    measured = estimate_vram("tinyllama-1.1b", "qlora", 512, 1, cuda_context=123 * 1024**2)
+    assert assumed.terms["cuda_context"] == CUDA_CONTEXT_BYTES
+    assert measured.terms["cuda_context"] == 123 * 1024**2
+    assert measured.total - assumed.total == 123 * 1024**2 - CUDA_CONTEXT_BYTES
+    assert estimate_vram("tinyllama-1.1b", "qlora", 512, 1, device="cpu", cuda_context=5).terms["cuda_context"] == 0

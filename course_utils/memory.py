@@ -1,0 +1,141 @@
+"""GPU memory during a run: inputs on the model's device, one big model at a time, each stage measured.
+
+An 8 GB card holds one 1-3B model at a time, so every lesson and command follows three rules:
+- tensors a lesson builds (a tokenizer's output) go to the model's device before a forward pass (``to_device``);
+- a model no longer needed is freed before the next one loads (``free``): ``del`` drops the name, but a model that
+  trained under mixed precision sits in a reference cycle (accelerate replaces ``model.forward`` with an
+  autocast-wrapped copy that holds the model: accelerate/accelerator.py, ``prepare_model``), so only ``gc.collect()``
+  frees it, and ``torch.cuda.empty_cache()`` then hands the cached blocks back to the card;
+- each stage of a run reports its own peak (``Stage``): ``torch.cuda.reset_peak_memory_stats()`` before it,
+  ``max_memory_reserved`` after (what the allocator held from the card, not only what tensors used), plus the memory
+  outside PyTorch (the CUDA context, other programs: ``mem_get_info``), beside the card's total, with a verdict.
+
+On a CPU, ``Stage`` says that it would print this on a GPU. ``live_models`` finds every model alive in this process
+(the residency check of ``tests/test_residency.py``).
+"""
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+
+import torch
+
+from .units import GIB
+
+
+def model_device(model) -> torch.device:
+    """Where a model's inputs must be: the device of its first parameter (``model.device`` for transformers models;
+    a bitsandbytes 4-bit model is placed on ``cuda:0`` when it is loaded on a machine with CUDA)."""
+    device = getattr(model, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    return next(model.parameters()).device
+
+
+def to_device(batch, model):
+    """``batch`` (a tensor, a tokenizer's ``BatchEncoding`` or a dict of tensors) on ``model``'s device."""
+    device = model_device(model)
+    if isinstance(batch, torch.Tensor) or hasattr(batch, "to"):
+        return batch.to(device)
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def free() -> None:
+    """Free what no name holds any more: ``gc.collect()`` (reference cycles: see the module docstring), then, on CUDA,
+    ``torch.cuda.empty_cache()``. Call it after ``del`` of a model, before the next one loads."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def cuda_outside_pytorch() -> int:
+    """Bytes of the card in use but not reserved by this process's PyTorch allocator: the CUDA context (kernels,
+    cuBLAS workspaces) and every other program on the card (a desktop, another notebook). 0 without CUDA."""
+    if not torch.cuda.is_available():
+        return 0
+    free_bytes, total = torch.cuda.mem_get_info()
+    return max(0, total - free_bytes - torch.cuda.memory_reserved())
+
+
+@dataclass
+class StageMemory:
+    """One stage's GPU memory in bytes (all 0 and ``cuda`` False on a machine without CUDA)."""
+
+    name: str
+    cuda: bool
+    peak_allocated: int = 0  # max_memory_allocated: tensors alive at the peak
+    peak_reserved: int = 0  # max_memory_reserved: what the allocator held from the card at the peak
+    outside: int = 0  # the CUDA context and other programs (cuda_outside_pytorch), measured at the end
+    card: int = 0  # the card's total memory
+    budget: int = 0  # what the verdict compares against: the card, or the learner's 8 GiB when smaller
+
+    @property
+    def total(self) -> int:
+        """What the card had to hold at this stage's peak: reserved by PyTorch + outside PyTorch."""
+        return self.peak_reserved + self.outside
+
+    def verdict(self) -> str:
+        """One Korean line: the stage's peak beside the card, and whether it fits."""
+        if not self.cuda:
+            return (f"{self.name}: GPU가 없어 GPU 메모리를 재지 않았습니다. GPU에서는 여기에 이 단계의 "
+                    f"torch.cuda.max_memory_reserved와 CUDA 컨텍스트를 카드의 전체 메모리 옆에 출력합니다.")
+        left = self.budget - self.total
+        fits = (f"들어갑니다 (남는 메모리 {left / GIB:.2f} GiB)" if left >= 0 else
+                f"들어가지 않습니다: {-left / GIB:.2f} GiB가 넘칩니다")
+        return (f"{self.name}: 최대 예약(max_memory_reserved) {self.peak_reserved / GIB:.2f} GiB "
+                f"(할당 {self.peak_allocated / GIB:.2f} GiB) + PyTorch 밖(CUDA 컨텍스트 등) {self.outside / GIB:.2f} GiB "
+                f"= {self.total / GIB:.2f} GiB, 기준 {self.budget / GIB:.2f} GiB "
+                f"(카드 {self.card / GIB:.2f} GiB)에 {fits}")
+
+
+class Stage:
+    """``with Stage("학습") as s: ...`` resets the CUDA peak statistics on entry and fills ``s.memory`` on exit
+    (a ``StageMemory``). ``budget`` defaults to the smaller of the card and 8 GiB (the course's target card)."""
+
+    def __init__(self, name: str, budget: int | None = None):
+        self.name = name
+        self.budget = budget
+        self.memory: StageMemory | None = None
+
+    def __enter__(self) -> Stage:
+        if torch.cuda.is_available():
+            free()
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not torch.cuda.is_available():
+            self.memory = StageMemory(self.name, cuda=False)
+            return
+        torch.cuda.synchronize()
+        card = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+        self.memory = StageMemory(self.name, cuda=True, peak_allocated=torch.cuda.max_memory_allocated(),
+                                  peak_reserved=torch.cuda.max_memory_reserved(), outside=cuda_outside_pytorch(),
+                                  card=card, budget=self.budget or min(card, 8 * GIB))
+
+
+def live_models() -> list[torch.nn.Module]:
+    """Every transformers model alive in this process that is not part of another one (found by a ``gc`` scan;
+    a peft model is found as the transformers model it wraps). Objects kept alive only by a reference cycle count
+    as alive, as they hold their memory until ``gc.collect()`` runs."""
+    from transformers import PreTrainedModel
+
+    models = [o for o in gc.get_objects() if isinstance(o, PreTrainedModel)]
+    inner = {id(m) for model in models for m in model.modules() if m is not model}
+    return [m for m in models if id(m) not in inner]
+
+
+def parameter_storage(models) -> dict[int, tuple[int, int, bool]]:
+    """{storage pointer: (bytes, values, packed 4-bit)} of every parameter and buffer of ``models``, each storage once
+    (tied weights, a peft wrapper and its base share storages). Values count a packed 4-bit weight at its logical
+    size. Tensors on the ``meta`` device hold nothing and are left out."""
+    seen: dict[int, tuple[int, int, bool]] = {}
+    for model in models:
+        for t in [*model.parameters(), *model.buffers()]:
+            if t.device.type == "meta":
+                continue
+            qs = getattr(t, "quant_state", None)
+            values = int(torch.Size(qs.shape).numel()) if qs is not None else t.numel()
+            seen[t.untyped_storage().data_ptr()] = (t.untyped_storage().nbytes(), values, qs is not None)
+    return seen
