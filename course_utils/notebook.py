@@ -56,11 +56,14 @@ def korean_plots() -> None:
 
 def setup(seed: int = SEED):
     """Prepare a notebook and return the active profile; prints one line the learner reads."""
-    from .profiles import active_profile
+    from .profiles import active_profile, for_this_card
 
     quiet_libraries()
     seed_everything(seed)
     korean_plots()
-    profile = active_profile()
+    chosen = active_profile()
+    profile = for_this_card(chosen)  # bf16 on a GPU for a model that overflows fp16
     print(f"프로필: {profile.name} · 모델: {profile.model} · 장치: {profile.device}")
+    if profile.dtype != chosen.dtype:
+        print(f"{profile.model}은 fp16에서 값이 넘치므로(overflow) 이 GPU에서는 {profile.dtype}로 학습하고 답합니다")
     return profile

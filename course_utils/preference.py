@@ -85,8 +85,29 @@ def training_pairs(profile, model, tokenizer, progress=print) -> list[dict]:
     return bundled + own
 
 
+def trainable_in_fp32(model) -> int:
+    """Cast ``model``'s trainable parameters to fp32 again; returns how many were not fp32.
+
+    TRL 1.16's ``DPOTrainer`` casts every trainable parameter of a 4-bit model to bf16 when it is built
+    (trl/trainer/dpo_trainer.py, lines 720-729: ``param.data = param.data.to(torch.bfloat16)``), whatever the
+    training precision, and no ``DPOConfig`` setting turns that off. A bf16 weight keeps 8 significant bits: an update
+    smaller than 1/256 of the weight rounds away, and at gpu8gb's learning rate of 5e-5 most do; with fp16 mixed
+    precision the GradScaler then runs over bf16 LoRA weights as well. The optimizer is built later, in ``train()``,
+    from the same parameter objects, so casting them back before ``train()`` gives AMP its fp32 master weights.
+    """
+    import torch
+
+    cast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+            cast += 1
+    return cast
+
+
 def preference_trainer(profile, method: str, model, tokenizer, pairs: list[dict], output_dir, callbacks=()):
-    """TRL's ``DPOTrainer`` (reference: the adapter switched off, ``ref_model=None``) or ``ORPOTrainer``."""
+    """TRL's ``DPOTrainer`` (reference: the adapter switched off, ``ref_model=None``; the trainable LoRA weights kept in
+    fp32, ``trainable_in_fp32``) or ``ORPOTrainer``."""
     from .preference_data import trl_dataset
 
     dataset = trl_dataset(pairs, tokenizer, profile.data.template)
@@ -94,8 +115,10 @@ def preference_trainer(profile, method: str, model, tokenizer, pairs: list[dict]
     if method == "dpo":
         from trl import DPOTrainer
 
-        return DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset, processing_class=tokenizer,
-                          callbacks=list(callbacks))
+        trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset,
+                             processing_class=tokenizer, callbacks=list(callbacks))
+        trainable_in_fp32(trainer.model)
+        return trainer
     from trl.experimental.orpo import ORPOTrainer
 
     return ORPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
@@ -110,7 +133,7 @@ def train_preference(profile, method: str, adapter_dir, output_dir, resume: bool
     from .adapter import save_adapter
     from .monitoring import training_callbacks, use_text_progress
     from .notebook import quiet_libraries
-    from .profiles import check_device
+    from .profiles import check_device, for_this_card
     from .runs import (
         CtrlC,
         check_earlier_run,
@@ -123,6 +146,7 @@ def train_preference(profile, method: str, adapter_dir, output_dir, resume: bool
     quiet_libraries()
     output_dir = Path(output_dir)
     check_device(profile)
+    profile = for_this_card(profile)  # bf16 for a model that overflows fp16; refused on a card without bf16
     if method not in METHODS:
         raise ValueError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
     check_output_folder(output_dir)

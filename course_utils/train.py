@@ -93,12 +93,13 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     from .adapter import save_adapter
     from .loading import load_profile_model, load_tokenizer
     from .lora import attach_lora
-    from .profiles import check_device
+    from .profiles import check_device, for_this_card
     from .runs import CtrlC, check_earlier_run, make_way
     from .variants import CHANGES_BASE, INITIAL_ADAPTER, initialize
 
     output_dir = Path(output_dir)
     check_device(profile)
+    profile = for_this_card(profile)  # bf16 for a model that overflows fp16; refused on a card without bf16
     if "wandb" in profile.train.report_to and importlib.util.find_spec("wandb") is None:
         raise ValueError("train.report_to에 wandb가 있지만 wandb가 설치되어 있지 않습니다: pip install wandb==0.31.0 "
                          "(또는 report_to: [tensorboard])")
@@ -224,7 +225,7 @@ def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str 
 
     run = prepare_run(profile, output_dir, resume, if_exists, progress)
     trainer = AnswerOnlyTrainer(
-        model=run.model, args=training_arguments(profile, run.checkpoint_dir), train_dataset=run.train_set,
+        model=run.model, args=training_arguments(run.profile, run.checkpoint_dir), train_dataset=run.train_set,
         eval_dataset=run.heldout, data_collator=TokenCountingCollator(run.pad), pad_id=run.pad,
         callbacks=training_callbacks(run, stop_after, callbacks))
     return finish_run(run, trainer, fit(run, trainer, progress), progress)

@@ -115,3 +115,79 @@ def test_course_functions_put_their_inputs_on_the_models_device(name, meta_tinyl
 
     with pytest.raises(ForwardReached, match="meta"):
         _call(name, meta_tinyllama, _tokenizer())
+
+
+def test_dpo_keeps_the_trainable_lora_weights_of_a_4bit_model_in_fp32(tmp_path):
+    """TRL 1.16's DPOTrainer casts every trainable weight of a 4-bit model to bf16 when it is built
+    (trl/trainer/dpo_trainer.py 720-729): at d545876 the course trained gpu8gb's DPO with bf16 LoRA weights, where an
+    update below 1/256 of a weight rounds away. The cast is measured here on a real 4-bit model, then undone."""
+    from conftest import tiny_nf4_models
+    from peft import LoraConfig, get_peft_model
+    from trl import DPOConfig, DPOTrainer
+
+    from course_utils.loading import load_tokenizer
+    from course_utils.preference import preference_trainer
+    from course_utils.preference_data import load_pairs, trl_dataset
+
+    tok = load_tokenizer("smollm2-135m-instruct")
+    pairs = load_pairs()[:2]
+
+    def lora_4bit():
+        nf4, _ = tiny_nf4_models(tmp_path / "base")
+        nf4.resize_token_embeddings(len(tok))
+        return get_peft_model(nf4, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+
+    model = lora_4bit()
+    assert model.is_loaded_in_4bit
+    trl_own = DPOTrainer(model=model, ref_model=None, train_dataset=trl_dataset(pairs, tok, "koalpaca"),
+                         processing_class=tok, args=DPOConfig(output_dir=str(tmp_path / "trl"), report_to=[],
+                                                              use_cpu=True))
+    assert {p.dtype for p in trl_own.model.parameters() if p.requires_grad} == {torch.bfloat16}  # what TRL does
+    profile = get_profile("smoke")
+    trainer = preference_trainer(profile, "dpo", lora_4bit(), tok, pairs, tmp_path / "course")
+    trainable = [p for p in trainer.model.parameters() if p.requires_grad]
+    assert trainable and {p.dtype for p in trainable} == {torch.float32}
+
+
+@pytest.mark.parametrize("model", ["gemma-3-270m", "phi-2"])
+def test_a_model_that_overflows_fp16_trains_in_bf16_on_a_card_with_bf16(model, fake_cuda, monkeypatch, tmp_path):
+    """At d545876 ``--model gemma-3-270m`` (or phi-2) with gpu8gb trained in fp16: Gemma-3's activations pass fp16's
+    65504 (transformers#36822), Phi-2's card warns of its fp16 attention. Now bf16 on an Ampere card, checked where
+    the run loads its model (the load is stopped there)."""
+    from course_utils import loading
+    from course_utils.overrides import with_model
+    from course_utils.train import prepare_run
+    from course_utils.trainer import recipe_arguments
+
+    class Loaded(Exception):
+        pass
+
+    def load(profile):
+        raise Loaded(profile.dtype)
+
+    tok = loading.load_tokenizer("smollm2-135m-instruct")  # phi-2's own comes from the hub
+    monkeypatch.setattr(loading, "load_profile_model", load)
+    monkeypatch.setattr(loading, "load_tokenizer", lambda key: tok)
+    monkeypatch.setattr("course_utils.train.prepare_data", lambda profile, tokenizer: ([], [], None))
+    profile = with_model(get_profile("gpu8gb"), model)
+    with pytest.raises(Loaded, match="bfloat16"):
+        prepare_run(profile, tmp_path / "run")
+    from course_utils.profiles import for_this_card
+
+    args = recipe_arguments(for_this_card(profile))
+    assert (args["bf16"], args["fp16"]) == (True, False)
+    # a model that runs in fp16 keeps the recipe's fp16
+    assert for_this_card(get_profile("gpu8gb")).dtype == "float16"
+
+
+def test_a_model_that_overflows_fp16_is_refused_before_loading_on_a_card_without_bf16(fake_cuda, tmp_path):
+    """A T4 (compute capability 7.5) has no native bf16: gemma-3-270m on gpu8gb stops before anything is read or written,
+    and the message says what to do."""
+    from course_utils.overrides import with_model
+    from course_utils.profiles import ProfileError
+    from course_utils.train import prepare_run
+
+    fake_cuda.bf16 = False
+    with pytest.raises(ProfileError, match=r"(?s)fp16.*bf16.*--model tinyllama-1.1b.*--set dtype=float32"):
+        prepare_run(with_model(get_profile("gpu8gb"), "gemma-3-270m"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
