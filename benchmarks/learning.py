@@ -33,6 +33,7 @@ def plain_loop(profile, train_set, heldout, tokenizer, seconds: float, learning_
     from course_utils.loading import load_profile_model
     from course_utils.lora import attach_lora
     from course_utils.loss import heldout_loss
+    from course_utils.memory import to_device
     from course_utils.prompts import pad_id
 
     set_seed(profile.train.seed)
@@ -50,7 +51,7 @@ def plain_loop(profile, train_set, heldout, tokenizer, seconds: float, learning_
             order = list(range(len(rows)))
             rng.shuffle(order)
         batch = collator([rows[order.pop()] for _ in range(profile.batch_size)])
-        loss = model(**batch).loss
+        loss = model(**to_device(batch, model)).loss  # the collator builds CPU tensors; a 4-bit model is on cuda:0
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -101,15 +101,12 @@ def modelfile(gguf_name: str, tokenizer, decoding: dict, max_new_tokens: int) ->
     return "\n".join(lines) + "\n"
 
 
-def fp16_rounded(model):
-    """A copy of ``model`` whose weights were rounded to fp16 and back: what an F16 export can at best reproduce."""
-    import copy
-
-    twin = copy.deepcopy(model)
+def round_to_fp16(model):
+    """``model`` with its weights rounded to fp16 and back, in place: what an F16 export can at best reproduce."""
     with torch.no_grad():
-        for p in twin.parameters():
+        for p in model.parameters():
             p.copy_(p.half().float())
-    return twin
+    return model
 
 
 def first_difference(model, tokenizer, question: str, a: str, b: str) -> dict:
@@ -135,34 +132,52 @@ def differences(model, tokenizer, questions: list[str], expected: list[str], got
             if a != b]
 
 
-def compare_exports(merged, tokenizer, files: dict, examples: list[dict], questions: list[str], pad: int,
+def compare_exports(merged_dir, tokenizer, files: dict, examples: list[dict], questions: list[str], pad: int,
                     logit_examples: int = 8, max_new_tokens: int = 24) -> dict:
-    """How each GGUF export (``files``: name -> path), read back by transformers, compares with the merged model it
-    came from. Per file: max |Δlogit| on the first ``logit_examples`` examples (full logits are vocabulary-sized, so
-    a few records) beside the floor of rounding the merged weights to fp16, held-out answer loss of both over all
-    ``examples``, and the greedy answers to ``questions`` (same or not; where not, the merged model's logit margin
-    at the first differing token). The merged model's side is measured once for all files."""
+    """How each GGUF export (``files``: name -> path), read back by transformers, compares with the merged model in
+    ``merged_dir`` it came from (read in fp32 on the CPU). Per file: max |Δlogit| on the first ``logit_examples``
+    examples (full logits are vocabulary-sized, so a few records) beside the floor of rounding the merged weights to
+    fp16, held-out answer loss of both over all ``examples``, and the greedy answers to ``questions`` (same or not;
+    where not, the merged model's logit margin at the first differing token).
+
+    One model in memory at a time: the merged model's side is measured once (its logits, loss and answers, then the
+    same model rounded to fp16 in place for the floor) and freed; each GGUF is read, measured and freed in turn;
+    the merged model is read once more only if some answers differ, for their margins."""
+    from transformers import AutoModelForCausalLM
+
     from .gguf import read_gguf
     from .inference import generate_batch
     from .loss import batch_logits, heldout_loss, max_logit_diff
+    from .memory import free
+
+    def merged():
+        return AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32)
 
     few = examples[:logit_examples]
-    reference, mask = batch_logits(merged, few, pad)
-    floor = max_logit_diff(batch_logits(fp16_rounded(merged), few, pad)[0], reference, mask)
-    loss_merged = heldout_loss(merged, examples, pad)
     asked = [(q, "") for q in questions]
-    a = generate_batch(merged, tokenizer, asked, max_new_tokens=max_new_tokens)
-    checks = {}
+    model = merged()
+    reference, mask = batch_logits(model, few, pad)
+    loss_merged = heldout_loss(model, examples, pad)
+    a = [x["answer"] for x in generate_batch(model, tokenizer, asked, max_new_tokens=max_new_tokens)]
+    floor = max_logit_diff(batch_logits(round_to_fp16(model), few, pad)[0], reference, mask)
+    del model
+    free()
+    checks, answers = {}, {}
     for name, path in files.items():
         model, gguf_tokenizer = read_gguf(path)
         logits, _ = batch_logits(model, few, pad)
-        b = generate_batch(model, gguf_tokenizer, asked, max_new_tokens=max_new_tokens)
-        differ = differences(merged, tokenizer, questions, [x["answer"] for x in a], [y["answer"] for y in b])
+        answers[name] = [y["answer"] for y in generate_batch(model, gguf_tokenizer, asked, max_new_tokens=max_new_tokens)]
         checks[name] = {
             "file": Path(path).name, "MiB": Path(path).stat().st_size / 2**20,
             "max_dlogit": max_logit_diff(logits, reference, mask), "fp16_floor": floor,
             "loss_merged": loss_merged, "loss_gguf": heldout_loss(model, examples, pad),
-            "same_answers": len(questions) - len(differ), "questions": len(questions), "differences": differ,
             "tokenizer_same": all(tokenizer(q).input_ids == gguf_tokenizer(q).input_ids for q in questions)}
-        del model  # one read-back model in memory at a time
+        del model
+        free()
+    model = merged() if any(answers[name] != a for name in files) else None
+    for name in files:
+        differ = differences(model, tokenizer, questions, a, answers[name]) if model is not None else []
+        checks[name].update(same_answers=len(questions) - len(differ), questions=len(questions), differences=differ)
+    del model
+    free()
     return checks

@@ -175,16 +175,21 @@ def load_tokenizer(spec: ModelSpec | str):
     return _from_hub_or_explain(spec, AutoTokenizer.from_pretrained)
 
 
-def load_model(spec: ModelSpec | str, dtype: torch.dtype = torch.float32, quantization_config=None, **kwargs):
+def load_model(spec: ModelSpec | str, dtype: torch.dtype = torch.float32, quantization_config=None,
+               device: str | None = None, **kwargs):
     """Load a causal LM for training or inference.
 
     ``dtype`` is the dtype of every weight that is not quantized (fp32 on CPU, fp16 on an 8 GB GPU).
     ``quantization_config`` is a ``BitsAndBytesConfig`` or None; 4-bit layers are kept on bitsandbytes'
-    standard path (``quantization.standard_4bit_path``).
+    standard path (``quantization.standard_4bit_path``). ``device``: where the model goes. Without it a quantized
+    model goes where transformers puts it (``cuda:0`` when CUDA is available: quantizers/quantizer_bnb_4bit.py,
+    ``update_device_map``) and a plain one stays on the CPU; a ``cpu`` profile on a machine with a GPU passes "cpu".
     """
     from transformers import AutoModelForCausalLM
 
     spec = get_spec(spec)
+    if device is not None:
+        kwargs["device_map"] = {"": device}
 
     def _load(source, **kw):
         return AutoModelForCausalLM.from_pretrained(
@@ -214,7 +219,11 @@ def _from_hub_or_explain(spec: ModelSpec, loader):
 
 
 def load_profile_model(profile):
-    """The profile's model in the profile's dtype, quantized when the profile says so."""
+    """The profile's model in the profile's dtype, quantized when the profile says so, on the profile's device for a
+    quantized model (a ``cpu`` profile's 4-bit model stays on the CPU on a machine with a GPU, where its Trainer
+    runs; a plain model is placed by the Trainer)."""
     from .quantization import bnb_config
 
-    return load_model(profile.model, dtype=profile.torch_dtype, quantization_config=bnb_config(profile))
+    quantization = bnb_config(profile)
+    return load_model(profile.model, dtype=profile.torch_dtype, quantization_config=quantization,
+                      device=profile.device if quantization is not None and profile.device == "cpu" else None)

@@ -2,10 +2,11 @@
 
 An 8 GB card holds one 1-3B model at a time, so every lesson and command follows three rules:
 - tensors a lesson builds (a tokenizer's output) go to the model's device before a forward pass (``to_device``);
-- a model no longer needed is freed before the next one loads (``free``): ``del`` drops the name, but a model that
-  trained under mixed precision sits in a reference cycle (accelerate replaces ``model.forward`` with an
-  autocast-wrapped copy that holds the model: accelerate/accelerator.py, ``prepare_model``), so only ``gc.collect()``
-  frees it, and ``torch.cuda.empty_cache()`` then hands the cached blocks back to the card;
+- a model no longer needed is freed before the next one loads (``free``): ``del`` drops the name, but models sit in
+  reference cycles that only ``gc.collect()`` frees: every bitsandbytes 4-bit weight points back at its layer
+  (``Params4bit.module``, bitsandbytes 0.50), and a model that trained under mixed precision holds itself through the
+  autocast-wrapped ``forward`` accelerate puts on it (accelerate/accelerator.py, ``prepare_model``, 1.15: lines
+  1824-1835). ``torch.cuda.empty_cache()`` then hands the cached blocks back to the card;
 - each stage of a run reports its own peak (``Stage``): ``torch.cuda.reset_peak_memory_stats()`` before it,
   ``max_memory_reserved`` after (what the allocator held from the card, not only what tensors used), plus the memory
   outside PyTorch (the CUDA context, other programs: ``mem_get_info``), beside the card's total, with a verdict.

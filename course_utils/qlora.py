@@ -45,15 +45,6 @@ def qlora_adapter(profile, adapter_dir, folder, progress=print) -> tuple[Path, b
     return result.adapter_dir, True
 
 
-def nf4_weights(model) -> dict[str, torch.Tensor]:
-    """The de-quantized (fp32) weight of every bitsandbytes ``Linear4bit`` in ``model``, by module name."""
-    import bitsandbytes.functional as F
-    from bitsandbytes.nn import Linear4bit
-
-    return {name: F.dequantize_4bit(m.weight.data, m.weight.quant_state).float()
-            for name, m in model.named_modules() if isinstance(m, Linear4bit)}
-
-
 def rerounding_step(weight: torch.Tensor, quant_state) -> float:
     """Largest change of an nf4-representable ``weight`` when it is quantized once more with ``quant_state``'s
     settings and de-quantized: one nf4 re-rounding step (the absmax of each block is rounded again)."""
@@ -74,75 +65,104 @@ def _rounding_warning_measured():
 
 
 def zero_merge_change(model, lora_settings) -> tuple[float, float]:
-    """Merge an all-zero LoRA adapter into the 4-bit ``model`` (changed in place; pass a copy).
+    """Merge an all-zero LoRA adapter into the 4-bit ``model`` (changed in place: pass a model loaded for this).
 
     Returns (largest change of any de-quantized weight, largest single nf4 re-rounding step of those weights):
-    a correct merge of nothing changes a weight by at most one re-rounding step.
+    a correct merge of nothing changes a weight by at most one re-rounding step. Compared layer by layer: the merge
+    gives each layer a new packed weight, and the old one (kept, packed: half a byte per value) is de-quantized
+    beside it one layer at a time, never the whole model in fp32.
     """
+    import bitsandbytes.functional as F
     from bitsandbytes.nn import Linear4bit
 
     from .lora import attach_lora
 
-    before = nf4_weights(model)
-    step = max(rerounding_step(before[name], m.weight.quant_state)
-               for name, m in model.named_modules() if isinstance(m, Linear4bit))
+    before = {name: m.weight for name, m in model.named_modules() if isinstance(m, Linear4bit)}
     with _rounding_warning_measured():
-        after = nf4_weights(attach_lora(model, lora_settings).merge_and_unload())
-    return max((after[name] - w).abs().max().item() for name, w in before.items()), step
+        merged = attach_lora(model, lora_settings).merge_and_unload()
+    change = step = 0.0
+    for name, module in merged.named_modules():
+        if name in before:
+            old = F.dequantize_4bit(before[name].data, before[name].quant_state).float()
+            new = F.dequantize_4bit(module.weight.data, module.weight.quant_state).float()
+            change = max(change, (new - old).abs().max().item())
+            step = max(step, rerounding_step(old, before[name].quant_state))
+    return change, step
 
 
 def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[dict]:
     """Ways to merge an adapter trained on the nf4 model, each measured on the same held-out inputs.
 
     The first two rows are floors, what the comparison itself cannot resolve:
-    - the nf4 model vs its own de-quantized fp32 copy (no adapter): the 4-bit kernel's floor;
-    - the de-quantized copy + adapter, merged vs not merged: the fp32 rounding of any merge.
+    - the nf4 model vs its own de-quantized copy (no adapter): the 4-bit kernel's floor;
+    - the de-quantized copy + adapter, merged vs not merged: the rounding of any merge.
     Then, against the nf4 model + adapter (not merged):
     (1) into the 4-bit model itself (layers stay Linear4bit; W + BA is re-quantized to nf4),
     (1') control: an all-zero adapter merged into the 4-bit model, against that model unmerged,
     (2) into the original full-precision base (exact merge, but not the base the adapter was trained on),
-    (3) into the de-quantized nf4 base (``dequantize()``): the weights the adapter was trained on.
+    (3) into the de-quantized nf4 base (``dequantize_layers``): the weights the adapter was trained on.
+    One model at a time: each row loads its model, keeps only its logits (on the CPU) and frees it before the next
+    loads, so an 8 GB card never holds two. The de-quantized copies are in the profile's dtype (fp32 on a CPU).
     Rows (Korean keys, as 07 shows them): 병합 (merge), q_proj 층 종류, 비교 대상 (compared with), max |Δlogit|,
     평가 손실 (held-out answer loss). "바닥" rows are the floors.
     """
-    import copy
-
     from peft import PeftModel
 
     from .loading import load_model
     from .lora import attach_lora
-    from .quantization import bnb_config
+    from .memory import free
+    from .quantization import bnb_config, dequantize_layers
 
     q = qlora_profile(profile)
-    quantized = load_model(q.model, dtype=q.torch_dtype, quantization_config=bnb_config(q))
-    rows, logits = [], {}
+    device = model_device_of(q)
+    logits, measured = {}, {}
 
-    def add(name, model, against=None, key=None):
-        out, m = batch_logits(model, examples, pad)
+    def nf4():  # loaded fresh for each row: a merge changes its model in place
+        return load_model(q.model, dtype=q.torch_dtype, quantization_config=bnb_config(q), device=device)
+
+    def measure(key, model):
+        out, _ = batch_logits(model, examples, pad)
         layer = next(type(mod).__name__ for n, mod in model.named_modules() if n.endswith("q_proj"))
-        rows.append({"병합": name, "q_proj 층 종류": layer, "비교 대상": against or "",
-                     "max |Δlogit|": max_logit_diff(out, logits[against], m) if against else 0.0,
-                     "평가 손실": answer_loss_from_logits(out, examples, pad)})
-        if key:
-            logits[key] = out
+        logits[key], measured[key] = out, (layer, answer_loss_from_logits(out, examples, pad))
+        return model
 
-    def nf4_copy():  # quantizing is the slow part on a CPU, and merges change their model in place
-        return copy.deepcopy(quantized)
-
-    add("nf4 모델 (어댑터 없음)", nf4_copy(), key="nf4 모델")
-    add("바닥: nf4 모델을 fp32로 푼 복사본 (어댑터 없음)", nf4_copy().dequantize(), "nf4 모델")
-    rows.insert(0, rows.pop())  # the floor row first
-    add("푼 복사본 + 어댑터 (병합 안 함)", PeftModel.from_pretrained(nf4_copy().dequantize(), str(adapter_dir)),
-        key="푼 복사본 + 어댑터")
-    rows.pop()  # only its logits are needed: the merge-rounding floor below is measured against them
-    merged3 = PeftModel.from_pretrained(nf4_copy().dequantize(), str(adapter_dir)).merge_and_unload()
-    add("바닥: 병합의 fp32 반올림 (푼 복사본, 병합 전후)", merged3, "푼 복사본 + 어댑터")
-    reference = PeftModel.from_pretrained(nf4_copy(), str(adapter_dir))
-    add("nf4 + 어댑터 (병합 안 함)", reference, key="nf4 + 어댑터")
+    model = measure("nf4 모델", nf4())
+    model = measure("nf4를 푼 복사본", dequantize_layers(model))
+    model = measure("푼 복사본 + 어댑터", PeftModel.from_pretrained(model, str(adapter_dir)))
+    model = measure("(3)", model.merge_and_unload())
+    del model
+    free()
+    model = measure("nf4 + 어댑터", PeftModel.from_pretrained(nf4(), str(adapter_dir)))
     with _rounding_warning_measured():
-        add("(1) 4비트 모델에 병합", reference.merge_and_unload(), "nf4 + 어댑터")
-        add("(1') 0인 어댑터를 4비트 모델에 병합", attach_lora(nf4_copy(), q.lora).merge_and_unload(), "nf4 모델")
-    full = PeftModel.from_pretrained(load_model(q.model, dtype=q.torch_dtype), str(adapter_dir))
-    add("(2) 원래 기본 모델에 병합", full.merge_and_unload(), "nf4 + 어댑터")
-    add("(3) nf4를 푼 기본 모델에 병합", merged3, "nf4 + 어댑터")
-    return rows
+        model = measure("(1)", model.merge_and_unload())
+        del model
+        free()
+        model = measure("(1')", attach_lora(nf4(), q.lora).merge_and_unload())
+    del model
+    free()
+    model = PeftModel.from_pretrained(load_model(q.model, dtype=q.torch_dtype).to(device), str(adapter_dir))
+    model = measure("(2)", model.merge_and_unload())
+    del model
+    free()
+    rows = [("바닥: nf4 모델을 푼 복사본 (어댑터 없음)", "nf4를 푼 복사본", "nf4 모델"),
+            ("nf4 모델 (어댑터 없음)", "nf4 모델", None),
+            ("바닥: 병합의 반올림 (푼 복사본, 병합 전후)", "(3)", "푼 복사본 + 어댑터"),
+            ("nf4 + 어댑터 (병합 안 함)", "nf4 + 어댑터", None),
+            ("(1) 4비트 모델에 병합", "(1)", "nf4 + 어댑터"),
+            ("(1') 0인 어댑터를 4비트 모델에 병합", "(1')", "nf4 모델"),
+            ("(2) 원래 기본 모델에 병합", "(2)", "nf4 + 어댑터"),
+            ("(3) nf4를 푼 기본 모델에 병합", "(3)", "nf4 + 어댑터")]
+    return [{"병합": name, "q_proj 층 종류": measured[key][0], "비교 대상": against or "",
+             "max |Δlogit|": max_logit_diff(logits[key], logits[against], _mask(examples, pad)) if against else 0.0,
+             "평가 손실": measured[key][1]} for name, key, against in rows]
+
+
+def model_device_of(profile) -> str:
+    """Where the profile's models run: the GPU for a cuda profile on a machine with CUDA, else the CPU."""
+    return "cuda" if profile.device == "cuda" and torch.cuda.is_available() else "cpu"
+
+
+def _mask(examples: list[dict], pad: int) -> torch.Tensor:
+    from .prompts import collate
+
+    return collate(examples, pad)["attention_mask"]

@@ -63,6 +63,44 @@ def standard_4bit_path(model):
     return model
 
 
+def dequantize_layers(model, dtype: torch.dtype | None = None):
+    """Replace every bitsandbytes ``Linear4bit`` of ``model`` by a plain ``nn.Linear`` holding its de-quantized weight,
+    in place, one layer at a time; returns ``model``, a plain transformers model on the same device.
+
+    transformers' ``model.dequantize()`` does the same (integrations/bitsandbytes.py, ``dequantize_and_replace``), but
+    it de-quantizes each weight twice and keeps every old layer until the end (bitsandbytes' ``Params4bit.module``
+    points back at its layer: a reference cycle): fine on a CPU, not on an 8 GB card. Here each layer's packed weight
+    is released as soon as its replacement exists, so the device holds at most the model being converted plus one
+    de-quantized layer. ``dtype``: the new weights' dtype; by default the dtype the
+    weight was quantized from (``quant_state.dtype``: the dtype the model was loaded and trained in, fp16 on gpu8gb),
+    so an 8 GB card never holds an fp32 copy of the model.
+    """
+    import bitsandbytes.functional as F
+    from bitsandbytes.nn import Linear4bit
+
+    names = [name for name, module in model.named_modules() if isinstance(module, Linear4bit)]  # names only: no
+    for name in names:  # reference to a layer outlives its turn
+        module = model.get_submodule(name)
+        weight = F.dequantize_4bit(module.weight.data, module.weight.quant_state)
+        with torch.device("meta"):
+            linear = torch.nn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
+        linear.weight = torch.nn.Parameter(weight.to(dtype or weight.dtype), requires_grad=False)
+        if module.bias is not None:
+            linear.bias = torch.nn.Parameter(module.bias.data.to(dtype or module.bias.dtype), requires_grad=False)
+        model.set_submodule(name, linear)
+        # bitsandbytes 0.50's packed weight points back at its layer (Params4bit.module): a reference cycle that only
+        # gc would collect. Cut, the layer and its packed weight go now, with the last reference.
+        module.weight.module = None
+        del module, weight
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:  # what transformers' dequantize() removes, so .to() and saving treat it as plain
+        quantizer.remove_quantization_config(model)
+    for flag in ("is_loaded_in_4bit", "is_loaded_in_8bit"):  # TRL and peft read these
+        if getattr(model, flag, False):
+            setattr(model, flag, False)
+    return model
+
+
 @dataclass(frozen=True)
 class RoundTrip:
     """Result of quantizing one weight matrix and de-quantizing it again."""

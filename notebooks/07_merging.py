@@ -58,7 +58,9 @@ profile = setup()
 # ## 1. 어댑터 모델과 기준 로짓
 #
 # 05의 어댑터를 읽고(없으면 학습), 05가 평가한 평가 레코드 몇 개의 로짓을 병합 전에 계산해 둡니다.
-# 병합 dtype은 명시적으로 fp32입니다: fp16에서 W + BA를 더하면 합이 fp16으로 반올림되어 차이가 커집니다.
+# 병합을 확인하는 계산은 fp32로, CPU에서 합니다: 16비트(fp16, bf16)에서는 W + BA의 합이 반올림되어 병합 전후의 로짓이
+# 1e-3보다 훨씬 크게 달라지므로(tests/test_merge.py가 잽니다), 병합이 맞는지를 이 허용 오차로 가릴 수 없습니다.
+# 8 GB 카드에는 fp32 사본을 올리지 않습니다.
 #
 # 어디에 병합할지는 어댑터가 어떤 가중치에서 학습했는지가 정합니다(`course_adapter.json`의 `quantization`):
 # - 전체 정밀도 기본 모델(cpu 프로필)에서 학습한 어댑터: 그 원래 가중치에 병합합니다.
@@ -73,12 +75,13 @@ import torch
 from course_utils.adapter import heldout_of
 from course_utils.ensure import ensure_adapter
 from course_utils.loss import batch_logits, max_logit_diff
-from course_utils.merge import INTO, load_for_merge
+from course_utils.merge import INTO, load_for_merge, training_dtype
 from course_utils.prompts import pad_id
 
-MERGE_DTYPE = torch.float32  # explicit: the merged weights are stored in this dtype
+MERGE_DTYPE = torch.float32  # the merge is checked in fp32, on the CPU
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
-model, tokenizer, meta, into = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)  # the weights the adapter trained on
+# the weights the adapter trained on (a 4-bit base de-quantized layer by layer where it trained), then fp32 on the CPU
+model, tokenizer, meta, into = load_for_merge(adapter_dir, dtype=MERGE_DTYPE, device="cpu")
 _, heldout_examples = heldout_of(meta, tokenizer)  # the records 05 scored the adapter on
 examples = heldout_examples[:8]
 pad = pad_id(tokenizer)
@@ -107,25 +110,40 @@ print("병합 후 q_proj 층:", type(merged.get_decoder().layers[0].self_attn.q_
 # EOS와 강좌의 생성 기본값을 `generation_config.json`으로 (08에서 씁니다). Gemma로 만든 병합 모델은 Gemma 파생물이므로
 # Gemma 이용 약관 안내(`NOTICE`)와, llama.cpp 변환기가 읽는 `tokenizer.model`도 저장합니다.
 #
-# 저장하기 전에 병합 모델의 평가 답변 손실을 05가 어댑터를 평가한 레코드 전체로 재서, 05의 값 옆에 둡니다:
-# 배포할 모델이 평가한 모델과 같은지 보는 숫자입니다. 두 값은 병합 기록(`course_merged.json`)에도 남습니다 (08이 읽습니다).
+# 가중치는 학습한 dtype으로 저장합니다(cpu 프로필은 fp32, gpu8gb는 fp16: TinyLlama라면 4.4 GB 대신 2.2 GB). 저장하기 전에
+# 그 dtype으로 바꾼 병합 모델을 학습한 장치(GPU가 있으면 GPU)에 올려, 05가 어댑터를 평가한 레코드 전체로 평가 답변 손실을 재서
+# 05의 값 옆에 둡니다: 배포할 모델이 평가한 모델과 같은지 보는 숫자입니다. 두 값은 병합 기록(`course_merged.json`)에도 남습니다
+# (08이 읽습니다). 메모리에는 언제나 모델 하나만 둡니다: 다시 읽기 전에 병합 모델을 지웁니다(`del`, `free()`).
 
 # %%
 import torch
 from transformers import AutoModelForCausalLM
 
 from course_utils.loss import heldout_loss
-from course_utils.merge import merge_record, save_merged
+from course_utils.memory import free
+from course_utils.merge import merge_record, save_merged, saved_size
 
+SAVE_DTYPE = training_dtype(meta)  # the dtype the adapter trained in
+device = "cuda" if torch.cuda.is_available() else "cpu"
+merged = merged.to(device=device, dtype=SAVE_DTYPE)  # the model that will be deployed, where it trained
 merged_loss = heldout_loss(merged, heldout_examples, pad)
-print(f"평가 답변 손실 ({len(heldout_examples)}개): 병합 모델 {merged_loss:.4f}, 05에서 평가한 어댑터 "
+print(f"평가 답변 손실 ({len(heldout_examples)}개, {SAVE_DTYPE}): 병합 모델 {merged_loss:.4f}, 05에서 평가한 어댑터 "
       f"{meta['heldout_loss_after']:.4f} (차이 {merged_loss - meta['heldout_loss_after']:+.5f})")
 out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name, base_model=meta["base_model"],
                       template=meta["template"], record=merge_record(adapter_dir, meta, into, merged_loss))
-reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=MERGE_DTYPE)
-reload_delta = max_logit_diff(batch_logits(reloaded, examples, pad)[0], reference, mask)
+print(saved_size(out_dir))
+saved_logits, _ = batch_logits(merged, examples, pad)
+del model, merged  # one model in memory at a time: the merged model goes before the saved one is read
+free()
+reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=SAVE_DTYPE).to(device)
+reloaded_logits, _ = batch_logits(reloaded, examples, pad)
+del reloaded
+free()
+reload_delta = max_logit_diff(reloaded_logits, saved_logits, mask)
+saved_delta = max_logit_diff(reloaded_logits, reference, mask)
 print(sorted(p.name for p in out_dir.iterdir()))
-print(f"어댑터 대 다시 읽은 병합 모델의 max |Δlogit|: {reload_delta:.2e} -> {'통과' if reload_delta < TOLERANCE else '실패'}")
+print(f"저장한 병합 모델 대 다시 읽은 모델의 max |Δlogit|: {reload_delta:.2e} -> {'통과' if reload_delta < TOLERANCE else '실패'}")
+print(f"fp32 어댑터 모델 대 다시 읽은 모델({SAVE_DTYPE})의 max |Δlogit|: {saved_delta:.2e} (학습 dtype으로 저장하며 생긴 차이)")
 
 # %%
 import pandas as pd
@@ -145,8 +163,9 @@ pd.DataFrame([{"항목": k, "MiB": round(v / MIB, 2) if v else None} for k, v in
 # 2. **원래의 전체 정밀도 가중치**: 병합 자체는 정확하지만, 어댑터가 학습한 가중치(nf4로 반올림된 것)와 다릅니다.
 # 3. **nf4를 푼(dequantize) 가중치**: 어댑터가 실제로 본 가중치라 학습한 동작을 그대로 재현합니다.
 #
-# 차이를 읽기 전에, 병합 방법과 상관없이 생기는 가장 작은 차이, 곧 [바닥(floor)](용어.md#바닥-floor)을 먼저 잽니다: nf4 모델 대 그 모델을 fp32로 푼
-# 복사본(커널의 오차), 그리고 같은 가중치에서 병합 전후(fp32 덧셈 순서의 반올림)입니다. 바닥보다 작은 차이는 병합 방법의 차이가 아닙니다.
+# 차이를 읽기 전에, 병합 방법과 상관없이 생기는 가장 작은 차이, 곧 [바닥(floor)](용어.md#바닥-floor)을 먼저 잽니다: nf4 모델 대 그 모델을 학습 dtype으로 푼
+# 복사본(커널의 오차), 그리고 같은 가중치에서 병합 전후(덧셈의 반올림)입니다. 바닥보다 작은 차이는 병합 방법의 차이가 아닙니다.
+# 모델은 하나씩 읽어 로짓만 남기고 지운 뒤 다음 것을 읽습니다(8 GB 카드에 모델 하나).
 #
 # 주의: bitsandbytes 0.50.2는 AVX512-BF16이 있는 CPU에서 4비트 층을 처음 평가 모드로 실행할 때 가중치를 CPU 전용 배치로 바꿉니다.
 # 그 뒤에는 bf16으로 계산하고, 역전파에서 그래디언트를 잃고("silently incorrect" 경고), 4비트 병합과 `dequantize()`가 가중치를
@@ -185,14 +204,14 @@ for m in candidates:
 # "한 번 다시 반올림한 만큼"과 비교합니다.
 
 # %%
-import copy
-
 from course_utils.loading import load_model
 from course_utils.qlora import zero_merge_change
 from course_utils.quantization import bnb_config
 
 nf4_model = load_model(qprofile.model, dtype=qprofile.torch_dtype, quantization_config=bnb_config(qprofile))
-change, step = zero_merge_change(copy.deepcopy(nf4_model), qprofile.lora)
+change, step = zero_merge_change(nf4_model, qprofile.lora)  # merges into nf4_model itself: compared layer by layer
+del nf4_model
+free()
 print(f"0인 어댑터 병합 후 가중치의 최대 변화 {change:.2e}, nf4로 한 번 다시 반올림한 최대 변화 {step:.2e} "
       f"-> {'같은 범위' if change <= step else '그 이상 바뀜'}")
 
@@ -220,7 +239,8 @@ if best != closest:
 # ## 정리
 
 # %%
-print(f"fp32 병합 ({INTO[into]}): max |Δlogit| {delta:.2e}, 저장 후 다시 읽기 {reload_delta:.2e} (허용 {TOLERANCE:g})")
+print(f"fp32 병합 ({INTO[into]}): max |Δlogit| {delta:.2e}, 저장 후 다시 읽기 {reload_delta:.2e} (허용 {TOLERANCE:g}), "
+      f"{SAVE_DTYPE}로 저장하며 생긴 차이 {saved_delta:.2e}")
 print(f"평가 답변 손실: 병합 모델 {merged_loss:.4f}, 05의 어댑터 {meta['heldout_loss_after']:.4f}")
 print(f"크기: 어댑터 {sizes['어댑터'] / MIB:.2f} MiB, 병합 모델 {sizes['병합 모델'] / MIB:.1f} MiB")
 for name, r in merges.to_dict("index").items():
@@ -261,6 +281,6 @@ check_07_applied(wrong_merged, reference, mask, examples, pad, TOLERANCE)
 # %%
 from course_utils.exercises.merging import check_07_challenge
 
-fresh, _, _, _ = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)
+fresh, _, _, _ = load_for_merge(adapter_dir, dtype=MERGE_DTYPE, device="cpu")
 answer = None  # changed weight tensors
-check_07_challenge(answer, fresh)
+check_07_challenge(answer, adapter_dir)

@@ -93,14 +93,17 @@ print(sorted(p.name for p in merged_dir.iterdir()))
 # 만들어진 `gguf-py`와 함께 꺼내 씁니다(처음 한 번 내려받음, README). F16은 값당 2바이트, Q8_0은 약 1바이트입니다.
 
 # %%
+import json
+
 import pandas as pd
 
 from course_utils.deploy import export_gguf
 
 gguf_dir = Path("outputs") / "08_gguf" / profile.name
 files = {outtype: export_gguf(merged_dir, gguf_dir, outtype) for outtype in ("f16", "q8_0")}
+saved_dtype = json.loads((merged_dir / "config.json").read_text(encoding="utf-8"))["dtype"]  # the training dtype (07)
 pd.DataFrame([{"파일": p.name, "MiB": round(p.stat().st_size / MIB, 1)} for p in files.values()]
-             + [{"파일": "병합 모델 (safetensors, fp32)",
+             + [{"파일": f"병합 모델 (safetensors, {saved_dtype})",
                  "MiB": round(sum(f.stat().st_size for f in merged_dir.glob("*.safetensors")) / MIB, 1)}])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -125,11 +128,11 @@ from course_utils.deploy import compare_exports
 from course_utils.merge import read_merged_metadata
 from course_utils.prompts import pad_id
 
-merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32)
 record = read_merged_metadata(merged_dir)
 _, examples = heldout_of(record, tokenizer)
 questions = [p["question"] for p in load_probes()[: profile.train.probe_questions]]
-checks = compare_exports(merged, tokenizer, files, examples, questions, pad_id(tokenizer))
+# reads the merged model (fp32, on the CPU) and each GGUF in turn: one model in memory at a time
+checks = compare_exports(merged_dir, tokenizer, files, examples, questions, pad_id(tokenizer))
 f16, q8 = checks["f16"], checks["q8_0"]
 print(f"내보내는 폴더 {merged_dir}: {record['merged_into_text']}")
 print(f"평가 답변 손실 ({len(examples)}개): 내보내는 폴더 {f16['loss_merged']:.4f}, 05에서 평가한 어댑터 "
@@ -209,12 +212,16 @@ pd.DataFrame(rows).set_index("서버") if rows else print("측정 결과가 없�
 import openai
 
 from course_utils.inference import generate_answer
+from course_utils.memory import free
 from course_utils.serve import DEFAULT_GGUF_TYPE, Server, default_engine
 
 engine = default_engine()  # what `python -m course_utils.serve` picks without --engine
 print(f"엔진: {engine}" + (f" (GGUF {DEFAULT_GGUF_TYPE})" if engine == "llama.cpp" else
                           " (llama-cpp-python이 설치되지 않아 대신 transformers: README의 설치 절)"))
+merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32)
 in_process = generate_answer(merged, tokenizer, question, max_new_tokens=32)
+del merged  # the server loads its own copy: one model in this machine's memory at a time
+free()
 with Server(merged_dir, engine=engine, dtype="float32") as server:
     client = openai.OpenAI(base_url=server.base_url, api_key="not-needed")
     chat_answer = client.chat.completions.create(model=server.model, max_tokens=32,

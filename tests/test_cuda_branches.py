@@ -191,3 +191,37 @@ def test_a_model_that_overflows_fp16_is_refused_before_loading_on_a_card_without
     with pytest.raises(ProfileError, match=r"(?s)fp16.*bf16.*--model tinyllama-1.1b.*--set dtype=float32"):
         prepare_run(with_model(get_profile("gpu8gb"), "gemma-3-270m"), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_cpu_profiles_4bit_model_stays_on_the_cpu_on_a_machine_with_a_gpu(fake_cuda, monkeypatch):
+    """bitsandbytes puts a 4-bit model on cuda:0 whenever CUDA is available (transformers' quantizer_bnb_4bit
+    ``update_device_map``), while a ``cpu`` profile's Trainer runs on the CPU (``use_cpu``): at d545876 smoke on a
+    GPU machine mixed the two devices. A gpu8gb model is still left where transformers puts it."""
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.loading import load_profile_model
+
+    asked = []
+
+    def from_pretrained(source, **kwargs):
+        asked.append(kwargs.get("device_map"))
+        raise RuntimeError("loaded")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    monkeypatch.setattr("course_utils.loading._from_hub_or_explain", lambda spec, loader: loader("source"))
+    for name in ("smoke", "gpu8gb"):
+        with pytest.raises(RuntimeError, match="loaded"):
+            load_profile_model(get_profile(name))
+    assert asked == [{"": "cpu"}, None]
+
+
+def test_to_device_moves_a_batch_to_the_models_device(meta_tinyllama):
+    from course_utils.loading import load_tokenizer
+    from course_utils.memory import model_device, to_device
+
+    encoded = load_tokenizer("smollm2-135m-instruct")("서울", return_tensors="pt")
+    assert model_device(meta_tinyllama).type == "meta"
+    assert to_device(encoded, meta_tinyllama)["input_ids"].device.type == "meta"
+    moved = to_device({"input_ids": encoded["input_ids"], "note": "kept"}, meta_tinyllama)
+    assert moved["input_ids"].device.type == "meta" and moved["note"] == "kept"
+    assert to_device(encoded["input_ids"], meta_tinyllama).device.type == "meta"

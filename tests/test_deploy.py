@@ -3,7 +3,6 @@ equivalent, and the Ollama Modelfile matches the format."""
 import json
 
 import pytest
-import torch
 
 from course_utils.loading import load_tokenizer
 from course_utils.prompts import encode, format_koalpaca, koalpaca_chat_template, prompt_ids
@@ -59,19 +58,16 @@ def test_sentencepiece_model_rebuilt_from_the_gemma_gguf_tokenizes_like_the_cour
 def test_gguf_f16_export_reloads_equivalent(merged_smollm2, tmp_path):
     """F16: max |Δlogit| within 2x the floor of rounding the merged weights to fp16 (measured here), the same
     greedy answer on at least 95 % of the probe questions, the same tokenizer and held-out loss."""
-    from transformers import AutoModelForCausalLM
-
     from course_utils.data import load_heldout, load_probes
     from course_utils.deploy import compare_exports, export_gguf, modelfile
     from course_utils.inference import DEFAULT_DECODING
     from course_utils.prompts import pad_id
 
-    merged = AutoModelForCausalLM.from_pretrained(merged_smollm2, dtype=torch.float32)
     tok = load_tokenizer("smollm2-135m-instruct")
     path = export_gguf(merged_smollm2, tmp_path / "gguf", "f16", progress=lambda m: None)
     assert path.name == "model-f16.gguf" and path.stat().st_size > 100_000_000
     questions = [p["question"] for p in load_probes()]
-    check = compare_exports(merged, tok, {"f16": path}, [encode(r, tok, 128) for r in load_heldout()[:8]], questions,
+    check = compare_exports(merged_smollm2, tok, {"f16": path}, [encode(r, tok, 128) for r in load_heldout()[:8]], questions,
                             pad_id(tok), max_new_tokens=16)["f16"]
     assert check["file"] == "model-f16.gguf" and check["questions"] == len(questions) == 22
     assert 0 < check["fp16_floor"] and check["max_dlogit"] <= 2 * check["fp16_floor"], check

@@ -70,21 +70,68 @@ def _eval(model, ids):
         return model(input_ids=ids).logits
 
 
-def test_deep_copy_of_a_4bit_model_is_the_same_model(tmp_path):
-    """Ruled out as a cause: 07 copies the nf4 model once per merge."""
-    import copy
+def test_dequantize_layers_is_transformers_dequantize_one_layer_at_a_time(tmp_path, monkeypatch):
+    """``dequantize_layers`` gives the model transformers' ``dequantize()`` gives (same weights, same logits), in the
+    dtype the model was loaded in, and lets each packed 4-bit weight go as soon as its layer is replaced: at the k-th
+    de-quantization, k - 1 packed weights are already freed (no gc needed). At d545876 the course de-quantized with
+    transformers, which keeps every layer until the end, then cast the whole model to fp32 on the model's device."""
+    import weakref
 
+    import bitsandbytes.functional as F
+    from bitsandbytes.nn import Linear4bit
     from conftest import tiny_nf4_models
 
-    from course_utils.qlora import nf4_weights
+    from course_utils.quantization import dequantize_layers
 
-    nf4, _ = tiny_nf4_models(tmp_path)
+    nf4, reference = tiny_nf4_models(tmp_path)
     ids = torch.randint(0, 1000, (2, 16))
-    _eval(nf4, ids)
-    twin = copy.deepcopy(nf4)
-    assert torch.equal(_eval(twin, ids), _eval(nf4, ids))
-    a, b = nf4_weights(nf4), nf4_weights(twin)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    packed = [weakref.ref(m.weight) for m in nf4.modules() if isinstance(m, Linear4bit)]
+    alive, dequantize = [], F.dequantize_4bit
+    monkeypatch.setattr(F, "dequantize_4bit", lambda *a, **k: alive.append(sum(r() is not None for r in packed))
+                        or dequantize(*a, **k))
+    ours = dequantize_layers(nf4)
+    assert alive == list(range(len(packed), 0, -1)) and len(packed) == 14
+    assert not any(isinstance(m, Linear4bit) for m in ours.modules()) and not ours.is_loaded_in_4bit
+    theirs = dict(reference.named_parameters())
+    for name, p in ours.named_parameters():
+        assert p.dtype == torch.float32 and torch.equal(p, theirs[name]), name
+    assert torch.equal(_eval(ours, ids), _eval(reference, ids))
+    assert ours.to(torch.float16).dtype == torch.float16  # a plain model again: .to() is no longer refused
+
+
+def test_dequantize_layers_keeps_the_dtype_the_model_trained_in(tmp_path):
+    """A gpu8gb model is loaded in fp16: de-quantized, it stays fp16 (exactly the weights training computed with),
+    never an fp32 copy."""
+    from transformers import BitsAndBytesConfig
+
+    from course_utils.quantization import dequantize_layers
+
+    tiny_model("tinyllama-1.1b").save_pretrained(tmp_path)
+    nf4 = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float16, quantization_config=BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float16))
+    linear = {n for n, m in nf4.named_modules() if type(m).__name__ == "Linear4bit"}
+    plain = dequantize_layers(nf4)
+    assert linear and {plain.get_submodule(n).weight.dtype for n in linear} == {torch.float16}
+
+
+def test_a_16bit_merge_moves_logits_far_beyond_the_fp32_tolerance(smollm2):
+    """Why 07 checks its merge in fp32 on the CPU: merged in bf16, the same adapter moves SmolLM2's logits by more than
+    0.1 against the unmerged model (the sum W + B·A is rounded to 8 significant bits), while fp32 stays under 1e-3.
+    (fp16 on a CPU measured 0.23 for this model, bf16 1.43; Gemma-3 in fp16 gives NaN.)"""
+    import copy
+
+    from course_utils.loading import load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m-instruct")
+    examples = [{"input_ids": tok("한국의 수도는 어디인가요? 서울입니다.").input_ids, "labels": []}]
+    deltas = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        model = randomize_lora_b(attach_lora(copy.deepcopy(smollm2).to(dtype), LoraSettings(8, 16, 0.0, "attention")),
+                                 3, 0.02)
+        before, mask = batch_logits(model, examples, tok.eos_token_id)
+        deltas[dtype] = max_logit_diff(batch_logits(model.merge_and_unload(), examples, tok.eos_token_id)[0], before, mask)
+        del model
+    assert deltas[torch.float32] < 1e-3 < 0.1 < deltas[torch.bfloat16], deltas
 
 
 def test_zero_adapter_merged_into_4bit_changes_weights_by_at_most_one_rerounding_step(tmp_path):
@@ -220,3 +267,44 @@ def _fp32_adapter(folder):
     (folder / "fp32").mkdir()
     (folder / "fp32" / "course_adapter.json").write_text(json.dumps({"quantization": "none"}), encoding="utf-8")
     return folder / "fp32"
+
+
+def test_the_merge_saves_in_the_dtype_the_adapter_trained_in_and_says_the_size(qlora_adapter_dir, tmp_path):
+    """A gpu8gb adapter trained in fp16: its merged folder is fp16 (half the fp32 bytes, 2.2 GB instead of 4.4 GB for
+    TinyLlama), and the merge says where and how big. At d545876 every merged model was saved in fp32."""
+    import json
+    import shutil
+
+    from safetensors import safe_open
+
+    from course_utils.merge import folder_bytes, merge_adapter
+
+    fp16_adapter = tmp_path / "fp16-adapter"
+    shutil.copytree(qlora_adapter_dir, fp16_adapter)
+    meta = json.loads((fp16_adapter / "course_adapter.json").read_text(encoding="utf-8"))
+    (fp16_adapter / "course_adapter.json").write_text(json.dumps({**meta, "dtype": "float16"}), encoding="utf-8")
+    said = []
+    merge_adapter(qlora_adapter_dir, tmp_path / "fp32", progress=lambda m: None)
+    merge_adapter(fp16_adapter, tmp_path / "fp16", progress=said.append)
+    assert json.loads((tmp_path / "fp16" / "config.json").read_text())["dtype"] == "float16"
+    with safe_open(tmp_path / "fp16" / "model.safetensors", "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}
+    weights = {d: (tmp_path / d / "model.safetensors").stat().st_size for d in ("fp16", "fp32")}
+    assert weights["fp16"] == pytest.approx(weights["fp32"] / 2, rel=0.01)
+    size = folder_bytes(tmp_path / "fp16") / 1024**3
+    assert said[1] == f"저장한 병합 모델: {tmp_path / 'fp16'} ({size:.2f} GiB, 가중치 float16)"
+
+
+def test_merging_on_a_gpu_computes_in_the_training_dtype(fake_cuda):
+    """With CUDA the merge and its de-quantized base stay in the adapter's training dtype (never an fp32 copy on the
+    card); without it, fp32 on the CPU."""
+    from course_utils.merge import merge_dtype, training_dtype
+
+    meta = {"dtype": "float16"}
+    assert merge_dtype(meta) == training_dtype(meta) == torch.float16
+
+
+def test_merging_without_a_gpu_computes_in_fp32():
+    from course_utils.merge import merge_dtype
+
+    assert merge_dtype({"dtype": "float16"}) == torch.float32

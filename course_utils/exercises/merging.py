@@ -13,8 +13,8 @@ def check_07_basic(answer_mib, merged_dir) -> Verdict:
         return v
     truth = sum(p.stat().st_size for p in Path(merged_dir).glob("*.safetensors")) / MIB
     return verdict(close(answer_mib, truth, 0.01), f"파일 {truth:.1f} MiB",
-                    f"{direction(answer_mib, truth)} 병합 모델은 어댑터 없이 fp32 가중치만 저장합니다 "
-                    "(묶인(tied) 가중치는 한 번만).")
+                    f"{direction(answer_mib, truth)} 병합 모델은 어댑터 없이, 학습한 dtype의 가중치만 저장합니다 "
+                    "(config.json의 dtype; 묶인(tied) 가중치는 한 번만).")
 
 
 def check_07_applied(wrong_merged, reference_logits, mask, examples: list[dict], pad: int, tolerance: float) -> Verdict:
@@ -30,10 +30,15 @@ def check_07_applied(wrong_merged, reference_logits, mask, examples: list[dict],
                     "LoRA B를 바꾼 다른 어댑터를 병합해 보세요.")
 
 
-def check_07_challenge(answer_changed, adapter_model) -> Verdict:
-    """도전: 병합하면 기본 모델의 가중치 텐서 중 몇 개가 바뀌나? (adapter_model: 병합 전 peft 모델)"""
+def check_07_challenge(answer_changed, adapter_dir) -> Verdict:
+    """도전: 병합하면 기본 모델의 가중치 텐서 중 몇 개가 바뀌나? (adapter_dir: 병합한 어댑터 폴더)"""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
     if (v := unanswered(answer_changed)) is not None:
         return v
-    truth = sum(1 for name, _ in adapter_model.named_modules() if name.endswith("lora_A"))
+    with safe_open(Path(adapter_dir) / "adapter_model.safetensors", "pt") as f:  # one lora_A per adapted layer
+        truth = sum(1 for key in f.keys() if ".lora_A." in key)
     return verdict(answer_changed == truth, f"{truth}개: LoRA가 붙은 선형층의 weight만 W + (α/r)·B·A로 바뀝니다.",
                     f"{direction(answer_changed, truth)} 병합 전후 state_dict를 텐서별로 비교해 세어 보세요.")

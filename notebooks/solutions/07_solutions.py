@@ -52,18 +52,20 @@ import torch
 from course_utils.adapter import heldout_of
 from course_utils.ensure import ensure_adapter
 from course_utils.loss import batch_logits
-from course_utils.merge import load_for_merge, merge_record, save_merged
+from course_utils.memory import free
+from course_utils.merge import load_for_merge, merge_record, save_merged, training_dtype
 from course_utils.prompts import pad_id
 
 MERGE_DTYPE, TOLERANCE = torch.float32, 1e-3
 adapter_dir = ensure_adapter(profile, Path('..') / 'outputs' / '05_training' / profile.name)
-model, tokenizer, meta, into = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)
+model, tokenizer, meta, into = load_for_merge(adapter_dir, dtype=MERGE_DTYPE, device='cpu')
 examples = heldout_of(meta, tokenizer)[1][:8]
 pad = pad_id(tokenizer)
 reference, mask = batch_logits(model, examples, pad)
 merged = model.merge_and_unload()
 out_dir = save_merged(merged, tokenizer, Path('..') / 'outputs' / '07_merged_solutions' / profile.name,
-                      base_model=meta['base_model'], template=meta['template'], record=merge_record(adapter_dir, meta, into))
+                      base_model=meta['base_model'], template=meta['template'], record=merge_record(adapter_dir, meta, into),
+                      dtype=training_dtype(meta))
 
 # %% [markdown]
 # ### 기초
@@ -72,8 +74,11 @@ out_dir = save_merged(merged, tokenizer, Path('..') / 'outputs' / '07_merged_sol
 # %%
 from course_utils.exercises.merging import check_07_basic
 
-answer = sum(p.numel() for p in merged.parameters()) * 4 / MIB  # parameters() lists tied weights once
+# parameters() lists tied weights once; each value takes the bytes of the dtype it was saved in
+answer = sum(p.numel() for p in merged.parameters()) * training_dtype(meta).itemsize / MIB
 assert check_07_basic(answer, out_dir)
+del model, merged  # one model at a time
+free()
 
 # %% [markdown]
 # ### 응용
@@ -84,7 +89,7 @@ import torch
 
 from course_utils.exercises.merging import check_07_applied
 
-other, _, _, _ = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)
+other, _, _, _ = load_for_merge(adapter_dir, dtype=MERGE_DTYPE, device='cpu')
 torch.manual_seed(0)
 with torch.no_grad():
     for name, p in other.named_parameters():
@@ -92,6 +97,8 @@ with torch.no_grad():
             p.normal_(0, 0.05)
 wrong_merged = other.merge_and_unload()
 assert check_07_applied(wrong_merged, reference, mask, examples, pad, TOLERANCE)
+del other, wrong_merged
+free()
 
 # %% [markdown]
 # ### 도전
@@ -102,9 +109,10 @@ import torch
 
 from course_utils.exercises.merging import check_07_challenge
 
-fresh, _, _, _ = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)
-# the weights the adapter is merged into, named as in a plain model (peft wraps an adapted layer as base_layer)
+fresh, _, _, _ = load_for_merge(adapter_dir, dtype=MERGE_DTYPE, device='cpu')
+# the weights the adapter is merged into, named as in a plain model (peft wraps an adapted layer as base_layer):
+# a copy on the CPU, then the same model merged in place
 before = {k.replace(".base_layer", ""): v.clone() for k, v in fresh.get_base_model().state_dict().items() if "lora_" not in k}
-after = load_for_merge(adapter_dir, dtype=MERGE_DTYPE)[0].merge_and_unload().state_dict()
+after = fresh.merge_and_unload().state_dict()
 answer = sum(not torch.equal(before[k], after[k]) for k in before)
-assert check_07_challenge(answer, fresh)
+assert check_07_challenge(answer, adapter_dir)
