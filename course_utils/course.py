@@ -63,7 +63,8 @@ def setup_commands(python: Path) -> list[list[str]]:
 # 996 s, notebooks 717 s + the two benchmark tests 50 s; the variants' smoke trainings (about 2 min) moved here then.
 # With the llama.cpp server (clean clone, later on 2026-12-02) the unit chain took 1526 s and the notebooks chain
 # 1262 s: the live server tests (both engines) moved here.
-AFTER_NOTEBOOKS = ("tests/test_benchmarks.py::test_throughput_benchmark_runs_the_four_sides_on_the_same_records",
+AFTER_NOTEBOOKS = ("tests/test_residency.py::test_the_notebooks_hold_one_full_size_model_at_a_time_and_fit_8_gib",
+                   "tests/test_benchmarks.py::test_throughput_benchmark_runs_the_four_sides_on_the_same_records",
                    "tests/test_benchmarks.py::test_estimator_benchmark_matches_exact_terms",
                    "tests/test_variants.py::test_each_variant_trains_on_smoke_and_merges_within_tolerance",
                    "tests/test_serve.py::test_served_model_answers_like_the_model_in_process")
@@ -75,15 +76,22 @@ def test_commands(python: Path) -> list[tuple[list[str], dict]]:
             ([str(python), str(ROOT / "tools" / "check_notebooks.py")], {})]
 
 
+# where the notebooks' run records the models each cell leaves alive (memory.record_residency), read by
+# tests/test_residency.py after the notebooks; emptied before every make test
+RESIDENCY_LOG = ROOT / ".cache" / "residency"
+
+
 def test_chains(python: Path) -> dict[str, list[tuple[list[str], dict]]]:
     """Then two processes side by side (``run_together``), each a chain of commands: the unit tests; and every notebook
-    (and solution) under nbval, followed by the unit tests of ``AFTER_NOTEBOOKS``."""
+    (and solution) under nbval, recording which models each cell leaves alive, followed by the unit tests of
+    ``AFTER_NOTEBOOKS``."""
     smoke = {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
+    residency = {"COURSE_RESIDENCY_LOG": str(RESIDENCY_LOG)}
     pytest = [str(python), "-m", "pytest", "-q"]
     unit = pytest + [f"--deselect={test}" for test in AFTER_NOTEBOOKS] + ["tests"]
     return {"unit": [(unit, {**smoke, "MPLBACKEND": "Agg"})],
-            "notebooks": [(pytest + ["--nbval-lax", "-p", "no:cacheprovider", "notebooks"], smoke),
-                          (pytest + list(AFTER_NOTEBOOKS), {**smoke, "MPLBACKEND": "Agg"})]}
+            "notebooks": [(pytest + ["--nbval-lax", "-p", "no:cacheprovider", "notebooks"], {**smoke, **residency}),
+                          (pytest + ["-s"] + list(AFTER_NOTEBOOKS), {**smoke, **residency, "MPLBACKEND": "Agg"})]}
 
 
 def threads_each(processes: int, cores: int | None = None) -> int:
@@ -200,6 +208,9 @@ def main(argv=None) -> None:
     for command, env in ([] if args.job == "setup" else job_commands(args.job, python)):
         _run(command, env)
     if args.job == "test":
+        import shutil
+
+        shutil.rmtree(RESIDENCY_LOG, ignore_errors=True)  # this run's records only
         run_together(test_chains(python))
 
 

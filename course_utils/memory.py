@@ -49,6 +49,29 @@ def free() -> None:
         torch.cuda.empty_cache()
 
 
+def drop_autocast_wrapper(model) -> bool:
+    """Give ``model`` its own ``forward`` back after a Trainer's mixed-precision run; True when there was a wrapper.
+
+    accelerate (1.15, accelerator.py 1824-1835) stores an autocast-wrapped ``forward`` and the ``_original_forward``
+    it wraps on the model instance: every later call (evaluation, generation) still runs under fp16 autocast, unlike
+    the same model before training, and the two bound methods hold the model in a reference cycle. accelerate's own
+    ``extract_model_from_parallel(keep_fp32_wrapper=False)`` puts a bound ``forward`` back on the instance, so the
+    cycle stays; removing both attributes restores the class's ``forward`` and ends it."""
+    found = False
+    for module in {id(m): m for m in (model, getattr(model, "base_model", None)) if m is not None}.values():
+        for name in ("forward", "_original_forward"):
+            found = module.__dict__.pop(name, None) is not None or found
+    return found
+
+
+def reset_peak() -> None:
+    """On CUDA: free what nothing holds, then start the peak statistics afresh (what a stage's peak counts from)."""
+    if torch.cuda.is_available():
+        free()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
 def cuda_outside_pytorch() -> int:
     """Bytes of the card in use but not reserved by this process's PyTorch allocator: the CUDA context (kernels,
     cuBLAS workspaces) and every other program on the card (a desktop, another notebook). 0 without CUDA."""
@@ -99,10 +122,7 @@ class Stage:
         self.memory: StageMemory | None = None
 
     def __enter__(self) -> Stage:
-        if torch.cuda.is_available():
-            free()
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
+        reset_peak()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -122,7 +142,8 @@ def live_models() -> list[torch.nn.Module]:
     as alive, as they hold their memory until ``gc.collect()`` runs."""
     from transformers import PreTrainedModel
 
-    models = [o for o in gc.get_objects() if isinstance(o, PreTrainedModel)]
+    # type(o), not isinstance(o, ...): isinstance reads o.__class__, which some objects turn into a warning
+    models = [o for o in gc.get_objects() if issubclass(type(o), PreTrainedModel)]
     inner = {id(m) for model in models for m in model.modules() if m is not model}
     return [m for m in models if id(m) not in inner]
 
@@ -140,3 +161,68 @@ def parameter_storage(models) -> dict[int, tuple[int, int, bool]]:
             values = int(torch.Size(qs.shape).numel()) if qs is not None else t.numel()
             seen[t.untyped_storage().data_ptr()] = (t.untyped_storage().nbytes(), values, qs is not None)
     return seen
+
+
+def residency_snapshot() -> list[dict]:
+    """The models alive now, after ``gc.collect()`` (what the running code still holds, not what the collector has yet
+    to find): for each, its distinct parameter and buffer values, their bytes, and whether it holds packed 4-bit
+    weights. Storages shared between models (a peft model and its base) count once, for the first."""
+    gc.collect()
+    seen: set[int] = set()
+    out = []
+    for model in live_models():
+        own = {k: v for k, v in parameter_storage([model]).items() if k not in seen}
+        seen.update(own)
+        if own:
+            out.append({"model": type(model).__name__, "values": sum(v for _, v, _ in own.values()),
+                        "bytes": sum(b for b, _, _ in own.values()), "packed": any(p for _, _, p in own.values())})
+    return out
+
+
+def record_residency(folder) -> None:
+    """In a Jupyter kernel: append, after every cell and after every ``AutoModelForCausalLM.from_pretrained`` (a load
+    is where a second model would appear), a JSON line with the live models (``residency_snapshot``) to
+    ``<folder>/<process id>.jsonl``, tagged with the running cell's source. ``notebook.setup`` calls it when
+    ``COURSE_RESIDENCY_LOG`` names a folder (``make test`` does, for tests/test_residency.py). Loads inside the
+    model cache's one-time conversion (``loading._build_once``) are not recorded: that is not the lesson's code."""
+    import hashlib
+    import json
+    import os
+    import sys
+    from pathlib import Path
+
+    from IPython import get_ipython
+    from transformers import AutoModelForCausalLM
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    path = Path(folder) / f"{os.getpid()}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    current = {"cell": None}
+
+    def write(event: str) -> None:
+        line = {"cell": current["cell"], "event": event, "models": residency_snapshot()}
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
+
+    def pre_run_cell(info) -> None:
+        current["cell"] = hashlib.sha1(info.raw_cell.encode("utf-8")).hexdigest()
+
+    def post_run_cell(result) -> None:
+        write("cell")
+
+    load = AutoModelForCausalLM.from_pretrained.__func__
+
+    def from_pretrained(cls, *args, **kwargs):
+        model = load(cls, *args, **kwargs)
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_name != "_build_once":
+            frame = frame.f_back
+        if frame is None:
+            write("load")
+        return model
+
+    AutoModelForCausalLM.from_pretrained = classmethod(from_pretrained)
+    shell.events.register("pre_run_cell", pre_run_cell)
+    shell.events.register("post_run_cell", post_run_cell)

@@ -61,6 +61,10 @@ def setup(seed: int = SEED):
     quiet_libraries()
     seed_everything(seed)
     korean_plots()
+    if os.environ.get("COURSE_RESIDENCY_LOG"):  # make test: which models each cell leaves alive (test_residency)
+        from .memory import record_residency
+
+        record_residency(os.environ["COURSE_RESIDENCY_LOG"])
     chosen = active_profile()
     profile = for_this_card(chosen)  # bf16 on a GPU for a model that overflows fp16
     print(f"프로필: {profile.name} · 모델: {profile.model} · 장치: {profile.device}")

@@ -59,14 +59,34 @@ def preference_vram(model: str, seq_len: int = 512, batch_size: int = 1, r: int 
     """Estimated training bytes (``vram.estimate_vram``, QLoRA) of a supervised step, a DPO/ORPO step (chosen and
     rejected in one batch of 2 x ``batch_size``) with the reference as the adapter switched off (no copy), and the
     same with a second copy of the 4-bit base as the reference (what a separate ``ref_model`` loads)."""
-    from .vram import estimate_vram
+    from .models import count_params, meta_model
+    from .vram import DTYPE_BYTES, estimate_vram
 
     kw = dict(r=r, targets=targets, optimizer=optimizer, compute_dtype=compute_dtype)
     sft = estimate_vram(model, "qlora", seq_len, batch_size, **kw)
     pairs = estimate_vram(model, "qlora", seq_len, 2 * batch_size, **kw)
-    copy = sum(pairs.terms[k] for k in ("weights_linear", "quant_constants", "weights_other"))
+    counts = count_params(meta_model(model))  # a reference copy is loaded, not prepared for training: the rest in the
+    rest = DTYPE_BYTES[compute_dtype] * (counts.total - counts.linear)  # compute dtype, not fp32
+    copy = pairs.terms["weights_linear"] + pairs.terms["quant_constants"] + rest
     return {"sft": sft.total, "pairs_adapter_off": pairs.total, "pairs_reference_copy": pairs.total + copy,
             "reference_copy": copy}
+
+
+def reference_copy_bytes(model) -> int:
+    """Bytes a separately loaded reference model would hold: the base weights of the peft ``model`` (its parameters
+    and buffers but the LoRA ones, 4-bit data and constants included), measured on the model in memory instead of
+    loading a second copy."""
+    from .quantization import quant_state_bytes
+
+    seen, total = set(), 0
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        key = t.untyped_storage().data_ptr()
+        if "lora_" in name or key in seen:
+            continue
+        seen.add(key)
+        qs = getattr(t, "quant_state", None)
+        total += t.untyped_storage().nbytes() + (quant_state_bytes(qs) if qs is not None else 0)
+    return total
 
 
 def training_pairs(profile, model, tokenizer, progress=print) -> list[dict]:

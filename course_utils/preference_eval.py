@@ -88,7 +88,9 @@ def measure(model, tokenizer, profile, heldout_pairs: list[dict], records: list[
     from .evaluation import Count, answers_only
     from .grading import grade
     from .inference import generate_batch
+    from .memory import drop_autocast_wrapper
 
+    drop_autocast_wrapper(model)  # measured as the model computes by itself, as the SFT row is, not under training's AMP
     p, t, template = profile.preference, profile.train, profile.data.template
     rewards = reward_stats(model, tokenizer, heldout_pairs, template, p.beta, p.max_length, t.eval_batch_size, reference)
     held = answers_only(model, tokenizer, records, template, t.answer_tokens, t.eval_batch_size, repetition_penalty=1.0)

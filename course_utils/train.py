@@ -37,7 +37,7 @@ class TrainResult:
     heldout_loss_after: float
     train_seconds: float  # wall time of the Trainer's loop, held-out evaluations included
     tokens_per_second: float  # real (non-pad) tokens processed per second of training (evaluation time excluded)
-    peak_memory_bytes: int  # CUDA max_memory_allocated, or the process's peak RSS on a CPU
+    peak_memory_bytes: int  # CUDA max_memory_allocated of this run, or the process's peak RSS on a CPU
     log_history: list = field(default_factory=list)
     data_report: object = None
     resumed_from: str | None = None
@@ -93,6 +93,7 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     from .adapter import save_adapter
     from .loading import load_profile_model, load_tokenizer
     from .lora import attach_lora
+    from .memory import reset_peak
     from .profiles import check_device, for_this_card
     from .runs import CtrlC, check_earlier_run, make_way
     from .variants import CHANGES_BASE, INITIAL_ADAPTER, initialize
@@ -108,6 +109,7 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     set_seed(profile.train.seed)
     tokenizer = load_tokenizer(profile.model)
     train_set, heldout, report = prepare_data(profile, tokenizer)
+    reset_peak()  # CUDA: this run's peak (peak_memory_bytes), from before its model loads
     model = load_profile_model(profile)
     if profile.quantization != "none":
         from peft import prepare_model_for_kbit_training
@@ -164,9 +166,11 @@ def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult
     """Measure the trained model; when training reached its last step, save the best checkpoint as
     ``<output>/adapter`` with its metadata (rank 0 only); return the results."""
     from .adapter import adapter_metadata, save_adapter
+    from .memory import drop_autocast_wrapper
     from .variants import CHANGES_BASE, INITIAL_ADAPTER
     from .vram_measure import peak_memory_bytes
 
+    drop_autocast_wrapper(run.model)  # later calls run as before training, and the model can be freed by `del`
     step = trainer.state.global_step
     best = trainer.state.best_model_checkpoint
     best_step = int(Path(best).name.split("-")[1]) if best else None

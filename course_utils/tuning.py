@@ -73,6 +73,7 @@ def search(profile, folder, progress=print):
     import optuna
 
     from .forgetting import base_losses, measure
+    from .memory import free
     from .train import train
 
     tuning = profile.tuning
@@ -94,12 +95,14 @@ def search(profile, folder, progress=print):
                     "variant": trial.suggest_categorical("variant", list(space["variant"]))}
         p = with_settings(profile, **settings, steps=tuning.steps, heldout_records=tuning.heldout_records,
                           eval_steps=tuning.eval_steps)
+        free()  # what the last trial left (a pruned one stops inside train()) goes before this one loads
         result = train(p, Path(folder) / f"trial-{trial.number}", if_exists="replace",
                        callbacks=[_pruning_callback(trial)], progress=lambda message: None)
         if not base:  # the base model is the same in every trial: its general-text losses are measured once
             base.update(base_losses(result.model, result.tokenizer, profile.train.general_texts))
         for language, f in measure(result.model, result.tokenizer, profile.train.general_texts, before=base).items():
             trial.set_user_attr(f"forgetting_{language}", f.change)  # what the trial broke (course_utils.forgetting)
+        result.model = None  # one model at a time: the next trial loads its own
         return min(e["eval_loss"] for e in result.log_history if "eval_loss" in e)
 
     def report(study, trial):
@@ -110,6 +113,7 @@ def search(profile, folder, progress=print):
                  f"{trial.params['targets']}, {trial.params['variant']} -> {value}")
 
     study.optimize(objective, n_trials=tuning.trials, callbacks=[report])
+    free()
     return study
 
 
@@ -124,7 +128,9 @@ def load_study(folder):
 def compare(profile, best: dict, folder, progress=print) -> dict:
     """Best settings vs the profile's own, each trained ``tuning.steps`` steps and scored on the profile's full
     held-out set; the profile's own settings a second time with another seed (the noise). Returns the results
-    by name: "best", "default", "default, seed+1"."""
+    by name: "best", "default", "default, seed+1", without their models (one model at a time: each run's adapter is
+    in its ``adapter_dir``, read back with ``adapter.load_adapter_model``)."""
+    from .memory import free
     from .train import train
 
     steps = profile.tuning.steps
@@ -134,8 +140,10 @@ def compare(profile, best: dict, folder, progress=print) -> dict:
     results = {}
     for name, (settings, offset) in runs.items():
         p = with_settings(profile, **settings, steps=steps, seed=profile.train.seed + offset, eval_steps=steps)
+        free()
         results[name] = train(p, Path(folder) / name.replace(", ", "-").replace("+", ""), if_exists="replace",
                               progress=lambda message: None)
+        results[name].model = None
         progress(f"{RUN_NAMES[name]}: 평가 손실 {results[name].heldout_loss_before:.4f} -> "
                  f"{results[name].heldout_loss_after:.4f}")
     from .files import write_text
@@ -143,6 +151,7 @@ def compare(profile, best: dict, folder, progress=print) -> dict:
     write_text(Path(folder) / COMPARISON, json.dumps({n: {"heldout_loss_before": r.heldout_loss_before,
                                                           "heldout_loss_after": r.heldout_loss_after}
                                                       for n, r in results.items()}, indent=2))
+    free()
     return results
 
 

@@ -120,6 +120,7 @@ print("이 노트북의 예상 시간:", notebook_time(profile, "05", Path("..")
 import torch
 from transformers import TrainingArguments
 
+from course_utils.memory import Stage
 from course_utils.monitoring import LiveTrainingPlot, training_callbacks
 from course_utils.train import finish_run, fit, prepare_run
 from course_utils.trainer import AnswerOnlyTrainer, TokenCountingCollator, argument_differences, training_arguments
@@ -173,7 +174,8 @@ trainer = AnswerOnlyTrainer(
     pad_id=run.pad,
     callbacks=training_callbacks(run, stop_after=t.save_steps, extra=[LiveTrainingPlot()]),
 )
-first = finish_run(run, trainer, fit(run, trainer))  # fit = trainer.train() with Ctrl-C and a full disk handled
+with Stage("학습 (첫 체크포인트까지)") as first_stage:  # GPU: the peak of this stage alone
+    first = finish_run(run, trainer, fit(run, trainer))  # fit = trainer.train() with Ctrl-C and a full disk handled
 print(f"멈춘 스텝: {first.global_step}")
 print("체크포인트:", sorted(p.name for p in (out / "checkpoints").iterdir()))
 
@@ -182,11 +184,19 @@ print("체크포인트:", sorted(p.name for p in (out / "checkpoints").iterdir()
 #
 # `train`은 2절의 단계를 그대로 묶은 함수입니다(터미널 명령도 이것을 부릅니다). `resume=True`는 가장 최근의 **완전한** 체크포인트(어댑터, 옵티마이저, 스케줄러, 상태가 모두 있는 것)를 찾아 이어 갑니다.
 # 학습률 스케줄과 데이터 순서도 그 지점부터 계속됩니다. 그림은 체크포인트에 기록된 앞부분부터 이어서 그려집니다.
+#
+# 이어서 하는 학습은 모델을 새로 읽습니다. 그 전에 멈춘 학습의 모델을 지웁니다(`del`, `free()`: `gc.collect()`와 GPU에서는
+# `torch.cuda.empty_cache()`). 8 GB 카드에는 모델이 하나만 있어야 합니다.
 
 # %%
+from course_utils.memory import free
 from course_utils.train import train
 
-result = train(profile, out, resume=True, callbacks=[LiveTrainingPlot()])
+first.model = None  # the stopped run's numbers stay; its model goes
+del run, trainer
+free()
+with Stage("이어서 학습") as second_stage:
+    result = train(profile, out, resume=True, callbacks=[LiveTrainingPlot()])
 print(f"이어서 시작한 체크포인트: {Path(result.resumed_from).name}, 마친 스텝: {result.global_step}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -230,11 +240,18 @@ pd.DataFrame([
      "퍼플렉서티": round(math.exp(result.heldout_loss_after), 2)},
 ]).set_index("")
 
+# %% [markdown]
+# 메모리: GPU에서는 두 학습 단계(2절, 3절) 각각의 최대 예약 메모리(`torch.cuda.max_memory_reserved`, 단계마다 새로 잽니다)와
+# PyTorch 밖의 메모리(CUDA 컨텍스트 등)를 더해 카드의 전체 메모리 옆에 놓고, 8 GB 카드에 들어가는지 판정합니다.
+# GPU가 없으면 프로세스의 최대 RSS만 잽니다.
+
 # %%
 print(f"손실 감소: {100 * result.loss_drop:.1f} %")
 print(f"학습 시간 {first.train_seconds + result.train_seconds:.1f} s, 속도 {result.tokens_per_second:.0f} 토큰/s (패딩 제외)")
-print(f"최대 메모리: {result.peak_memory_bytes / GIB:.2f} GiB "
-      f"({'torch.cuda.max_memory_allocated' if profile.device == 'cuda' else '프로세스 최대 RSS'})")
+if profile.device == "cpu":
+    print(f"최대 메모리: 프로세스 최대 RSS {result.peak_memory_bytes / GIB:.2f} GiB")
+for stage in (first_stage, second_stage):  # on a GPU: each stage's peak beside the card, with a verdict
+    print(stage.memory.verdict())
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ### 무엇을 잃었나: 보통 글의 손실 ([파국적 망각](용어.md#파국적-망각-catastrophic-forgetting))

@@ -120,25 +120,28 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from course_utils.loss import heldout_loss
-from course_utils.memory import free
+from course_utils.memory import Stage, free
 from course_utils.merge import merge_record, save_merged, saved_size
 
 SAVE_DTYPE = training_dtype(meta)  # the dtype the adapter trained in
 device = "cuda" if torch.cuda.is_available() else "cpu"
-merged = merged.to(device=device, dtype=SAVE_DTYPE)  # the model that will be deployed, where it trained
-merged_loss = heldout_loss(merged, heldout_examples, pad)
+with Stage("병합 모델 평가, 저장, 다시 읽기") as stage:  # GPU: the peak of this stage alone
+    merged = merged.to(device=device, dtype=SAVE_DTYPE)  # the model that will be deployed, where it trained
+    merged_loss = heldout_loss(merged, heldout_examples, pad)
+    out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name,
+                          base_model=meta["base_model"], template=meta["template"],
+                          record=merge_record(adapter_dir, meta, into, merged_loss))
+    saved_logits, _ = batch_logits(merged, examples, pad)
+    del model, merged  # one model in memory at a time: the merged model goes before the saved one is read
+    free()
+    reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=SAVE_DTYPE).to(device)
+    reloaded_logits, _ = batch_logits(reloaded, examples, pad)
+    del reloaded
+    free()
 print(f"평가 답변 손실 ({len(heldout_examples)}개, {SAVE_DTYPE}): 병합 모델 {merged_loss:.4f}, 05에서 평가한 어댑터 "
       f"{meta['heldout_loss_after']:.4f} (차이 {merged_loss - meta['heldout_loss_after']:+.5f})")
-out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name, base_model=meta["base_model"],
-                      template=meta["template"], record=merge_record(adapter_dir, meta, into, merged_loss))
 print(saved_size(out_dir))
-saved_logits, _ = batch_logits(merged, examples, pad)
-del model, merged  # one model in memory at a time: the merged model goes before the saved one is read
-free()
-reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=SAVE_DTYPE).to(device)
-reloaded_logits, _ = batch_logits(reloaded, examples, pad)
-del reloaded
-free()
+print(stage.memory.verdict())
 reload_delta = max_logit_diff(reloaded_logits, saved_logits, mask)
 saved_delta = max_logit_diff(reloaded_logits, reference, mask)
 print(sorted(p.name for p in out_dir.iterdir()))
@@ -184,7 +187,9 @@ print(f"QLoRA 어댑터: {qlora_dir} ("
       + ("이 노트북이 nf4 모델에서 짧게 학습함" if trained_now else "05의 어댑터가 이미 QLoRA 어댑터라 다시 학습하지 않음") + ")")
 
 # %%
-rows = qlora_merges(profile, qlora_dir, examples, pad)
+with Stage("QLoRA 병합 비교 (모델을 하나씩)") as qlora_stage:
+    rows = qlora_merges(profile, qlora_dir, examples, pad)
+print(qlora_stage.memory.verdict())
 merges = pd.DataFrame(rows).set_index("병합")
 shown = merges.copy()
 shown["max |Δlogit|"] = shown["max |Δlogit|"].map(lambda x: f"{x:.2e}")

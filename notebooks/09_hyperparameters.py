@@ -187,13 +187,16 @@ else:
 
 # %% [markdown]
 # 06의 품질 지표로도 비교합니다: 평가 레코드 일부(`tuning.generate_records`개)의 탐욕 생성 답(강좌 기본값)의 chrF, 반복 답,
-# EOS로 끝난 답, 그리고 탐침 질문의 정답 수입니다.
+# EOS로 끝난 답, 그리고 탐침 질문의 정답 수입니다. 두 학습의 어댑터를 06처럼 하나씩 읽어(`PeftModel.from_pretrained`) 답하게 하고,
+# 다음 것을 읽기 전에 지웁니다: 8 GB 카드에는 모델 하나만 둡니다.
 
 # %%
+from course_utils.adapter import load_adapter_model
 from course_utils.data import load_probes, spread
 from course_utils.evaluation import Count, answers_only, heldout_set
 from course_utils.grading import grade
 from course_utils.inference import generate_batch
+from course_utils.memory import free
 
 tokenizer = comparison["best"].tokenizer
 records, _ = heldout_set(profile, tokenizer)
@@ -201,9 +204,11 @@ subset = spread(records, tuning.generate_records)
 probes = load_probes()[: profile.train.probe_questions]
 rows = []
 for name in ("best", "default"):
-    model = comparison[name].model
+    model, _, _ = load_adapter_model(comparison[name].adapter_dir, profile)  # the run's best checkpoint
     r = answers_only(model, tokenizer, subset, profile.data.template, batch_size=profile.train.eval_batch_size)
     answers = generate_batch(model, tokenizer, [(p["question"], "") for p in probes], max_new_tokens=24)
+    del model
+    free()
     rows.append({"학습": RUN_NAMES[name], "chrF": round(r["chrf"], 1), "반복 답": str(r["degenerate"]), "EOS로 끝남": str(r["eos"]),
                  "탐침 정답": str(Count(sum(grade(a["answer"], p).correct for a, p in zip(answers, probes, strict=True)),
                                         len(probes)))})

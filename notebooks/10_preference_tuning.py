@@ -97,7 +97,7 @@ from course_utils.preference import load_policy
 from course_utils.preference_data import own_pairs
 
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
-sft, tokenizer, meta = load_policy(profile, adapter_dir)  # loaded as DPO and ORPO load it: one base for all three
+sft, tokenizer, meta = load_policy(profile, adapter_dir)  # loaded as DPO and ORPO will load it, each in its turn
 d, pref = profile.data, profile.preference
 records, heldout_records, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,
                                            d.max_records)
@@ -114,13 +114,12 @@ pd.DataFrame([{"종류": p["kind"], "질문": p["instruction"][:40], "어댑터�
 # [DPO](용어.md#dpo-direct-preference-optimization)는 학습하는 모델(policy)이 [참조 모델](용어.md#참조-모델-reference-model)(reference)보다 고른 답을 얼마나 더 좋아하는지로 배웁니다. 보통은 참조 모델을 한 벌 더
 # 불러오지만(8 GB에서 메모리가 모자라는 흔한 이유), LoRA에서는 **어댑터를 끈 같은 모델**이 곧 기본 모델이므로 사본이 필요 없습니다.
 # TRL은 PEFT 모델에 `ref_model=None`을 주면 이렇게 합니다. 01의 추정 함수로 원안(TinyLlama, QLoRA, 길이 512)의 크기를 보고,
-# 이 컴퓨터에서는 사본을 실제로 불러 그 바이트를 잽니다.
+# 이 컴퓨터에서는 사본이 담을 기본 가중치의 바이트를 지금 메모리에 있는 SFT 모델에서 잽니다(사본을 실제로 부르면 8 GB 카드에
+# 모델이 둘이 됩니다).
 
 # %%
-from course_utils.loading import load_profile_model
-from course_utils.preference import preference_vram
+from course_utils.preference import preference_vram, reference_copy_bytes
 from course_utils.units import GIB, MIB
-from course_utils.vram_measure import parameter_bytes
 
 estimate = preference_vram("tinyllama-1.1b", seq_len=512, batch_size=1)
 print("원안 레시피의 추정 (TinyLlama-1.1B, QLoRA nf4, 길이 512, 배치 1):")
@@ -128,10 +127,25 @@ print(f"  지도 학습 한 스텝                 {estimate['sft'] / GIB:.2f} G
 print(f"  DPO 한 스텝, 참조 = 어댑터 끔      {estimate['pairs_adapter_off'] / GIB:.2f} GiB (chosen과 rejected를 한 배치로)")
 print(f"  DPO 한 스텝, 참조 사본을 따로 불러옴 {estimate['pairs_reference_copy'] / GIB:.2f} GiB "
       f"(+{estimate['reference_copy'] / GIB:.2f} GiB)")
-copy = load_profile_model(profile)  # what a separate reference model would hold
-print(f"이 컴퓨터에서 잰 값 ({profile.model}, {profile.quantization}): 참조 사본의 파라미터 {parameter_bytes(copy) / MIB:.1f} MiB, "
-      f"어댑터를 끈 참조는 policy와 같은 텐서를 쓰므로 추가 0 MiB")
-del copy
+print(f"이 컴퓨터에서 잰 값 ({profile.model}, {profile.quantization}): 참조 사본이 담을 기본 가중치 "
+      f"{reference_copy_bytes(sft) / MIB:.1f} MiB, 어댑터를 끈 참조는 policy와 같은 텐서를 쓰므로 추가 0 MiB")
+
+# %% [markdown]
+# 6절의 척도로 SFT 모델을 지금 잽니다. 그다음 지웁니다: DPO와 ORPO는 같은 SFT 어댑터를 각자 새로 읽어 학습하고, 학습이 끝나면
+# 바로 재고 지웁니다. 메모리에는 언제나 모델 하나만 있습니다.
+
+# %%
+from course_utils.data import load_probes
+from course_utils.memory import Stage, free
+from course_utils.preference_eval import compare_models
+
+probes = load_probes()[: profile.train.probe_questions]
+answered = spread(heldout_records, pref.generate_records)
+scored = spread(heldout_pairs, pref.heldout_pairs)  # the profile's share of the held-out pairs, across the kinds
+print(f"held-out 쌍 {len(scored)}개, held-out 레코드 {len(answered)}개, 탐침 {len(probes)}개로 잽니다")
+results = compare_models({"SFT (05)": sft}, tokenizer, profile, scored, answered, probes)
+del sft
+free()
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. DPO (TRL `DPOTrainer`)
@@ -187,11 +201,20 @@ assert not argument_differences(dpo_args, preference_config(profile, "dpo", fold
 dataset = trl_dataset(train_pairs + mine, tokenizer, d.template)
 policy, _, _ = load_policy(profile, adapter_dir)  # the SFT adapter, trainable
 dpo = DPOTrainer(model=policy, ref_model=None, args=dpo_args, train_dataset=dataset, processing_class=tokenizer)
+for param in dpo.model.parameters():  # TRL 1.16 casts a 4-bit model's trainable LoRA weights to bf16: back to fp32
+    if param.requires_grad:
+        param.data = param.data.float()
 use_text_progress(dpo, print)
 start = time.perf_counter()
-dpo.train()
+with Stage("DPO 학습") as dpo_stage:
+    dpo.train()
 dpo_seconds = time.perf_counter() - start
 print(f"DPO {dpo.state.global_step} 스텝 ({len(dataset)}쌍), {dpo_seconds:.1f} s")
+print(dpo_stage.memory.verdict())
+logs = {"DPO": dpo.state.log_history}
+results.update(compare_models({"DPO 뒤": dpo.model}, tokenizer, profile, scored, answered, probes))
+del dpo, policy  # measured: the next run loads its own copy
+free()
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. ORPO (참조 모델 없이)
@@ -208,19 +231,25 @@ orpo_policy, _, _ = load_policy(profile, adapter_dir)
 orpo = ORPOTrainer(model=orpo_policy, args=orpo_args, train_dataset=dataset, processing_class=tokenizer)
 use_text_progress(orpo, print)
 start = time.perf_counter()
-orpo.train()
+with Stage("ORPO 학습") as orpo_stage:
+    orpo.train()
 orpo_seconds = time.perf_counter() - start
 print(f"ORPO {orpo.state.global_step} 스텝, {orpo_seconds:.1f} s")
+print(orpo_stage.memory.verdict())
+logs["ORPO"] = orpo.state.log_history
+results.update(compare_models({"ORPO 뒤": orpo.model}, tokenizer, profile, scored, answered, probes))
+del orpo, orpo_policy
+free()
 
 # %%
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-for trainer, name in ((dpo, "DPO"), (orpo, "ORPO")):
-    logs = [e for e in trainer.state.log_history if "rewards/accuracies" in e]
-    axes[0].plot([e["step"] for e in logs], [e["rewards/accuracies"] for e in logs], marker="o", ms=3, label=name)
-    axes[1].plot([e["step"] for e in logs], [e["rewards/margins"] for e in logs], marker="o", ms=3, label=name)
+for name, history in logs.items():
+    rows = [e for e in history if "rewards/accuracies" in e]
+    axes[0].plot([e["step"] for e in rows], [e["rewards/accuracies"] for e in rows], marker="o", ms=3, label=name)
+    axes[1].plot([e["step"] for e in rows], [e["rewards/margins"] for e in rows], marker="o", ms=3, label=name)
 axes[0].set_title("학습 배치의 보상 정확도 (TRL이 기록한 값)")
 axes[0].set_ylabel("chosen 보상 > rejected 보상인 비율")
 axes[1].set_title("학습 배치의 보상 차 (chosen - rejected, TRL이 기록한 값)")
@@ -238,20 +267,14 @@ plt.show()
 #
 # ## 6. 측정: 같은 held-out 쌍, 같은 06의 지표
 #
-# 세 모델(SFT, DPO 뒤, ORPO 뒤)을 같은 척도로 잽니다. 보상 정확도는 DPO의 보상 r = β·(log policy − log 기본 모델)로,
-# 세 모델 모두 기본 모델(어댑터 끔)을 기준으로 합니다. 우연 수준은 50 %이고, 옆의 확률은 동전 던지기로 그만큼 이상 맞힐 확률입니다.
-# 그다음 06의 지표를 held-out 레코드와 탐침 질문에서 반복 패널티 없는 탐욕 생성으로 잽니다.
+# 세 모델(SFT, DPO 뒤, ORPO 뒤)을 같은 척도로 잽니다: 3절 끝과 4절, 5절의 학습 직후에 하나씩 잰 값입니다. 보상 정확도는
+# DPO의 보상 r = β·(log policy − log 기본 모델)로, 세 모델 모두 기본 모델(어댑터 끔)을 기준으로 합니다. 우연 수준은 50 %이고,
+# 옆의 확률은 동전 던지기로 그만큼 이상 맞힐 확률입니다. 06의 지표는 held-out 레코드와 탐침 질문에서 반복 패널티 없는 탐욕
+# 생성으로 잽니다.
 
 # %%
-from course_utils.data import load_probes
-from course_utils.preference_eval import chance_probability, compare_models
+from course_utils.preference_eval import chance_probability
 
-probes = load_probes()[: profile.train.probe_questions]
-answered = spread(heldout_records, pref.generate_records)
-scored = spread(heldout_pairs, pref.heldout_pairs)  # the profile's share of the held-out pairs, across the kinds
-print(f"held-out 쌍 {len(scored)}개, held-out 레코드 {len(answered)}개, 탐침 {len(probes)}개로 잽니다")
-results = compare_models({"SFT (05)": sft, "DPO 뒤": dpo.model, "ORPO 뒤": orpo.model}, tokenizer, profile,
-                         scored, answered, probes)
 pd.DataFrame([{"모델": name, "보상 정확도 (held-out 쌍)": f"{r['rewards'].correct}/{r['rewards'].pairs} "
                f"({100 * r['rewards'].accuracy:.1f} %)",
                "우연으로 이만큼 맞힐 확률": f"{chance_probability(r['rewards'].correct, r['rewards'].pairs):.3g}",

@@ -45,7 +45,9 @@ def test_the_test_job_is_what_ci_runs(tmp_path):
     (nbval, nbval_env), (rest, rest_env) = chains["notebooks"]
     assert unit[-1] == "tests" and unit_env == {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
     assert nbval[-3:] == ["-p", "no:cacheprovider", "notebooks"] and "--nbval-lax" in nbval
-    assert nbval_env == {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"} and rest_env == unit_env
+    residency = {"COURSE_RESIDENCY_LOG": str(course.RESIDENCY_LOG)}  # the notebooks record, test_residency reads
+    assert nbval_env == {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1", **residency}
+    assert rest_env == {**unit_env, **residency} and "-s" in rest  # the residency table is printed
     # every unit test runs exactly once: in the unit process, or after the notebooks in theirs
     after = list(course.AFTER_NOTEBOOKS)
     assert rest[-len(after):] == after and all(f"--deselect={test}" in unit for test in after)

@@ -225,3 +225,67 @@ def test_to_device_moves_a_batch_to_the_models_device(meta_tinyllama):
     moved = to_device({"input_ids": encoded["input_ids"], "note": "kept"}, meta_tinyllama)
     assert moved["input_ids"].device.type == "meta" and moved["note"] == "kept"
     assert to_device(encoded["input_ids"], meta_tinyllama).device.type == "meta"
+
+
+def test_a_model_trained_under_mixed_precision_gets_its_own_forward_back_and_is_freed_by_del():
+    """accelerate wraps ``forward`` in autocast for fp16/bf16 training and stores the wrapper on the model: every later
+    evaluation ran under autocast, and the model lived on in a reference cycle after ``del`` (what 09's trials left
+    on the card at d545876). bf16 autocast on this CPU stands in for the GPU's fp16."""
+    import gc
+    import weakref
+
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from conftest import tiny_model
+
+    from course_utils.memory import drop_autocast_wrapper
+
+    AcceleratorState._reset_state(reset_partial_state=True)  # a Trainer of an earlier test set it up for fp32
+
+    model, ids = tiny_model("tinyllama-1.1b"), torch.randint(0, 1000, (1, 8))
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+        accelerator = Accelerator(mixed_precision="bf16", cpu=True)
+        model = accelerator.prepare_model(model)
+        accelerator._models.clear()  # the Trainer's accelerator goes with the Trainer
+        assert not torch.equal(model(input_ids=ids).logits, before)  # computed under bf16 autocast
+    gc.disable()
+    try:
+        assert drop_autocast_wrapper(model)
+        with torch.no_grad():
+            assert torch.equal(model(input_ids=ids).logits, before)  # as before training
+        alive = weakref.ref(model)
+        del model
+        assert alive() is None
+    finally:
+        gc.enable()
+        AcceleratorState._reset_state(reset_partial_state=True)  # later Trainers set up their own
+
+
+def test_a_stage_reports_its_own_peak_beside_the_card_with_a_verdict(fake_cuda):
+    """05, 07 and 10 print each stage's peak: the statistics reset on entry (at d545876 05 printed one
+    max_memory_allocated for the whole process, without the allocator's reserve or the CUDA context)."""
+    from course_utils.memory import Stage
+
+    with Stage("학습") as stage:
+        pass
+    assert fake_cuda.resets == 1
+    m = stage.memory
+    assert (m.peak_reserved, m.outside, m.card, m.budget) == (3.5 * GIB, 0.75 * GIB, 8 * GIB, 8 * GIB)
+    assert stage.memory.verdict() == ("학습: 최대 예약(max_memory_reserved) 3.50 GiB (할당 3.00 GiB) + PyTorch 밖(CUDA "
+                                      "컨텍스트 등) 0.75 GiB = 4.25 GiB, 기준 8.00 GiB (카드 8.00 GiB)에 들어갑니다 "
+                                      "(남는 메모리 3.75 GiB)")
+    fake_cuda.max_reserved, fake_cuda.total, fake_cuda.free = int(7.6 * GIB), 80 * GIB, int(78.15 * GIB)
+    with Stage("DPO") as stage:  # an 80 GiB card is judged against the learner's 8 GiB
+        pass
+    assert stage.memory.verdict().endswith("= 8.20 GiB, 기준 8.00 GiB (카드 80.00 GiB)에 들어가지 않습니다: 0.20 GiB가 넘칩니다")
+
+
+def test_a_stage_on_a_cpu_says_what_it_would_print_on_a_gpu():
+    from course_utils.memory import Stage
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with Stage("학습") as stage:
+        pass
+    assert stage.memory.verdict().startswith("학습: GPU가 없어 GPU 메모리를 재지 않았습니다. GPU에서는 여기에")

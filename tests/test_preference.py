@@ -242,3 +242,15 @@ def test_profiles_carry_a_preference_recipe():
         raw = fast_raw()["smoke"]
         raw["preference"]["beta"] = 0
         parse_profile("smoke", raw, "test")
+
+
+def test_the_reference_copy_is_measured_on_the_policy_in_memory(tmp_path):
+    """10 shows what a separately loaded reference model would hold without loading one (at d545876 it loaded a second
+    copy of the base next to the policy): the same bytes as a fresh load of the base, LoRA weights left out."""
+    from course_utils.loading import load_profile_model
+    from course_utils.preference import load_policy, reference_copy_bytes
+    from course_utils.vram_measure import model_footprint
+
+    profile = _smoke_profile(tmp_path)
+    policy, _, _ = load_policy(profile, _sft_adapter(profile, tmp_path / "sft"))
+    assert reference_copy_bytes(policy) == model_footprint(load_profile_model(profile))

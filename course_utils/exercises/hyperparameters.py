@@ -24,13 +24,16 @@ def smoke_drop(learning_rate: float) -> float:
     import dataclasses
     import tempfile
 
+    from ..memory import free
     from ..profiles import get_profile
     from ..train import train
 
     smoke = get_profile("smoke")
     smoke = dataclasses.replace(smoke, train=dataclasses.replace(smoke.train, learning_rate=learning_rate))
     with tempfile.TemporaryDirectory() as tmp:
-        return 100 * train(smoke, tmp, progress=lambda m: None).loss_drop
+        drop = 100 * train(smoke, tmp, progress=lambda m: None).loss_drop
+    free()  # the run's model goes before the lesson loads another
+    return drop
 
 
 def check_09_applied(answer_drop_pct) -> Verdict:

@@ -83,6 +83,10 @@ else:
     stats = reward_stats(trainer.model, trainer.processing_class, scored, profile.data.template,
                          profile.preference.beta, profile.preference.max_length)
     correct, pairs = stats.correct, stats.pairs
+    from course_utils.memory import free
+
+    del trainer  # the DPO model goes: one model at a time
+    free()
 answer = round(100 * correct / pairs, 1)
 assert check_10_applied(answer, correct, pairs)
 

@@ -1,0 +1,148 @@
+"""One big model at a time (issue 41): what every notebook holds, measured in the notebooks' own run.
+
+``make test`` runs every notebook under nbval on the smoke profile with ``COURSE_RESIDENCY_LOG`` set: ``notebook.setup``
+then records, after each cell and after each model load, the models alive (``memory.record_residency``, after
+``gc.collect()``). This test reads those records, counts the full-size models alive at each point, and scales the bytes
+to the gpu8gb recipe (TinyLlama-1.1B: a 4-bit model as QLoRA training holds it, a plain one in fp16), adding the
+estimator's other training terms (LoRA, gradients, optimizer, activations, logits, the CUDA context). It fails when a
+notebook of the training path holds two full-size models at once, or when the peak would not fit 8 GiB.
+It runs after the notebooks (``course.AFTER_NOTEBOOKS``); alone, without the records, it is skipped.
+"""
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from course_utils.models import count_params, meta_model
+from course_utils.profiles import get_profile
+from course_utils.units import GIB
+from course_utils.vram import estimate_vram
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+# the training path, and its solutions: one full-size model at a time (05-10, and the merge and export of 07-08)
+ONE_AT_A_TIME = ("05", "06", "07", "08", "09", "10")
+
+
+def cell_owner() -> dict[str, str]:
+    """sha1 of a code cell's source -> the notebook it belongs to (lessons and solutions); cells several notebooks
+    share (the setup cell) name none."""
+    owners: dict[str, set[str]] = {}
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "solutions").glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "code":
+                key = hashlib.sha1("".join(cell["source"]).encode("utf-8")).hexdigest()
+                owners.setdefault(key, set()).add(path.stem)
+    return {key: names.pop() for key, names in owners.items() if len(names) == 1}
+
+
+def scaled_bytes(model: dict, stand_in_values: int) -> float:
+    """A live model's bytes scaled to gpu8gb's TinyLlama: packed 4-bit as QLoRA training holds it (nf4 linear layers,
+    fp32 rest), otherwise every value in fp16 (gpu8gb's dtype), in proportion to the values it holds."""
+    recipe = get_profile("gpu8gb")
+    est = estimate_vram(recipe.model, "qlora", recipe.seq_len, recipe.batch_size, recipe.lora.r)
+    full = count_params(meta_model(recipe.model)).total
+    share = model["values"] / stand_in_values
+    if model["packed"]:
+        return share * (est.terms["weights_linear"] + est.terms["quant_constants"] + est.terms["weights_other"])
+    return share * full * 2
+
+
+def residency(folder: Path) -> dict[str, dict]:
+    """Per notebook: the most full-size models alive at once, where, and the peak scaled to gpu8gb (bytes)."""
+    smoke = get_profile("smoke")
+    values = count_params(meta_model(smoke.model)).total
+    owner = cell_owner()
+    found = {}
+    for log in sorted(folder.glob("*.jsonl")):
+        events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+        names = {owner[e["cell"]] for e in events if e["cell"] in owner}
+        assert len(names) == 1, f"{log.name}: cells of {sorted(names) or 'no known notebook'}"
+        name = names.pop()
+        row = {"full": 0, "where": "", "peak": 0.0}
+        for e in events:
+            full = sum(m["values"] >= 0.5 * values for m in e["models"])
+            peak = sum(scaled_bytes(m, values) for m in e["models"])
+            if full > row["full"]:
+                row.update(full=full, where=f"{e['event']} in cell {e['cell'] and e['cell'][:8]}: "
+                           + ", ".join(f"{m['model']} ({m['values'] / values:.2f} of the model)" for m in e["models"]))
+            row["peak"] = max(row["peak"], peak)
+        found[name] = row
+    return found
+
+
+def test_the_notebooks_hold_one_full_size_model_at_a_time_and_fit_8_gib():
+    folder = os.environ.get("COURSE_RESIDENCY_LOG")
+    if not folder:
+        pytest.skip("runs after the notebooks in make test (COURSE_RESIDENCY_LOG names their records)")
+    found = residency(Path(folder))
+    expected = {p.stem for p in NOTEBOOKS.glob("*.ipynb")} | {p.stem for p in (NOTEBOOKS / "solutions").glob("*.ipynb")}
+    assert set(found) == expected, f"no records for {sorted(expected - set(found))}"
+    recipe = get_profile("gpu8gb")
+    est = estimate_vram(recipe.model, "qlora", recipe.seq_len, recipe.batch_size, recipe.lora.r,
+                        gradient_checkpointing=recipe.gradient_checkpointing, optimizer=recipe.optimizer)
+    training = sum(est.terms[k] for k in ("lora_weights", "gradients", "optimizer", "activations", "logits",
+                                          "cuda_context"))
+    print(f"\nLive models per notebook (smoke, scaled to gpu8gb's {recipe.model}; + {training / GIB:.2f} GiB of "
+          f"training terms and CUDA context from the estimator):")
+    print(f"{'notebook':<16} {'full-size models at once':>24} {'peak models GiB':>16} {'+ training GiB':>15} {'left of 8 GiB':>14}")
+    too_many, too_big = [], []
+    for name in sorted(found):
+        row = found[name]
+        total = row["peak"] + training
+        print(f"{name:<16} {row['full']:>24} {row['peak'] / GIB:>16.2f} {total / GIB:>15.2f} {(8 * GIB - total) / GIB:>14.2f}")
+        if name[:2] in ONE_AT_A_TIME and row["full"] > 1:
+            too_many.append(f"{name}: {row['full']} at once, {row['where']}")
+        if name[:2] in ONE_AT_A_TIME and total > 8 * GIB:
+            too_big.append(f"{name}: {total / GIB:.2f} GiB")
+    assert not too_many, "two full-size models where one would do:\n" + "\n".join(too_many)
+    assert not too_big, "over an 8 GiB card:\n" + "\n".join(too_big)
+
+
+def _log(folder: Path, notebook: str, events: list[list[dict]]):
+    """A record as ``memory.record_residency`` writes it, for ``notebook``'s first code cell."""
+    owner = cell_owner()
+    cells = [hashlib.sha1("".join(c["source"]).encode("utf-8")).hexdigest()
+             for c in json.loads((NOTEBOOKS / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+             if c["cell_type"] == "code"]
+    cell = next(c for c in cells if owner.get(c) == notebook)
+    folder.mkdir(exist_ok=True)
+    (folder / f"{notebook}.jsonl").write_text("".join(json.dumps({"cell": cell, "event": "load", "models": models})
+                                                      + "\n" for models in events), encoding="utf-8")
+
+
+def test_the_check_counts_full_size_models_and_scales_them_to_gpu8gb(tmp_path):
+    values = count_params(meta_model(get_profile("smoke").model)).total
+    nf4 = {"model": "LlamaForCausalLM", "values": values, "bytes": 1, "packed": True}
+    plain = {"model": "LlamaForCausalLM", "values": values, "bytes": 1, "packed": False}
+    lora = {"model": "PeftModel", "values": values // 1000, "bytes": 1, "packed": False}
+    _log(tmp_path, "07_merging", [[nf4, lora], [plain], [nf4, plain]])
+    row = residency(tmp_path)["07_merging"]
+    assert row["full"] == 2 and "load in cell" in row["where"]
+    tinyllama = count_params(meta_model("tinyllama-1.1b")).total
+    assert row["peak"] == pytest.approx(scaled_bytes(nf4, values) + 2 * tinyllama)
+    assert 0.9 * GIB < scaled_bytes(nf4, values) < 1.0 * GIB  # TinyLlama's nf4 linears + fp32 rest, as QLoRA trains
+
+
+def test_a_snapshot_counts_what_is_held_once_and_not_what_only_a_cycle_keeps():
+    import gc
+
+    from conftest import tiny_model
+
+    from course_utils.lora import attach_lora
+    from course_utils.memory import residency_snapshot
+    from course_utils.profiles import LoraSettings
+
+    def held():  # the model lives only inside this call, then only in a reference cycle
+        model = attach_lora(tiny_model("tinyllama-1.1b"), LoraSettings(8, 16, 0.0, "attention"))
+        model.cycle = model
+        return residency_snapshot(), sum(t.numel() for t in [*model.parameters(), *model.buffers()])
+
+    held()  # once first: under pytest, the first call's imports keep its frame (and the model) alive
+    gc.collect()
+    before = len(residency_snapshot())
+    snapshot, values = held()
+    assert len(snapshot) == before + 1  # the peft wrapper and its base: one model
+    assert snapshot[-1]["values"] == values
+    assert len(residency_snapshot()) == before
