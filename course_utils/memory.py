@@ -17,6 +17,8 @@ On a CPU, ``Stage`` says that it would print this on a GPU. ``live_models`` find
 from __future__ import annotations
 
 import gc
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
@@ -136,6 +138,31 @@ class Stage:
                                   card=card, budget=self.budget or min(card, 8 * GIB))
 
 
+_CPU_SIDE = ContextVar("cpu_side_loads", default=False)
+
+
+def cpu_side(model):
+    """Mark ``model`` as a copy kept on the CPU beside the one on the card (weights to compare with: LoftQ's original
+    weights); returns it. It must be on the CPU: the residency check counts it in the machine's memory, not the
+    card's."""
+    device = model_device(model)
+    if device.type != "cpu":
+        raise ValueError(f"cpu_side: this model is on {device}, not on the CPU")
+    model._course_cpu_side = True
+    return model
+
+
+@contextmanager
+def cpu_side_loads():
+    """Within this block, every model ``from_pretrained`` loads is a ``cpu_side`` copy (the residency record marks it
+    as it loads)."""
+    token = _CPU_SIDE.set(True)
+    try:
+        yield
+    finally:
+        _CPU_SIDE.reset(token)
+
+
 def live_models() -> list[torch.nn.Module]:
     """Every transformers model alive in this process that is not part of another one (found by a ``gc`` scan;
     a peft model is found as the transformers model it wraps). Objects kept alive only by a reference cycle count
@@ -165,8 +192,9 @@ def parameter_storage(models) -> dict[int, tuple[int, int, bool]]:
 
 def residency_snapshot() -> list[dict]:
     """The models alive now, after ``gc.collect()`` (what the running code still holds, not what the collector has yet
-    to find): for each, its distinct parameter and buffer values, their bytes, and whether it holds packed 4-bit
-    weights. Storages shared between models (a peft model and its base) count once, for the first."""
+    to find): for each, its distinct parameter and buffer values, their bytes, whether it holds packed 4-bit
+    weights, and whether it is a ``cpu_side`` copy. Storages shared between models (a peft model and its base) count
+    once, for the first."""
     gc.collect()
     seen: set[int] = set()
     out = []
@@ -175,7 +203,8 @@ def residency_snapshot() -> list[dict]:
         seen.update(own)
         if own:
             out.append({"model": type(model).__name__, "values": sum(v for _, v, _ in own.values()),
-                        "bytes": sum(b for b, _, _ in own.values()), "packed": any(p for _, _, p in own.values())})
+                        "bytes": sum(b for b, _, _ in own.values()), "packed": any(p for _, _, p in own.values()),
+                        "cpu_side": bool(getattr(model, "_course_cpu_side", False))})
     return out
 
 
@@ -216,6 +245,8 @@ def record_residency(folder) -> None:
 
     def from_pretrained(cls, *args, **kwargs):
         model = load(cls, *args, **kwargs)
+        if _CPU_SIDE.get():
+            cpu_side(model)
         frame = sys._getframe(1)
         while frame is not None and frame.f_code.co_name != "_build_once":
             frame = frame.f_back

@@ -18,7 +18,23 @@ from pathlib import Path
 from .data import hub_offline
 from .units import GIB
 
-MIN_FREE_DISK = 5 * GIB  # bytes: two model caches, checkpoints and merged models
+MIN_FREE_DISK = 5 * GIB  # bytes, at least: the offline models' caches, checkpoints (disk_needed counts per profile)
+
+
+def disk_needed(profile_name: str) -> int:
+    """Bytes the profile's run writes, at least ``MIN_FREE_DISK``: the base weights once (a hub download in fp16, or
+    the fp32 safetensors cache of a GGUF model), the merged model in the training dtype (07), the F16 and Q8_0 GGUF
+    exports (08: 2 and about 1.06 bytes per value), and 1 GiB for checkpoints, data and tokenizer caches."""
+    from .models import count_params, get_spec, meta_model
+    from .profiles import get_profile
+    from .vram import DTYPE_BYTES
+
+    profile = get_profile(profile_name)
+    spec = get_spec(profile.model)
+    values = count_params(meta_model(spec)).total
+    base = 4 if spec.source == "gguf" else 2
+    merged = DTYPE_BYTES[profile.dtype]
+    return max(MIN_FREE_DISK, int(values * (base + merged + 2 + 1.0625)) + GIB)
 CUDA_TORCH_HINT = ("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126  "
                    "(pick the CUDA version your driver supports)")
 
@@ -84,6 +100,8 @@ def gather_facts() -> dict:
         "cuda_available": cuda, "nvidia_smi": shutil.which("nvidia-smi") is not None,
         "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
         "gpu_memory_bytes": torch.cuda.get_device_properties(0).total_memory if cuda else None,
+        # free now, with this process's CUDA context made: what is left after the desktop and other programs
+        "gpu_free_bytes": torch.cuda.mem_get_info()[0] if cuda else None,
         "cpu_count": os.cpu_count(), "bitsandbytes": _bitsandbytes(cuda),
         "profile": default_profile_name(), "profile_from_env": bool(os.environ.get("COURSE_PROFILE")),
         "network": _network(), "hub_offline": hub_offline(),
@@ -109,9 +127,17 @@ def diagnose(facts: dict) -> list[Check]:
     checks.append(Check("torch", f"{facts['torch']} ({build})", torch_ok, "" if torch_ok else
                         f"이 컴퓨터에는 NVIDIA GPU가 있는데 torch가 CPU 전용 빌드입니다. CUDA 빌드를 설치하세요: {CUDA_TORCH_HINT}"))
     if facts["cuda_available"]:
-        gib = facts["gpu_memory_bytes"] / GIB
-        checks.append(Check("GPU", f"{facts['gpu_name']}, {gib:.1f} GiB", gib >= 7.5, "" if gib >= 7.5 else
-                            "8 GB보다 작습니다: gpu8gb 프로필에서 seq_len을 256으로 줄이거나 cpu 프로필을 쓰세요"))
+        gib, free = facts["gpu_memory_bytes"] / GIB, facts["gpu_free_bytes"]
+        need = gpu_needed()
+        if gib < 7.5:
+            advice = "8 GB보다 작습니다: gpu8gb 프로필에서 seq_len을 256으로 줄이거나 cpu 프로필을 쓰세요"
+        elif free < need:
+            advice = (f"지금 비어 있는 메모리가 gpu8gb 학습의 추정 {need / GIB:.2f} GiB보다 적습니다: 다른 프로그램(다른 "
+                      f"노트북 커널, 게임, 브라우저의 GPU 가속)이 카드를 쓰고 있습니다. nvidia-smi로 확인하고 닫으세요")
+        else:
+            advice = ""
+        checks.append(Check("GPU", f"{facts['gpu_name']}, {gib:.1f} GiB (지금 비어 있음 {free / GIB:.1f} GiB)",
+                            not advice, advice))
     elif facts["torch_cuda_build"] and facts["nvidia_smi"]:
         checks.append(Check("GPU", "CUDA 빌드지만 쓸 수 있는 GPU가 없음", False,
                             "NVIDIA 드라이버가 없거나 이 torch 빌드에 비해 너무 오래되었습니다: 드라이버를 업데이트하거나"
@@ -130,11 +156,11 @@ def diagnose(facts: dict) -> list[Check]:
     else:
         note = "" if facts["cuda_available"] else "4비트 층이 CPU에서 (느리게) 돕니다: 실제 양자화, 속도는 CPU 속도"
         checks.append(Check("bitsandbytes", f"{bnb['version']}, {bnb['device']}에서 nf4 동작", True, note))
-    free = facts["free_disk_bytes"]
-    disk_ok = free >= MIN_FREE_DISK
+    free, need_disk = facts["free_disk_bytes"], disk_needed(facts["profile"])
+    disk_ok = free >= need_disk
     checks.append(Check("남은 디스크", f"{free / GIB:.1f} GiB ({facts['cache_root']})", disk_ok, "" if disk_ok else
-                        f"강좌에는 약 {MIN_FREE_DISK / GIB:.0f} GiB가 필요합니다: 공간을 비우거나 COURSE_CACHE를 "
-                        f"여유 있는 디스크로 지정하세요"))
+                        f"{facts['profile']} 프로필에는 약 {need_disk / GIB:.0f} GiB가 필요합니다(기본 모델, 병합 모델, "
+                        f"GGUF 두 개, 체크포인트): 공간을 비우거나 COURSE_CACHE를 여유 있는 디스크로 지정하세요"))
     if facts["network"] and not facts["hub_offline"]:
         checks.append(Check("네트워크", "Hugging Face Hub 연결됨", True, "허브 모델과 KoAlpaca 허브 데이터를 내려받을 수 있습니다"))
     else:
@@ -155,6 +181,18 @@ def diagnose(facts: dict) -> list[Check]:
                         "PowerShell: `$env:COURSE_PROFILE=\"cpu\"`) CUDA용 torch를 설치하세요"))
     checks.append(platform_check(facts))
     return checks
+
+
+def gpu_needed() -> int:
+    """Bytes of free GPU memory gpu8gb's training needs (the estimator, QLoRA, at its seq_len and batch), without the
+    CUDA context: a process that reads ``mem_get_info`` has made its own context already."""
+    from .profiles import get_profile
+    from .vram import estimate_vram
+
+    p = get_profile("gpu8gb")
+    est = estimate_vram(p.model, "qlora", p.seq_len, p.batch_size, p.lora.r, p.lora.targets, p.gradient_checkpointing,
+                        p.optimizer, p.dtype, p.lora.dropout)
+    return est.total - est.terms["cuda_context"]
 
 
 def platform_check(facts: dict) -> Check:

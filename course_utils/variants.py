@@ -95,11 +95,17 @@ def adapter_delta(layer, adapter: str = "default") -> torch.Tensor:
 
 
 def original_weights(model_key: str, names) -> dict[str, torch.Tensor]:
-    """The original full-precision weights (fp32) of the named linear layers, read from a fresh fp32 load."""
+    """The original full-precision weights (fp32) of the named linear layers, read from a fresh fp32 load on the CPU
+    (beside the 4-bit model on the card; the rest of that copy is freed on return)."""
     from .loading import load_model
+    from .memory import cpu_side, cpu_side_loads, free
 
-    full = dict(load_model(model_key, dtype=torch.float32).named_modules())
-    return {n: full[n].weight.detach().float() for n in names}
+    with cpu_side_loads():
+        full = dict(cpu_side(load_model(model_key, dtype=torch.float32, device="cpu")).named_modules())
+    weights = {n: full[n].weight.detach().float() for n in names}
+    del full
+    free()
+    return weights
 
 
 def nf4_roundtrip(weight: torch.Tensor) -> torch.Tensor:

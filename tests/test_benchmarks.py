@@ -121,3 +121,34 @@ def test_a_partial_rerun_keeps_the_whole_runs_other_rows_and_says_so():
                               [{"notebook": "00_a", "seconds": 2.0}])
     assert [r["seconds"] for r in again] == [2.0, 6.0, 3.0]
     assert more["whole_run"] == earlier["file"] and [r["notebooks"] for r in more["rerun"]] == [["05_b", "10_c"], ["00_a"]]
+
+
+def test_gpu_proof_runs_the_courses_stages_on_shaped_random_models(tmp_path):
+    """The GPU proof's code paths on this CPU (tiny TinyLlama- and Phi-2-shaped models, smoke's recipe): every stage
+    runs, the merged folder is written, DPO's LoRA weights stay fp32, and each row carries the estimate. The real run
+    needs a GPU (none was lent to this project so far)."""
+    from benchmarks import gpu_proof
+
+    out = tmp_path / "proof.json"
+    result = gpu_proof.main(["--dry", "--models", "tinyllama-1.1b", "phi-2", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert result["dry"] and [(r["shape_of"], r["stage"]) for r in rows] == [
+        (m, s) for m in ("tinyllama-1.1b", "phi-2") for s in gpu_proof.STAGES]
+    assert all(r["fits"] and r["estimate_bytes"] > 0 and r["cuda"] is False for r in rows), rows
+    by = {(r["shape_of"], r["stage"]): r for r in rows}
+    for model in ("tinyllama-1.1b", "phi-2"):
+        assert by[(model, "05 학습")]["steps"] == 4 and by[(model, "06 생성")]["answers"] == 2
+        assert by[(model, "07 병합과 저장")]["merged_bytes"] > 0 and by[(model, "09 시도 3개")]["trials"] == 3
+        assert by[(model, "10 DPO")]["lora_dtypes"] == ["torch.float32"]
+
+
+def test_the_notebook_memory_benchmark_reads_the_kernels_peak_above_its_imports(tmp_path):
+    import nbformat
+
+    from benchmarks import notebook_memory
+
+    book = tmp_path / "05_probe.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import torch\nheld = torch.ones(256 * 1024**2 // 4)  # 256 MiB, kept to the end")]), book)
+    m = notebook_memory.measure(book, "smoke")
+    assert m["peak"] - m["after_imports"] >= 256 * 1024**2 and m["seconds"] > 0

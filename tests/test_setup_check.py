@@ -34,11 +34,18 @@ def test_a_healthy_cpu_laptop_passes_everything():
     ({"bitsandbytes": {"installed": False}}, "bitsandbytes", r"pip install bitsandbytes==0\.50\.2"),
     ({"bitsandbytes": {"installed": True, "nf4_works": False, "error": "RuntimeError: no CUDA libs"}}, "bitsandbytes",
      r"no CUDA libs\. bitsandbytes==0\.50\.2를 다시 설치하세요"),
-    ({"free_disk_bytes": 2 * GIB}, "남은 디스크", r"약 5 GiB가 필요합니다: 공간을 비우거나 COURSE_CACHE"),
+    ({"free_disk_bytes": 2 * GIB}, "남은 디스크", r"cpu 프로필에는 약 5 GiB가 필요합니다.*: 공간을 비우거나 COURSE_CACHE"),
     ({"profile": "gpu8gb", "profile_from_env": True}, "프로필",
      r"gpu8gb에는 CUDA가 필요합니다: COURSE_PROFILE을 cpu로 .*export COURSE_PROFILE=cpu.*\$env:COURSE_PROFILE=\"cpu\""),
     ({"cuda_available": True, "torch_cuda_build": "12.6", "nvidia_smi": True, "gpu_name": "GTX 1650",
-      "gpu_memory_bytes": 4 * GIB}, "GPU", r"8 GB보다 작습니다: .*seq_len을 256"),
+      "gpu_memory_bytes": 4 * GIB, "gpu_free_bytes": 3 * GIB}, "GPU", r"8 GB보다 작습니다: .*seq_len을 256"),
+    # an 8 GB card another program already fills (at d545876 only the card's total was compared)
+    ({"cuda_available": True, "torch_cuda_build": "12.6", "nvidia_smi": True, "gpu_name": "RTX 3070",
+      "gpu_memory_bytes": 8 * GIB, "gpu_free_bytes": GIB}, "GPU", r"지금 비어 있는 메모리가 gpu8gb 학습의 추정 .* nvidia-smi"),
+    # gpu8gb writes more than 5 GiB: TinyLlama from the hub, merged in fp16, two GGUF files
+    ({"profile": "gpu8gb", "cuda_available": True, "torch_cuda_build": "12.6", "nvidia_smi": True, "gpu_name": "RTX 3070",
+      "gpu_memory_bytes": 8 * GIB, "gpu_free_bytes": 7 * GIB, "free_disk_bytes": 6 * GIB}, "남은 디스크",
+     r"gpu8gb 프로필에는 약 8 GiB가 필요합니다"),
     ({"offline_models": {"gemma-3-270m": {"installed": False, "cached": False}}}, "모델 gemma-3-270m",
      r"python -m course_utils\.course setup.*Windows: `py -3\.11 -m course_utils\.course setup"),
     ({"python": "3.9.18"}, "Python", r"Python 3\.10 이상"),
@@ -53,11 +60,12 @@ def test_each_broken_machine_gets_named_advice(change, name, advice):
 
 def test_an_8gb_gpu_selects_gpu8gb_and_reports_memory():
     gpu = {**CPU_LAPTOP, "cuda_available": True, "torch_cuda_build": "12.6", "nvidia_smi": True,
-           "gpu_name": "NVIDIA GeForce RTX 3070", "gpu_memory_bytes": 8 * GIB, "profile": "gpu8gb",
+           "gpu_name": "NVIDIA GeForce RTX 3070", "gpu_memory_bytes": 8 * GIB, "gpu_free_bytes": int(7.4 * GIB),
+           "profile": "gpu8gb",
            "bitsandbytes": {"installed": True, "version": "0.50.2", "nf4_works": True, "device": "cuda"}}
     checks = by_name(diagnose(gpu))
     assert all(c.ok for c in checks.values())
-    assert checks["GPU"].value == "NVIDIA GeForce RTX 3070, 8.0 GiB"
+    assert checks["GPU"].value == "NVIDIA GeForce RTX 3070, 8.0 GiB (지금 비어 있음 7.4 GiB)"
     assert checks["프로필"].value == "gpu8gb (CUDA 있음)"
 
 
