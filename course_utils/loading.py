@@ -219,11 +219,15 @@ def _from_hub_or_explain(spec: ModelSpec, loader):
 
 
 def load_profile_model(profile):
-    """The profile's model in the profile's dtype, quantized when the profile says so, on the profile's device for a
-    quantized model (a ``cpu`` profile's 4-bit model stays on the CPU on a machine with a GPU, where its Trainer
-    runs; a plain model is placed by the Trainer)."""
+    """The profile's model in the profile's dtype, quantized when the profile says so, on the profile's device: a
+    ``cpu`` profile's 4-bit model stays on the CPU on a machine with a GPU (bitsandbytes would put it on ``cuda:0``,
+    where its Trainer does not run), and a ``cuda`` profile's plain model goes to the GPU at once (the loss before
+    training, 06's answers: not on the CPU in fp16)."""
     from .quantization import bnb_config
 
     quantization = bnb_config(profile)
-    return load_model(profile.model, dtype=profile.torch_dtype, quantization_config=quantization,
-                      device=profile.device if quantization is not None and profile.device == "cpu" else None)
+    if profile.device == "cpu":
+        device = "cpu" if quantization is not None else None
+    else:
+        device = "cuda" if quantization is None and torch.cuda.is_available() else None
+    return load_model(profile.model, dtype=profile.torch_dtype, quantization_config=quantization, device=device)

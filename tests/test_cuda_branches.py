@@ -196,7 +196,8 @@ def test_a_model_that_overflows_fp16_is_refused_before_loading_on_a_card_without
 def test_a_cpu_profiles_4bit_model_stays_on_the_cpu_on_a_machine_with_a_gpu(fake_cuda, monkeypatch):
     """bitsandbytes puts a 4-bit model on cuda:0 whenever CUDA is available (transformers' quantizer_bnb_4bit
     ``update_device_map``), while a ``cpu`` profile's Trainer runs on the CPU (``use_cpu``): at d545876 smoke on a
-    GPU machine mixed the two devices. A gpu8gb model is still left where transformers puts it."""
+    GPU machine mixed the two devices. A gpu8gb model is still left where transformers puts it; a plain (LoRA, not
+    QLoRA) model of a cuda profile goes to the GPU (at d545876 it computed the loss before training on the CPU)."""
     from transformers import AutoModelForCausalLM
 
     from course_utils.loading import load_profile_model
@@ -209,10 +210,13 @@ def test_a_cpu_profiles_4bit_model_stays_on_the_cpu_on_a_machine_with_a_gpu(fake
 
     monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", from_pretrained)
     monkeypatch.setattr("course_utils.loading._from_hub_or_explain", lambda spec, loader: loader("source"))
-    for name in ("smoke", "gpu8gb"):
+    import dataclasses
+
+    lora_on_gpu = dataclasses.replace(get_profile("gpu8gb"), quantization="none")  # plain LoRA on the card
+    for profile in (get_profile("smoke"), get_profile("gpu8gb"), lora_on_gpu, get_profile("cpu")):
         with pytest.raises(RuntimeError, match="loaded"):
-            load_profile_model(get_profile(name))
-    assert asked == [{"": "cpu"}, None]
+            load_profile_model(profile)
+    assert asked == [{"": "cpu"}, None, {"": "cuda"}, None]
 
 
 def test_to_device_moves_a_batch_to_the_models_device(meta_tinyllama):
