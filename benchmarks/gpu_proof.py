@@ -68,7 +68,8 @@ def proof_profile(model: str, dry: bool):
     """gpu8gb's recipe on ``model``, short: 30 optimizer steps (accumulation 16 as the recipe), 8 held-out records,
     2 DPO steps, 3 tuning trials of 2 steps. ``dry``: on the CPU as smoke stands in for gpu8gb (fp32, 8-bit AdamW
     without paging, accumulation 2, 4 steps)."""
-    from course_utils.profiles import for_this_card, get_profile
+    from course_utils.hardware import for_this_card
+    from course_utils.profiles import get_profile
 
     p = get_profile("gpu8gb")
     train = dataclasses.replace(p.train, max_steps=4 if dry else 30, epochs=None, warmup_steps=0, save_steps=2 if dry else 10,

@@ -135,8 +135,8 @@ def differences(model, tokenizer, questions: list[str], expected: list[str], got
 def compare_exports(merged_dir, tokenizer, files: dict, examples: list[dict], questions: list[str], pad: int,
                     logit_examples: int = 8, max_new_tokens: int = 24) -> dict:
     """How each GGUF export (``files``: name -> path), read back by transformers, compares with the merged model in
-    ``merged_dir`` it came from (read in fp32 on the CPU). Per file: max |Δlogit| on the first ``logit_examples``
-    examples (full logits are vocabulary-sized, so a few records) beside the floor of rounding the merged weights to
+    ``merged_dir`` it came from (read in fp32 on the CPU). Per file: max |Δlogit| at the answer positions of the first
+    ``logit_examples`` examples (``loss.answer_logits``: logits are vocabulary-sized) beside the floor of rounding the merged weights to
     fp16, held-out answer loss of both over all ``examples``, and the greedy answers to ``questions`` (same or not;
     where not, the merged model's logit margin at the first differing token).
 
@@ -147,7 +147,7 @@ def compare_exports(merged_dir, tokenizer, files: dict, examples: list[dict], qu
 
     from .gguf import read_gguf
     from .inference import generate_batch
-    from .loss import batch_logits, heldout_loss, max_logit_diff
+    from .loss import answer_logits, heldout_loss, max_diff
     from .memory import free
 
     def merged():
@@ -156,20 +156,20 @@ def compare_exports(merged_dir, tokenizer, files: dict, examples: list[dict], qu
     few = examples[:logit_examples]
     asked = [(q, "") for q in questions]
     model = merged()
-    reference, mask = batch_logits(model, few, pad)
+    reference, _ = answer_logits(model, few, pad)
     loss_merged = heldout_loss(model, examples, pad)
     a = [x["answer"] for x in generate_batch(model, tokenizer, asked, max_new_tokens=max_new_tokens)]
-    floor = max_logit_diff(batch_logits(round_to_fp16(model), few, pad)[0], reference, mask)
+    floor = max_diff(answer_logits(round_to_fp16(model), few, pad)[0], reference)
     del model
     free()
     checks, answers = {}, {}
     for name, path in files.items():
         model, gguf_tokenizer = read_gguf(path)
-        logits, _ = batch_logits(model, few, pad)
+        logits, _ = answer_logits(model, few, pad)
         answers[name] = [y["answer"] for y in generate_batch(model, gguf_tokenizer, asked, max_new_tokens=max_new_tokens)]
         checks[name] = {
             "file": Path(path).name, "MiB": Path(path).stat().st_size / 2**20,
-            "max_dlogit": max_logit_diff(logits, reference, mask), "fp16_floor": floor,
+            "max_dlogit": max_diff(logits, reference), "fp16_floor": floor,
             "loss_merged": loss_merged, "loss_gguf": heldout_loss(model, examples, pad),
             "tokenizer_same": all(tokenizer(q).input_ids == gguf_tokenizer(q).input_ids for q in questions)}
         del model

@@ -89,6 +89,31 @@ def batch_logits(model, examples: list[dict], pad: int) -> tuple[torch.Tensor, t
     return out.logits.float().cpu(), batch["attention_mask"]
 
 
+@torch.no_grad()
+def answer_logits(model, examples: list[dict], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fp32 logits of every position that predicts an answer token, as (answer tokens, vocabulary) on the CPU; those
+    answer tokens): what the held-out loss reads, one record at a time. The logits of every position of a batch
+    would be vocabulary-sized per token (Gemma's 262,144: 1.6 GiB for 8 records of 200 tokens); these are the part a
+    merge or an export must reproduce. ``F.cross_entropy(logits, tokens)`` is the held-out loss of ``examples``."""
+    device = next(model.parameters()).device
+    model.eval()
+    logits, tokens = [], []
+    for example in examples:
+        batch = collate([example], pad)
+        labels = batch["labels"][0, 1:]
+        keep = (labels != IGNORE).nonzero().squeeze(1)  # hidden state t predicts token t + 1
+        out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                    logits_to_keep=keep.to(device), use_cache=False).logits
+        logits.append(out[0].float().cpu())
+        tokens.append(labels[keep])
+    return torch.cat(logits), torch.cat(tokens)
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest |a - b| (two ``answer_logits`` of the same records)."""
+    return (a - b).abs().max().item()
+
+
 def max_logit_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
     """Largest |a - b| over the real (non-pad) positions."""
     keep = mask.bool()

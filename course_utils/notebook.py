@@ -56,7 +56,8 @@ def korean_plots() -> None:
 
 def setup(seed: int = SEED):
     """Prepare a notebook and return the active profile; prints one line the learner reads."""
-    from .profiles import active_profile, for_this_card
+    from .hardware import for_this_card
+    from .profiles import active_profile
 
     quiet_libraries()
     seed_everything(seed)

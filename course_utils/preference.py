@@ -30,10 +30,19 @@ def preference_config(profile, method: str, output_dir):
 
     p = profile.preference
     return Config(
-        output_dir=str(Path(output_dir) / "checkpoints"), **recipe_arguments(profile), beta=p.beta,
+        output_dir=str(Path(output_dir) / "checkpoints"), **(recipe_arguments(profile) | preference_batches(profile)),
+        beta=p.beta,
         learning_rate=p.learning_rate, max_length=p.max_length, max_steps=p.steps,
         warmup_steps=min(profile.train.warmup_steps, p.steps // 10), logging_steps=1, save_steps=max(1, p.steps // 2),
         save_total_limit=2)
+
+
+def preference_batches(profile) -> dict:
+    """One pair per forward pass, the profile's pairs per optimizer step by accumulation: a pair is two sequences
+    (chosen and rejected), and TRL's ORPO computes the logits of every position over the whole vocabulary (Gemma:
+    262,144 per token); at the cpu profile's batch of 4, DPO and ORPO needed more than three fp32 copies of the model in
+    memory on top of it (benchmark 7). gpu8gb's batch is 1 already."""
+    return {"per_device_train_batch_size": 1, "gradient_accumulation_steps": profile.batch_size * profile.grad_accum}
 
 
 def load_policy(profile, adapter_dir, trainable: bool = True):
@@ -151,9 +160,9 @@ def train_preference(profile, method: str, adapter_dir, output_dir, resume: bool
     from types import SimpleNamespace
 
     from .adapter import save_adapter
+    from .hardware import check_device, for_this_card
     from .monitoring import training_callbacks, use_text_progress
     from .notebook import quiet_libraries
-    from .profiles import check_device, for_this_card
     from .runs import (
         CtrlC,
         check_earlier_run,

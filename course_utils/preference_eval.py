@@ -22,12 +22,17 @@ def answer_logps(model, tokenizer, pairs: list[dict], template: str, max_length:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             batch = collate([examples[i] for i in chunk], pad_id(tokenizer))
-            with torch.no_grad():
-                logits = model(input_ids=batch["input_ids"].to(device),
-                               attention_mask=batch["attention_mask"].to(device)).logits.float().cpu()
             labels = batch["labels"][:, 1:]
-            logp = torch.log_softmax(logits[:, :-1], -1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-            sums[chunk] = (logp * (labels != -100)).sum(-1)
+            # logits only where some row's next token is an answer token (hidden state t predicts token t + 1):
+            # every position's logits would be vocabulary-sized (Gemma: 262,144 per token)
+            positions = (labels != -100).any(dim=0).nonzero().squeeze(1)
+            with torch.no_grad():
+                logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                               logits_to_keep=positions.to(device)).logits
+                labels = labels[:, positions].to(logits.device)
+                logp = torch.log_softmax(logits.float(), -1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+                sums[chunk] = (logp * (labels != -100)).sum(-1).cpu()
+            del logits, logp
         out.append(sums)
     return out[0], out[1]
 

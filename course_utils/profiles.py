@@ -274,38 +274,6 @@ def get_profile(name: str, path: str | Path = PROFILES_FILE) -> Profile:
     return profiles[name]
 
 
-def check_device(profile: Profile) -> None:
-    """Refuse a CUDA profile on a machine where torch sees no CUDA device (before anything is written)."""
-    import torch
-
-    if profile.device == "cuda" and not torch.cuda.is_available():
-        raise ProfileError(f"profile {profile.name!r} needs a CUDA GPU, but torch {torch.__version__} sees no CUDA "
-                           f"device (torch.cuda.is_available() is False). Use --profile cpu on this machine, or "
-                           f"install a CUDA build of torch (README: GPU)")
-
-
-def for_this_card(profile: Profile) -> Profile:
-    """The profile in the dtype its model can run in on this machine's GPU (unchanged without CUDA, or for fp32 and
-    bf16 profiles). A model known to overflow fp16 (``ModelSpec.fp16_overflow``: Gemma-3, Phi-2) runs in bf16 on a
-    card that computes bf16 natively (compute capability 8.0 or newer: an RTX 3070 is 8.6), and is refused, before
-    anything loads, on a card that does not (a T4 is 7.5; torch's default ``is_bf16_supported`` also counts slow
-    emulation there, hence ``including_emulation=False``)."""
-    import dataclasses
-
-    import torch
-
-    spec = MODELS[profile.model]
-    if profile.device != "cuda" or profile.dtype != "float16" or not spec.fp16_overflow \
-            or not torch.cuda.is_available():
-        return profile
-    if torch.cuda.is_bf16_supported(including_emulation=False):
-        return dataclasses.replace(profile, dtype="bfloat16")
-    raise ProfileError(f"{profile.model} overflows in fp16 ({spec.fp16_overflow}), and this GPU "
-                       f"({torch.cuda.get_device_name(0)}) has no native bf16 (compute capability 8.0 or newer). "
-                       f"Choose a model that runs in fp16 (--model tinyllama-1.1b), or fp32 on this card: "
-                       f"--set dtype=float32 (twice the memory for everything that is not 4-bit)")
-
-
 def default_profile_name() -> str:
     """``COURSE_PROFILE`` if set, else ``gpu8gb`` with CUDA, else ``cpu``."""
     chosen = os.environ.get("COURSE_PROFILE", "").strip()

@@ -13,18 +13,20 @@ from pathlib import Path
 
 import torch
 
-from .loss import answer_loss_from_logits, batch_logits, max_logit_diff
+from .loss import answer_logits, max_diff
 
 
 def qlora_profile(profile):
-    """The profile with nf4 quantization (a QLoRA run) and a short schedule: one checkpoint interval."""
+    """The profile with nf4 quantization (a QLoRA run) and a short schedule: one checkpoint interval, in batches of
+    one with the same records per optimizer step (gradient accumulation), as gpu8gb trains: 07 trains it beside what
+    it holds already, and one record at a time keeps the activations and logits of Gemma's 262k vocabulary small."""
     import dataclasses
 
     if profile.quantization == "nf4":
         return profile
     steps = profile.train.save_steps
-    return dataclasses.replace(profile, quantization="nf4", train=dataclasses.replace(
-        profile.train, max_steps=steps, epochs=None, warmup_steps=0))
+    return dataclasses.replace(profile, quantization="nf4", batch_size=1, grad_accum=profile.batch_size * profile.grad_accum,
+                               train=dataclasses.replace(profile.train, max_steps=steps, epochs=None, warmup_steps=0))
 
 
 def qlora_adapter(profile, adapter_dir, folder, progress=print) -> tuple[Path, bool]:
@@ -39,9 +41,13 @@ def qlora_adapter(profile, adapter_dir, folder, progress=print) -> tuple[Path, b
     from .train import train
 
     q = qlora_profile(profile)
+    from .memory import free
+
     result = train(q, folder, if_exists="replace", progress=progress)
     progress(f"QLoRA 어댑터: nf4 모델에서 {result.global_step} 스텝, 평가 손실 "
              f"{result.heldout_loss_before:.3f} -> {result.heldout_loss_after:.3f}")
+    result.model = None  # the comparison loads its own models, one at a time
+    free()
     return result.adapter_dir, True
 
 
@@ -101,11 +107,13 @@ def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[d
     (1') control: an all-zero adapter merged into the 4-bit model, against that model unmerged,
     (2) into the original full-precision base (exact merge, but not the base the adapter was trained on),
     (3) into the de-quantized nf4 base (``dequantize_layers``): the weights the adapter was trained on.
-    One model at a time: each row loads its model, keeps only its logits (on the CPU) and frees it before the next
-    loads, so an 8 GB card never holds two. The de-quantized copies are in the profile's dtype (fp32 on a CPU).
+    One model at a time, and few logits: each row loads its model, computes the logits of the answer positions
+    (``loss.answer_logits``) and frees the model before the next loads; logits are kept only while a later row is
+    compared with them. The de-quantized copies are in the profile's dtype (fp32 on a CPU).
     Rows (Korean keys, as 07 shows them): 병합 (merge), q_proj 층 종류, 비교 대상 (compared with), max |Δlogit|,
     평가 손실 (held-out answer loss). "바닥" rows are the floors.
     """
+    import torch.nn.functional as F
     from peft import PeftModel
 
     from .loading import load_model
@@ -115,54 +123,51 @@ def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[d
 
     q = qlora_profile(profile)
     device = model_device_of(q)
-    logits, measured = {}, {}
+    rows = {}
 
-    def nf4():  # loaded fresh for each row: a merge changes its model in place
+    def nf4():  # loaded fresh for each row (a merge changes its model in place), after the last row's model is freed
+        free()
         return load_model(q.model, dtype=q.torch_dtype, quantization_config=bnb_config(q), device=device)
 
-    def measure(key, model):
-        out, _ = batch_logits(model, examples, pad)
+    def row(name, model, against=None, against_name=""):
+        """The row of ``model``; returns its answer logits."""
+        logits, tokens = answer_logits(model, examples, pad)
         layer = next(type(mod).__name__ for n, mod in model.named_modules() if n.endswith("q_proj"))
-        logits[key], measured[key] = out, (layer, answer_loss_from_logits(out, examples, pad))
-        return model
+        rows[name] = {"병합": name, "q_proj 층 종류": layer, "비교 대상": against_name,
+                      "max |Δlogit|": max_diff(logits, against) if against is not None else 0.0,
+                      "평가 손실": F.cross_entropy(logits, tokens).item()}
+        return logits
 
-    model = measure("nf4 모델", nf4())
-    model = measure("nf4를 푼 복사본", dequantize_layers(model))
-    model = measure("푼 복사본 + 어댑터", PeftModel.from_pretrained(model, str(adapter_dir)))
-    model = measure("(3)", model.merge_and_unload())
-    del model
-    free()
-    model = measure("nf4 + 어댑터", PeftModel.from_pretrained(nf4(), str(adapter_dir)))
+    unmerged = row("nf4 모델 (어댑터 없음)", nf4())
+    row("바닥: nf4 모델을 푼 복사본 (어댑터 없음)", dequantize_layers(nf4()), unmerged, "nf4 모델")
     with _rounding_warning_measured():
-        model = measure("(1)", model.merge_and_unload())
-        del model
-        free()
-        model = measure("(1')", attach_lora(nf4(), q.lora).merge_and_unload())
+        row("(1') 0인 어댑터를 4비트 모델에 병합", attach_lora(nf4(), q.lora).merge_and_unload(), unmerged, "nf4 모델")
+    del unmerged
+    free()
+    model = PeftModel.from_pretrained(nf4(), str(adapter_dir))
+    reference = row("nf4 + 어댑터 (병합 안 함)", model)
+    with _rounding_warning_measured():
+        row("(1) 4비트 모델에 병합", model.merge_and_unload(), reference, "nf4 + 어댑터")
     del model
     free()
-    model = PeftModel.from_pretrained(load_model(q.model, dtype=q.torch_dtype).to(device), str(adapter_dir))
-    model = measure("(2)", model.merge_and_unload())
+    model = PeftModel.from_pretrained(dequantize_layers(nf4()), str(adapter_dir))
+    before_merge, _ = answer_logits(model, examples, pad)
+    merged = row("(3) nf4를 푼 기본 모델에 병합", model.merge_and_unload(), reference, "nf4 + 어댑터")
+    rows["바닥: 병합의 반올림 (푼 복사본, 병합 전후)"] = {**rows["(3) nf4를 푼 기본 모델에 병합"],
+                                               "병합": "바닥: 병합의 반올림 (푼 복사본, 병합 전후)",
+                                               "비교 대상": "푼 복사본 + 어댑터", "max |Δlogit|": max_diff(merged, before_merge)}
+    del model, merged, before_merge
+    free()
+    model = PeftModel.from_pretrained(load_model(q.model, dtype=q.torch_dtype, device=device), str(adapter_dir))
+    row("(2) 원래 기본 모델에 병합", model.merge_and_unload(), reference, "nf4 + 어댑터")
     del model
     free()
-    rows = [("바닥: nf4 모델을 푼 복사본 (어댑터 없음)", "nf4를 푼 복사본", "nf4 모델"),
-            ("nf4 모델 (어댑터 없음)", "nf4 모델", None),
-            ("바닥: 병합의 반올림 (푼 복사본, 병합 전후)", "(3)", "푼 복사본 + 어댑터"),
-            ("nf4 + 어댑터 (병합 안 함)", "nf4 + 어댑터", None),
-            ("(1) 4비트 모델에 병합", "(1)", "nf4 + 어댑터"),
-            ("(1') 0인 어댑터를 4비트 모델에 병합", "(1')", "nf4 모델"),
-            ("(2) 원래 기본 모델에 병합", "(2)", "nf4 + 어댑터"),
-            ("(3) nf4를 푼 기본 모델에 병합", "(3)", "nf4 + 어댑터")]
-    return [{"병합": name, "q_proj 층 종류": measured[key][0], "비교 대상": against or "",
-             "max |Δlogit|": max_logit_diff(logits[key], logits[against], _mask(examples, pad)) if against else 0.0,
-             "평가 손실": measured[key][1]} for name, key, against in rows]
+    order = ["바닥: nf4 모델을 푼 복사본 (어댑터 없음)", "nf4 모델 (어댑터 없음)", "바닥: 병합의 반올림 (푼 복사본, 병합 전후)",
+             "nf4 + 어댑터 (병합 안 함)", "(1) 4비트 모델에 병합", "(1') 0인 어댑터를 4비트 모델에 병합",
+             "(2) 원래 기본 모델에 병합", "(3) nf4를 푼 기본 모델에 병합"]
+    return [rows[name] for name in order]
 
 
 def model_device_of(profile) -> str:
     """Where the profile's models run: the GPU for a cuda profile on a machine with CUDA, else the CPU."""
     return "cuda" if profile.device == "cuda" and torch.cuda.is_available() else "cpu"
-
-
-def _mask(examples: list[dict], pad: int) -> torch.Tensor:
-    from .prompts import collate
-
-    return collate(examples, pad)["attention_mask"]

@@ -91,10 +91,10 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     from transformers import set_seed
 
     from .adapter import save_adapter
+    from .hardware import check_device, for_this_card
     from .loading import load_profile_model, load_tokenizer
     from .lora import attach_lora
     from .memory import reset_peak
-    from .profiles import check_device, for_this_card
     from .runs import CtrlC, check_earlier_run, make_way
     from .variants import CHANGES_BASE, INITIAL_ADAPTER, initialize
 
@@ -166,9 +166,8 @@ def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult
     """Measure the trained model; when training reached its last step, save the best checkpoint as
     ``<output>/adapter`` with its metadata (rank 0 only); return the results."""
     from .adapter import adapter_metadata, save_adapter
-    from .memory import drop_autocast_wrapper
+    from .memory import drop_autocast_wrapper, peak_memory_bytes
     from .variants import CHANGES_BASE, INITIAL_ADAPTER
-    from .vram_measure import peak_memory_bytes
 
     drop_autocast_wrapper(run.model)  # later calls run as before training, and the model can be freed by `del`
     step = trainer.state.global_step

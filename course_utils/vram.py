@@ -4,10 +4,8 @@ Methods
 - ``full``:  every weight trains; mixed precision as the transformers Trainer does it with
   ``fp16=True``: fp32 weights (4 B) + fp32 gradients (4 B) + AdamW states (8 B) = 16 B per value.
 - ``lora``:  frozen base in the compute dtype (fp16: 2 B) + fp32 LoRA adapters.
-- ``qlora``: frozen base with linear layers in nf4 (0.5 B + block constants), the rest (embedding,
-  output head, norms) in fp32, + fp32 LoRA adapters: peft's ``prepare_model_for_kbit_training``, which QLoRA
-  training calls, casts every fp16/bf16 parameter of a quantized model to fp32 (peft 0.21.2, utils/other.py:
-  "cast all non INT8 parameters to fp32"; pinned by tests/test_vram.py).
+- ``qlora``: frozen base with linear layers in nf4 (0.5 B + block constants), the rest (embedding, output head,
+  norms) in fp32 as peft's ``prepare_model_for_kbit_training`` casts it (tests/test_vram.py), + fp32 LoRA adapters.
 
 Activations are what autograd keeps for the backward pass. The per-layer accounting below lists the tensors
 PyTorch saves for each operation of a decoder layer (checked against ``saved_tensors_hooks`` in ``vram_measure``).
@@ -216,10 +214,8 @@ def estimate_vram(model: ModelSpec | str, method: str = "qlora", seq_len: int = 
                   lora_dropout: float = 0.05, device: str = "cuda", cuda_context: int | None = None) -> VramEstimate:
     """Estimate training memory in bytes, per term (see ``TERMS``).
 
-    ``compute_dtype`` is the dtype of the frozen weights that are not quantized (except under QLoRA, where
-    ``prepare_model_for_kbit_training`` makes them fp32) and of activations (``float32`` on a CPU).
-    ``device="cpu"`` drops the CUDA context term; ``cuda_context`` is a measured context in bytes
-    (``memory.cuda_outside_pytorch``) in place of the assumed ``CUDA_CONTEXT_BYTES``.
+    ``compute_dtype``: of the unquantized frozen weights (fp32 under QLoRA) and activations (fp32 on a CPU).
+    ``device="cpu"`` drops the CUDA context term; ``cuda_context``: a measured one (``memory.cuda_outside_pytorch``).
     """
     spec = get_spec(model)
     if method not in ("full", "lora", "qlora"):
@@ -242,7 +238,6 @@ def estimate_vram(model: ModelSpec | str, method: str = "qlora", seq_len: int = 
         t["weights_linear"], t["quant_constants"] = weight_bytes(counts.linear, fmt)
         if method == "qlora":  # absmax is computed per weight matrix
             t["quant_constants"] = sum(weight_bytes(n, "nf4")[1] for n in linear_sizes)
-        # QLoRA: prepare_model_for_kbit_training casts the unquantized rest to fp32 (module docstring)
         t["weights_other"] = (4 if method == "qlora" else cb) * (counts.total - counts.linear)
         sizes = lora_tensor_sizes(spec.key, targets, r) if MODELS.get(spec.key) == spec else \
             _lora_sizes_uncached(spec, targets, r)

@@ -57,29 +57,6 @@ def parameter_bytes(model) -> int:
     return total
 
 
-def peak_memory_bytes() -> int:
-    """Peak memory of this process so far: ``torch.cuda.max_memory_allocated`` with CUDA, else the peak RSS.
-
-    Peak RSS comes from ``resource`` where it exists (Linux reports KiB, macOS bytes) and from psutil's
-    ``peak_wset`` on Windows; where neither is known, the current RSS (a lower bound).
-    """
-    import sys
-
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated()
-    try:
-        import resource
-    except ImportError:  # Windows
-        resource = None
-    if resource is not None:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024
-    import psutil
-
-    info = psutil.Process().memory_info()
-    return int(getattr(info, "peak_wset", info.rss))
-
-
 def footprint_by_role(model) -> dict[str, int]:
     """Bytes of a model's weights as stored, by role: token embedding (and a separate output layer), the linear
     layers inside the blocks (4-bit packed data + constants when quantized), everything else (norms, biases,

@@ -111,13 +111,18 @@ plt.show()
 # %%
 from transformers import BitsAndBytesConfig
 
-from course_utils.vram_measure import model_footprint
+from course_utils.memory import free
+from course_utils.vram_measure import footprint_by_role, model_footprint
 
 model_fp16 = load_model(profile.model, dtype=torch.float16)
+sizes = {"fp32": model_footprint(model_fp32), "fp16": model_footprint(model_fp16)}
+by_role = {"fp32": footprint_by_role(model_fp32), "fp16": footprint_by_role(model_fp16)}
+del model_fp16  # measured; one copy fewer in memory before the next one loads
+free()
 model_nf4 = load_model(profile.model, quantization_config=BitsAndBytesConfig(
     load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
     bnb_4bit_compute_dtype=torch.float32))
-sizes = {"fp32": model_footprint(model_fp32), "fp16": model_footprint(model_fp16), "nf4": model_footprint(model_nf4)}
+sizes["nf4"], by_role["nf4 (나머지는 fp32)"] = model_footprint(model_nf4), footprint_by_role(model_nf4)
 for name, size in sizes.items():
     print(f"{name:<5} {size / MIB:8.2f} MiB  (fp32의 {100 * size / sizes['fp32']:5.1f} %)")
 print("nf4 모델의 q_proj 층:", type(model_nf4.model.layers[0].self_attn.q_proj).__name__)
@@ -127,20 +132,16 @@ print("nf4 모델의 q_proj 층:", type(model_nf4.model.layers[0].self_attn.q_pr
 # 4비트로 바꾸고, 토큰 임베딩(과 묶인 출력층)은 `dtype`(여기서는 fp32) 그대로 둡니다. 어휘가 큰 모델은 임베딩이 대부분입니다.
 
 # %%
-from course_utils.vram_measure import footprint_by_role
-
-roles = pd.DataFrame({name: {k: round(v / MIB, 1) for k, v in footprint_by_role(m).items()}
-                      for name, m in [("fp32", model_fp32), ("fp16", model_fp16), ("nf4 (나머지는 fp32)", model_nf4)]})
+roles = pd.DataFrame({name: {k: round(v / MIB, 1) for k, v in parts.items()} for name, parts in by_role.items()})
 roles = roles.rename(index={"embedding + output layer": "임베딩 + 출력층", "linear layers": "선형층", "other": "그 밖"})
 roles.loc["합계"] = roles.sum()
 roles.index.name = "MiB"
 roles
 
 # %%
-emb = footprint_by_role(model_nf4)["embedding + output layer"]
-print(f"nf4 모델에서 임베딩(+출력층)이 차지하는 몫: {100 * emb / sizes['nf4']:.1f} %; "
-      f"선형층은 fp32 {footprint_by_role(model_fp32)['linear layers'] / MIB:.1f} MiB -> nf4 "
-      f"{footprint_by_role(model_nf4)['linear layers'] / MIB:.1f} MiB")
+nf4_parts = by_role["nf4 (나머지는 fp32)"]
+print(f"nf4 모델에서 임베딩(+출력층)이 차지하는 몫: {100 * nf4_parts['embedding + output layer'] / sizes['nf4']:.1f} %; "
+      f"선형층은 fp32 {by_role['fp32']['linear layers'] / MIB:.1f} MiB -> nf4 {nf4_parts['linear layers'] / MIB:.1f} MiB")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 양자화가 손실에 주는 영향

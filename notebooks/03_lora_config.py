@@ -210,6 +210,7 @@ print("공통 인자:", common)
 # %%
 import pandas as pd
 
+from course_utils.memory import free
 from course_utils.variants import CHANGES_BASE, lora_layers, original_weights, reconstruction
 
 TOLERANCE = 1e-3  # max |Δlogit| a fresh adapter may cause (07's merge tolerance)
@@ -225,6 +226,8 @@ for name, extra in VARIANT_ARGS.items():
     except Exception as err:  # what peft itself says (PiSSA on a 4-bit base)
         print(f"{name}: peft가 멈춤 — {type(err).__name__}: {err}")
         rows.append({**row, "판정": f"✗ peft 오류 {type(err).__name__} (위에 전문)"})
+        del fresh
+        free()
         continue
     variant_model.eval()
     with torch.no_grad():
@@ -238,6 +241,8 @@ for name, extra in VARIANT_ARGS.items():
         row["학습 후 저장 (B)"] = (converted / "adapter_model.safetensors").stat().st_size
     row.update({"max |Δlogit|": f"{change:.2e}", "‖W − 기본‖/‖W‖": f"{rec['relative_error_base_only']:.4f}",
                 "‖W − (기본 + s·B·A)‖/‖W‖": f"{rec['relative_error']:.4f}"})
+    del fresh, variant_model  # measured: the next variant loads its own copy
+    free()
     if change > TOLERANCE:
         row["판정"] = f"✗ 오류 없이 모델이 바뀜 (Δlogit {change:.1f})"
     elif name in CHANGES_BASE:
@@ -286,8 +291,12 @@ if not torch.cuda.is_available():
         print(f"peft의 replace_lora_weights_loftq (peft 0.21.2, CPU): {type(err).__name__}: {err}")
 loftq_init(loftq_model, originals)  # the course's: B, A = the best rank-r fit of W - Q(W), divided by s
 loftq = reconstruction(loftq_model, originals)
+del loftq_model
+free()
 qpissa_model = get_peft_model(load_model(profile.model), LoraConfig(**common, init_lora_weights="pissa"))
 qpissa = reconstruction(qpissa_model, originals, base=nf4_roundtrip)  # Q(W_res) + s B A
+del qpissa_model
+free()
 pd.DataFrame([{"기본 모델 + 어댑터": "nf4 + LoRA (B = 0): Q(W)", "‖W − (…)‖/‖W‖": nf4_alone["relative_error"]},
               {"기본 모델 + 어댑터": "LoftQ: Q(W) + s·B·A", "‖W − (…)‖/‖W‖": loftq["relative_error"]},
               {"기본 모델 + 어댑터": "QPiSSA: Q(W_res) + s·B·A", "‖W − (…)‖/‖W‖": qpissa["relative_error"]}]

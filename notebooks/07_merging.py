@@ -57,7 +57,8 @@ profile = setup()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. 어댑터 모델과 기준 로짓
 #
-# 05의 어댑터를 읽고(없으면 학습), 05가 평가한 평가 레코드 몇 개의 로짓을 병합 전에 계산해 둡니다.
+# 05의 어댑터를 읽고(없으면 학습), 05가 평가한 평가 레코드 몇 개에서 답 토큰을 예측하는 위치의 로짓을 병합 전에 계산해 둡니다
+# (평가 손실이 읽는 로짓입니다. 모든 위치의 로짓은 토큰마다 어휘 크기만큼이라, Gemma의 26만 어휘에서는 모델보다 커집니다).
 # 병합을 확인하는 계산은 fp32로, CPU에서 합니다: 16비트(fp16, bf16)에서는 W + BA의 합이 반올림되어 병합 전후의 로짓이
 # 1e-3보다 훨씬 크게 달라지므로(tests/test_merge.py가 잽니다), 병합이 맞는지를 이 허용 오차로 가릴 수 없습니다.
 # 8 GB 카드에는 fp32 사본을 올리지 않습니다.
@@ -74,7 +75,7 @@ import torch
 
 from course_utils.adapter import heldout_of
 from course_utils.ensure import ensure_adapter
-from course_utils.loss import batch_logits, max_logit_diff
+from course_utils.loss import answer_logits, max_diff
 from course_utils.merge import INTO, load_for_merge, training_dtype
 from course_utils.prompts import pad_id
 
@@ -85,9 +86,9 @@ model, tokenizer, meta, into = load_for_merge(adapter_dir, dtype=MERGE_DTYPE, de
 _, heldout_examples = heldout_of(meta, tokenizer)  # the records 05 scored the adapter on
 examples = heldout_examples[:8]
 pad = pad_id(tokenizer)
-reference, mask = batch_logits(model, examples, pad)
+reference, _ = answer_logits(model, examples, pad)  # the logits of the answer positions (what the loss reads)
 print(f"어댑터 {adapter_dir}: {meta['quantization']} 기본 모델에서 학습 -> 병합할 곳: {INTO[into]}")
-print(f"평가 입력 {len(examples)}개 · 로짓 {tuple(reference.shape)}")
+print(f"평가 입력 {len(examples)}개 · 답 토큰 위치의 로짓 {tuple(reference.shape)} (답 토큰 수 × 어휘 크기)")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. 병합하고 확인하기
@@ -97,8 +98,8 @@ print(f"평가 입력 {len(examples)}개 · 로짓 {tuple(reference.shape)}")
 # %%
 TOLERANCE = 1e-3  # max |Δlogit| allowed between adapter model and merged model (fp32)
 merged = model.merge_and_unload()
-merged_logits, _ = batch_logits(merged, examples, pad)
-delta = max_logit_diff(merged_logits, reference, mask)
+merged_logits, _ = answer_logits(merged, examples, pad)
+delta = max_diff(merged_logits, reference)
 print(f"어댑터 대 병합 모델의 max |Δlogit|: {delta:.2e} (허용 {TOLERANCE:g}) -> {'통과' if delta < TOLERANCE else '실패'}")
 print("병합 후 q_proj 층:", type(merged.get_decoder().layers[0].self_attn.q_proj).__name__)
 
@@ -131,19 +132,19 @@ with Stage("병합 모델 평가, 저장, 다시 읽기") as stage:  # GPU: the 
     out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name,
                           base_model=meta["base_model"], template=meta["template"],
                           record=merge_record(adapter_dir, meta, into, merged_loss))
-    saved_logits, _ = batch_logits(merged, examples, pad)
+    saved_logits, _ = answer_logits(merged, examples, pad)
     del model, merged  # one model in memory at a time: the merged model goes before the saved one is read
     free()
     reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=SAVE_DTYPE).to(device)
-    reloaded_logits, _ = batch_logits(reloaded, examples, pad)
+    reloaded_logits, _ = answer_logits(reloaded, examples, pad)
     del reloaded
     free()
 print(f"평가 답변 손실 ({len(heldout_examples)}개, {SAVE_DTYPE}): 병합 모델 {merged_loss:.4f}, 05에서 평가한 어댑터 "
       f"{meta['heldout_loss_after']:.4f} (차이 {merged_loss - meta['heldout_loss_after']:+.5f})")
 print(saved_size(out_dir))
 print(stage.memory.verdict())
-reload_delta = max_logit_diff(reloaded_logits, saved_logits, mask)
-saved_delta = max_logit_diff(reloaded_logits, reference, mask)
+reload_delta = max_diff(reloaded_logits, saved_logits)
+saved_delta = max_diff(reloaded_logits, reference)
 print(sorted(p.name for p in out_dir.iterdir()))
 print(f"저장한 병합 모델 대 다시 읽은 모델의 max |Δlogit|: {reload_delta:.2e} -> {'통과' if reload_delta < TOLERANCE else '실패'}")
 print(f"fp32 어댑터 모델 대 다시 읽은 모델({SAVE_DTYPE})의 max |Δlogit|: {saved_delta:.2e} (학습 dtype으로 저장하며 생긴 차이)")
@@ -277,7 +278,7 @@ check_07_basic(answer, out_dir)
 from course_utils.exercises.merging import check_07_applied
 
 wrong_merged = None  # a model merged from another adapter
-check_07_applied(wrong_merged, reference, mask, examples, pad, TOLERANCE)
+check_07_applied(wrong_merged, reference, examples, pad, TOLERANCE)
 
 # %% [markdown]
 # ### 도전

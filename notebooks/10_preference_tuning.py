@@ -151,7 +151,9 @@ free()
 # ## 4. DPO (TRL `DPOTrainer`)
 #
 # `DPOConfig`는 `TrainingArguments`에 DPO의 설정을 더한 것입니다. `beta`는 policy가 참조에서 얼마나 멀어져도 되는지(작을수록
-# 멀리), `max_length`는 질문 + 답의 토큰 수입니다. 배치, 누적, 옵티마이저, 그래디언트 체크포인팅은 05의 레시피와 같습니다.
+# 멀리), `max_length`는 질문 + 답의 토큰 수입니다. 옵티마이저와 그래디언트 체크포인팅은 05의 레시피와 같고, 한 스텝의 쌍 수도
+# 05의 배치 × 누적과 같지만 forward 한 번에는 쌍 하나만 넣습니다(쌍 하나가 시퀀스 둘이고, TRL의 ORPO는 모든 위치의 로짓을 어휘
+# 전체로 계산하므로: 벤치마크 7).
 # `assert` 줄은 강좌의 명령(`python -m course_utils.preference`)이 만드는 설정과 같은지 확인합니다.
 # 학습 쌍은 동봉된 학습 쌍과 2절에서 만든 쌍입니다. 이 노트북의 출력 폴더(`outputs/10_preference/<프로필>`)는 다시 실행할 때마다 새로 만듭니다.
 
@@ -175,8 +177,8 @@ recipe = dict(  # what DPO and ORPO share: 05's batch, accumulation, optimizer a
     learning_rate=pref.learning_rate,
     max_length=pref.max_length,  # prompt + answer tokens of a pair
     max_steps=pref.steps,
-    per_device_train_batch_size=profile.batch_size,  # pairs per forward pass (chosen and rejected together)
-    gradient_accumulation_steps=profile.grad_accum,
+    per_device_train_batch_size=1,  # one pair per forward pass (chosen and rejected together): less memory
+    gradient_accumulation_steps=profile.batch_size * profile.grad_accum,  # the profile's pairs per optimizer step
     lr_scheduler_type=profile.train.lr_scheduler,
     warmup_steps=min(profile.train.warmup_steps, pref.steps // 10),
     logging_steps=1,

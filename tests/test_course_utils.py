@@ -162,7 +162,7 @@ from filelock import FileLock
 from pathlib import Path
 with FileLock(Path({str(tmp_path)!r}) / ".convert.lock"):
     pass
-from course_utils.vram_measure import peak_memory_bytes
+from course_utils.memory import peak_memory_bytes
 assert peak_memory_bytes() > 10 * 1024**2
 print("ok", len({modules!r}))
 """

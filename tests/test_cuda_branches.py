@@ -172,7 +172,7 @@ def test_a_model_that_overflows_fp16_trains_in_bf16_on_a_card_with_bf16(model, f
     profile = with_model(get_profile("gpu8gb"), model)
     with pytest.raises(Loaded, match="bfloat16"):
         prepare_run(profile, tmp_path / "run")
-    from course_utils.profiles import for_this_card
+    from course_utils.hardware import for_this_card
 
     args = recipe_arguments(for_this_card(profile))
     assert (args["bf16"], args["fp16"]) == (True, False)

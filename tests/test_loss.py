@@ -55,3 +55,21 @@ def test_length_batches_cover_every_record_once_and_bound_the_padding():
     assert [12, 13, 14] in [[lengths[i] for i in b] for b in batches]  # similar lengths still share a batch
     assert length_batches([10, 100], 8) == [[0], [1]]  # 100 % padding: apart
     assert length_batches([], 4) == [] and length_batches([5, 5], 1) == [[0], [1]]
+
+
+def test_answer_logits_are_the_full_logits_at_the_answer_positions_and_give_the_heldout_loss():
+    """The merge and export checks keep only these (Gemma's vocabulary made 07 hold 9 fp32 model sizes of logits)."""
+    import torch.nn.functional as F
+    from conftest import tiny_model
+
+    from course_utils.loss import answer_logits, batch_logits, heldout_loss
+
+    model = tiny_model("tinyllama-1.1b")
+    examples = [{"input_ids": list(range(5, 20)), "labels": [-100] * 10 + list(range(15, 20))},
+                {"input_ids": list(range(30, 42)), "labels": [-100] * 5 + list(range(35, 42))}]
+    logits, tokens = answer_logits(model, examples, pad=0)
+    full, _ = batch_logits(model, examples, pad=0)
+    expected = torch.cat([full[0, 9:14], full[1, 4:11]])  # position t predicts token t + 1
+    assert logits.shape == (12, 1000) and torch.allclose(logits, expected, atol=1e-5)
+    assert tokens.tolist() == list(range(15, 20)) + list(range(35, 42))
+    assert F.cross_entropy(logits, tokens).item() == pytest.approx(heldout_loss(model, examples, pad=0), rel=1e-6)

@@ -125,6 +125,7 @@ def _keywords(function) -> set[str]:
     import inspect
     import textwrap
 
+    from course_utils.preference import preference_batches
     from course_utils.trainer import recipe_arguments
 
     tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
@@ -134,9 +135,10 @@ def _keywords(function) -> set[str]:
             for k in node.keywords:
                 if k.arg is not None:
                     found.add(k.arg)
-                else:  # **mapping: only the recipe's shared arguments are spread into the config
-                    assert ast.unparse(k.value) == "recipe_arguments(profile)", ast.unparse(k.value)
-                    found |= set(recipe_arguments(get_profile("smoke")))
+                else:  # **mapping: only the recipe's shared arguments (with preference's batches) are spread
+                    assert ast.unparse(k.value) == "recipe_arguments(profile) | preference_batches(profile)", \
+                        ast.unparse(k.value)
+                    found |= set(recipe_arguments(get_profile("smoke"))) | set(preference_batches(get_profile("smoke")))
     return found
 
 
@@ -160,7 +162,8 @@ def test_every_keyword_the_course_passes_exists_in_dpo_and_orpo_config():
             p = profile.preference
             assert (args.beta, args.learning_rate, args.max_length, args.max_steps) == (
                 p.beta, p.learning_rate, p.max_length, p.steps), name
-            assert args.gradient_accumulation_steps == profile.grad_accum and args.optim == profile.optimizer
+            assert args.per_device_train_batch_size == 1 and args.optim == profile.optimizer
+            assert args.gradient_accumulation_steps == profile.batch_size * profile.grad_accum  # the profile's pairs
 
 
 def _smoke_profile(tmp_path, recipe: bool = True, **preference):

@@ -182,8 +182,8 @@ def test_epochs_become_the_trainers_step_count(tmp_path):
 
 
 def test_model_override_and_device_check():
+    from course_utils.hardware import check_device
     from course_utils.overrides import with_model
-    from course_utils.profiles import check_device
 
     assert with_model(get_profile("gpu8gb"), "phi-2").model == "phi-2"
     with pytest.raises(ProfileError, match=r"--model 'llama-7b' is not in the registry"):

@@ -7,8 +7,9 @@ import torch
 from conftest import tiny_model
 
 from course_utils.lora import attach_lora
+from course_utils.memory import peak_memory_bytes
 from course_utils.profiles import LoraSettings
-from course_utils.vram_measure import measure_training_memory, model_footprint, peak_memory_bytes
+from course_utils.vram_measure import measure_training_memory, model_footprint
 
 
 def test_footprint_counts_packed_weights(tmp_path):

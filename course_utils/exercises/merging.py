@@ -17,14 +17,15 @@ def check_07_basic(answer_mib, merged_dir) -> Verdict:
                     "(config.json의 dtype; 묶인(tied) 가중치는 한 번만).")
 
 
-def check_07_applied(wrong_merged, reference_logits, mask, examples: list[dict], pad: int, tolerance: float) -> Verdict:
-    """응용: 다른 어댑터를 병합해 병합 검사가 실패하게 만드세요 (wrong_merged: 잘못 병합한 모델)."""
-    from ..loss import batch_logits, max_logit_diff
+def check_07_applied(wrong_merged, reference_logits, examples: list[dict], pad: int, tolerance: float) -> Verdict:
+    """응용: 다른 어댑터를 병합해 병합 검사가 실패하게 만드세요 (wrong_merged: 잘못 병합한 모델; reference_logits: 07의
+    ``answer_logits``)."""
+    from ..loss import answer_logits, max_diff
 
     if (v := unanswered(wrong_merged)) is not None:
         return v
-    got, _ = batch_logits(wrong_merged, examples, pad)
-    delta = max_logit_diff(reference_logits, got, mask)
+    got, _ = answer_logits(wrong_merged, examples, pad)
+    delta = max_diff(reference_logits, got)
     return verdict(delta > tolerance, f"max |Δlogit| {delta:.3g} > 허용 {tolerance:g}: 검사가 잘못된 병합을 잡아냈습니다.",
                     f"max |Δlogit| {delta:.3g}는 허용 범위 안입니다: 같은 어댑터를 병합한 것 같습니다. "
                     "LoRA B를 바꾼 다른 어댑터를 병합해 보세요.")

@@ -51,7 +51,7 @@ import torch
 
 from course_utils.adapter import heldout_of
 from course_utils.ensure import ensure_adapter
-from course_utils.loss import batch_logits
+from course_utils.loss import answer_logits
 from course_utils.memory import free
 from course_utils.merge import load_for_merge, merge_record, save_merged, training_dtype
 from course_utils.prompts import pad_id
@@ -61,7 +61,7 @@ adapter_dir = ensure_adapter(profile, Path('..') / 'outputs' / '05_training' / p
 model, tokenizer, meta, into = load_for_merge(adapter_dir, dtype=MERGE_DTYPE, device='cpu')
 examples = heldout_of(meta, tokenizer)[1][:8]
 pad = pad_id(tokenizer)
-reference, mask = batch_logits(model, examples, pad)
+reference, _ = answer_logits(model, examples, pad)
 merged = model.merge_and_unload()
 out_dir = save_merged(merged, tokenizer, Path('..') / 'outputs' / '07_merged_solutions' / profile.name,
                       base_model=meta['base_model'], template=meta['template'], record=merge_record(adapter_dir, meta, into),
@@ -96,7 +96,7 @@ with torch.no_grad():
         if 'lora_B' in name:
             p.normal_(0, 0.05)
 wrong_merged = other.merge_and_unload()
-assert check_07_applied(wrong_merged, reference, mask, examples, pad, TOLERANCE)
+assert check_07_applied(wrong_merged, reference, examples, pad, TOLERANCE)
 del other, wrong_merged
 free()
 
