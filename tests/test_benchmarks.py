@@ -21,8 +21,11 @@ def test_gpu_check_dry_mode_runs_every_model_and_method(tmp_path):
         assert r["fits"] and r["samples_per_s"] > 0 and r["estimate_bytes"] > 0
         assert math.isfinite(r["final_loss"])
         assert r["tokens_per_s"] == pytest.approx(r["samples_per_s"] * result["seq_len"])
-    # nf4 stores the linear weights in about a quarter of the space: the estimate says so too
-    assert rows[("phi-2", "qlora")]["estimate_bytes"] < rows[("phi-2", "lora")]["estimate_bytes"]
+    # nf4 stores the linear weights in about a quarter of the space: the estimate says so too, for the real Phi-2 (the
+    # dry run's tiny Phi-2 is mostly embedding, which QLoRA training keeps in fp32 and LoRA in fp16)
+    from course_utils.vram import estimate_vram
+
+    assert estimate_vram("phi-2", "qlora").total < estimate_vram("phi-2", "lora").total
 
 
 def test_estimator_benchmark_matches_exact_terms(tmp_path):
