@@ -125,6 +125,7 @@ from course_utils.memory import Stage, free
 from course_utils.merge import merge_record, save_merged, saved_size
 
 SAVE_DTYPE = training_dtype(meta)  # the dtype the adapter trained in
+saved_as = str(SAVE_DTYPE).removeprefix("torch.")
 device = "cuda" if torch.cuda.is_available() else "cpu"
 with Stage("병합 모델 평가, 저장, 다시 읽기") as stage:  # GPU: the peak of this stage alone
     merged = merged.to(device=device, dtype=SAVE_DTYPE)  # the model that will be deployed, where it trained
@@ -139,7 +140,7 @@ with Stage("병합 모델 평가, 저장, 다시 읽기") as stage:  # GPU: the 
     reloaded_logits, _ = answer_logits(reloaded, examples, pad)
     del reloaded
     free()
-print(f"평가 답변 손실 ({len(heldout_examples)}개, {SAVE_DTYPE}): 병합 모델 {merged_loss:.4f}, 05에서 평가한 어댑터 "
+print(f"평가 답변 손실 ({len(heldout_examples)}개, {saved_as}): 병합 모델 {merged_loss:.4f}, 05에서 평가한 어댑터 "
       f"{meta['heldout_loss_after']:.4f} (차이 {merged_loss - meta['heldout_loss_after']:+.5f})")
 print(saved_size(out_dir))
 print(stage.memory.verdict())
@@ -147,7 +148,8 @@ reload_delta = max_diff(reloaded_logits, saved_logits)
 saved_delta = max_diff(reloaded_logits, reference)
 print(sorted(p.name for p in out_dir.iterdir()))
 print(f"저장한 병합 모델 대 다시 읽은 모델의 max |Δlogit|: {reload_delta:.2e} -> {'통과' if reload_delta < TOLERANCE else '실패'}")
-print(f"fp32 어댑터 모델 대 다시 읽은 모델({SAVE_DTYPE})의 max |Δlogit|: {saved_delta:.2e} (학습 dtype으로 저장하며 생긴 차이)")
+print(f"fp32 어댑터 모델 대 다시 읽은 병합 모델({saved_as})의 max |Δlogit|: {saved_delta:.2e} (병합의 반올림"
+      + (f"과 {saved_as}로 저장한 반올림)" if saved_as != "float32" else ")"))
 
 # %%
 import pandas as pd
@@ -246,7 +248,7 @@ if best != closest:
 
 # %%
 print(f"fp32 병합 ({INTO[into]}): max |Δlogit| {delta:.2e}, 저장 후 다시 읽기 {reload_delta:.2e} (허용 {TOLERANCE:g}), "
-      f"{SAVE_DTYPE}로 저장하며 생긴 차이 {saved_delta:.2e}")
+      f"{saved_as}로 저장한 병합 모델 대 fp32 어댑터 모델 {saved_delta:.2e}")
 print(f"평가 답변 손실: 병합 모델 {merged_loss:.4f}, 05의 어댑터 {meta['heldout_loss_after']:.4f}")
 print(f"크기: 어댑터 {sizes['어댑터'] / MIB:.2f} MiB, 병합 모델 {sizes['병합 모델'] / MIB:.1f} MiB")
 for name, r in merges.to_dict("index").items():

@@ -32,6 +32,21 @@ def agreed(key: str, group: str) -> tuple[str, str]:
     return SERVING, rf'"{re.escape(key)}": \{{[\s\S]*?"agreement": \{{\s+"same": (?P<{group}>\d+),'
 
 
+NOTEBOOK_MEMORY = "benchmarks/results/notebook_memory_demo_2026-12-05.json"
+LESSONS = ("00_setup_check", "01_vram_budgeting", "02_quantization", "03_lora_config", "04_koalpaca_formatting",
+           "05_training", "06_inference", "07_merging", "08_deployment", "09_hyperparameters", "10_preference_tuning")
+GIB_TWO = lambda s: f"{int(s) / 1024**3:.2f}"  # noqa: E731
+
+
+def memory_row(notebook: str) -> Claim:
+    """Benchmark 7's README row for ``notebook``: peak and after-imports resident memory, their ratio to the model."""
+    return Claim(f"README: benchmark 7's row for {notebook}", "README.md",
+                 rf"\| `{notebook}` \| (?P<peak>\d+\.\d\d) GiB \| (?P<base>\d+\.\d\d) GiB \| (?P<ratio>\d+\.\d\d) \|",
+                 ((NOTEBOOK_MEMORY, rf'"notebook": "{notebook}",\s+"after_imports": (?P<base>\d+),\s+"peak": (?P<peak>\d+),'
+                                    rf'[\s\S]*?"ratio": (?P<ratio>[\d.]+)'),),
+                 {"peak": GIB_TWO, "base": GIB_TWO, "ratio": TWO})
+
+
 SERVERS = (("transformers serve", "transformers"), ("transformers serve, continuous batching", "transformers-cb"),
            ("llama.cpp, Q8_0", "llama.cpp:q8_0"), ("**llama.cpp, F16** (the course's server)", "llama.cpp:f16"))
 
@@ -112,6 +127,7 @@ CLAIMS = [
             (served(key, 1, "requests_per_s", "one"), served(key, 16, "requests_per_s", "sixteen"),
              served(key, 16, "p50_s", "p50"), served(key, 16, "p95_s", "p95"), agreed(key, "same")),
             {"one": TWO, "sixteen": TWO, "p50": TWO, "p95": TWO}) for row, key in SERVERS),
+    *(memory_row(name) for name in LESSONS),
     Claim("01: the cost of nf4's absmax per value, fp32 and double-quantized", "notebooks/01_vram_budgeting.ipynb",
           r"값당 (?P<absmax>\d\.\d+)비트\(fp32 absmax\)에서 이중 양자화 후 약 (?P<dq>\d\.\d+)비트",
           (("notebooks/01_vram_budgeting.ipynb", r"nf4 \(absmax fp32\)\s+값당\s+(?P<absmax>\d\.\d+)비트"),
