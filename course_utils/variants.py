@@ -95,10 +95,25 @@ def adapter_delta(layer, adapter: str = "default") -> torch.Tensor:
 
 
 def original_weights(model_key: str, names) -> dict[str, torch.Tensor]:
-    """The original full-precision weights (fp32) of the named linear layers, read from a fresh fp32 load on the CPU
+    """The original full-precision weights (fp32) of the named linear layers: for an offline model, only those tensors
+    read from its safetensors cache (no second model in memory); for a hub model, from a fresh fp32 load on the CPU
     (beside the 4-bit model on the card; the rest of that copy is freed on return)."""
-    from .loading import load_model
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    from .loading import load_model, model_source
     from .memory import cpu_side, cpu_side_loads, free
+    from .models import get_spec
+
+    if get_spec(model_key).source == "gguf":
+        weights = {}
+        for file in sorted(Path(model_source(model_key)).glob("*.safetensors")):
+            with safe_open(file, "pt") as tensors:
+                keys = set(tensors.keys())
+                weights.update({n: tensors.get_tensor(f"{n}.weight").float() for n in names if f"{n}.weight" in keys})
+        if set(weights) == set(names):
+            return weights
 
     with cpu_side_loads():
         full = dict(cpu_side(load_model(model_key, dtype=torch.float32, device="cpu")).named_modules())

@@ -164,3 +164,23 @@ def test_each_variant_trains_on_smoke_and_merges_within_tolerance(variant, quant
 
 def test_variants_table_covers_every_variant():
     assert set(VARIANTS) == {"lora", "rslora", "dora", "pissa", "olora", "loftq"}
+
+
+def test_loftqs_original_weights_of_an_offline_model_are_read_without_a_second_model(monkeypatch):
+    """09's LoftQ trials needed the original weights beside the training model: at d545876 a second whole fp32 model.
+    For the offline models they are now read from the safetensors cache, tensor by tensor."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.loading import load_model
+    from course_utils.variants import original_weights
+
+    names = ["model.layers.0.self_attn.q_proj", "model.layers.3.self_attn.o_proj"]
+    whole = dict(load_model("smollm2-135m-first-8-layers").named_modules())
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a second model was loaded")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", no_model)
+    weights = original_weights("smollm2-135m-first-8-layers", names)
+    assert all(torch.equal(weights[n], whole[n].weight.float()) for n in names)
