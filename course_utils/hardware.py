@@ -16,6 +16,14 @@ def check_device(profile: Profile) -> None:
                            f"install a CUDA build of torch (README: GPU)")
 
 
+def profile_device(profile: Profile) -> str:
+    """Where the profile's training and models run on this machine: "cuda" for a cuda profile where torch sees CUDA,
+    else "cpu"."""
+    import torch
+
+    return "cuda" if profile.device == "cuda" and torch.cuda.is_available() else "cpu"
+
+
 def for_this_card(profile: Profile) -> Profile:
     """The profile in the dtype its model can run in on this machine's GPU (unchanged without CUDA, or for fp32 and
     bf16 profiles). A model known to overflow fp16 (``ModelSpec.fp16_overflow``: Gemma-3, Phi-2) runs in bf16 on a

@@ -72,13 +72,6 @@ def heldout_loss(model, examples: list[dict], pad: int, batch_size: int = 8) -> 
     return total / count
 
 
-def answer_loss_from_logits(logits: torch.Tensor, examples: list[dict], pad: int) -> float:
-    """Mean cross-entropy per answer token (nats) from ``merge.batch_logits`` output (same as ``heldout_loss``)."""
-    labels = collate(examples, pad)["labels"][:, 1:]
-    keep = labels != IGNORE
-    return F.cross_entropy(logits[:, :-1][keep], labels[keep]).item()
-
-
 @torch.no_grad()
 def batch_logits(model, examples: list[dict], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits as fp32, attention mask) for a padded batch of encoded examples."""

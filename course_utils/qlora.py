@@ -116,13 +116,14 @@ def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[d
     import torch.nn.functional as F
     from peft import PeftModel
 
+    from .hardware import profile_device
     from .loading import load_model
     from .lora import attach_lora
     from .memory import free
     from .quantization import bnb_config, dequantize_layers
 
     q = qlora_profile(profile)
-    device = model_device_of(q)
+    device = profile_device(q)
     rows = {}
 
     def nf4():  # loaded fresh for each row (a merge changes its model in place), after the last row's model is freed
@@ -166,8 +167,3 @@ def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[d
              "nf4 + 어댑터 (병합 안 함)", "(1) 4비트 모델에 병합", "(1') 0인 어댑터를 4비트 모델에 병합",
              "(2) 원래 기본 모델에 병합", "(3) nf4를 푼 기본 모델에 병합"]
     return [rows[name] for name in order]
-
-
-def model_device_of(profile) -> str:
-    """Where the profile's models run: the GPU for a cuda profile on a machine with CUDA, else the CPU."""
-    return "cuda" if profile.device == "cuda" and torch.cuda.is_available() else "cpu"

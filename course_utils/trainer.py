@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
 from transformers import Trainer, TrainingArguments
 
+from .hardware import profile_device
 from .loss import answer_loss_sum, heldout_loss
 from .prompts import collate
 
@@ -57,7 +57,7 @@ def recipe_arguments(profile) -> dict:
     precision, checkpointing, seeds and device. ``training_arguments`` (SFT) and ``preference.preference_config``
     (DPO/ORPO) both start from these."""
     t = profile.train
-    cuda = profile.device == "cuda" and torch.cuda.is_available()
+    cuda = profile_device(profile) == "cuda"
     return dict(
         per_device_train_batch_size=profile.batch_size,
         gradient_accumulation_steps=profile.grad_accum,
