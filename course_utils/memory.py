@@ -44,14 +44,44 @@ def to_device(batch, model):
 
 
 def free() -> None:
-    """Free what no name holds any more: ``gc.collect()`` (reference cycles: see the module docstring), then, on CUDA,
+    """Free what no name holds any more: ``gc.collect()`` (reference cycles: see the module docstring), the embedding
+    layers bitsandbytes' optimizer manager still holds of freed models (``forget_freed_embeddings``), then, on CUDA,
     ``torch.cuda.empty_cache()``, and on Linux glibc's ``malloc_trim(0)``, which hands the freed parts of the heap back
     to the system (without it a CPU run's resident memory stays at its highest). Call it after ``del`` of a model,
     before the next one loads."""
     gc.collect()
+    if forget_freed_embeddings():
+        gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     _malloc_trim()
+
+
+def forget_freed_embeddings() -> int:
+    """Drop, from bitsandbytes' process-wide ``GlobalOptimManager``, the embedding layers of models no longer alive;
+    how many were dropped.
+
+    With an 8-bit bitsandbytes optimizer (smoke's ``adamw_8bit``, gpu8gb's ``paged_adamw_8bit``) transformers'
+    ``Trainer.create_optimizer`` (5.23, trainer.py 1328-1339) registers every ``nn.Embedding`` of the model with
+    ``GlobalOptimManager.register_module_override`` so it is optimized in 32 bits. The manager is a singleton whose list
+    (``module_weight_config_triple``) is never emptied: each run's embedding layer and its weight outlived ``del
+    model``, on the card with gpu8gb (TinyLlama's in fp32: 0.24 GiB per run, one more for each of 09's trials and 10's
+    runs), and on a CPU the whole mapped checkpoint with it. A running optimizer has read its overrides at its first
+    step, so dropping those of freed models changes no training."""
+    import sys
+
+    bnb = sys.modules.get("bitsandbytes")
+    if bnb is None:
+        return 0
+    manager = bnb.optim.GlobalOptimManager.get_instance()
+    triples = getattr(manager, "module_weight_config_triple", [])
+    if not triples:
+        return 0
+    alive = {id(m) for model in live_models() for m in model.modules()}
+    kept = [t for t in triples if id(t[0]) in alive]
+    dropped = len(triples) - len(kept)
+    manager.module_weight_config_triple = kept
+    return dropped
 
 
 def _malloc_trim() -> None:
@@ -245,9 +275,36 @@ def residency_snapshot() -> list[dict]:
     return out
 
 
+WEIGHT_FILES = (".safetensors", ".gguf", ".bin", ".pt", ".pth")
+
+
+def mapped_weight_files() -> dict[str, int]:
+    """{path: resident bytes} of every weight file mapped into this process (Linux ``/proc/self/smaps``; {} elsewhere).
+
+    transformers maps a safetensors checkpoint and gives each weight a view of the mapping, so the whole file stays
+    mapped, and resident once read, while any one of its tensors lives. A loop variable left holding a model's last
+    parameter (``for param in model.parameters()``) kept Gemma's 1.0 GiB file resident after ``del model`` in lesson 10,
+    where no model was alive any more for ``live_models`` to find."""
+    from pathlib import Path
+
+    smaps = Path("/proc/self/smaps")
+    if not smaps.exists():
+        return {}
+    found: dict[str, int] = {}
+    current = None
+    for line in smaps.read_text(encoding="utf-8", errors="replace").splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and not fields[0].endswith(":"):  # a mapping's header: address range ... path
+            current = fields[5] if len(fields) > 5 and fields[5].endswith(WEIGHT_FILES) else None
+        elif current is not None and fields[:1] == ["Rss:"]:
+            found[current] = found.get(current, 0) + int(fields[1]) * 1024
+    return found
+
+
 def record_residency(folder) -> None:
     """In a Jupyter kernel: append, after every cell and after every ``AutoModelForCausalLM.from_pretrained`` (a load
-    is where a second model would appear), a JSON line with the live models (``residency_snapshot``) to
+    is where a second model would appear), a JSON line with the live models (``residency_snapshot``) and the weight
+    files still mapped (``mapped_weight_files``) to
     ``<folder>/<process id>.jsonl``, tagged with the running cell's source. ``notebook.setup`` calls it when
     ``COURSE_RESIDENCY_LOG`` names a folder (``make test`` does, for tests/test_residency.py). Loads inside the
     model cache's one-time conversion (``loading._build_once``) are not recorded: that is not the lesson's code."""
@@ -268,7 +325,8 @@ def record_residency(folder) -> None:
     current = {"cell": None}
 
     def write(event: str) -> None:
-        line = {"cell": current["cell"], "event": event, "models": residency_snapshot()}
+        line = {"cell": current["cell"], "event": event, "models": residency_snapshot(),
+                "mapped": mapped_weight_files()}
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
 

@@ -206,6 +206,7 @@ dpo = DPOTrainer(model=policy, ref_model=None, args=dpo_args, train_dataset=data
 for param in dpo.model.parameters():  # TRL 1.16 casts a 4-bit model's trainable LoRA weights to bf16: back to fp32
     if param.requires_grad:
         param.data = param.data.float()
+del param  # the loop's last weight would outlive `del dpo, policy` below, and keep the model's file mapped in memory
 use_text_progress(dpo, print)
 start = time.perf_counter()
 with Stage("DPO 학습") as dpo_stage:

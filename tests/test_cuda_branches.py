@@ -266,6 +266,44 @@ def test_a_model_trained_under_mixed_precision_gets_its_own_forward_back_and_is_
         AcceleratorState._reset_state(reset_partial_state=True)  # later Trainers set up their own
 
 
+def test_a_model_trained_with_an_8bit_optimizer_is_freed_whole_by_free(tmp_path):
+    """transformers' Trainer registers each embedding layer with bitsandbytes' process-wide GlobalOptimManager when the
+    optimizer is 8-bit (gpu8gb's paged_adamw_8bit, smoke's adamw_8bit), and nothing ever removes it: at c0357b3 every
+    training run left its embedding weight alive after ``del``/``free()`` (found by the residency records of 10 on
+    smoke: the checkpoint file stayed mapped). ``free()`` now drops the entries of freed models, and only those."""
+    import weakref
+
+    import bitsandbytes as bnb
+    from conftest import tiny_model
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    from course_utils.memory import free
+
+    def trained():
+        model = tiny_model("tinyllama-1.1b")
+        ids = torch.randint(0, 1000, (4, 8)).tolist()
+        data = Dataset.from_dict({"input_ids": ids, "labels": ids})
+        args = TrainingArguments(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2,
+                                 optim="adamw_bnb_8bit", use_cpu=True, report_to=[], save_strategy="no",
+                                 disable_tqdm=True, learning_rate=1e-3)
+        Trainer(model=model, args=args, train_dataset=data).train()
+        return model
+
+    manager = bnb.optim.GlobalOptimManager.get_instance()
+    kept = trained()
+    gone = trained()
+    embedding, kept_embedding = weakref.ref(gone.get_input_embeddings()), kept.get_input_embeddings()
+    assert {id(t[0]) for t in manager.module_weight_config_triple} >= {id(embedding()), id(kept_embedding)}
+    del gone
+    free()
+    assert embedding() is None  # at c0357b3: alive, held by the manager
+    assert any(t[0] is kept_embedding for t in manager.module_weight_config_triple)  # a live model keeps its override
+    del kept, kept_embedding
+    free()
+    assert not manager.module_weight_config_triple
+
+
 def test_a_stage_reports_its_own_peak_beside_the_card_with_a_verdict(fake_cuda):
     """05, 07 and 10 print each stage's peak: the statistics reset on entry (at d545876 05 printed one
     max_memory_allocated for the whole process, without the allocator's reserve or the CUDA context)."""

@@ -5,7 +5,9 @@ then records, after each cell and after each model load, the models alive (``mem
 ``gc.collect()``). This test reads those records, counts the full-size models alive at each point, and scales the bytes
 to the gpu8gb recipe (TinyLlama-1.1B: a 4-bit model as QLoRA training holds it, a plain one in fp16), adding the
 estimator's other training terms (LoRA, gradients, optimizer, activations, logits, the CUDA context). It fails when a
-notebook of the training path holds two full-size models at once, or when the peak would not fit 8 GiB.
+notebook of the training path holds two full-size models at once, or when the peak would not fit 8 GiB, and in every
+notebook when a cell ends with a weight file still mapped and resident while no model is alive (a tensor of a freed
+model kept its whole file in memory).
 It runs after the notebooks (``course.AFTER_NOTEBOOKS``); alone, without the records, it is skipped.
 """
 import hashlib
@@ -14,6 +16,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from course_utils.models import count_params, meta_model
 from course_utils.profiles import get_profile
@@ -66,8 +69,12 @@ def residency(folder: Path) -> dict[str, dict]:
         names = {owner[e["cell"]] for e in events if e["cell"] in owner}
         assert len(names) == 1, f"{log.name}: cells of {sorted(names) or 'no known notebook'}"
         name = names.pop()
-        row = {"full": 0, "where": "", "peak": 0.0}
+        row = {"full": 0, "where": "", "peak": 0.0, "orphaned": []}
         for e in events:
+            mapped = {path: n for path, n in e.get("mapped", {}).items() if n}
+            if e["event"] == "cell" and not e["models"] and mapped:  # weights outliving every model
+                row["orphaned"].append(f"cell {e['cell'] and e['cell'][:8]}: "
+                                       + ", ".join(f"{Path(p).name} {n / 2**20:.1f} MiB" for p, n in mapped.items()))
             card = [m for m in e["models"] if on_card(m)]
             full = sum(m["values"] >= 0.5 * values for m in card)
             peak = sum(scaled_bytes(m, values) for m in card)
@@ -103,11 +110,14 @@ def test_the_notebooks_hold_one_full_size_model_at_a_time_and_fit_8_gib():
             too_many.append(f"{name}: {row['full']} at once, {row['where']}")
         if name[:2] in ONE_AT_A_TIME and total > 8 * GIB:
             too_big.append(f"{name}: {total / GIB:.2f} GiB")
+    orphaned = [f"{name}: {where}" for name in sorted(found) for where in found[name]["orphaned"]]
+    assert not orphaned, ("a weight file still mapped and resident after its model was freed (a tensor of it outlived "
+                          "`del model`: memory.mapped_weight_files):\n" + "\n".join(orphaned))
     assert not too_many, "two full-size models where one would do:\n" + "\n".join(too_many)
     assert not too_big, "over an 8 GiB card:\n" + "\n".join(too_big)
 
 
-def _log(folder: Path, notebook: str, events: list[list[dict]]):
+def _log(folder: Path, notebook: str, events: list[list[dict]], mapped: dict | None = None, event: str = "load"):
     """A record as ``memory.record_residency`` writes it, for ``notebook``'s first code cell."""
     owner = cell_owner()
     cells = [hashlib.sha1("".join(c["source"]).encode("utf-8")).hexdigest()
@@ -115,7 +125,8 @@ def _log(folder: Path, notebook: str, events: list[list[dict]]):
              if c["cell_type"] == "code"]
     cell = next(c for c in cells if owner.get(c) == notebook)
     folder.mkdir(exist_ok=True)
-    (folder / f"{notebook}.jsonl").write_text("".join(json.dumps({"cell": cell, "event": "load", "models": models})
+    (folder / f"{notebook}.jsonl").write_text("".join(json.dumps({"cell": cell, "event": event, "models": models,
+                                                                  "mapped": mapped or {}})
                                                       + "\n" for models in events), encoding="utf-8")
 
 
@@ -165,3 +176,38 @@ def test_only_a_model_on_the_cpu_can_be_kept_beside_the_card():
     assert cpu_side(model)._course_cpu_side
     with pytest.raises(ValueError, match="cpu_side: this model is on meta, not on the CPU"):
         cpu_side(model.to("meta"))
+
+
+def test_a_freed_models_file_is_found_while_one_of_its_tensors_lives(tmp_path):
+    """The class of bug of lesson 10 (d545876..c0357b3): ``for param in model.parameters()`` left the last weight in
+    the notebook's namespace; after ``del model`` no model was alive, yet the whole safetensors file stayed mapped and
+    resident (Gemma: 1.0 GiB more at the next training's peak)."""
+    import gc
+    import sys
+
+    from conftest import tiny_model
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.memory import live_models, mapped_weight_files
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/smaps (Linux)")
+    tiny_model("tinyllama-1.1b").save_pretrained(tmp_path / "model")
+    file = str((tmp_path / "model" / "model.safetensors").resolve())
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+    with torch.no_grad():
+        model(torch.tensor([[1, 2, 3]]))  # reads every weight: the mapping becomes resident
+    assert mapped_weight_files().get(file, 0) > 0
+    for param in model.parameters():  # noqa: B007 - the lesson's loop, whose variable outlives it
+        pass
+    del model
+    gc.collect()
+    assert not any(m for m in live_models() if m.name_or_path == str(tmp_path / "model"))
+    assert mapped_weight_files().get(file, 0) > 0  # one weight keeps the file
+    del param
+    gc.collect()
+    assert file not in mapped_weight_files()
+    # the check reads it from the records: a cell that ends with no model and a resident weight file
+    _log(tmp_path / "records", "10_preference_tuning", [[]], mapped={file: 4096}, event="cell")
+    assert residency(tmp_path / "records")["10_preference_tuning"]["orphaned"] == ["cell " + json.loads(
+        (tmp_path / "records" / "10_preference_tuning.jsonl").read_text())["cell"][:8] + ": model.safetensors 0.0 MiB"]
