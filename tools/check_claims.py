@@ -32,7 +32,7 @@ def agreed(key: str, group: str) -> tuple[str, str]:
     return SERVING, rf'"{re.escape(key)}": \{{[\s\S]*?"agreement": \{{\s+"same": (?P<{group}>\d+),'
 
 
-NOTEBOOK_MEMORY = "benchmarks/results/notebook_memory_demo_2026-12-05.json"
+NOTEBOOK_MEMORY = "benchmarks/results/notebook_memory_demo_2026-12-06.json"
 LESSONS = ("00_setup_check", "01_vram_budgeting", "02_quantization", "03_lora_config", "04_koalpaca_formatting",
            "05_training", "06_inference", "07_merging", "08_deployment", "09_hyperparameters", "10_preference_tuning")
 GIB_TWO = lambda s: f"{int(s) / 1024**3:.2f}"  # noqa: E731
