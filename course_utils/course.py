@@ -125,7 +125,7 @@ def test_commands(python: Path) -> list[tuple[list[str], dict]]:
             ([str(python), str(ROOT / "tools" / "check_notebooks.py")], {})]
 
 
-# where the notebooks' run records the models each cell leaves alive (memory.record_residency), read by
+# where the notebooks' run records the models each cell leaves alive (residency.record_residency), read by
 # tests/test_residency.py after the notebooks; emptied before every make test
 RESIDENCY_LOG = ROOT / ".cache" / "residency"
 

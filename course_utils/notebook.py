@@ -63,7 +63,7 @@ def setup(seed: int = SEED):
     seed_everything(seed)
     korean_plots()
     if os.environ.get("COURSE_RESIDENCY_LOG"):  # make test: which models each cell leaves alive (test_residency)
-        from .memory import record_residency
+        from .residency import record_residency
 
         record_residency(os.environ["COURSE_RESIDENCY_LOG"])
     chosen = active_profile()

@@ -103,8 +103,9 @@ def original_weights(model_key: str, names) -> dict[str, torch.Tensor]:
     from safetensors import safe_open
 
     from .loading import load_model, model_source
-    from .memory import cpu_side, cpu_side_loads, free
+    from .memory import free
     from .models import get_spec
+    from .residency import cpu_side, cpu_side_loads
 
     if get_spec(model_key).source == "gguf":
         weights = {}

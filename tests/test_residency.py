@@ -1,7 +1,7 @@
 """One big model at a time (issue 41): what every notebook holds, measured in the notebooks' own run.
 
 ``make test`` runs every notebook under nbval on the smoke profile with ``COURSE_RESIDENCY_LOG`` set: ``notebook.setup``
-then records, after each cell and after each model load, the models alive (``memory.record_residency``, after
+then records, after each cell and after each model load, the models alive (``residency.record_residency``, after
 ``gc.collect()``). This test reads those records, counts the full-size models alive at each point, and scales the bytes
 to the gpu8gb recipe (TinyLlama-1.1B: a 4-bit model as QLoRA training holds it, a plain one in fp16), adding the
 estimator's other training terms (LoRA, gradients, optimizer, activations, logits, the CUDA context). It fails when a
@@ -42,7 +42,7 @@ def cell_owner() -> dict[str, str]:
 
 def on_card(model: dict) -> bool:
     """Whether a recorded model would be on the card on a GPU machine: all but the copies the code keeps on the CPU
-    beside it (``memory.cpu_side``: weights to compare with)."""
+    beside it (``residency.cpu_side``: weights to compare with)."""
     return not model.get("cpu_side", False)
 
 
@@ -112,13 +112,13 @@ def test_the_notebooks_hold_one_full_size_model_at_a_time_and_fit_8_gib():
             too_big.append(f"{name}: {total / GIB:.2f} GiB")
     orphaned = [f"{name}: {where}" for name in sorted(found) for where in found[name]["orphaned"]]
     assert not orphaned, ("a weight file still mapped and resident after its model was freed (a tensor of it outlived "
-                          "`del model`: memory.mapped_weight_files):\n" + "\n".join(orphaned))
+                          "`del model`: residency.mapped_weight_files):\n" + "\n".join(orphaned))
     assert not too_many, "two full-size models where one would do:\n" + "\n".join(too_many)
     assert not too_big, "over an 8 GiB card:\n" + "\n".join(too_big)
 
 
 def _log(folder: Path, notebook: str, events: list[list[dict]], mapped: dict | None = None, event: str = "load"):
-    """A record as ``memory.record_residency`` writes it, for ``notebook``'s first code cell."""
+    """A record as ``residency.record_residency`` writes it, for ``notebook``'s first code cell."""
     owner = cell_owner()
     cells = [hashlib.sha1("".join(c["source"]).encode("utf-8")).hexdigest()
              for c in json.loads((NOTEBOOKS / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
@@ -150,8 +150,8 @@ def test_a_snapshot_counts_what_is_held_once_and_not_what_only_a_cycle_keeps():
     from conftest import tiny_model
 
     from course_utils.lora import attach_lora
-    from course_utils.memory import residency_snapshot
     from course_utils.profiles import LoraSettings
+    from course_utils.residency import residency_snapshot
 
     def held():  # the model lives only inside this call, then only in a reference cycle
         model = attach_lora(tiny_model("tinyllama-1.1b"), LoraSettings(8, 16, 0.0, "attention"))
@@ -170,7 +170,7 @@ def test_a_snapshot_counts_what_is_held_once_and_not_what_only_a_cycle_keeps():
 def test_only_a_model_on_the_cpu_can_be_kept_beside_the_card():
     from conftest import tiny_model
 
-    from course_utils.memory import cpu_side
+    from course_utils.residency import cpu_side
 
     model = tiny_model("tinyllama-1.1b")
     assert cpu_side(model)._course_cpu_side
@@ -188,7 +188,7 @@ def test_a_freed_models_file_is_found_while_one_of_its_tensors_lives(tmp_path):
     from conftest import tiny_model
     from transformers import AutoModelForCausalLM
 
-    from course_utils.memory import live_models, mapped_weight_files
+    from course_utils.residency import live_models, mapped_weight_files
 
     if not sys.platform.startswith("linux"):
         pytest.skip("reads /proc/self/smaps (Linux)")

@@ -50,7 +50,7 @@ def test_search_compare_and_the_tuned_profile_file(tmp_path, monkeypatch):
     import gc
 
     from course_utils import loading
-    from course_utils.memory import live_models
+    from course_utils.residency import live_models
 
     smoke = fast_smoke()  # shortened further: 2 trials of 2 steps, 2 held-out records (notebook 09 runs smoke's own)
     smoke = dataclasses.replace(smoke, train=dataclasses.replace(smoke.train, heldout_records=2),

@@ -97,7 +97,7 @@ with torch.no_grad():
             p.normal_(0, 0.05)
 wrong_merged = other.merge_and_unload()
 assert check_07_applied(wrong_merged, reference, examples, pad, TOLERANCE)
-del other, wrong_merged
+del other, wrong_merged, name, p  # the loop's last weight would keep the freed model's file mapped
 free()
 
 # %% [markdown]
