@@ -73,16 +73,6 @@ def heldout_loss(model, examples: list[dict], pad: int, batch_size: int = 8) -> 
 
 
 @torch.no_grad()
-def batch_logits(model, examples: list[dict], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits as fp32, attention mask) for a padded batch of encoded examples."""
-    batch = collate(examples, pad)
-    device = next(model.parameters()).device
-    model.eval()
-    out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
-    return out.logits.float().cpu(), batch["attention_mask"]
-
-
-@torch.no_grad()
 def answer_logits(model, examples: list[dict], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(fp32 logits of every position that predicts an answer token, as (answer tokens, vocabulary) on the CPU; those
     answer tokens): what the held-out loss reads, one record at a time. The logits of every position of a batch
@@ -105,9 +95,3 @@ def answer_logits(model, examples: list[dict], pad: int) -> tuple[torch.Tensor, 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     """Largest |a - b| (two ``answer_logits`` of the same records)."""
     return (a - b).abs().max().item()
-
-
-def max_logit_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
-    """Largest |a - b| over the real (non-pad) positions."""
-    keep = mask.bool()
-    return (a[keep] - b[keep]).abs().max().item()

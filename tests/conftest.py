@@ -11,6 +11,25 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from course_utils.models import build_config, tiny_spec  # noqa: E402,F401  (tests import tiny_spec from here)
 
 
+@torch.no_grad()
+def batch_logits(model, examples: list[dict], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits of every position as fp32, attention mask) for a padded batch of encoded examples: the full logits the
+    course's ``loss.answer_logits`` keeps the answer positions of, for tests that compare whole outputs."""
+    from course_utils.prompts import collate
+
+    batch = collate(examples, pad)
+    device = next(model.parameters()).device
+    model.eval()
+    out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+    return out.logits.float().cpu(), batch["attention_mask"]
+
+
+def max_logit_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
+    """Largest |a - b| over the real (non-pad) positions of two ``batch_logits``."""
+    keep = mask.bool()
+    return (a[keep] - b[keep]).abs().max().item()
+
+
 def tiny_model(key: str, seed: int = 0):
     from transformers import AutoModelForCausalLM
 

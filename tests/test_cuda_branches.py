@@ -86,8 +86,8 @@ def _call(name, model, tokenizer):
     calls = {
         "loss.heldout_loss": lambda: loss.heldout_loss(model, [encode(record, tokenizer, 64, "koalpaca")],
                                                        pad_id(tokenizer)),
-        "loss.batch_logits": lambda: loss.batch_logits(model, [encode(record, tokenizer, 64, "koalpaca")],
-                                                       pad_id(tokenizer)),
+        "loss.answer_logits": lambda: loss.answer_logits(model, [encode(record, tokenizer, 64, "koalpaca")],
+                                                         pad_id(tokenizer)),
         "inference.generate_batch": lambda: inference.generate_batch(model, tokenizer, [("한국의 수도는?", "")],
                                                                      max_new_tokens=2),
         "inference.generate_answer": lambda: inference.generate_answer(model, tokenizer, "한국의 수도는?",
@@ -104,7 +104,7 @@ def _call(name, model, tokenizer):
     return calls[name]()
 
 
-@pytest.mark.parametrize("name", ["loss.heldout_loss", "loss.batch_logits", "inference.generate_batch",
+@pytest.mark.parametrize("name", ["loss.heldout_loss", "loss.answer_logits", "inference.generate_batch",
                                   "inference.generate_answer", "forgetting.text_losses",
                                   "quantization.sentence_losses", "preference_eval.answer_logps",
                                   "memorization.answer_losses", "deploy.first_difference"])

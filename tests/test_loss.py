@@ -61,9 +61,9 @@ def test_length_batches_cover_every_record_once_and_bound_the_padding():
 def test_answer_logits_are_the_full_logits_at_the_answer_positions_and_give_the_heldout_loss():
     """The merge and export checks keep only these (Gemma's vocabulary made 07 hold 9 fp32 model sizes of logits)."""
     import torch.nn.functional as F
-    from conftest import tiny_model
+    from conftest import batch_logits, tiny_model
 
-    from course_utils.loss import answer_logits, batch_logits, heldout_loss
+    from course_utils.loss import answer_logits, heldout_loss
 
     model = tiny_model("tinyllama-1.1b")
     examples = [{"input_ids": list(range(5, 20)), "labels": [-100] * 10 + list(range(15, 20))},

@@ -1,10 +1,9 @@
 import pytest
 import torch
-from conftest import randomize_lora_b, tiny_model
+from conftest import batch_logits, max_logit_diff, randomize_lora_b, tiny_model
 from transformers import AutoModelForCausalLM
 
 from course_utils.lora import attach_lora
-from course_utils.loss import batch_logits, max_logit_diff
 from course_utils.merge import GEMMA_NOTICE, folder_bytes, save_merged
 from course_utils.profiles import LoraSettings, get_profile
 

@@ -33,8 +33,7 @@ def agreed(key: str, group: str) -> tuple[str, str]:
 
 
 NOTEBOOK_MEMORY = "benchmarks/results/notebook_memory_demo_2026-12-06.json"
-LESSONS = ("00_setup_check", "01_vram_budgeting", "02_quantization", "03_lora_config", "04_koalpaca_formatting",
-           "05_training", "06_inference", "07_merging", "08_deployment", "09_hyperparameters", "10_preference_tuning")
+LESSONS = tuple(p.stem for p in sorted((ROOT / "notebooks").glob("[01][0-9]_*.ipynb")))  # what benchmark 7 runs
 GIB_TWO = lambda s: f"{int(s) / 1024**3:.2f}"  # noqa: E731
 
 
