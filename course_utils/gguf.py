@@ -83,20 +83,85 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
 
 
 def read_gguf(path, dtype: torch.dtype = torch.float32, tokenizer: bool = True):
-    """(model, tokenizer) read from a GGUF file by transformers, de-quantized to ``dtype``; the tokenizer is None
-    with ``tokenizer=False``. transformers draws a tqdm bar for the tensors that ignores its own
-    ``disable_progress_bar``; it is left out of lesson outputs."""
-    import transformers.modeling_gguf_pytorch_utils as gguf_utils
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """(model, tokenizer) read from a GGUF file, de-quantized to ``dtype``; the tokenizer is None with
+    ``tokenizer=False``. The same weights as ``AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)``
+    (bit for bit, ``tests/test_loading.py``): transformers' own config, name map, per-architecture tensor processing
+    and gguf-py's de-quantization, applied one tensor at a time.
+
+    Why not the one call: transformers 5.23 reads a GGUF whose architecture is not on its newer path (every course
+    model: Gemma-3, Llama, GPT-2, Phi-2; those on it are read by the one call here too) by de-quantizing every tensor
+    into a dictionary first, each with a second numpy copy, while gguf-py's parse
+    of the whole header (for Gemma's 262,144-token vocabulary, 0.67 GiB of Python objects) stays alive: 2.6 GiB
+    above the process for Gemma-3-270M's 1.0 GiB (benchmark 7, issue 41). Here the header is parsed, read and
+    dropped before the model exists, and each tensor is read from the file, converted and copied into its
+    parameter, the vocabulary-sized ones a block of rows at a time. Measured 2026-12-06 (08's F16 export of the
+    demo model, after its tokenizer and the merged model were read): peak 2.98 -> 2.21 GiB above the imports."""
+    import gguf
+    import numpy as np
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.integrations.gguf.utils import is_gguf_arch_supported
+    from transformers.modeling_gguf_pytorch_utils import (
+        TENSOR_PROCESSORS,
+        Gemma2TensorProcessor,
+        LlamaTensorProcessor,
+        TensorProcessor,
+        get_gguf_hf_weights_map,
+        load_gguf_checkpoint,
+    )
 
     path = Path(path)
-    bar, gguf_utils.tqdm = gguf_utils.tqdm, lambda iterable, **kwargs: iterable
-    try:
-        with gguf_parsed_once():
-            return (AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype),
-                    AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name) if tokenizer else None)
-    finally:
-        gguf_utils.tqdm = bar
+    with gguf_parsed_once():  # the header: config, tokenizer, tensor table; parsed once, dropped at the block's end
+        config = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
+        read_tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name) if tokenizer else None
+        parsed_config = load_gguf_checkpoint(str(path))["config"]
+        reader = gguf.GGUFReader(str(path))
+        architecture = bytes(reader.fields["general.architecture"].parts[-1]).decode()
+        table = [(t.name, t.tensor_type, int(t.data_offset), int(t.n_bytes), tuple(int(n) for n in t.data.shape))
+                 for t in reader.tensors]
+        del reader
+    if is_gguf_arch_supported(architecture):  # transformers' newer GGUF path (keeps blocks packed): its own call
+        return AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype), read_tokenizer
+    processor = TENSOR_PROCESSORS.get(architecture, TensorProcessor)(config=parsed_config)
+    # processors that leave the vocabulary-sized tables alone (5.23: they change attention and norm weights only),
+    # so those can be read a block of rows at a time
+    by_rows = type(processor).process in (TensorProcessor.process, LlamaTensorProcessor.process,
+                                          Gemma2TensorProcessor.process)
+    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    with gguf_parsed_once():  # one tensor-name map, not one per module
+        names = get_gguf_hf_weights_map(model, processor)
+    params = dict(model.named_parameters(remove_duplicate=False)) | dict(model.named_buffers())
+    loaded = set()
+
+    def put(hf_name, values, first=None):
+        target = params[hf_name] if first is None else params[hf_name][first:first + len(values)]
+        target.copy_(torch.as_tensor(np.ascontiguousarray(values)).to(dtype).view(target.shape))
+        loaded.add(hf_name)
+
+    with open(path, "rb") as f, torch.no_grad():
+        for name, kind, offset, n_bytes, shape in table:
+            rows = shape[0] if by_rows and len(shape) == 2 and name in ("token_embd.weight", "output.weight") else None
+            step = max(1, (1 << 26) // (n_bytes // rows)) if rows else None  # about 64 MiB of the file per block
+            for first in range(0, rows, step) if rows else [None]:
+                width = n_bytes // rows if rows else n_bytes
+                count = min(step, rows - first) if rows else 1
+                f.seek(offset + (first or 0) * width)
+                raw = np.frombuffer(bytearray(f.read(count * width)), dtype=np.uint8)
+                raw = raw.reshape(count, width) if rows else raw.reshape(*shape[:-1], -1)
+                stored = {}  # what a processor files under its own name (GPT-2's output.weight as lm_head.weight)
+                result = processor.process(weights=gguf.dequantize(raw, kind), name=name, tensor_key_mapping=names,
+                                           parsed_parameters={"config": parsed_config, "tensors": stored})
+                for hf_name, values in stored.items():
+                    put(hf_name, values)
+                if result.name not in names:
+                    break  # transformers skips what it cannot map (e.g. rope frequency tables)
+                put(names[result.name], result.weights, first)
+    tied = {n for n, p in model.named_parameters(remove_duplicate=False)
+            if any(p is params[m] for m in loaded)}
+    missing = {n for n, _ in model.named_parameters(remove_duplicate=False)} - loaded - tied
+    if missing:
+        raise ValueError(f"{path.name}: GGUF에 이 가중치가 없습니다: {sorted(missing)[:5]}. 다른 구조의 파일이거나 "
+                         "변환이 끝나지 않은 파일입니다: 08의 내보내기를 다시 실행하세요")
+    return model.eval(), read_tokenizer
 
 
 @contextmanager

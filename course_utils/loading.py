@@ -109,8 +109,6 @@ def _build_once(spec: ModelSpec, final: Path, build, progress, message: str) -> 
 
 
 def _convert_gguf(spec: ModelSpec, out_dir: Path) -> None:
-    from transformers import AutoModelForCausalLM
-
     tokenizer_dir = tokenizer_cache_dir(spec)
     read_before = (tokenizer_dir / COMPLETE_MARKER).exists()  # by a lesson that only tokenized (04)
     loaded, tok = read_gguf(gguf_path(spec), tokenizer=not read_before)
@@ -120,18 +118,10 @@ def _convert_gguf(spec: ModelSpec, out_dir: Path) -> None:
                 shutil.copy2(f, out_dir / f.name)
     else:
         tok.save_pretrained(out_dir)
-    # A GGUF-loaded model keeps a "gguf" quantization config and refuses save_pretrained, so the
-    # plain model is rebuilt from its config and given the de-quantized weights.
-    config = loaded.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    config.dtype = torch.float32
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
-    missing = [k for k in missing if k not in _tied_keys(plain)]
-    if missing or unexpected:
-        raise RuntimeError(f"GGUF conversion of {spec.key} mismatched: missing={missing} unexpected={unexpected}")
-    plain.save_pretrained(out_dir)
+    # read_gguf builds a plain model from the GGUF's config (no "gguf" quantization config, which would refuse
+    # save_pretrained) and fills every weight, or says which it could not find
+    loaded.config.dtype = torch.float32
+    loaded.save_pretrained(out_dir)
 
 
 def _truncate(spec: ModelSpec, out_dir: Path) -> None:
@@ -149,11 +139,6 @@ def _truncate(spec: ModelSpec, out_dir: Path) -> None:
         model.config.layer_types = model.config.layer_types[:keep]
     model.save_pretrained(out_dir)
     AutoTokenizer.from_pretrained(source).save_pretrained(out_dir)
-
-
-def _tied_keys(model) -> set[str]:
-    keys = getattr(model, "_tied_weights_keys", None) or {}
-    return set(keys if not isinstance(keys, dict) else keys.keys())
 
 
 def model_source(spec: ModelSpec | str) -> str:

@@ -109,7 +109,11 @@ pd.DataFrame([{"파일": p.name, "MiB": round(p.stat().st_size / MIB, 1)} for p 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. 다시 읽어 비교하기
 #
-# 각 GGUF를 transformers로 다시 읽어(`from_pretrained(..., gguf_file=...)`) 병합 모델과 같은 입력으로 비교합니다.
+# 각 GGUF를 transformers로 다시 읽어 병합 모델과 같은 입력으로 비교합니다. 여러분의 프로젝트에서는
+# `AutoModelForCausalLM.from_pretrained(폴더, gguf_file=파일이름)` 한 줄로 읽습니다. 강좌의 `read_gguf`는 같은 가중치를
+# transformers의 같은 변환 함수로 만들되 텐서를 하나씩 모델에 채웁니다: transformers 5.23의 한 줄은 모든 텐서를 먼저 풀어
+# 한꺼번에 들고 있어서 모델 크기의 몇 배를 더 쓰고, 그것이 이 노트북의 최대 메모리였습니다(README의 벤치마크 7).
+# 두 방법의 가중치가 비트 단위로 같다는 것은 테스트(`tests/test_loading.py`)가 확인합니다.
 # - F16: 가중치를 fp16으로 반올림한 것 이상으로 달라지면 안 됩니다. 같은 병합 모델을 fp16으로 반올림했을 때의 로짓 차이(floor)를
 #   같이 재고, 허용 범위는 그 2배로 정합니다. 탐침 질문의 탐욕 생성 답이 95 % 이상 같아야 합니다.
 # - Q8_0: 평가 답변 손실이 1 % 안에서 같아야 하고, 같은 답의 비율을 봅니다.

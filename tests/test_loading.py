@@ -73,6 +73,46 @@ def test_real_conversion_loads_and_matches_architecture(smollm2):
     assert cached.keys() == plain.keys() and all(torch.equal(cached[k], plain[k]) for k in plain)
 
 
+def test_read_gguf_gives_gemmas_weights_as_transformers_reads_them():
+    """course_utils.gguf.read_gguf fills a model tensor by tensor (transformers 5.23's one call holds every tensor
+    de-quantized at once, 08's peak on demo). The cpu model's Q4_K_M GGUF (Gemma-3: its norms are stored as 1 + w,
+    which transformers' Gemma processor undoes) must give exactly the weights and config transformers gives; the
+    Llama-shaped SmolLM2 (whose q/k rows transformers un-permutes) is compared in the test above."""
+    from transformers import AutoModelForCausalLM
+
+    path = course_gguf.gguf_path("gemma-3-270m")
+    ours, _ = course_gguf.read_gguf(path, tokenizer=False)
+    mine = ours.state_dict()
+    del ours
+    plain = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    theirs = plain.state_dict()
+    assert mine.keys() == theirs.keys()
+    assert [k for k in theirs if not torch.equal(mine[k], theirs[k])] == []
+    assert any("norm" in k and float(theirs[k].abs().max()) > 0 for k in theirs)  # the -1 was applied, not skipped
+
+
+def test_read_gguf_names_a_weight_the_file_lacks(tmp_path):
+    """A GGUF without one of the model's weights (here: a Llama file with its tensors left out) is refused with the
+    file and the weight named, instead of training or comparing a model whose weight is left at random."""
+    import gguf
+
+    writer = gguf.GGUFWriter(tmp_path / "partial.gguf", "llama")
+    for key, value in {"context_length": 64, "embedding_length": 16, "block_count": 1, "feed_forward_length": 32,
+                       "attention.head_count": 2, "attention.head_count_kv": 2,
+                       "attention.layer_norm_rms_epsilon": 1e-5}.items():
+        getattr(writer, f"add_{'uint32' if isinstance(value, int) else 'float32'}")(f"llama.{key}", value)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list([f"t{i}" for i in range(32)])
+    writer.add_token_merges([])
+    writer.add_tensor("token_embd.weight", torch.randn(32, 16).numpy())
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ValueError, match="partial.gguf: GGUF에 이 가중치가 없습니다: .*model.layers.0"):
+        course_gguf.read_gguf(tmp_path / "partial.gguf", tokenizer=False)
+
+
 def test_truncated_model_is_the_first_blocks_of_the_whole_model(smollm2):
     """smoke's model: the whole model's first 8 blocks with its embeddings, final norm and head; its logits are the
     whole model's run through those blocks only, and it keeps the whole model's tokenizer."""
