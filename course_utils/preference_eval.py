@@ -30,8 +30,10 @@ def answer_logps(model, tokenizer, pairs: list[dict], template: str, max_length:
                 logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
                                logits_to_keep=positions.to(device)).logits
                 labels = labels[:, positions].to(logits.device)
-                logp = torch.log_softmax(logits.float(), -1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-                sums[chunk] = (logp * (labels != -100)).sum(-1).cpu()
+                # one row at a time: a batch's log-softmax would be a second vocabulary-sized copy of its logits
+                for row, i in enumerate(chunk):
+                    logp = torch.log_softmax(logits[row].float(), -1).gather(-1, labels[row].clamp(min=0)[:, None])
+                    sums[i] = (logp.squeeze(-1) * (labels[row] != -100)).sum().cpu()
             del logits, logp
         out.append(sums)
     return out[0], out[1]

@@ -120,6 +120,37 @@ def test_a_fresh_adapter_has_zero_rewards_and_chance_is_binomial():
     assert chance_probability(8, 10) == pytest.approx((45 + 10 + 1) / 1024)
 
 
+def test_answer_logps_is_the_summed_log_probability_of_each_answer():
+    """answer_logps batches records, keeps the logits of answer positions only and takes the log-softmax one row
+    at a time (a batch's would be a second vocabulary-sized copy, 10's peak on demo, issue 41). The result must be
+    what one record's full forward pass gives: the log-probabilities of its answer tokens, summed."""
+    import torch
+    from conftest import tiny_model
+
+    from course_utils.preference_eval import answer_logps
+    from course_utils.prompts import encode
+
+    class Tok:  # ids below the tiny model's vocabulary
+        eos_token_id, pad_token_id = 2, 0
+
+        def __call__(self, text, add_special_tokens=True):
+            return type("T", (), {"input_ids": [3 + (ord(c) % 90) for c in text]})()
+
+    torch.manual_seed(0)
+    model = tiny_model("tinyllama-1.1b").eval()
+    pairs = load_pairs()[:5]
+    chosen, rejected = answer_logps(model, Tok(), pairs, "koalpaca", 64, batch_size=3)
+    for side, got in (("chosen", chosen), ("rejected", rejected)):
+        for pair, value in zip(pairs, got, strict=True):
+            record = encode({**pair, "output": pair[side]}, Tok(), 64, "koalpaca")
+            ids, labels = torch.tensor([record["input_ids"]]), torch.tensor(record["labels"][1:])
+            with torch.no_grad():
+                logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)
+            want = logp[labels != -100].gather(-1, labels[labels != -100][:, None]).sum()
+            assert value.item() == pytest.approx(want.item(), abs=1e-4), (pair["id"], side)
+    assert (chosen != rejected).all()
+
+
 def _keywords(function) -> set[str]:
     """The keywords ``function`` passes to ``Config(...)``, those of ``**recipe_arguments(profile)`` included."""
     import inspect
