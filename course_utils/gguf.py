@@ -126,15 +126,22 @@ def read_gguf(path, dtype: torch.dtype = torch.float32, tokenizer: bool = True):
     # so those can be read a block of rows at a time
     by_rows = type(processor).process in (TensorProcessor.process, LlamaTensorProcessor.process,
                                           Gemma2TensorProcessor.process)
-    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    with torch.random.fork_rng(devices=[]):  # the random initial weights, overwritten below, use no caller's draws
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     with gguf_parsed_once():  # one tensor-name map, not one per module
         names = get_gguf_hf_weights_map(model, processor)
     params = dict(model.named_parameters(remove_duplicate=False)) | dict(model.named_buffers())
     loaded = set()
 
     def put(hf_name, values, first=None):
-        target = params[hf_name] if first is None else params[hf_name][first:first + len(values)]
-        target.copy_(torch.as_tensor(np.ascontiguousarray(values)).to(dtype).view(target.shape))
+        whole = params[hf_name]
+        target = whole if first is None else whole[first:first + len(values)]
+        values = torch.as_tensor(np.ascontiguousarray(values))
+        if tuple(values.shape) != tuple(target.shape) or (first is not None and rows != whole.shape[0]):
+            raise ValueError(f"{path.name}: {hf_name}의 모양이 모델과 다릅니다 (파일 {tuple(values.shape)}"
+                             f"{f', {rows}행' if first is not None else ''}, 모델 {tuple(whole.shape)}). 이 모델 설정으로 "
+                             "만든 GGUF가 아닙니다: 08의 내보내기를 다시 실행하세요")
+        target.copy_(values.to(dtype))
         loaded.add(hf_name)
 
     with open(path, "rb") as f, torch.no_grad():

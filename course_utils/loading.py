@@ -118,8 +118,22 @@ def _convert_gguf(spec: ModelSpec, out_dir: Path) -> None:
                 shutil.copy2(f, out_dir / f.name)
     else:
         tok.save_pretrained(out_dir)
-    # read_gguf builds a plain model from the GGUF's config (no "gguf" quantization config, which would refuse
-    # save_pretrained) and fills every weight, or says which it could not find
+    # read_gguf builds a plain model from the GGUF's config and fills every weight, or says which it could not find.
+    # An architecture on transformers' newer GGUF path comes back from its own call, with a "gguf" quantization
+    # config that refuses save_pretrained: that one is rebuilt as a plain model with the same weights
+    if getattr(loaded, "hf_quantizer", None) is not None or hasattr(loaded.config, "quantization_config"):
+        from transformers import AutoModelForCausalLM
+
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        config.dtype = torch.float32
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
+        tied = {n for n, _ in plain.named_parameters(remove_duplicate=False)} - {n for n, _ in plain.named_parameters()}
+        if set(missing) - tied or unexpected:
+            raise RuntimeError(f"GGUF conversion of {spec.key} mismatched: missing={missing} unexpected={unexpected}")
+        loaded = plain
     loaded.config.dtype = torch.float32
     loaded.save_pretrained(out_dir)
 

@@ -17,12 +17,15 @@ from course_utils.prompts import collate
 from course_utils.trainer import AnswerOnlyTrainer, recipe_arguments
 
 
-def lora_after_three_steps(folder, checkpointing: bool, seed: int = 0) -> dict:
+def lora_after_three_steps(folder, checkpointing: bool, replay_rng: bool = True) -> dict:
     torch.manual_seed(0)
     lora = dataclasses.replace(get_profile("demo").lora, dropout=0.3)  # dropout on: its masks must be replayed
     model = attach_lora(gemma3_tiny(), lora)
     recipe = recipe_arguments(dataclasses.replace(get_profile("demo"), gradient_checkpointing=checkpointing))
-    args = TrainingArguments(output_dir=str(folder), **{**recipe, "seed": seed, "data_seed": seed,
+    if not replay_rng:  # what the claim rests on: the recomputed forward draws the first one's dropout masks
+        recipe["activation_checkpointing_kwargs"] = {**recipe["activation_checkpointing_kwargs"],
+                                                     "preserve_rng_state": False}
+    args = TrainingArguments(output_dir=str(folder), **{**recipe, "seed": 0, "data_seed": 0,
                                                         "per_device_train_batch_size": 4},
                              max_steps=3, learning_rate=1e-2, save_strategy="no")
     trainer = AnswerOnlyTrainer(model=model, args=args, train_dataset=uneven_records(vocab=1000), pad_id=0,
@@ -45,6 +48,7 @@ def test_checkpointing_gives_the_same_lora_weights_with_dropout_on(tmp_path):
     assert plain.keys() == checkpointed.keys() and plain
     worst = max((plain[n] - checkpointed[n]).abs().max().item() for n in plain)
     assert worst <= 1e-6, f"checkpointing changed a LoRA weight by {worst:.3g}"
-    # the comparison can fail: another seed draws other dropout masks (and batches), and the weights move apart
-    other = lora_after_three_steps(tmp_path / "other", checkpointing=True, seed=1)
-    assert max((plain[n] - other[n]).abs().max().item() for n in plain) > 1e-4
+    # the comparison can fail: recomputed without the replayed random state, dropout draws other masks in the
+    # backward pass than in the forward, and the weights move apart
+    unreplayed = lora_after_three_steps(tmp_path / "unreplayed", checkpointing=True, replay_rng=False)
+    assert max((plain[n] - unreplayed[n]).abs().max().item() for n in plain) > 1e-4

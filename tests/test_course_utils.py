@@ -29,6 +29,8 @@ def _consumers(dotted: str) -> list:
         return [transformers.PreTrainedModel.from_pretrained]
     if name.endswith("Streamer"):  # extra keywords go to tokenizer.decode
         return [transformers.PreTrainedTokenizerBase.decode]
+    if name == "AutoConfig":  # 5.23: PreTrainedConfig._get_config_dict reads gguf_file from **kwargs
+        return [transformers.PreTrainedConfig.get_config_dict, transformers.PreTrainedConfig._get_config_dict]
     if name == "AutoTokenizer":
         return [transformers.PreTrainedTokenizerBase.from_pretrained, transformers.PreTrainedTokenizerBase._from_pretrained]
     return []

@@ -73,22 +73,52 @@ def test_real_conversion_loads_and_matches_architecture(smollm2):
     assert cached.keys() == plain.keys() and all(torch.equal(cached[k], plain[k]) for k in plain)
 
 
-def test_read_gguf_gives_gemmas_weights_as_transformers_reads_them():
+@pytest.mark.parametrize("key", ["smollm2-135m-instruct", "gemma-3-270m"])
+def test_read_gguf_gives_the_weights_transformers_reads(key):
     """course_utils.gguf.read_gguf fills a model tensor by tensor (transformers 5.23's one call holds every tensor
-    de-quantized at once, 08's peak on demo). The cpu model's Q4_K_M GGUF (Gemma-3: its norms are stored as 1 + w,
-    which transformers' Gemma processor undoes) must give exactly the weights and config transformers gives; the
-    Llama-shaped SmolLM2 (whose q/k rows transformers un-permutes) is compared in the test above."""
+    de-quantized at once, 08's peak on demo). Each offline model's GGUF must give exactly the weights transformers
+    gives: SmolLM2's Q4_1 (Llama: transformers un-permutes its q/k rows), Gemma-3's Q4_K_M (its norms are stored as
+    1 + w, which transformers' Gemma processor undoes; its embedding is read in blocks of rows). Compared by digest,
+    so the two models are not in memory together."""
+    import hashlib
+
     from transformers import AutoModelForCausalLM
 
-    path = course_gguf.gguf_path("gemma-3-270m")
+    def digests(model):
+        return {k: (tuple(v.shape), v.dtype, hashlib.sha256(v.contiguous().numpy().tobytes()).hexdigest())
+                for k, v in model.state_dict().items()}
+
+    path = course_gguf.gguf_path(key)
     ours, _ = course_gguf.read_gguf(path, tokenizer=False)
-    mine = ours.state_dict()
+    mine = digests(ours)
     del ours
-    plain = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
-    theirs = plain.state_dict()
+    theirs = digests(AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32))
     assert mine.keys() == theirs.keys()
-    assert [k for k in theirs if not torch.equal(mine[k], theirs[k])] == []
-    assert any("norm" in k and float(theirs[k].abs().max()) > 0 for k in theirs)  # the -1 was applied, not skipped
+    assert [k for k in theirs if mine[k] != theirs[k]] == []
+
+
+def test_a_gguf_model_that_keeps_its_quantizer_is_saved_as_a_plain_model(course_cache, monkeypatch, tmp_path):
+    """An architecture on transformers' newer GGUF path comes back from read_gguf with a "gguf" quantization config
+    (which refuses save_pretrained); the conversion saves a plain model with the same weights instead."""
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.models import get_spec
+
+    model = tiny_model("tinyllama-1.1b")
+    model.config.quantization_config = {"quant_method": "gguf"}
+    model.hf_quantizer = object()
+
+    class Tokenizer:
+        def save_pretrained(self, folder):
+            (Path(folder) / "tokenizer.json").write_text("{}", encoding="utf-8")
+
+    monkeypatch.setattr(loading, "read_gguf", lambda path, tokenizer=True: (model, Tokenizer()))
+    out = tmp_path / "converted"
+    out.mkdir()
+    loading._convert_gguf(get_spec("smollm2-135m-instruct"), out)
+    saved = AutoModelForCausalLM.from_pretrained(out)
+    assert not hasattr(saved.config, "quantization_config") and saved.dtype == torch.float32
+    assert all(torch.equal(saved.state_dict()[k], v) for k, v in model.state_dict().items())
 
 
 def test_read_gguf_names_a_weight_the_file_lacks(tmp_path):
