@@ -162,9 +162,8 @@ def read_gguf(path, dtype: torch.dtype = torch.float32, tokenizer: bool = True):
                 if result.name not in names:
                     break  # transformers skips what it cannot map (e.g. rope frequency tables)
                 put(names[result.name], result.weights, first)
-    tied = {n for n, p in model.named_parameters(remove_duplicate=False)
-            if any(p is params[m] for m in loaded)}
-    missing = {n for n, _ in model.named_parameters(remove_duplicate=False)} - loaded - tied
+    filled = {id(params[n]) for n in loaded}  # a tied weight (Gemma's head is its embedding) is filled with its twin
+    missing = {n for n, p in model.named_parameters(remove_duplicate=False) if id(p) not in filled}
     if missing:
         raise ValueError(f"{path.name}: GGUF에 이 가중치가 없습니다: {sorted(missing)[:5]}. 다른 구조의 파일이거나 "
                          "변환이 끝나지 않은 파일입니다: 08의 내보내기를 다시 실행하세요")
