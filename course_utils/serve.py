@@ -18,6 +18,8 @@ Engines, measured side by side on the same requests by ``benchmarks/serving.py``
 Whatever the engine, ``serve_checks.add_validation`` answers what would tie the server up or be silently ignored
 before any generation: a prompt longer than the model's context, ``max_tokens`` above ``--max-tokens-cap``, a body over
 1 MiB, not UTF-8 or not JSON, fields such as ``n: 3`` (400 naming the field, where transformers only logged a line),
+what the OpenAI API refuses (``temperature: -1`` was answered with another answer, an ``image_url`` part with an
+empty one: now 400 naming the field),
 malformed requests (transformers answered a bare 500); a request past ``--timeout`` gets 504, and ``GET /v1/models``
 lists the served model (transformers listed none). transformers serve answered 500 on ``/v1/models`` when the Hugging
 Face cache folder did not exist yet (a fresh machine): ``Server`` starts it with ``HF_HUB_CACHE`` pointing at an

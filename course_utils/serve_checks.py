@@ -16,6 +16,32 @@ UNHONOURED = {"n": (None, 1), "best_of": (None, 1), "logprobs": (None, False, 0)
               "reasoning_effort": (None,)}
 
 
+# sampling fields and the ranges the OpenAI API accepts (a value outside is a 400 there, not a different answer)
+RANGES = {"temperature": (0, 2), "top_p": (0, 1), "frequency_penalty": (-2, 2)}
+
+
+def content_problem(content, where: str) -> str | None:
+    """Why a message's content cannot be read by a text-only model (None when it is text): a string, or a list of
+    OpenAI content parts that are all ``{"type": "text", "text": ...}``."""
+    if isinstance(content, str):
+        return None
+    if not isinstance(content, list) or not content:
+        return f"'{where}' must be a string or a non-empty list of text parts"
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind != "text" or not isinstance(part.get("text"), str):
+            return (f"'{where}[{j}]' is a part of type {kind!r}: this server serves a text-only model, send "
+                    f"{{\"type\": \"text\", \"text\": ...}} parts or a string")
+    return None
+
+
+def as_text(body: dict) -> dict:
+    """The request with every message's text parts joined into one string (what the model's chat template reads)."""
+    messages = [{**m, "content": "".join(part["text"] for part in m["content"])} if isinstance(m["content"], list)
+                else m for m in body["messages"]]
+    return {**body, "messages": messages}
+
+
 def parse_body(raw: bytes):
     """(body, problem): the request body as JSON, or why it is not (not UTF-8, not JSON, too large)."""
     if len(raw) > MAX_BODY_BYTES:
@@ -42,6 +68,9 @@ def request_problem(path: str, body, model: str | None = None, max_tokens_cap: i
             return "'messages' must be a non-empty list of {\"role\": ..., \"content\": ...} objects"
         if any(not isinstance(m, dict) or "role" not in m or "content" not in m for m in messages):
             return "every message needs a 'role' and a 'content'"
+        for i, message in enumerate(messages):
+            if problem := content_problem(message["content"], f"messages[{i}].content"):
+                return problem
     if path.endswith("/v1/completions"):
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
@@ -52,6 +81,10 @@ def request_problem(path: str, body, model: str | None = None, max_tokens_cap: i
             return f"'{key}' must be a whole number >= 1, got {value!r}"
         if value is not None and max_tokens_cap is not None and value > max_tokens_cap:
             return f"'{key}' is {value:,}, above this server's cap of {max_tokens_cap:,} new tokens (--max-tokens-cap)"
+    for key, (low, high) in RANGES.items():  # what the OpenAI API refuses outside these ranges
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high):
+            return f"'{key}' must be a number from {low:g} to {high:g}, got {value!r}"
     for key, fine in UNHONOURED.items():
         if key in body and body[key] not in fine:
             return f"'{key}': {body[key]!r} is not supported by this server (it answers one greedy or sampled " \
@@ -63,7 +96,7 @@ def prompt_problem(path: str, body: dict, tokenizer, context: int) -> str | None
     """Why the request's prompt does not fit the model's ``context`` (None when it fits), counted in tokens with the
     model's own tokenizer and chat template, before any generation."""
     if path.endswith("/chat/completions"):
-        messages = [{"role": m["role"], "content": m["content"]} for m in body["messages"]]
+        messages = [{"role": m["role"], "content": m["content"]} for m in as_text(body)["messages"]]
         try:
             ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         except Exception as err:  # the course's template accepts one user question (jinja raises otherwise)
@@ -110,8 +143,10 @@ def add_validation(app, model: str | None = None, tokenizer=None, context: int |
                 problem = prompt_problem(request.url.path, body, tokenizer, context)
             if problem:
                 return _error(problem, 413 if "accepts at most" in problem else 400)
-            if defaults and any(k not in body for k in defaults):
-                request._body = json.dumps({**defaults, **body}).encode("utf-8")  # starlette replays this body
+            forwarded = as_text(body) if request.url.path.endswith("/chat/completions") else body
+            forwarded = {**(defaults or {}), **forwarded}
+            if forwarded != body:
+                request._body = json.dumps(forwarded).encode("utf-8")  # starlette replays this body
             try:
                 return await asyncio.wait_for(call_next(request), timeout)
             except asyncio.TimeoutError:

@@ -18,6 +18,21 @@ from course_utils.serve_checks import MAX_BODY_BYTES, parse_body, prompt_problem
     ("/v1/completions", {"prompt": "x", "model": "gpt-4"}, "unknown model 'gpt-4': this server serves 'm'"),
     ("/v1/completions", [1, 2], "the request body must be a JSON object"),
     ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "max_tokens": 8, "model": "m"}, None),
+    # what the OpenAI API refuses: sampling values out of range, content a text-only model cannot read
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "temperature": -1},
+     "'temperature' must be a number from 0 to 2, got -1"),
+    ("/v1/completions", {"prompt": "x", "temperature": "hot"}, "'temperature' must be a number from 0 to 2"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "top_p": 1.5},
+     "'top_p' must be a number from 0 to 1, got 1.5"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "frequency_penalty": 3},
+     "'frequency_penalty' must be a number from -2 to 2"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "temperature": 2, "top_p": 0}, None),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "이 그림은?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}]},
+     "'messages[0].content[1]' is a part of type 'image_url': this server serves a text-only model"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": []}]},
+     "'messages[0].content' must be a string or a non-empty list of text parts"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]}, None),
 ])
 def test_request_validation(path, body, problem):
     got = request_problem(path, body, "m")
@@ -35,6 +50,15 @@ def test_fields_the_server_cannot_honour_are_refused_by_name(extra, problem):
     body = {"messages": [{"role": "user", "content": "x"}], **extra}
     got = request_problem("/v1/chat/completions", body, max_tokens_cap=512)
     assert (got is None) if problem is None else problem in got
+
+
+def test_text_parts_reach_the_engine_as_one_string():
+    from course_utils.serve_checks import as_text
+
+    body = {"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "한국의 "},
+                                                                    {"type": "text", "text": "수도는?"}]}]}
+    assert as_text(body) == {"model": "m", "messages": [{"role": "user", "content": "한국의 수도는?"}]}
+    assert as_text({"messages": [{"role": "user", "content": "x"}]}) == {"messages": [{"role": "user", "content": "x"}]}
 
 
 def test_a_body_that_is_not_utf8_or_not_json_or_too_large_says_so():
@@ -146,8 +170,14 @@ def test_served_model_answers_like_the_model_in_process(merged_smollm2, engine):
                                                 messages=[{"role": "user", "content": questions[1]}])
         pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
         assert len(pieces) > 1 and "".join(pieces).strip() == expected[1]
+        parts = client.chat.completions.create(model=server.model, max_tokens=24, messages=[
+            {"role": "user", "content": [{"type": "text", "text": questions[0]}]}])  # OpenAI content parts, text only
+        assert parts.choices[0].message.content.strip() == expected[0]
+        image = [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]
         for bad, message in [({"messages": []}, "non-empty list"), ({"model": "nope"}, "unknown model 'nope'"),
-                             ({"max_tokens": -1}, "'max_tokens' must be a whole number >= 1")]:
+                             ({"max_tokens": -1}, "'max_tokens' must be a whole number >= 1"),
+                             ({"temperature": -1}, "'temperature' must be a number from 0 to 2"),
+                             ({"messages": [{"role": "user", "content": image}]}, "text-only model")]:
             request = {"model": server.model, "messages": [{"role": "user", "content": "x"}], **bad}
             with pytest.raises(openai.BadRequestError, match=message):
                 client.chat.completions.create(**request)
