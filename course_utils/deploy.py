@@ -68,6 +68,12 @@ def _download_converter(target: Path, progress) -> None:
             tar.extractall(out, members=members, filter="data")
 
 
+def conversion_command(merged_dir, outfile, outtype: str = "f16") -> list[str]:
+    """The converter's command line, as a learner types it in a llama.cpp checkout (``export_gguf`` runs exactly this,
+    with this Python and the converter's folder)."""
+    return ["python", "convert_hf_to_gguf.py", str(merged_dir), "--outfile", str(outfile), "--outtype", outtype]
+
+
 def export_gguf(merged_dir, out_dir, outtype: str = "f16", progress=print) -> Path:
     """Convert a merged model folder to ``<out_dir>/model-<outtype>.gguf`` with llama.cpp's converter."""
     from .files import atomic_file
@@ -78,8 +84,8 @@ def export_gguf(merged_dir, out_dir, outtype: str = "f16", progress=print) -> Pa
     out = Path(out_dir) / f"model-{outtype}.gguf"
     with atomic_file(out) as tmp:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(converter / "gguf-py"), os.environ.get("PYTHONPATH", "")])}
-        done = subprocess.run([sys.executable, str(converter / "convert_hf_to_gguf.py"), str(merged_dir), "--outfile",
-                               str(tmp), "--outtype", outtype], capture_output=True, text=True, env=env)
+        _, script, *args = conversion_command(merged_dir, tmp, outtype)
+        done = subprocess.run([sys.executable, str(converter / script), *args], capture_output=True, text=True, env=env)
         if done.returncode:
             raise RuntimeError(f"convert_hf_to_gguf.py failed for {merged_dir}: {done.stderr.strip()[-1500:]}")
     notice = Path(merged_dir) / "NOTICE"

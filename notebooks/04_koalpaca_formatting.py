@@ -41,6 +41,7 @@ if "google.colab" in sys.modules:
 # - `### 질문: … ### 답변: …` 템플릿과 모델 자체의 채팅 템플릿(chat template)을 비교한다.
 # - 답변 끝의 [EOS](용어.md#eos-end-of-sequence), 프롬프트 마스킹(-100), 패딩이 EOS를 지우지 않는 이유를 확인한다.
 # - 학습 손실이 [답변 손실](용어.md#답변-손실-answer-loss)인 이유와, 토크나이저별 길이 분포와 잘리는 비율, 한국어 한 문장의 토큰 수를 잰다.
+# - 마스킹 함수와 콜레이터를 직접 써서 `scripts/train.py`의 토큰화와 같은 결과를 얻는다.
 #
 # ## 예상 소요 시간
 # 00_setup_check가 이 컴퓨터와 프로필의 노트북별 예상 시간을 보여 줍니다(README의 표에도 있습니다). 마지막 셀이 실제 실행 시간을 출력합니다.
@@ -228,6 +229,53 @@ try:
     read_records(demo / "ko_alpaca_like.json", on_invalid="error")
 except DataError as err:
     print(err)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. 가져가는 코드: 마스킹 함수와 콜레이터
+#
+# 지금까지 강좌 패키지의 `encode`와 `collate`로 본 일을, 여러분의 프로젝트에서 쓰는 코드로 직접 씁니다. 함수 두 개가 한
+# 레코드를 토큰 id와 레이블로 바꿉니다: 프롬프트와 답을 **따로** 토큰화해 경계를 정확히 하고, 프롬프트의 레이블은 -100,
+# 답과 EOS는 그대로 둡니다. 배치를 채우는 일은 transformers의 `DataCollatorForSeq2Seq`가 합니다: `input_ids`는 패드 id로,
+# `labels`는 -100으로, `attention_mask`는 0으로 채우므로, 패드 id가 EOS와 같은 토크나이저에서도 답 끝의 EOS 레이블이 남습니다.
+# 패딩은 오른쪽(답 뒤)에 둡니다. 아래 셀은 그 결과가 강좌 패키지의 결과와 같은지 확인하고, 이 코드가 `scripts/train.py`의
+# 어느 줄인지 출력합니다.
+
+# %%
+from transformers import DataCollatorForSeq2Seq
+
+from course_utils.takehome import where
+
+
+def prompt_of(record):
+    """The KoAlpaca prompt: the question (and input, when there is one), then where the answer starts."""
+    if record.get("input"):
+        return f"### 질문: {record['instruction']}\n\n### 입력: {record['input']}\n\n### 답변:"
+    return f"### 질문: {record['instruction']}\n\n### 답변:"
+
+
+def tokenize(record, tokenizer, max_length):
+    """Token ids and labels of one record. The prompt's labels are -100 (no loss): only the answer and its EOS are
+    learned. Prompt and answer are tokenized apart, so the boundary is exact. Returns (example, length before
+    truncation)."""
+    prompt = tokenizer(prompt_of(record)).input_ids  # with BOS, where the tokenizer adds one
+    answer = tokenizer(" " + record["output"], add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    input_ids, labels = prompt + answer, [-100] * len(prompt) + answer
+    example = {"input_ids": input_ids[:max_length], "attention_mask": [1] * min(len(input_ids), max_length),
+               "labels": labels[:max_length]}
+    return example, len(input_ids)
+
+
+tokenizer.padding_side = "right"  # pad after the answer, as train.py does
+if tokenizer.pad_token is None:
+    tokenizer.pad_token = tokenizer.eos_token  # padding is masked by position, so EOS can pad
+examples = [tokenize(r, tokenizer, profile.seq_len)[0] for r in train_records[:8]]
+batch = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)(examples)
+course_batch = collate([encode(r, tokenizer, profile.seq_len) for r in train_records[:8]], pad_id(tokenizer))
+kept_eos = sum(int(row[len(ex["input_ids"]) - 1] == tokenizer.eos_token_id)
+               for row, ex in zip(batch["labels"].tolist(), examples, strict=True))
+print(f"배치 {tuple(batch['input_ids'].shape)} · 답 끝의 EOS 레이블 {kept_eos}/8 · 강좌의 encode + collate와 같은가: "
+      f"{all(bool((batch[k] == course_batch[k]).all()) for k in ('input_ids', 'labels', 'attention_mask'))}")
+print(where("train", "prompt_of", "tokenize"))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리

@@ -40,7 +40,8 @@ def load(base_model, lora_weights, quantization="nf4", dtype="float16"):
             module.support_avx512bf16_for_cpu = False
     model = PeftModel.from_pretrained(model, lora_weights)  # the adapter's A and B beside the frozen base
     model.eval()
-    return model, AutoTokenizer.from_pretrained(lora_weights)
+    has_tokenizer = (Path(lora_weights) / "tokenizer_config.json").is_file()  # train.py saves one beside the adapter
+    return model, AutoTokenizer.from_pretrained(lora_weights if has_tokenizer else base_model)
 
 
 @torch.no_grad()

@@ -38,7 +38,10 @@ def merged_model(base_model, lora_weights, quantization="nf4", dtype="float16"):
         for module in model.modules():  # bitsandbytes 0.50 on an AVX512-BF16 CPU: keep the standard 4-bit layout
             if hasattr(module, "support_avx512bf16_for_cpu"):
                 module.support_avx512bf16_for_cpu = False
-        model = model.dequantize()  # plain layers holding the nf4-rounded weights the adapter was trained on
+        # plain layers holding the nf4-rounded weights the adapter was trained on. transformers keeps the 4-bit layers
+        # until it has finished: a model over ~2B parameters may not fit an 8 GB card here; merge it on the CPU then
+        # (CUDA_VISIBLE_DEVICES= python merge_lora.py ..., slower, in float32)
+        model = model.dequantize()
     model = PeftModel.from_pretrained(model, lora_weights)
     return model.merge_and_unload()
 
@@ -67,11 +70,13 @@ def main(argv=None):
     base_model = args.base_model or json.loads(config.read_text(encoding="utf-8"))["base_model_name_or_path"]
 
     model = merged_model(base_model, args.lora_weights, args.quantization, args.dtype)
-    tokenizer = AutoTokenizer.from_pretrained(args.lora_weights)
+    has_tokenizer = (Path(args.lora_weights) / "tokenizer_config.json").is_file()  # train.py saves one there
+    tokenizer = AutoTokenizer.from_pretrained(args.lora_weights if has_tokenizer else base_model)
     bos = "{{ bos_token }}" if tokenizer("x").input_ids[:1] == [tokenizer.bos_token_id] else ""
     tokenizer.chat_template = CHAT_TEMPLATE.replace("{BOS}", bos)
     generation = model.generation_config  # what a plain generate() call does: notebook 06's decoding
     generation.do_sample, generation.repetition_penalty, generation.max_new_tokens = False, 1.1, 128
+    generation.temperature = generation.top_p = generation.top_k = None  # the base's sampling values: invalid when greedy
     generation.eos_token_id, generation.pad_token_id = tokenizer.eos_token_id, tokenizer.pad_token_id
     partial = output_dir.with_name(output_dir.name + ".partial")
     model.to(getattr(torch, args.dtype)).save_pretrained(partial)  # safetensors, in the training dtype

@@ -20,14 +20,28 @@ from transformers import AutoTokenizer
 HUB = {"koalpaca": "beomi/KoAlpaca-v1.1a"}  # KoAlpaca v1.1: {instruction, output, url}; v1.0 adds "input"
 
 
+def parsed(text, where):
+    """One JSON value; the error names where it is and what is wrong there."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        sys.exit(f"오류: {where}: 올바른 JSON이 아닙니다 ({err.msg}, {err.lineno}행 {err.colno}열). 그 부분을 고치세요")
+
+
 def raw_records(dataset):
     """(record, where it is) pairs from a hub dataset or a local .json (array) / .jsonl (one object per line) file."""
     path = Path(dataset)
-    if path.suffix == ".jsonl":
+    if path.suffix.lower() in (".json", ".jsonl") and not path.is_file():
+        sys.exit(f"오류: {path} 파일이 없습니다. 경로를 확인하세요 (허브 데이터는 --dataset koalpaca 또는 허브 id)")
+    if path.suffix.lower() == ".jsonl":
         lines = path.read_text(encoding="utf-8-sig").splitlines()
-        return [(json.loads(line), f"{path}, line {n}") for n, line in enumerate(lines, start=1) if line.strip()]
-    if path.suffix == ".json":
-        return [(record, f"{path}, record {i}") for i, record in enumerate(json.loads(path.read_text("utf-8-sig")))]
+        return [(parsed(line, f"{path}, line {n}"), f"{path}, line {n}") for n, line in enumerate(lines, start=1)
+                if line.strip()]
+    if path.suffix.lower() == ".json":
+        records = parsed(path.read_text("utf-8-sig"), str(path))
+        if not isinstance(records, list):
+            sys.exit(f"오류: {path}: .json 파일은 레코드의 JSON 배열이어야 합니다 (한 줄에 한 레코드라면 .jsonl로 저장하세요)")
+        return [(record, f"{path}, record {i}") for i, record in enumerate(records)]
     from datasets import load_dataset  # a hub id: downloaded once, then read from the datasets cache
 
     name = HUB.get(dataset, dataset)
@@ -91,10 +105,7 @@ def main(argv=None):
         sys.exit(f"오류: {output_dir}에 이미 train.jsonl 또는 eval.jsonl이 있습니다. 아무것도 바꾸지 않았습니다. "
                  f"다른 --output_dir을 고르세요")
     skipped = defaultdict(list)
-    try:
-        pairs = raw_records(args.dataset)
-    except json.JSONDecodeError as err:
-        sys.exit(f"오류: {args.dataset}: {err.lineno}번째 줄 {err.colno}번째 글자가 올바른 JSON이 아닙니다 ({err.msg})")
+    pairs = raw_records(args.dataset)
     records = clean(pairs, skipped)
     if len(records) <= args.eval_records:
         sys.exit(f"오류: {args.dataset}: 쓸 수 있는 레코드가 {len(records)}개라 {args.eval_records}개를 떼어 두고 "
@@ -114,6 +125,9 @@ def main(argv=None):
         else:
             train_set.append(record)
 
+    if not train_set:
+        sys.exit(f"오류: 남은 학습 레코드가 없습니다 ({', '.join(f'{k} {len(v)}개' for k, v in skipped.items())}). "
+                 f"--max_length를 늘리거나 데이터를 고치세요")
     output_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(train_path, train_set)
     write_jsonl(eval_path, eval_set)

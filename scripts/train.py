@@ -55,7 +55,12 @@ def read_jsonl(path):
     records = []
     for n, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
         if line.strip():
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                sys.exit(f"오류: {path}, {n}번째 줄: 올바른 JSON이 아닙니다 ({err.msg}). 그 줄을 고치거나 지우세요")
+            if not isinstance(record, dict):
+                sys.exit(f"오류: {path}, {n}번째 줄: 레코드(JSON 객체)가 아닙니다. prepare_dataset.py로 파일을 준비하세요")
             for field in ("instruction", "output"):
                 if not isinstance(record.get(field), str) or not record[field].strip():
                     sys.exit(f"오류: {path}, {n}번째 줄: '{field}' 필드가 없거나 비어 있습니다. "
@@ -85,6 +90,8 @@ def parse_args(argv=None):
     parser.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
                         help="on a GPU (Gemma needs bfloat16: it overflows float16); a CPU computes in float32")
     parser.add_argument("--eval_steps", type=int, default=200, help="a checkpoint and a held-out loss every N steps")
+    parser.add_argument("--eval_batch_size", type=int, default=2,
+                        help="held-out records per forward pass: its logits are vocabulary-sized per token")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output_dir")
     return parser.parse_args(argv)
@@ -94,7 +101,8 @@ def main(argv=None):
     args = parse_args(argv)
 
     output_dir = Path(args.output_dir)
-    checkpoints = list((output_dir / "checkpoints").glob("checkpoint-*"))
+    checkpoints = sorted((c for c in (output_dir / "checkpoints").glob("checkpoint-*") if (c / "trainer_state.json").is_file()),
+                         key=lambda c: int(c.name.split("-")[1]))  # complete ones: a save cut short has no state file
     if args.resume and (output_dir / "adapter").exists():
         sys.exit(f"오류: {output_dir}의 학습은 이미 끝났습니다 (어댑터: {output_dir / 'adapter'}). 이어서 할 것이 없습니다")
     if args.resume and not checkpoints:
@@ -120,6 +128,8 @@ def main(argv=None):
     eval_set = [tokenize(record, tokenizer, args.max_length)[0] for record in read_jsonl(args.eval_path)]
     print(f"학습 레코드 {len(train_set)}개 ({args.max_length} 토큰보다 길어 뺀 것 {too_long}개), "
           f"평가 레코드 {len(eval_set)}개")
+    if not train_set or not eval_set:
+        sys.exit("오류: 학습 레코드나 평가 레코드가 없습니다. --max_length를 늘리거나 prepare_dataset.py를 다시 실행하세요")
 
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                       bnb_4bit_compute_dtype=dtype) if args.quantization == "nf4" else None
@@ -143,7 +153,7 @@ def main(argv=None):
         max_steps=args.max_steps,
         per_device_train_batch_size=args.batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
-        per_device_eval_batch_size=8,
+        per_device_eval_batch_size=args.eval_batch_size,
         learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps,
         lr_scheduler_type="cosine",
@@ -169,7 +179,7 @@ def main(argv=None):
     )
     trainer = Trainer(model=model, args=training_args, train_dataset=train_set, eval_dataset=eval_set,
                       data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100))
-    trainer.train(resume_from_checkpoint=args.resume or None)
+    trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if args.resume else None)
 
     adapter_dir, partial = output_dir / "adapter", output_dir / "adapter.partial"
     trainer.save_model(str(partial))  # the best checkpoint by held-out loss (load_best_model_at_end)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib.util
+import inspect
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +43,7 @@ def script(name: str):
 def run(name: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """``python scripts/<name>.py args`` in a fresh process, offline, as a learner runs it."""
     done = subprocess.run([sys.executable, str(SCRIPTS / f"{name}.py"), *args], cwd=cwd, capture_output=True,
-                          text=True, encoding="utf-8", env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+                          text=True, encoding="utf-8", env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if check and done.returncode != 0:
         raise AssertionError(f"{name}.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return done
@@ -199,8 +201,8 @@ def test_inference_py_answers_what_the_course_answers(runs):
     course_model, tokenizer, meta = load_trained(runs["course"].adapter_dir)
     want = [answer_with_stats(course_model, tokenizer, q, "", meta["template"], 12)["answer"] for q in questions]
     del course_model
-    take_home = script("inference")
-    model, tok = take_home.load(runs["model"], str(folder / "run" / "adapter"), "nf4")
+    take_home = script("inference")  # on the course's adapter folder, which holds no tokenizer: the base's is read
+    model, tok = take_home.load(runs["model"], str(runs["course"].adapter_dir), "nf4")
     assert [take_home.answer(model, tok, q, max_new_tokens=12) for q in questions] == want
     said = run("inference", "--lora_weights", "run/adapter", "--prompt", questions[-1], "--max_new_tokens", "12",
                cwd=folder).stdout
@@ -244,6 +246,23 @@ def test_merge_lora_py_saves_the_model_the_course_merges(runs):
     assert again.returncode != 0 and "이미 있습니다" in again.stderr
 
 
+def test_merge_lora_py_saves_a_greedy_config_for_a_base_that_samples(runs, tmp_path):
+    """A base whose generation_config samples (Gemma-3's and Qwen's hub configs set top_k, top_p, temperature):
+    transformers refuses to save do_sample=False beside those values, so the merge clears them."""
+    import shutil
+
+    from transformers import GenerationConfig
+
+    base = tmp_path / "sampling-base"
+    shutil.copytree(runs["model"], base)
+    GenerationConfig(do_sample=True, top_k=64, top_p=0.95, temperature=0.7, bos_token_id=1, eos_token_id=2,
+                     pad_token_id=2).save_pretrained(base)
+    run("merge_lora", "--base_model", str(base), "--lora_weights", str(runs["folder"] / "run" / "adapter"),
+        "--output_dir", "merged", "--dtype", "float32", cwd=tmp_path)
+    saved = GenerationConfig.from_pretrained(tmp_path / "merged")
+    assert (saved.do_sample, saved.repetition_penalty, saved.top_k, saved.top_p) == (False, 1.1, None, None)
+
+
 def test_prepare_dataset_names_what_it_skips_and_refuses_to_overwrite(runs, tmp_path):
     """A local file with a copy, an empty answer, a non-string field and a record too long: each skipped, counted and
     named by its line; a record without 'output' stops with its line named; an existing output is left as it was."""
@@ -263,6 +282,13 @@ def test_prepare_dataset_names_what_it_skips_and_refuses_to_overwrite(runs, tmp_
                 "--eval_records", "2", cwd=tmp_path, check=False)
     assert again.returncode != 0 and "아무것도 바꾸지 않았습니다" in again.stderr
     assert (tmp_path / "out" / "train.jsonl").read_bytes() == before
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(source.read_text("utf-8") + '{"instruction": "따옴표가 없음, "output": "x"}\n', encoding="utf-8")
+    bad_json = run("prepare_dataset", "--dataset", str(broken), "--output_dir", "out3", "--model_name", runs["model"],
+                   cwd=tmp_path, check=False)
+    assert bad_json.returncode != 0 and "broken.jsonl, line 11" in bad_json.stderr and "JSON" in bad_json.stderr
+    missing = run("prepare_dataset", "--dataset", "nowhere.JSONL", "--output_dir", "out3", cwd=tmp_path, check=False)
+    assert missing.returncode != 0 and "nowhere.JSONL 파일이 없습니다" in missing.stderr
     source.write_text(source.read_text("utf-8") + json.dumps({"instruction": "답 없음"}) + "\n", encoding="utf-8")
     broken = run("prepare_dataset", "--dataset", str(source), "--output_dir", "out2", "--model_name", runs["model"],
                  cwd=tmp_path, check=False)
@@ -375,3 +401,76 @@ def test_merge_lora_py_on_a_card_loads_the_base_in_the_training_dtype(fake_cuda,
         take_home.merged_model(runs["model"], str(runs["folder"] / "run" / "adapter"), "nf4", "float16")
     assert loaded["dtype"] == torch.float16 and loaded["device_map"] == {"": "cuda:0"}
     assert loaded["quantization_config"].bnb_4bit_compute_dtype == torch.float16
+
+
+def lesson_definitions(notebook: str) -> dict[str, str]:
+    """The top-level functions a lesson's code defines (its paired .py), as ``ast.dump`` by name."""
+    tree = ast.parse((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))
+    return {n.name: ast.dump(n) for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize(("notebook", "name", "functions"), [
+    ("04_koalpaca_formatting.py", "train", ("prompt_of", "tokenize")),
+])
+def test_a_lesson_writes_the_scripts_functions_as_they_are(notebook, name, functions):
+    """The function a lesson writes is the script's, character for character in its syntax tree (docstring included):
+    a learner who copies the lesson's cell has the take-home script's code."""
+    taken = script(name)
+    lesson = lesson_definitions(notebook)
+    for function in functions:
+        assert function in lesson, f"{notebook} no longer writes {function}"
+        assert lesson[function] == ast.dump(ast.parse(inspect.getsource(getattr(taken, function))).body[0])
+
+
+# What each lesson writes in its own code (the calls a learner needs to write the scripts alone), and the script that
+# holds the same call. A lesson that stops writing one fails here.
+LESSON_CALLS = {
+    "03_lora_config.py": ["LoraConfig", "get_peft_model"],
+    "04_koalpaca_formatting.py": ["DataCollatorForSeq2Seq", "tokenizer"],
+    "05_training.py": ["TrainingArguments", "AnswerOnlyTrainer"],
+    "06_inference.py": ["PeftModel.from_pretrained", "model.generate"],
+    "07_merging.py": ["model.merge_and_unload", "AutoModelForCausalLM.from_pretrained"],
+    "08_deployment.py": ["conversion_command"],
+    "10_preference_tuning.py": ["DPOConfig", "ORPOConfig"],
+}
+
+
+@pytest.mark.parametrize("notebook", sorted(LESSON_CALLS))
+def test_each_lesson_writes_the_calls_the_scripts_need(notebook):
+    tree = ast.parse((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))
+    written = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    missing = [call for call in LESSON_CALLS[notebook] if call not in written]
+    assert not missing, f"{notebook} no longer writes {missing}"
+
+
+def test_where_names_the_lines_that_hold_the_code():
+    from course_utils.takehome import call_lines, lines, where
+
+    text = (SCRIPTS / "train.py").read_text(encoding="utf-8").splitlines()
+    first, last = lines("train", "prompt_of", "tokenize")
+    assert text[first - 1].startswith("def prompt_of(") and text[last - 1].strip() == "return example, len(input_ids)"
+    assert where("train", "prompt_of", "tokenize") == f"scripts/train.py {first}–{last}행: prompt_of, tokenize"
+    start, end = call_lines("train", "TrainingArguments")
+    assert "TrainingArguments(" in text[start - 1] and text[end - 1].strip() == ")"
+    with pytest.raises(KeyError, match="no top-level"):
+        lines("train", "collate")
+    with pytest.raises(ValueError, match="choose one of"):
+        lines("finetune", "main")
+
+
+def test_the_stored_outputs_name_the_scripts_lines_as_they_are_now():
+    """A lesson's stored output says where its code is in a script (``takehome.where``); when a script changes, the
+    line numbers in the stored outputs must be made again (``make notebooks``)."""
+    import re
+
+    from course_utils.takehome import where
+
+    said = []
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            for out in cell.get("outputs", []):
+                text = "".join(out.get("text", ""))
+                said += [(notebook.name, m) for m in re.finditer(r"scripts/(\w+)\.py (\d+)–(\d+)행: (.+)", text)]
+    for notebook, match in said:
+        assert match.group(0) == where(match.group(1), *match.group(4).split(", ")), notebook
+    assert {n for n, _ in said} >= {"04_koalpaca_formatting.ipynb", "06_inference.ipynb", "07_merging.ipynb"}
