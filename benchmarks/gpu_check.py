@@ -13,7 +13,7 @@ live outside the cap. After 2 warm-up optimizer steps, `--steps` optimizer steps
 the peak `max_memory_allocated` / `max_memory_reserved` over them is compared with the course's
 estimator (`course_utils.vram.estimate_vram`, without its CUDA-context term). Plain LoRA with the
 fp16 base is run the same way where it fits, and notebook 10's DPO step on the QLoRA recipe (chosen + rejected, the
-reference = the adapter switched off). Results: benchmarks/results/gpu_<date>.json.
+reference = a frozen copy of the SFT adapter, TRL's "ref" adapter). Results: benchmarks/results/gpu_<date>.json.
 
 Needs only torch, transformers, peft, accelerate and bitsandbytes (+ this repository).
 """
@@ -79,15 +79,32 @@ def load_recipe(folder: Path, method: str, profile, device: str):
     return attach_lora(model, profile.lora)
 
 
+def add_reference_adapter(model) -> None:
+    """What TRL 1.16's ``DPOTrainer`` adds to a PEFT model that holds a trained adapter (``ref_model=None``): a frozen
+    copy of that adapter named "ref" (trl/trainer/dpo_trainer.py; tests/test_preference.py pins it). LoRA values only,
+    the base is shared."""
+    model.add_adapter("ref", model.peft_config["default"])
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if ".default." in name:
+                model.get_parameter(name.replace(".default.", ".ref.")).copy_(param)
+    model.set_adapter("default")  # the trained one stays active and trainable; "ref" stays frozen
+
+
 def dpo_loss(model, ids, beta: float = 0.1):
     """A DPO step's loss on ``ids`` (first half chosen, second half rejected) as TRL computes it for a PEFT model: the
-    reference is the same model with the adapter switched off (no second copy), its log-probabilities without grad."""
+    reference is the frozen "ref" copy of the adapter (``add_reference_adapter``, switched in as TRL's ``use_adapter``
+    does), its log-probabilities without grad; no second copy of the base."""
     def logps(logits):
         logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
         return logp.sum(-1)
 
-    with torch.no_grad(), model.disable_adapter():
-        ref = logps(model(input_ids=ids).logits)
+    model.set_adapter("ref")
+    try:
+        with torch.no_grad():
+            ref = logps(model(input_ids=ids).logits)
+    finally:
+        model.set_adapter("default")
     pol = logps(model(input_ids=ids).logits)
     half = ids.shape[0] // 2
     margin = (pol[:half] - ref[:half]) - (pol[half:] - ref[half:])
@@ -97,7 +114,7 @@ def dpo_loss(model, ids, beta: float = 0.1):
 def train_and_measure(model, profile, steps: int, warmup: int, seq_len: int, optimizer: str, device: str,
                       dpo: bool = False) -> dict:
     """Warm up, then time ``steps`` optimizer steps (batch x grad-accum micro-batches each); ``dpo``: notebook 10's
-    step, chosen and rejected (2 x batch sequences) with the adapter-off reference."""
+    step, chosen and rejected (2 x batch sequences) against the frozen "ref" copy of the adapter."""
     from course_utils.vram_measure import make_optimizer
 
     cuda = device == "cuda"
@@ -140,15 +157,17 @@ def check_one(key: str, method: str, folder: Path, profile, args, device: str) -
 
     spec = spec_for(key, args.dry)
     optimizer = profile.optimizer if device == "cuda" else "adamw_torch"
-    dpo = method == "dpo"  # notebook 10: a QLoRA DPO step, the reference = the adapter switched off
+    dpo = method == "dpo"  # notebook 10: a QLoRA DPO step, the reference = a frozen copy of the adapter
     est = estimate_vram(spec, "qlora" if dpo else method, args.seq_len, (2 if dpo else 1) * profile.batch_size,
                         profile.lora.r, profile.lora.targets, profile.gradient_checkpointing, profile.optimizer,
                         profile.dtype, profile.lora.dropout, device="cuda")
-    estimate = est.total - est.terms["cuda_context"]  # = preference_vram's pairs_adapter_off, context aside
+    estimate = est.total - est.terms["cuda_context"]  # = preference_vram's pairs_ref_adapter, context aside
     row = {"model": key, "method": method, "optimizer": optimizer, "estimate_bytes": estimate}
     model = None
     try:
         model = load_recipe(folder, "qlora" if dpo else method, profile, device)
+        if dpo:
+            add_reference_adapter(model)
         row.update(train_and_measure(model, profile, args.steps, args.warmup, args.seq_len, optimizer, device, dpo))
         row["fits"] = True
         if "peak_allocated" in row:

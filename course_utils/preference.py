@@ -3,8 +3,11 @@
     python -m course_utils.preference --method dpo --adapter outputs/05_training/cpu/adapter --output outputs/dpo
     python -m course_utils.preference --method orpo --adapter … --output … [--profile cpu] [--resume | --overwrite]
 
-DPO needs a reference model. For a PEFT model TRL uses the same model with the adapter switched off (``ref_model``
-left None): the base, with no second copy in memory. ORPO needs no reference at all. The run folder follows training's
+DPO needs a reference model. Given a PEFT model that already holds the trained SFT adapter and ``ref_model=None``, TRL
+1.16 adds a frozen copy of that adapter named "ref" beside it (trl/trainer/dpo_trainer.py, ``model.add_adapter("ref",
+...)``) and computes the reference's log-probabilities with it switched in (``use_adapter(model, "ref")``): the
+reference is the SFT model, and only the LoRA values are copied, never the base (tests/test_preference.py pins this).
+ORPO needs no reference at all. The run folder follows training's
 rules (``runs``): an earlier run is refused unless ``--resume`` or ``--overwrite`` (moved aside, never deleted); Ctrl-C
 saves a checkpoint and says how to resume; a NaN loss stops the run; TensorBoard logs go to ``<output>/tensorboard``;
 the finished adapter goes to ``<output>/adapter`` with ``course_adapter.json`` (06-08 read it like 05's).
@@ -77,7 +80,7 @@ def preference_vram(model: str, seq_len: int = 512, batch_size: int = 1, r: int 
     counts = count_params(meta_model(model))  # a reference copy is loaded, not prepared for training: the rest in the
     rest = DTYPE_BYTES[compute_dtype] * (counts.total - counts.linear)  # compute dtype, not fp32
     copy = pairs.terms["weights_linear"] + pairs.terms["quant_constants"] + rest
-    return {"sft": sft.total, "pairs_adapter_off": pairs.total, "pairs_reference_copy": pairs.total + copy,
+    return {"sft": sft.total, "pairs_ref_adapter": pairs.total, "pairs_reference_copy": pairs.total + copy,
             "reference_copy": copy}
 
 
@@ -135,8 +138,8 @@ def trainable_in_fp32(model) -> int:
 
 
 def preference_trainer(profile, method: str, model, tokenizer, pairs: list[dict], output_dir, callbacks=()):
-    """TRL's ``DPOTrainer`` (reference: the adapter switched off, ``ref_model=None``; the trainable LoRA weights kept in
-    fp32, ``trainable_in_fp32``) or ``ORPOTrainer``."""
+    """TRL's ``DPOTrainer`` (``ref_model=None``: the reference is a frozen copy of the SFT adapter, the "ref" adapter;
+    the trainable LoRA weights kept in fp32, ``trainable_in_fp32``) or ``ORPOTrainer``."""
     from .preference_data import trl_dataset
 
     dataset = trl_dataset(pairs, tokenizer, profile.data.template)

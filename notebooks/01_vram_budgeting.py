@@ -147,23 +147,6 @@ for model in dict.fromkeys(model for model, _ in weights_of):
 # QLoRA는 선형 층의 가중치를 16비트에서 4비트로 줄이지만, 가중치 전체는 4분의 1이 되지 않습니다(위의 ÷ 값): 임베딩, 출력 층과
 # 정규화 층은 4비트가 되지 않고 학습 준비에서 fp32로 커지며, 4비트 블록마다 양자화 상수가 붙기 때문입니다(02에서 모듈별로 잽니다).
 # 임베딩이 큰 작은 모델일수록 덜 줄어듭니다. 로짓(배치·길이·어휘)이 활성화보다 큰 경우가 많다는 점도 보세요.
-#
-# ### 선호 학습(10)의 한 스텝: 참조 모델을 따로 불러오면
-#
-# DPO는 한 스텝에 고른 답과 버린 답을 함께(배치 2배) 계산하고, 참조 모델의 확률도 구합니다. LoRA라면 참조 모델은 어댑터를 끈
-# 같은 모델이라 가중치가 더 들지 않습니다(10에서 잽니다). 참조 모델을 따로 한 벌 불러오면 4비트 기본 가중치가 한 번 더 듭니다.
-
-# %%
-# NBVAL_CHECK_OUTPUT
-from course_utils.preference import preference_vram
-from course_utils.vram import BUDGET_8GB
-
-print(f"{'모델':<15}{'지도 학습':>9}{'DPO, 참조=어댑터 끔':>18}{'DPO, 참조 사본':>14}  (QLoRA, 길이 512, 배치 1, GiB)")
-for model in ("gpt2", "tinyllama-1.1b", "phi-2"):
-    v = preference_vram(model, seq_len=512, batch_size=1)
-    fits = ["들어감" if b <= BUDGET_8GB else "안 들어감" for b in (v["pairs_adapter_off"], v["pairs_reference_copy"])]
-    print(f"{model:<16}{v['sft'] / GIB:10.2f}{v['pairs_adapter_off'] / GIB:14.2f} ({fits[0]}){v['pairs_reference_copy'] / GIB:10.2f} "
-          f"({fits[1]})")
 
 # %% [markdown]
 # ## 5. 시퀀스 길이에 따른 메모리

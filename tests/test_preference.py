@@ -101,6 +101,45 @@ def test_trl_tokenizes_a_pair_as_the_course_encodes_a_record(tmp_path):
                 assert row["prompt_ids"] + row[f"{side}_ids"] == want, (key, side, pair["id"])
 
 
+def test_trl_takes_a_frozen_copy_of_the_sft_adapter_as_dpos_reference(tmp_path):
+    """What TRL 1.16 does with a PEFT model that already holds a trained adapter and ``ref_model=None``
+    (trl/trainer/dpo_trainer.py, ``model.add_adapter("ref", ...)`` and ``use_adapter(..., "ref")``): the reference is a
+    frozen copy of that adapter, the SFT model, not the base with the adapter switched off. So the first step's loss is
+    exactly ln 2 (policy = reference), although against the base this adapter's reward margin is far from 0.
+    A TRL upgrade that changes the reference fails here."""
+    import torch
+    from conftest import randomize_lora_b
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, LlamaConfig
+    from trl import DPOConfig, DPOTrainer
+
+    from course_utils.loading import load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m-instruct")
+    torch.manual_seed(0)
+    model = randomize_lora_b(get_peft_model(AutoModelForCausalLM.from_config(LlamaConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)), 1, 0.5)
+    pairs = load_pairs()[:4]
+    beta = 1.0
+    against_base = reward_stats(model, tok, pairs, "koalpaca", beta, 256)
+    assert abs(against_base.margin) > 0.1  # with the base as reference, the first loss would not be ln 2
+    sft = {n: p.detach().clone() for n, p in model.named_parameters() if ".default." in n}
+    trainer = DPOTrainer(model=model, ref_model=None, train_dataset=trl_dataset(pairs, tok, "koalpaca"),
+                         processing_class=tok, args=DPOConfig(
+                             output_dir=str(tmp_path), beta=beta, per_device_train_batch_size=4, max_steps=1,
+                             learning_rate=1e-3, logging_steps=1, report_to=[], use_cpu=True, save_strategy="no"))
+    assert set(trainer.model.peft_config) == {"default", "ref"}
+    ref = {n.replace(".ref.", ".default."): p for n, p in trainer.model.named_parameters() if ".ref." in n}
+    assert ref.keys() == sft.keys() and all(torch.equal(ref[n], sft[n]) for n in sft)  # a copy of the SFT adapter
+    assert not any(p.requires_grad for n, p in trainer.model.named_parameters() if ".ref." in n)  # frozen
+    trainer.train()
+    first = next(e for e in trainer.state.log_history if "loss" in e)
+    assert first["loss"] == pytest.approx(math.log(2), abs=1e-4)
+    assert all(torch.equal(p, sft[n.replace(".ref.", ".default.")])  # the reference did not move
+               for n, p in trainer.model.named_parameters() if ".ref." in n)
+
+
 def test_a_fresh_adapter_has_zero_rewards_and_chance_is_binomial():
     from conftest import tiny_model
 
