@@ -161,7 +161,7 @@ def check_one(key: str, method: str, folder: Path, profile, args, device: str) -
     est = estimate_vram(spec, "qlora" if dpo else method, args.seq_len, (2 if dpo else 1) * profile.batch_size,
                         profile.lora.r, profile.lora.targets, profile.gradient_checkpointing, profile.optimizer,
                         profile.dtype, profile.lora.dropout, device="cuda")
-    estimate = est.total - est.terms["cuda_context"]  # = preference_vram's pairs_adapter_off, context aside
+    estimate = est.total - est.terms["cuda_context"]  # = preference_vram's pairs_ref_adapter, context aside
     row = {"model": key, "method": method, "optimizer": optimizer, "estimate_bytes": estimate}
     model = None
     try:

@@ -80,7 +80,7 @@ def preference_vram(model: str, seq_len: int = 512, batch_size: int = 1, r: int 
     counts = count_params(meta_model(model))  # a reference copy is loaded, not prepared for training: the rest in the
     rest = DTYPE_BYTES[compute_dtype] * (counts.total - counts.linear)  # compute dtype, not fp32
     copy = pairs.terms["weights_linear"] + pairs.terms["quant_constants"] + rest
-    return {"sft": sft.total, "pairs_adapter_off": pairs.total, "pairs_reference_copy": pairs.total + copy,
+    return {"sft": sft.total, "pairs_ref_adapter": pairs.total, "pairs_reference_copy": pairs.total + copy,
             "reference_copy": copy}
 
 

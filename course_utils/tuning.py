@@ -65,27 +65,62 @@ STUDY = "study.db"  # the study, in Optuna's own storage, beside the trial folde
 COMPARISON = "comparison.json"
 
 
-def search(profile, folder, progress=print):
-    """Run ``profile.tuning.trials`` Optuna trials (seeded TPE sampler, median pruner); return the study.
+def fresh_storage(folder) -> str:
+    """Optuna's storage URL for ``folder/study.db``, the folder made and an earlier study removed (09's own study is
+    made again on every run; ``load_study`` reads it back)."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / STUDY).unlink(missing_ok=True)
+    return f"sqlite:///{Path(folder).resolve() / STUDY}"
 
-    Trial folders go to ``folder/trial-N`` and the study to ``folder/study.db`` (``load_study``); both are
-    replaced when the notebook runs again."""
-    import optuna
 
+def run_trial(profile, settings: dict, trial, folder, base: dict) -> float:
+    """Train one trial's settings (``with_settings``: 09's short schedule) into ``folder/trial-N``, report each held-out
+    loss to the pruner, record what it made the model forget (``trial.user_attrs``) and return its best held-out loss.
+    ``base`` caches the base model's general-text losses, the same in every trial (measured in the first)."""
     from .forgetting import base_losses, measure
     from .memory import free
     from .train import train
 
     tuning = profile.tuning
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    (Path(folder) / STUDY).unlink(missing_ok=True)  # this notebook's own study: a fresh one on every run
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=profile.train.seed),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=tuning.eval_steps),
-                                storage=f"sqlite:///{Path(folder).resolve() / STUDY}", study_name="lora")
+    p = with_settings(profile, **settings, steps=tuning.steps, heldout_records=tuning.heldout_records,
+                      eval_steps=tuning.eval_steps)
+    free()  # what the last trial left (a pruned one stops inside train()) goes before this one loads
+    result = train(p, Path(folder) / f"trial-{trial.number}", if_exists="replace",
+                   callbacks=[_pruning_callback(trial)], progress=lambda message: None)
+    if not base:
+        base.update(base_losses(result.model, result.tokenizer, profile.train.general_texts))
+    for language, f in measure(result.model, result.tokenizer, profile.train.general_texts, before=base).items():
+        trial.set_user_attr(f"forgetting_{language}", f.change)  # what the trial broke (course_utils.forgetting)
+    result.model = None  # one model at a time: the next trial loads its own
+    return min(e["eval_loss"] for e in result.log_history if "eval_loss" in e)
 
-    base = {}
-    space = search_space(profile)
+
+def trial_line(trial) -> str:
+    """One line per finished trial for the learner: its settings, then its held-out loss and forgetting, or where the
+    pruner stopped it."""
+    import optuna
+
+    value = (f"{trial.value:.4f}, 망각 한국어 {trial.user_attrs['forgetting_ko']:+.4f} 영어 "
+             f"{trial.user_attrs['forgetting_en']:+.4f}" if trial.state == optuna.trial.TrialState.COMPLETE else
+             f"스텝 {max(trial.intermediate_values)}에서 가지치기로 중단")
+    return (f"시도 {trial.number}: lr {trial.params['learning_rate']:.2e}, r {trial.params['r']}, "
+            f"{trial.params['targets']}, {trial.params['variant']} -> {value}")
+
+
+def search(profile, folder, progress=print):
+    """Notebook 09's search as one call (tests, the solutions): ``profile.tuning.trials`` Optuna trials, a seeded TPE
+    sampler and a median pruner, each trial ``run_trial``; returns the study (``folder/study.db``). 09 writes the same
+    ``create_study`` / ``objective`` / ``optimize`` in its own cell; tests/test_tuning.py checks they agree."""
+    import optuna
+
+    from .memory import free
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space, base = search_space(profile), {}
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=profile.train.seed),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2,
+                                                                   n_warmup_steps=profile.tuning.eval_steps),
+                                storage=fresh_storage(folder), study_name="lora")
 
     def objective(trial):
         lo, hi = space["learning_rate"]
@@ -93,26 +128,9 @@ def search(profile, folder, progress=print):
                     "r": trial.suggest_categorical("r", list(space["r"])),
                     "targets": trial.suggest_categorical("targets", list(space["targets"])),
                     "variant": trial.suggest_categorical("variant", list(space["variant"]))}
-        p = with_settings(profile, **settings, steps=tuning.steps, heldout_records=tuning.heldout_records,
-                          eval_steps=tuning.eval_steps)
-        free()  # what the last trial left (a pruned one stops inside train()) goes before this one loads
-        result = train(p, Path(folder) / f"trial-{trial.number}", if_exists="replace",
-                       callbacks=[_pruning_callback(trial)], progress=lambda message: None)
-        if not base:  # the base model is the same in every trial: its general-text losses are measured once
-            base.update(base_losses(result.model, result.tokenizer, profile.train.general_texts))
-        for language, f in measure(result.model, result.tokenizer, profile.train.general_texts, before=base).items():
-            trial.set_user_attr(f"forgetting_{language}", f.change)  # what the trial broke (course_utils.forgetting)
-        result.model = None  # one model at a time: the next trial loads its own
-        return min(e["eval_loss"] for e in result.log_history if "eval_loss" in e)
+        return run_trial(profile, settings, trial, folder, base)
 
-    def report(study, trial):
-        value = (f"{trial.value:.4f}, 망각 한국어 {trial.user_attrs['forgetting_ko']:+.4f} 영어 "
-                 f"{trial.user_attrs['forgetting_en']:+.4f}" if trial.state == optuna.trial.TrialState.COMPLETE else
-                 f"스텝 {max(trial.intermediate_values)}에서 가지치기로 중단")
-        progress(f"시도 {trial.number}: lr {trial.params['learning_rate']:.2e}, r {trial.params['r']}, "
-                 f"{trial.params['targets']}, {trial.params['variant']} -> {value}")
-
-    study.optimize(objective, n_trials=tuning.trials, callbacks=[report])
+    study.optimize(objective, n_trials=profile.tuning.trials, callbacks=[lambda study, trial: progress(trial_line(trial))])
     free()
     return study
 

@@ -153,7 +153,6 @@ args = TrainingArguments(
     bf16=cuda and profile.dtype == "bfloat16",
     activation_checkpointing=profile.gradient_checkpointing,  # recompute activations: less memory, more time
     activation_checkpointing_kwargs={"use_reentrant": False} if profile.gradient_checkpointing else None,
-    train_sampling_strategy="group_by_length",  # batch records of similar length together: less padding
     remove_unused_columns=False,  # our records carry their own fields (labels = answer mask)
     report_to=[],  # TensorBoard is added by training_callbacks, inside the run folder
     seed=t.seed,  # weight init, dropout

@@ -38,7 +38,7 @@ if "google.colab" in sys.modules:
 # 개수로 말할 수 있습니다.
 #
 # ## 학습 목표
-# - 어댑터와 메타데이터를 읽고, 다른 기본 모델에서 학습한 어댑터를 거부한다.
+# - `PeftModel.from_pretrained`로 어댑터를 기본 모델에 얹고(`scripts/inference.py`와 같은 코드), 다른 기본 모델에서 학습한 어댑터를 거부한다.
 # - 한 번 읽은 모델에서 어댑터를 켜고 끄며(`disable_adapter`) 기본 모델의 답과 비교하고, 각 답을 정답과 대조해 ✓/✗로 표시한다.
 # - [탐욕 생성](용어.md#탐욕-생성-greedy-decoding)(greedy), [반복 패널티](용어.md#반복-패널티-repetition_penalty), n-gram 반복 금지, [샘플링](용어.md#샘플링-temperature-top-p-sampling)을 평가 레코드에서 재고 기본값을 고른다.
 # - 같은 질문을 바꿔 물어도 답이 같은지 본다.
@@ -60,16 +60,29 @@ profile = setup()
 #
 # 05의 결과(`outputs/05_training/<프로필>/adapter`)를 씁니다. 없으면 같은 레시피로 지금 학습합니다.
 # 메타데이터(`course_adapter.json`)의 기본 모델과 가중치 해시가 이 컴퓨터의 모델과 다르면 읽지 않습니다.
+#
+# 어댑터는 기본 모델 위에 얹습니다: 05가 학습한 그대로 기본 모델을 읽고(gpu8gb는 4비트 nf4), peft의
+# `PeftModel.from_pretrained(기본 모델, 어댑터 폴더)`가 어댑터의 A와 B를 각 층의 고정된 가중치 옆에 붙입니다.
+# 어댑터 폴더에는 A와 B(`adapter_model.safetensors`)와 설정(`adapter_config.json`)만 있어서 몇 MB입니다.
 
 # %%
 from pathlib import Path
 
-from course_utils.adapter import load_adapter_model
+from peft import PeftModel
+
+from course_utils.adapter import check_adapter
 from course_utils.ensure import ensure_adapter
+from course_utils.loading import load_profile_model, load_tokenizer
+from course_utils.takehome import where
 
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
-model, tokenizer, meta = load_adapter_model(adapter_dir, profile)
+meta = check_adapter(adapter_dir, profile.model)  # refuses an adapter trained on another base
+base = load_profile_model(profile)  # the base as 05 trained on it (4-bit nf4 on gpu8gb)
+model = PeftModel.from_pretrained(base, str(adapter_dir))  # the adapter's A and B beside the frozen weights
+model.eval()  # no dropout while answering
+tokenizer = load_tokenizer(profile.model)
 print(f"어댑터: {adapter_dir} · 기본 모델 {meta['base_model']} · 템플릿 {meta['template']} · 스텝 {meta['global_step']}")
+print(where("inference", "load"))
 
 # %%
 from course_utils.adapter import AdapterMismatchError, check_adapter
@@ -115,6 +128,7 @@ answer = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip
 assert {"do_sample": False, "repetition_penalty": 1.1} == DEFAULT_DECODING
 assert answer == generate_answer(model, tokenizer, question, template=meta["template"])
 print(f"질문: {question}\n답: {answer}\n새 토큰 {out.shape[1] - ids.shape[1]}개")
+print(where("inference", "prompt_of", "answer"))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. 기본 모델 대 학습한 모델: 맞았나, 틀렸나

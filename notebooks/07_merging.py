@@ -78,6 +78,7 @@ from course_utils.ensure import ensure_adapter
 from course_utils.loss import answer_logits, max_diff
 from course_utils.merge import INTO, load_for_merge, training_dtype
 from course_utils.prompts import pad_id
+from course_utils.takehome import where
 
 MERGE_DTYPE = torch.float32  # the merge is checked in fp32, on the CPU
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
@@ -102,6 +103,7 @@ merged_logits, _ = answer_logits(merged, examples, pad)
 delta = max_diff(merged_logits, reference)
 print(f"어댑터 대 병합 모델의 max |Δlogit|: {delta:.2e} (허용 {TOLERANCE:g}) -> {'통과' if delta < TOLERANCE else '실패'}")
 print("병합 후 q_proj 층:", type(merged.get_decoder().layers[0].self_attn.q_proj).__name__)
+print(where("merge_lora", "merged_model"))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. 저장하고 새로 읽기

@@ -91,16 +91,20 @@ print(sorted(p.name for p in merged_dir.iterdir()))
 # GGUF는 llama.cpp(와 그 위의 Ollama, LM Studio)가 읽는 한 파일 형식입니다. 변환은 손으로 쓴 코드가 아니라 llama.cpp 자신의
 # `convert_hf_to_gguf.py`로 합니다: PyPI의 `llama-cpp-python` 소스 배포판에 들어 있는 llama.cpp 소스에서, 그 변환기가 함께 쓰도록
 # 만들어진 `gguf-py`와 함께 꺼내 씁니다(처음 한 번 내려받음, README). F16은 값당 2바이트, Q8_0은 약 1바이트입니다.
+# 셀은 실행한 명령을 출력합니다: 여러분의 프로젝트에서는 llama.cpp 저장소(`git clone https://github.com/ggml-org/llama.cpp`,
+# `pip install -r requirements.txt`)에서 같은 명령으로 `scripts/merge_lora.py`가 저장한 폴더를 변환합니다.
 
-# %%
+# %% tags=["verbatim-output"]
 import json
 
 import pandas as pd
 
-from course_utils.deploy import export_gguf
+from course_utils.deploy import conversion_command, export_gguf
 
 gguf_dir = Path("outputs") / "08_gguf" / profile.name
 files = {outtype: export_gguf(merged_dir, gguf_dir, outtype) for outtype in ("f16", "q8_0")}
+for outtype, path in files.items():  # what ran, as you type it in a llama.cpp checkout
+    print(" ".join(conversion_command(merged_dir.as_posix(), path.as_posix(), outtype)))
 saved_dtype = json.loads((merged_dir / "config.json").read_text(encoding="utf-8"))["dtype"]  # the training dtype (07)
 pd.DataFrame([{"파일": p.name, "MiB": round(p.stat().st_size / MIB, 1)} for p in files.values()]
              + [{"파일": f"병합 모델 (safetensors, {saved_dtype})",

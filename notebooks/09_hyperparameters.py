@@ -91,14 +91,41 @@ print("이 노트북의 예상 시간:", notebook_time(profile, "09", Path("..")
 # 샘플러(TPE)는 앞선 시도의 결과로 다음 설정을 고르고, 가지치기(median pruner)는 같은 스텝에서 앞선 시도들의 중앙값보다
 # 평가 손실이 나쁜 시도를 멈춥니다. 시드가 고정되어 있어 다시 실행하면 같은 순서로 시도합니다.
 # 시도 폴더(`outputs/09_hyperparameters/<프로필>/trial-N`)는 다시 실행할 때마다 새로 만듭니다.
+#
+# Optuna는 세 줄로 씁니다: `optuna.create_study(...)`로 무엇을 최소화할지와 샘플러·가지치기를 정하고, 시도 하나(`trial`)를
+# 받아 설정을 고르고(`trial.suggest_...`) 학습해 점수를 돌려주는 함수 `objective`를 쓰고, `study.optimize(objective, n_trials=...)`.
+# 시도 하나를 학습하는 일(짧은 레시피로 학습, 평가 손실을 가지치기에 알림, 망각 측정)은 강좌 패키지의 `run_trial`이 합니다.
+# 여러분의 프로젝트에서는 그 자리에 자기 학습 함수(예: `scripts/train.py`의 `main`)를 부르고 평가 손실을 돌려주면 됩니다.
 
 # %%
 from pathlib import Path
 
-from course_utils.tuning import search
+import optuna
+
+from course_utils.memory import free
+from course_utils.tuning import fresh_storage, run_trial, search_space, trial_line
 
 folder = Path("outputs") / "09_hyperparameters" / profile.name
-study = search(profile, folder / "trials")
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial, printed below, instead of Optuna's log
+space, base = search_space(profile), {}  # base: the base model's losses on general text, measured once
+study = optuna.create_study(
+    direction="minimize",  # the value is a held-out loss: lower is better
+    sampler=optuna.samplers.TPESampler(seed=profile.train.seed),  # picks the next settings from the trials so far
+    pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=profile.tuning.eval_steps),  # stops laggards
+    storage=fresh_storage(folder / "trials"), study_name="lora")  # a sqlite file beside the trial folders
+
+
+def objective(trial):
+    lo, hi = space["learning_rate"]
+    settings = {"learning_rate": trial.suggest_float("learning_rate", lo, hi, log=True),
+                "r": trial.suggest_categorical("r", list(space["r"])),
+                "targets": trial.suggest_categorical("targets", list(space["targets"])),
+                "variant": trial.suggest_categorical("variant", list(space["variant"]))}
+    return run_trial(profile, settings, trial, folder / "trials", base)  # the trial's best held-out loss
+
+
+study.optimize(objective, n_trials=profile.tuning.trials, callbacks=[lambda study, trial: print(trial_line(trial))])
+free()  # what the last trial left goes before the comparison below loads its own models
 
 # %%
 import optuna

@@ -39,7 +39,7 @@ if "google.colab" in sys.modules:
 #
 # ## 학습 목표
 # - 선호 쌍(질문, 고른 답 chosen, 버린 답 rejected)을 만들고, 내 어댑터의 실수에서 쌍을 뽑는다.
-# - DPO의 참조 모델이 "어댑터를 끈 같은 모델"이라 두 번째 사본이 필요 없음을 추정과 측정으로 확인한다.
+# - DPO의 참조 모델이 SFT 어댑터의 고정 사본이라 기본 모델의 두 번째 사본이 필요 없음을 추정과 측정으로 확인한다.
 # - `DPOConfig` + `DPOTrainer`, `ORPOConfig` + `ORPOTrainer`를 직접 쓴다.
 # - 보상 정확도(우연 수준 50 %)와 06의 지표로 SFT · DPO · ORPO를 비교하고, 나아지지 않은 것은 나아지지 않았다고 말한다.
 #
@@ -112,10 +112,13 @@ pd.DataFrame([{"종류": p["kind"], "질문": p["instruction"][:40], "어댑터�
 # ## 3. 참조 모델은 두 번째 사본이 아니다
 #
 # [DPO](용어.md#dpo-direct-preference-optimization)는 학습하는 모델(policy)이 [참조 모델](용어.md#참조-모델-reference-model)(reference)보다 고른 답을 얼마나 더 좋아하는지로 배웁니다. 보통은 참조 모델을 한 벌 더
-# 불러오지만(8 GB에서 메모리가 모자라는 흔한 이유), LoRA에서는 **어댑터를 끈 같은 모델**이 곧 기본 모델이므로 사본이 필요 없습니다.
-# TRL은 PEFT 모델에 `ref_model=None`을 주면 이렇게 합니다. 01의 추정 함수로 원안(TinyLlama, QLoRA, 길이 512)의 크기를 보고,
-# 이 컴퓨터에서는 사본이 담을 기본 가중치의 바이트를 지금 메모리에 있는 SFT 모델에서 잽니다(사본을 실제로 부르면 8 GB 카드에
-# 모델이 둘이 됩니다).
+# 불러오지만(8 GB에서 메모리가 모자라는 흔한 이유), LoRA에서는 그럴 필요가 없습니다. 이미 학습한 어댑터가 있는 PEFT 모델에
+# `ref_model=None`을 주면 TRL 1.16은 그 어댑터의 **고정된 사본**을 "ref"라는 이름으로 같은 모델에 하나 더 붙이고
+# (`trl/trainer/dpo_trainer.py`의 `model.add_adapter("ref", ...)`), 참조의 확률은 그 사본으로 바꿔 끼워 계산합니다.
+# 그래서 참조 모델은 기본 모델이 아니라 **SFT 모델**이고, 더 드는 것은 LoRA 값 한 벌뿐입니다. 학습 첫 스텝에서는
+# policy와 참조가 같으므로 DPO 손실이 정확히 ln 2 = 0.6931입니다(`tests/test_preference.py`가 이 동작을 고정합니다).
+# 원안(TinyLlama, QLoRA, 길이 512)의 크기는 추정 함수로 보고, 이 컴퓨터에서는 기본 모델의 사본이 담을 바이트와 어댑터
+# 사본의 바이트를 지금 메모리에 있는 SFT 모델에서 잽니다(기본 모델의 사본을 실제로 부르면 8 GB 카드에 모델이 둘이 됩니다).
 
 # %%
 from course_utils.preference import preference_vram, reference_copy_bytes
@@ -124,11 +127,12 @@ from course_utils.units import GIB, MIB
 estimate = preference_vram("tinyllama-1.1b", seq_len=512, batch_size=1)
 print("원안 레시피의 추정 (TinyLlama-1.1B, QLoRA nf4, 길이 512, 배치 1):")
 print(f"  지도 학습 한 스텝                 {estimate['sft'] / GIB:.2f} GiB")
-print(f"  DPO 한 스텝, 참조 = 어댑터 끔      {estimate['pairs_adapter_off'] / GIB:.2f} GiB (chosen과 rejected를 한 배치로)")
-print(f"  DPO 한 스텝, 참조 사본을 따로 불러옴 {estimate['pairs_reference_copy'] / GIB:.2f} GiB "
+print(f"  DPO 한 스텝, 참조 = 어댑터의 고정 사본 {estimate['pairs_ref_adapter'] / GIB:.2f} GiB (chosen과 rejected를 한 배치로)")
+print(f"  DPO 한 스텝, 참조 모델을 따로 불러옴  {estimate['pairs_reference_copy'] / GIB:.2f} GiB "
       f"(+{estimate['reference_copy'] / GIB:.2f} GiB)")
-print(f"이 컴퓨터에서 잰 값 ({profile.model}, {profile.quantization}): 참조 사본이 담을 기본 가중치 "
-      f"{reference_copy_bytes(sft) / MIB:.1f} MiB, 어댑터를 끈 참조는 policy와 같은 텐서를 쓰므로 추가 0 MiB")
+lora_bytes = sum(p.numel() * p.element_size() for n, p in sft.named_parameters() if "lora_" in n)
+print(f"이 컴퓨터에서 잰 값 ({profile.model}, {profile.quantization}): 따로 불러온 참조 모델이 담을 기본 가중치 "
+      f"{reference_copy_bytes(sft) / MIB:.1f} MiB, TRL이 붙이는 어댑터 사본(LoRA 값) {lora_bytes / MIB:.1f} MiB")
 
 # %% [markdown]
 # 6절의 척도로 SFT 모델을 지금 잽니다. 그다음 지웁니다: DPO와 ORPO는 같은 SFT 어댑터를 각자 새로 읽어 학습하고, 학습이 끝나면
@@ -173,7 +177,7 @@ if folder.exists():
     shutil.rmtree(folder)  # this notebook's own demo runs, replaced on every run
 cuda = profile.device == "cuda" and torch.cuda.is_available()
 recipe = dict(  # what DPO and ORPO share: 05's batch, accumulation, optimizer and checkpointing, 10's own settings
-    beta=pref.beta,  # DPO: how far the policy may move from the reference (the base: adapter off)
+    beta=pref.beta,  # DPO: how far the policy may move from the reference (a frozen copy of the SFT adapter)
     learning_rate=pref.learning_rate,
     max_length=pref.max_length,  # prompt + answer tokens of a pair
     max_steps=pref.steps,
@@ -271,7 +275,8 @@ plt.show()
 # ## 6. 측정: 같은 held-out 쌍, 같은 06의 지표
 #
 # 세 모델(SFT, DPO 뒤, ORPO 뒤)을 같은 척도로 잽니다: 3절 끝과 4절, 5절의 학습 직후에 하나씩 잰 값입니다. 보상 정확도는
-# DPO의 보상 r = β·(log policy − log 기본 모델)로, 세 모델 모두 기본 모델(어댑터 끔)을 기준으로 합니다. 우연 수준은 50 %이고,
+# DPO의 보상 r = β·(log policy − log 기본 모델)로, 세 모델 모두 기본 모델(어댑터 끔)을 기준으로 합니다: DPO가 학습 중에
+# 쓴 참조(SFT 어댑터의 사본)와 다른, 세 모델에 공통인 기준입니다(SFT 모델을 기준으로 하면 SFT의 보상은 모두 0). 우연 수준은 50 %이고,
 # 옆의 확률은 동전 던지기로 그만큼 이상 맞힐 확률입니다. 06의 지표는 held-out 레코드와 탐침 질문에서 반복 패널티 없는 탐욕
 # 생성으로 잽니다.
 

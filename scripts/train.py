@@ -162,7 +162,6 @@ def main(argv=None):
         bf16=cuda and dtype == torch.bfloat16,
         activation_checkpointing=True,  # one layer's activations at a time, recomputed in the backward pass
         activation_checkpointing_kwargs={"use_reentrant": False},
-        train_sampling_strategy="group_by_length",  # records of similar length share a batch: less padding
         logging_steps=10,
         eval_strategy="steps",
         eval_steps=args.eval_steps,

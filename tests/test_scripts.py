@@ -428,8 +428,11 @@ LESSON_CALLS = {
     "03_lora_config.py": ["LoraConfig", "get_peft_model"],
     "04_koalpaca_formatting.py": ["DataCollatorForSeq2Seq", "tokenizer"],
     "05_training.py": ["TrainingArguments", "AnswerOnlyTrainer"],
-    "06_inference.py": ["model.generate"],
+    "06_inference.py": ["PeftModel.from_pretrained", "model.generate"],
+    "08_deployment.py": ["conversion_command"],
     "07_merging.py": ["model.merge_and_unload", "AutoModelForCausalLM.from_pretrained"],
+    "09_hyperparameters.py": ["optuna.create_study", "trial.suggest_float", "trial.suggest_categorical",
+                              "study.optimize"],
     "10_preference_tuning.py": ["DPOConfig", "ORPOConfig"],
 }
 
@@ -472,4 +475,4 @@ def test_the_stored_outputs_name_the_scripts_lines_as_they_are_now():
                 said += [(notebook.name, m) for m in re.finditer(r"scripts/(\w+)\.py (\d+)–(\d+)행: (.+)", text)]
     for notebook, match in said:
         assert match.group(0) == where(match.group(1), *match.group(4).split(", ")), notebook
-    assert {n for n, _ in said} >= {"04_koalpaca_formatting.ipynb"}
+    assert {n for n, _ in said} >= {"04_koalpaca_formatting.ipynb", "06_inference.ipynb", "07_merging.ipynb"}
