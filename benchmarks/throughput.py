@@ -9,7 +9,8 @@ records: the first ``--records`` encoded training records, one full pass. The si
   plain+grouped  the same with `train_sampling_strategy="group_by_length"` (less padding, nothing else);
   trl            TRL `SFTTrainer` with its defaults for prompt-completion data (completion-only loss, its own
                  tokenization and collator), `max_length` = the profile's seq_len;
-  ours           `course_utils.train`: length-grouped batches, output layer only at answer positions.
+  ours           `course_utils.train`: output layer only at answer positions (length-grouped batches until 2026-12-06,
+                 when a resume bug made the course take the random order: course_utils.trainer).
 Runs are interleaved (round 1: all four, round 2: all four, ...) so drift in machine speed hits every side.
 Reported per run: wall time for the pass; answer tokens per second (the answer tokens of those records,
 the same work for every side); useful model FLOP/s as a share of this machine's fp32 matmul peak, measured
