@@ -112,7 +112,8 @@ def _run_install(command: list[str], env: dict | None = None) -> int:
 # 996 s, notebooks 717 s + the two benchmark tests 50 s; the variants' smoke trainings (about 2 min) moved here then.
 # With the llama.cpp server (clean clone, later on 2026-12-02) the unit chain took 1526 s and the notebooks chain
 # 1262 s: the live server tests (both engines) moved here. On a clean clone of 8114189 (2026-12-06) the unit chain took
-# 898 s and the notebooks chain 759 s: the take-home scripts' tests (111 s with two threads) went to the shorter one.
+# 898 s and the notebooks chain 759 s: the take-home scripts' tests (111 s with two threads) went to the shorter one;
+# on a clean clone of 0158539 (2026-12-06) the chains took 916 s and 851 s.
 AFTER_NOTEBOOKS = ("tests/test_residency.py::test_the_notebooks_hold_one_full_size_model_at_a_time_and_fit_8_gib",
                    "tests/test_benchmarks.py::test_throughput_benchmark_runs_the_four_sides_on_the_same_records",
                    "tests/test_benchmarks.py::test_estimator_benchmark_matches_exact_terms",
