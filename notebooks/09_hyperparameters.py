@@ -95,7 +95,8 @@ print("이 노트북의 예상 시간:", notebook_time(profile, "09", Path("..")
 # Optuna는 세 줄로 씁니다: `optuna.create_study(...)`로 무엇을 최소화할지와 샘플러·가지치기를 정하고, 시도 하나(`trial`)를
 # 받아 설정을 고르고(`trial.suggest_...`) 학습해 점수를 돌려주는 함수 `objective`를 쓰고, `study.optimize(objective, n_trials=...)`.
 # 시도 하나를 학습하는 일(짧은 레시피로 학습, 평가 손실을 가지치기에 알림, 망각 측정)은 강좌 패키지의 `run_trial`이 합니다.
-# 여러분의 프로젝트에서는 그 자리에 자기 학습 함수(예: `scripts/train.py`의 `main`)를 부르고 평가 손실을 돌려주면 됩니다.
+# 여러분의 프로젝트에서는 그 자리에 자기 학습 함수를 부르고 평가 손실을 돌려주면 됩니다: 예를 들어
+# `scripts/train.py`의 `main([...])`은 가장 낮은 평가 손실을 돌려줍니다(시도마다 다른 `--output_dir`).
 
 # %%
 from pathlib import Path

@@ -188,6 +188,7 @@ def main(argv=None):
     print(f"어댑터: {adapter_dir} (가장 낮은 평가 손실 {best:.4f}, 스텝 {trainer.state.global_step}까지 학습)")
     if cuda:
         print(f"GPU 메모리 최고치: {torch.cuda.max_memory_allocated() / 1024**3:.2f} GiB")
+    return best  # the lowest held-out loss: what a search (notebook 09) minimizes
 
 
 if __name__ == "__main__":
