@@ -108,9 +108,10 @@ def trial_line(trial) -> str:
 
 
 def search(profile, folder, progress=print):
-    """Notebook 09's search as one call (tests, the solutions): ``profile.tuning.trials`` Optuna trials, a seeded TPE
-    sampler and a median pruner, each trial ``run_trial``; returns the study (``folder/study.db``). 09 writes the same
-    ``create_study`` / ``objective`` / ``optimize`` in its own cell; tests/test_tuning.py checks they agree."""
+    """Notebook 09's search as one call (tests, and the solutions notebook when 09's study is not stored):
+    ``profile.tuning.trials`` Optuna trials, a seeded TPE sampler and a median pruner, each trial ``run_trial``; returns
+    the study (``folder/study.db``). 09 writes the same ``create_study`` / ``objective`` / ``optimize`` in its own cell
+    (the learner's code); tests/test_tuning.py checks that the two ask for the same study and the same suggestions."""
     import optuna
 
     from .memory import free

@@ -43,6 +43,33 @@ def test_a_trial_behind_the_median_is_pruned_at_its_evaluation():
     assert Trial.reported == [(10, 2.5)]
 
 
+def test_lesson_09_and_search_ask_for_the_same_study_and_suggestions():
+    """09 writes the Optuna study and objective in its own cell; ``tuning.search`` repeats them for the tests and the
+    solutions notebook. Both must create the same study (its storage: each its own folder), suggest the same settings
+    with the same ranges, hand each trial to ``run_trial`` and run ``profile.tuning.trials`` trials."""
+    import ast
+    import inspect
+    from pathlib import Path
+
+    from course_utils import tuning
+
+    def shape(tree):
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+        study = next(c for c in calls if ast.unparse(c.func) == "optuna.create_study")
+        optimize = next(c for c in calls if ast.unparse(c.func) == "study.optimize")
+        trial = next(c for c in calls if ast.unparse(c.func) == "run_trial")
+        return ({k.arg: ast.unparse(k.value) for k in study.keywords if k.arg != "storage"},
+                ast.unparse(next(k.value for k in study.keywords if k.arg == "storage").func),
+                sorted(ast.unparse(c) for c in calls if ast.unparse(c.func).startswith("trial.suggest_")),
+                [ast.unparse(a) for a in trial.args[:3]] + [ast.unparse(trial.args[-1])],
+                ast.unparse(next(k.value for k in optimize.keywords if k.arg == "n_trials")), ast.unparse(optimize.args[0]))
+
+    lesson = ast.parse((Path(__file__).resolve().parents[1] / "notebooks" / "09_hyperparameters.py").read_text("utf-8"))
+    package = ast.parse(inspect.getsource(tuning.search))
+    assert shape(lesson) == shape(package)
+    assert len(shape(lesson)[2]) == 4  # learning rate, r, targets, variant
+
+
 def test_search_compare_and_the_tuned_profile_file(tmp_path, monkeypatch):
     """... and one model at a time: when a trial or a comparison run loads its model, no earlier one is alive, not even
     in a reference cycle the collector has not reached yet (at d545876 each trial's model stayed until gc ran, and
