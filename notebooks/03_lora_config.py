@@ -324,7 +324,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # ## 연습 문제
 #
 # `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서입니다. 풀이는 `notebooks/solutions/03_solutions.ipynb`에 있습니다.
+# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/03_solutions.ipynb`에 있습니다.
 
 # %% [markdown]
 # ### 기초
@@ -356,3 +356,16 @@ from course_utils.exercises.lora_config import check_03_challenge
 
 answer = None  # count
 check_03_challenge(answer)
+
+# %% [markdown]
+# ### 코드로 쓰기
+# 원안의 모델 Phi-2와 같은 구조의 작은 모델(`phi_model()`)에 LoRA를 붙이는 `LoraConfig`를 직접 쓰세요: attention의 선형층
+# 모두에, r=8, α=16, dropout 0.05, 인과 언어 모델(`task_type="CAUSAL_LM"`). 확인 함수가 `get_peft_model`로 붙여 보고 무엇이
+# 틀렸는지 알려 줍니다. 아래 셀이 이 모델의 층 하나를 출력합니다.
+
+# %% tags=["verbatim-output"]
+from course_utils.exercises.lora_config import check_03_code, phi_model
+
+print(phi_model().model.layers[0])
+answer = None  # LoraConfig(...)
+check_03_code(answer)

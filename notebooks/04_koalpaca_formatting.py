@@ -291,7 +291,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # ## 연습 문제
 #
 # `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서입니다. 풀이는 `notebooks/solutions/04_solutions.ipynb`에 있습니다.
+# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/04_solutions.ipynb`에 있습니다.
 
 # %% [markdown]
 # ### 기초
@@ -324,3 +324,18 @@ from course_utils.exercises.koalpaca_formatting import check_04_challenge
 
 answer = None  # share 0..1
 check_04_challenge(answer, tokenizer)
+
+# %% [markdown]
+# ### 코드로 쓰기
+# 2절의 마스킹 함수가 만든 예제들은 길이가 제각각입니다. 한 배치로 묶는 함수 `collate(features)`를 직접 쓰세요.
+# `features`는 `input_ids`, `attention_mask`, `labels` 리스트를 가진 dict의 리스트입니다. 가장 긴 예제의 길이로 **오른쪽을**
+# 채웁니다: `input_ids`는 `tokenizer.pad_token_id`, `attention_mask`는 0, `labels`는 -100. 세 키의 `torch.long` 텐서를
+# dict로 돌려줍니다. 확인 함수가 길이가 다른 예제 세 개로 실행해 자리마다 비교합니다 (`DataCollatorForSeq2Seq`가 하는 일입니다).
+
+# %%
+from course_utils.exercises.koalpaca_formatting import check_04_code
+
+# def collate(features):
+#     ...  # pad to the longest example, return {"input_ids": ..., "attention_mask": ..., "labels": ...}
+collate = None  # your function
+check_04_code(collate, tokenizer)

@@ -366,7 +366,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # ## 연습 문제
 #
 # `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서입니다. 풀이는 `notebooks/solutions/05_solutions.ipynb`에 있습니다.
+# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/05_solutions.ipynb`에 있습니다.
 
 # %% [markdown]
 # ### 기초
@@ -399,3 +399,17 @@ from course_utils.exercises.training import check_05_challenge
 
 answer = None  # seconds
 check_05_challenge(answer, profile, meta, tokenizer)
+
+# %% [markdown]
+# ### 코드로 쓰기
+# 2절처럼 학습이 체크포인트 직후에 끊겼습니다. 같은 설정으로 새로 만든 `trainer`를 받아 가장 최근 체크포인트에서 이어
+# 끝까지 학습하고, `trainer.train(...)`이 돌려준 것을 돌려주는 함수 `resume(trainer)`를 쓰세요. 확인 함수는 작은 모델의
+# 4 스텝 학습을 스텝 2에서 끊고, 여러분의 함수로 이어서 한 결과를 끊기지 않은 학습과 비교합니다: 돈 스텝 수와 가중치.
+
+# %%
+from course_utils.exercises.training import check_05_code
+
+# def resume(trainer):
+#     return ...  # continue the interrupted run to its end
+resume = None  # your function
+check_05_code(resume)

@@ -385,7 +385,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # ## 연습 문제
 #
 # `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서입니다. 풀이는 `notebooks/solutions/06_solutions.ipynb`에 있습니다.
+# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/06_solutions.ipynb`에 있습니다.
 
 # %% [markdown]
 # ### 기초
@@ -416,3 +416,17 @@ from course_utils.exercises.inference import check_06_challenge
 
 answer = None  # percent
 check_06_challenge(answer, model, tokenizer)
+
+# %% [markdown]
+# ### 코드로 쓰기
+# 기본 모델 폴더와 어댑터 폴더를 받아, 어댑터를 얹은 답할 준비가 된 모델을 돌려주는 함수 `load(base_dir, adapter_dir)`를
+# 쓰세요 (1절에서 쓴 두 호출입니다). 확인 함수는 작은 모델과 학습한 것처럼 값이 있는 어댑터를 저장한 뒤 여러분의 함수로
+# 읽고, 로짓을 기본 모델 · 저장된 어댑터와 비교합니다.
+
+# %%
+from course_utils.exercises.inference import check_06_code
+
+# def load(base_dir, adapter_dir):
+#     ...  # the base, then the saved adapter on it
+load = None  # your function
+check_06_code(load)

@@ -262,7 +262,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # ## 연습 문제
 #
 # `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서입니다. 풀이는 `notebooks/solutions/07_solutions.ipynb`에 있습니다.
+# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/07_solutions.ipynb`에 있습니다.
 
 # %% [markdown]
 # ### 기초
@@ -294,3 +294,17 @@ from course_utils.exercises.merging import check_07_challenge
 fresh, _, _, _ = load_for_merge(adapter_dir, dtype=MERGE_DTYPE, device="cpu")
 answer = None  # changed weight tensors
 check_07_challenge(answer, adapter_dir)
+
+# %% [markdown]
+# ### 코드로 쓰기
+# 어댑터가 얹힌 모델(`PeftModel`)을 병합해 `out_dir`에 저장하는 함수 `merge_and_save(model, out_dir)`를 쓰세요. 저장한
+# 폴더는 peft 없이 `AutoModelForCausalLM.from_pretrained(out_dir)`로 읽혀야 하고, 어댑터 모델과 같은 답을 해야 합니다.
+# 확인 함수가 작은 모델로 실행해 그대로 읽어 봅니다.
+
+# %%
+from course_utils.exercises.merging import check_07_code
+
+# def merge_and_save(model, out_dir):
+#     ...  # merge the adapter into the weights, then save
+merge_and_save = None  # your function
+check_07_code(merge_and_save)

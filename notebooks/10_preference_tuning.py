@@ -351,7 +351,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # ## 연습 문제
 #
 # `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서입니다. 풀이는 `notebooks/solutions/10_solutions.ipynb`에 있습니다.
+# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/10_solutions.ipynb`에 있습니다.
 
 # %% [markdown]
 # ### 기초
@@ -383,3 +383,17 @@ from course_utils.exercises.preference import check_10_challenge
 
 answer = None  # the smallest number of correct pairs
 check_10_challenge(answer, len(scored))
+
+# %% [markdown]
+# ### 코드로 쓰기
+# gpu8gb 프로필의 DPO 레시피를 `DPOConfig`로 쓰는 함수 `make_config(output_dir)`를 쓰세요: beta 0.1, 학습률 5e-5,
+# `max_length` 512, forward 한 번에 쌍 1개, 옵티마이저 스텝당 쌍 16개(그래디언트 누적), 100 스텝. GPU가 없는 컴퓨터에서도
+# 만들어져야 합니다. 확인 함수가 값을 비교하고, 그 설정으로 작은 모델에서 DPO를 한 스텝 돌려 첫 손실을 보여 줍니다.
+
+# %%
+from course_utils.exercises.preference import check_10_code
+
+# def make_config(output_dir):
+#     return DPOConfig(output_dir=output_dir, ...)
+make_config = None  # your function
+check_10_code(make_config, tokenizer)

@@ -45,3 +45,46 @@ def check_06_challenge(answer_drop_pct, model, tokenizer, n: int = 4) -> Verdict
     ok = isinstance(answer_drop_pct, (int, float)) and abs(answer_drop_pct - truth) <= 0.5
     return verdict(ok, f"{truth:.1f} % ({off:.3f} → {on:.3f})", f"{direction(answer_drop_pct, truth)} "
                     "heldout_loss(model, examples, pad)를 어댑터 켬/끔으로 재고 100 × (1 − 켬/끔)을 계산하세요.")
+
+
+def check_06_code(load) -> Verdict:
+    """코드: 저장된 기본 모델 폴더와 어댑터 폴더로 답할 준비가 된 모델을 돌려주는 ``load(base_dir, adapter_dir)``.
+
+    The check saves a tiny base and an adapter whose B is nonzero, runs the learner's function, and compares its
+    logits with the base's and with the adapter's (loaded by peft), and whether the adapter is left trainable."""
+    from . import not_callable, quiet_progress
+
+    if (v := unanswered(load, "load")) is not None or (v := not_callable(load, "load")) is not None:
+        return v
+    return quiet_progress(lambda: _check_load(load))
+
+
+def _check_load(load) -> Verdict:
+    import tempfile
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from . import code_error, logits_of, not_yet, run_learner_code, saved_base_and_adapter
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base_dir, adapter_dir = saved_base_and_adapter(tmp)
+        base = AutoModelForCausalLM.from_pretrained(base_dir)
+        base_logits = logits_of(base)
+        truth = logits_of(PeftModel.from_pretrained(base, adapter_dir))
+        model, error = run_learner_code(load, str(base_dir), str(adapter_dir))
+        if error is not None:
+            return code_error(error)
+        if not isinstance(model, torch.nn.Module):
+            return not_yet("모델(torch.nn.Module)을 돌려주세요.")
+        logits = logits_of(model)
+    if torch.allclose(logits, base_logits, atol=1e-5):
+        return not_yet("기본 모델과 같은 답을 합니다: 어댑터가 얹히지 않았습니다.")
+    if not torch.allclose(logits, truth, atol=1e-5):
+        return not_yet("어댑터는 있지만 저장된 어댑터의 값이 아닙니다: 새로 만든 어댑터가 아니라 adapter_dir의 것을 읽으세요.")
+    if any(p.requires_grad for n, p in model.named_parameters() if "lora_" in n):
+        return not_yet("어댑터를 학습할 수 있게 읽었습니다: 답만 할 때는 is_trainable을 켜지 않습니다.")
+    if model.training:
+        return not_yet("모델이 학습 모드입니다 (dropout이 켜짐): model.eval()")
+    return verdict(True, "저장된 어댑터가 기본 모델 위에 얹혔습니다 (로짓이 peft로 읽은 것과 같고, 학습하지 않는 상태).", "")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from . import Verdict, close, direction, unanswered, verdict
+from . import Verdict, close, direction, not_yet, unanswered, verdict
 
 
 def unseen_model():
@@ -64,3 +64,56 @@ def check_03_challenge(answer_count) -> Verdict:
     hint = "attention 층만 셌습니다: MLP의 gate/up/down도 선형층입니다." if answer_count == attention else \
         f"{direction(answer_count, truth)} 층마다 r×(d_in + d_out)을 더하세요."
     return verdict(answer_count == truth, f"{truth:,}개", hint)
+
+
+def phi_model():
+    """A small model of Phi-2's architecture (the original design's pick), random weights."""
+    from transformers import AutoModelForCausalLM, PhiConfig
+
+    torch.manual_seed(0)
+    config = PhiConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=4, max_position_embeddings=256)
+    return AutoModelForCausalLM.from_config(config)
+
+
+CODE_03 = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05}
+
+
+def check_03_code(answer_config) -> Verdict:
+    """코드: phi_model()의 attention 선형층 모두에 r=8, α=16, dropout 0.05인 LoRA를 붙이는 ``LoraConfig``.
+
+    The check applies it with ``get_peft_model`` and compares the layers that got LoRA with the attention's
+    linear layers, the three numbers with CODE_03, and the model class with the causal-LM one."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+    from peft.tuners.lora import LoraLayer
+
+    from ..lora import discover_targets
+
+    if (v := unanswered(answer_config)) is not None:
+        return v
+    if not isinstance(answer_config, LoraConfig):
+        return not_yet("peft의 LoraConfig(...)를 answer에 넣으세요.")
+    try:
+        model = get_peft_model(phi_model(), copy.deepcopy(answer_config))
+    except ValueError as err:
+        return not_yet(f"get_peft_model이 거부했습니다 ({str(err)[:80]}…): target_modules에 이 모델에 없는 이름이 "
+                       "있습니다. print(phi_model())로 층 이름을 보세요.")
+    truth = set(discover_targets(phi_model(), "attention"))
+    wrapped = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, LoraLayer)}
+    problems = []
+    if truth - wrapped:
+        problems.append(f"LoRA가 붙지 않은 attention 선형층이 {len(truth - wrapped)}종류 있습니다 "
+                        "(self_attn 안의 Linear를 모두 세어 보세요)")
+    if wrapped - truth:
+        problems.append("attention 밖의 층(MLP)에도 붙었습니다")
+    for key, want in CODE_03.items():
+        if getattr(answer_config, key) != want:
+            problems.append(f"{key}가 문제의 값과 다릅니다")
+    if type(model).__name__ != "PeftModelForCausalLM":
+        problems.append("task_type을 정하지 않아 generate와 labels를 다루는 PeftModelForCausalLM이 아닙니다")
+    layers = sum(isinstance(m, LoraLayer) for m in model.modules())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return verdict(not problems, f"LoRA가 붙은 선형층 {layers}개({len(wrapped)}종류), 학습 파라미터 {trainable:,}개",
+                   "; ".join(problems) + ".")

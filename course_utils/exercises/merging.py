@@ -43,3 +43,53 @@ def check_07_challenge(answer_changed, adapter_dir) -> Verdict:
         truth = sum(1 for key in f.keys() if ".lora_A." in key)
     return verdict(answer_changed == truth, f"{truth}개: LoRA가 붙은 선형층의 weight만 W + (α/r)·B·A로 바뀝니다.",
                     f"{direction(answer_changed, truth)} 병합 전후 state_dict를 텐서별로 비교해 세어 보세요.")
+
+
+def check_07_code(merge_and_save) -> Verdict:
+    """코드: 어댑터가 얹힌 모델(``PeftModel``)을 병합해 ``out_dir``에 peft 없이 읽히는 모델로 저장하는
+    ``merge_and_save(model, out_dir)``.
+
+    The check runs it on a tiny base with an adapter whose B is nonzero, reads ``out_dir`` with plain
+    ``AutoModelForCausalLM`` and compares its logits with the adapter model's and the base's."""
+    from . import not_callable, quiet_progress
+
+    if (v := unanswered(merge_and_save, "merge_and_save")) is not None or \
+            (v := not_callable(merge_and_save, "merge_and_save")) is not None:
+        return v
+    return quiet_progress(lambda: _check_merge(merge_and_save))
+
+
+def _check_merge(merge_and_save) -> Verdict:
+    import tempfile
+    from pathlib import Path
+
+    import torch
+    from peft import PeftModel
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    from . import code_error, logits_of, not_yet, run_learner_code, saved_base_and_adapter
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base_dir, adapter_dir = saved_base_and_adapter(tmp)
+        base = AutoModelForCausalLM.from_pretrained(base_dir)
+        base_logits = logits_of(base)
+        model = PeftModel.from_pretrained(base, adapter_dir)
+        truth = logits_of(model)
+        out_dir = Path(tmp) / "merged"
+        _, error = run_learner_code(merge_and_save, model, str(out_dir))
+        if error is not None:
+            return code_error(error)
+        if (out_dir / "adapter_config.json").exists():
+            return not_yet("어댑터만 저장했습니다: 병합한 모델(merge_and_unload가 돌려주는 것)을 저장하세요.")
+        if not (out_dir / "config.json").is_file():
+            return not_yet("out_dir에 config.json이 없습니다: 모델의 save_pretrained(out_dir)로 저장하세요.")
+        names = [n for f in out_dir.glob("*.safetensors") for n in safe_open(f, "pt").keys()]
+        if any("lora_" in n or "base_layer" in n for n in names):
+            return not_yet("저장한 가중치에 LoRA 행렬이 남아 있습니다: merge_and_unload()가 돌려준 모델을 저장하세요.")
+        logits = logits_of(AutoModelForCausalLM.from_pretrained(out_dir))
+    if torch.allclose(logits, base_logits, atol=1e-5):
+        return not_yet("저장한 모델이 기본 모델과 같은 답을 합니다: 어댑터가 더해지지 않았습니다.")
+    delta = (logits - truth).abs().max().item()
+    return verdict(delta < 1e-4, f"peft 없이 읽은 병합 모델과 어댑터 모델의 max |Δlogit| = {delta:.1e}",
+                   f"병합 모델의 답이 어댑터 모델과 다릅니다 (max |Δlogit| {delta:.1e}).")

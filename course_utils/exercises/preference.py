@@ -35,3 +35,65 @@ def check_10_challenge(answer_count, pairs: int) -> Verdict:
     return verdict(ok, f"{truth}개 (우연으로 {truth}개 이상 맞힐 확률 {chance_probability(truth, pairs):.3f})",
                    f"{direction(answer_count, truth) if isinstance(answer_count, int) else '개수(정수)로 답하세요.'} "
                    "chance_probability(k, pairs)가 0.05 이하가 되는 가장 작은 k를 찾으세요.")
+
+
+CODE_10 = {"beta": 0.1, "learning_rate": 5e-5, "max_length": 512, "per_device_train_batch_size": 1,
+           "gradient_accumulation_steps": 16, "max_steps": 100}  # gpu8gb's recipe (profiles.yaml)
+
+
+def check_10_code(make_config, tokenizer) -> Verdict:
+    """코드: gpu8gb의 DPO 레시피(CODE_10)를 적은 ``DPOConfig``를 돌려주는 ``make_config(output_dir)``.
+
+    The check compares the six values, then trains one step of ``DPOTrainer(ref_model=None)`` with the config on a
+    tiny model holding an SFT adapter (on a CPU, fp32, 2 pairs) and reports the first loss: ln 2, because TRL's
+    reference is a frozen copy of that adapter."""
+    from . import not_callable, quiet_progress
+
+    if (v := unanswered(make_config, "make_config")) is not None or \
+            (v := not_callable(make_config, "make_config")) is not None:
+        return v
+    return quiet_progress(lambda: _check_dpo_config(make_config, tokenizer))
+
+
+def _check_dpo_config(make_config, tokenizer) -> Verdict:
+    import dataclasses
+    import math
+    import tempfile
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import PrinterCallback
+    from trl import DPOConfig, DPOTrainer
+
+    from ..preference_data import load_pairs, trl_dataset
+    from . import code_error, not_yet, run_learner_code, tiny_llama
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config, error = run_learner_code(make_config, tmp)
+        if error is not None and "bf16" in str(error):
+            return not_yet("TRL의 DPOConfig는 bf16=True가 기본값이라 GPU가 없으면 만들어지지 않습니다: "
+                           "use_cpu=not torch.cuda.is_available()를 함께 주세요.")
+        if error is not None:
+            return code_error(error)
+        if not isinstance(config, DPOConfig):
+            return not_yet("trl의 DPOConfig(...)를 돌려주세요.")
+        wrong = [key for key, want in CODE_10.items() if getattr(config, key) != want]
+        if wrong:
+            return not_yet(f"레시피와 다른 값: {', '.join(wrong)}. 문제의 표를 다시 보세요.")
+        run = dataclasses.replace(config, output_dir=tmp, max_steps=1, per_device_train_batch_size=2,
+                                  gradient_accumulation_steps=1, use_cpu=True, fp16=False, bf16=False,
+                                  optim="adamw_torch", report_to=[], save_strategy="no", logging_steps=1,
+                                  disable_tqdm=True, log_level="error")
+        model = get_peft_model(tiny_llama(len(tokenizer)), LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
+                                                                       target_modules=["q_proj", "v_proj"]))
+        with torch.no_grad():  # an SFT adapter that changes the output, as a trained one does
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.5)
+        trainer = DPOTrainer(model=model, ref_model=None, args=run, processing_class=tokenizer,
+                             train_dataset=trl_dataset(load_pairs()[:2], tokenizer, "koalpaca"))
+        trainer.remove_callback(PrinterCallback)  # the verdict says the loss
+        trainer.train()
+    first = next(e["loss"] for e in trainer.state.log_history if "loss" in e)
+    return verdict(True, f"레시피의 여섯 값이 맞습니다. 이 설정으로 DPO 한 스텝: 첫 손실 {first:.4f} = ln 2 "
+                   f"({math.log(2):.4f}), 참조가 SFT 어댑터의 복사본({sorted(trainer.model.peft_config)})이라서", "")

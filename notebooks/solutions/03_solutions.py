@@ -81,3 +81,17 @@ from course_utils.models import meta_model
 smol = meta_model('smollm2-135m-instruct')
 answer = sum(a * b for _, (a, b) in adapter_shapes(smol, discover_targets(smol, 'all-linear'), 8))
 assert check_03_challenge(answer)
+
+# %% [markdown]
+# ### 코드로 쓰기
+# `print(phi_model())`의 `self_attn` 안에 선형층이 넷 있습니다: `q_proj`, `k_proj`, `v_proj`, 그리고 출력 투영 `dense`
+# (Llama의 `o_proj`에 해당). `task_type="CAUSAL_LM"`이면 peft가 `PeftModelForCausalLM`을 만듭니다.
+
+# %%
+from peft import LoraConfig
+
+from course_utils.exercises.lora_config import check_03_code
+
+answer = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "k_proj", "v_proj", "dense"],
+                    task_type="CAUSAL_LM")
+assert check_03_code(answer)

@@ -83,3 +83,27 @@ from course_utils.prompts import encode
 records = read_records(BUNDLED_TRAIN)
 answer = sum(encode(r, tokenizer)['length'] > 64 for r in records) / len(records)
 assert check_04_challenge(answer, tokenizer)
+
+# %% [markdown]
+# ### 코드로 쓰기
+# 채우는 값이 키마다 다릅니다. 특히 `labels`의 채운 자리는 -100이어야 손실에서 빠집니다. `DataCollatorForSeq2Seq`도 같은 일을
+# 합니다(`scripts/train.py`가 쓰는 것).
+
+# %%
+import torch
+
+from course_utils.exercises.koalpaca_formatting import check_04_code
+
+
+def collate(features):
+    longest = max(len(f["input_ids"]) for f in features)
+    batch = {"input_ids": [], "attention_mask": [], "labels": []}
+    for f in features:
+        pad = longest - len(f["input_ids"])
+        batch["input_ids"].append(f["input_ids"] + [tokenizer.pad_token_id] * pad)
+        batch["attention_mask"].append(f["attention_mask"] + [0] * pad)
+        batch["labels"].append(f["labels"] + [-100] * pad)
+    return {key: torch.tensor(rows, dtype=torch.long) for key, rows in batch.items()}
+
+
+assert check_04_code(collate, tokenizer)

@@ -89,3 +89,18 @@ from course_utils.prompts import prepare_data
 train_set, _, _ = prepare_data(profile, tokenizer)
 answer = 3 * sum(len(e['input_ids']) for e in train_set) / meta['tokens_per_second']
 assert check_05_challenge(answer, profile, meta, tokenizer)
+
+# %% [markdown]
+# ### 코드로 쓰기
+# `resume_from_checkpoint=True`는 `output_dir`에서 가장 최근 체크포인트를 찾아 모델, 옵티마이저, 스케줄러, 데이터 순서를 모두
+# 그 지점으로 되돌립니다. 인자 없이 `train()`을 부르면 처음부터 다시 학습합니다.
+
+# %%
+from course_utils.exercises.training import check_05_code
+
+
+def resume(trainer):
+    return trainer.train(resume_from_checkpoint=True)
+
+
+assert check_05_code(resume)

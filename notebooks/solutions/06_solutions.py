@@ -93,3 +93,22 @@ with model.disable_adapter():
     off = heldout_loss(model, examples, pad_id(tokenizer))
 answer = 100 * (1 - on / off)
 assert check_06_challenge(answer, model, tokenizer)
+
+# %% [markdown]
+# ### 코드로 쓰기
+# 기본 모델을 읽고, 그 위에 저장된 어댑터를 `PeftModel.from_pretrained`로 얹습니다. 기본값 `is_trainable=False`라 어댑터는
+# 학습하지 않는 상태이고, 둘 다 평가 모드로 읽힙니다.
+
+# %%
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+from course_utils.exercises.inference import check_06_code
+
+
+def load(base_dir, adapter_dir):
+    base = AutoModelForCausalLM.from_pretrained(base_dir)
+    return PeftModel.from_pretrained(base, adapter_dir)
+
+
+assert check_06_code(load)

@@ -116,3 +116,18 @@ before = {k.replace(".base_layer", ""): v.clone() for k, v in fresh.get_base_mod
 after = fresh.merge_and_unload().state_dict()
 answer = sum(not torch.equal(before[k], after[k]) for k in before)
 assert check_07_challenge(answer, adapter_dir)
+
+# %% [markdown]
+# ### 코드로 쓰기
+# `merge_and_unload()`가 어댑터를 가중치에 더하고 LoRA 층을 걷어 낸 평범한 transformers 모델을 돌려줍니다. 그것을
+# `save_pretrained`로 저장합니다. `PeftModel`의 `save_pretrained`는 어댑터만 저장합니다.
+
+# %%
+from course_utils.exercises.merging import check_07_code
+
+
+def merge_and_save(model, out_dir):
+    model.merge_and_unload().save_pretrained(out_dir)
+
+
+assert check_07_code(merge_and_save)

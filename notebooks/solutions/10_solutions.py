@@ -104,4 +104,27 @@ n = len(spread(split_pairs(load_pairs())[1], profile.preference.heldout_pairs)) 
 answer = next(k for k in range(n + 1) if chance_probability(k, n) <= 0.05)  # P(X >= k) for X ~ Binomial(n, 1/2)
 assert check_10_challenge(answer, n)
 
+# %% [markdown]
+# ### 코드로 쓰기
+# TRL의 `DPOConfig`는 `bf16=True`가 기본값이라(TRL 1.16 문서: "Defaults to True if fp16 is not set") GPU가 없으면
+# 만들어지지 않습니다. `use_cpu`를 함께 줍니다. 참조 모델은 설정에 없습니다: `ref_model=None`이면 TRL이 SFT 어댑터의
+# 얼린 복사본을 참조로 씁니다.
+
+# %%
+import torch
+from trl import DPOConfig
+
+from course_utils.exercises.preference import check_10_code
+from course_utils.loading import load_tokenizer
+
+
+def make_config(output_dir):
+    return DPOConfig(output_dir=output_dir, beta=0.1, learning_rate=5e-5, max_length=512,
+                     per_device_train_batch_size=1, gradient_accumulation_steps=16, max_steps=100,
+                     use_cpu=not torch.cuda.is_available())
+
+
+assert check_10_code(make_config, load_tokenizer(profile.model))
+
+# %%
 print(f"풀이 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
