@@ -61,10 +61,8 @@ def save_merged(model, tokenizer, out_dir, base_model: str | None = None, templa
     import copy
 
     from .inference import DEFAULT_DECODING
-    from .models import get_spec
     from .prompts import koalpaca_chat_template
 
-    spec = get_spec(base_model) if base_model else None
     tok = copy.deepcopy(tokenizer)
     if template == KOALPACA:
         tok.chat_template = koalpaca_chat_template(tok)
@@ -72,22 +70,34 @@ def save_merged(model, tokenizer, out_dir, base_model: str | None = None, templa
     config.eos_token_id, config.pad_token_id, config.max_new_tokens = tok.eos_token_id, tok.pad_token_id, max_new_tokens
     for key, value in DEFAULT_DECODING.items():
         setattr(config, key, value)
+    config.temperature = config.top_p = config.top_k = None  # the base's sampling values: invalid when greedy
     if dtype is not None:
         model.to(dtype)
     with atomic_folder(out_dir) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        if spec is not None and spec.source == "gguf":
-            from .gguf import gguf_path, sentencepiece_model_from_gguf
-
-            spm = sentencepiece_model_from_gguf(gguf_path(spec))
-            if spm is not None:
-                (tmp / "tokenizer.model").write_bytes(spm)
-        if spec is not None and "Gemma" in spec.license:
-            (tmp / "NOTICE").write_text(GEMMA_NOTICE, encoding="utf-8")
-        if record is not None:
-            (tmp / MERGED_METADATA).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_deploy_files(tmp, base_model, record)
     return Path(out_dir)
+
+
+def write_deploy_files(folder, base_model: str | None, record: dict | None) -> None:
+    """What a merged model's folder needs besides ``save_pretrained``'s files (notebook 07 writes those itself):
+    ``tokenizer.model`` rebuilt from a SentencePiece GGUF base (llama.cpp's converter reads it), ``NOTICE`` for a
+    Gemma derivative, and ``course_merged.json`` with ``record`` when given."""
+    from .models import get_spec
+
+    folder = Path(folder)
+    spec = get_spec(base_model) if base_model else None
+    if spec is not None and spec.source == "gguf":
+        from .gguf import gguf_path, sentencepiece_model_from_gguf
+
+        spm = sentencepiece_model_from_gguf(gguf_path(spec))
+        if spm is not None:
+            (folder / "tokenizer.model").write_bytes(spm)
+    if spec is not None and "Gemma" in spec.license:
+        (folder / "NOTICE").write_text(GEMMA_NOTICE, encoding="utf-8")
+    if record is not None:
+        (folder / MERGED_METADATA).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def merge_into(meta: dict, into: str | None = None) -> str:

@@ -33,8 +33,9 @@ if "google.colab" in sys.modules:
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 02. 양자화 — 가중치를 int8과 nf4로
 #
-# 실제 모델의 가중치 행렬을 bitsandbytes로 int8과 nf4로 양자화(quantization)하고, 무엇을 얻고 무엇을 잃는지 잽니다.
 # 이 노트북을 마치면 QLoRA가 4비트 모델 위에서 학습해도 되는 이유를 숫자로 설명할 수 있습니다.
+#
+# 실제 모델의 가중치 행렬을 bitsandbytes로 int8과 nf4로 양자화(quantization)하고, 무엇을 얻고 무엇을 잃는지 잽니다.
 #
 # ## 학습 목표
 # - 한 행렬의 양자화 전후 바이트와 복원 오차(reconstruction error)를 잰다.

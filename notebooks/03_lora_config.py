@@ -33,15 +33,17 @@ if "google.colab" in sys.modules:
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 03. LoRA 설정 — 무엇을, 얼마나 학습할까
 #
+# 이 노트북을 마치면 모델 구조에 맞는 타깃 모듈(target modules)과 r을 골라 `LoraConfig`를 직접 쓰고, 학습할 파라미터 수와
+# 어댑터 파일 크기를 예측할 수 있습니다.
+#
 # LoRA(Low-Rank Adaptation)는 고정된 가중치 W 옆에 작은 두 행렬 B·A를 붙여 그것만 학습합니다.
-# 이 노트북을 마치면 모델 구조에 맞는 타깃 모듈(target modules)과 r을 고르고, 학습할 파라미터 수와 어댑터 파일 크기를 예측할 수 있습니다.
 #
 # ## 학습 목표
 # - W + (α/r)·B·A([LoRA](용어.md#lora-low-rank-adaptation), [α](용어.md#α-lora_alpha))와 파라미터 수 r·(d_in + d_out)를 이해한다.
 # - 원안의 모델별 · 타깃별 · r별 학습 파라미터 수를 구조 숫자만으로 계산한다.
 # - 아키텍처마다 다른 타깃 모듈 이름을 찾는다 (GPT-2 `c_attn`, Llama `q/k/v/o_proj`, Phi-2 `dense`).
 # - 새 어댑터가 출력을 바꾸지 않음(B = 0)을 확인하고, 어댑터 파일 크기 예측을 검증한다.
-# - LoRA 변형(rsLoRA, DoRA, PiSSA, OLoRA, LoftQ)을 켜는 인자와 초기화가 하는 일을 재고, 4비트 모델과 함께 쓸 때의 함정을 본다.
+# - (심화, 선택: 맨 끝 절) LoRA 변형(rsLoRA, DoRA, PiSSA, OLoRA, LoftQ)을 켜는 인자와 초기화가 하는 일, 4비트 모델과 함께 쓸 때의 함정.
 #
 # ## 예상 소요 시간
 # 00_setup_check가 이 컴퓨터와 프로필의 노트북별 예상 시간을 보여 줍니다(README의 표에도 있습니다). 마지막 셀이 실제 실행 시간을 출력합니다.
@@ -179,7 +181,68 @@ print(f"예측 {predicted:,} B, 파일 {actual:,} B, 헤더 {actual - predicted:
       f"(파일의 {100 * (actual - predicted) / actual:.2f} %)")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 6. LoRA 변형: rsLoRA, DoRA, PiSSA, OLoRA, LoftQ
+# ## 정리
+
+# %%
+print(f"{profile.model}: 학습 값 {report.trainable:,}개 ({report.percent:.3f} %), "
+      f"어댑터 파일 {actual / MIB:.2f} MiB (예측 {predicted / MIB:.2f} MiB)")
+print(f"새 어댑터의 max |Δlogit| = {(logits_after - logits_before).abs().max().item()}")
+print(f"본문 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 연습 문제
+#
+# `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
+# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/03_solutions.ipynb`에 있습니다.
+
+# %% [markdown]
+# ### 기초
+# 이 프로필의 모델에 r=16 LoRA(attention)를 붙이면 어댑터 텐서는 몇 바이트(fp32)일까요? 확인 함수가 실제로 저장한 파일 크기와도 비교해 줍니다.
+
+# %%
+from course_utils.exercises.lora_config import check_03_basic
+
+answer = None  # bytes
+check_03_basic(answer, profile.model, r=16)
+
+# %% [markdown]
+# ### 응용
+# 처음 보는 구조(`unseen_model()`, GPT-NeoX)에서 attention 선형층의 `target_modules` 이름을 찾으세요.
+
+# %% tags=["verbatim-output"]
+from course_utils.exercises.lora_config import check_03_applied, unseen_model
+
+print(unseen_model())
+answer = None  # e.g. ['name_a', 'name_b']
+check_03_applied(answer)
+
+# %% [markdown]
+# ### 도전
+# SmolLM2-135M에 r=8 LoRA를 모든 선형층(all-linear)에 붙이면 학습 파라미터는 몇 개일까요?
+
+# %%
+from course_utils.exercises.lora_config import check_03_challenge
+
+answer = None  # count
+check_03_challenge(answer)
+
+# %% [markdown]
+# ### 코드로 쓰기
+# 원안의 모델 Phi-2와 같은 구조의 작은 모델(`phi_model()`)에 LoRA를 붙이는 `LoraConfig`를 직접 쓰세요: attention의 선형층
+# 모두에, r=8, α=16, dropout 0.05, 인과 언어 모델(`task_type="CAUSAL_LM"`). 확인 함수가 `get_peft_model`로 붙여 보고 무엇이
+# 틀렸는지 알려 줍니다. 아래 셀이 이 모델의 층 하나를 출력합니다.
+
+# %% tags=["verbatim-output"]
+from course_utils.exercises.lora_config import check_03_code, phi_model
+
+print(phi_model().model.layers[0])
+answer = None  # LoraConfig(...)
+check_03_code(answer)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 심화 (선택): LoRA 변형 — rsLoRA, DoRA, PiSSA, OLoRA, LoftQ
+#
+# 처음 배우는 분은 건너뛰어도 됩니다. 05–10의 레시피는 평범한 LoRA이고, 이 절 없이도 이어집니다. 09의 탐색만 변형을 후보로 둡니다.
 #
 # peft는 `LoraConfig`의 인자 하나로 [LoRA의 변형](용어.md#lora-변형-rslora-dora-pissa-olora-loftq)을 켭니다. 한 층의 계산은 base(x) + s·B·A·x이고 s = α/r입니다.
 # - **rsLoRA** (`use_rslora=True`): s = α/√r. r을 키워도 업데이트가 작아지지 않게 합니다. 시작은 B = 0으로 같습니다.
@@ -307,65 +370,8 @@ pd.DataFrame([{"기본 모델 + 어댑터": "nf4 + LoRA (B = 0): Q(W)", "‖W �
 # 비율이 1보다 작을수록 어댑터가 양자화로 잃은 것을 처음부터 되찾아 둔 것입니다. 이 값은 시작점의 차이일 뿐,
 # 학습 뒤 평가 손실이 좋아지는지는 09의 탐색이 변형을 후보로 두고 잽니다.
 
-# %% [markdown] slideshow={"slide_type": "slide"}
-# ## 정리
-
 # %%
-print(f"{profile.model}: 학습 값 {report.trainable:,}개 ({report.percent:.3f} %), "
-      f"어댑터 파일 {actual / MIB:.2f} MiB (예측 {predicted / MIB:.2f} MiB)")
-print(f"새 어댑터의 max |Δlogit| = {(logits_after - logits_before).abs().max().item()}")
 print("변형별 판정:", "; ".join(f"{name} {row['판정'][:1]}" for name, row in variants_table.iterrows()))
 print(f"4비트 기본 모델의 ‖W − (…)‖/‖W‖: Q(W) {nf4_alone['relative_error']:.4f}, LoftQ {loftq['relative_error']:.4f}, "
       f"QPiSSA {qpissa['relative_error']:.4f}")
-
-print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
-
-# %% [markdown] slideshow={"slide_type": "slide"}
-# ## 연습 문제
-#
-# `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/03_solutions.ipynb`에 있습니다.
-
-# %% [markdown]
-# ### 기초
-# 이 프로필의 모델에 r=16 LoRA(attention)를 붙이면 어댑터 텐서는 몇 바이트(fp32)일까요? 확인 함수가 실제로 저장한 파일 크기와도 비교해 줍니다.
-
-# %%
-from course_utils.exercises.lora_config import check_03_basic
-
-answer = None  # bytes
-check_03_basic(answer, profile.model, r=16)
-
-# %% [markdown]
-# ### 응용
-# 처음 보는 구조(`unseen_model()`, GPT-NeoX)에서 attention 선형층의 `target_modules` 이름을 찾으세요.
-
-# %% tags=["verbatim-output"]
-from course_utils.exercises.lora_config import check_03_applied, unseen_model
-
-print(unseen_model())
-answer = None  # e.g. ['name_a', 'name_b']
-check_03_applied(answer)
-
-# %% [markdown]
-# ### 도전
-# SmolLM2-135M에 r=8 LoRA를 모든 선형층(all-linear)에 붙이면 학습 파라미터는 몇 개일까요?
-
-# %%
-from course_utils.exercises.lora_config import check_03_challenge
-
-answer = None  # count
-check_03_challenge(answer)
-
-# %% [markdown]
-# ### 코드로 쓰기
-# 원안의 모델 Phi-2와 같은 구조의 작은 모델(`phi_model()`)에 LoRA를 붙이는 `LoraConfig`를 직접 쓰세요: attention의 선형층
-# 모두에, r=8, α=16, dropout 0.05, 인과 언어 모델(`task_type="CAUSAL_LM"`). 확인 함수가 `get_peft_model`로 붙여 보고 무엇이
-# 틀렸는지 알려 줍니다. 아래 셀이 이 모델의 층 하나를 출력합니다.
-
-# %% tags=["verbatim-output"]
-from course_utils.exercises.lora_config import check_03_code, phi_model
-
-print(phi_model().model.layers[0])
-answer = None  # LoraConfig(...)
-check_03_code(answer)
+print(f"이 노트북 실행 시간(심화 포함): {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")

@@ -33,8 +33,10 @@ if "google.colab" in sys.modules:
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 07. 병합 — 어댑터를 모델에 합치기
 #
+# 이 노트북을 마치면 어댑터를 기본 모델에 병합해 peft 없이 읽히는 모델로 저장하고, QLoRA 어댑터를 어디에 병합해야 하는지
+# 설명할 수 있습니다.
+#
 # LoRA 어댑터를 기본 가중치에 더해(`merge_and_unload`) 하나의 독립 모델로 만들고, 정말 같은 모델인지 숫자로 확인합니다.
-# 이 노트북을 마치면 병합 모델을 저장·배포하고, QLoRA 어댑터를 어디에 병합해야 하는지 설명할 수 있습니다.
 #
 # ## 학습 목표
 # - W' = W + (α/r)·B·A로 병합하고, 어댑터 모델과 병합 모델의 로짓 차이(max |Δlogit|)를 잰다.
@@ -122,19 +124,29 @@ print(where("merge_lora", "merged_model"))
 import torch
 from transformers import AutoModelForCausalLM
 
+from course_utils.files import atomic_folder
 from course_utils.loss import heldout_loss
 from course_utils.memory import Stage, free
-from course_utils.merge import merge_record, save_merged, saved_size
+from course_utils.merge import merge_record, saved_size, write_deploy_files
+from course_utils.prompts import koalpaca_chat_template
 
 SAVE_DTYPE = training_dtype(meta)  # the dtype the adapter trained in
 saved_as = str(SAVE_DTYPE).removeprefix("torch.")
 device = "cuda" if torch.cuda.is_available() else "cpu"
+if meta["template"] == "koalpaca":  # the prompt format it trained on, as the template chat servers apply
+    tokenizer.chat_template = koalpaca_chat_template(tokenizer)
+generation = merged.generation_config  # what a plain generate() call does: 06's decoding
+generation.do_sample, generation.repetition_penalty, generation.max_new_tokens = False, 1.1, 48
+generation.temperature = generation.top_p = generation.top_k = None  # the base's sampling values: invalid when greedy
+generation.eos_token_id, generation.pad_token_id = tokenizer.eos_token_id, tokenizer.pad_token_id
 with Stage("병합 모델 평가, 저장, 다시 읽기") as stage:  # GPU: the peak of this stage alone
     merged = merged.to(device=device, dtype=SAVE_DTYPE)  # the model that will be deployed, where it trained
     merged_loss = heldout_loss(merged, heldout_examples, pad)
-    out_dir = save_merged(merged, tokenizer, Path("outputs") / "07_merged" / profile.name,
-                          base_model=meta["base_model"], template=meta["template"],
-                          record=merge_record(adapter_dir, meta, into, merged_loss))
+    out_dir = Path("outputs") / "07_merged" / profile.name
+    with atomic_folder(out_dir) as tmp:  # written to a temporary folder, renamed when whole
+        merged.save_pretrained(tmp)  # config.json + model.safetensors: a plain transformers model
+        tokenizer.save_pretrained(tmp)  # with the chat template
+        write_deploy_files(tmp, meta["base_model"], merge_record(adapter_dir, meta, into, merged_loss))
     saved_logits, _ = answer_logits(merged, examples, pad)
     del model, merged  # one model in memory at a time: the merged model goes before the saved one is read
     free()
@@ -149,6 +161,7 @@ print(stage.memory.verdict())
 reload_delta = max_diff(reloaded_logits, saved_logits)
 saved_delta = max_diff(reloaded_logits, reference)
 print(sorted(p.name for p in out_dir.iterdir()))
+print(where("merge_lora", "main"))
 print(f"저장한 병합 모델 대 다시 읽은 모델의 max |Δlogit|: {reload_delta:.2e} -> {'통과' if reload_delta < TOLERANCE else '실패'}")
 print(f"fp32 어댑터 모델 대 다시 읽은 병합 모델({saved_as})의 max |Δlogit|: {saved_delta:.2e} (병합의 반올림"
       + (f"과 {saved_as}로 저장한 반올림)" if saved_as != "float32" else ")"))

@@ -33,6 +33,8 @@ if "google.colab" in sys.modules:
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 08. 배포 — 병합한 모델을 GGUF로, 그리고 API로
 #
+# 이 노트북을 마치면 병합한 모델을 GGUF로 변환해 llama.cpp와 Ollama에서 쓰고, OpenAI 호환 API로 띄워 앱에서 부를 수 있습니다.
+#
 # 07에서 저장한 병합 모델을 노트북 밖에서 쓰는 도구로 내보냅니다: llama.cpp와 Ollama가 읽는 GGUF 파일, 그리고 앱이 부르는
 # OpenAI 호환 API 서버입니다. 내보낸 모델이 원래 모델과 같은 답을 하는지 숫자로 확인합니다.
 #

@@ -33,6 +33,9 @@ if "google.colab" in sys.modules:
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 10. 선호 학습(DPO, ORPO) — 반복을 멈추고 맞는 답을 고르게
 #
+# 이 노트북을 마치면 TRL의 `DPOTrainer`와 `ORPOTrainer`로 SFT 어댑터를 선호 쌍으로 이어서 학습하고, 그것이 정말 나아졌는지
+# SFT와 나란히 재서 말할 수 있습니다.
+#
 # 05의 지도 학습(SFT) 어댑터도 06이 잰 것처럼 틀립니다: 같은 말을 되풀이하거나, 끝내야 할 곳에서 멈추지 않거나, 사실을 틀립니다.
 # 선호 학습은 "이 답보다 저 답"이라는 쌍(pair)으로 모델을 고칩니다. 이 노트북은 TRL의 `DPOTrainer`와 `ORPOTrainer`로
 # 05의 어댑터를 이어서 학습하고, SFT · DPO · ORPO를 같은 held-out 쌍과 06의 지표로 나란히 잽니다.

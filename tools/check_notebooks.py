@@ -94,6 +94,9 @@ def pairing_problems(folder: Path) -> list[str]:
     return problems
 
 
+OPENING = "이 노트북을 마치면"
+
+
 def section_problems(folder: Path) -> list[str]:
     import nbformat
 
@@ -104,7 +107,22 @@ def section_problems(folder: Path) -> list[str]:
         missing = [s for s in SECTIONS if s not in lines]
         if missing:
             problems.append(f"{_rel(path)}: missing section(s) {missing}. Every lesson has {', '.join(SECTIONS)}")
+        problems += opening_problems(path)
     return problems
+
+
+def opening_problems(path: Path) -> list[str]:
+    """A lesson opens, right under its title, with what the learner can do after it: one paragraph of three lines
+    or fewer that starts with "이 노트북을 마치면" (issue 42)."""
+    import nbformat
+
+    first = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    paragraphs = [p for p in first.source.split("\n\n") if p.strip()]
+    opening = paragraphs[1] if len(paragraphs) > 1 and paragraphs[0].startswith("# ") else ""
+    if not opening.startswith(OPENING) or len(opening.splitlines()) > 3:
+        return [f"{_rel(path)}: the paragraph under the title must say what the learner can do after the lesson, in "
+                f"three lines or fewer, starting with {OPENING!r} (found: {opening[:60]!r})"]
+    return []
 
 
 def exercise_checks(exercises: Path) -> dict[str, list[str]]:
