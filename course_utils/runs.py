@@ -70,14 +70,14 @@ def describe_run(output_dir: Path) -> str | None:
     parts = []
     last = last_complete_checkpoint(output_dir / "checkpoints")
     if last is not None:
-        parts.append(f"checkpoints up to step {last.name.split('-')[1]} ({_when(last)})")
+        parts.append(f"스텝 {last.name.split('-')[1]}까지의 체크포인트({_when(last)})")
     meta = output_dir / "adapter" / "course_adapter.json"
     if meta.exists():
         step = json.loads(meta.read_text(encoding="utf-8")).get("global_step", "?")
-        parts.append(f"a finished adapter from step {step} ({_when(meta)})")
+        parts.append(f"스텝 {step}에서 끝난 어댑터({_when(meta)})")
     elif (output_dir / "checkpoints").exists() and last is None:
-        parts.append("an unfinished checkpoint folder")
-    return " and ".join(parts) or None
+        parts.append("완성되지 않은 체크포인트 폴더")
+    return ", ".join(parts) or None
 
 
 def _when(path: Path) -> str:
@@ -92,9 +92,9 @@ def check_earlier_run(output_dir: Path, resume: bool, if_exists: str) -> str | N
         raise ValueError(f"if_exists={if_exists!r}: choose one of {', '.join(IF_EXISTS)}")
     found = describe_run(output_dir)
     if found and not resume and if_exists == "refuse":
-        raise RunExistsError(f"{output_dir} already holds a run ({found}). Nothing was changed. Choose: --resume to "
-                             f"continue it, another --output, or --overwrite to move it aside to "
-                             f"{output_dir}.previous-<time>")
+        raise RunExistsError(f"{output_dir}에 이전 학습이 있습니다: {found}. 아무것도 바꾸지 않았습니다. 이어서 하려면 "
+                             f"--resume, 새로 하려면 다른 --output, 이전 학습을 {output_dir}.previous-<시각>으로 옮기고 "
+                             f"새로 하려면 --overwrite를 고르세요")
     return found
 
 

@@ -16,6 +16,7 @@ checkpoint becomes ``<output>/adapter`` with its metadata). ``train`` composes t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
@@ -79,14 +80,37 @@ class Run:
         return self.output_dir / "checkpoints"
 
 
+def lora_mismatch(model, profile) -> list[str]:
+    """How the LoRA adapter of ``model`` (a peft model someone built, as notebook 05 does) differs from the profile's
+    ``lora`` section: one line per setting, naming both values (empty when they agree)."""
+    from .lora import discover_targets
+    from .models import meta_model
+
+    config = model.peft_config["default"]
+    settings = profile.lora
+    problems = [f"{name}: 셀 {mine!r}, 프로필 {theirs!r}" for name, mine, theirs in (
+        ("r", config.r, settings.r), ("lora_alpha", config.lora_alpha, settings.alpha),
+        ("lora_dropout", config.lora_dropout, settings.dropout)) if mine != theirs]
+    targets = set(discover_targets(meta_model(profile.model), settings.targets))  # names of the unwrapped model
+    if set(config.target_modules or ()) != targets:
+        problems.append(f"target_modules: 셀 {sorted(config.target_modules or ())}, 프로필({settings.targets}) "
+                        f"{sorted(targets)}")
+    if settings.variant != "lora":
+        problems.append(f"variant: 셀 lora, 프로필 {settings.variant} (python -m course_utils.train이 변형을 붙입니다)")
+    return problems
+
+
 def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists: str = "refuse",
-                progress=print) -> Run:
+                progress=print, model=None) -> Run:
     """Check, seed, load and measure before training; an earlier run in ``output_dir`` is handled by ``if_exists``.
 
     Everything that can be wrong is checked before the output folder is touched (bad input writes nothing). A fresh
     run in a folder that holds an earlier one: ``"refuse"`` (default) stops, ``"overwrite"`` moves the earlier run to
     ``<output>.previous-<time>``, ``"replace"`` deletes it (notebooks re-running their own demo folder);
     ``resume=True`` continues from the last complete checkpoint.
+
+    ``model``: a base with its fresh LoRA adapter built by the caller (notebook 05 writes the load itself, as
+    ``scripts/train.py`` does); its adapter must be the profile's (``lora_mismatch``). None loads the profile's.
     """
     from transformers import set_seed
 
@@ -109,18 +133,24 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     set_seed(profile.train.seed)
     tokenizer = load_tokenizer(profile.model)
     train_set, heldout, report = prepare_data(profile, tokenizer)
-    reset_peak()  # CUDA: this run's peak (peak_memory_bytes), from before its model loads
-    model = load_profile_model(profile)
-    if profile.quantization != "none":
-        from peft import prepare_model_for_kbit_training
+    if model is not None:
+        mismatch = lora_mismatch(model, profile)
+        if mismatch:
+            raise ValueError(f"셀에서 만든 LoRA 어댑터가 프로필 {profile.name}의 lora 설정과 다릅니다: "
+                             + "; ".join(mismatch) + ". LoraConfig의 값을 프로필에 맞게 고치세요")
+    else:
+        reset_peak()  # CUDA: this run's peak (peak_memory_bytes), from before its model loads
+        model = load_profile_model(profile)
+        if profile.quantization != "none":
+            from peft import prepare_model_for_kbit_training
 
-        # fp32 norms, frozen base. Checkpointing is the Trainer's (TrainingArguments.activation_checkpointing): peft's
-        # own switch would call transformers' deprecated gradient_checkpointing_enable, and with use_reentrant=False
-        # it adds nothing else
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    model.config.use_cache = False
-    model = attach_lora(model, profile.lora)
-    initialize(model, profile.lora.variant, profile.model)  # LoftQ's fit (PiSSA/OLoRA: peft, in attach_lora)
+            # fp32 norms, frozen base. Checkpointing is the Trainer's (TrainingArguments.activation_checkpointing):
+            # peft's own switch would call transformers' deprecated gradient_checkpointing_enable, and with
+            # use_reentrant=False it adds nothing else
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        model.config.use_cache = False
+        model = attach_lora(model, profile.lora)
+        initialize(model, profile.lora.variant, profile.model)  # LoftQ's fit (PiSSA/OLoRA: peft, in attach_lora)
     moved_to = make_way(output_dir, earlier, resume, if_exists, "학습", progress)
     check_writable(output_dir)
     if profile.lora.variant in CHANGES_BASE and not resume:  # what the saved adapter is converted against
@@ -143,23 +173,39 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
                moved_to=moved_to, ctrl_c=CtrlC())
 
 
-def fit(run: Run, trainer, progress=print) -> float:
-    """``trainer.train()`` from the run's checkpoint, with progress lines, Ctrl-C and a full disk handled; seconds."""
+@dataclass
+class Clock:
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def guarded(run: Run, trainer, progress=print):
+    """Around the caller's ``trainer.train(...)``: progress lines, Ctrl-C (a checkpoint, then a stop) and a full disk
+    (an error that says what to free) handled; yields a ``Clock`` whose ``seconds`` the block took."""
     import errno
 
     from .monitoring import use_text_progress
     from .runs import disk_full_error
 
     use_text_progress(trainer, progress)
+    clock = Clock()
     start = time.perf_counter()
     try:
         with run.ctrl_c:
-            trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
+            yield clock
     except OSError as err:
         if err.errno == errno.ENOSPC:
             raise disk_full_error(err, run.checkpoint_dir, trainer.state.global_step) from None
         raise
-    return time.perf_counter() - start
+    finally:
+        clock.seconds = time.perf_counter() - start
+
+
+def fit(run: Run, trainer, progress=print) -> float:
+    """``trainer.train()`` from the run's checkpoint inside ``guarded``; seconds."""
+    with guarded(run, trainer, progress) as clock:
+        trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
+    return clock.seconds
 
 
 def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult:

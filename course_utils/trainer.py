@@ -104,6 +104,22 @@ def training_arguments(profile, checkpoint_dir: Path) -> TrainingArguments:
     )
 
 
+def with_profile(args: TrainingArguments, profile, progress=print) -> TrainingArguments:
+    """``args`` (notebook 05's recipe: gpu8gb's values, as in ``scripts/train.py``) with the profile's values where
+    they differ, each change printed; the result equals ``training_arguments(profile, args.output_dir)``."""
+    import dataclasses
+
+    want = training_arguments(profile, Path(args.output_dir))
+    changes = argument_differences(args, want)
+    if not changes:
+        progress(f"프로필 {profile.name}: 이 레시피를 그대로 씁니다.")
+        return args
+    progress(f"프로필 {profile.name}에서 바꾼 값 {len(changes)}개 (레시피 -> {profile.name}):")
+    for name, (mine, theirs) in changes.items():
+        progress(f"  {name}: {mine} -> {theirs}")
+    return dataclasses.replace(args, **{name: getattr(want, name) for name in changes})
+
+
 def argument_differences(a: TrainingArguments, b: TrainingArguments) -> dict:
     """Fields where two ``TrainingArguments`` differ: {name: (a's value, b's value)} (empty when they agree)."""
     da, db = a.to_dict(), b.to_dict()

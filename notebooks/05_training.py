@@ -61,7 +61,7 @@ profile = setup()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. 레시피
 #
-# 프로필이 정한 학습 설정입니다. 2절에서 이 값들을 그대로 `TrainingArguments`에 씁니다. 손실은 답변 토큰에만 걸리고,
+# 프로필이 정한 학습 설정입니다. 3절의 `TrainingArguments`는 레시피(gpu8gb)의 값을 쓰고, 이 프로필과 다른 값만 바꿉니다. 손실은 답변 토큰에만 걸리고,
 # 출력층(lm_head)도 답변 위치에서만 계산합니다 — Gemma의 262k 어휘에서는 이것만으로 계산량이 크게 줄어듭니다.
 # [평가 세트](용어.md#평가-세트-held-out-set)(held-out: 학습에 쓰지 않고 떼어 둔 레코드)의 손실은 `eval_steps`마다 잽니다.
 # [워밍업](용어.md#워밍업-warmup)은 처음 몇 스텝 동안 학습률을 0에서 올리는 것, [코사인 스케줄](용어.md#코사인-스케줄-cosine-schedule)은
@@ -95,20 +95,74 @@ print(f"학습 레코드 {records:,}개 ({counted}) -> 옵티마이저 스텝 {p
 print("이 노트북의 예상 시간:", notebook_time(profile, "05", Path("..") / "benchmarks" / "results", records=records))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 2. `TrainingArguments`와 `Trainer`로 학습하기 — 그리고 중간에 멈추기
+# ## 2. 모델: 기본 모델을 읽고 LoRA 어댑터를 붙이기
 #
-# 학습은 transformers의 `Trainer`가 합니다. 여러분의 프로젝트에서도 똑같이 쓰는 세 줄입니다:
-# `TrainingArguments(...)`로 레시피를 적고, `Trainer(model=..., args=..., train_dataset=...)`를 만들고, `trainer.train()`.
+# 학습할 모델을 만드는 네 호출입니다. 여러분의 프로젝트에서도 이대로 씁니다(`scripts/train.py`의 같은 줄).
+# - `BitsAndBytesConfig`: QLoRA 프로필(gpu8gb, 그리고 CPU에서 흉내 내는 smoke)은 기본 모델을 4비트
+#   [nf4](용어.md#nf4-4-bit-normalfloat)로 읽습니다(02). cpu 프로필은 양자화 없이 fp32로 읽습니다.
+# - `AutoModelForCausalLM.from_pretrained`: 허브 id나 폴더에서 가중치를 읽습니다. 이 강좌의 오프라인 모델은 `model_source`가
+#   GGUF에서 풀어 둔 폴더를 알려 줍니다.
+# - `prepare_model_for_kbit_training`: 4비트 기본 모델을 얼리고, 정규화 층을 fp32로 둡니다.
+# - `LoraConfig` + `get_peft_model`: 03에서 만든 설정으로 attention 선형층에 LoRA를 붙입니다. 시작할 때 B = 0이라 출력은 그대로입니다.
 #
-# 이 강좌의 `AnswerOnlyTrainer`(`course_utils/trainer.py`)는 `Trainer`에서 한 가지만 바꿉니다. `compute_loss`가
-# 04에서 만든 정답 마스크(`labels`가 -100이 아닌 위치 = 답변 토큰)에서만 교차 엔트로피를 더하고, 그 합을 한 옵티마이저 스텝의
-# 답변 토큰 수(`num_items_in_batch`)로 나눕니다. 그래서 그래디언트 누적을 해도 긴 답과 짧은 답의 토큰이 같은 무게를 가집니다.
-# 평가(`evaluate`)도 같은 답변 토큰 손실을 평가 세트 전체에서 정확히 잽니다.
+# 프로필을 바꿔 다른 구조의 모델을 쓰면(예: Phi-2는 출력 투영이 `dense`) `target_modules`를 그 모델의 이름으로 고치세요.
+# 셀의 값이 프로필과 다르면 다음 셀의 `prepare_run`이 무엇이 다른지 알려 주고 멈춥니다.
+
+# %%
+import torch
+from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+from transformers import AutoModelForCausalLM, BitsAndBytesConfig, set_seed
+
+from course_utils.hardware import for_this_card
+from course_utils.loading import model_source
+from course_utils.quantization import standard_4bit_path
+from course_utils.takehome import where
+
+profile = for_this_card(profile)  # bf16 on a GPU for a model that overflows fp16 (Gemma); unchanged on a CPU
+
+
+def load_for_training(profile):
+    """The profile's base (in 4 bits for nf4: QLoRA) with a fresh LoRA adapter."""
+    cuda = profile.device == "cuda" and torch.cuda.is_available()
+    set_seed(profile.train.seed)  # the LoRA matrices' random start
+    quantization = None
+    if profile.quantization == "nf4":
+        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",  # 4-bit NormalFloat
+                                          bnb_4bit_use_double_quant=True,  # the scales are quantized too
+                                          bnb_4bit_compute_dtype=profile.torch_dtype)  # matmuls run in this dtype
+    model = AutoModelForCausalLM.from_pretrained(model_source(profile.model), dtype=profile.torch_dtype,
+                                                 quantization_config=quantization,
+                                                 device_map={"": "cuda:0" if cuda else "cpu"})
+    if quantization is not None:
+        standard_4bit_path(model)  # bitsandbytes 0.50 on an AVX512-BF16 CPU: its packed 4-bit path has no gradient
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)  # frozen base, fp32 norms
+    model.config.use_cache = False  # no generation cache while training
+    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, bias="none", task_type="CAUSAL_LM",
+                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])  # attention (03)
+    return get_peft_model(model, lora)
+
+
+model = load_for_training(profile)
+trainable, total = model.get_nb_trainable_parameters()  # what peft's print_trainable_parameters prints
+print(f"{profile.model}: {'4비트 nf4' if profile.quantization == 'nf4' else profile.dtype} 기본 모델, 장치 {model.device}; "
+      f"학습하는 값 {trainable:,}개 / 전체 {total:,}개 ({100 * trainable / total:.2f} %)")
+print(where("train", "main"), "— 같은 호출이 main 안에 있습니다")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. `TrainingArguments`와 `Trainer`로 학습하기 — 그리고 중간에 멈추기
 #
-# 그 밖의 준비는 강좌 패키지의 작은 함수들이 합니다: `prepare_run`(출력 폴더 규칙, 시드, 데이터, 모델 + LoRA, 학습 전 평가
-# 손실), `training_callbacks`(TensorBoard, NaN이면 멈춤, Ctrl-C면 체크포인트를 저장하고 멈춤), `fit`(디스크가 가득 차면
-# 알려 줌), `finish_run`(가장 좋은 체크포인트를 어댑터로 저장). 터미널의 `python -m course_utils.train`도 같은 함수들을 같은
-# 순서로 부르고, 아래 `assert`가 이 셀의 `TrainingArguments`와 명령이 만드는 것이 같은지 확인합니다.
+# 학습은 transformers의 `Trainer`가 합니다. `TrainingArguments(...)`로 레시피를 적고, `Trainer(model=..., args=...,
+# train_dataset=...)`를 만들고, `trainer.train()`을 부릅니다. 아래 셀의 숫자는 강좌의 레시피, gpu8gb의 값입니다
+# (`scripts/train.py`의 기본값과 같습니다). 이 컴퓨터의 프로필이 다른 값을 쓰면 `with_profile`이 그 값만 바꾸고, 무엇을 바꿨는지 출력합니다.
+#
+# 이 강좌의 `AnswerOnlyTrainer`(`course_utils/trainer.py`)는 `Trainer`에서 한 가지만 바꿉니다. 손실은 `Trainer`와 같은
+# 답변 토큰의 교차 엔트로피이지만, 출력층(lm_head)을 답변 위치에서만 계산합니다. Gemma의 262k 어휘에서는 이것만으로 계산량이
+# 크게 줄어듭니다. 여러분의 프로젝트에서는 평범한 `Trainer`로 충분합니다: 같은 데이터에서 가중치가 같게 학습되는 것을
+# 테스트가 확인합니다(`tests/test_scripts.py`).
+#
+# 나머지는 강좌의 작은 함수들입니다. `prepare_run`은 출력 폴더 규칙, 시드, 데이터, 학습 전 평가 손실을 맡습니다.
+# `training_callbacks`는 TensorBoard, NaN이면 멈춤, Ctrl-C면 체크포인트를 저장하고 멈춤을 맡습니다. `guarded`는 디스크가 가득 차면
+# 알려 주고, `finish_run`은 가장 좋은 체크포인트를 어댑터로 저장합니다.
 #
 # 실제로는 전원이 꺼지거나 노트북을 닫아 학습이 끊깁니다. 여기서는 첫 체크포인트 직후에 일부러 멈춥니다
 # (`stop_after`). 그림은 학습이 진행되는 동안 다시 그려집니다: 학습 손실(배치마다 달라 흐린 점 + [지수 이동 평균(EMA)](용어.md#지수-이동-평균-ema-exponential-moving-average)),
@@ -119,52 +173,51 @@ print("이 노트북의 예상 시간:", notebook_time(profile, "05", Path("..")
 # (`--resume`, 다른 `--output`, 또는 이전 학습을 옆으로 옮기는 `--overwrite` 중에서 고르라고 알려 줍니다).
 
 # %%
-import torch
 from transformers import TrainingArguments
 
 from course_utils.memory import Stage
 from course_utils.monitoring import LiveTrainingPlot, training_callbacks
-from course_utils.train import finish_run, fit, prepare_run
-from course_utils.trainer import AnswerOnlyTrainer, TokenCountingCollator, argument_differences, training_arguments
+from course_utils.train import finish_run, guarded, prepare_run
+from course_utils.trainer import AnswerOnlyTrainer, TokenCountingCollator, with_profile
 
 out = Path("outputs") / "05_training" / profile.name  # one folder per profile
-run = prepare_run(profile, out, if_exists="replace")  # folder rules, seed, data, model + zero LoRA, loss before
+run = prepare_run(profile, out, if_exists="replace", model=model)  # folder rules, seed, data, loss before training
 
 cuda = profile.device == "cuda" and torch.cuda.is_available()
 args = TrainingArguments(
     output_dir=str(run.checkpoint_dir),  # checkpoints are written here
-    per_device_train_batch_size=profile.batch_size,  # records per forward pass
-    per_device_eval_batch_size=t.eval_batch_size,  # records per forward pass when evaluating
-    gradient_accumulation_steps=profile.grad_accum,  # forward passes per optimizer step
-    learning_rate=t.learning_rate,  # peak learning rate
-    warmup_steps=t.warmup_steps,  # steps in which the rate rises linearly from 0 to its peak
-    lr_scheduler_type=t.lr_scheduler,  # how it falls afterwards (cosine: half a cosine wave down to 0)
-    max_steps=t.max_steps or -1,  # a fixed number of optimizer steps (-1: count epochs instead)
-    num_train_epochs=t.epochs or 1,  # passes over the training records (used when max_steps is -1)
-    logging_steps=t.logging_steps,  # log the training loss every n steps
+    num_train_epochs=3,  # passes over the training records
+    max_steps=-1,  # or a fixed number of optimizer steps (-1: count epochs instead)
+    per_device_train_batch_size=1,  # records per forward pass
+    gradient_accumulation_steps=16,  # forward passes per optimizer step
+    per_device_eval_batch_size=8,  # records per forward pass when evaluating
+    learning_rate=2e-4,  # peak learning rate
+    warmup_steps=100,  # steps in which the rate rises linearly from 0 to its peak
+    lr_scheduler_type="cosine",  # how it falls afterwards: half a cosine wave down to 0
+    optim="paged_adamw_8bit",  # 8-bit AdamW whose states page to CPU memory when the GPU is full (bitsandbytes)
+    fp16=cuda and profile.torch_dtype == torch.float16,  # mixed precision on a GPU only
+    bf16=cuda and profile.torch_dtype == torch.bfloat16,
+    activation_checkpointing=True,  # recompute activations in the backward pass: less memory, more time
+    activation_checkpointing_kwargs={"use_reentrant": False},
+    logging_steps=10,  # log the training loss every n steps
     logging_nan_inf_filter=False,  # log a NaN loss as NaN, so the NaN stop can see it
     eval_strategy="steps",  # evaluate every eval_steps ...
-    eval_steps=t.eval_steps,
-    save_steps=t.save_steps,  # write a checkpoint every n steps
+    eval_steps=200,
+    save_steps=200,  # write a checkpoint every n steps
     save_total_limit=2,  # keep at most two checkpoints: the best and the newest
     load_best_model_at_end=True,  # reload the best checkpoint when training ends
     metric_for_best_model="eval_loss",  # "best" = lowest held-out loss
     greater_is_better=False,
-    optim=profile.optimizer,  # gpu8gb: paged 8-bit AdamW (bitsandbytes)
-    fp16=cuda and profile.dtype == "float16",  # mixed precision on a GPU only
-    bf16=cuda and profile.dtype == "bfloat16",
-    activation_checkpointing=profile.gradient_checkpointing,  # recompute activations: less memory, more time
-    activation_checkpointing_kwargs={"use_reentrant": False} if profile.gradient_checkpointing else None,
     remove_unused_columns=False,  # our records carry their own fields (labels = answer mask)
     report_to=[],  # TensorBoard is added by training_callbacks, inside the run folder
-    seed=t.seed,  # weight init, dropout
-    data_seed=t.seed,  # data order
-    neftune_noise_alpha=t.neftune_noise_alpha,  # noise on embeddings while training (None: off)
+    seed=1234,  # weight init, dropout
+    data_seed=1234,  # data order
+    neftune_noise_alpha=None,  # noise on embeddings while training (None: off)
     use_cpu=not cuda,
     dataloader_num_workers=0,
     disable_tqdm=True,  # progress is printed as one line per log step instead
 )
-assert not argument_differences(args, training_arguments(profile, run.checkpoint_dir)), "lesson and CLI differ"
+args = with_profile(args, profile)  # this computer's profile: its own values where they differ (printed)
 
 trainer = AnswerOnlyTrainer(
     model=run.model,  # the base model with its LoRA adapter (only the adapter trains)
@@ -176,32 +229,42 @@ trainer = AnswerOnlyTrainer(
     callbacks=training_callbacks(run, stop_after=t.save_steps, extra=[LiveTrainingPlot()]),
 )
 with Stage("학습 (첫 체크포인트까지)") as first_stage:  # GPU: the peak of this stage alone
-    first = finish_run(run, trainer, fit(run, trainer))  # fit = trainer.train() with Ctrl-C and a full disk handled
+    with guarded(run, trainer) as clock:  # Ctrl-C and a full disk handled
+        trainer.train()
+    first = finish_run(run, trainer, clock.seconds)
 print(f"멈춘 스텝: {first.global_step}")
 print("체크포인트:", sorted(p.name for p in (out / "checkpoints").iterdir()))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 3. 마지막 체크포인트에서 이어서 학습
+# ## 4. 마지막 체크포인트에서 이어서 학습
 #
-# `train`은 2절의 단계를 그대로 묶은 함수입니다(터미널 명령도 이것을 부릅니다). `resume=True`는 가장 최근의 **완전한** 체크포인트(어댑터, 옵티마이저, 스케줄러, 상태가 모두 있는 것)를 찾아 이어 갑니다.
-# 학습률 스케줄과 데이터 순서도 그 지점부터 계속됩니다. 그림은 체크포인트에 기록된 앞부분부터 이어서 그려집니다.
+# 끊긴 학습을 이어 가려면 모델을 새로 만들고(2절의 함수), 같은 `args`로 `Trainer`를 새로 만든 뒤
+# `trainer.train(resume_from_checkpoint=...)`에 체크포인트 폴더를 줍니다. `prepare_run(..., resume=True)`가 가장 최근의
+# **완전한** 체크포인트(어댑터, 옵티마이저, 스케줄러, 상태가 모두 있는 것)를 찾아 줍니다(`True`를 주면 `Trainer`가 가장 최근 것을
+# 직접 찾습니다). 가중치뿐 아니라 옵티마이저, 학습률 스케줄, 데이터 순서도 그 지점부터 계속됩니다. 그림은 체크포인트에 기록된
+# 앞부분부터 이어서 그려집니다.
 #
-# 이어서 하는 학습은 모델을 새로 읽습니다. 그 전에 멈춘 학습의 모델을 지웁니다(`del`, `free()`: `gc.collect()`와 GPU에서는
-# `torch.cuda.empty_cache()`). 8 GB 카드에는 모델이 하나만 있어야 합니다.
+# 새 모델을 읽기 전에 멈춘 학습의 모델을 지웁니다(`del`, `free()`: `gc.collect()`와 GPU에서는 `torch.cuda.empty_cache()`).
+# 8 GB 카드에는 모델이 하나만 있어야 합니다. 터미널의 `python -m course_utils.train --resume`도 같은 일을 합니다.
 
 # %%
 from course_utils.memory import free
-from course_utils.train import train
 
 first.model = None  # the stopped run's numbers stay; its model goes
-del run, trainer
+del run, trainer, model
 free()
 with Stage("이어서 학습") as second_stage:
-    result = train(profile, out, resume=True, callbacks=[LiveTrainingPlot()])
+    run = prepare_run(profile, out, resume=True, model=load_for_training(profile))  # finds the newest checkpoint
+    trainer = AnswerOnlyTrainer(model=run.model, args=args, train_dataset=run.train_set, eval_dataset=run.heldout,
+                                data_collator=TokenCountingCollator(run.pad), pad_id=run.pad,
+                                callbacks=training_callbacks(run, extra=[LiveTrainingPlot()]))
+    with guarded(run, trainer) as clock:
+        trainer.train(resume_from_checkpoint=str(run.resume_from))  # weights, optimizer, schedule, data order
+    result = finish_run(run, trainer, clock.seconds)
 print(f"이어서 시작한 체크포인트: {Path(result.resumed_from).name}, 마친 스텝: {result.global_step}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 4. 체크포인트와 평가 손실
+# ## 5. 체크포인트와 평가 손실
 #
 # 학습이 끝나면 평가 손실이 가장 낮았던 체크포인트를 다시 읽어 그것을 어댑터로 저장합니다(`load_best_model_at_end`).
 # 디스크에는 체크포인트가 많아야 두 개 남습니다(`save_total_limit=2`): 평가 손실이 가장 낮은 것과 가장 최근 것입니다.
@@ -227,7 +290,7 @@ pd.DataFrame([{"스텝": s, "평가 손실": round(v, 4), "디스크에 있음":
 print("TensorBoard 기록:", sorted(p.name for p in (out / "tensorboard").iterdir())[:3])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 5. 결과: 평가 세트의 손실
+# ## 6. 결과: 평가 세트의 손실
 #
 # 평가 레코드의 답변 토큰 평균 교차 엔트로피(자연로그 단위 nats/토큰)와 퍼플렉서티(= e^손실)를 학습 전후로 비교합니다.
 
@@ -242,7 +305,7 @@ pd.DataFrame([
 ]).set_index("")
 
 # %% [markdown]
-# 메모리: GPU에서는 두 학습 단계(2절, 3절) 각각의 최대 예약 메모리(`torch.cuda.max_memory_reserved`, 단계마다 새로 잽니다)와
+# 메모리: GPU에서는 두 학습 단계(3절, 4절) 각각의 최대 예약 메모리(`torch.cuda.max_memory_reserved`, 단계마다 새로 잽니다)와
 # PyTorch 밖의 메모리(CUDA 컨텍스트 등)를 더해 카드의 전체 메모리 옆에 놓고, 8 GB 카드에 들어가는지 판정합니다.
 # GPU가 없으면 프로세스의 최대 RSS만 잽니다.
 
@@ -279,15 +342,13 @@ for f in forgot.values():
           f"{100 * f.relative:+.1f} %), 나빠진 문단 {f.worse}/{f.texts} — 손실이 {verdict}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 6. 저장된 어댑터
+# ## 7. 저장된 어댑터
 #
 # 표준 PEFT 형식(`adapter_config.json` + `adapter_model.safetensors`)과, 06/07이 쓰는 메타데이터 파일
 # `course_adapter.json`(기본 모델과 가중치 해시, 템플릿, 최대 길이, 프로필, 어댑터가 된 스텝)이 저장됩니다.
 
 # %% tags=["verbatim-output"]
 import json
-
-from course_utils.loading import model_source
 
 adapter_bytes = (result.adapter_dir / "adapter_model.safetensors").stat().st_size
 base_files = Path(model_source(profile.model)).glob("*.safetensors") if profile.device == "cpu" else []
@@ -299,7 +360,7 @@ meta = json.loads((result.adapter_dir / "course_adapter.json").read_text(encodin
 {k: meta[k] for k in ["base_model", "base_weights", "template", "max_length", "profile", "global_step", "best_step"]}
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 7. 과제 종류별로: 무엇이 줄었나
+# ## 8. 과제 종류별로: 무엇이 줄었나
 #
 # 같은 평가 손실을 과제 종류별로 나눕니다. 어댑터를 끄면(`disable_adapter`) 기본 모델과 똑같으므로 한 모델로 전후를 잽니다.
 # "남은 손실 중 몫"은 학습 후에 남은 손실(토큰 수 × 손실)이 어느 종류에 몰려 있는지 보여 줍니다.
@@ -324,7 +385,7 @@ print(f"남은 손실이 가장 많이 몰린 종류: {kinds.drop(index='전체'
 # 위 두 셀의 숫자가 이번 실행에서 어느 쪽이었는지 알려 줍니다.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 8. 답의 품질: 개수로
+# ## 9. 답의 품질: 개수로
 #
 # - chrF: 탐욕 생성(강좌 기본값: 반복 패널티 1.1, 06에서 측정해 고름)한 답과 참조 답의 문자 n-gram F 점수 (0-100)
 # - EOS로 끝남: `max_new_tokens` 전에 스스로 멈춘 답 / 반복(퇴화) 답: 같은 조각이 세 번 이상 이어지는 답
@@ -404,7 +465,7 @@ check_05_challenge(answer, profile, meta, tokenizer)
 
 # %% [markdown]
 # ### 코드로 쓰기
-# 2절처럼 학습이 체크포인트 직후에 끊겼습니다. 같은 설정으로 새로 만든 `trainer`를 받아 가장 최근 체크포인트에서 이어
+# 3절처럼 학습이 체크포인트 직후에 끊겼습니다. 같은 설정으로 새로 만든 `trainer`를 받아 가장 최근 체크포인트에서 이어
 # 끝까지 학습하고, `trainer.train(...)`이 돌려준 것을 돌려주는 함수 `resume(trainer)`를 쓰세요. 확인 함수는 작은 모델의
 # 4 스텝 학습을 스텝 2에서 끊고, 여러분의 함수로 이어서 한 결과를 끊기지 않은 학습과 비교합니다: 돈 스텝 수와 가중치.
 

@@ -295,7 +295,7 @@ def test_the_command_refuses_an_earlier_run_and_overwrite_moves_it_aside(tmp_pat
     (out / "adapter" / "course_adapter.json").write_text('{"global_step": 7}', encoding="utf-8")
     command = ["--method", "dpo", "--adapter", str(sft), "--output", str(out), "--profile", "smoke",
                "--profiles", str(profiles)]
-    with pytest.raises(SystemExit, match="already holds a run .*a finished adapter from step 7.*--overwrite"):
+    with pytest.raises(SystemExit, match="이전 학습이 있습니다: .*스텝 7에서 끝난 어댑터.*--overwrite"):
         main(command)
     assert json.loads((out / "adapter" / "course_adapter.json").read_text()) == {"global_step": 7}  # untouched
     main(command + ["--overwrite"])

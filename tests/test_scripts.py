@@ -427,7 +427,8 @@ def test_a_lesson_writes_the_scripts_functions_as_they_are(notebook, name, funct
 LESSON_CALLS = {
     "03_lora_config.py": ["LoraConfig", "get_peft_model"],
     "04_koalpaca_formatting.py": ["DataCollatorForSeq2Seq", "tokenizer"],
-    "05_training.py": ["TrainingArguments", "AnswerOnlyTrainer"],
+    "05_training.py": ["BitsAndBytesConfig", "AutoModelForCausalLM.from_pretrained", "prepare_model_for_kbit_training",
+                       "LoraConfig", "get_peft_model", "TrainingArguments", "AnswerOnlyTrainer", "trainer.train"],
     "06_inference.py": ["PeftModel.from_pretrained", "model.generate"],
     "08_deployment.py": ["conversion_command"],
     "07_merging.py": ["model.merge_and_unload", "merged.save_pretrained", "tokenizer.save_pretrained",
@@ -477,3 +478,85 @@ def test_the_stored_outputs_name_the_scripts_lines_as_they_are_now():
     for notebook, match in said:
         assert match.group(0) == where(match.group(1), *match.group(4).split(", ")), notebook
     assert {n for n, _ in said} >= {"04_koalpaca_formatting.ipynb", "06_inference.ipynb", "07_merging.ipynb"}
+
+
+def lesson_node(notebook: str, kind, match):
+    """The first top-level node of a lesson's code (its paired .py) of type ``kind`` for which ``match`` holds."""
+    tree = ast.parse((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))
+    return next(n for n in tree.body if isinstance(n, kind) and match(n))
+
+
+def lesson_imports(notebook: str) -> dict:
+    """A namespace holding every name the lesson's code imports."""
+    tree = ast.parse((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))
+    namespace: dict = {}
+    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)) and getattr(n, "module", "") != "__future__"]
+    exec(compile(ast.Module(imports, []), notebook, "exec"), namespace)  # noqa: S102 (our own notebook's imports)
+    return namespace
+
+
+def test_05_resumes_with_trainer_train_and_a_checkpoint():
+    calls = [n for n in ast.walk(ast.parse((ROOT / "notebooks" / "05_training.py").read_text(encoding="utf-8")))
+             if isinstance(n, ast.Call) and ast.unparse(n.func) == "trainer.train"]
+    assert any(k.arg == "resume_from_checkpoint" for c in calls for k in c.keywords)
+
+
+def test_05_builds_the_model_the_course_trains(tmp_path):
+    """05 writes the load (BitsAndBytesConfig, from_pretrained, prepare_model_for_kbit_training, LoraConfig,
+    get_peft_model) instead of the course's prepare_run doing it: on the smoke profile (nf4) the lesson's model has
+    the course's weights, bit for bit (LoRA's random start included), and the same loss before training."""
+    from course_utils.train import prepare_run
+
+    namespace = lesson_imports("05_training.py")
+    node = lesson_node("05_training.py", ast.FunctionDef, lambda n: n.name == "load_for_training")
+    exec(compile(ast.Module([node], []), "05_training.py", "exec"), namespace)  # noqa: S102
+    profile = get_profile("smoke")
+    course = prepare_run(profile, tmp_path / "course")
+    lesson = prepare_run(profile, tmp_path / "lesson", model=namespace["load_for_training"](profile))
+    theirs = dict(course.model.named_parameters())
+    mine = dict(lesson.model.named_parameters())
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert type(mine["base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight"]).__name__ == "Params4bit"
+    assert lesson.loss_before == course.loss_before
+
+
+def test_a_lesson_model_whose_lora_is_not_the_profiles_is_refused_with_the_difference(tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from course_utils.loading import load_model
+    from course_utils.train import prepare_run
+
+    model = get_peft_model(load_model("smollm2-135m-first-8-layers"), LoraConfig(
+        r=4, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    with pytest.raises(ValueError, match=r"r: 셀 4, 프로필 8; target_modules: 셀 \['q_proj', 'v_proj'\]") as err:
+        prepare_run(get_profile("smoke"), tmp_path / "run", model=model)
+    assert "LoraConfig의 값을 프로필에 맞게 고치세요" in str(err.value)
+    assert not (tmp_path / "run").exists()  # refused before the folder was touched
+
+
+def test_05s_training_arguments_are_the_recipe_and_the_profile_changes_only_what_differs(tmp_path, capsys):
+    """05's TrainingArguments literals are gpu8gb's recipe (scripts/train.py's defaults); with_profile turns them into
+    exactly what the course's command uses on another profile, and prints each value it changed."""
+    import types
+
+    from course_utils.trainer import argument_differences, training_arguments, with_profile
+
+    node = lesson_node("05_training.py", ast.Assign, lambda n: ast.unparse(n.targets[0]) == "args"
+                       and isinstance(n.value, ast.Call) and ast.unparse(n.value.func) == "TrainingArguments")
+    from transformers import TrainingArguments
+
+    gpu8gb = get_profile("gpu8gb")
+    namespace = {"TrainingArguments": TrainingArguments, "torch": torch, "cuda": False, "profile": gpu8gb,
+                 "run": types.SimpleNamespace(checkpoint_dir=tmp_path)}
+    recipe = eval(compile(ast.Expression(node.value), "05_training.py", "eval"), namespace)  # noqa: S307
+    assert argument_differences(recipe, training_arguments(gpu8gb, tmp_path)) == {}
+    assert with_profile(recipe, gpu8gb) is recipe
+    for name in ("smoke", "cpu"):
+        profile = get_profile(name)
+        capsys.readouterr()
+        adapted = with_profile(recipe, profile)
+        assert argument_differences(adapted, training_arguments(profile, tmp_path)) == {}
+        printed = capsys.readouterr().out
+        assert f"learning_rate: 0.0002 -> {profile.train.learning_rate}" in printed
+        assert "seed:" not in printed  # unchanged values are not listed
