@@ -91,7 +91,7 @@ def check_adapter(adapter_dir, model_key: str) -> dict:
     meta = read_adapter_metadata(adapter_dir)
     if meta["base_model"] != model_key:
         raise AdapterMismatchError(f"{adapter_dir}는 {model_key!r}가 아니라 {meta['base_model']!r}로 학습한 어댑터입니다 "
-                                   f"(base model mismatch). 그 기본 모델로 읽거나 {model_key!r}용 어댑터를 학습하세요")
+                                   f"(기본 모델 불일치). 그 기본 모델로 읽거나 {model_key!r}용 어댑터를 학습하세요")
     here = weights_id(model_key)
     if meta["base_weights"] != here:
         raise AdapterMismatchError(f"{adapter_dir}는 기본 가중치 {meta['base_weights']}로 학습했는데 이 컴퓨터의 가중치는 "

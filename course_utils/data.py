@@ -107,7 +107,7 @@ def _record(raw, where: str) -> dict:
             value = ""
         if not isinstance(value, str):
             raise RecordError(f"{where}, field '{key}': 문자열이어야 하는데 {type(value).__name__}입니다 "
-                              f"({value!r:.40}). JSON 문자열로 쓰세요, 예: \"{value}\" (expected a string)",
+                              f"({value!r:.40}). JSON 문자열로 쓰세요, 예: \"{value}\" (문자열이어야 합니다)",
                               "non-string field")
         rec[key] = value.strip()
     for key in ("instruction", "output"):
@@ -209,8 +209,8 @@ def load_hub(dataset_id: str = HUB_KOALPACA, split: str = "train", on_invalid: s
     except Exception as err:  # datasets raises many types when offline
         unreachable = hub_offline() or isinstance(err, (ConnectionError, OSError, TimeoutError))
         kind = HubUnavailableError if unreachable else DataError
-        raise kind(f"Could not load the hub dataset {dataset_id!r} ({err.__class__.__name__}). Connect to the "
-                   f"internet, or set data.source to 'bundled' or a local .json/.jsonl file") from err
+        raise kind(f"허브 데이터셋 {dataset_id!r}을(를) 읽지 못했습니다 ({err.__class__.__name__}). 인터넷에 연결하거나, "
+                   f"data.source를 'bundled' 또는 로컬 .json/.jsonl 파일로 바꾸세요") from err
     return normalize((dict(r) for r in ds), lambda i: f"{dataset_id}, record {i}", on_invalid, report)
 
 

@@ -47,16 +47,8 @@ if "google.colab" in sys.modules:
 #
 # ## 예상 소요 시간
 # 00_setup_check가 이 컴퓨터와 프로필의 노트북별 예상 시간을 보여 줍니다(README의 표에도 있습니다). 마지막 셀이 실제 실행 시간을 출력합니다.
-
-# %%
-import time
-
-from course_utils.notebook import setup
-
-t_start = time.perf_counter()
-profile = setup()
-
-# %% [markdown] slideshow={"slide_type": "slide"}
+#
+#
 # ## 1. 어댑터 읽기
 #
 # 05의 결과(`outputs/05_training/<프로필>/adapter`)를 씁니다. 없으면 같은 레시피로 지금 학습합니다.
@@ -67,15 +59,19 @@ profile = setup()
 # 어댑터 폴더에는 A와 B(`adapter_model.safetensors`)와 설정(`adapter_config.json`)만 있어서 몇 MB입니다.
 
 # %%
+import time
 from pathlib import Path
 
 from peft import PeftModel
 
-from course_utils.adapter import check_adapter
+from course_utils.adapter import AdapterMismatchError, check_adapter
 from course_utils.ensure import ensure_adapter
 from course_utils.loading import load_profile_model, load_tokenizer
+from course_utils.notebook import setup
 from course_utils.takehome import where
 
+t_start = time.perf_counter()
+profile = setup()
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
 meta = check_adapter(adapter_dir, profile.model)  # refuses an adapter trained on another base
 base = load_profile_model(profile)  # the base as 05 trained on it (4-bit nf4 on gpu8gb)
@@ -84,9 +80,6 @@ model.eval()  # no dropout while answering
 tokenizer = load_tokenizer(profile.model)
 print(f"어댑터: {adapter_dir} · 기본 모델 {meta['base_model']} · 템플릿 {meta['template']} · 스텝 {meta['global_step']}")
 print(where("inference", "load"))
-
-# %%
-from course_utils.adapter import AdapterMismatchError, check_adapter
 
 other = "gemma-3-270m" if profile.model != "gemma-3-270m" else "smollm2-135m-instruct"
 try:
@@ -103,7 +96,7 @@ except AdapterMismatchError as err:
 #   `no_repeat_ngram_size=n`: 같은 n개 토큰 조각이 다시 나오지 못하게 막습니다.
 # - 샘플링(`do_sample=True`): `temperature`(낮을수록 보수적), `top_p`(누적 확률 p 안의 토큰만)로 매번 다른 답.
 #
-# 강좌의 기본값(`DEFAULT_DECODING`)은 7절의 비교로 고른 것입니다. 아래 셀은 여러분의 프로젝트에서 쓰는 그대로
+# 강좌의 기본값(`DEFAULT_DECODING`)은 6절의 비교로 고른 것입니다. 아래 셀은 여러분의 프로젝트에서 쓰는 그대로
 # `model.generate(...)`를 부릅니다: 프롬프트를 토큰 id로 바꾸고, 생성하고, 새로 나온 토큰만 글자로 되돌립니다.
 # 강좌 패키지의 `generate_answer`도 같은 호출이라는 것을 `assert`가 확인합니다.
 
@@ -143,24 +136,28 @@ import pandas as pd
 
 from course_utils.data import load_probes
 from course_utils.evaluation import report_for
+from course_utils.files import write_text
 from course_utils.grading import accepted_text, grade
 
+tables = Path("outputs") / "06_inference" / profile.name  # the full tables, one CSV file each
 report = report_for(model, tokenizer, profile, adapter_dir)
 probes = load_probes()[: profile.train.probe_questions]
-pd.DataFrame([{"질문": p["question"], "정답": accepted_text(p),
-               "기본 모델": f"{grade(b, p).mark} {b[:40]}", "학습한 모델": f"{grade(a, p).mark} {a[:40]}"}
-              for p, b, a in zip(probes, report["base"]["probe_answers"], report["adapter"]["probe_answers"], strict=True)])
-
-# %%
+probe_table = pd.DataFrame([{"질문": p["question"], "정답": accepted_text(p),
+                             "기본 모델": f"{grade(b, p).mark} {b[:40]}", "학습한 모델": f"{grade(a, p).mark} {a[:40]}"}
+                            for p, b, a in zip(probes, report["base"]["probe_answers"],
+                                               report["adapter"]["probe_answers"], strict=True)])
+write_text(tables / "probes.csv", probe_table.to_csv(index=False))
 graded = [(p["question"], a, grade(a, p)) for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True)]
 wrong = [(q, a, g) for q, a, g in graded if not g.correct]
-print(f"학습한 모델이 틀린 탐침 질문: {len(wrong)}/{len(probes)}")
-for q, a, g in wrong:
+print(f"탐침 질문 {len(probes)}개의 답 전체: {tables / 'probes.csv'}. 처음 4개:")
+print(probe_table.head(4).to_string(index=False))
+print(f"학습한 모델이 틀린 탐침 질문: {len(wrong)}/{len(probes)}. 처음 5개:")
+for q, a, g in wrong[:5]:
     print(f"  ✗ {q} → {a[:50]} ({g.reason})")
 
 # %% [markdown]
 # 학습한 모델은 "### 답변:" 뒤에 한 문장으로 답하고 멈추는 형식을 배웠습니다. 틀린 답(✗)이 형식은 맞지만 사실이 틀린
-# 답인지는 위 목록에서 직접 확인하세요.
+# 답인지는 위 목록과 파일에서 직접 확인하세요.
 #
 # ### 배운 것인가, 외운 것인가
 #
@@ -168,7 +165,7 @@ for q, a, g in wrong:
 # 것(질문과의 chrF)을 찾고, 그 레코드의 답이 이 질문의 정답을 말하는지 같은 채점으로 봅니다. 그리고 모델이 무엇을 생성하든,
 # "정답입니다."와 "경쟁 후보입니다." 중 어느 쪽의 답변 손실이 낮은지(= 어느 쪽을 더 그럴듯하게 보는지) 어댑터를 끄고 켜서 잽니다.
 # 기본 모델이 생성으로는 틀리면서도 정답을 더 그럴듯하게 본다면, 모르는 것이 아니라 답하는 형식이 없었던 것입니다. 학습 뒤에
-# 그 수가 줄었다면, 형식을 배우는 동안 잃은 것도 있다는 뜻입니다. 아래 두 셀의 숫자로 이번 실행이 어느 쪽인지 보세요.
+# 그 수가 줄었다면, 형식을 배우는 동안 잃은 것도 있다는 뜻입니다. 질문마다의 표는 파일에 있습니다.
 
 # %%
 from course_utils.data import split_source
@@ -191,27 +188,26 @@ for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True):
                  "경쟁 후보": p["competitors"][0], "정답이 더 그럴듯함 (기본)": "예" if before else "아니오",
                  "(학습 후)": "예" if after else "아니오", "_before": before, "_after": after})
 memo = pd.DataFrame(rows)
-memo.drop(columns=["_before", "_after"])
-
-# %%
+write_text(tables / "memorization.csv", memo.drop(columns=["_before", "_after"]).to_csv(index=False))
+print(f"질문마다의 표: {tables / 'memorization.csv'}")
 for name, (hits, total) in split.items():
     print(f"{name}: 탐침 {total}개 중 학습한 모델이 맞힘 {hits}개")
 print(f"정답을 첫 경쟁 후보보다 그럴듯하게 보는 질문: 기본 모델 {int(memo['_before'].sum())}/{len(memo)} -> "
       f"학습한 모델 {int(memo['_after'].sum())}/{len(memo)}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 4. 샘플링: 시드를 바꿔 생성하기
+# ## 4. 샘플링과 스트리밍
 #
 # 정답이 하나인 탐침 질문을 샘플링으로 세 번, 시드를 바꿔 가며 생성하고 같은 채점으로 ✓/✗를 붙입니다. 시드가 같으면 다시
 # 실행해도 같은 답이 나옵니다. 모델이 한 답을 크게 확신하는 질문에서는 샘플링도 매번 같은 답을 낼 수 있습니다: 아래 셀이
 # 서로 다른 답의 수와 정답 수를 셉니다.
 # 정답이 하나인 질문(사실, 계산, 분류)에는 탐욕 생성(+반복 패널티)이 맞고, 여러 답이 가능한 글쓰기(제목 짓기, 다르게 말하기)에서
 # 다양한 후보를 원할 때 샘플링을 씁니다. temperature를 높일수록 다양하지만 틀리거나 엉뚱한 답도 늘어납니다.
+#
+# 사람이 보는 화면에서는 토큰이 나오는 대로 보여 줍니다(`TextIteratorStreamer`). 셀의 마지막 줄이 그렇게 답합니다.
 
 # %%
-import torch
-
-from course_utils.inference import answer_with_stats
+from course_utils.inference import answer_with_stats, stream_answer
 
 probe = probes[0]
 samples = []
@@ -222,34 +218,29 @@ for seed in (0, 1, 2):
     print(f"시드 {seed}: {grade(samples[-1], probe).mark} {samples[-1]}")
 print(f"서로 다른 답: {len(set(samples))}/3, 정답: {sum(grade(s, probe).correct for s in samples)}/3 "
       f"(탐욕 생성의 답은 {grade(report['adapter']['probe_answers'][0], probe).mark})")
-
-# %% [markdown] slideshow={"slide_type": "slide"}
-# ## 5. 스트리밍
-#
-# 사람이 보는 화면에서는 토큰이 나오는 대로 보여 줍니다 (`TextIteratorStreamer`).
-
-# %%
-from course_utils.inference import stream_answer
-
 streamed = stream_answer(model, tokenizer, "한국의 수도는 어디인가요?", template=meta["template"])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 6. 품질을 숫자로
+# ## 5. 품질을 숫자로
 #
 # 05와 같은 평가입니다: 평가 레코드 전체의 답변 손실과 chrF, EOS로 끝난 답, 반복(퇴화) 답, 탐침 정답, 그리고 같은 질문을
 # 네 가지로 바꿔 물었을 때 판정이 모두 같은 질문의 수입니다.
 
 # %%
+from IPython.display import display
+
 from course_utils.evaluation import SIDE_NAMES, consistency, kind_table, loop_in, summary_table
 
-summary_table(report)
-
-# %%
+display(summary_table(report))
 kind_table(report)
 
 # %% [markdown]
 # 바꿔 묻기: 네 가지 표현(원래 질문, 바꾼 질문 1-3) 각각의 정답 수입니다. 표현에 따라 정답 수가 다르면(spread), 모델이 질문을
 # 이해했다기보다 특정 문장에 반응한다는 뜻입니다. "차이"(spread)는 가장 많이 맞힌 표현과 가장 적게 맞힌 표현의 정답률 차이입니다.
+#
+# "판정이 모두 같음"은 일관되게 맞힌 질문과 일관되게 틀린 질문을 함께 셉니다. 원안의 기준 7("프롬프트를 바꿔도 일관된 답")은
+# 일관되게 **맞힌** 질문으로 판단해야 합니다. 표 아래의 줄이 이번 실행의 숫자로 판단합니다. 마지막 세 줄은 반복(퇴화) 답으로
+# 판정된 답의 수와, 있으면 그 첫 답입니다.
 
 # %%
 rows = []
@@ -258,13 +249,7 @@ for name in ("base", "adapter"):
     rows.append({"모델": SIDE_NAMES[name], **{f"표현 {j}": str(x) for j, x in enumerate(c["per_slot"])},
                  "차이 (최고-최저)": f"{100 * c['spread']:.0f} %p", "판정이 모두 같음": str(c["agree"]),
                  "그중 모두 정답": str(c["all_right"]), "그중 모두 오답": str(c["all_wrong"])})
-pd.DataFrame(rows).set_index("모델")
-
-# %% [markdown]
-# "판정이 모두 같음"은 일관되게 맞힌 질문과 일관되게 틀린 질문을 함께 셉니다. 원안의 기준 7("프롬프트를 바꿔도 일관된 답")은
-# 일관되게 **맞힌** 질문으로 판단해야 합니다. 아래 셀이 이번 실행의 숫자로 판단합니다.
-
-# %%
+display(pd.DataFrame(rows).set_index("모델"))
 after, before = consistency(report["adapter"]["phrasings"]), consistency(report["base"]["phrasings"])
 print(f"네 가지 표현 모두 정답: 기본 모델 {before['all_right']} -> 학습한 모델 {after['all_right']}; "
       f"모두 오답: {before['all_wrong']} -> {after['all_wrong']}")
@@ -274,13 +259,9 @@ print("기준 7(바꿔 물어도 일관되게 맞힘)은 이번 실행에서 " +
       f"일관된 오답({after['all_wrong']})입니다." if after["all_wrong"].hits > after["all_right"].hits else
       f"충족되지 않습니다: 네 가지 표현 모두 맞힌 질문은 {after['all_right']}입니다."))
 
-# %% [markdown]
-# 반복(퇴화) 답으로 판정된 답을 그대로 보여 줍니다 (없으면 빈 목록).
-
-# %%
 for name in ("base", "adapter", "adapter, plain greedy"):
     loops = [r["answer"] for r in report[name]["answers"] if loop_in(r["answer"])]
-    print(f"{SIDE_NAMES[name]}: {len(loops)}개", *[f"  ✗ {a[:70]}" for a in loops[:3]], sep="\n")
+    print(f"{SIDE_NAMES[name]}: {len(loops)}개" + (f" — ✗ {loops[0][:60]}" if loops else ""))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ### 표준 벤치마크로: [lm-evaluation-harness](용어.md#lm-evaluation-harness-lm-eval)
@@ -318,9 +299,7 @@ for side in ("base", "adapter"):
             random_seed=0, numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0,
         )
     bench[side] = kobench.counts(out)
-kobench.table(bench)
-
-# %%
+display(kobench.table(bench))
 for side in ("base", "adapter"):
     everything = kobench.total(bench[side])
     print(f"{SIDE_NAMES[side]}: {everything} — 보기를 무작위로 골라 이만큼 이상 맞힐 확률 "
@@ -332,7 +311,7 @@ for side in ("base", "adapter"):
 # 독해나 상식 추론이 는다는 보장은 없습니다: 위의 "차이 (문항)" 열이 이번 실행에서 어느 쪽이었는지 보여 줍니다.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 7. 생성 설정을 재서 고르기
+# ## 6. 생성 설정을 재서 고르고, 직접 바꿔 보기
 #
 # 같은 어댑터로 평가 레코드 일부(`tuning.generate_records`개, 종류가 고루 섞이도록 일정 간격으로)에 여러 설정으로 답하고
 # chrF, 반복 답, EOS를 잽니다. 강좌의 기본값은 이 비교를 평가 세트 전체에서 한 결과로 골랐습니다(README).
@@ -358,10 +337,8 @@ for name, decoding in settings.items():
 decoding_table = pd.DataFrame(rows).set_index("설정")
 decoding_table
 
-# %% [markdown] slideshow={"slide_type": "slide"}
-# ## 8. 생성 놀이터
-#
-# 질문을 바꾸고, temperature(0이면 탐욕 생성)와 top-p를 움직이고, 어댑터를 켜고 끄며 직접 비교해 보세요.
+# %% [markdown]
+# 생성 놀이터: 질문을 바꾸고, temperature(0이면 탐욕 생성)와 top-p를 움직이고, 어댑터를 켜고 끄며 직접 비교해 보세요.
 # "생성"을 누르거나 어댑터 버튼을 누르면 새로 생성합니다 (샘플링은 시드 0으로 고정).
 
 # %%
@@ -386,43 +363,39 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # ## 연습 문제
 #
 # `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/06_solutions.ipynb`에 있습니다.
-
-# %% [markdown]
+# 아래 네 문제의 셀이 이 순서로 이어집니다. 풀이는 `notebooks/solutions/06_solutions.ipynb`에 있습니다.
+#
 # ### 기초
 # 탐욕 생성(`do_sample=False`)으로 같은 질문을 두 번 하면 같은 답이 나올까요? (True / False)
+#
+# ### 응용
+# 어댑터를 끈 상태(`with model.disable_adapter():`)에서 탐침 질문 처음 5개 중 몇 개를 맞힐까요?
+#
+# ### 도전
+# 평가 세트의 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
+#
+# ### 코드로 쓰기
+# 기본 모델 폴더와 어댑터 폴더를 받아, 어댑터를 얹은 답할 준비가 된 모델을 돌려주는 함수 `load(base_dir, adapter_dir)`를
+# 쓰세요 (1절에서 쓴 두 호출입니다). 확인 함수는 작은 모델과 학습한 것처럼 값이 있는 어댑터를 저장한 뒤 여러분의 함수로
+# 읽고, 로짓을 기본 모델 · 저장된 어댑터와 비교합니다. 답이 코드인 문제입니다(확인 함수가 실행해 봅니다).
 
 # %%
 from course_utils.exercises.inference import check_06_basic
 
-answer = None  # True or False
+answer = None  # basic: True or False
 check_06_basic(answer, model, tokenizer)
-
-# %% [markdown]
-# ### 응용
-# 어댑터를 끈 상태(`with model.disable_adapter():`)에서 탐침 질문 처음 5개 중 몇 개를 맞힐까요?
 
 # %%
 from course_utils.exercises.inference import check_06_applied
 
-answer = None  # correct answers out of 5
+answer = None  # applied: correct answers out of 5
 check_06_applied(answer, model, tokenizer)
-
-# %% [markdown]
-# ### 도전
-# 평가 세트의 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
 
 # %%
 from course_utils.exercises.inference import check_06_challenge
 
-answer = None  # percent
+answer = None  # challenge: percent
 check_06_challenge(answer, model, tokenizer)
-
-# %% [markdown]
-# ### 코드로 쓰기
-# 기본 모델 폴더와 어댑터 폴더를 받아, 어댑터를 얹은 답할 준비가 된 모델을 돌려주는 함수 `load(base_dir, adapter_dir)`를
-# 쓰세요 (1절에서 쓴 두 호출입니다). 확인 함수는 작은 모델과 학습한 것처럼 값이 있는 어댑터를 저장한 뒤 여러분의 함수로
-# 읽고, 로짓을 기본 모델 · 저장된 어댑터와 비교합니다.
 
 # %%
 from course_utils.exercises.inference import check_06_code

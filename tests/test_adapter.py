@@ -52,7 +52,7 @@ def test_adapter_of_another_base_model_is_refused_without_writing(tmp_path):
     (tmp_path / ADAPTER_METADATA).write_text(json.dumps({"base_model": "gemma-3-270m", "base_weights": "sha256:1"}))
     before = sorted(tmp_path.iterdir())
     with pytest.raises(AdapterMismatchError, match=r"'smollm2-135m-instruct'가 아니라 'gemma-3-270m'로 학습한 "
-                                                   r"어댑터입니다 \(base model mismatch\)\. 그 기본 모델로 읽거나"):
+                                                   r"어댑터입니다 \(기본 모델 불일치\)\. 그 기본 모델로 읽거나"):
         check_adapter(tmp_path, "smollm2-135m-instruct")
     assert sorted(tmp_path.iterdir()) == before
 

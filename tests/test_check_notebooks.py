@@ -189,3 +189,15 @@ def test_every_lesson_links_the_glossary_and_every_link_lands_on_a_term():
         assert links, f"{lesson.name} never links the glossary (notebooks/용어.md)"
         missing = [a for a in links if a and a not in anchors]
         assert not missing, f"{lesson.name} links terms the glossary does not have: {missing}"
+
+
+def test_lesson_06_stays_short():
+    """Issue 42: 06 has at most 30 cells and 120 lines of stored output (cpu); long tables go to files."""
+    nb = nbformat.read(ROOT / "notebooks" / "06_inference.ipynb", as_version=4)
+    lines = 0
+    for cell in nb.cells:  # a cell's stream outputs read as one text (a streamed answer arrives in pieces)
+        outputs = cell.get("outputs", [])
+        lines += len("".join(o.get("text", "") for o in outputs if o.output_type == "stream").splitlines())
+        lines += sum(len(o.get("data", {}).get("text/plain", "").splitlines()) for o in outputs
+                     if o.output_type != "stream")
+    assert len(nb.cells) <= 30 and lines <= 120, (len(nb.cells), lines)
