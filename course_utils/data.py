@@ -107,7 +107,7 @@ def _record(raw, where: str) -> dict:
             value = ""
         if not isinstance(value, str):
             raise RecordError(f"{where}, field '{key}': 문자열이어야 하는데 {type(value).__name__}입니다 "
-                              f"({value!r:.40}). JSON 문자열로 쓰세요, 예: \"{value}\" (문자열이어야 합니다)",
+                              f"({value!r:.40}). JSON 문자열로 쓰세요, 예: \"{value}\"",
                               "non-string field")
         rec[key] = value.strip()
     for key in ("instruction", "output"):

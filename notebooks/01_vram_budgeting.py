@@ -173,40 +173,6 @@ ax.legend()
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ### 한 행을 얼마나 채우나: 배치 1 대 묶기(packing)
-#
-# 메모리는 가장 긴 행(`seq_len`)에 맞춰 잡지만, 원안 레시피(배치 1 × 누적 16, seq_len 512)에서 forward 한 번은 레코드 하나만
-# 나릅니다. 이 프로필의 학습 레코드를 이 프로필의 토크나이저로 프롬프트 + 답 그대로 세어, 512자리 중 레코드 토큰이 차지하는 몫을
-# 잽니다. 묶기(`train.packing: true`, `course_utils/packing.py`)는 레코드 여러 개를 한 행에 나란히 넣고, 위치를 레코드마다
-# 0부터 다시 세어 서로 보지 못하게 합니다. 그래도 기본값이 묶기가 아닌 이유는 README의 벤치마크 6에 있습니다: 같은 에폭에서
-# 옵티마이저 스텝이 줄어 평가 손실이 나빠졌습니다.
-
-# %%
-import dataclasses
-import math
-
-import pandas as pd
-
-from course_utils.loading import load_tokenizer
-from course_utils.packing import pack, usage
-from course_utils.profiles import get_profile
-from course_utils.prompts import prepare_data
-
-recipe = get_profile("gpu8gb")  # the seed's shape: batch 1, grad-accum 16, seq_len 512
-unpacked = dataclasses.replace(profile, train=dataclasses.replace(profile.train, packing=False))
-records, _, _ = prepare_data(unpacked, load_tokenizer(profile.model))
-rows = pack(records, recipe.seq_len)
-steps = f"옵티마이저 스텝 (누적 {recipe.grad_accum})"
-pd.DataFrame([{"방식": name, "forward 횟수 (에폭당)": len(batch), steps: math.ceil(len(batch) / recipe.grad_accum),
-               f"{recipe.seq_len}자리 중 채운 몫": f"{100 * usage(batch, recipe.seq_len):.1f} %"}
-              for name, batch in (("배치 1: 행마다 레코드 하나", records), ("묶기: 행마다 여러 레코드", rows))]).set_index("방식")
-
-# %%
-lengths = sorted(len(r["input_ids"]) for r in records)
-print(f"학습 레코드 {len(records)}개: 평균 {sum(lengths) / len(lengths):.0f} 토큰, 가장 긴 것 {lengths[-1]} 토큰; "
-      f"묶은 행 하나에 평균 {len(records) / len(rows):.1f}개")
-
-# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. 직접 측정해 봅시다
 #
 # 추정이 맞는지 이 프로필의 모델로 확인합니다. CPU에서는 항목별로 잽니다.
