@@ -33,6 +33,15 @@ def general_texts(language: str, limit: int | None = None) -> list[str]:
     return [json.loads(line)["text"] for line in lines if line.strip()][:limit]
 
 
+def general_sentences(language: str, limit: int | None = None) -> list[str]:
+    """The sentences of the bundled general paragraphs of ``language``, in order (split after ".", "!" or "?" followed
+    by a space); the first ``limit`` of them when given. Notebook 02 measures quantization's loss on them."""
+    import re
+
+    sentences = [s for text in general_texts(language) for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+    return sentences[:limit]
+
+
 @torch.no_grad()
 def text_losses(model, tokenizer, texts: list[str], batch_size: int = 4) -> list[tuple[float, int]]:
     """(sum of next-token cross-entropy in nats, number of predicted tokens) for each text, in order.

@@ -129,16 +129,18 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
 
 # %%
 # NBVAL_CHECK_OUTPUT
+from course_utils.textwidth import pad
 from course_utils.vram import budget_table
 
-print(f"{'모델':<13}{'방법':<5}{'가중치':>6}{'LoRA+그래디언트+옵티마이저':>15}{'활성화':>5}{'로짓':>6}{'합계 GiB':>9}  8 GB에?")
+print(pad("모델", 15) + pad("방법", 7) + pad("가중치", 9, ">") + pad("LoRA+그래디언트+옵티마이저", 28, ">")
+      + pad("활성화", 9, ">") + pad("로짓", 8, ">") + pad("합계 GiB", 11, ">") + "  8 GB에?")
 weights_of = {}
 for row in budget_table(seq_len=512, batch_size=1, r=8):
     weights = row["weights_linear"] + row["weights_other"] + row["quant_constants"]
     weights_of[row["model"], row["method"]] = weights
     train = row["lora_weights"] + row["gradients"] + row["optimizer"]
     method = "전체" if row["method"] == "full" else row["method"]
-    print(f"{row['model']:<15}{method:<7}{weights:9.2f}{train:15.3f}{row['activations']:8.3f}"
+    print(f"{row['model']:<15}{pad(method, 7)}{weights:9.2f}{train:28.3f}{row['activations']:9.3f}"
           f"{row['logits']:8.3f}{row['total_gib']:11.2f}  {'들어감' if row['fits_8gb'] else '안 들어감'}")
 print()
 for model in dict.fromkeys(model for model, _ in weights_of):

@@ -147,16 +147,21 @@ print(f"nf4 모델에서 임베딩(+출력층)이 차지하는 몫: {100 * nf4_p
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 양자화가 손실에 주는 영향
 #
-# 한국어와 영어 문장 몇 개에서 다음 토큰 교차 엔트로피([nats](용어.md#nats)/토큰)를 fp32 모델과 nf4 모델로 잽니다.
+# 한국어와 영어 문장(강좌가 쓴 일반 문단 `course_utils/data/general_ko.jsonl`, `general_en.jsonl`의 앞 문장들)에서 다음 토큰
+# 교차 엔트로피([nats](용어.md#nats)/토큰)를 fp32 모델과 nf4 모델로 잽니다.
+#
+# 주의: 이 강좌가 오프라인으로 쓰는 두 모델은 PyPI에 4비트 GGUF로만 있습니다(Gemma-3-270M은 Q4_K_M, SmolLM2-135M은 Q4_1).
+# 강좌는 그것을 fp32로 풀어 "fp32 모델"로 씁니다. 그러니 cpu와 smoke 프로필에서 여기 nf4 손실은 **이미 4비트였던 가중치를
+# 다시 4비트로 양자화(재양자화)한** 비용입니다. 16비트로 학습된 가중치를 처음 nf4로 양자화하는 비용(gpu8gb의 TinyLlama가
+# 그렇습니다)과 같다고 볼 수 없습니다. 4비트 값은 한 번 반올림된 값이라 다시 반올림해도 덜 움직일 수도, 두 4비트 격자가 달라
+# 더 움직일 수도 있습니다. 16비트 가중치로 재려면 gpu8gb 프로필로 이 노트북을 실행하세요(허브에서 받습니다).
 
 # %%
+from course_utils.forgetting import general_sentences
 from course_utils.loading import load_tokenizer
 from course_utils.quantization import sentence_losses
 
-korean = ["한국의 수도는 서울입니다.", "오늘은 날씨가 맑고 따뜻합니다.",
-          "도서관에서 책을 빌려 읽었습니다.", "김치는 배추와 고춧가루로 만듭니다."][: profile.eval_sentences]
-english = ["The capital of Korea is Seoul.", "The weather is clear and warm today.",
-           "I borrowed a book from the library.", "Kimchi is made with cabbage and chili powder."][: profile.eval_sentences]
+korean, english = general_sentences("ko", profile.eval_sentences), general_sentences("en", profile.eval_sentences)
 tokenizer = load_tokenizer(profile.model)
 rows = []
 for lang, sents in [("한국어", korean), ("영어", english)]:

@@ -87,8 +87,9 @@ print("B = 0이므로 출력이 그대로인가:", bool(torch.equal(y, W @ x)))
 # NBVAL_CHECK_OUTPUT
 from course_utils.lora import lora_param_count
 from course_utils.models import count_params, meta_model
+from course_utils.textwidth import pad
 
-print(f"{'모델':<14}{'파라미터':>11}{'대상':>10}" + "".join(f"{'r=' + str(r):>12}" for r in (4, 8, 16, 64)))
+print(pad("모델", 16) + pad("파라미터", 15, ">") + pad("타깃", 12, ">") + "".join(f"{'r=' + str(r):>12}" for r in (4, 8, 16, 64)))
 for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
     total = count_params(meta_model(key)).total
     for targets in ("attention", "all-linear"):
@@ -112,7 +113,7 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2", "gemma-3-270m"]:
     m = meta_model(key)
     targets = discover_targets(m, "attention")
     kinds = sorted({layer.kind for layer in find_linear_layers(m) if layer.in_attention})
-    print(f"{key:<15} 대상={targets}  층 종류={kinds}  fan_in_fan_out={needs_fan_in_fan_out(m, targets)}")
+    print(f"{key:<15} 타깃={targets}  층 종류={kinds}  fan_in_fan_out={needs_fan_in_fan_out(m, targets)}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 프로필 모델에 LoRA 붙이기

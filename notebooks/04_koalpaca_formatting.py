@@ -193,11 +193,13 @@ for key, ls in lengths.items():
 # SmolLM2의 바이트 단위 BPE는 한국어를 잘게 쪼갭니다. Gemma의 262k 어휘는 한국어 음절과 단어를 통째로 가진 경우가 많습니다.
 
 # %%
+from course_utils.textwidth import pad
+
 sentences = ["한국의 수도는 서울입니다.", "오늘은 날씨가 맑고 따뜻합니다.", "인공지능은 많은 데이터에서 규칙을 찾습니다.",
              "도서관이 다음 달부터 밤 10시까지 문을 엽니다."]
 counts = {key: [len(tok(s, add_special_tokens=False).input_ids) for s in sentences] for key, tok in tokenizers.items()}
 for i, s in enumerate(sentences):
-    print(f"{s:<32} SmolLM2 {counts['smollm2-135m-instruct'][i]:3d}  Gemma {counts['gemma-3-270m'][i]:3d}")
+    print(f"{pad(s, 48)} SmolLM2 {counts['smollm2-135m-instruct'][i]:3d}  Gemma {counts['gemma-3-270m'][i]:3d}")
 ratio = sum(counts["smollm2-135m-instruct"]) / sum(counts["gemma-3-270m"])
 print(f"SmolLM2는 Gemma보다 토큰을 {ratio:.2f}배 씁니다")
 

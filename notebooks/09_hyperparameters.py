@@ -157,8 +157,10 @@ done = [t for t in study.trials if "forgetting_ko" in t.user_attrs]
 best_trial = min(done, key=lambda t: t.value)
 for language, name in (("ko", "한국어"), ("en", "영어")):
     most = max(done, key=lambda t: t.user_attrs[f"forgetting_{language}"])
-    print(f"{name} 문단: 가장 많이 잊은 시도 #{most.number} ({most.user_attrs[f'forgetting_{language}']:+.4f}), "
-          f"평가 손실이 가장 낮은 시도 #{best_trial.number} ({best_trial.user_attrs[f'forgetting_{language}']:+.4f}); "
+    change = most.user_attrs[f"forgetting_{language}"]
+    worst = (f"가장 많이 잊은 시도 #{most.number} ({change:+.4f})" if change > 0 else  # negative: nothing forgotten
+             f"잊은 시도 없음, 모든 시도에서 손실이 줄었습니다 (가장 적게 준 시도 #{most.number}, {change:+.4f})")
+    print(f"{name} 문단: {worst}, 평가 손실이 가장 낮은 시도 #{best_trial.number} ({best_trial.user_attrs[f'forgetting_{language}']:+.4f}); "
           f"완료한 시도 {len(done)}개 중 망각 순위 "
           f"{sorted(done, key=lambda t: -t.user_attrs[f'forgetting_{language}']).index(best_trial) + 1}위")
 
@@ -258,7 +260,7 @@ from course_utils.tuning import best_profile
 tuned = best_profile(profile, study)
 path = write_profiles({tuned.name: tuned}, folder / "best_profile.yaml",
                       comment=f"notebook 09: the best of {len(study.trials)} trials on the {profile.name} profile")
-print(path.read_text(encoding="utf-8")[:600])
+print(path.read_text(encoding="utf-8"))
 print(f"python -m course_utils.train --profiles {path} --profile {tuned.name} --output outputs/{tuned.name}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

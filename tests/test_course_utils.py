@@ -15,6 +15,8 @@ import importlib
 import inspect
 from pathlib import Path
 
+import pytest
+
 LIBRARIES = ("transformers", "peft", "bitsandbytes", "accelerate", "datasets")
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "course_utils"
@@ -193,3 +195,17 @@ def test_every_text_file_is_opened_with_an_explicit_encoding():
                     and not (isinstance(func.value, ast.Name) and func.value.id in ("files",)):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}() without encoding")
     assert found == []
+
+
+def test_pad_counts_columns_so_hangul_tables_line_up():
+    """Issue 43: f"{s:<n}" counts characters, a Hangul syllable takes two columns; pad counts columns."""
+    from course_utils.textwidth import pad, width
+
+    assert width("모델") == 4 and width("gpt2") == 4 and width("LoRA+그래디언트") == 15
+    header, row = pad("모델", 8) + pad("합계", 6, ">"), pad("gpt2", 8) + pad("2.53", 6, ">")
+    assert width(header) == width(row) == 14
+    assert width(header[:header.index("합")]) == width(row[:row.index("2.53")]) == 10  # the columns start together
+    assert pad("아주 긴 머리글", 4) == "아주 긴 머리글"  # never cut
+    assert f"{'모델':<8}" != pad("모델", 8)  # what the character count got wrong
+    with pytest.raises(ValueError, match="align"):
+        pad("x", 3, "^")

@@ -92,3 +92,19 @@ def test_the_forgetting_measure_rises_for_an_adapter_trained_to_overfit(tmp_path
         floor, over = results["recipe"][language], results["overfit"][language]
         assert over.change > max(floor.change, 0.0) + 0.05, (language, floor, over)
         assert over.worse > over.texts // 2, (language, over)
+
+
+def test_02_measures_quantization_loss_on_at_least_16_sentences_per_language():
+    """Issue 43: 02's nf4 loss rests on 16 sentences or more per language on the stored (cpu) and the learners'
+    (gpu8gb) profiles; the sentences are the general paragraphs' own, split where a sentence ends."""
+    from course_utils.forgetting import general_sentences, general_texts
+    from course_utils.profiles import get_profile
+
+    for name in ("cpu", "gpu8gb"):
+        n = get_profile(name).eval_sentences
+        assert n >= 16
+        for language in ("ko", "en"):
+            sentences = general_sentences(language, n)
+            assert len(sentences) == n and all(s[-1] in ".!?" for s in sentences)
+    first = general_texts("ko", 1)[0]
+    assert " ".join(general_sentences("ko")[:3]) == first  # the first paragraph's three sentences, whole
