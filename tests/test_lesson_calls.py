@@ -38,14 +38,16 @@ def evaluate(call: ast.Call, namespace: dict):
 def test_training_arguments_of_lesson_05_are_the_clis(name, tmp_path):
     from transformers import TrainingArguments
 
-    from course_utils.trainer import argument_differences, training_arguments
+    from course_utils.trainer import argument_differences, training_arguments, with_profile
 
     profile = get_profile(name)
-    namespace = {"TrainingArguments": TrainingArguments, "profile": profile, "t": profile.train,
+    namespace = {"TrainingArguments": TrainingArguments, "profile": profile, "t": profile.train, "torch": torch,
                  "cuda": profile.device == "cuda" and torch.cuda.is_available(),
                  "run": SimpleNamespace(checkpoint_dir=tmp_path)}
-    lesson = evaluate(lesson_call("05_training.py", "TrainingArguments"), namespace)
+    recipe = evaluate(lesson_call("05_training.py", "TrainingArguments"), namespace)  # the recipe's literals
+    lesson = with_profile(recipe, profile)  # then the cell's next line
     assert argument_differences(lesson, training_arguments(profile, tmp_path)) == {}
+    assert (name == "gpu8gb") == (lesson is recipe)  # the recipe is gpu8gb's: only the others change values
     assert (lesson.per_device_train_batch_size, lesson.gradient_accumulation_steps) == (profile.batch_size,
                                                                                        profile.grad_accum)
 

@@ -100,7 +100,7 @@ def test_a_second_run_into_the_same_folder_refuses_and_changes_nothing(tmp_path,
     message = str(refused.value.code)
     assert message.startswith(f"error: {out}에 이전 학습이 있습니다: 스텝 4까지의 체크포인트(")
     assert "스텝 4에서 끝난 어댑터" in message and "아무것도 바꾸지 않았습니다" in message
-    assert "--resume" in message and "another --output" in message and "--overwrite" in message
+    assert "--resume" in message and "다른 --output" in message and "--overwrite" in message
     assert len(message.splitlines()) == 1
     assert _files(out) == before  # byte-identical
     capsys.readouterr()
