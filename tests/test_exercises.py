@@ -198,3 +198,53 @@ def test_six_lessons_ask_for_code_and_their_solutions_pass_the_check():
         call = re.search(rf"\n(\w+) = None  # (?:your function|LoraConfig\(\.\.\.\))\ncheck_{number}_code\(\1", lesson)
         assert call, f"{number}: the lesson's code exercise leaves its answer None and hands it to check_{number}_code"
         assert re.search(rf"\nassert check_{number}_code\(", solution), number
+
+
+def test_the_library_collator_passes_the_collator_exercise():
+    """DataCollatorForSeq2Seq returns a BatchEncoding (a Mapping, not a dict): the lesson's own call must pass."""
+    from transformers import DataCollatorForSeq2Seq
+
+    from course_utils.exercises.koalpaca_formatting import check_04_code
+    from course_utils.loading import load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m-instruct")
+    tok.padding_side = "right"
+    assert check_04_code(DataCollatorForSeq2Seq(tok, label_pad_token_id=-100), tok)
+
+
+def test_a_check_leaves_the_notebooks_random_state_progress_bars_and_log_level_as_they_were():
+    import random
+
+    import numpy as np
+    import torch
+    from transformers.utils import logging
+
+    from course_utils.exercises.training import check_05_code
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_warning()
+    random.seed(7), np.random.seed(7), torch.manual_seed(7)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(7), np.random.seed(7), torch.manual_seed(7)
+    assert check_05_code(lambda trainer: trainer.train(resume_from_checkpoint=True))
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+    assert not logging.is_progress_bar_enabled() and logging.get_verbosity() == logging.WARNING
+    logging.enable_progress_bar()
+
+
+def test_a_16_bit_load_of_the_adapter_passes_and_a_partial_lora_config_does_not():
+    import torch
+    from peft import LoraConfig, PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.exercises.inference import check_06_code
+    from course_utils.exercises.lora_config import check_03_code
+
+    assert check_06_code(lambda base, adapter: PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16), adapter))  # as a GPU learner loads it
+    right = dict(r=8, lora_alpha=16, lora_dropout=0.05, task_type="CAUSAL_LM",
+                 target_modules=["q_proj", "k_proj", "v_proj", "dense"])
+    half = check_03_code(LoraConfig(**right, layers_to_transform=[0]))
+    assert not half and "일부 층" in half.message
+    patterned = check_03_code(LoraConfig(**right, rank_pattern={"dense": 4}))
+    assert not patterned and "rank_pattern" in patterned.message

@@ -91,6 +91,14 @@ def logits_of(model):
         return model(input_ids=torch.tensor(PROBE_IDS, device=model.device)).logits.float().cpu()
 
 
+def same_model(logits, truth, base) -> bool:
+    """``logits`` are the adapter model's, up to the rounding of a 16-bit or 4-bit load: far closer to ``truth``
+    than the base's are (a tenth of the adapter's own effect), so fp16, bf16 or nf4 loads pass, a missing or
+    another adapter does not."""
+    effect = (truth - base).abs().max().item()
+    return (logits.float() - truth).abs().max().item() < 0.1 * effect
+
+
 def saved_base_and_adapter(folder):
     """A tiny base saved with ``save_pretrained`` and a LoRA adapter on it with nonzero B (one that changes the
     output, as a trained one does), saved too. Returns (base_dir, adapter_dir)."""
@@ -114,16 +122,27 @@ def saved_base_and_adapter(folder):
 
 
 def quiet_progress(check):
-    """Run ``check()`` with transformers' progress bars and Python warnings off, then turn the bars back on. The
-    check's own tiny models save, load and train there; the verdict is what the learner reads."""
+    """Run ``check()`` with transformers' progress bars and Python warnings off, then put back what the notebook
+    had: the bars' setting, transformers' log level and the random states of random, numpy and torch (the checks'
+    tiny models seed them, and a Trainer seeds all of them). The check's own tiny models save, load and train
+    there; the verdict is what the learner reads."""
+    import random
     import warnings
 
+    import numpy as np
+    import torch
     from transformers.utils import logging
 
+    bars, verbosity = logging.is_progress_bar_enabled(), logging.get_verbosity()
+    python_state, numpy_state = random.getstate(), np.random.get_state()
     logging.disable_progress_bar()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
             warnings.simplefilter("ignore")
             return check()
     finally:
-        logging.enable_progress_bar()
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()

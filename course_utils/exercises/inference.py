@@ -66,7 +66,7 @@ def _check_load(load) -> Verdict:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from . import code_error, logits_of, not_yet, run_learner_code, saved_base_and_adapter
+    from . import code_error, logits_of, not_yet, run_learner_code, same_model, saved_base_and_adapter
 
     with tempfile.TemporaryDirectory() as tmp:
         base_dir, adapter_dir = saved_base_and_adapter(tmp)
@@ -79,10 +79,12 @@ def _check_load(load) -> Verdict:
         if not isinstance(model, torch.nn.Module):
             return not_yet("모델(torch.nn.Module)을 돌려주세요.")
         logits = logits_of(model)
-    if torch.allclose(logits, base_logits, atol=1e-5):
-        return not_yet("기본 모델과 같은 답을 합니다: 어댑터가 얹히지 않았습니다.")
-    if not torch.allclose(logits, truth, atol=1e-5):
-        return not_yet("어댑터는 있지만 저장된 어댑터의 값이 아닙니다: 새로 만든 어댑터가 아니라 adapter_dir의 것을 읽으세요.")
+    if not same_model(logits, truth, base_logits):
+        if any("lora_" in n for n, _ in model.named_parameters()):
+            return not_yet("어댑터는 있지만 저장된 어댑터의 값이 아닙니다: 새로 만든 어댑터가 아니라 adapter_dir의 것을 "
+                           "읽으세요.")
+        return not_yet("기본 모델과 같은 답을 합니다: 어댑터가 얹히지 않았습니다." if same_model(logits, base_logits, truth)
+                       else "기본 모델의 답도, 저장된 어댑터의 답도 아닙니다: 두 폴더를 각각 한 번씩 읽으세요.")
     if any(p.requires_grad for n, p in model.named_parameters() if "lora_" in n):
         return not_yet("어댑터를 학습할 수 있게 읽었습니다: 답만 할 때는 is_trainable을 켜지 않습니다.")
     if model.training:

@@ -67,6 +67,7 @@ def check_04_code(collate, tokenizer) -> Verdict:
     세 키의 ``torch.long`` 텐서(배치 × 길이)입니다. The check runs it on ``collate_features`` and compares each
     position with what the rule gives (the same as ``DataCollatorForSeq2Seq`` with right padding, tested)."""
     import copy
+    from collections.abc import Mapping
 
     import torch
 
@@ -79,7 +80,7 @@ def check_04_code(collate, tokenizer) -> Verdict:
     if error is not None:
         return code_error(error)
     keys = ("input_ids", "attention_mask", "labels")
-    if not isinstance(batch, dict) or any(k not in batch for k in keys):
+    if not isinstance(batch, Mapping) or any(k not in batch for k in keys):  # BatchEncoding is a Mapping
         return not_yet(f"{list(keys)} 세 키를 가진 dict를 돌려주세요.")
     if not all(isinstance(batch[k], torch.Tensor) and batch[k].dtype == torch.long for k in keys):
         return not_yet("세 값 모두 torch.long 텐서여야 합니다 (torch.tensor(..., dtype=torch.long)).")

@@ -101,19 +101,27 @@ def check_03_code(answer_config) -> Verdict:
         return not_yet(f"get_peft_model이 거부했습니다 ({str(err)[:80]}…): target_modules에 이 모델에 없는 이름이 "
                        "있습니다. print(phi_model())로 층 이름을 보세요.")
     truth = set(discover_targets(phi_model(), "attention"))
-    wrapped = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, LoraLayer)}
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, LoraLayer)}
+    wrapped = {name.rsplit(".", 1)[-1] for name in layers}
+    every = {name for name, m in phi_model().named_modules()
+             if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in truth}  # each layer's attention
     problems = []
     if truth - wrapped:
         problems.append(f"LoRA가 붙지 않은 attention 선형층이 {len(truth - wrapped)}종류 있습니다 "
                         "(self_attn 안의 Linear를 모두 세어 보세요)")
+    elif {n.removeprefix("base_model.model.") for n in layers} < every:
+        problems.append("일부 층의 attention에만 붙었습니다 (layers_to_transform이나 exclude_modules를 빼세요)")
     if wrapped - truth:
         problems.append("attention 밖의 층(MLP)에도 붙었습니다")
+    plain = answer_config.r == CODE_03["r"] and answer_config.lora_alpha == CODE_03["lora_alpha"]
+    if plain and any(m.r.get("default") != CODE_03["r"] or m.use_dora.get("default")
+                     or m.scaling.get("default") != CODE_03["lora_alpha"] / CODE_03["r"] for m in layers.values()):
+        problems.append("층마다의 r이나 α/r(rank_pattern, alpha_pattern, DoRA)이 문제의 평범한 LoRA와 다릅니다")
     for key, want in CODE_03.items():
         if getattr(answer_config, key) != want:
             problems.append(f"{key}가 문제의 값과 다릅니다")
     if type(model).__name__ != "PeftModelForCausalLM":
         problems.append("task_type을 정하지 않아 generate와 labels를 다루는 PeftModelForCausalLM이 아닙니다")
-    layers = sum(isinstance(m, LoraLayer) for m in model.modules())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return verdict(not problems, f"LoRA가 붙은 선형층 {layers}개({len(wrapped)}종류), 학습 파라미터 {trainable:,}개",
+    return verdict(not problems, f"LoRA가 붙은 선형층 {len(layers)}개({len(wrapped)}종류), 학습 파라미터 {trainable:,}개",
                    "; ".join(problems) + ".")

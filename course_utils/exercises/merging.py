@@ -63,12 +63,11 @@ def _check_merge(merge_and_save) -> Verdict:
     import tempfile
     from pathlib import Path
 
-    import torch
     from peft import PeftModel
     from safetensors import safe_open
     from transformers import AutoModelForCausalLM
 
-    from . import code_error, logits_of, not_yet, run_learner_code, saved_base_and_adapter
+    from . import code_error, logits_of, not_yet, run_learner_code, same_model, saved_base_and_adapter
 
     with tempfile.TemporaryDirectory() as tmp:
         base_dir, adapter_dir = saved_base_and_adapter(tmp)
@@ -88,8 +87,9 @@ def _check_merge(merge_and_save) -> Verdict:
         if any("lora_" in n or "base_layer" in n for n in names):
             return not_yet("저장한 가중치에 LoRA 행렬이 남아 있습니다: merge_and_unload()가 돌려준 모델을 저장하세요.")
         logits = logits_of(AutoModelForCausalLM.from_pretrained(out_dir))
-    if torch.allclose(logits, base_logits, atol=1e-5):
+    if same_model(logits, base_logits, truth):
         return not_yet("저장한 모델이 기본 모델과 같은 답을 합니다: 어댑터가 더해지지 않았습니다.")
     delta = (logits - truth).abs().max().item()
-    return verdict(delta < 1e-4, f"peft 없이 읽은 병합 모델과 어댑터 모델의 max |Δlogit| = {delta:.1e}",
-                   f"병합 모델의 답이 어댑터 모델과 다릅니다 (max |Δlogit| {delta:.1e}).")
+    return verdict(same_model(logits, truth, base_logits), f"peft 없이 읽은 병합 모델과 어댑터 모델의 max |Δlogit| = "
+                   f"{delta:.1e} (16비트로 저장했다면 그 반올림만큼)", f"병합 모델의 답이 어댑터 모델과 다릅니다 "
+                   f"(max |Δlogit| {delta:.1e}).")

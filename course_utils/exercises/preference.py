@@ -56,6 +56,7 @@ def check_10_code(make_config, tokenizer) -> Verdict:
 
 
 def _check_dpo_config(make_config, tokenizer) -> Verdict:
+    import copy
     import dataclasses
     import math
     import tempfile
@@ -68,6 +69,7 @@ def _check_dpo_config(make_config, tokenizer) -> Verdict:
     from ..preference_data import load_pairs, trl_dataset
     from . import code_error, not_yet, run_learner_code, tiny_llama
 
+    tokenizer = copy.deepcopy(tokenizer)  # TRL sets a pad token on a tokenizer without one: not the notebook's
     with tempfile.TemporaryDirectory() as tmp:
         config, error = run_learner_code(make_config, tmp)
         if error is not None and "bf16" in str(error):
@@ -83,7 +85,7 @@ def _check_dpo_config(make_config, tokenizer) -> Verdict:
         run = dataclasses.replace(config, output_dir=tmp, max_steps=1, per_device_train_batch_size=2,
                                   gradient_accumulation_steps=1, use_cpu=True, fp16=False, bf16=False,
                                   optim="adamw_torch", report_to=[], save_strategy="no", logging_steps=1,
-                                  disable_tqdm=True, log_level="error")
+                                  disable_tqdm=True)
         model = get_peft_model(tiny_llama(len(tokenizer)), LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
                                                                        target_modules=["q_proj", "v_proj"]))
         with torch.no_grad():  # an SFT adapter that changes the output, as a trained one does

@@ -73,7 +73,7 @@ def _resume_run(folder, stop_at: int | None):
     args = TrainingArguments(output_dir=str(folder), per_device_train_batch_size=2, gradient_accumulation_steps=2,
                              max_steps=4, save_steps=2, learning_rate=1e-2, lr_scheduler_type="linear",
                              logging_strategy="no", report_to=[], use_cpu=True, seed=0, data_seed=0,
-                             disable_tqdm=True, dataloader_num_workers=0, log_level="error")
+                             disable_tqdm=True, dataloader_num_workers=0)
     trainer = Trainer(model=tiny_llama(), args=args, train_dataset=records, data_collator=default_data_collator,
                       callbacks=[Stop(), Count()])
     trainer.remove_callback(PrinterCallback)  # the check prints its verdict only
