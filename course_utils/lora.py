@@ -180,3 +180,28 @@ def attach_lora(model, lora_settings):
 
     return get_peft_model(model, lora_config(lora_settings, model))
 
+
+def model_mismatch(model, profile) -> list[str]:
+    """How ``model`` (a base with its LoRA adapter that someone built, as notebook 05 does) differs from the
+    profile: its 4-bit load and compute dtype (``quantization``, ``dtype``) and its adapter (the ``lora`` section).
+    One line per setting, naming both values; empty when they agree."""
+
+    config = model.peft_config["default"]
+    settings = profile.lora
+    problems = [f"{name}: 셀 {mine!r}, 프로필 {theirs!r}" for name, mine, theirs in (
+        ("r", config.r, settings.r), ("lora_alpha", config.lora_alpha, settings.alpha),
+        ("lora_dropout", config.lora_dropout, settings.dropout)) if mine != theirs]
+    targets = set(discover_targets(meta_model(profile.model), settings.targets))  # names of the unwrapped model
+    if set(config.target_modules or ()) != targets:
+        problems.append(f"target_modules: 셀 {sorted(config.target_modules or ())}, 프로필({settings.targets}) "
+                        f"{sorted(targets)}")
+    four_bit = bool(getattr(model.get_base_model(), "is_loaded_in_4bit", False))
+    if four_bit != (profile.quantization == "nf4"):
+        problems.append(f"양자화: 셀 {'nf4' if four_bit else '없음'}, 프로필 {profile.quantization}")
+    quantization = getattr(model.get_base_model().config, "quantization_config", None)
+    compute = getattr(quantization, "bnb_4bit_compute_dtype", None) if four_bit else None
+    if compute is not None and compute != profile.torch_dtype:
+        problems.append(f"bnb_4bit_compute_dtype: 셀 {compute}, 프로필 {profile.torch_dtype}")
+    if settings.variant != "lora":
+        problems.append(f"variant: 셀 lora, 프로필 {settings.variant} (python -m course_utils.train이 변형을 붙입니다)")
+    return problems

@@ -5,9 +5,12 @@ from, and whether the folder can be written before any work starts.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .units import MIB
@@ -181,3 +184,30 @@ def disk_full_error(err: OSError, checkpoint_dir: Path, step: int) -> OSError:
     keep = f"{last.name} is complete and resumes" if last else "no complete checkpoint exists yet"
     return OSError(err.errno, f"disk full while writing a checkpoint in {checkpoint_dir} after step {step} "
                               f"({err.strerror}); {keep}. Free space, then run again with --resume")
+
+
+@dataclass
+class Clock:
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def guarded(run, trainer, progress=print):
+    """Around the caller's ``trainer.train(...)``: progress lines, Ctrl-C (a checkpoint, then a stop) and a full disk
+    (an error that says what to free) handled; yields a ``Clock`` whose ``seconds`` the block took."""
+    import errno
+
+    from .monitoring import use_text_progress
+
+    use_text_progress(trainer, progress)
+    clock = Clock()
+    start = time.perf_counter()
+    try:
+        with run.ctrl_c:
+            yield clock
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise disk_full_error(err, run.checkpoint_dir, trainer.state.global_step) from None
+        raise
+    finally:
+        clock.seconds = time.perf_counter() - start

@@ -16,18 +16,16 @@ checkpoint becomes ``<output>/adapter`` with its metadata). ``train`` composes t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import math
 import os
-import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .loss import heldout_loss
 from .prompts import pad_id, prepare_data
-from .runs import check_output_folder, check_writable, last_complete_checkpoint
+from .runs import check_output_folder, check_writable, guarded, last_complete_checkpoint  # guarded: 05 imports it here
 
 
 @dataclass
@@ -80,26 +78,6 @@ class Run:
         return self.output_dir / "checkpoints"
 
 
-def lora_mismatch(model, profile) -> list[str]:
-    """How the LoRA adapter of ``model`` (a peft model someone built, as notebook 05 does) differs from the profile's
-    ``lora`` section: one line per setting, naming both values (empty when they agree)."""
-    from .lora import discover_targets
-    from .models import meta_model
-
-    config = model.peft_config["default"]
-    settings = profile.lora
-    problems = [f"{name}: 셀 {mine!r}, 프로필 {theirs!r}" for name, mine, theirs in (
-        ("r", config.r, settings.r), ("lora_alpha", config.lora_alpha, settings.alpha),
-        ("lora_dropout", config.lora_dropout, settings.dropout)) if mine != theirs]
-    targets = set(discover_targets(meta_model(profile.model), settings.targets))  # names of the unwrapped model
-    if set(config.target_modules or ()) != targets:
-        problems.append(f"target_modules: 셀 {sorted(config.target_modules or ())}, 프로필({settings.targets}) "
-                        f"{sorted(targets)}")
-    if settings.variant != "lora":
-        problems.append(f"variant: 셀 lora, 프로필 {settings.variant} (python -m course_utils.train이 변형을 붙입니다)")
-    return problems
-
-
 def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists: str = "refuse",
                 progress=print, model=None) -> Run:
     """Check, seed, load and measure before training; an earlier run in ``output_dir`` is handled by ``if_exists``.
@@ -134,10 +112,13 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     tokenizer = load_tokenizer(profile.model)
     train_set, heldout, report = prepare_data(profile, tokenizer)
     if model is not None:
-        mismatch = lora_mismatch(model, profile)
+        from .lora import model_mismatch
+
+        mismatch = model_mismatch(model, profile)
         if mismatch:
-            raise ValueError(f"셀에서 만든 LoRA 어댑터가 프로필 {profile.name}의 lora 설정과 다릅니다: "
-                             + "; ".join(mismatch) + ". LoraConfig의 값을 프로필에 맞게 고치세요")
+            raise ValueError(f"셀에서 만든 모델이 프로필 {profile.name}과 다릅니다: " + "; ".join(mismatch)
+                             + ". 셀의 값(BitsAndBytesConfig, LoraConfig)을 프로필에 맞게 고치세요")
+        reset_peak()  # CUDA: this run's peak from here, its model already in memory
     else:
         reset_peak()  # CUDA: this run's peak (peak_memory_bytes), from before its model loads
         model = load_profile_model(profile)
@@ -162,6 +143,9 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     packed = f" ({len(train_set)}행으로 묶음)" if profile.train.packing else ""
     progress(f"데이터: {report.summary()}; 학습 레코드 {report.kept}개{packed}, 평가 레코드 {len(heldout)}개 ({where})")
     resume_from = last_complete_checkpoint(output_dir / "checkpoints") if resume else None
+    if resume and resume_from is None:
+        raise ValueError(f"이어서 할 체크포인트가 {output_dir / 'checkpoints'}에 없습니다(완전한 것이 하나도 없음). "
+                         "resume 없이 새로 시작하세요")
     loss_before = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)  # the adapter is still zero here
     if resume_from:
         progress(f"{resume_from.name}에서 이어 갑니다. 기본 모델(어댑터 없음)의 평가 손실: "
@@ -171,34 +155,6 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     return Run(profile=profile, output_dir=output_dir, model=model, tokenizer=tokenizer, train_set=train_set,
                heldout=heldout, data_report=report, pad=pad, loss_before=loss_before, resume_from=resume_from,
                moved_to=moved_to, ctrl_c=CtrlC())
-
-
-@dataclass
-class Clock:
-    seconds: float = 0.0
-
-
-@contextlib.contextmanager
-def guarded(run: Run, trainer, progress=print):
-    """Around the caller's ``trainer.train(...)``: progress lines, Ctrl-C (a checkpoint, then a stop) and a full disk
-    (an error that says what to free) handled; yields a ``Clock`` whose ``seconds`` the block took."""
-    import errno
-
-    from .monitoring import use_text_progress
-    from .runs import disk_full_error
-
-    use_text_progress(trainer, progress)
-    clock = Clock()
-    start = time.perf_counter()
-    try:
-        with run.ctrl_c:
-            yield clock
-    except OSError as err:
-        if err.errno == errno.ENOSPC:
-            raise disk_full_error(err, run.checkpoint_dir, trainer.state.global_step) from None
-        raise
-    finally:
-        clock.seconds = time.perf_counter() - start
 
 
 def fit(run: Run, trainer, progress=print) -> float:

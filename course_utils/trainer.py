@@ -105,18 +105,24 @@ def training_arguments(profile, checkpoint_dir: Path) -> TrainingArguments:
 
 
 def with_profile(args: TrainingArguments, profile, progress=print) -> TrainingArguments:
-    """``args`` (notebook 05's recipe: gpu8gb's values, as in ``scripts/train.py``) with the profile's values where
-    they differ, each change printed; the result equals ``training_arguments(profile, args.output_dir)``."""
+    """``args`` (notebook 05's cell: the recipe, gpu8gb's values, as in ``scripts/train.py``) with the values this
+    profile changes relative to that recipe, each change printed. For the cell as written the result equals
+    ``training_arguments(profile, args.output_dir)``; a value the learner edited and the profile does not change
+    stays the learner's."""
     import dataclasses
 
+    from .profiles import get_profile
+
+    recipe = training_arguments(get_profile("gpu8gb"), Path(args.output_dir))
     want = training_arguments(profile, Path(args.output_dir))
-    changes = argument_differences(args, want)
+    changes = argument_differences(recipe, want)
     if not changes:
         progress(f"프로필 {profile.name}: 이 레시피를 그대로 씁니다.")
         return args
     progress(f"프로필 {profile.name}에서 바꾼 값 {len(changes)}개 (레시피 -> {profile.name}):")
-    for name, (mine, theirs) in changes.items():
-        progress(f"  {name}: {mine} -> {theirs}")
+    mine = args.to_dict()
+    for name, (_, theirs) in changes.items():
+        progress(f"  {name}: {mine.get(name)} -> {theirs}")
     return dataclasses.replace(args, **{name: getattr(want, name) for name in changes})
 
 

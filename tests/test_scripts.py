@@ -474,7 +474,7 @@ def test_the_stored_outputs_name_the_scripts_lines_as_they_are_now():
         for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
             for out in cell.get("outputs", []):
                 text = "".join(out.get("text", ""))
-                said += [(notebook.name, m) for m in re.finditer(r"scripts/(\w+)\.py (\d+)–(\d+)행: (.+)", text)]
+                said += [(notebook.name, m) for m in re.finditer(r"scripts/(\w+)\.py (\d+)–(\d+)행: ([\w, ]+?)(?= —|$)", text, re.M)]
     for notebook, match in said:
         assert match.group(0) == where(match.group(1), *match.group(4).split(", ")), notebook
     assert {n for n, _ in said} >= {"04_koalpaca_formatting.ipynb", "06_inference.ipynb", "07_merging.ipynb"}
@@ -531,7 +531,7 @@ def test_a_lesson_model_whose_lora_is_not_the_profiles_is_refused_with_the_diffe
         r=4, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     with pytest.raises(ValueError, match=r"r: 셀 4, 프로필 8; target_modules: 셀 \['q_proj', 'v_proj'\]") as err:
         prepare_run(get_profile("smoke"), tmp_path / "run", model=model)
-    assert "LoraConfig의 값을 프로필에 맞게 고치세요" in str(err.value)
+    assert "셀의 값(BitsAndBytesConfig, LoraConfig)을 프로필에 맞게 고치세요" in str(err.value)
     assert not (tmp_path / "run").exists()  # refused before the folder was touched
 
 
@@ -560,3 +560,38 @@ def test_05s_training_arguments_are_the_recipe_and_the_profile_changes_only_what
         printed = capsys.readouterr().out
         assert f"learning_rate: 0.0002 -> {profile.train.learning_rate}" in printed
         assert "seed:" not in printed  # unchanged values are not listed
+
+
+def test_a_lesson_model_loaded_without_4_bits_on_a_4_bit_profile_is_refused(tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from course_utils.loading import load_model
+    from course_utils.train import prepare_run
+
+    model = get_peft_model(load_model("smollm2-135m-first-8-layers"), LoraConfig(
+        r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        task_type="CAUSAL_LM"))
+    with pytest.raises(ValueError, match="양자화: 셀 없음, 프로필 nf4"):
+        prepare_run(get_profile("smoke"), tmp_path / "run", model=model)
+
+
+def test_resuming_a_folder_without_a_complete_checkpoint_says_so(tmp_path):
+    from course_utils.train import prepare_run
+
+    (tmp_path / "run" / "checkpoints" / "checkpoint-2").mkdir(parents=True)  # cut short: no trainer_state.json
+    with pytest.raises(ValueError, match="이어서 할 체크포인트가 .*없습니다"):
+        prepare_run(get_profile("smoke"), tmp_path / "run", resume=True)
+
+
+def test_with_profile_keeps_a_learners_edit_the_profile_does_not_change(tmp_path, capsys):
+    import dataclasses
+
+    from course_utils.trainer import training_arguments, with_profile
+
+    recipe = training_arguments(get_profile("gpu8gb"), tmp_path)
+    edited = dataclasses.replace(recipe, learning_rate=1e-4, save_total_limit=3)
+    assert with_profile(edited, get_profile("gpu8gb")) is edited  # nothing to change: the learner's values stay
+    on_cpu = with_profile(edited, get_profile("cpu"))
+    assert on_cpu.save_total_limit == 3  # cpu keeps the recipe's 2: the learner's 3 stays
+    assert on_cpu.learning_rate == get_profile("cpu").train.learning_rate  # cpu changes the rate: the profile's
+    assert "learning_rate: 0.0001 -> 0.0005" in capsys.readouterr().out
