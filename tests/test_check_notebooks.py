@@ -5,6 +5,7 @@ Each test works on a copy of real notebooks in a temporary folder, never on the 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -168,6 +169,57 @@ def test_a_number_typed_in_the_readme_that_the_outputs_do_not_hold_is_a_problem(
         "Take the number from the output"]
     (tmp_path / "README.md").write_text(readme.replace("평가 답변 손실 2.354", "답변 손실은 2.354"), encoding="utf-8")
     assert any("is no longer found" in p for p in claim_problems(tmp_path))
+
+
+def test_a_number_in_a_lessons_markdown_must_be_printed_by_that_lesson(tmp_path):
+    """Issue 43: a measured-looking number (decimal, percentage, count) typed in any lesson's markdown must be in
+    that lesson's stored outputs, unless check_claims.DEFINED names it as a definition."""
+    from check_claims import markdown_number_problems
+
+    (tmp_path / "notebooks").mkdir()
+    for path in (ROOT / "notebooks").glob("[01][0-9]_*.ipynb"):
+        shutil.copy(path, tmp_path / "notebooks")
+    assert markdown_number_problems(tmp_path) == []
+    path = tmp_path / "notebooks" / "05_training.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("학습 후 평가 손실은 9.871로 71.3 % 줄었고, 탐침 21/23을 맞혔습니다."))
+    nbformat.write(nb, path)
+    problems = markdown_number_problems(tmp_path)
+    assert [p.split(" says ")[1].split(",")[0] for p in problems] == ["9.871", "71.3 %", "21/23"]
+    assert all(p.startswith("notebooks/05_training.ipynb: the markdown says") for p in problems)
+
+
+def test_readme_profile_facts_must_be_the_profiles(tmp_path):
+    """Issue 43: the README said `demo` ran 40 steps on 24 held-out records in one place and 30 on 16 in another;
+    a line about one profile must state its profiles.yaml values."""
+    from check_claims import profile_fact_problems
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (tmp_path / "README.md").write_text(readme, encoding="utf-8")
+    assert profile_fact_problems(tmp_path) == []
+    demo = next(line for line in readme.splitlines() if line.startswith("| `demo` |"))
+    wrong = demo.replace("24 스텝", "40 스텝").replace("평가 레코드 16개", "평가 레코드 24개")
+    (tmp_path / "README.md").write_text(readme.replace(demo, wrong), encoding="utf-8")
+    problems = profile_fact_problems(tmp_path)
+    assert len(problems) == 2 and '`demo` "40 스텝", but profiles.yaml says 24' in problems[0]
+    assert '"평가 레코드 24개", but profiles.yaml says 16' in problems[1]
+
+
+def test_two_lessons_that_print_one_measurement_must_agree(tmp_path):
+    """Issue 43: the merged model's held-out loss read 1.7337 in 07 and 1.7339 in 08."""
+    from check_claims import agreement_problems
+
+    (tmp_path / "notebooks").mkdir()
+    for name in ("05_training", "07_merging", "08_deployment"):
+        shutil.copy(ROOT / "notebooks" / f"{name}.ipynb", tmp_path / "notebooks")
+    assert agreement_problems(tmp_path) == []
+    path = tmp_path / "notebooks" / "08_deployment.ipynb"
+    text = path.read_text(encoding="utf-8")
+    seeded = re.sub(r"내보내는 폴더 (\d\.\d{4})", lambda m: f"내보내는 폴더 {float(m.group(1)) + 0.0002:.4f}", text, count=1)
+    assert seeded != text
+    path.write_text(seeded, encoding="utf-8")
+    problems = agreement_problems(tmp_path)
+    assert len(problems) == 1 and problems[0].startswith("07 and 08: the merged model's held-out loss")
 
 
 def glossary_anchor(heading: str) -> str:

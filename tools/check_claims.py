@@ -185,8 +185,106 @@ def claim_problems(root: Path = ROOT, claims: list[Claim] = CLAIMS) -> list[str]
     return problems
 
 
+# Numbers a lesson's markdown may state without printing them: definitions and thresholds, not measurements.
+# Every other decimal, percentage or count ("1.690", "28.2 %", "6/22") in a lesson's markdown must be in its outputs.
+DEFINED = {
+    "04_koalpaca_formatting": {"256/512": "the two maximum lengths measured, not a count"},
+    "05_training": {"0.21": "peft's version", "06/07": "lesson numbers"},
+    "06_inference": {"0.05": "the usual significance threshold"},
+    "08_deployment": {"95 %": "the share of greedy answers F16 must match (the check's bar)",
+                      "1 %": "the loss tolerance of Q8_0 (the check's bar)", "5.23": "transformers' version",
+                      "4.0": "the licence CC BY-NC 4.0", "05/06": "lesson numbers (05/06/07)"},
+    "10_preference_tuning": {"50 %": "chance for a pair", "0.05": "the usual significance threshold",
+                             "4.0": "the licence CC BY-NC 4.0",
+                             "20.0": "the exercise's given log-probability", "25.0": "the exercise's given log-probability"},
+}
+MEASURED = re.compile(r"(?<![0-9A-Za-z.])(\d+(?:\.\d+)? ?%|\d+/\d+|\d+\.\d+)(?![0-9A-Za-z]|\.\d)")  # Korean particles may follow
+
+
+def markdown_number_problems(root: Path = ROOT) -> list[str]:
+    """A decimal, percentage or count typed in a lesson's markdown (code spans and link targets aside) that its
+    stored outputs do not print, unless ``DEFINED`` names it as a definition of that lesson."""
+    problems = []
+    for path in sorted((root / "notebooks").glob("[01][0-9]_*.ipynb")):
+        prose = _prose_text(path).replace("\n", " ")
+        for claim in CLAIMS:  # a number a claim ties to an output is checked there
+            if claim.prose_file == f"notebooks/{path.name}":
+                prose = re.sub(claim.prose, " ", prose)
+        prose = re.sub(r"\]\([^)]*\)", "]", re.sub(r"`[^`]*`", "", prose))
+        printed = _outputs_text(path).replace(" ", "")
+        allowed = DEFINED.get(path.stem, {})
+        for number in dict.fromkeys(MEASURED.findall(prose)):
+            if number not in allowed and number.replace(" ", "") not in printed:
+                problems.append(f"notebooks/{path.name}: the markdown says {number}, which no stored output of the "
+                                "lesson prints. Print it, state the printed value, or name it in DEFINED with why")
+    return problems
+
+
+PROFILE_FACTS = {  # README wording -> the profile value it states
+    r"seq (\d+)": lambda p: p.seq_len, r"batch (\d+)": lambda p: p.batch_size,
+    r"grad-accum (\d+)": lambda p: p.grad_accum, r"(\d+) 스텝(?!마다)": lambda p: p.train.max_steps,
+    r"(\d+) 스텝마다 평가": lambda p: p.train.eval_steps, r"평가 레코드 (\d+)개": lambda p: p.train.heldout_records,
+    r"(\d+) 에폭": lambda p: p.train.epochs, r"warmup (\d+)": lambda p: p.train.warmup_steps,
+}
+
+
+def profile_fact_problems(root: Path = ROOT) -> list[str]:
+    """A README line about one profile (a table row, list item or sentence that starts with `` `name` ``) whose steps,
+    held-out records, batch, accumulation, sequence length, epochs or warmup differ from ``profiles.yaml``."""
+    sys.path.insert(0, str(ROOT))
+    from course_utils.profiles import PROFILES_FILE, get_profile, load_profiles
+
+    names = "|".join(load_profiles(PROFILES_FILE))
+    problems = []
+    for number, line in enumerate((root / "README.md").read_text(encoding="utf-8").splitlines(), 1):
+        subject = re.match(rf"^(?:[|-] )?`({names})`", line.strip())
+        if not subject:
+            continue
+        profile = get_profile(subject.group(1))
+        for pattern, value_of in PROFILE_FACTS.items():
+            for found in re.finditer(r"(?<![\d.,])" + pattern, line):
+                value = value_of(profile)
+                if value is None or float(found.group(1)) != float(value):
+                    problems.append(f"README.md line {number}: `{profile.name}` \"{found.group(0)}\", but profiles.yaml "
+                                    f"says {value}")
+    return problems
+
+
+# The same measurement printed by two lessons must read the same (one run, one story).
+AGREEMENTS = (
+    ("07 and 08: the merged model's held-out loss", ("notebooks/07_merging.ipynb", r"병합 모델 (?P<loss>\d\.\d{4})"),
+     ("notebooks/08_deployment.ipynb", r"내보내는 폴더 (?P<loss>\d\.\d{4})")),
+    ("07 and 05: the adapter's held-out loss", ("notebooks/07_merging.ipynb", r"05에서 평가한 어댑터 (?P<loss>\d\.\d{4})"),
+     ("notebooks/05_training.ipynb", r"평가 답변 손실: \d\.\d{3,4} -> (?P<loss>\d\.\d{3,4})")),
+)
+
+
+def agreement_problems(root: Path = ROOT) -> list[str]:
+    problems = []
+    for name, *sides in AGREEMENTS:
+        if not all((root / notebook).exists() for notebook, _ in sides):
+            continue
+        found = [re.search(pattern, _outputs_text(root / notebook)) for notebook, pattern in sides]
+        if not all(found):
+            problems += [f"{notebook}: no stored output matches {pattern!r} ('{name}')"
+                         for (notebook, pattern), f in zip(sides, found, strict=True) if not f]
+            continue
+        values = [f.group("loss") for f in found]
+        coarsest = min(len(v.split(".")[1]) for v in values)  # agree within the rounding of the shorter one
+        if abs(float(values[0]) - float(values[1])) > 0.5 * 10 ** -coarsest + 1e-12:
+            problems.append(f"{name}: {sides[0][0]} prints {values[0]}, {sides[1][0]} prints {values[1]}. "
+                            "Both must come from one run of one commit")
+    return problems
+
+
+def all_problems(root: Path = ROOT) -> list[str]:
+    """Every check of this file: the claims, the lessons' markdown numbers, the README's profile facts, and the
+    measurements two lessons both print."""
+    return claim_problems(root) + markdown_number_problems(root) + profile_fact_problems(root) + agreement_problems(root)
+
+
 def main() -> int:
-    problems = claim_problems()
+    problems = all_problems()
     for p in problems:
         print(f"✗ {p}", file=sys.stderr)
     print(f"claims: {len(CLAIMS)} checked, {len(problems)} problem(s)")

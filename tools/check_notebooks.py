@@ -41,7 +41,7 @@ gemma smollm smollm2 tinyllama phi qwen gpt gpt2 llama instruct koalpaca alpaca 
 cpu gpu cuda avx avx2 avx512 rtx torch pytorch peft transformers trl bitsandbytes accelerate ollama vllm python pip
 attention all-linear cosine linear constant true false none null greedy top-p top-k ok dequantized
 apple silicon google intel record line field max amd nvidia ampere tensorboard jupyterlab lab make powershell bash cmd smoke demo cpu-tuned
-rslora pissa olora loftq held-out dpo orpo sft fact loop runon guess own-loop own-runon own-wrong
+rslora pissa olora loftq held-out dpo orpo sft fact loop runon guess own-loop own-runon own-wrong optim
 """.split())
 
 
@@ -240,9 +240,9 @@ def claims(folder: Path) -> list[str]:
     if folder.resolve() != (ROOT / "notebooks").resolve():
         return []
     sys.path.insert(0, str(Path(__file__).parent))
-    from check_claims import claim_problems
+    from check_claims import all_problems
 
-    return claim_problems(ROOT)
+    return all_problems(ROOT)
 
 
 def check(folder: Path = ROOT / "notebooks", exercises: Path = ROOT / "course_utils" / "exercises") -> list[str]:
