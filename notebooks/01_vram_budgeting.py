@@ -33,7 +33,7 @@ if "google.colab" in sys.modules:
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 01. VRAM 예산 — 8 GB에 무엇이 들어가나
 #
-# 이 노트북을 마치면 어떤 모델을 어떤 방법(full / LoRA / QLoRA)으로 8 GB 카드에서 학습할 수 있는지 스스로 계산해 판단할 수
+# 이 노트북을 마치면 어떤 모델을 어떤 방법(전체 파인튜닝 / LoRA / QLoRA)으로 8 GB 카드에서 학습할 수 있는지 스스로 계산해 판단할 수
 # 있습니다.
 #
 # 파인튜닝(fine-tuning) 중 GPU 메모리를 채우는 항목을 하나씩 계산하고, 그 추정이 맞는지 이 컴퓨터에서 직접 측정합니다.

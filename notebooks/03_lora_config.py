@@ -97,7 +97,7 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
         print(f"{key:<16}{total:>15,}{targets:>12}" + "".join(f"{c:>12,}" for c in counts))
 
 # %% [markdown]
-# r를 두 배로 하면 학습 값도 정확히 두 배입니다. 어텐션만 쓰면 Phi-2(2.7B)도 r=8에서 학습 값이 0.2 % 정도입니다.
+# r를 두 배로 하면 학습 값도 정확히 두 배입니다. 어텐션만 쓰면 Phi-2(2.7B)도 r=8에서 학습 값이 전체 파라미터에 비해 아주 작습니다(위 표의 두 수를 나눠 보세요).
 #
 # ## 3. 타깃 모듈 이름 찾기
 #
@@ -194,7 +194,8 @@ print(f"본문 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {
 # ## 연습 문제
 #
 # `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/03_solutions.ipynb`에 있습니다.
+# 기초 → 응용 → 도전 순서입니다. 마지막 "코드로 쓰기"는 `answer` 대신 셀에 적힌 함수(03은 `LoraConfig`)를 직접 써서 채우고,
+# 확인 함수가 그 코드를 작은 모델로 실행해 봅니다. 풀이는 `notebooks/solutions/03_solutions.ipynb`에 있습니다.
 
 # %% [markdown]
 # ### 기초
@@ -229,7 +230,7 @@ check_03_challenge(answer)
 
 # %% [markdown]
 # ### 코드로 쓰기
-# 원안의 모델 Phi-2와 같은 구조의 작은 모델(`phi_model()`)에 LoRA를 붙이는 `LoraConfig`를 직접 쓰세요: attention의 선형층
+# 원안의 모델 Phi-2와 같은 구조의 작은 모델(`phi_model()`)에 LoRA를 붙이는 `LoraConfig`를 직접 쓰세요: 어텐션의 선형층
 # 모두에, r=8, α=16, dropout 0.05, 인과 언어 모델(`task_type="CAUSAL_LM"`). 확인 함수가 `get_peft_model`로 붙여 보고 무엇이
 # 틀렸는지 알려 줍니다. 아래 셀이 이 모델의 층 하나를 출력합니다.
 

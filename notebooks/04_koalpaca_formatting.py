@@ -296,7 +296,8 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # ## 연습 문제
 #
 # `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/04_solutions.ipynb`에 있습니다.
+# 기초 → 응용 → 도전 순서입니다. 마지막 "코드로 쓰기"는 `answer` 대신 셀에 적힌 함수(03은 `LoraConfig`)를 직접 써서 채우고,
+# 확인 함수가 그 코드를 작은 모델로 실행해 봅니다. 풀이는 `notebooks/solutions/04_solutions.ipynb`에 있습니다.
 
 # %% [markdown]
 # ### 기초
@@ -332,10 +333,10 @@ check_04_challenge(answer, tokenizer)
 
 # %% [markdown]
 # ### 코드로 쓰기
-# 2절의 마스킹 함수가 만든 예제들은 길이가 제각각입니다. 한 배치로 묶는 함수 `collate(features)`를 직접 쓰세요.
-# `features`는 `input_ids`, `attention_mask`, `labels` 리스트를 가진 dict의 리스트입니다. 가장 긴 예제의 길이로 **오른쪽을**
-# 채웁니다: `input_ids`는 `tokenizer.pad_token_id`, `attention_mask`는 0, `labels`는 -100. 세 키의 `torch.long` 텐서를
-# dict로 돌려줍니다. 확인 함수가 길이가 다른 예제 세 개로 실행해 자리마다 비교합니다 (`DataCollatorForSeq2Seq`가 하는 일입니다).
+# 6절의 `tokenize`가 만든 예제들은 길이가 제각각입니다. 한 배치로 묶는 함수 `collate(features)`를 직접 쓰세요.
+# `features`는 `input_ids`, `attention_mask`, `labels` 리스트를 가진 dict의 리스트입니다. 가장 긴 예제의 길이에 맞춰 **오른쪽을**
+# 채우되, 채운 자리는 어텐션에서도 손실에서도 빠져야 합니다(3절 "패딩이 EOS를 지우면 안 된다"를 떠올리세요). 세 키의
+# `torch.long` 텐서(예제 수 × 길이)를 dict로 돌려줍니다. 확인 함수가 길이가 다른 예제 세 개로 실행해 자리마다 비교합니다.
 
 # %%
 from course_utils.exercises.koalpaca_formatting import check_04_code
@@ -348,13 +349,13 @@ check_04_code(collate, tokenizer)
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 심화 (선택): 한 행을 얼마나 채우나 — 배치 1 대 묶기(packing)
 #
-# 처음 배우는 분은 건너뛰어도 됩니다. 강좌의 레시피는 묶지 않습니다(아래 마지막 문장이 이유입니다).
+# 처음 배우는 분은 건너뛰어도 됩니다. 강좌의 레시피는 묶지 않습니다: README의 벤치마크 6에서 같은 에폭 동안 옵티마이저
+# 스텝이 줄어 평가 손실이 나빠졌습니다.
 #
-# 01의 메모리 예산은 가장 긴 행(`seq_len`)에 맞춰 잡지만, 원안 레시피(배치 1 × 누적 16, seq_len 512)에서 forward 한 번은 레코드 하나만
-# 나릅니다. 이 프로필의 학습 레코드를 이 프로필의 토크나이저로 프롬프트 + 답 그대로 세어, 512자리 중 레코드 토큰이 차지하는 몫을
+# 01의 메모리 예산은 배치의 한 행(시퀀스 한 줄)을 가장 긴 길이 `seq_len`에 맞춰 잡지만, 원안 레시피(배치 1 × 누적 16,
+# seq_len 512)에서는 순전파 한 번에 레코드 하나만 들어갑니다. 이 프로필의 학습 레코드를 이 프로필의 토크나이저로 프롬프트 + 답 그대로 세어, 512자리 중 레코드 토큰이 차지하는 몫을
 # 잽니다. 묶기(`train.packing: true`, `course_utils/packing.py`)는 레코드 여러 개를 한 행에 나란히 넣고, 위치를 레코드마다
-# 0부터 다시 세어 서로 보지 못하게 합니다. 그래도 기본값이 묶기가 아닌 이유는 README의 벤치마크 6에 있습니다: 같은 에폭에서
-# 옵티마이저 스텝이 줄어 평가 손실이 나빠졌습니다.
+# 0부터 다시 세어 서로 보지 못하게 합니다.
 
 # %%
 import dataclasses

@@ -40,6 +40,7 @@ if "google.colab" in sys.modules:
 # 남긴 뒤, 학습 전후의 답을 숫자로 비교합니다.
 #
 # ## 학습 목표
+# - `BitsAndBytesConfig` · `from_pretrained` · `prepare_model_for_kbit_training` · `get_peft_model`로 학습할 모델(4비트 기본 모델 + LoRA)을 직접 만든다.
 # - 프로필 레시피([학습률](용어.md#학습률-learning-rate), 배치, [그래디언트 누적](용어.md#그래디언트-누적-gradient-accumulation), [체크포인트](용어.md#체크포인트-checkpoint))로 학습을 실행하고, 중단 후 마지막 체크포인트에서 이어서 한다.
 # - 학습 손실, 평가 손실, 학습률, 그래디언트 노름을 그림과 TensorBoard로 보고, 평가 손실이 가장 낮은 체크포인트를 고른다.
 # - 학습 전후의 평가 답변 손실을 과제 종류별로 잰다.
@@ -61,7 +62,7 @@ profile = setup()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. 레시피
 #
-# 프로필이 정한 학습 설정입니다. 3절의 `TrainingArguments`는 레시피(gpu8gb)의 값을 쓰고, 이 프로필과 다른 값만 바꿉니다. 손실은 답변 토큰에만 걸리고,
+# 프로필이 정한 학습 설정입니다. 3절의 `TrainingArguments`에는 강좌 레시피(gpu8gb)의 값을 그대로 적고, 이 컴퓨터의 프로필이 다른 값을 쓰는 항목만 그 값으로 바꿉니다. 손실은 답변 토큰에만 걸리고,
 # 출력층(lm_head)도 답변 위치에서만 계산합니다 — Gemma의 262k 어휘에서는 이것만으로 계산량이 크게 줄어듭니다.
 # [평가 세트](용어.md#평가-세트-held-out-set)(held-out: 학습에 쓰지 않고 떼어 둔 레코드)의 손실은 `eval_steps`마다 잽니다.
 # [워밍업](용어.md#워밍업-warmup)은 처음 몇 스텝 동안 학습률을 0에서 올리는 것, [코사인 스케줄](용어.md#코사인-스케줄-cosine-schedule)은
@@ -102,8 +103,9 @@ print("이 노트북의 예상 시간:", notebook_time(profile, "05", Path("..")
 #   [nf4](용어.md#nf4-4-bit-normalfloat)로 읽습니다(02). cpu 프로필은 양자화 없이 fp32로 읽습니다.
 # - `AutoModelForCausalLM.from_pretrained`: 허브 id나 폴더에서 가중치를 읽습니다. 이 강좌의 오프라인 모델은 `model_source`가
 #   GGUF에서 풀어 둔 폴더를 알려 줍니다.
-# - `prepare_model_for_kbit_training`: 4비트 기본 모델을 얼리고, 정규화 층을 fp32로 둡니다.
-# - `LoraConfig` + `get_peft_model`: 03에서 만든 설정으로 attention 선형층에 LoRA를 붙입니다. 시작할 때 B = 0이라 출력은 그대로입니다.
+# - `prepare_model_for_kbit_training`: 기본 모델의 모든 가중치를 얼리고, 4비트로 양자화되지 않은 나머지(임베딩, 정규화 층,
+#   출력층)를 fp32로 바꿉니다. TinyLlama처럼 임베딩과 출력층이 따로인 모델에서는 그만큼 메모리가 늘어납니다(01).
+# - `LoraConfig` + `get_peft_model`: 03에서 만든 설정으로 어텐션 선형층에 LoRA를 붙입니다. 시작할 때 B = 0이라 출력은 그대로입니다.
 #
 # 프로필을 바꿔 다른 구조의 모델을 쓰면(예: Phi-2는 출력 투영이 `dense`) `target_modules`를 그 모델의 이름으로 고치세요.
 # 셀의 값이 프로필과 다르면 다음 셀의 `prepare_run`이 무엇이 다른지 알려 주고 멈춥니다.
@@ -155,14 +157,14 @@ print(where("train", "main"), "— 같은 호출이 main 안에 있습니다")
 # train_dataset=...)`를 만들고, `trainer.train()`을 부릅니다. 아래 셀의 숫자는 강좌의 레시피, gpu8gb의 값입니다
 # (`scripts/train.py`의 기본값과 같습니다). 이 컴퓨터의 프로필이 다른 값을 쓰면 `with_profile`이 그 값만 바꾸고, 무엇을 바꿨는지 출력합니다.
 #
-# 이 강좌의 `AnswerOnlyTrainer`(`course_utils/trainer.py`)는 `Trainer`에서 한 가지만 바꿉니다. 손실은 `Trainer`와 같은
-# 답변 토큰의 교차 엔트로피이지만, 출력층(lm_head)을 답변 위치에서만 계산합니다. Gemma의 262k 어휘에서는 이것만으로 계산량이
-# 크게 줄어듭니다. 여러분의 프로젝트에서는 평범한 `Trainer`로 충분합니다: 같은 데이터에서 가중치가 같게 학습되는 것을
-# 테스트가 확인합니다(`tests/test_scripts.py`).
+# 이 강좌의 `AnswerOnlyTrainer`(`course_utils/trainer.py`)는 `Trainer`에서 두 가지를 바꿉니다. 학습 손실은 같은 답변 토큰의
+# 교차 엔트로피이지만 출력층(lm_head)을 답변 위치에서만 계산하고(1절), 평가(`evaluate`)는 평가 세트 전체의 답변 손실을 토큰
+# 단위로 정확히 잽니다. 여러분의 프로젝트에서는 평범한 `Trainer`로 충분합니다: `scripts/train.py`의 `Trainer`가 같은 데이터에서
+# 같은 가중치를 학습한다는 것을 `tests/test_scripts.py`가 확인합니다.
 #
 # 나머지는 강좌의 작은 함수들입니다. `prepare_run`은 출력 폴더 규칙, 시드, 데이터, 학습 전 평가 손실을 맡습니다.
-# `training_callbacks`는 TensorBoard, NaN이면 멈춤, Ctrl-C면 체크포인트를 저장하고 멈춤을 맡습니다. `guarded`는 디스크가 가득 차면
-# 알려 주고, `finish_run`은 가장 좋은 체크포인트를 어댑터로 저장합니다.
+# `training_callbacks`는 TensorBoard 기록, 손실이 NaN이면 멈추기, Ctrl-C(Jupyter에서는 ■ 중단 버튼)를 누르면 체크포인트를
+# 저장하고 멈추기를 맡습니다. `trainer.train()`을 감싸는 `guarded`는 그 Ctrl-C를 받아 두고, 디스크가 가득 차면 무엇을 지울지 알려 주고, `finish_run`은 가장 좋은 체크포인트를 어댑터로 저장합니다.
 #
 # 실제로는 전원이 꺼지거나 노트북을 닫아 학습이 끊깁니다. 여기서는 첫 체크포인트 직후에 일부러 멈춥니다
 # (`stop_after`). 그림은 학습이 진행되는 동안 다시 그려집니다: 학습 손실(배치마다 달라 흐린 점 + [지수 이동 평균(EMA)](용어.md#지수-이동-평균-ema-exponential-moving-average)),
@@ -239,9 +241,10 @@ print("체크포인트:", sorted(p.name for p in (out / "checkpoints").iterdir()
 # ## 4. 마지막 체크포인트에서 이어서 학습
 #
 # 끊긴 학습을 이어 가려면 모델을 새로 만들고(2절의 함수), 같은 `args`로 `Trainer`를 새로 만든 뒤
-# `trainer.train(resume_from_checkpoint=...)`에 체크포인트 폴더를 줍니다. `prepare_run(..., resume=True)`가 가장 최근의
-# **완전한** 체크포인트(어댑터, 옵티마이저, 스케줄러, 상태가 모두 있는 것)를 찾아 줍니다(`True`를 주면 `Trainer`가 가장 최근 것을
-# 직접 찾습니다). 가중치뿐 아니라 옵티마이저, 학습률 스케줄, 데이터 순서도 그 지점부터 계속됩니다. 그림은 체크포인트에 기록된
+# `trainer.train(resume_from_checkpoint=...)`에 체크포인트 폴더를 줍니다. 아래 셀에서는 `prepare_run(..., resume=True)`가
+# 가장 최근의 **완전한** 체크포인트(어댑터, 옵티마이저, 스케줄러, 상태가 모두 있는 것)를 찾아 줍니다. 강좌 함수 없이 쓸 때는
+# `trainer.train(resume_from_checkpoint=True)`라고 쓰면 `Trainer`가 `output_dir`에서 가장 최근 체크포인트를 직접 찾습니다
+# (완전한지는 확인하지 않습니다). 가중치뿐 아니라 옵티마이저, 학습률 스케줄, 데이터 순서도 그 지점부터 계속됩니다. 그림은 체크포인트에 기록된
 # 앞부분부터 이어서 그려집니다.
 #
 # 새 모델을 읽기 전에 멈춘 학습의 모델을 지웁니다(`del`, `free()`: `gc.collect()`와 GPU에서는 `torch.cuda.empty_cache()`).
@@ -382,7 +385,8 @@ print(f"남은 손실이 가장 많이 몰린 종류: {kinds.drop(index='전체'
 # %% [markdown]
 # 읽는 법: 답의 형식이 정해진 과제(분류의 한 단어, 계산의 "… 입니다." 문장)는 어댑터가 형식을 배우면 손실이 크게 줄 수 있습니다.
 # 설명처럼 새 내용을 말해야 하는 긴 답은 기본 모델이 모르는 지식이 필요해서, LoRA가 말투는 바꿔도 손실은 적게 줄어듭니다.
-# 위 두 셀의 숫자가 이번 실행에서 어느 쪽이었는지 알려 줍니다.
+# 저장된 출력(cpu 프로필)도 그랬습니다: 분류의 손실이 88.7 % 줄어 가장 많이 줄었고, 설명은 13.2 %로 가장 적게 줄었으며,
+# 학습 후 남은 손실도 설명에 가장 많이 몰려 있습니다("남은 손실 중 몫 %" 열의 45.1).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9. 답의 품질: 개수로
@@ -429,7 +433,8 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # ## 연습 문제
 #
 # `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/05_solutions.ipynb`에 있습니다.
+# 기초 → 응용 → 도전 순서입니다. 마지막 "코드로 쓰기"는 `answer` 대신 셀에 적힌 함수(03은 `LoraConfig`)를 직접 써서 채우고,
+# 확인 함수가 그 코드를 작은 모델로 실행해 봅니다. 풀이는 `notebooks/solutions/05_solutions.ipynb`에 있습니다.
 
 # %% [markdown]
 # ### 기초
@@ -467,7 +472,7 @@ check_05_challenge(answer, profile, meta, tokenizer)
 # ### 코드로 쓰기
 # 3절처럼 학습이 체크포인트 직후에 끊겼습니다. 같은 설정으로 새로 만든 `trainer`를 받아 가장 최근 체크포인트에서 이어
 # 끝까지 학습하고, `trainer.train(...)`이 돌려준 것을 돌려주는 함수 `resume(trainer)`를 쓰세요. 확인 함수는 작은 모델의
-# 4 스텝 학습을 스텝 2에서 끊고, 여러분의 함수로 이어서 한 결과를 끊기지 않은 학습과 비교합니다: 돈 스텝 수와 가중치.
+# 4 스텝 학습을 스텝 2에서 끊고, 여러분의 함수로 이어서 한 결과를 끊기지 않은 학습과 비교합니다: 이어서 학습한 스텝 수와 마지막 가중치.
 
 # %%
 from course_utils.exercises.training import check_05_code

@@ -62,16 +62,18 @@ if "google.colab" in sys.modules:
 import time
 from pathlib import Path
 
+from course_utils.notebook import setup
+
+t_start = time.perf_counter()
+profile = setup()  # first: it quiets the libraries before peft loads bitsandbytes
+
 from peft import PeftModel
 
 from course_utils.adapter import AdapterMismatchError, check_adapter
 from course_utils.ensure import ensure_adapter
 from course_utils.loading import load_profile_model, load_tokenizer
-from course_utils.notebook import setup
 from course_utils.takehome import where
 
-t_start = time.perf_counter()
-profile = setup()
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
 meta = check_adapter(adapter_dir, profile.model)  # refuses an adapter trained on another base
 base = load_profile_model(profile)  # the base as 05 trained on it (4-bit nf4 on gpu8gb)
@@ -165,7 +167,8 @@ for q, a, g in wrong[:5]:
 # 것(질문과의 chrF)을 찾고, 그 레코드의 답이 이 질문의 정답을 말하는지 같은 채점으로 봅니다. 그리고 모델이 무엇을 생성하든,
 # "정답입니다."와 "경쟁 후보입니다." 중 어느 쪽의 답변 손실이 낮은지(= 어느 쪽을 더 그럴듯하게 보는지) 어댑터를 끄고 켜서 잽니다.
 # 기본 모델이 생성으로는 틀리면서도 정답을 더 그럴듯하게 본다면, 모르는 것이 아니라 답하는 형식이 없었던 것입니다. 학습 뒤에
-# 그 수가 줄었다면, 형식을 배우는 동안 잃은 것도 있다는 뜻입니다. 질문마다의 표는 파일에 있습니다.
+# 그 수가 줄었다면, 형식을 배우는 동안 잃은 것도 있다는 뜻입니다. 저장된 출력(cpu)에서는 16/22에서 12/22로 줄었습니다: 학습이
+# 정답을 더 그럴듯하게 보던 질문 넷을 잃게 했습니다. 질문마다의 표는 파일에 있습니다.
 
 # %%
 from course_utils.data import split_source
@@ -204,7 +207,8 @@ print(f"정답을 첫 경쟁 후보보다 그럴듯하게 보는 질문: 기본 
 # 정답이 하나인 질문(사실, 계산, 분류)에는 탐욕 생성(+반복 패널티)이 맞고, 여러 답이 가능한 글쓰기(제목 짓기, 다르게 말하기)에서
 # 다양한 후보를 원할 때 샘플링을 씁니다. temperature를 높일수록 다양하지만 틀리거나 엉뚱한 답도 늘어납니다.
 #
-# 사람이 보는 화면에서는 토큰이 나오는 대로 보여 줍니다(`TextIteratorStreamer`). 셀의 마지막 줄이 그렇게 답합니다.
+# 채팅 화면처럼 사람이 읽는 곳에서는 답을 토큰이 나오는 대로 보여 줍니다(`TextIteratorStreamer`). 아래 셀의 마지막 줄
+# (`stream_answer`)이 그렇게 출력합니다.
 
 # %%
 from course_utils.inference import answer_with_stats, stream_answer
@@ -239,7 +243,7 @@ kind_table(report)
 # 이해했다기보다 특정 문장에 반응한다는 뜻입니다. "차이"(spread)는 가장 많이 맞힌 표현과 가장 적게 맞힌 표현의 정답률 차이입니다.
 #
 # "판정이 모두 같음"은 일관되게 맞힌 질문과 일관되게 틀린 질문을 함께 셉니다. 원안의 기준 7("프롬프트를 바꿔도 일관된 답")은
-# 일관되게 **맞힌** 질문으로 판단해야 합니다. 표 아래의 줄이 이번 실행의 숫자로 판단합니다. 마지막 세 줄은 반복(퇴화) 답으로
+# 일관되게 **맞힌** 질문으로 판단해야 합니다. 표 아래 두 줄이 이번 실행의 숫자로 기준 7의 충족 여부를 알려 줍니다. 마지막 세 줄은 반복(퇴화) 답으로
 # 판정된 답의 수와, 있으면 그 첫 답입니다.
 
 # %%
@@ -308,7 +312,8 @@ for side in ("base", "adapter"):
 # %% [markdown]
 # 읽는 법: "우연 수준"은 보기를 무작위로 골랐을 때의 정답률입니다. 마지막 두 줄의 확률이 크면(예: 0.05 이상) 그 점수는 찍어서도
 # 흔히 나오는 점수라, 모델이 문항을 풀었다고 말할 수 없습니다. 어댑터가 답의 형식과 말투를 배웠다고 해서
-# 독해나 상식 추론이 는다는 보장은 없습니다: 위의 "차이 (문항)" 열이 이번 실행에서 어느 쪽이었는지 보여 줍니다.
+# 독해나 상식 추론이 는다는 보장은 없습니다. 저장된 출력(cpu)에서도 늘지 않았습니다: 기본 모델 58/120, 어댑터 57/120이고,
+# 찍어서 그만큼 이상 맞힐 확률이 0.173과 0.225라 어느 쪽도 문항을 풀었다고 말할 수 없습니다.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. 생성 설정을 재서 고르고, 직접 바꿔 보기
@@ -375,9 +380,10 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # 평가 세트의 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
 #
 # ### 코드로 쓰기
-# 기본 모델 폴더와 어댑터 폴더를 받아, 어댑터를 얹은 답할 준비가 된 모델을 돌려주는 함수 `load(base_dir, adapter_dir)`를
-# 쓰세요 (1절에서 쓴 두 호출입니다). 확인 함수는 작은 모델과 학습한 것처럼 값이 있는 어댑터를 저장한 뒤 여러분의 함수로
-# 읽고, 로짓을 기본 모델 · 저장된 어댑터와 비교합니다. 답이 코드인 문제입니다(확인 함수가 실행해 봅니다).
+# 기본 모델 폴더와 어댑터 폴더를 받아, 어댑터를 얹어 바로 답할 수 있는 모델을 돌려주는 함수 `load(base_dir, adapter_dir)`를
+# 쓰세요. 기본 모델은 폴더에서 `AutoModelForCausalLM.from_pretrained`로(05의 2절), 어댑터는 1절의 `PeftModel.from_pretrained`로
+# 읽습니다. 확인 함수는 작은 기본 모델과 B가 0이 아닌(학습한 것 같은) 어댑터를 저장한 뒤 여러분의 함수로 읽고, 로짓을 기본
+# 모델 · 저장된 어댑터와 비교합니다. 이 문제는 `answer` 대신 함수를 써서 채우고, 확인 함수가 그 코드를 실행해 봅니다.
 
 # %%
 from course_utils.exercises.inference import check_06_basic

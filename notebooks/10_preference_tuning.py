@@ -157,7 +157,9 @@ free()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. DPO (TRL `DPOTrainer`)
 #
-# `DPOConfig`는 `TrainingArguments`에 DPO의 설정을 더한 것입니다. `beta`는 policy가 참조에서 얼마나 멀어져도 되는지(작을수록
+# `DPOConfig`는 `TrainingArguments`에 DPO의 설정을 더한 것입니다. `TrainingArguments`와 달리 TRL의 `DPOConfig`는
+# `bf16=True`가 기본값이라, 셀이 `fp16` · `bf16` · `use_cpu`를 직접 정합니다. 그대로 두면 GPU가 없거나 bf16을 못 쓰는
+# 카드(RTX 20xx 등)에서 설정이 만들어지지 않습니다. `beta`는 policy가 참조에서 얼마나 멀어져도 되는지(작을수록
 # 멀리), `max_length`는 질문 + 답의 토큰 수입니다. 옵티마이저와 그래디언트 체크포인팅은 05의 레시피와 같고, 한 스텝의 쌍 수도
 # 05의 배치 × 누적과 같지만 forward 한 번에는 쌍 하나만 넣습니다(쌍 하나가 시퀀스 둘이고, TRL의 ORPO는 모든 위치의 로짓을 어휘
 # 전체로 계산하므로: 벤치마크 7).
@@ -354,7 +356,8 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # ## 연습 문제
 #
 # `answer`를 채우고 셀을 실행하면 확인 함수가 정답인지, 아니라면 왜인지 알려 줍니다 (답은 알려 주지 않습니다).
-# 기초 → 응용 → 도전 순서이고, 마지막 "코드로 쓰기"는 답이 코드입니다(확인 함수가 실행해 봅니다). 풀이는 `notebooks/solutions/10_solutions.ipynb`에 있습니다.
+# 기초 → 응용 → 도전 순서입니다. 마지막 "코드로 쓰기"는 `answer` 대신 셀에 적힌 함수(03은 `LoraConfig`)를 직접 써서 채우고,
+# 확인 함수가 그 코드를 작은 모델로 실행해 봅니다. 풀이는 `notebooks/solutions/10_solutions.ipynb`에 있습니다.
 
 # %% [markdown]
 # ### 기초
@@ -389,9 +392,10 @@ check_10_challenge(answer, len(scored))
 
 # %% [markdown]
 # ### 코드로 쓰기
-# gpu8gb 프로필의 DPO 레시피를 `DPOConfig`로 쓰는 함수 `make_config(output_dir)`를 쓰세요: beta 0.1, 학습률 5e-5,
-# `max_length` 512, forward 한 번에 쌍 1개, 옵티마이저 스텝당 쌍 16개(그래디언트 누적), 100 스텝. GPU가 없는 컴퓨터에서도
-# 만들어져야 합니다. 확인 함수가 값을 비교하고, 그 설정으로 작은 모델에서 DPO를 한 스텝 돌려 첫 손실을 보여 줍니다.
+# gpu8gb 프로필의 DPO 레시피를 담은 `DPOConfig`를 돌려주는 함수 `make_config(output_dir)`를 쓰세요: beta 0.1, 학습률 5e-5,
+# `max_length` 512, 순전파 한 번에 쌍 1개, 옵티마이저 스텝당 쌍 16개(그래디언트 누적), 100 스텝. 정밀도는 4절 셀처럼 정하세요:
+# GPU에서는 gpu8gb의 fp16, GPU가 없으면 CPU(`use_cpu`). 확인 함수가 값을 비교하고, 그 설정으로 작은 모델에서 DPO를 한 스텝
+# 돌려 첫 손실을 보여 줍니다.
 
 # %%
 from course_utils.exercises.preference import check_10_code
