@@ -67,6 +67,7 @@ from course_utils.notebook import setup
 t_start = time.perf_counter()
 profile = setup()  # first: it quiets the libraries before peft loads bitsandbytes
 
+# %%
 from peft import PeftModel
 
 from course_utils.adapter import AdapterMismatchError, check_adapter
