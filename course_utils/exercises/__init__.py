@@ -121,6 +121,19 @@ def saved_base_and_adapter(folder):
     return base_dir, adapter_dir
 
 
+def adapter_on_base(folder):
+    """``saved_base_and_adapter`` read back the reference way: (base_dir, adapter_dir, the base's logits, the
+    ``PeftModel`` of base + adapter, its logits). What checks 06 and 07 compare the learner's model with."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base_dir, adapter_dir = saved_base_and_adapter(folder)
+    base = AutoModelForCausalLM.from_pretrained(base_dir)
+    base_logits = logits_of(base)
+    model = PeftModel.from_pretrained(base, adapter_dir)
+    return base_dir, adapter_dir, base_logits, model, logits_of(model)
+
+
 def quiet_progress(check):
     """Run ``check()`` with transformers' progress bars and Python warnings off, then put back what the notebook
     had: the bars' setting, transformers' log level and the random states of random, numpy and torch (the checks'

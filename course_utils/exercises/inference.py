@@ -63,16 +63,11 @@ def _check_load(load) -> Verdict:
     import tempfile
 
     import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    from . import code_error, logits_of, not_yet, run_learner_code, same_model, saved_base_and_adapter
+    from . import adapter_on_base, code_error, logits_of, not_yet, run_learner_code, same_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        base_dir, adapter_dir = saved_base_and_adapter(tmp)
-        base = AutoModelForCausalLM.from_pretrained(base_dir)
-        base_logits = logits_of(base)
-        truth = logits_of(PeftModel.from_pretrained(base, adapter_dir))
+        base_dir, adapter_dir, base_logits, _, truth = adapter_on_base(tmp)
         model, error = run_learner_code(load, str(base_dir), str(adapter_dir))
         if error is not None:
             return code_error(error)

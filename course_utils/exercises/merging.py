@@ -63,18 +63,13 @@ def _check_merge(merge_and_save) -> Verdict:
     import tempfile
     from pathlib import Path
 
-    from peft import PeftModel
     from safetensors import safe_open
     from transformers import AutoModelForCausalLM
 
-    from . import code_error, logits_of, not_yet, run_learner_code, same_model, saved_base_and_adapter
+    from . import adapter_on_base, code_error, logits_of, not_yet, run_learner_code, same_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        base_dir, adapter_dir = saved_base_and_adapter(tmp)
-        base = AutoModelForCausalLM.from_pretrained(base_dir)
-        base_logits = logits_of(base)
-        model = PeftModel.from_pretrained(base, adapter_dir)
-        truth = logits_of(model)
+        _, _, base_logits, model, truth = adapter_on_base(tmp)
         out_dir = Path(tmp) / "merged"
         _, error = run_learner_code(merge_and_save, model, str(out_dir))
         if error is not None:
