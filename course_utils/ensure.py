@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .adapter import ADAPTER_METADATA
 from .merge import MERGED_METADATA, merge_adapter
+from .runs import last_complete_checkpoint
 from .train import train
 
 
@@ -19,7 +20,10 @@ def ensure_adapter(profile, output_dir, progress=print) -> Path:
         return adapter
     progress(f"{adapter}에 어댑터가 없습니다: {profile.name} 프로필의 어댑터를 지금 학습합니다 "
              f"(05 노트북, python -m course_utils.train --profile {profile.name} --output {output_dir}와 같음)")
-    train(profile, output_dir, resume=True, progress=progress)  # continues an interrupted run that left checkpoints
+    # an interrupted run that left a complete checkpoint is continued; otherwise a fresh run, and what an earlier
+    # one left there (an unfinished checkpoint folder) is moved to <output>.previous-<time>, not deleted
+    resume = last_complete_checkpoint(Path(output_dir) / "checkpoints") is not None
+    train(profile, output_dir, resume=resume, if_exists="overwrite", progress=progress)
     return adapter
 
 

@@ -110,18 +110,23 @@ def _open_and_run(page, base: str, token: str, name: str, only: list[str]) -> No
         return w && w.context && w.context.path === name && w.sessionContext && w.sessionContext.session
                && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle';
     }""", arg=name, timeout=90_000)
-    ran = page.evaluate("""async (only) => {
-        const app = window.jupyterapp, notebook = app.shell.currentWidget.content, ran = [];
+    ran, errors = page.evaluate("""async (only) => {
+        const app = window.jupyterapp, notebook = app.shell.currentWidget.content, ran = [], errors = [];
         for (let i = 0; i < notebook.widgets.length; i++) {
             const cell = notebook.widgets[i], source = cell.model.sharedModel.getSource();
             if (cell.model.type !== 'code' || !only.some((text) => source.includes(text))) continue;
             notebook.activeCellIndex = i;
             notebook.deselectAll();
             ran.push(i);
-            await app.commands.execute('notebook:run-cell');
+            await app.commands.execute('notebook:run-cell');  // resolves when the cell has run
+            for (const out of cell.model.outputs.toJSON()) {
+                if (out.output_type === 'error') errors.push(`cell ${i}: ${out.ename}: ${out.evalue}`);
+            }
+            if (errors.length) break;  // later cells would only fail on names this one did not define
         }
-        return ran;
+        return [ran, errors];
     }""", only)
+    assert not errors, f"{name}: {errors}"
     assert len(ran) == len(only), f"cells of {name} holding {only}: {ran}"
 
 

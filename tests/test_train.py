@@ -294,3 +294,31 @@ def test_a_run_resumed_in_its_second_epoch_trains_on_the_uninterrupted_order(tmp
     a, b = (load_file(r.adapter_dir.parent / "checkpoints" / "checkpoint-7" / "adapter_model.safetensors")
             for r in (whole, resumed))
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+
+
+def test_ensure_adapter_trains_in_a_new_folder_and_moves_an_unfinished_run_aside(tmp_path):
+    """06 and 07 call ensure_adapter when 05 has not run (JupyterLab's copy of 06 has no outputs/): it must train,
+    not ask for a checkpoint to resume, and keep what an interrupted run left."""
+    from course_utils.ensure import ensure_adapter
+
+    fresh = ensure_adapter(fast_smoke(), tmp_path / "fresh", progress=lambda m: None)
+    assert json.loads((fresh / "course_adapter.json").read_text())["global_step"] == fast_smoke().train.max_steps
+
+    unfinished = tmp_path / "unfinished"
+    (unfinished / "checkpoints" / "checkpoint-1").mkdir(parents=True)  # no weights: not a complete checkpoint
+    messages = []
+    adapter = ensure_adapter(fast_smoke(), unfinished, progress=messages.append)
+    assert (adapter / "course_adapter.json").exists()
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("unfinished.previous-")]
+    assert len(kept) == 1 and (kept[0] / "checkpoints" / "checkpoint-1").is_dir()
+    assert any("옮겼습니다" in m for m in messages)
+
+
+def test_ensure_adapter_continues_an_interrupted_run_from_its_checkpoint(smoke, tmp_path):
+    from course_utils.ensure import ensure_adapter
+
+    train(smoke, tmp_path, stop_after=smoke.train.save_steps, progress=lambda m: None)
+    messages = []
+    adapter = ensure_adapter(smoke, tmp_path, progress=messages.append)
+    assert json.loads((adapter / "course_adapter.json").read_text())["global_step"] == smoke.train.max_steps
+    assert any(f"checkpoint-{smoke.train.save_steps}에서 이어 갑니다" in m for m in messages)
