@@ -88,7 +88,7 @@ def main(argv=None) -> dict:
     quiet_libraries()
     profile = get_profile(args.profile, args.profiles)
     tokenizer = load_tokenizer(profile.model)
-    train_set, heldout, report = prepare_data(profile, tokenizer)
+    train_set, _, heldout, report = prepare_data(profile, tokenizer)  # test: reported
     runs = [plain_loop(profile, train_set, heldout, tokenizer, args.plain_seconds, args.plain_lr),
             course_recipe(profile)]
     print(f"{profile.model}, {report.kept} training records, {len(heldout)} held-out records")

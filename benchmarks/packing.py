@@ -36,7 +36,7 @@ def run_side(profile, folder: Path) -> dict:
     from course_utils.prompts import prepare_data
     from course_utils.train import train
 
-    train_set, _, _ = prepare_data(profile, load_tokenizer(profile.model))
+    train_set, _, _, _ = prepare_data(profile, load_tokenizer(profile.model))
     answer = sum(sum(label != -100 for label in e["labels"][1:]) for e in train_set)
     slots = usage(train_set, profile.seq_len)  # unpacked: a row per record, padded to seq_len
     result = train(profile, folder, if_exists="replace", progress=lambda message: None)

@@ -50,7 +50,7 @@ def adapter_metadata(profile, tokenizer, **results) -> dict:
         # the held-out records the adapter was scored on (``heldout_of``): the source actually read (after an offline
         # fallback), and the split's settings
         "heldout": {"source": results.get("data_source", profile.data.source), "records": t.heldout_records,
-                    "seed": t.seed, "on_invalid": profile.data.on_invalid},
+                    "seed": t.seed, "on_invalid": profile.data.on_invalid, "split": "test"},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
                      "python": platform.python_version()},
         **results,
@@ -100,13 +100,13 @@ def check_adapter(adapter_dir, model_key: str) -> dict:
 
 
 def heldout_of(meta: dict, tokenizer) -> tuple[list[dict], list[dict]]:
-    """(held-out records, encoded examples) an adapter was scored on in training, from its ``course_adapter.json``:
+    """(test records, encoded examples) an adapter was scored on in training, from its ``course_adapter.json``:
     merged and exported models are measured on the very same records."""
     from .data import split_source
     from .prompts import encode
 
     h = meta["heldout"]
-    _, held, _ = split_source(h["source"], h["records"], h["seed"], h["on_invalid"])
+    _, _, held, _ = split_source(h["source"], h["records"], h["seed"], h["on_invalid"])
     return held, [encode(r, tokenizer, meta["max_length"], meta["template"]) for r in held]
 
 

@@ -29,7 +29,8 @@ BUNDLED_TRAIN = DATA_DIR / "ko_instructions_train.jsonl"
 BUNDLED_HELDOUT = DATA_DIR / "ko_instructions_heldout.jsonl"
 PROBES = DATA_DIR / "probes.jsonl"
 HUB_KOALPACA = "beomi/KoAlpaca-v1.1a"
-KNOWN_KEYS = ("instruction", "input", "output", "url", "kind")  # url: KoAlpaca v1.1's link (ignored); kind: ours
+KNOWN_KEYS = ("instruction", "input", "output", "url", "kind", "split")  # url: KoAlpaca v1.1's link (ignored)
+SPLITS = ("train", "dev", "test")  # dev: every choice is made on it; test: only reported, never chosen on
 ON_LONG = ("drop", "truncate")  # what to do with a record longer than seq_len
 ON_INVALID = ("skip", "error")  # what to do with a record-level problem
 SHOWN_OFFENDERS = 5  # offenders listed per reason in a report
@@ -91,15 +92,15 @@ def reason_label(reason: str) -> str:
 
 def _record(raw, where: str) -> dict:
     if not isinstance(raw, dict):
-        raise DataError(f"{where}: expected a JSON object with 'instruction' and 'output', got {type(raw).__name__}")
+        raise DataError(f"{where}: 'instruction'과 'output'이 있는 JSON 객체여야 하는데 {type(raw).__name__}입니다")
     if "instruction" not in raw or "output" not in raw:
         keys = ", ".join(sorted(raw)) or "none"
-        raise DataError(f"{where}: unknown format (keys: {keys}). Expected Alpaca/KoAlpaca keys "
-                        f"'instruction', 'output' and optionally 'input' (v1.0) or 'url' (v1.1)")
+        raise DataError(f"{where}: 알 수 없는 형식입니다 (키: {keys}). Alpaca/KoAlpaca 레코드에는 'instruction', 'output'이 "
+                        f"있고, 'input'(v1.0)이나 'url'(v1.1)이 있을 수 있습니다 (unknown format)")
     unknown = sorted(set(raw) - set(KNOWN_KEYS))
     if unknown:
-        raise DataError(f"{where}: unknown key(s) {unknown}. Alpaca/KoAlpaca records have only "
-                        f"{', '.join(KNOWN_KEYS)}; rename or remove those keys in the file")
+        raise DataError(f"{where}: 알 수 없는 키 {unknown}. Alpaca/KoAlpaca 레코드의 키는 {', '.join(KNOWN_KEYS)}뿐입니다. "
+                        "파일에서 그 키의 이름을 바꾸거나 지우세요 (unknown key)")
     rec = {}
     for key in ("instruction", "input", "output"):
         value = raw.get(key, "")
@@ -116,6 +117,11 @@ def _record(raw, where: str) -> dict:
                               f"있어야 합니다; 이 레코드를 지우세요 (empty field)", "empty field")
     if isinstance(raw.get("kind"), str):  # the bundled set's kind of task (notebook 05's per-kind table)
         rec["kind"] = raw["kind"]
+    if "split" in raw:  # the bundled held-out file: which split a record is in
+        if raw["split"] not in SPLITS:
+            raise DataError(f"{where}, field 'split': {raw['split']!r}는 쓸 수 없습니다. {', '.join(SPLITS)} 중 "
+                            "하나로 쓰세요")
+        rec["split"] = raw["split"]
     return rec
 
 
@@ -157,17 +163,17 @@ def read_records(path: str | Path, on_invalid: str = "error", report: DataReport
     path = Path(path)
     shown = name or str(path)
     if not path.exists():
-        raise DataError(f"{path}: file not found. Check data.source in the profile (a path, 'bundled' or a hub id)")
+        raise DataError(f"{path}: 파일이 없습니다. 프로필의 data.source를 확인하세요 (경로, 'bundled' 또는 허브 id)")
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise DataError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}. "
-                            f"Fix the file there (a .json file must be one JSON array)") from None
+            raise DataError(f"{path}: {err.lineno}번째 줄 {err.colno}번째 글자의 JSON이 잘못되었습니다 ({err.msg}). 그곳을 "
+                            "고치세요 (.json 파일은 JSON 배열 하나여야 합니다; invalid JSON)") from None
         if not isinstance(data, list):
-            raise DataError(f"{path}: expected a JSON array of records (KoAlpaca v1.0 style), got "
-                            f"{type(data).__name__}. For one record per line use a .jsonl file")
+            raise DataError(f"{path}: 레코드의 JSON 배열(KoAlpaca v1.0 형식)이어야 하는데 {type(data).__name__}입니다. "
+                            "한 줄에 레코드 하나라면 .jsonl 파일로 저장하세요")
         return normalize(data, lambda i: f"{shown}, record {i}", on_invalid, report)
     if path.suffix == ".jsonl":
         raws, lines = [], []
@@ -177,15 +183,17 @@ def read_records(path: str | Path, on_invalid: str = "error", report: DataReport
             try:
                 raw = json.loads(line)
             except json.JSONDecodeError as err:
-                hint = " (this looks like a JSON array: save it as .json)" if line.lstrip().startswith("[") else ""
-                raise DataError(f"{path}, line {n}: invalid JSON: {err.msg}{hint}. Fix or remove that line") from None
+                hint = " (JSON 배열로 보입니다: .json으로 저장하세요)" if line.lstrip().startswith("[") else ""
+                raise DataError(f"{path}, line {n}: JSON이 잘못되었습니다 ({err.msg}; invalid JSON){hint}. 그 줄을 고치거나 "
+                                "지우세요") from None
             if isinstance(raw, list):
-                raise DataError(f"{path}, line {n}: a JSON array where a .jsonl file needs one object per line; "
-                                f"save the array as a .json file (KoAlpaca v1.0 style)")
+                raise DataError(f"{path}, line {n}: .jsonl 파일은 한 줄에 객체 하나여야 하는데 JSON 배열이 있습니다. 배열은 "
+                                ".json 파일로 저장하세요 (KoAlpaca v1.0 형식)")
             raws.append(raw)
             lines.append(n)
         return normalize(raws, lambda i: f"{shown}, line {lines[i]}", on_invalid, report)
-    raise DataError(f"{path}: unknown file type {path.suffix!r}; use .json (array) or .jsonl (one record per line)")
+    raise DataError(f"{path}: 알 수 없는 파일 형식 {path.suffix!r}입니다. .json(배열)이나 .jsonl(한 줄에 레코드 하나)을 "
+                    "쓰세요")
 
 
 def hub_offline() -> bool:
@@ -222,7 +230,7 @@ def bundled_file(source: str) -> Path:
     path = DATA_DIR / source[len(BUNDLED_PREFIX):]
     if not path.is_file():
         names = ", ".join(f"{BUNDLED_PREFIX}{p.name}" for p in sorted(DATA_DIR.glob("*.json*")))
-        raise DataError(f"data.source={source!r}: no such file in the course's data folder. Bundled files: {names}")
+        raise DataError(f"data.source={source!r}: 강좌의 데이터 폴더에 그런 파일이 없습니다. 번들 파일: {names}")
     return path
 
 
@@ -236,13 +244,16 @@ def load_source(source: str, on_invalid: str = "error", report: DataReport | Non
         return read_records(source, on_invalid, report)
     if "/" in source:
         return load_hub(source, on_invalid=on_invalid, report=report)
-    raise DataError(f"data.source={source!r}: use 'bundled', 'bundled:<file>', a path to a .json/.jsonl file, or a "
-                    f"hub id like {HUB_KOALPACA!r}")
+    raise DataError(f"data.source={source!r}: 'bundled', 'bundled:<파일>', .json/.jsonl 파일 경로, 또는 {HUB_KOALPACA!r} 같은 "
+                    "허브 id를 쓰세요")
 
 
-def load_heldout() -> list[dict]:
-    """The bundled held-out records (never trained on)."""
-    return read_records(BUNDLED_HELDOUT)
+def load_heldout(split: str) -> list[dict]:
+    """The bundled held-out records of one split (never trained on): ``"dev"``, on which every choice is made (the
+    best checkpoint, the decoding defaults, 09's search), or ``"test"``, which is only reported."""
+    if split not in ("dev", "test"):
+        raise ValueError(f"split={split!r}: the held-out file holds 'dev' and 'test'")
+    return [r for r in read_records(BUNDLED_HELDOUT) if r["split"] == split]
 
 
 def load_probes() -> list[dict]:
@@ -259,38 +270,45 @@ def spread(records: list, n: int) -> list:
 
 
 def split_source(source: str, heldout_records: int, seed: int, on_invalid: str = "skip",
-                 max_records: int | None = None) -> tuple[list[dict], list[dict], DataReport]:
-    """(training records, held-out records, report) for a profile's data section.
+                 max_records: int | None = None) -> tuple[list[dict], list[dict], list[dict], DataReport]:
+    """(training records, dev records, test records, report) for a profile's data section.
 
-    ``bundled``: the bundled training file, and ``heldout_records`` of the bundled held-out file taken evenly across
-    it (``spread``: every kind of task; all 96 when asked for all).
+    Dev is where every choice is made (the checkpoint kept, the decoding defaults, 09's search); test is only
+    reported, so its numbers are not tuned to it. ``heldout_records`` records in each of the two.
+
+    ``bundled``: the bundled training file, and ``heldout_records`` of each split of the bundled held-out file taken
+    evenly across it (``spread``: every kind of task; all 48 when asked for all).
     Any other source (a KoAlpaca file, a hub id): a fixed, seeded split of *that* source, so the held-out loss
-    measures the training on that data rather than the shift to our bundled set. ``heldout_records`` records
-    are held out first; ``max_records`` then caps the training records. A hub source that cannot be reached
-    falls back to the bundled set (``report.note`` says so in one line; ``report.source`` is what was read).
+    measures the training on that data rather than the shift to our bundled set: ``heldout_records`` for test, the
+    next ``heldout_records`` for dev, the rest for training; ``max_records`` then caps the training records. A hub
+    source that cannot be reached falls back to the bundled set (``report.note`` says so in one line;
+    ``report.source`` is what was read).
     """
     report = DataReport(source=source)
     try:
         records = load_source(source, on_invalid, report)
     except HubUnavailableError as err:
-        note = (f"{source} is not reachable ({err.__cause__.__class__.__name__}) and not cached: training on the "
-                f"bundled Korean set instead")
+        note = (f"{source}에 연결할 수 없고({err.__cause__.__class__.__name__}) 캐시에도 없어서 번들 한국어 데이터로 "
+                "학습합니다")
         source, report = "bundled", DataReport(source="bundled", note=note)
         records = load_source(source, on_invalid, report)
     if not records:
-        raise DataError(f"{source}: no usable records ({report.summary()}). Fix the records the report names")
+        raise DataError(f"{source}: 쓸 수 있는 레코드가 없습니다 ({report.summary()}). 보고서가 가리키는 레코드를 고치세요")
     if source == "bundled":
-        train, heldout = records, spread(load_heldout(), heldout_records)
+        train, dev, test = records, spread(load_heldout("dev"), heldout_records), spread(load_heldout("test"),
+                                                                                          heldout_records)
     else:
-        if len(records) <= heldout_records:
-            raise DataError(f"{source}: {len(records)} usable records ({report.summary()}), not enough to hold out "
-                            f"{heldout_records} and train on the rest. Lower train.heldout_records or add records")
+        if len(records) <= 2 * heldout_records:
+            raise DataError(f"{source}: 쓸 수 있는 레코드 {len(records)}개({report.summary()})로는 검증 세트와 시험 세트에 "
+                            f"{heldout_records}개씩 떼고 나머지로 학습할 수 없습니다. train.heldout_records를 줄이거나 "
+                            "레코드를 더하세요")
         order = list(range(len(records)))
         random.Random(seed).shuffle(order)
-        held = set(order[:heldout_records])
-        heldout = [records[i] for i in sorted(held)]
-        train = [r for i, r in enumerate(records) if i not in held]
-        report.where = [w for i, w in enumerate(report.where) if i not in held]
+        tested, checked = set(order[:heldout_records]), set(order[heldout_records:2 * heldout_records])
+        test = [records[i] for i in sorted(tested)]
+        dev = [records[i] for i in sorted(checked)]
+        train = [r for i, r in enumerate(records) if i not in tested | checked]
+        report.where = [w for i, w in enumerate(report.where) if i not in tested | checked]
     if max_records:
         train, report.where = train[:max_records], report.where[:max_records]
-    return train, heldout, report
+    return train, dev, test, report

@@ -144,13 +144,16 @@ def answers_only(model, tokenizer, records, template: str, max_new_tokens: int =
             "degenerate": Count(sum(is_degenerate(r) for r in rows), len(rows))}
 
 
-def heldout_set(profile, tokenizer) -> tuple[list[dict], list[dict]]:
-    """(held-out records, their encoded examples): the same records training evaluated on."""
+def heldout_set(profile, tokenizer, split: str) -> tuple[list[dict], list[dict]]:
+    """(records, their encoded examples) of one held-out split of the profile's data, as training split it:
+    ``"dev"`` for a choice (06's decoding comparison), ``"test"`` for a report (05's and 06's evaluation)."""
     from .data import split_source
     from .prompts import encode
 
     d = profile.data
-    _, held, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid, d.max_records)
+    _, dev, test, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,
+                                   d.max_records)
+    held = {"dev": dev, "test": test}[split]
     return held, [encode(r, tokenizer, profile.seq_len, d.template) for r in held]
 
 
@@ -160,7 +163,7 @@ def report_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict:
     from .inference import DEFAULT_DECODING
     from .prompts import pad_id
 
-    records, examples = heldout_set(profile, tokenizer)
+    records, examples = heldout_set(profile, tokenizer, "test")  # reported only
     probes = load_probes()[: profile.train.probe_questions]
     weights = hashlib.sha256((Path(adapter_dir) / "adapter_model.safetensors").read_bytes()).hexdigest()
     generate, tokens = profile.train.generate_records, profile.train.answer_tokens
@@ -168,7 +171,7 @@ def report_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict:
            "template": profile.data.template, "seq_len": profile.seq_len, "generate": generate, "answer_tokens": tokens}
 
     def run():
-        progress(f"기본 모델과 어댑터를 평가합니다: 양쪽 각각 평가 레코드 {min(generate, len(records))}개의 답과 탐침 질문 "
+        progress(f"기본 모델과 어댑터를 평가합니다: 양쪽 각각 시험 레코드 {min(generate, len(records))}개의 답과 확인 질문 "
                  f"{len(probes)}개를 네 가지 표현으로 (CPU에서 몇 분)...")
         return evaluate(model, tokenizer, records, examples, probes, profile.data.template, pad_id(tokenizer),
                         max_new_tokens=tokens, batch_size=profile.train.eval_batch_size, generate=generate)
@@ -221,8 +224,8 @@ def summary_table(report: dict):
         row = {"chrF": f"{s['chrf']:.1f}", "EOS로 끝남": str(s["eos"]), "반복(퇴화) 답": str(s["degenerate"])}
         if "phrasings" in s:
             c = consistency(s["phrasings"])
-            row = {"평가 손실 (nats/토큰)": f"{s['loss_by_kind']['all'][2]:.3f}", **row,
-                   "탐침 정답": str(s["probes"]), "바꿔 물어도 같은 판정": str(c["agree"]),
+            row = {"시험 세트 손실 (nats/토큰)": f"{s['loss_by_kind']['all'][2]:.3f}", **row,
+                   "확인 질문 정답": str(s["probes"]), "바꿔 물어도 같은 판정": str(c["agree"]),
                    "네 가지 표현 모두 정답": str(c["all_right"]), "네 가지 표현 모두 오답": str(c["all_wrong"])}
         rows[SIDE_NAMES.get(name, name)] = row
     return pd.DataFrame(rows).fillna("")

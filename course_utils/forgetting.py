@@ -124,7 +124,7 @@ def table(results: dict[str, Forgetting], heldout_before: float | None = None, h
 
     rows = []
     if heldout_before is not None:
-        rows.append({"텍스트": "평가 세트의 답 (학습 목표)", "학습 전": round(heldout_before, 4),
+        rows.append({"텍스트": "시험 세트의 답 (학습 목표)", "학습 전": round(heldout_before, 4),
                      "학습 후": round(heldout_after, 4), "변화 (nats/토큰)": round(heldout_after - heldout_before, 4),
                      "변화 %": round(100 * (heldout_after / heldout_before - 1), 1), "나빠진 문단": ""})
     for lang, f in results.items():

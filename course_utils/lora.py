@@ -153,7 +153,7 @@ class TrainableReport:
         return 100.0 * self.trainable / self.total
 
     def __str__(self) -> str:
-        return f"학습하는 값: {self.trainable:,} / 전체: {self.total:,} ({self.percent:.3f} %)"
+        return f"학습 파라미터: {self.trainable:,} / 전체: {self.total:,} ({self.percent:.3f} %)"
 
 
 def trainable_report(model) -> TrainableReport:

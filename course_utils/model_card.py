@@ -73,19 +73,19 @@ def model_card(merged_dir, adapter_dir=None) -> str:
              f"- 학습 데이터: {f['data_license']}", "",
              "## 학습", "",
              f"- 데이터: {f['data_source']}, 학습 레코드 {f['train_records']:,}개",
-             f"- {f['global_step']} 스텝, 어댑터는 평가 손실이 가장 낮은 스텝 {f['best_step']}의 체크포인트",
+             f"- {f['global_step']} 스텝, 어댑터는 검증 세트 손실이 가장 낮은 스텝 {f['best_step']}의 체크포인트",
              f"- 기본 모델의 양자화: {f['quantization']}; 버전: " +
              ", ".join(f"{k} {v}" for k, v in f["versions"].items()), "",
              "## 측정값 (이 실행의 메타데이터에서)", "",
              "| 측정 | 기본 모델 | 학습 후 |", "|---|---|---|",
-             f"| 평가 답변 손실 (nats/토큰, 평가 레코드 {f['heldout_records']}개) | {f['heldout_loss_before']:.4f} | "
+             f"| 시험 세트 답변 손실 (nats/토큰, 시험 레코드 {f['heldout_records']}개) | {f['heldout_loss_before']:.4f} | "
              f"{f['heldout_loss_after']:.4f} (병합 모델 {f['merged_heldout_loss']:.4f}) |"]
     if "adapter" in f:
         b, a = f["base"], f["adapter"]
         lines += [f"| chrF | {b['chrf']:.1f} | {a['chrf']:.1f} |",
                   f"| EOS로 끝난 답 | {b['eos'][0]}/{b['eos'][1]} | {a['eos'][0]}/{a['eos'][1]} |",
-                  f"| 탐침 정답 (엄격한 채점) | {b['probes'][0]}/{b['probes'][1]} | {a['probes'][0]}/{a['probes'][1]} |"]
-    lines += ["", "강좌에서 적은 데이터로 학습한 교육용 모델입니다. 사실 질문에는 틀린 답을 낼 수 있습니다: 위의 탐침 정답 수를 보세요."]
+                  f"| 확인 질문 정답 (엄격한 채점) | {b['probes'][0]}/{b['probes'][1]} | {a['probes'][0]}/{a['probes'][1]} |"]
+    lines += ["", "강좌에서 적은 데이터로 학습한 교육용 모델입니다. 사실 질문에는 틀린 답을 낼 수 있습니다: 위의 확인 질문 정답 수를 보세요."]
     return "\n".join(lines) + "\n"
 
 

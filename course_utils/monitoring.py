@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 def format_log(step: int, max_steps: int, logs: dict, seconds: float) -> str:
     """``스텝 40/220 · 학습 손실 1.269 · 학습률 4.70e-04 · 그래디언트 노름 4.03 · 56.9 s`` from a Trainer log entry."""
     parts = [f"스텝 {step}/{max_steps}"]
-    for key, label, fmt in (("loss", "학습 손실", "{:.4g}"), ("eval_loss", "평가 손실", "{:.4f}"),
+    for key, label, fmt in (("loss", "학습 손실", "{:.4g}"), ("eval_loss", "검증 세트 손실", "{:.4f}"),
                             ("learning_rate", "학습률", "{:.2e}"), ("grad_norm", "그래디언트 노름", "{:.3g}")):
         if key in logs:
             parts.append(f"{label} {fmt.format(float(logs[key]))}")
@@ -135,7 +135,7 @@ def training_figure(log_history: list[dict], max_steps: int | None = None):
         best = min(range(len(held)), key=held.__getitem__)
         ax.plot([steps[best]], [held[best]], "*", ms=14, color="tab:red", label=f"가장 낮은 값: 스텝 {steps[best]}")
         ax.legend(fontsize=8)
-    ax.set_title("held-out 손실 (학습에 쓰지 않은 레코드)")
+    ax.set_title("검증 세트 손실 (체크포인트를 고르는 레코드)")
     ax.set_ylabel("답변 토큰 손실 (nats/토큰)")
     for ax, key, title, unit in ((axes[1, 0], "learning_rate", "학습률 (learning rate)", "학습률"),
                                  (axes[1, 1], "grad_norm", "그래디언트 노름 (gradient norm, 클리핑 전)", "L2 노름")):

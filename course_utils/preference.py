@@ -107,8 +107,8 @@ def training_pairs(profile, model, tokenizer, progress=print) -> list[dict]:
     from .preference_data import kind_counts, load_pairs, own_pairs, split_pairs
 
     d = profile.data
-    records, _, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,
-                                 d.max_records)
+    records, _, _, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,
+                                    d.max_records)
     own = own_pairs(model, tokenizer, spread(records, profile.preference.own_records), d.template,
                     profile.train.answer_tokens, profile.train.eval_batch_size)
     bundled, _ = split_pairs(load_pairs())

@@ -45,7 +45,7 @@ def prepare(dataset: str, num_samples: int | None, output, profile, overwrite: b
     lengths = [encode(r, tokenizer, template=profile.data.template)["length"] for r in records]
     kept, report = validate(records, lengths, profile.seq_len, profile.data.on_long, report)
     if not kept:
-        raise DataError(f"{source}: no usable records ({report.summary()}). Fix the records the report names")
+        raise DataError(f"{source}: 쓸 수 있는 레코드가 없습니다 ({report.summary()}). 보고서가 가리키는 레코드를 고치세요")
     chosen = kept[:num_samples] if num_samples else kept
     moved = move_aside(output) if output.exists() else None
     text = "".join(json.dumps({k: r[k] for k in ("instruction", "input", "output")}, ensure_ascii=False) + "\n"

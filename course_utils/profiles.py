@@ -51,10 +51,10 @@ class TrainSettings:
     warmup_steps: int
     lr_scheduler: str  # transformers scheduler name: cosine, linear, constant_with_warmup
     save_steps: int  # checkpoint every N optimizer steps (a multiple of eval_steps: the best one is kept)
-    eval_steps: int  # held-out loss every N optimizer steps
+    eval_steps: int  # dev loss every N optimizer steps (the checkpoint kept is chosen on it)
     logging_steps: int
-    heldout_records: int  # held-out records used for the before/after loss
-    generate_records: int  # of those, the first N answered by generation in 05/06 (chrF, EOS, loops)
+    heldout_records: int  # records in each of dev (choices) and test (the reported before/after loss)
+    generate_records: int  # of the test records, the N answered by generation in 05/06 (chrF, EOS, loops)
     answer_tokens: int  # new tokens at most in such a generated answer
     eval_batch_size: int
     probe_questions: int  # probe questions asked before/after training
@@ -72,9 +72,9 @@ class TuningSettings:
 
     trials: int  # Optuna trials
     steps: int  # optimizer steps per trial (and per comparison run)
-    eval_steps: int  # held-out loss every N steps of a trial (what the pruner reads)
-    heldout_records: int  # held-out records a trial is scored on (the comparison uses the profile's full set)
-    generate_records: int  # held-out records answered to compare 06's metrics (chrF, EOS, loops)
+    eval_steps: int  # dev loss every N steps of a trial (what the pruner reads)
+    heldout_records: int  # dev records a trial is scored on (the comparison reports on the profile's test set)
+    generate_records: int  # records answered to compare 06's metrics (chrF, EOS, loops): 06 dev, 09 test
 
 
 @dataclass(frozen=True)

@@ -116,31 +116,31 @@ def pad_id(tokenizer) -> int:
 
 
 def prepare_data(profile, tokenizer):
-    """(encoded training examples, encoded held-out examples, data report) for a profile; with ``train.packing`` the
-    training examples are packed rows (``packing.pack``).
+    """(encoded training examples, encoded dev examples, encoded test examples, data report) for a profile; with
+    ``train.packing`` the training examples are packed rows (``packing.pack``).
 
-    Held-out records come from the bundled held-out file, or are split off the profile's own source
+    Dev and test records come from the bundled held-out file, or are split off the profile's own source
     (``data.split_source``); records that cannot be used are skipped and counted in the report.
     """
     from .data import split_source
 
     d = profile.data
-    records, held, report = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,
-                                         d.max_records)
+    records, dev, test, report = split_source(d.source, profile.train.heldout_records, profile.train.seed,
+                                              d.on_invalid, d.max_records)
     # one encoding per record: `length` is counted before truncation, so validation sees the real length
     encoded = [encode(r, tokenizer, profile.seq_len, d.template) for r in records]
     kept, report = validate(records, [e["length"] for e in encoded], profile.seq_len, d.on_long, report)
     if not kept:
-        raise DataError(f"No training records left after validation ({report.summary()}); raise seq_len (now "
-                        f"{profile.seq_len}) or set data.on_long to 'truncate'")
+        raise DataError(f"검증 후 남은 학습 레코드가 없습니다 ({report.summary()}). seq_len(지금 {profile.seq_len})을 "
+                        "늘리거나 data.on_long을 'truncate'로 바꾸세요")
     by_record = {id(r): e for r, e in zip(records, encoded, strict=True)}
     train = [by_record[id(r)] for r in kept]
     if profile.train.packing:  # rows of whole records (the report still counts records)
         from .packing import pack
 
         train = pack(train, profile.seq_len)
-    heldout = [encode(r, tokenizer, profile.seq_len, d.template) for r in held]
-    return train, heldout, report
+    dev_set, test_set = ([encode(r, tokenizer, profile.seq_len, d.template) for r in part] for part in (dev, test))
+    return train, dev_set, test_set, report
 
 
 def validate(records: list[dict], lengths: list[int] | None = None, max_len: int | None = None,

@@ -142,7 +142,7 @@ def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[d
     unmerged = row("nf4 모델 (어댑터 없음)", nf4())
     row("바닥: nf4 모델을 푼 복사본 (어댑터 없음)", dequantize_layers(nf4()), unmerged, "nf4 모델")
     with _rounding_warning_measured():
-        row("(1') 0인 어댑터를 4비트 모델에 병합", attach_lora(nf4(), q.lora).merge_and_unload(), unmerged, "nf4 모델")
+        row("(1') 학습 전 어댑터(B = 0)를 4비트 모델에 병합", attach_lora(nf4(), q.lora).merge_and_unload(), unmerged, "nf4 모델")
     del unmerged
     free()
     model = PeftModel.from_pretrained(nf4(), str(adapter_dir))
@@ -164,6 +164,6 @@ def qlora_merges(profile, adapter_dir, examples: list[dict], pad: int) -> list[d
     del model
     free()
     order = ["바닥: nf4 모델을 푼 복사본 (어댑터 없음)", "nf4 모델 (어댑터 없음)", "바닥: 병합의 반올림 (푼 복사본, 병합 전후)",
-             "nf4 + 어댑터 (병합 안 함)", "(1) 4비트 모델에 병합", "(1') 0인 어댑터를 4비트 모델에 병합",
+             "nf4 + 어댑터 (병합 안 함)", "(1) 4비트 모델에 병합", "(1') 학습 전 어댑터(B = 0)를 4비트 모델에 병합",
              "(2) 원래 기본 모델에 병합", "(3) nf4를 푼 기본 모델에 병합"]
     return [rows[name] for name in order]

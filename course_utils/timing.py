@@ -70,10 +70,10 @@ def expected_records(profile, tokenizer=None) -> tuple[int, str]:
     if tokenizer is not None:
         from .prompts import prepare_data
 
-        train, _, _ = prepare_data(profile, tokenizer)
-        return len(train), "검증 후 레코드를 묶은 학습 행" if profile.train.packing else "검증 후 실제 학습 레코드"
+        train, _, _, _ = prepare_data(profile, tokenizer)
+        return len(train), "검증 후 레코드를 패킹한 학습 행" if profile.train.packing else "검증 후 실제 학습 레코드"
     try:
-        train, _, report = split_source(d.source, t.heldout_records, t.seed, d.on_invalid, d.max_records)
+        train, _, _, report = split_source(d.source, t.heldout_records, t.seed, d.on_invalid, d.max_records)
     except DataError:
         train, report = None, None
     if train is None or (report.source != d.source and d.max_records):  # not readable here (offline hub source)
@@ -83,21 +83,22 @@ def expected_records(profile, tokenizer=None) -> tuple[int, str]:
 
 def training_work(profile, records: int) -> dict:
     """Samples notebook 05 trains and scores: optimizer steps x batch x grad-accum, and the held-out evaluations
-    (one before training, one every ``eval_steps``)."""
+    (the test records before and after training, the dev records every ``eval_steps``)."""
     steps = planned_steps(profile, records)
-    evals = 1 + steps // profile.train.eval_steps
+    evals = 2 + steps // profile.train.eval_steps
     return {"steps": steps, "train_samples": steps * profile.batch_size * profile.grad_accum,
             "eval_samples": evals * profile.train.heldout_records}
 
 
 def tuning_work(profile) -> dict:
     """Samples notebook 09 trains and scores at most (no trial pruned): the trials on ``tuning.heldout_records``
-    records, then three comparison runs of ``tuning.steps`` scored on the full held-out set before and after."""
+    records, then three comparison runs of ``tuning.steps`` on the full dev and test sets (test before and after, dev
+    every ``eval_steps``)."""
     tn = profile.tuning
     per_step = profile.batch_size * profile.grad_accum
     return {"steps": (tn.trials + 3) * tn.steps, "train_samples": (tn.trials + 3) * tn.steps * per_step,
-            "eval_samples": tn.trials * (1 + tn.steps // tn.eval_steps) * tn.heldout_records
-            + 3 * 2 * profile.train.heldout_records}
+            "eval_samples": tn.trials * (2 + tn.steps // tn.eval_steps) * tn.heldout_records
+            + 3 * (2 + tn.steps // profile.train.eval_steps) * profile.train.heldout_records}
 
 
 def work_seconds(work: dict, samples_per_s: float) -> float:
@@ -117,7 +118,7 @@ def measured_throughput(profile, results_dir, kind: str) -> tuple[float, float, 
                 return rate, rate, f"이 GPU에서 잰 처리량 {rate:.2f} 샘플/s ({path.name})"
     if profile.model in SEED_3070:
         low, high = SEED_3070[profile.model]
-        return low, high, f"원안의 RTX 3070 처리량 {low:g}–{high:g} 샘플/s (QLoRA, seq 512, 배치 1 × 16)"
+        return low, high, f"처음 설계의 RTX 3070 처리량 {low:g}–{high:g} 샘플/s (QLoRA, seq 512, 배치 1 × 16)"
     return None
 
 
@@ -157,12 +158,12 @@ def expected_times(profile, results_dir=None, kind: str | None = None, records: 
             continue
         low, high, source = rate
         what = (f"{profile.name}의 {work['steps']:,} 스텝 × 배치 {profile.batch_size} × 누적 {profile.grad_accum} = "
-                f"{work['train_samples']:,} 학습 샘플 + held-out {work['eval_samples']:,}개(학습 샘플의 "
+                f"{work['train_samples']:,} 학습 샘플 + 평가 {work['eval_samples']:,}개(학습 샘플의 "
                 f"{EVAL_SAMPLE_COST:.2g}로 가정)")
         if number == "05":
             what += f"; 레코드 {records:,} ({counted})"
         rows.append({"notebook": number, "seconds": (work_seconds(work, high), work_seconds(work, low)), "how": "추정",
-                     "source": f"{source} 기준. {what}. 학습과 held-out 손실만, 모델 읽기와 답 생성은 빠짐"})
+                     "source": f"{source} 기준. {what}. 학습과 평가 손실만, 모델 읽기와 답 생성은 빠짐"})
     return rows
 
 

@@ -32,15 +32,15 @@ from .runs import check_output_folder, check_writable, guarded, last_complete_ch
 class TrainResult:
     adapter_dir: Path
     global_step: int
-    heldout_loss_before: float  # mean answer-token cross-entropy (nats/token) on the held-out records
-    heldout_loss_after: float
+    heldout_loss_before: float  # mean answer-token cross-entropy (nats/token) on the test records (only reported)
+    heldout_loss_after: float  # the same records, the kept checkpoint (chosen on the dev records)
     train_seconds: float  # wall time of the Trainer's loop, held-out evaluations included
     tokens_per_second: float  # real (non-pad) tokens processed per second of training (evaluation time excluded)
     peak_memory_bytes: int  # CUDA max_memory_allocated of this run, or the process's peak RSS on a CPU
     log_history: list = field(default_factory=list)
     data_report: object = None
     resumed_from: str | None = None
-    best_step: int | None = None  # the checkpoint the adapter came from (lowest held-out loss)
+    best_step: int | None = None  # the checkpoint the adapter came from (lowest loss on the dev records)
     interrupted: bool = False  # stopped by Ctrl-C after saving a checkpoint
     moved_to: str | None = None  # where an earlier run in the same folder was moved (overwrite)
     model: object = field(default=None, repr=False)  # the trained peft model in memory (the best checkpoint)
@@ -65,7 +65,8 @@ class Run:
     model: object
     tokenizer: object
     train_set: list
-    heldout: list
+    dev: list  # the Trainer's eval_dataset: the checkpoint kept is chosen on it
+    test: list  # only reported (loss before and after), never chosen on
     data_report: object
     pad: int
     loss_before: float
@@ -110,7 +111,7 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     earlier = check_earlier_run(output_dir, resume, if_exists)
     set_seed(profile.train.seed)
     tokenizer = load_tokenizer(profile.model)
-    train_set, heldout, report = prepare_data(profile, tokenizer)
+    train_set, dev, test, report = prepare_data(profile, tokenizer)
     if model is not None:
         from .lora import model_mismatch
 
@@ -140,20 +141,21 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     if report.note:
         progress(report.note)
     where = "동봉된 평가 파일" if report.source == "bundled" else f"{report.source}를 시드로 나눈 것"
-    packed = f" ({len(train_set)}행으로 묶음)" if profile.train.packing else ""
-    progress(f"데이터: {report.summary()}; 학습 레코드 {report.kept}개{packed}, 평가 레코드 {len(heldout)}개 ({where})")
+    packed = f" ({len(train_set)}행으로 패킹)" if profile.train.packing else ""
+    progress(f"데이터: {report.summary()}; 학습 레코드 {report.kept}개{packed}, 검증 레코드 {len(dev)}개와 시험 레코드 "
+             f"{len(test)}개 ({where})")
     resume_from = last_complete_checkpoint(output_dir / "checkpoints") if resume else None
     if resume and resume_from is None:
         raise ValueError(f"이어서 할 체크포인트가 {output_dir / 'checkpoints'}에 없습니다(완전한 것이 하나도 없음). "
                          "resume 없이 새로 시작하세요")
-    loss_before = heldout_loss(model, heldout, pad, profile.train.eval_batch_size)  # the adapter is still zero here
+    loss_before = heldout_loss(model, test, pad, profile.train.eval_batch_size)  # the adapter is still zero here
     if resume_from:
-        progress(f"{resume_from.name}에서 이어 갑니다. 기본 모델(어댑터 없음)의 평가 손실: "
+        progress(f"{resume_from.name}에서 이어 갑니다. 기본 모델(어댑터 없음)의 시험 세트 손실: "
                  f"{loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
     else:
-        progress(f"학습 전 평가 손실: {loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
+        progress(f"학습 전 시험 세트 손실: {loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
     return Run(profile=profile, output_dir=output_dir, model=model, tokenizer=tokenizer, train_set=train_set,
-               heldout=heldout, data_report=report, pad=pad, loss_before=loss_before, resume_from=resume_from,
+               dev=dev, test=test, data_report=report, pad=pad, loss_before=loss_before, resume_from=resume_from,
                moved_to=moved_to, ctrl_c=CtrlC())
 
 
@@ -175,12 +177,12 @@ def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult
     step = trainer.state.global_step
     best = trainer.state.best_model_checkpoint
     best_step = int(Path(best).name.split("-")[1]) if best else None
-    evals = {e["step"]: e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e}
-    # the model in memory is the best checkpoint (load_best_model_at_end), whose held-out loss was just measured
-    loss_after = evals[best_step] if best_step in evals else heldout_loss(run.model, run.heldout, run.pad,
-                                                                         run.profile.train.eval_batch_size)
-    which = f"가장 좋은 체크포인트, 스텝 {best_step}" if best_step is not None and best_step != step else f"스텝 {step}"
-    progress(f"{step} 스텝 학습 후 평가 손실 ({which}): {loss_after:.4f} (퍼플렉서티 {math.exp(loss_after):.1f})")
+    # the model in memory is the checkpoint with the lowest dev loss (load_best_model_at_end); its test loss is
+    # measured here, after the choice, and reported
+    loss_after = heldout_loss(run.model, run.test, run.pad, run.profile.train.eval_batch_size)
+    which = (f"검증 세트 손실이 가장 낮은 체크포인트, 스텝 {best_step}" if best_step is not None and best_step != step
+             else f"스텝 {step}")
+    progress(f"{step} 스텝 학습 후 시험 세트 손실 ({which}): {loss_after:.4f} (퍼플렉서티 {math.exp(loss_after):.1f})")
     training = seconds - trainer.eval_seconds
     tokens = trainer.data_collator.tokens
     result = TrainResult(
@@ -231,7 +233,7 @@ def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str 
     run = prepare_run(profile, output_dir, resume, if_exists, progress)
     trainer = AnswerOnlyTrainer(
         model=run.model, args=training_arguments(run.profile, run.checkpoint_dir), train_dataset=run.train_set,
-        eval_dataset=run.heldout, data_collator=TokenCountingCollator(run.pad), pad_id=run.pad,
+        eval_dataset=run.dev, data_collator=TokenCountingCollator(run.pad), pad_id=run.pad,
         callbacks=training_callbacks(run, stop_after, callbacks))
     return finish_run(run, trainer, fit(run, trainer, progress), progress)
 

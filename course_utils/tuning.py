@@ -56,7 +56,7 @@ def _pruning_callback(trial):
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             trial.report(metrics["eval_loss"], state.global_step)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"held-out loss {metrics['eval_loss']:.4f} at step {state.global_step}")
+                raise optuna.TrialPruned(f"스텝 {state.global_step}의 검증 세트 손실 {metrics['eval_loss']:.4f}")
 
     return ReportHeldout()
 
@@ -163,7 +163,7 @@ def compare(profile, best: dict, folder, progress=print) -> dict:
         results[name] = train(p, Path(folder) / name.replace(", ", "-").replace("+", ""), if_exists="replace",
                               progress=lambda message: None)
         results[name].model = None
-        progress(f"{RUN_NAMES[name]}: 평가 손실 {results[name].heldout_loss_before:.4f} -> "
+        progress(f"{RUN_NAMES[name]}: 시험 세트 손실 {results[name].heldout_loss_before:.4f} -> "
                  f"{results[name].heldout_loss_after:.4f}")
     from .files import write_text
 
@@ -216,8 +216,8 @@ def trials_figure(study):
         left.plot(steps, [t.intermediate_values[s] for s in steps], "--" if pruned else "-", marker="o", ms=3,
                   label=f"#{t.number}{' (중단)' if pruned else ''}")
     left.set_xlabel("옵티마이저 스텝 (step)")
-    left.set_ylabel("held-out 답변 손실 (nats/토큰)")
-    left.set_title("시도별 held-out 손실 (점선: 가지치기로 중단된 시도)")
+    left.set_ylabel("검증 세트 답변 손실 (nats/토큰)")
+    left.set_title("시도별 검증 세트 손실 (점선: 가지치기로 중단된 시도)")
     left.legend(fontsize=7, ncol=2)
     for t in study.trials:
         best = min(t.intermediate_values.values())
@@ -230,7 +230,7 @@ def trials_figure(study):
     right.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}"))
     right.xaxis.set_minor_formatter(NullFormatter())
     right.set_xlabel("학습률 (log)")
-    right.set_ylabel("시도의 가장 낮은 held-out 손실 (nats/토큰)")
+    right.set_ylabel("시도의 가장 낮은 검증 세트 손실 (nats/토큰)")
     right.set_title("학습률과 손실 (크기: r, ●: attention, ■: all-linear)")
     fig.tight_layout()
     return fig

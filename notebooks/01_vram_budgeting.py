@@ -41,7 +41,7 @@ if "google.colab" in sys.modules:
 # ## 학습 목표
 # - 가중치(weight) 1개가 dtype별로(fp32/fp16/int8/nf4) 차지하는 바이트를 계산한다.
 # - 가중치 · 그래디언트(gradient) · 옵티마이저 상태(optimizer state) · 활성화(activation) · 로짓(logits)을 구분한다.
-# - 원안의 세 모델(GPT-2, TinyLlama, Phi-2)의 메모리 예산표를 만들고 8 GB에 들어가는지 판단한다.
+# - 처음 설계의 세 모델(GPT-2, TinyLlama, Phi-2)의 메모리 예산표를 만들고 8 GB에 들어가는지 판단한다.
 # - 추정값을 이 컴퓨터에서 잰 값과 비교한다.
 #
 # ## 예상 소요 시간
@@ -99,7 +99,7 @@ for key in ["gemma-3-270m", "smollm2-135m-instruct", "tinyllama-1.1b"]:
 #
 # ## 3. 옵티마이저: AdamW, 8-bit AdamW, paged 8-bit AdamW
 #
-# AdamW는 학습하는 값마다 fp32 상태 2개(8 B)를 둡니다. bitsandbytes 8-bit AdamW는 상태를 1바이트씩(+256값마다 absmax)으로
+# AdamW는 학습 파라미터마다 fp32 상태 2개(8 B)를 둡니다. bitsandbytes 8-bit AdamW는 상태를 1바이트씩(+256값마다 absmax)으로
 # 줄이지만, **값이 4096개보다 적은 텐서는 fp32 상태를 그대로 씁니다**(`min_8bit_size`). "paged"는 값이 10만 개 이상인
 # 텐서만 CPU로 내보낼 수 있게 합니다. LoRA 텐서는 값이 그보다 훨씬 적어서, paged 옵티마이저도 LoRA에서는 아무것도 페이징하지 않습니다.
 
@@ -117,7 +117,7 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2"]:
 # %% [markdown]
 # 그래서 예산표에서는 paged 8-bit AdamW의 상태를 평범한 GPU 메모리로 셉니다.
 #
-# ## 4. 원안의 세 모델의 예산표
+# ## 4. 처음 설계의 세 모델의 예산표
 #
 # 조건: 시퀀스 길이 512, 배치 1, LoRA r=8(어텐션 투영), [그래디언트 체크포인팅](용어.md#그래디언트-체크포인팅-gradient-checkpointing)(gradient checkpointing) 켬.
 # - **full**: Trainer `fp16=True` 혼합 정밀도 — fp32 가중치 + fp32 그래디언트 + AdamW 상태 = 값당 16 B

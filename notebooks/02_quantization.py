@@ -130,7 +130,7 @@ print("nf4 모델의 q_proj 층:", type(model_nf4.model.layers[0].self_attn.q_pr
 
 # %% [markdown]
 # nf4 모델이 fp16 모델보다 클 수도 있습니다. 왜 그런지 모듈 종류별 바이트로 나눠 봅니다: bitsandbytes는 블록 안의 선형층만
-# 4비트로 바꾸고, 토큰 임베딩(과 묶인 출력층)은 `dtype`(여기서는 fp32) 그대로 둡니다. 어휘가 큰 모델은 임베딩이 대부분입니다.
+# 4비트로 바꾸고, 토큰 임베딩(과 가중치를 공유하는 출력층)은 `dtype`(여기서는 fp32) 그대로 둡니다. 어휘가 큰 모델은 임베딩이 대부분입니다.
 
 # %%
 roles = pd.DataFrame({name: {k: round(v / MIB, 1) for k, v in parts.items()} for name, parts in by_role.items()})

@@ -40,7 +40,7 @@ if "google.colab" in sys.modules:
 #
 # ## 학습 목표
 # - W + (α/r)·B·A([LoRA](용어.md#lora-low-rank-adaptation), [α](용어.md#α-lora_alpha))와 파라미터 수 r·(d_in + d_out)를 이해한다.
-# - 원안의 모델별 · 타깃별 · r별 학습 파라미터 수를 구조 숫자만으로 계산한다.
+# - 처음 설계의 모델별 · 타깃별 · r별 학습 파라미터 수를 구조 숫자만으로 계산한다.
 # - 아키텍처마다 다른 타깃 모듈 이름을 찾는다 (GPT-2 `c_attn`, Llama `q/k/v/o_proj`, Phi-2 `dense`).
 # - 새 어댑터가 출력을 바꾸지 않음(B = 0)을 확인하고, 어댑터 파일 크기 예측을 검증한다.
 # - (심화, 선택: 맨 끝 절) LoRA 변형(rsLoRA, DoRA, PiSSA, OLoRA, LoftQ)을 켜는 인자와 초기화가 하는 일, 4비트 모델과 함께 쓸 때의 함정.
@@ -120,7 +120,7 @@ for key in ["gpt2", "tinyllama-1.1b", "phi-2", "gemma-3-270m"]:
 #
 # 프로필의 LoRA 설정(r, α, dropout, 타깃)으로 peft `LoraConfig`를 직접 만들고 `get_peft_model`로 모델에 붙입니다.
 # 여러분의 프로젝트에서도 이 두 줄이 LoRA의 전부입니다. `assert` 줄은 강좌의 학습 명령이 만드는 설정과 같은지 확인합니다.
-# `print_trainable_parameters()`는 peft가 영어로 찍는 한 줄입니다: "trainable params"는 학습하는 값의 수, "all params"는
+# `print_trainable_parameters()`는 peft가 영어로 찍는 한 줄입니다: "trainable params"는 학습 파라미터의 수, "all params"는
 # 전체 값의 수, "trainable%"는 그 비율입니다. 그 아래 줄은 강좌의 `trainable_report`가 센 같은 숫자입니다.
 
 # %%
@@ -230,7 +230,7 @@ check_03_challenge(answer)
 
 # %% [markdown]
 # ### 코드로 쓰기
-# 원안의 모델 Phi-2와 같은 구조의 작은 모델(`phi_model()`)에 LoRA를 붙이는 `LoraConfig`를 직접 쓰세요: 어텐션의 선형층
+# 처음 설계의 모델 Phi-2와 같은 구조의 작은 모델(`phi_model()`)에 LoRA를 붙이는 `LoraConfig`를 직접 쓰세요: 어텐션의 선형층
 # 모두에, r=8, α=16, dropout 0.05, 인과 언어 모델(`task_type="CAUSAL_LM"`). 확인 함수가 `get_peft_model`로 붙여 보고 무엇이
 # 틀렸는지 알려 줍니다. 아래 셀이 이 모델의 층 하나를 출력합니다.
 

@@ -44,7 +44,7 @@ if "google.colab" in sys.modules:
 # - 답변 끝의 [EOS](용어.md#eos-end-of-sequence), 프롬프트 마스킹(-100), 패딩이 EOS를 지우지 않는 이유를 확인한다.
 # - 학습 손실이 [답변 손실](용어.md#답변-손실-answer-loss)인 이유와, 토크나이저별 길이 분포와 잘리는 비율, 한국어 한 문장의 토큰 수를 잰다.
 # - 마스킹 함수와 콜레이터를 직접 써서 `scripts/train.py`의 토큰화와 같은 결과를 얻는다.
-# - (심화, 선택: 맨 끝 절) 레코드 여러 개를 한 행에 묶으면(packing) 한 행이 얼마나 채워지는지 잰다.
+# - (심화, 선택: 맨 끝 절) 레코드 여러 개를 한 행에 넣으면(패킹, packing) 한 행이 얼마나 채워지는지 잰다.
 #
 # ## 예상 소요 시간
 # 00_setup_check가 이 컴퓨터와 프로필의 노트북별 예상 시간을 보여 줍니다(README의 표에도 있습니다). 마지막 셀이 실제 실행 시간을 출력합니다.
@@ -74,8 +74,8 @@ from pathlib import Path
 
 from course_utils.data import load_heldout, load_source, read_records
 
-train_records, heldout_records = load_source("bundled"), load_heldout()
-print(f"번들 데이터: 학습 {len(train_records)}건, 평가(held-out) {len(heldout_records)}건")
+train_records, dev_records, test_records = load_source("bundled"), load_heldout("dev"), load_heldout("test")
+print(f"번들 데이터: 학습 {len(train_records)}건, 검증 세트 {len(dev_records)}건, 시험 세트 {len(test_records)}건")
 demo = Path("outputs") / "04_formats"
 demo.mkdir(parents=True, exist_ok=True)
 alpaca = [{k: r[k] for k in ("instruction", "input", "output")} for r in train_records]  # the v1.0 keys only
@@ -286,7 +286,8 @@ print(where("train", "prompt_of", "tokenize"))
 # ## 정리
 
 # %%
-print(f"학습 {len(train_records)}건 / 평가 {len(heldout_records)}건, 검증 후 남은 레코드 {report.kept}건")
+print(f"학습 {len(train_records)}건 / 검증 세트 {len(dev_records)}건 / 시험 세트 {len(test_records)}건, 길이와 형식을 확인한 뒤 "
+      f"남은 학습 레코드 {report.kept}건")
 print(f"예시 레코드: 프롬프트 {example['n_prompt']} 토큰 마스킹, 답변 {example['n_answer']} 토큰 학습 (EOS 포함)")
 print(f"한국어 문장 토큰 수: SmolLM2가 Gemma의 {ratio:.2f}배")
 
@@ -333,7 +334,7 @@ check_04_challenge(answer, tokenizer)
 
 # %% [markdown]
 # ### 코드로 쓰기
-# 6절의 `tokenize`가 만든 예제들은 길이가 제각각입니다. 한 배치로 묶는 함수 `collate(features)`를 직접 쓰세요.
+# 6절의 `tokenize`가 만든 예제들은 길이가 제각각입니다. 한 배치로 모으는 함수 `collate(features)`를 직접 쓰세요.
 # `features`는 `input_ids`, `attention_mask`, `labels` 리스트를 가진 dict의 리스트입니다. 가장 긴 예제의 길이에 맞춰 **오른쪽을**
 # 채우되, 채운 자리는 어텐션에서도 손실에서도 빠져야 합니다(3절 "패딩이 EOS를 지우면 안 된다"를 떠올리세요). 세 키의
 # `torch.long` 텐서(예제 수 × 길이)를 dict로 돌려줍니다. 확인 함수가 길이가 다른 예제 세 개로 실행해 자리마다 비교합니다.
@@ -347,14 +348,14 @@ collate = None  # your function
 check_04_code(collate, tokenizer)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 심화 (선택): 한 행을 얼마나 채우나 — 배치 1 대 묶기(packing)
+# ## 심화 (선택): 한 행을 얼마나 채우나 — 배치 1 대 패킹(packing)
 #
-# 처음 배우는 분은 건너뛰어도 됩니다. 강좌의 레시피는 묶지 않습니다: README의 벤치마크 6에서 같은 에폭 동안 옵티마이저
+# 처음 배우는 분은 건너뛰어도 됩니다. 강좌의 레시피는 패킹하지 않습니다: README의 벤치마크 6에서 같은 에폭 동안 옵티마이저
 # 스텝이 줄어 평가 손실이 나빠졌습니다.
 #
-# 01의 메모리 예산은 배치의 한 행(시퀀스 한 줄)을 가장 긴 길이 `seq_len`에 맞춰 잡지만, 원안 레시피(배치 1 × 누적 16,
+# 01의 메모리 예산은 배치의 한 행(시퀀스 한 줄)을 가장 긴 길이 `seq_len`에 맞춰 잡지만, 처음 설계의 레시피(배치 1 × 누적 16,
 # seq_len 512)에서는 순전파 한 번에 레코드 하나만 들어갑니다. 이 프로필의 학습 레코드를 이 프로필의 토크나이저로 프롬프트 + 답 그대로 세어, 512자리 중 레코드 토큰이 차지하는 몫을
-# 잽니다. 묶기(`train.packing: true`, `course_utils/packing.py`)는 레코드 여러 개를 한 행에 나란히 넣고, 위치를 레코드마다
+# 잽니다. 패킹(`train.packing: true`, `course_utils/packing.py`)는 레코드 여러 개를 한 행에 나란히 넣고, 위치를 레코드마다
 # 0부터 다시 세어 서로 보지 못하게 합니다.
 
 # %%
@@ -370,14 +371,14 @@ from course_utils.prompts import prepare_data
 
 recipe = get_profile("gpu8gb")  # the seed's shape: batch 1, grad-accum 16, seq_len 512
 unpacked = dataclasses.replace(profile, train=dataclasses.replace(profile.train, packing=False))
-records, _, _ = prepare_data(unpacked, load_tokenizer(profile.model))
+records, _, _, _ = prepare_data(unpacked, load_tokenizer(profile.model))
 rows = pack(records, recipe.seq_len)
 steps = f"옵티마이저 스텝 (누적 {recipe.grad_accum})"
 pd.DataFrame([{"방식": name, "forward 횟수 (에폭당)": len(batch), steps: math.ceil(len(batch) / recipe.grad_accum),
                f"{recipe.seq_len}자리 중 채운 몫": f"{100 * usage(batch, recipe.seq_len):.1f} %"}
-              for name, batch in (("배치 1: 행마다 레코드 하나", records), ("묶기: 행마다 여러 레코드", rows))]).set_index("방식")
+              for name, batch in (("배치 1: 행마다 레코드 하나", records), ("패킹: 행마다 여러 레코드", rows))]).set_index("방식")
 
 # %%
 lengths = sorted(len(r["input_ids"]) for r in records)
 print(f"학습 레코드 {len(records)}개: 평균 {sum(lengths) / len(lengths):.0f} 토큰, 가장 긴 것 {lengths[-1]} 토큰; "
-      f"묶은 행 하나에 평균 {len(records) / len(rows):.1f}개")
+      f"패킹한 행 하나에 평균 {len(records) / len(rows):.1f}개")

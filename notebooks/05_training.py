@@ -44,7 +44,7 @@ if "google.colab" in sys.modules:
 # - 프로필 레시피([학습률](용어.md#학습률-learning-rate), 배치, [그래디언트 누적](용어.md#그래디언트-누적-gradient-accumulation), [체크포인트](용어.md#체크포인트-checkpoint))로 학습을 실행하고, 중단 후 마지막 체크포인트에서 이어서 한다.
 # - 학습 손실, 평가 손실, 학습률, 그래디언트 노름을 그림과 TensorBoard로 보고, 평가 손실이 가장 낮은 체크포인트를 고른다.
 # - 학습 전후의 평가 답변 손실을 과제 종류별로 잰다.
-# - 답의 품질(chrF, EOS, 반복, [탐침](용어.md#탐침-질문-probe) 정답, 바꿔 물어도 같은 판정)을 개수와 함께 비교하고, 틀린 답을 틀렸다고 표시한다.
+# - 답의 품질(chrF, EOS, 반복, [확인 질문](용어.md#확인-질문-probe) 정답, 바꿔 물어도 같은 판정)을 개수와 함께 비교하고, 틀린 답을 틀렸다고 표시한다.
 #
 # ## 예상 소요 시간
 # 00_setup_check가 이 컴퓨터와 프로필의 노트북별 예상 시간을 보여 주고, 1절 끝의 셀이 시작 전에 다시 알려 줍니다. 마지막 셀이 실제 실행 시간을 출력합니다.
@@ -147,7 +147,7 @@ def load_for_training(profile):
 model = load_for_training(profile)
 trainable, total = model.get_nb_trainable_parameters()  # what peft's print_trainable_parameters prints
 print(f"{profile.model}: {'4비트 nf4' if profile.quantization == 'nf4' else profile.dtype} 기본 모델, 장치 {model.device}; "
-      f"학습하는 값 {trainable:,}개 / 전체 {total:,}개 ({100 * trainable / total:.2f} %)")
+      f"학습 파라미터 {trainable:,}개 / 전체 {total:,}개 ({100 * trainable / total:.2f} %)")
 print(where("train", "main"), "— 같은 호출이 main 안에 있습니다")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -162,7 +162,11 @@ print(where("train", "main"), "— 같은 호출이 main 안에 있습니다")
 # 단위로 정확히 잽니다. 여러분의 프로젝트에서는 평범한 `Trainer`로 충분합니다: `scripts/train.py`의 `Trainer`가 같은 데이터에서
 # 같은 가중치를 학습한다는 것을 `tests/test_scripts.py`가 확인합니다.
 #
-# 나머지는 강좌의 작은 함수들입니다. `prepare_run`은 출력 폴더 규칙, 시드, 데이터, 학습 전 평가 손실을 맡습니다.
+# 평가 세트는 둘로 나뉩니다. [검증 세트](용어.md#검증-세트-dev-set)(`run.dev`)는 `eval_dataset`이 되어 남길 체크포인트를 고르는 데
+# 씁니다(`load_best_model_at_end`). [시험 세트](용어.md#시험-세트-test-set)(`run.test`)는 학습 전후의 손실을 보고하는 데만 씁니다.
+# 고르는 데 쓴 레코드로 결과를 보고하면 숫자가 그 레코드에 맞춰져 실제보다 좋아 보이기 때문입니다.
+#
+# 나머지는 강좌의 작은 함수들입니다. `prepare_run`은 출력 폴더 규칙, 시드, 데이터, 학습 전 시험 세트 손실을 맡습니다.
 # `training_callbacks`는 TensorBoard 기록, 손실이 NaN이면 멈추기, Ctrl-C(Jupyter에서는 ■ 중단 버튼)를 누르면 체크포인트를
 # 저장하고 멈추기를 맡습니다. `trainer.train()`을 감싸는 `guarded`는 그 Ctrl-C를 받아 두고, 디스크가 가득 차면 무엇을 지울지 알려 주고, `finish_run`은 가장 좋은 체크포인트를 어댑터로 저장합니다.
 #
@@ -208,7 +212,7 @@ args = TrainingArguments(
     save_steps=200,  # write a checkpoint every n steps
     save_total_limit=2,  # keep at most two checkpoints: the best and the newest
     load_best_model_at_end=True,  # reload the best checkpoint when training ends
-    metric_for_best_model="eval_loss",  # "best" = lowest held-out loss
+    metric_for_best_model="eval_loss",  # "best" = lowest loss on eval_dataset (the dev records)
     greater_is_better=False,
     remove_unused_columns=False,  # our records carry their own fields (labels = answer mask)
     report_to=[],  # TensorBoard is added by training_callbacks, inside the run folder
@@ -225,7 +229,7 @@ trainer = AnswerOnlyTrainer(
     model=run.model,  # the base model with its LoRA adapter (only the adapter trains)
     args=args,
     train_dataset=run.train_set,  # tokenized records with their answer masks (04)
-    eval_dataset=run.heldout,
+    eval_dataset=run.dev,  # dev records: the checkpoint kept is the one with the lowest loss here
     data_collator=TokenCountingCollator(run.pad),  # pads each batch; counts real tokens for the speed
     pad_id=run.pad,
     callbacks=training_callbacks(run, stop_after=t.save_steps, extra=[LiveTrainingPlot()]),
@@ -258,7 +262,7 @@ del run, trainer, model
 free()
 with Stage("이어서 학습") as second_stage:
     run = prepare_run(profile, out, resume=True, model=load_for_training(profile))  # finds the newest checkpoint
-    trainer = AnswerOnlyTrainer(model=run.model, args=args, train_dataset=run.train_set, eval_dataset=run.heldout,
+    trainer = AnswerOnlyTrainer(model=run.model, args=args, train_dataset=run.train_set, eval_dataset=run.dev,
                                 data_collator=TokenCountingCollator(run.pad), pad_id=run.pad,
                                 callbacks=training_callbacks(run, extra=[LiveTrainingPlot()]))
     with guarded(run, trainer) as clock:
@@ -293,17 +297,18 @@ pd.DataFrame([{"스텝": s, "평가 손실": round(v, 4), "디스크에 있음":
 print("TensorBoard 기록:", sorted(p.name for p in (out / "tensorboard").iterdir())[:3])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 6. 결과: 평가 세트의 손실
+# ## 6. 결과: 시험 세트의 손실
 #
-# 평가 레코드의 답변 토큰 평균 교차 엔트로피(자연로그 단위 nats/토큰)와 퍼플렉서티(= e^손실)를 학습 전후로 비교합니다.
+# 시험 레코드의 답변 토큰 평균 교차 엔트로피(자연로그 단위 nats/토큰)와 퍼플렉서티(= e^손실)를 학습 전후로 비교합니다. 학습 후의
+# 모델은 검증 세트 손실이 가장 낮은 체크포인트이고, 시험 세트는 그 선택에 쓰이지 않았습니다.
 
 # %%
 import math
 
 pd.DataFrame([
-    {"": "학습 전", "평가 답변 손실": round(result.heldout_loss_before, 4),
+    {"": "학습 전", "시험 세트 답변 손실": round(result.heldout_loss_before, 4),
      "퍼플렉서티": round(math.exp(result.heldout_loss_before), 2)},
-    {"": f"학습 후 (스텝 {result.best_step})", "평가 답변 손실": round(result.heldout_loss_after, 4),
+    {"": f"학습 후 (스텝 {result.best_step})", "시험 세트 답변 손실": round(result.heldout_loss_after, 4),
      "퍼플렉서티": round(math.exp(result.heldout_loss_after), 2)},
 ]).set_index("")
 
@@ -323,7 +328,7 @@ for stage in (first_stage, second_stage):  # on a GPU: each stage's peak beside 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ### 무엇을 잃었나: 보통 글의 손실 ([파국적 망각](용어.md#파국적-망각-catastrophic-forgetting))
 #
-# 학습은 평가 세트의 답을 더 그럴듯하게 만들었습니다. 그사이 다른 것이 나빠졌을 수 있습니다. 지시문 형식이 아닌 보통 글,
+# 학습은 시험 세트의 답을 더 그럴듯하게 만들었습니다. 그사이 다른 것이 나빠졌을 수 있습니다. 지시문 형식이 아닌 보통 글,
 # 강좌가 쓴 한국어 문단과 영어 문단(`course_utils/data/general_ko.jsonl`, `general_en.jsonl`: 질문도 답도 템플릿도 없음)의
 # 다음 토큰 손실을 어댑터를 끄고(= 학습 전) 켜서 잽니다. 기본 모델이 다국어 모델이라 영어도 잽니다.
 # 정의는 peft가 방법 비교 벤치마크에서 쓰는 망각 지표와 같습니다(학습 후 손실 − 학습 전 손실; peft PR #2925, #3419).
@@ -337,7 +342,7 @@ forgot = forgetting.measure(result.model, result.tokenizer, limit=t.general_text
 forgetting.table(forgot, result.heldout_loss_before, result.heldout_loss_after)
 
 # %%
-print(f"평가 세트의 답: {result.heldout_loss_before:.4f} -> {result.heldout_loss_after:.4f} "
+print(f"시험 세트의 답: {result.heldout_loss_before:.4f} -> {result.heldout_loss_after:.4f} "
       f"({100 * (result.heldout_loss_after / result.heldout_loss_before - 1):+.1f} %)")
 for f in forgot.values():
     verdict = "늘었습니다: 이만큼 잊었습니다" if f.change > 0 else "늘지 않았습니다: 이 글에서는 잊은 것이 보이지 않습니다"
@@ -393,14 +398,14 @@ print(f"남은 손실이 가장 많이 몰린 종류: {kinds.drop(index='전체'
 #
 # - chrF: 탐욕 생성(강좌 기본값: 반복 패널티 1.1, 06에서 측정해 고름)한 답과 참조 답의 문자 n-gram F 점수 (0-100)
 # - EOS로 끝남: `max_new_tokens` 전에 스스로 멈춘 답 / 반복(퇴화) 답: 같은 조각이 세 번 이상 이어지는 답
-# - 탐침 정답: 정답 단어가 들어 있는 답 / 바꿔 물어도 같은 판정: 같은 질문을 네 가지로 물었을 때 판정이 모두 같은 질문
+# - 확인 질문 정답: 정답 단어가 들어 있는 답 / 바꿔 물어도 같은 판정: 같은 질문을 네 가지로 물었을 때 판정이 모두 같은 질문
 # - "어댑터, 반복 패널티 없이" 열: 같은 어댑터를 반복 패널티 없이 탐욕 생성했을 때
 
 # %%
 summary_table(report)
 
 # %% [markdown]
-# 틀린 답은 틀렸다고 표시합니다. 학습 후 탐침 질문의 답입니다. 채점(`course_utils.grading.grade`)은 엄격합니다: 답의 **첫 문장**에
+# 틀린 답은 틀렸다고 표시합니다. 학습 후 확인 질문의 답입니다. 채점(`course_utils.grading.grade`)은 엄격합니다: 답의 **첫 문장**에
 # 정답(정답 열의 모든 표기)이 있고 다른 후보(다른 도시, 다른 숫자, 다른 화학식)가 없어야 ✓입니다. 숫자는 통째로만 셉니다:
 # "240" 안의 "24"는 24가 아닙니다. "서울, 부산, 대구…"처럼 후보를 늘어놓은 답은 ✗입니다.
 
@@ -417,11 +422,11 @@ pd.DataFrame([{"질문": p["question"], "정답": accepted_text(p), "답 (어댑
 # ## 정리
 
 # %%
-print(f"평가 답변 손실: {result.heldout_loss_before:.3f} -> {result.heldout_loss_after:.3f} "
+print(f"시험 세트 답변 손실: {result.heldout_loss_before:.3f} -> {result.heldout_loss_after:.3f} "
       f"({100 * result.loss_drop:.1f} % 감소, 스텝 {result.best_step}의 체크포인트)")
 for name, label in (("base", "기본 모델"), ("adapter", "어댑터")):
     s = report[name]
-    print(f"{label}: 탐침 {s['probes']}, EOS {s['eos']}, 반복 {s['degenerate']}, chrF {s['chrf']:.1f}")
+    print(f"{label}: 확인 질문 {s['probes']}, EOS {s['eos']}, 반복 {s['degenerate']}, chrF {s['chrf']:.1f}")
 print("망각 (보통 글의 손실 변화): " + ", ".join(f"{forgetting.LANGUAGES[f.language]} {f.change:+.4f} nats/토큰 "
                                           f"(나빠진 문단 {f.worse}/{f.texts})" for f in forgot.values()))
 print(f"학습 {result.global_step} 스텝, {first.train_seconds + result.train_seconds:.1f} s, {result.tokens_per_second:.0f} 토큰/s, "

@@ -131,7 +131,7 @@ print(where("inference", "prompt_of", "answer"))
 # ## 3. 기본 모델 대 학습한 모델: 맞았나, 틀렸나
 #
 # 같은 모델 객체에서 `with model.disable_adapter():` 안에서는 어댑터가 꺼집니다. 05가 잰 평가(같은 어댑터면 다시 재지 않고
-# 저장된 값을 읽습니다)의 탐침 질문 답을 나란히 놓고 채점합니다(`grading.grade`): 답의 첫 문장에 정답(정답 열의 모든 표기)이
+# 저장된 값을 읽습니다)의 확인 질문 답을 나란히 놓고 채점합니다(`grading.grade`): 답의 첫 문장에 정답(정답 열의 모든 표기)이
 # 있고 다른 후보가 없으면 ✓, 아니면 ✗입니다. 숫자는 통째로만 세므로 "240" 안의 "24"는 정답이 아닙니다.
 
 # %%
@@ -152,9 +152,9 @@ probe_table = pd.DataFrame([{"질문": p["question"], "정답": accepted_text(p)
 write_text(tables / "probes.csv", probe_table.to_csv(index=False))
 graded = [(p["question"], a, grade(a, p)) for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True)]
 wrong = [(q, a, g) for q, a, g in graded if not g.correct]
-print(f"탐침 질문 {len(probes)}개의 답 전체: {tables / 'probes.csv'}. 처음 4개:")
+print(f"확인 질문 {len(probes)}개의 답 전체: {tables / 'probes.csv'}. 처음 4개:")
 print(probe_table.head(4).to_string(index=False))
-print(f"학습한 모델이 틀린 탐침 질문: {len(wrong)}/{len(probes)}. 처음 5개:")
+print(f"학습한 모델이 틀린 확인 질문: {len(wrong)}/{len(probes)}. 처음 5개:")
 for q, a, g in wrong[:5]:
     print(f"  ✗ {q} → {a[:50]} ({g.reason})")
 
@@ -177,7 +177,8 @@ from course_utils.memorization import closest_record, prefers_right
 from course_utils.prompts import pad_id
 
 d = profile.data
-train_records, _, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid, d.max_records)
+train_records, _, _, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,
+                                      d.max_records)
 rows, split = [], {"학습 데이터에 있던 사실": [0, 0], "없던 사실": [0, 0]}
 for p, a in zip(probes, report["adapter"]["probe_answers"], strict=True):
     near = closest_record(p, train_records)
@@ -195,14 +196,14 @@ memo = pd.DataFrame(rows)
 write_text(tables / "memorization.csv", memo.drop(columns=["_before", "_after"]).to_csv(index=False))
 print(f"질문마다의 표: {tables / 'memorization.csv'}")
 for name, (hits, total) in split.items():
-    print(f"{name}: 탐침 {total}개 중 학습한 모델이 맞힘 {hits}개")
+    print(f"{name}: 확인 질문 {total}개 중 학습한 모델이 맞힘 {hits}개")
 print(f"정답을 첫 경쟁 후보보다 그럴듯하게 보는 질문: 기본 모델 {int(memo['_before'].sum())}/{len(memo)} -> "
       f"학습한 모델 {int(memo['_after'].sum())}/{len(memo)}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. 샘플링과 스트리밍
 #
-# 정답이 하나인 탐침 질문을 샘플링으로 세 번, 시드를 바꿔 가며 생성하고 같은 채점으로 ✓/✗를 붙입니다. 시드가 같으면 다시
+# 정답이 하나인 확인 질문을 샘플링으로 세 번, 시드를 바꿔 가며 생성하고 같은 채점으로 ✓/✗를 붙입니다. 시드가 같으면 다시
 # 실행해도 같은 답이 나옵니다. 모델이 한 답을 크게 확신하는 질문에서는 샘플링도 매번 같은 답을 낼 수 있습니다: 아래 셀이
 # 서로 다른 답의 수와 정답 수를 셉니다.
 # 정답이 하나인 질문(사실, 계산, 분류)에는 탐욕 생성(+반복 패널티)이 맞고, 여러 답이 가능한 글쓰기(제목 짓기, 다르게 말하기)에서
@@ -228,7 +229,7 @@ streamed = stream_answer(model, tokenizer, "한국의 수도는 어디인가요?
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. 품질을 숫자로
 #
-# 05와 같은 평가입니다: 평가 레코드 전체의 답변 손실과 chrF, EOS로 끝난 답, 반복(퇴화) 답, 탐침 정답, 그리고 같은 질문을
+# 05와 같은 평가입니다(시험 세트): 시험 레코드 전체의 답변 손실과 chrF, EOS로 끝난 답, 반복(퇴화) 답, 확인 질문 정답, 그리고 같은 질문을
 # 네 가지로 바꿔 물었을 때 판정이 모두 같은 질문의 수입니다.
 
 # %%
@@ -243,7 +244,7 @@ kind_table(report)
 # 바꿔 묻기: 네 가지 표현(원래 질문, 바꾼 질문 1-3) 각각의 정답 수입니다. 표현에 따라 정답 수가 다르면(spread), 모델이 질문을
 # 이해했다기보다 특정 문장에 반응한다는 뜻입니다. "차이"(spread)는 가장 많이 맞힌 표현과 가장 적게 맞힌 표현의 정답률 차이입니다.
 #
-# "판정이 모두 같음"은 일관되게 맞힌 질문과 일관되게 틀린 질문을 함께 셉니다. 원안의 기준 7("프롬프트를 바꿔도 일관된 답")은
+# "판정이 모두 같음"은 일관되게 맞힌 질문과 일관되게 틀린 질문을 함께 셉니다. 처음 설계의 기준 7("프롬프트를 바꿔도 일관된 답")은
 # 일관되게 **맞힌** 질문으로 판단해야 합니다. 표 아래 두 줄이 이번 실행의 숫자로 기준 7의 충족 여부를 알려 줍니다. 마지막 세 줄은 반복(퇴화) 답으로
 # 판정된 답의 수와, 있으면 그 첫 답입니다.
 
@@ -259,7 +260,7 @@ after, before = consistency(report["adapter"]["phrasings"]), consistency(report[
 print(f"네 가지 표현 모두 정답: 기본 모델 {before['all_right']} -> 학습한 모델 {after['all_right']}; "
       f"모두 오답: {before['all_wrong']} -> {after['all_wrong']}")
 met = after["all_right"].share >= 0.5
-print("기준 7(바꿔 물어도 일관되게 맞힘)은 이번 실행에서 " + ("충족됩니다: 탐침 질문의 절반 이상을 네 가지 표현 모두 맞혔습니다."
+print("기준 7(바꿔 물어도 일관되게 맞힘)은 이번 실행에서 " + ("충족됩니다: 확인 질문의 절반 이상을 네 가지 표현 모두 맞혔습니다."
       if met else f"충족되지 않습니다: 네 가지 표현 모두 맞힌 질문은 {after['all_right']}뿐이고, 일관된 판정의 대부분은 "
       f"일관된 오답({after['all_wrong']})입니다." if after["all_wrong"].hits > after["all_right"].hits else
       f"충족되지 않습니다: 네 가지 표현 모두 맞힌 질문은 {after['all_right']}입니다."))
@@ -319,14 +320,14 @@ for side in ("base", "adapter"):
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. 생성 설정을 재서 고르고, 직접 바꿔 보기
 #
-# 같은 어댑터로 평가 레코드 일부(`tuning.generate_records`개, 종류가 고루 섞이도록 일정 간격으로)에 여러 설정으로 답하고
-# chrF, 반복 답, EOS를 잽니다. 강좌의 기본값은 이 비교를 평가 세트 전체에서 한 결과로 골랐습니다(README).
+# 같은 어댑터로 검증 레코드 일부(`tuning.generate_records`개, 종류가 고루 섞이도록 일정 간격으로)에 여러 설정으로 답하고
+# chrF, 반복 답, EOS를 잽니다. 고르는 비교라서 검증 세트에서 합니다: 5절의 숫자를 낸 시험 세트는 읽지 않습니다.
 
 # %%
 from course_utils.data import spread
 from course_utils.evaluation import answers_only, heldout_set
 
-records, _ = heldout_set(profile, tokenizer)
+records, _ = heldout_set(profile, tokenizer, "dev")  # a choice: made on dev, never on test
 subset = spread(records, profile.tuning.generate_records)
 settings = {"탐욕": {"repetition_penalty": 1.0}, "탐욕 + repetition_penalty 1.1 (기본값)": {},
             "탐욕 + repetition_penalty 1.2": {"repetition_penalty": 1.2},
@@ -357,8 +358,8 @@ generation_playground(model, tokenizer, meta["template"])
 
 # %%
 a, b, g = report["adapter"], report["base"], report["adapter, plain greedy"]
-print(f"평가 답변 손실: 기본 {b['loss_by_kind']['all'][2]:.3f} -> 학습 후 {a['loss_by_kind']['all'][2]:.3f}")
-print(f"EOS로 끝난 답: {b['eos']} -> {a['eos']}, 탐침 정답: {b['probes']} -> {a['probes']}")
+print(f"시험 세트 답변 손실: 기본 {b['loss_by_kind']['all'][2]:.3f} -> 학습 후 {a['loss_by_kind']['all'][2]:.3f}")
+print(f"EOS로 끝난 답: {b['eos']} -> {a['eos']}, 확인 질문 정답: {b['probes']} -> {a['probes']}")
 print(f"반복(퇴화) 답: 기본값 {a['degenerate']}, 반복 패널티 없는 탐욕 생성 {g['degenerate']}")
 print(f"lm-eval 벤치마크: 기본 모델 {kobench.total(bench['base'])} -> 어댑터 {kobench.total(bench['adapter'])}")
 print(f"스트리밍한 질문의 답: {streamed}")
@@ -375,10 +376,10 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # 탐욕 생성(`do_sample=False`)으로 같은 질문을 두 번 하면 같은 답이 나올까요? (True / False)
 #
 # ### 응용
-# 어댑터를 끈 상태(`with model.disable_adapter():`)에서 탐침 질문 처음 5개 중 몇 개를 맞힐까요?
+# 어댑터를 끈 상태(`with model.disable_adapter():`)에서 확인 질문 처음 5개 중 몇 개를 맞힐까요?
 #
 # ### 도전
-# 평가 세트의 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
+# 검증 세트의 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
 #
 # ### 코드로 쓰기
 # 기본 모델 폴더와 어댑터 폴더를 받아, 어댑터를 얹어 바로 답할 수 있는 모델을 돌려주는 함수 `load(base_dir, adapter_dir)`를

@@ -116,7 +116,7 @@ print(where("merge_lora", "merged_model"))
 # Gemma 이용 약관 안내(`NOTICE`)와, llama.cpp 변환기가 읽는 `tokenizer.model`도 저장합니다.
 #
 # 가중치는 학습한 dtype으로 저장합니다(cpu 프로필은 fp32, gpu8gb는 fp16: TinyLlama라면 4.4 GB 대신 2.2 GB). 저장하기 전에
-# 그 dtype으로 바꾼 병합 모델을 학습한 장치(GPU가 있으면 GPU)에 올려, 05가 어댑터를 평가한 레코드 전체로 평가 답변 손실을 재서
+# 그 dtype으로 바꾼 병합 모델을 학습한 장치(GPU가 있으면 GPU)에 올려, 05가 어댑터를 평가한 시험 레코드 전체로 답변 손실을 재서
 # 05의 값 옆에 둡니다: 배포할 모델이 평가한 모델과 같은지 보는 숫자입니다. 두 값은 병합 기록(`course_merged.json`)에도 남습니다
 # (08이 읽습니다). 탐욕 생성 설정이라 기본 모델에서 물려받은 temperature · top-p · top-k는 지웁니다(남겨 두면 탐욕 생성과
 # 맞지 않는 설정이 됩니다). 폴더는 임시 폴더에 다 쓴 뒤 이름을 바꾸므로(`atomic_folder`), 중간에 끊겨도 반쯤 쓴 폴더가 남지
@@ -156,7 +156,7 @@ with Stage("병합 모델 평가, 저장, 다시 읽기") as stage:  # GPU: the 
     reloaded_logits, _ = answer_logits(reloaded, examples, pad)
     del reloaded
     free()
-print(f"평가 답변 손실 ({len(heldout_examples)}개, {saved_as}): 병합 모델 {merged_loss:.4f}, 05에서 평가한 어댑터 "
+print(f"시험 세트 답변 손실 ({len(heldout_examples)}개, {saved_as}): 병합 모델 {merged_loss:.4f}, 05에서 평가한 어댑터 "
       f"{meta['heldout_loss_after']:.4f} (차이 {merged_loss - meta['heldout_loss_after']:+.5f})")
 print(saved_size(out_dir))
 print(stage.memory.verdict())
@@ -225,7 +225,7 @@ for m in candidates:
     print(f"{m}: Δ = 바닥의 {d / floor:.2f}배, 손실은 nf4 + 어댑터보다 {loss - reference_loss:+.4f}")
 
 # %% [markdown]
-# 0인 어댑터를 4비트 모델에 병합하면 가중치는 nf4로 한 번 더 반올림될 뿐이어야 합니다. 풀어 놓은 가중치가 바뀐 최대량을
+# 학습 전 어댑터(B = 0)를 4비트 모델에 병합하면 가중치는 nf4로 한 번 더 반올림될 뿐이어야 합니다. 풀어 놓은 가중치가 바뀐 최대량을
 # "한 번 다시 반올림한 만큼"과 비교합니다.
 
 # %%
@@ -237,7 +237,7 @@ nf4_model = load_model(qprofile.model, dtype=qprofile.torch_dtype, quantization_
 change, step = zero_merge_change(nf4_model, qprofile.lora)  # merges into nf4_model itself: compared layer by layer
 del nf4_model
 free()
-print(f"0인 어댑터 병합 후 가중치의 최대 변화 {change:.2e}, nf4로 한 번 다시 반올림한 최대 변화 {step:.2e} "
+print(f"학습 전 어댑터(B = 0) 병합 후 가중치의 최대 변화 {change:.2e}, nf4로 한 번 다시 반올림한 최대 변화 {step:.2e} "
       f"-> {'같은 범위' if change <= step else '그 이상 바뀜'}")
 
 # %% [markdown]
@@ -266,7 +266,7 @@ if best != closest:
 # %%
 print(f"fp32 병합 ({INTO[into]}): max |Δlogit| {delta:.2e}, 저장 후 다시 읽기 {reload_delta:.2e} (허용 {TOLERANCE:g}), "
       f"{saved_as}로 저장한 병합 모델 대 fp32 어댑터 모델 {saved_delta:.2e}")
-print(f"평가 답변 손실: 병합 모델 {merged_loss:.4f}, 05의 어댑터 {meta['heldout_loss_after']:.4f}")
+print(f"시험 세트 답변 손실: 병합 모델 {merged_loss:.4f}, 05의 어댑터 {meta['heldout_loss_after']:.4f}")
 print(f"크기: 어댑터 {sizes['어댑터'] / MIB:.2f} MiB, 병합 모델 {sizes['병합 모델'] / MIB:.1f} MiB")
 for name, r in merges.to_dict("index").items():
     print(f"{name}: Δ {r['max |Δlogit|']:.2e}, 손실 {r['평가 손실']:.4f}")

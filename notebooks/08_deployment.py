@@ -121,7 +121,7 @@ pd.DataFrame([{"파일": p.name, "MiB": round(p.stat().st_size / MIB, 1)} for p 
 # 한꺼번에 들고 있어서 모델 크기의 몇 배를 더 쓰고, 그것이 이 노트북의 최대 메모리였습니다(README의 벤치마크 7).
 # 두 방법의 가중치가 비트 단위로 같다는 것은 테스트(`tests/test_loading.py`)가 확인합니다.
 # - F16: 가중치를 fp16으로 반올림한 것 이상으로 달라지면 안 됩니다. 같은 병합 모델을 fp16으로 반올림했을 때의 로짓 차이(floor)를
-#   같이 재고, 허용 범위는 그 2배로 정합니다. 탐침 질문의 탐욕 생성 답이 95 % 이상 같아야 합니다.
+#   같이 재고, 허용 범위는 그 2배로 정합니다. 확인 질문의 탐욕 생성 답이 95 % 이상 같아야 합니다.
 # - Q8_0: 평가 답변 손실이 1 % 안에서 같아야 하고, 같은 답의 비율을 봅니다.
 # 답이 갈라진 곳에서는 병합 모델의 로짓 차이(margin)를 보여 줍니다: 작으면 두 토큰이 거의 동점이라 반올림이 순서를 바꾼 것입니다.
 #
@@ -145,7 +145,7 @@ questions = [p["question"] for p in load_probes()[: profile.train.probe_question
 checks = compare_exports(merged_dir, tokenizer, files, examples, questions, pad_id(tokenizer))
 f16, q8 = checks["f16"], checks["q8_0"]
 print(f"내보내는 폴더 {merged_dir}: {record['merged_into_text']}")
-print(f"평가 답변 손실 ({len(examples)}개): 내보내는 폴더 {f16['loss_merged']:.4f}, 05에서 평가한 어댑터 "
+print(f"시험 세트 답변 손실 ({len(examples)}개): 내보내는 폴더 {f16['loss_merged']:.4f}, 05에서 평가한 어댑터 "
       f"{record['adapter_heldout_loss']:.4f} (차이 {f16['loss_merged'] - record['adapter_heldout_loss']:+.5f})")
 pd.DataFrame([{"파일": c["file"], "max |Δlogit|": f"{c['max_dlogit']:.3f}", "fp16 바닥": f"{c['fp16_floor']:.3f}",
                "평가 손실 (병합)": round(c["loss_merged"], 4), "평가 손실 (GGUF)": round(c["loss_gguf"], 4),
@@ -203,14 +203,14 @@ pd.DataFrame(rows).set_index("서버") if rows else print("측정 결과가 없�
 
 # %% [markdown]
 # 표를 읽는 법: `transformers serve`는 요청을 하나씩 처리해 동시 요청이 늘어도 요청/s가 그대로이고, 기다리는 시간만 길어집니다.
-# 연속 배칭은 여러 요청을 한 번에 계산해 가장 빠르지만, transformers 5.23의 연속 배칭은 반복 벌점(repetition penalty)을
+# 연속 배칭은 여러 요청을 한 번에 계산해 가장 빠르지만, transformers 5.23의 연속 배칭은 반복 패널티(repetition penalty)을
 # 지원하지 않아 로그에 경고 한 줄만 남기고 버립니다. 그래서 07이 저장한 디코딩 설정과 다른 답을 냅니다("같은 답" 열).
 # llama.cpp는 Q8_0이 가장 빠르지만 답이 병합 모델과 더 자주 갈라지고, F16은 병합 모델의 답과 같습니다. 강좌의 서버
 # `python -m course_utils.serve`는 그래서 llama.cpp + F16 GGUF가 기본이고(`--engine`, `--gguf-type`으로 바꿀 수 있음),
 # 어느 엔진이든 같은 요청 검사를 앞에 둡니다: 문맥보다 긴 프롬프트, 상한을 넘는 `max_tokens`, `n: 3`처럼 따를 수 없는 필드는
 # 생성 전에 400, `--timeout`을 넘긴 요청은 504입니다.
 #
-# 그대로 쓰면 llama-cpp-python의 반복 벌점은 프롬프트의 토큰을 세지 않습니다(transformers와 llama.cpp 자신의 `llama-server`는
+# 그대로 쓰면 llama-cpp-python의 반복 패널티은 프롬프트의 토큰을 세지 않습니다(transformers와 llama.cpp 자신의 `llama-server`는
 # 셉니다). 강좌의 서버는 프롬프트도 세게 바꿔 병합 모델과 같은 규칙으로 답합니다(`tests/test_serve.py`가 라이브러리의 동작을
 # 재현합니다).
 #
@@ -285,7 +285,7 @@ print(f"vllm serve {merged_dir}   # GPU용, 여기서는 실행하지 않음")
 
 # %%
 print(f"채팅 템플릿 = 학습 프롬프트: {chat['input_ids'] == trained}")
-print(f"평가 답변 손실: 내보낸 폴더 {f16['loss_merged']:.4f}, 05의 어댑터 {record['adapter_heldout_loss']:.4f} "
+print(f"시험 세트 답변 손실: 내보낸 폴더 {f16['loss_merged']:.4f}, 05의 어댑터 {record['adapter_heldout_loss']:.4f} "
       f"({record['merged_into_text']})")
 print(f"F16 GGUF {f16['MiB']:.0f} MiB: max |Δlogit| {f16['max_dlogit']:.3f} (바닥 {f16['fp16_floor']:.3f}), "
       f"같은 답 {f16['same_answers']}/{f16['questions']}")

@@ -60,7 +60,7 @@ profile = setup()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. 탐색 공간과 예산
 #
-# 시도는 짧은 학습(`tuning.steps` 스텝)이고, `tuning.eval_steps`마다 평가 레코드 `tuning.heldout_records`개의 손실을 잽니다.
+# 시도는 짧은 학습(`tuning.steps` 스텝)이고, `tuning.eval_steps`마다 검증 레코드 `tuning.heldout_records`개의 손실을 잽니다.
 # 시도의 점수는 그 가운데 가장 낮은 손실입니다. 학습률은 로그 눈금으로, r과 타깃, LoRA 변형(03의 심화 절)은 목록에서 고릅니다.
 # 변형은 이 프로필의 기본 모델에서 동작하는 것만 후보입니다: PiSSA·OLoRA는 전체 정밀도에서, LoftQ는 4비트에서만.
 
@@ -71,7 +71,7 @@ tuning = profile.tuning
 space = search_space(profile)
 print(f"탐색 공간: learning_rate {space['learning_rate']} (로그 눈금), r {space['r']} (alpha = 2r), "
       f"대상 {space['targets']}, 변형 {space['variant']}")
-print(f"예산: 시도 {tuning.trials}개 × {tuning.steps} 스텝, {tuning.eval_steps} 스텝마다 평가 레코드 {tuning.heldout_records}개로 평가; "
+print(f"예산: 시도 {tuning.trials}개 × {tuning.steps} 스텝, {tuning.eval_steps} 스텝마다 검증 레코드 {tuning.heldout_records}개로 평가; "
       f"기본 설정: lr {profile.train.learning_rate}, r {profile.lora.r}, {profile.lora.targets}, {profile.lora.variant}")
 
 # %% [markdown]
@@ -99,7 +99,7 @@ print("이 노트북의 예상 시간:", notebook_time(profile, "09", Path("..")
 # 받아 설정을 고르고(`trial.suggest_...`) 학습해 점수를 돌려주는 함수 `objective`를 쓰고, `study.optimize(objective, n_trials=...)`.
 # 시도 하나를 학습하는 일(짧은 레시피로 학습, 평가 손실을 가지치기에 알림, 망각 측정)은 강좌 패키지의 `run_trial`이 합니다.
 # 여러분의 프로젝트에서는 그 자리에 자기 학습 함수를 부르고 평가 손실을 돌려주면 됩니다: 예를 들어
-# `scripts/train.py`의 `main([...])`은 가장 낮은 평가 손실을 돌려줍니다(시도마다 다른 `--output_dir`).
+# `scripts/train.py`의 `main([...])`은 가장 낮은 검증 세트 손실을 돌려줍니다(시도마다 다른 `--output_dir`).
 
 # %%
 from pathlib import Path
@@ -113,7 +113,7 @@ folder = Path("outputs") / "09_hyperparameters" / profile.name
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial, printed below, instead of Optuna's log
 space, base = search_space(profile), {}  # base: the base model's losses on general text, measured once
 study = optuna.create_study(
-    direction="minimize",  # the value is a held-out loss: lower is better
+    direction="minimize",  # the value is a dev loss: lower is better
     sampler=optuna.samplers.TPESampler(seed=profile.train.seed),  # picks the next settings from the trials so far
     pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=profile.tuning.eval_steps),  # stops laggards
     storage=fresh_storage(folder / "trials"), study_name="lora")  # a sqlite file beside the trial folders
@@ -125,7 +125,7 @@ def objective(trial):
                 "r": trial.suggest_categorical("r", list(space["r"])),
                 "targets": trial.suggest_categorical("targets", list(space["targets"])),
                 "variant": trial.suggest_categorical("variant", list(space["variant"]))}
-    return run_trial(profile, settings, trial, folder / "trials", base)  # the trial's best held-out loss
+    return run_trial(profile, settings, trial, folder / "trials", base)  # the trial's best dev loss
 
 
 study.optimize(objective, n_trials=profile.tuning.trials, callbacks=[lambda study, trial: print(trial_line(trial))])
@@ -143,7 +143,7 @@ def forgot(trial, language):  # a pruned trial stopped before its adapter was me
 pd.DataFrame([{"시도": t.number, "상태": "중단 (가지치기)" if t.state == optuna.trial.TrialState.PRUNED else "완료",
                "learning_rate": f"{t.params['learning_rate']:.2e}", "r": t.params["r"], "대상": t.params["targets"],
                "변형": t.params["variant"],
-               "가장 낮은 평가 손실": round(min(t.intermediate_values.values()), 4),
+               "가장 낮은 검증 세트 손실": round(min(t.intermediate_values.values()), 4),
                "마지막 스텝": max(t.intermediate_values),
                "망각: 한국어 문단": forgot(t, "ko"), "망각: 영어 문단": forgot(t, "en")} for t in study.trials]).set_index("시도")
 
@@ -161,7 +161,7 @@ for language, name in (("ko", "한국어"), ("en", "영어")):
     change = most.user_attrs[f"forgetting_{language}"]
     worst = (f"가장 많이 잊은 시도 #{most.number} ({change:+.4f})" if change > 0 else  # negative: nothing forgotten
              f"잊은 시도 없음, 모든 시도에서 손실이 줄었습니다 (가장 적게 준 시도 #{most.number}, {change:+.4f})")
-    print(f"{name} 문단: {worst}, 평가 손실이 가장 낮은 시도 #{best_trial.number} ({best_trial.user_attrs[f'forgetting_{language}']:+.4f}); "
+    print(f"{name} 문단: {worst}, 검증 세트 손실이 가장 낮은 시도 #{best_trial.number} ({best_trial.user_attrs[f'forgetting_{language}']:+.4f}); "
           f"완료한 시도 {len(done)}개 중 망각 순위 "
           f"{sorted(done, key=lambda t: -t.user_attrs[f'forgetting_{language}']).index(best_trial) + 1}위")
 
@@ -176,16 +176,16 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. 가장 좋은 설정 대 기본 설정: 노이즈보다 큰가
 #
-# 탐색의 점수는 평가 세트 일부로 잰 짧은 학습이라 운이 섞입니다. 가장 좋은 설정과 기본 설정을 같은 길이로 다시 학습해
-# 프로필의 평가 세트 전체로 재고, 기본 설정은 시드만 바꿔 한 번 더 학습합니다. 두 시드의 차이가 노이즈입니다.
+# 탐색의 점수는 검증 세트 일부로 잰 짧은 학습이라 운이 섞입니다. 가장 좋은 설정과 기본 설정을 같은 길이로 다시 학습해
+# 탐색이 읽지 않은 시험 세트 전체로 재고, 기본 설정은 시드만 바꿔 한 번 더 학습합니다. 두 시드의 차이가 노이즈입니다.
 
 # %%
 from course_utils.tuning import RUN_NAMES, compare, verdict
 
 comparison = compare(profile, study.best_params, folder / "compare")
 v = verdict(comparison)
-pd.DataFrame([{"학습": RUN_NAMES[name], "평가 손실 (전)": round(r.heldout_loss_before, 4),
-               "평가 손실 (후)": round(r.heldout_loss_after, 4), "감소 %": round(100 * r.loss_drop, 1)}
+pd.DataFrame([{"학습": RUN_NAMES[name], "시험 세트 손실 (전)": round(r.heldout_loss_before, 4),
+               "시험 세트 손실 (후)": round(r.heldout_loss_after, 4), "감소 %": round(100 * r.loss_drop, 1)}
               for name, r in comparison.items()]).set_index("학습")
 
 # %%
@@ -194,9 +194,9 @@ print("→ 차이가 노이즈보다 큽니다: 이 설정이 기본보다 좋�
       "→ 차이가 노이즈보다 크지 않습니다: 이 탐색만으로는 기본 설정보다 좋다고 말할 수 없습니다.")
 
 # %% [markdown]
-# LoRA 변형별로도 봅니다: 끝까지 학습한 시도 가운데 변형마다 가장 낮은 평가 손실입니다. 가지치기로 멈춘 시도는 그 스텝까지의
+# LoRA 변형별로도 봅니다: 끝까지 학습한 시도 가운데 변형마다 가장 낮은 검증 세트 손실입니다. 가지치기로 멈춘 시도는 그 스텝까지의
 # 손실뿐이라 끝까지 간 시도와 견줄 수 없으므로 따로 적습니다. 시도마다 학습률과 r도 다르므로 변형만의 효과도 아닙니다.
-# 1위와 2위 변형의 차이를 위의 시드 노이즈와 나란히 놓습니다(노이즈는 평가 세트 전체로 잰 값이라 기준이 다소 다릅니다).
+# 1위와 2위 변형의 차이를 위의 시드 노이즈와 나란히 놓습니다(노이즈는 시험 세트 전체로 잰 값이라 기준이 다소 다릅니다).
 # 변형만 바꾼 공정한 비교는 위 표입니다: 가장 좋은 설정(변형 포함)과 기본 설정(lora)의 차이를 같은 스텝, 같은 평가 세트로 쟀습니다.
 
 # %%
@@ -208,7 +208,7 @@ for t in study.trials:
     else:
         stopped.setdefault(t.params["variant"], []).append(f"#{t.number} 스텝 {max(t.intermediate_values)}에서 {lowest:.4f}")
 ranked = sorted(by_variant.items(), key=lambda item: item[1])
-print("끝까지 학습한 시도의 변형별 가장 낮은 평가 손실:", ", ".join(f"{name} {loss:.4f}" for name, loss in ranked) or "없음")
+print("끝까지 학습한 시도의 변형별 가장 낮은 검증 세트 손실:", ", ".join(f"{name} {loss:.4f}" for name, loss in ranked) or "없음")
 print("가지치기로 멈춘 시도:", "; ".join(f"{n}: {', '.join(v)}" for n, v in stopped.items()) or "없음")
 print("시도하지 않은 변형:", ", ".join(n for n in space["variant"] if n not in by_variant and n not in stopped) or "없음")
 if len(ranked) > 1:
@@ -221,7 +221,7 @@ else:
 
 # %% [markdown]
 # 06의 품질 지표로도 비교합니다: 평가 레코드 일부(`tuning.generate_records`개)의 탐욕 생성 답(강좌 기본값)의 chrF, 반복 답,
-# EOS로 끝난 답, 그리고 탐침 질문의 정답 수입니다. 두 학습의 어댑터를 06처럼 하나씩 읽어(`PeftModel.from_pretrained`) 답하게 하고,
+# EOS로 끝난 답, 그리고 확인 질문의 정답 수입니다. 두 학습의 어댑터를 06처럼 하나씩 읽어(`PeftModel.from_pretrained`) 답하게 하고,
 # 다음 것을 읽기 전에 지웁니다: 8 GB 카드에는 모델 하나만 둡니다.
 
 # %%
@@ -233,7 +233,7 @@ from course_utils.inference import generate_batch
 from course_utils.memory import free
 
 tokenizer = comparison["best"].tokenizer
-records, _ = heldout_set(profile, tokenizer)
+records, _ = heldout_set(profile, tokenizer, "test")  # reported, not chosen on
 subset = spread(records, tuning.generate_records)
 probes = load_probes()[: profile.train.probe_questions]
 rows = []
@@ -244,7 +244,7 @@ for name in ("best", "default"):
     del model
     free()
     rows.append({"학습": RUN_NAMES[name], "chrF": round(r["chrf"], 1), "반복 답": str(r["degenerate"]), "EOS로 끝남": str(r["eos"]),
-                 "탐침 정답": str(Count(sum(grade(a["answer"], p).correct for a, p in zip(answers, probes, strict=True)),
+                 "확인 질문 정답": str(Count(sum(grade(a["answer"], p).correct for a, p in zip(answers, probes, strict=True)),
                                         len(probes)))})
 pd.DataFrame(rows).set_index("학습")
 
@@ -272,7 +272,7 @@ print(f"시도 {len(study.trials)}개 (가지치기로 중단 "
       f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)}개), 가장 좋은 설정: "
       f"lr {study.best_params['learning_rate']:.2e}, r {study.best_params['r']}, {study.best_params['targets']}, "
       f"{study.best_params['variant']}")
-print(f"평가 손실 ({tuning.steps} 스텝): 가장 좋은 설정 {comparison['best'].heldout_loss_after:.4f}, 기본 설정 "
+print(f"시험 세트 손실 ({tuning.steps} 스텝): 가장 좋은 설정 {comparison['best'].heldout_loss_after:.4f}, 기본 설정 "
       f"{comparison['default'].heldout_loss_after:.4f}, 기본 설정 (다른 시드) {comparison['default, seed+1'].heldout_loss_after:.4f}")
 print(f"이득 {v['gain']:+.4f}, 노이즈 {v['noise']:.4f} -> {'노이즈보다 큼' if v['beyond_noise'] else '노이즈보다 크지 않음'}")
 

@@ -1,12 +1,14 @@
-"""Prepare KoAlpaca (or any Alpaca-format file) for train.py: check every record, hold some out, write two files.
+"""Prepare KoAlpaca (or any Alpaca-format file) for train.py: check every record, hold some out, write three files.
 
     python prepare_dataset.py --dataset koalpaca --num_samples 10000 --output_dir data/koalpaca
     python prepare_dataset.py --dataset ko_alpaca_data.json --num_samples 2000 --output_dir data/mine
 
-Writes <output_dir>/train.jsonl and <output_dir>/eval.jsonl (instruction, input, output per line). A record with an
-empty or non-string field, or a copy of an earlier one, is skipped; a training record longer than --max_length
-tokens in --model_name's tokenizer is left out. Each is counted, with the first ones named. The held-out records
-are drawn first, at random with --seed, so they never depend on --num_samples. Existing files are never replaced.
+Writes <output_dir>/train.jsonl, dev.jsonl and test.jsonl (instruction, input, output per line). dev.jsonl is what
+train.py keeps its best checkpoint by (every choice is made on it); test.jsonl is only for reporting, never for
+choosing. A record with an empty or non-string field, or a copy of an earlier one, is skipped; a training record
+longer than --max_length tokens in --model_name's tokenizer is left out. Each is counted, with the first ones named.
+The held-out records are drawn first (test, then dev), at random with --seed, so they never depend on
+--num_samples. Existing files are never replaced.
 """
 import argparse
 import json
@@ -84,11 +86,11 @@ def write_jsonl(path, records):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description="Check KoAlpaca-format records and write train/eval JSONL files.")
+    parser = argparse.ArgumentParser(description="Check KoAlpaca-format records and write train/dev/test JSONL files.")
     parser.add_argument("--dataset", default="koalpaca", help="koalpaca (beomi/KoAlpaca-v1.1a), a hub id, "
                         "or a local .json / .jsonl file")
     parser.add_argument("--num_samples", type=int, default=10000, help="training records to write at most")
-    parser.add_argument("--eval_records", type=int, default=96, help="records held out for evaluation")
+    parser.add_argument("--eval_records", type=int, default=48, help="records held out in each of dev and test")
     parser.add_argument("--output_dir", default="data/koalpaca")
     parser.add_argument("--model_name", default="TinyLlama/TinyLlama-1.1B-Chat-v1.0", help="whose tokenizer counts")
     parser.add_argument("--max_length", type=int, default=512, help="train.py's --max_length")
@@ -100,21 +102,23 @@ def main(argv=None):
     args = parse_args(argv)
 
     output_dir = Path(args.output_dir)
-    train_path, eval_path = output_dir / "train.jsonl", output_dir / "eval.jsonl"
-    if train_path.exists() or eval_path.exists():
-        sys.exit(f"오류: {output_dir}에 이미 train.jsonl 또는 eval.jsonl이 있습니다. 아무것도 바꾸지 않았습니다. "
-                 f"다른 --output_dir을 고르세요")
+    paths = {name: output_dir / f"{name}.jsonl" for name in ("train", "dev", "test")}
+    if any(path.exists() for path in paths.values()):
+        sys.exit(f"오류: {output_dir}에 이미 train.jsonl, dev.jsonl 또는 test.jsonl이 있습니다. 아무것도 바꾸지 "
+                 f"않았습니다. 다른 --output_dir을 고르세요")
     skipped = defaultdict(list)
     pairs = raw_records(args.dataset)
     records = clean(pairs, skipped)
-    if len(records) <= args.eval_records:
-        sys.exit(f"오류: {args.dataset}: 쓸 수 있는 레코드가 {len(records)}개라 {args.eval_records}개를 떼어 두고 "
-                 f"나머지로 학습할 수 없습니다. --eval_records를 줄이세요")
+    if len(records) <= 2 * args.eval_records:
+        sys.exit(f"오류: {args.dataset}: 쓸 수 있는 레코드가 {len(records)}개라 검증 세트와 시험 세트에 "
+                 f"{args.eval_records}개씩 떼어 두고 나머지로 학습할 수 없습니다. --eval_records를 줄이세요")
 
     order = list(range(len(records)))
     random.Random(args.seed).shuffle(order)
-    held = set(order[:args.eval_records])
-    eval_set = [records[i][0] for i in sorted(held)]
+    tested, checked = set(order[:args.eval_records]), set(order[args.eval_records:2 * args.eval_records])
+    test_set = [records[i][0] for i in sorted(tested)]  # only reported
+    dev_set = [records[i][0] for i in sorted(checked)]  # train.py keeps the checkpoint with the lowest loss here
+    held = tested | checked
     tokenizer = AutoTokenizer.from_pretrained(args.model_name)
     train_set = []
     for i, (record, where) in enumerate(records):
@@ -129,12 +133,13 @@ def main(argv=None):
         sys.exit(f"오류: 남은 학습 레코드가 없습니다 ({', '.join(f'{k} {len(v)}개' for k, v in skipped.items())}). "
                  f"--max_length를 늘리거나 데이터를 고치세요")
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_jsonl(train_path, train_set)
-    write_jsonl(eval_path, eval_set)
+    for name, part in (("train", train_set), ("dev", dev_set), ("test", test_set)):
+        write_jsonl(paths[name], part)
     print(f"{args.dataset}에서 레코드 {len(pairs)}개를 읽었습니다")
     for reason, where in skipped.items():
         print(f"  건너뜀, {reason}: {len(where)}개 (처음: {'; '.join(where[:3])})")
-    print(f"학습 레코드 {len(train_set)}개를 {train_path}에, 평가 레코드 {len(eval_set)}개를 {eval_path}에 썼습니다")
+    print(f"학습 레코드 {len(train_set)}개를 {paths['train']}에, 검증 레코드 {len(dev_set)}개를 {paths['dev']}에, "
+          f"시험 레코드 {len(test_set)}개를 {paths['test']}에 썼습니다")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Train a LoRA adapter on KoAlpaca-style instructions: QLoRA (a 4-bit base) on an 8 GB card.
 
     python train.py --model_name TinyLlama/TinyLlama-1.1B-Chat-v1.0 --dataset_path data/koalpaca/train.jsonl \
-        --eval_path data/koalpaca/eval.jsonl --output_dir outputs/tinyllama --num_epochs 3 --batch_size 1 \
+        --eval_path data/koalpaca/dev.jsonl --output_dir outputs/tinyllama --num_epochs 3 --batch_size 1 \
         --gradient_accumulation_steps 16
     python train.py ... --resume      # an interrupted run goes on from its last checkpoint
 
@@ -51,7 +51,7 @@ def tokenize(record, tokenizer, max_length):
 def read_jsonl(path):
     """Records of a JSONL file (written by prepare_dataset.py); the error names the line and the missing field."""
     if not Path(path).is_file():
-        sys.exit(f"오류: {path}가 없습니다. 먼저 python prepare_dataset.py로 train.jsonl과 eval.jsonl을 만드세요")
+        sys.exit(f"오류: {path}가 없습니다. 먼저 python prepare_dataset.py로 train.jsonl, dev.jsonl, test.jsonl을 만드세요")
     records = []
     for n, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
         if line.strip():
@@ -73,7 +73,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train a LoRA adapter (QLoRA) on KoAlpaca-style instructions.")
     parser.add_argument("--model_name", default="TinyLlama/TinyLlama-1.1B-Chat-v1.0", help="hub id or local folder")
     parser.add_argument("--dataset_path", default="data/koalpaca/train.jsonl", help="training records (JSONL)")
-    parser.add_argument("--eval_path", default="data/koalpaca/eval.jsonl", help="held-out records (JSONL)")
+    parser.add_argument("--eval_path", default="data/koalpaca/dev.jsonl",
+                        help="dev records (JSONL): the checkpoint kept is the one with the lowest loss on them")
     parser.add_argument("--output_dir", default="outputs/train", help="checkpoints/ and adapter/ go here")
     parser.add_argument("--num_epochs", type=float, default=3)
     parser.add_argument("--max_steps", type=int, default=-1, help="optimizer steps; -1: count by --num_epochs")
@@ -127,9 +128,9 @@ def main(argv=None):
             train_set.append(example)
     eval_set = [tokenize(record, tokenizer, args.max_length)[0] for record in read_jsonl(args.eval_path)]
     print(f"학습 레코드 {len(train_set)}개 ({args.max_length} 토큰보다 길어 뺀 것 {too_long}개), "
-          f"평가 레코드 {len(eval_set)}개")
+          f"검증 레코드 {len(eval_set)}개")
     if not train_set or not eval_set:
-        sys.exit("오류: 학습 레코드나 평가 레코드가 없습니다. --max_length를 늘리거나 prepare_dataset.py를 다시 실행하세요")
+        sys.exit("오류: 학습 레코드나 검증 레코드가 없습니다. --max_length를 늘리거나 prepare_dataset.py를 다시 실행하세요")
 
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                       bnb_4bit_compute_dtype=dtype) if args.quantization == "nf4" else None
@@ -185,7 +186,7 @@ def main(argv=None):
     tokenizer.save_pretrained(str(partial))
     partial.rename(adapter_dir)  # whole or not at all
     best = trainer.state.best_metric
-    print(f"어댑터: {adapter_dir} (가장 낮은 평가 손실 {best:.4f}, 스텝 {trainer.state.global_step}까지 학습)")
+    print(f"어댑터: {adapter_dir} (가장 낮은 검증 세트 손실 {best:.4f}, 스텝 {trainer.state.global_step}까지 학습)")
     if cuda:
         print(f"GPU 메모리 최고치: {torch.cuda.max_memory_allocated() / 1024**3:.2f} GiB")
     return best  # the lowest held-out loss: what a search (notebook 09) minimizes

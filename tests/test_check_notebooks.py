@@ -167,7 +167,7 @@ def test_a_number_typed_in_the_readme_that_the_outputs_do_not_hold_is_a_problem(
     assert claim_problems(tmp_path) == [
         f"README.md: '{CLAIMS[0].name}': the text says eos_tuned = 94/96, the stored outputs say 93/96. "
         "Take the number from the output"]
-    (tmp_path / "README.md").write_text(readme.replace("평가 답변 손실 2.354", "답변 손실은 2.354"), encoding="utf-8")
+    (tmp_path / "README.md").write_text(readme.replace("시험 세트 답변 손실 2.354", "답변 손실은 2.354"), encoding="utf-8")
     assert any("is no longer found" in p for p in claim_problems(tmp_path))
 
 
@@ -182,7 +182,7 @@ def test_a_number_in_a_lessons_markdown_must_be_printed_by_that_lesson(tmp_path)
     assert markdown_number_problems(tmp_path) == []
     path = tmp_path / "notebooks" / "05_training.ipynb"
     nb = nbformat.read(path, as_version=4)
-    nb.cells.append(nbformat.v4.new_markdown_cell("학습 후 평가 손실은 9.871로 71.3 % 줄었고, 탐침 21/23을 맞혔습니다."))
+    nb.cells.append(nbformat.v4.new_markdown_cell("학습 후 평가 손실은 9.871로 71.3 % 줄었고, 확인 질문 21/23을 맞혔습니다."))
     nbformat.write(nb, path)
     problems = markdown_number_problems(tmp_path)
     assert [p.split(" says ")[1].split(",")[0] for p in problems] == ["9.871", "71.3 %", "21/23"]
@@ -234,7 +234,7 @@ def test_every_lesson_links_the_glossary_and_every_link_lands_on_a_term():
 
     glossary = (ROOT / "notebooks" / "용어.md").read_text(encoding="utf-8")
     anchors = {glossary_anchor(line.lstrip("#")) for line in glossary.splitlines() if line.startswith("### ")}
-    assert len(anchors) >= 40 and "탐침-질문-probe" in anchors and "α-lora_alpha" in anchors
+    assert len(anchors) >= 40 and "확인-질문-probe" in anchors and "α-lora_alpha" in anchors
     for lesson in sorted((ROOT / "notebooks").glob("[01][0-9]_*.py")):
         text = lesson.read_text(encoding="utf-8")
         links = re.findall(r"\]\(용어\.md(?:#([^)]+))?\)", text)
@@ -253,3 +253,31 @@ def test_lesson_06_stays_short():
         lines += sum(len(o.get("data", {}).get("text/plain", "").splitlines()) for o in outputs
                      if o.output_type != "stream")
     assert len(nb.cells) <= 30 and lines <= 120, (len(nb.cells), lines)
+
+
+def test_a_rejected_synonym_in_a_lesson_or_the_readme_is_named_with_the_glossarys_term(tmp_path):
+    """Issue 43: one term per idea. The lessons (prose, code, stored outputs) and the README use none of the rejected
+    names; a seeded one in a lesson's markdown, an output and the README is caught with the term to use instead."""
+    from check_notebooks import REJECTED_TERMS, term_lines, term_problems
+
+    assert term_problems(ROOT / "notebooks", ROOT / "README.md") == []
+    for path in (ROOT / "notebooks").glob("[01][0-9]_*.ipynb"):
+        shutil.copy(path, tmp_path)
+    path = tmp_path / "06_inference.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("어댑터의 탐침 정답은 늘었습니다."))
+    cell = nbformat.v4.new_code_cell("print(1)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="반복 벌점 1.1로 생성했습니다\n")]
+    nb.cells.append(cell)
+    nbformat.write(nb, path)
+    readme = tmp_path / "README.md"
+    readme.write_text("평가 세트(held-out)는 그대로 두고, held-out 손실을 봅니다.\nThe held-out loss, in English.\n",
+                      encoding="utf-8")
+    problems = term_problems(tmp_path, readme)
+    assert len(problems) == 3
+    assert "'탐침'" in problems[0] and "확인 질문" in problems[0] and "cell" in problems[0]
+    assert "'반복 벌점'" in problems[1] and "output" in problems[1] and "반복 패널티" in problems[1]
+    assert problems[2].startswith("README.md: 'held-out'")
+    assert set(REJECTED_TERMS) >= {"탐침", "원안", "묶", "0인 어댑터", "반복 벌점", "하한", "학습하는 값"}
+    assert term_lines("대상 모듈을 고릅니다") == [("대상 모듈", "대상 모듈을 고릅니다")]
+    assert term_lines("평가 대상은 시험 세트입니다") == []  # 대상 alone is an ordinary word

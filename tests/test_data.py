@@ -25,7 +25,7 @@ def _write(tmp_path, name, text, encoding="utf-8"):
 
 
 def test_bundled_set_is_large_varied_and_disjoint():
-    train, held = load_source("bundled"), load_heldout()
+    train, held = load_source("bundled"), load_heldout("dev") + load_heldout("test")
     assert len(train) + len(held) >= 200 and len(held) >= 25
     def keys(rs):
         return {(r["instruction"], r["input"]) for r in rs}
@@ -67,14 +67,14 @@ def test_hub_format_records_are_normalized(monkeypatch):
 
 @pytest.mark.parametrize("name,text,message", [
     ("bad.jsonl", '{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": \n',
-     r"bad\.jsonl, line 2: invalid JSON"),
-    ("array.jsonl", '[{"instruction": "a", "output": "b"}]\n', r"line 1: a JSON array where a \.jsonl file needs one object per line"),
-    ("obj.json", '{"instruction": "a", "output": "b"}', r"expected a JSON array of records.*got dict"),
-    ("broken.json", '[{"instruction": "a", "output": "b"},', r"broken\.json: invalid JSON at line 1"),
-    ("missing.jsonl", '{"question": "a", "answer": "b"}\n', r"line 1: unknown format \(keys: answer, question\)"),
+     r"bad\.jsonl, line 2: JSON이 잘못되었습니다"),
+    ("array.jsonl", '[{"instruction": "a", "output": "b"}]\n', r"line 1: \.jsonl 파일은 한 줄에 객체 하나여야 하는데 JSON 배열이"),
+    ("obj.json", '{"instruction": "a", "output": "b"}', r"레코드의 JSON 배열.*dict입니다"),
+    ("broken.json", '[{"instruction": "a", "output": "b"},', r"broken\.json: 1번째 줄 .*JSON이 잘못되었습니다"),
+    ("missing.jsonl", '{"question": "a", "answer": "b"}\n', r"line 1: 알 수 없는 형식입니다 \(키: answer, question\)"),
     ("extra.jsonl", '{"instruction": "a", "output": "b", "score": 3}\n',
-     r"line 1: unknown key\(s\) \['score'\]\. Alpaca/KoAlpaca records have only instruction, input, output, url"),
-    ("notes.txt", "hello", r"unknown file type '\.txt'"),
+     r"line 1: 알 수 없는 키 \['score'\]\. Alpaca/KoAlpaca 레코드의 키는 instruction, input, output, url"),
+    ("notes.txt", "hello", r"알 수 없는 파일 형식 '\.txt'"),
 ])
 @pytest.mark.parametrize("on_invalid", ["skip", "error"])
 def test_file_level_problems_stop_in_both_modes(tmp_path, name, text, message, on_invalid):
@@ -122,7 +122,7 @@ def test_only_the_first_five_offenders_are_listed(tmp_path):
 
 def test_no_records_left_is_an_error(tmp_path):
     path = _write(tmp_path, "d.jsonl", json.dumps({"instruction": "a", "output": ""}) + "\n")
-    with pytest.raises(DataError, match=r"no usable records \(1건 읽음, 0건 남김; 건너뜀: 빈 필드\(empty field\) 1"):
+    with pytest.raises(DataError, match=r"쓸 수 있는 레코드가 없습니다 \(1건 읽음, 0건 남김; 건너뜀: 빈 필드\(empty field\) 1"):
         split_source(str(path), heldout_records=1, seed=0)
 
 
@@ -153,14 +153,16 @@ def test_validation_drops_long_records_and_names_them_by_their_place_in_the_sour
 def test_a_koalpaca_source_holds_out_a_fixed_seeded_part_of_itself(tmp_path):
     raws = [{"instruction": f"질문 {i}", "input": "", "output": f"답 {i}"} for i in range(50)]
     path = str(_write(tmp_path, "ko_alpaca_data.json", json.dumps(raws, ensure_ascii=False)))
-    train, held, report = split_source(path, heldout_records=10, seed=1234, max_records=30)
+    train, dev, held, report = split_source(path, heldout_records=10, seed=1234, max_records=30)
     again = split_source(path, heldout_records=10, seed=1234)
-    assert held == again[1] and len(held) == 10 and len(train) == 30
-    assert not {r["instruction"] for r in held} & {r["instruction"] for r in again[0]}
+    assert held == again[2] and dev == again[1] and len(held) == len(dev) == 10 and len(train) == 30
+    assert not {r["instruction"] for r in held + dev} & {r["instruction"] for r in again[0]}
+    assert not {r["instruction"] for r in held} & {r["instruction"] for r in dev}
     assert held != [r for r in load_source(path)][:10]  # a shuffled split, not the first records
     assert report.source == path and len(report.where) == 30
-    train_b, held_b, report_b = split_source("bundled", heldout_records=8, seed=1234)
-    assert held_b == spread(load_heldout(), 8) and report_b.source == "bundled"  # evenly across the kinds
+    train_b, dev_b, held_b, report_b = split_source("bundled", heldout_records=8, seed=1234)
+    assert held_b == spread(load_heldout("test"), 8) and report_b.source == "bundled"  # evenly across the kinds
+    assert dev_b == spread(load_heldout("dev"), 8)
 
 
 def test_an_unreachable_hub_source_falls_back_to_the_bundled_set_and_says_so(monkeypatch):
@@ -170,10 +172,11 @@ def test_an_unreachable_hub_source_falls_back_to_the_bundled_set_and_says_so(mon
         raise ConnectionError("no network")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    train, held, report = split_source("beomi/KoAlpaca-v1.1a", heldout_records=8, seed=0)
-    assert report.source == "bundled" and train == load_source("bundled") and held == spread(load_heldout(), 8)
-    assert report.note == ("beomi/KoAlpaca-v1.1a is not reachable (ConnectionError) and not cached: training on the "
-                           "bundled Korean set instead")
+    train, dev, test, report = split_source("beomi/KoAlpaca-v1.1a", heldout_records=8, seed=0)
+    assert report.source == "bundled" and train == load_source("bundled")
+    assert dev == spread(load_heldout("dev"), 8) and test == spread(load_heldout("test"), 8)
+    assert report.note == ("beomi/KoAlpaca-v1.1a에 연결할 수 없고(ConnectionError) 캐시에도 없어서 번들 한국어 데이터로 "
+                           "학습합니다")
 
 
 @pytest.mark.skipif(not SHARED_SAMPLE.exists(), reason="../shared/data/koalpaca_v1_0_sample.jsonl not present")

@@ -50,7 +50,7 @@ def test_sentencepiece_model_rebuilt_from_the_gemma_gguf_tokenizes_like_the_cour
 
     sp = SentencePieceProcessor(model_proto=sentencepiece_model_from_gguf(gguf_path("gemma-3-270m")))
     tok = load_tokenizer("gemma-3-270m")
-    texts = [f"### 질문: {r['instruction']}\n\n### 답변: {r['output']}" for r in load_heldout()]
+    texts = [f"### 질문: {r['instruction']}\n\n### 답변: {r['output']}" for r in load_heldout("test")]
     assert [sp.encode(t) for t in texts] == [tok(t, add_special_tokens=False).input_ids for t in texts]
     assert sentencepiece_model_from_gguf(gguf_path("smollm2-135m-instruct")) is None  # a GPT-2 style BPE
 
@@ -67,7 +67,7 @@ def test_gguf_f16_export_reloads_equivalent(merged_smollm2, tmp_path):
     path = export_gguf(merged_smollm2, tmp_path / "gguf", "f16", progress=lambda m: None)
     assert path.name == "model-f16.gguf" and path.stat().st_size > 100_000_000
     questions = [p["question"] for p in load_probes()]
-    check = compare_exports(merged_smollm2, tok, {"f16": path}, [encode(r, tok, 128) for r in load_heldout()[:8]], questions,
+    check = compare_exports(merged_smollm2, tok, {"f16": path}, [encode(r, tok, 128) for r in load_heldout("test")[:8]], questions,
                             pad_id(tok), max_new_tokens=16)["f16"]
     assert check["file"] == "model-f16.gguf" and check["questions"] == len(questions) == 22
     assert 0 < check["fp16_floor"] and check["max_dlogit"] <= 2 * check["fp16_floor"], check

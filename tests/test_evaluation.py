@@ -85,7 +85,7 @@ def test_summary_table_keeps_counts():
     side = {"loss_by_kind": {"all": (2, 10, 1.5)}, "chrf": 40.0, "eos": Count(1, 2), "degenerate": Count(0, 2),
             "probes": Count(1, 3), "phrasings": {0: [True] * 4, 1: [False] * 4, 2: [True, False, False, False]}}
     table = summary_table({"base": side, "adapter": side})
-    assert table.loc["탐침 정답", "어댑터"] == "1/3 (33 %)"
+    assert table.loc["확인 질문 정답", "어댑터"] == "1/3 (33 %)"
     assert table.loc["바꿔 물어도 같은 판정", "기본 모델"] == "2/3 (67 %)"
 
 

@@ -39,7 +39,7 @@ def test_the_loss_of_answer_logits_equals_heldout_loss(smollm2):
     from course_utils.prompts import encode, pad_id
 
     tok = load_tokenizer("smollm2-135m-instruct")
-    examples = [encode(r, tok, 128) for r in load_heldout()[:5]]
+    examples = [encode(r, tok, 128) for r in load_heldout("test")[:5]]
     logits, tokens = answer_logits(smollm2, examples, pad_id(tok))
     assert F.cross_entropy(logits, tokens).item() == pytest.approx(heldout_loss(smollm2, examples, pad_id(tok)), rel=1e-4)
 

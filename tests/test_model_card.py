@@ -32,9 +32,9 @@ def test_the_card_states_the_metadata(run):
     front = yaml.safe_load(text.split("---")[1])
     assert front["base_model"] == "google/gemma-3-270m" and front["license"] == "gemma"
     assert front["datasets"] == ["beomi/KoAlpaca-v1.1a"] and front["language"] == ["ko"]
-    assert "| 2.3539 | 1.7336 (병합 모델 1.7336) |" in text and "평가 레코드 96개" in text
+    assert "| 2.3539 | 1.7336 (병합 모델 1.7336) |" in text and "시험 레코드 96개" in text
     assert "| chrF | 11.9 | 31.5 |" in text and "| EOS로 끝난 답 | 0/96 | 93/96 |" in text
-    assert "| 탐침 정답 (엄격한 채점) | 1/22 | 4/22 |" in text
+    assert "| 확인 질문 정답 (엄격한 채점) | 1/22 | 4/22 |" in text
     assert "CC BY-NC 4.0" in text and "NOTICE" in text and "220 스텝" in text and "스텝 200의 체크포인트" in text
 
 

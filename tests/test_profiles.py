@@ -28,9 +28,9 @@ def test_smoke_is_the_gpu8gb_recipe_on_a_cpu():
     assert s.device == "cpu" and s.dtype == "float32"
     # a KoAlpaca-format file (v1.1: instruction, output, url), held-out records split off it, never the bundled set
     assert s.data.source.startswith("bundled:") and s.data.source.endswith(".jsonl")
-    train, held, report = split_source(s.data.source, s.train.heldout_records, s.train.seed, s.data.on_invalid)
-    assert report.source == s.data.source and len(held) == s.train.heldout_records
-    assert not {r["instruction"] for r in held} & {r["instruction"] for r in train}
+    train, dev, held, report = split_source(s.data.source, s.train.heldout_records, s.train.seed, s.data.on_invalid)
+    assert report.source == s.data.source and len(held) == len(dev) == s.train.heldout_records
+    assert not {r["instruction"] for r in held + dev} & {r["instruction"] for r in train}
     assert dict(report.dropped) == {"duplicate": 1, "empty field": 1}  # as real KoAlpaca dumps have
 
 
@@ -128,11 +128,11 @@ def test_unknown_model_lists_registry(tmp_path):
         get_profile("smoke", path)
 
 
-def test_learning_profiles_score_the_whole_heldout_file():
+def test_learning_profiles_score_the_whole_dev_and_test_splits():
     # the held-out file is grouped by kind: scoring its first N records would weigh some kinds only
     from course_utils.data import load_heldout
 
-    held = len(load_heldout())
+    held = max(len(load_heldout("dev")), len(load_heldout("test")))
     for name in ("cpu", "gpu8gb"):
         assert get_profile(name).train.heldout_records >= held, name
 

@@ -108,7 +108,7 @@ def runs(smoke, tmp_path_factory):
         "--eval_records", str(smoke.train.heldout_records), "--num_samples", str(smoke.data.max_records),
         "--max_length", str(smoke.seq_len), "--seed", str(smoke.train.seed), cwd=folder)
     t = smoke.train
-    flags = ["--model_name", model, "--dataset_path", "data/train.jsonl", "--eval_path", "data/eval.jsonl", "--max_steps", str(STEPS), "--batch_size", str(smoke.batch_size),
+    flags = ["--model_name", model, "--dataset_path", "data/train.jsonl", "--eval_path", "data/dev.jsonl", "--max_steps", str(STEPS), "--batch_size", str(smoke.batch_size),
              "--gradient_accumulation_steps", str(smoke.grad_accum), "--learning_rate", str(t.learning_rate),
              "--warmup_steps", str(t.warmup_steps), "--max_length", str(smoke.seq_len),
              "--lora_r", str(smoke.lora.r), "--lora_alpha", str(smoke.lora.alpha), "--seed", str(t.seed)]
@@ -118,10 +118,11 @@ def runs(smoke, tmp_path_factory):
 
 
 def test_prepare_dataset_holds_out_and_keeps_the_records_the_course_does(smoke, runs):
-    train_records, heldout, _ = split_source(smoke.data.source, smoke.train.heldout_records, smoke.train.seed,
-                                             smoke.data.on_invalid, smoke.data.max_records)
+    train_records, dev, test, _ = split_source(smoke.data.source, smoke.train.heldout_records, smoke.train.seed,
+                                               smoke.data.on_invalid, smoke.data.max_records)
     fields = ("instruction", "input", "output")
-    for name, want in (("train", train_records), ("eval", heldout)):
+    assert dev and test and not {r["instruction"] for r in dev} & {r["instruction"] for r in test}
+    for name, want in (("train", train_records), ("dev", dev), ("test", test)):
         got = [json.loads(line) for line in (runs["folder"] / "data" / f"{name}.jsonl").read_text("utf-8").splitlines()]
         assert got == [{k: r[k] for k in fields} for r in want], name
 
@@ -132,9 +133,9 @@ def test_train_py_tokenizes_as_the_course_does(smoke, runs):
     from course_utils.prompts import prepare_data
 
     tokenizer = load_tokenizer(smoke.model)
-    course_train, course_heldout, _ = prepare_data(smoke, tokenizer)
+    course_train, course_dev, _, _ = prepare_data(smoke, tokenizer)
     take_home = script("train")
-    for name, want in (("train", course_train), ("eval", course_heldout)):
+    for name, want in (("train", course_train), ("dev", course_dev)):
         records = take_home.read_jsonl(runs["folder"] / "data" / f"{name}.jsonl")
         got = [take_home.tokenize(r, tokenizer, smoke.seq_len)[0] for r in records]
         assert [g["input_ids"] for g in got] == [w["input_ids"] for w in want]
@@ -160,7 +161,7 @@ def test_train_py_learns_the_weights_the_course_learns(runs):
     assert largest_difference(script_step, course_step) <= 1e-5
     assert max(w.abs().max().item() for k, w in script_step.items() if "lora_B" in k) > 1e-3  # B started at 0
     assert largest_difference(adapter_weights(folder / "run" / "adapter"), adapter_weights(course.adapter_dir)) <= 1e-5
-    assert "학습 레코드 8개" in runs["said"] and "평가 레코드 4개" in runs["said"]
+    assert "학습 레코드 8개" in runs["said"] and "검증 레코드 4개" in runs["said"]
 
 
 def test_train_py_refuses_an_earlier_run_and_resumes_one_that_stopped(runs, tmp_path):
@@ -197,7 +198,7 @@ def test_inference_py_answers_what_the_course_answers(runs):
     from course_utils.inference import answer_with_stats
 
     folder = runs["folder"]
-    questions = [r["instruction"] for r in read_records(folder / "data" / "eval.jsonl")[:3]] + ["한국의 수도는?"]
+    questions = [r["instruction"] for r in read_records(folder / "data" / "test.jsonl")[:3]] + ["한국의 수도는?"]
     course_model, tokenizer, meta = load_trained(runs["course"].adapter_dir)
     want = [answer_with_stats(course_model, tokenizer, q, "", meta["template"], 12)["answer"] for q in questions]
     del course_model
@@ -271,12 +272,13 @@ def test_prepare_dataset_names_what_it_skips_and_refuses_to_overwrite(runs, tmp_
                     {"instruction": "긴 답", "output": "아주 " * 300}]
     source = tmp_path / "mine.jsonl"
     source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
-    said = run("prepare_dataset", "--dataset", str(source), "--output_dir", "out", "--eval_records", "2",
+    said = run("prepare_dataset", "--dataset", str(source), "--output_dir", "out", "--eval_records", "1",
                "--model_name", runs["model"], "--max_length", "64", cwd=tmp_path).stdout
     assert "line 7" in said and "line 8" in said and "line 9" in said and "line 10" in said
     assert "중복: 1개" in said and "빈 instruction 또는 output: 1개" in said and "64 토큰보다 긺: 1개" in said
     written = (tmp_path / "out" / "train.jsonl").read_text("utf-8").splitlines()
-    assert len(written) == 4 and len((tmp_path / "out" / "eval.jsonl").read_text("utf-8").splitlines()) == 2
+    held = [(tmp_path / "out" / f"{name}.jsonl").read_text("utf-8").splitlines() for name in ("dev", "test")]
+    assert len(written) == 4 and [len(h) for h in held] == [1, 1] and held[0] != held[1]
     before = (tmp_path / "out" / "train.jsonl").read_bytes()
     again = run("prepare_dataset", "--dataset", str(source), "--output_dir", "out", "--model_name", runs["model"],
                 "--eval_records", "2", cwd=tmp_path, check=False)
@@ -303,11 +305,11 @@ def test_prepare_dataset_reads_a_hub_dataset_through_datasets(runs, tmp_path):
     records = [{"instruction": f"질문 {i}", "output": f"답 {i}입니다.", "url": f"https://example.org/{i}"}
                for i in range(10)]
     (hub / "train.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), "utf-8")
-    said = run("prepare_dataset", "--dataset", str(hub), "--output_dir", "out", "--eval_records", "3",
+    said = run("prepare_dataset", "--dataset", str(hub), "--output_dir", "out", "--eval_records", "2",
                "--model_name", runs["model"], cwd=tmp_path).stdout
     assert "레코드 10개를 읽었습니다" in said
     written = [json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text("utf-8").splitlines()]
-    assert len(written) == 7 and set(written[0]) == {"instruction", "input", "output"}
+    assert len(written) == 6 and set(written[0]) == {"instruction", "input", "output"}
 
 
 def readme_commands() -> list[tuple[str, str, list[str]]]:
@@ -364,7 +366,7 @@ def test_train_py_on_a_card_loads_and_trains_in_the_cards_dtype(dtype, fake_cuda
     folder = runs["folder"]
     with pytest.raises(Built):
         take_home.main(["--model_name", runs["model"], "--dataset_path", str(folder / "data" / "train.jsonl"),
-                        "--eval_path", str(folder / "data" / "eval.jsonl"), "--output_dir", str(folder / f"gpu-{dtype}"),
+                        "--eval_path", str(folder / "data" / "dev.jsonl"), "--output_dir", str(folder / f"gpu-{dtype}"),
                         "--dtype", dtype])
     want = getattr(torch, dtype)
     assert loaded["dtype"] == want and loaded["device_map"] == {"": "cuda:0"}

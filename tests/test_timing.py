@@ -61,7 +61,7 @@ def test_gpu8gb_without_a_gpu_measurement_estimates_05_and_09_from_the_seeds_307
     low, high = SEED_3070["tinyllama-1.1b"]
     assert rows["05"]["seconds"] == (work_seconds(work, high), work_seconds(work, low))
     assert 1.5 * 3600 < rows["05"]["seconds"][0] < rows["05"]["seconds"][1] < 2.5 * 3600  # the issue's "~2 h"
-    assert "원안의 RTX 3070 처리량 4–5 샘플/s" in rows["05"]["source"] and "1,875 스텝" in rows["05"]["source"]
+    assert "처음 설계의 RTX 3070 처리량 4–5 샘플/s" in rows["05"]["source"] and "1,875 스텝" in rows["05"]["source"]
     assert "약 1." in describe(rows["05"]) and "시간 (추정:" in describe(rows["05"])
     # 09's budget is sized to at most an hour on the seed's card, at its slower figure
     assert rows["09"]["seconds"][1] <= 3600 and tuning_work(g)["steps"] == (g.tuning.trials + 3) * g.tuning.steps
@@ -78,7 +78,7 @@ def test_a_gpu_check_result_of_this_gpu_replaces_the_seeds_figure(tmp_path):
     assert rows["05"]["seconds"][0] == rows["05"]["seconds"][1] == work_seconds(training_work(g, 10_000), 6.0)
     assert "이 GPU에서 잰 처리량 6.00 샘플/s (gpu_2026-12-02.json)" in rows["05"]["source"]
     other = {r["notebook"]: r for r in expected_times(g, tmp_path, "GPU NVIDIA A100", records=10_000)}
-    assert "원안의 RTX 3070" in other["05"]["source"]  # measured on another card: not this GPU's figure
+    assert "처음 설계의 RTX 3070" in other["05"]["source"]  # measured on another card: not this GPU's figure
     _runtime(tmp_path, "gpu8gb", RTX_3070)  # a whole-course run on this card: measured, per notebook
     assert {r["how"] for r in expected_times(g, tmp_path, RTX_3070)} == {"측정"}
 
@@ -113,6 +113,6 @@ def test_notebook_00_on_gpu8gb_shows_labelled_estimates_for_the_seeds_model(tmp_
                    for o in c.get("outputs", []))
     assert "프로필: gpu8gb" in "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     table = html[html.index("예상 시간"):]
-    assert table.count("추정: 원안의 RTX 3070 처리량 4–5 샘플/s") == 2 and "1,875 스텝" in table  # 05 and 09
+    assert table.count("추정: 처음 설계의 RTX 3070 처리량 4–5 샘플/s") == 2 and "1,875 스텝" in table  # 05 and 09
     assert "측정" not in table.replace("추정", "")  # no measured time is claimed for a GPU nobody measured
     assert all(name in table for name in ("00_setup_check", "05_training", "09_hyperparameters"))

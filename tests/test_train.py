@@ -66,7 +66,14 @@ def test_heldout_is_evaluated_during_training_and_the_best_checkpoint_becomes_th
     assert sorted(evals) == list(range(smoke.train.eval_steps, smoke.train.max_steps + 1, smoke.train.eval_steps))
     best = min(evals, key=evals.get)
     assert uninterrupted.best_step == best
-    assert uninterrupted.heldout_loss_after == pytest.approx(evals[best], abs=1e-6)  # the adapter is that checkpoint
+    from course_utils.loss import heldout_loss
+    from course_utils.prompts import pad_id, prepare_data
+
+    _, dev, test, _ = prepare_data(smoke, uninterrupted.tokenizer)
+    pad = pad_id(uninterrupted.tokenizer)
+    assert heldout_loss(uninterrupted.model, dev, pad) == pytest.approx(evals[best], abs=1e-5)  # that checkpoint
+    assert uninterrupted.heldout_loss_after == pytest.approx(heldout_loss(uninterrupted.model, test, pad), abs=1e-6)
+    assert uninterrupted.heldout_loss_after != pytest.approx(evals[best], abs=1e-6)  # reported on test, not on dev
     meta = json.loads((uninterrupted.adapter_dir / "course_adapter.json").read_text())
     assert meta["best_step"] == best and meta["global_step"] == smoke.train.max_steps
 
@@ -145,10 +152,10 @@ def test_a_koalpaca_file_source_is_scored_on_records_split_off_from_that_file(tm
     p = dataclasses.replace(smoke, data=dataclasses.replace(smoke.data, source=str(path), max_records=None),
                             train=dataclasses.replace(smoke.train, heldout_records=6))
     result = train(p, tmp_path / "run", progress=lambda m: None)
-    assert result.data_report.source == str(path) and result.data_report.kept == 24
-    _, held, _ = split_source(str(path), 6, p.train.seed)
+    assert result.data_report.source == str(path) and result.data_report.kept == 18
+    _, _, held, _ = split_source(str(path), 6, p.train.seed)  # test: what is reported
     assert {r["instruction"] for r in held} <= {r["instruction"] for r in records}
-    assert not {r["instruction"] for r in held} & {r["instruction"] for r in load_heldout()}
+    assert not {r["instruction"] for r in held} & {r["instruction"] for r in load_heldout("dev") + load_heldout("test")}
     tok = result.tokenizer
     examples = [encode(r, tok, p.seq_len) for r in held]
     with result.model.disable_adapter():  # the base model
@@ -194,7 +201,8 @@ def test_the_gpu8gb_recipe_runs_on_its_cpu_stand_in(recipe, recipe_run):
     assert all(q["state1"].dtype == q["state2"].dtype == torch.uint8 for q in quantized)
     meta = json.loads((r.adapter_dir / "course_adapter.json").read_text(encoding="utf-8"))
     assert (meta["quantization"], meta["dtype"]) == ("nf4", "float32")
-    assert meta["heldout"] == {"source": recipe.data.source, "records": 2, "seed": recipe.train.seed, "on_invalid": "skip"}
+    assert meta["heldout"] == {"source": recipe.data.source, "records": 2, "seed": recipe.train.seed, "on_invalid": "skip",
+                               "split": "test"}
     assert math.isfinite(r.heldout_loss_after)
 
 
@@ -267,7 +275,7 @@ def test_the_recipe_trains_on_packed_rows(recipe, tmp_path):
     packed = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, packing=True))
     said = []
     r = train(packed, tmp_path / "packed", progress=said.append)
-    rows = int(re.search(r"\((\d+)행으로 묶음\)", next(line for line in said if "행으로 묶음" in line)).group(1))
+    rows = int(re.search(r"\((\d+)행으로 패킹\)", next(line for line in said if "행으로 패킹" in line)).group(1))
     assert 1 <= rows < r.data_report.kept == 4  # 4 short records fit in fewer rows
     assert r.global_step == planned_steps(packed, rows)
     assert math.isfinite(r.heldout_loss_after) and r.heldout_loss_after < r.heldout_loss_before

@@ -38,7 +38,7 @@ def test_a_trial_behind_the_median_is_pruned_at_its_evaluation():
             return True
 
     callback = _pruning_callback(Trial())
-    with pytest.raises(optuna.TrialPruned, match="held-out loss 2.5000 at step 10"):
+    with pytest.raises(optuna.TrialPruned, match="스텝 10의 검증 세트 손실 2.5000"):
         callback.on_evaluate(None, type("S", (), {"global_step": 10})(), None, metrics={"eval_loss": 2.5})
     assert Trial.reported == [(10, 2.5)]
 

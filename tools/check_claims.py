@@ -61,15 +61,15 @@ class Claim:
 
 CLAIMS = [
     Claim("README: cpu run's held-out loss, chrF, EOS, loops and probes", "README.md",
-          rf"평가 답변 손실 (?P<before>\d\.\d{{3}}) → (?P<after>\d\.\d{{3}})\s+\(−(?P<drop>\d+\.\d) %\), "
+          rf"시험 세트 답변 손실 (?P<before>\d\.\d{{3}}) → (?P<after>\d\.\d{{3}})\s+\(−(?P<drop>\d+\.\d) %\), "
           rf"chrF (?P<chrf_base>\d+\.\d) → (?P<chrf_tuned>\d+\.\d), EOS로 끝난 답 (?P<eos_base>{COUNT}) → "
           rf"(?P<eos_tuned>{COUNT}), 반복에 빠진 답 (?P<loop_base>{COUNT}) → (?P<loop_tuned>{COUNT})\s+"
-          rf"\(패널티 없는 탐욕 생성이면 (?P<loop_plain>{COUNT})\),\s+탐침 정답 (?P<probe_base>{COUNT}) → "
+          rf"\(패널티 없는 탐욕 생성이면 (?P<loop_plain>{COUNT})\),\s+확인 질문 정답 (?P<probe_base>{COUNT}) → "
           rf"(?P<probe_tuned>{COUNT})",
-          ((LESSON_05, r"평가 답변 손실: (?P<before>\d\.\d{3}) -> (?P<after>\d\.\d{3}) \((?P<drop>\d+\.\d) % 감소"),
-           (LESSON_05, rf"기본 모델: 탐침 (?P<probe_base>{COUNT}) [^,]*, EOS (?P<eos_base>{COUNT}) [^,]*, "
+          ((LESSON_05, r"시험 세트 답변 손실: (?P<before>\d\.\d{3}) -> (?P<after>\d\.\d{3}) \((?P<drop>\d+\.\d) % 감소"),
+           (LESSON_05, rf"기본 모델: 확인 질문 (?P<probe_base>{COUNT}) [^,]*, EOS (?P<eos_base>{COUNT}) [^,]*, "
                        rf"반복 (?P<loop_base>{COUNT}) [^,]*, chrF (?P<chrf_base>\d+\.\d)"),
-           (LESSON_05, rf"어댑터: 탐침 (?P<probe_tuned>{COUNT}) [^,]*, EOS (?P<eos_tuned>{COUNT}) [^,]*, "
+           (LESSON_05, rf"어댑터: 확인 질문 (?P<probe_tuned>{COUNT}) [^,]*, EOS (?P<eos_tuned>{COUNT}) [^,]*, "
                        rf"반복 (?P<loop_tuned>{COUNT}) [^,]*, chrF (?P<chrf_tuned>\d+\.\d)"),
            (LESSON_06, rf"반복 패널티 없는 탐욕 생성 (?P<loop_plain>{COUNT})"))),
     Claim("README: the kinds of task whose loss fell most and least (cpu)", "README.md",
@@ -102,10 +102,10 @@ CLAIMS = [
     Claim("README: notebook 10's SFT / DPO / ORPO comparison (cpu)", "README.md",
           rf"SFT (?P<sft_r>\d+/\d+), DPO (?P<dpo_r>\d+/\d+), ORPO (?P<orpo_r>\d+/\d+)\)[\s\S]*?반복 SFT (?P<sft_l>{COUNT}) "
           rf"→ DPO (?P<dpo_l>{COUNT}), EOS로 끝남 (?P<sft_e>{COUNT}) → (?P<dpo_e>{COUNT}), chrF (?P<sft_c>\d+\.\d) → "
-          rf"DPO (?P<dpo_c>\d+\.\d) / ORPO (?P<orpo_c>\d+\.\d), 탐침 (?P<sft_p>{COUNT}) → DPO (?P<dpo_p>{COUNT}) / "
+          rf"DPO (?P<dpo_c>\d+\.\d) / ORPO (?P<orpo_c>\d+\.\d), 확인 질문 (?P<sft_p>{COUNT}) → DPO (?P<dpo_p>{COUNT}) / "
           rf"ORPO (?P<orpo_p>{COUNT})",
           tuple((LESSON_10, rf"{name}: 보상 정확도 (?P<{key}_r>\d+/\d+), 반복 (?P<{key}_l>{COUNT}) \(\d+ %\), EOS "
-                            rf"(?P<{key}_e>{COUNT}) \(\d+ %\), chrF (?P<{key}_c>\d+\.\d), 탐침 (?P<{key}_p>{COUNT})")
+                            rf"(?P<{key}_e>{COUNT}) \(\d+ %\), chrF (?P<{key}_c>\d+\.\d), 확인 질문 (?P<{key}_p>{COUNT})")
                 for name, key in ((r"SFT \(05\)", "sft"), ("DPO 뒤", "dpo"), ("ORPO 뒤", "orpo")))),
     Claim("README: benchmark 5, requests/s at 16 concurrent and answers the same, per server, and the Q8_0 bar",
           "README.md",
@@ -255,7 +255,7 @@ AGREEMENTS = (
     ("07 and 08: the merged model's held-out loss", ("notebooks/07_merging.ipynb", r"병합 모델 (?P<loss>\d\.\d{4})"),
      ("notebooks/08_deployment.ipynb", r"내보내는 폴더 (?P<loss>\d\.\d{4})")),
     ("07 and 05: the adapter's held-out loss", ("notebooks/07_merging.ipynb", r"05에서 평가한 어댑터 (?P<loss>\d\.\d{4})"),
-     ("notebooks/05_training.ipynb", r"평가 답변 손실: \d\.\d{3,4} -> (?P<loss>\d\.\d{3,4})")),
+     ("notebooks/05_training.ipynb", r"시험 세트 답변 손실: \d\.\d{3,4} -> (?P<loss>\d\.\d{3,4})")),
 )
 
 

@@ -234,6 +234,44 @@ def english_problems(folder: Path) -> list[str]:
     return problems
 
 
+# One term per idea (notebooks/용어.md): a rejected name -> the glossary's. Searched in Korean lines only (an English
+# appendix may say "held-out"); "held-out" is allowed in parentheses after the Korean term, e.g. 평가 세트(held-out).
+REJECTED_TERMS = {
+    "반복 벌점": "반복 패널티", "하한": "바닥", "학습하는 값": "학습 파라미터", "원안": "처음 설계", "탐침": "확인 질문",
+    "묶": "패킹(packing), 모으다, 공유하다", "0인 어댑터": "학습 전 어댑터(B = 0)", "대상 모듈": "타깃 모듈",
+    "개발 세트": "검증 세트", "테스트 세트": "시험 세트", "held-out": "평가 세트, 검증 세트 또는 시험 세트",
+}
+_REJECTED = re.compile("|".join(r"(?<![(\-])held-out" if t == "held-out" else re.escape(t) for t in REJECTED_TERMS))
+
+
+def term_lines(text: str) -> list[tuple[str, str]]:
+    """(rejected term, line) for each Korean line of ``text`` that uses a rejected name (``REJECTED_TERMS``)."""
+    return [(m.group(0), line.strip()) for line in text.splitlines() if HANGUL.search(line)
+            for m in _REJECTED.finditer(line)]
+
+
+def term_problems(folder: Path, readme: Path | None = None) -> list[str]:
+    """Rejected synonyms in the lessons (markdown, code and stored outputs) and in the README's Korean lines."""
+    import nbformat
+
+    problems = []
+
+    def report(where: str, text: str) -> None:
+        problems.extend(f"{where}: {term!r} in {line[:90]!r}: the course says {REJECTED_TERMS[term]} "
+                        f"(notebooks/용어.md)" for term, line in term_lines(text))
+
+    for path in notebooks(folder):
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            report(f"{_rel(path)}, cell {i}", cell.source)
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                report(f"{_rel(path)}, cell {i} output", output.get("text", "") + data.get("text/plain", "")
+                       + (_html_text(data["text/html"]) if "text/html" in data else ""))
+    if readme is not None and readme.exists():
+        report(readme.name, readme.read_text(encoding="utf-8"))
+    return problems
+
+
 def claims(folder: Path) -> list[str]:
     """Numbers typed in the README and the lessons' markdown against the stored outputs (tools/check_claims.py);
     only for the course's own notebooks folder (a test's copy has no README beside it)."""
@@ -248,7 +286,8 @@ def claims(folder: Path) -> list[str]:
 def check(folder: Path = ROOT / "notebooks", exercises: Path = ROOT / "course_utils" / "exercises") -> list[str]:
     """Every problem found, one line each (empty when all is well)."""
     return (pairing_problems(folder) + section_problems(folder) + exercise_problems(folder, exercises)
-            + output_problems(folder) + english_problems(folder) + claims(folder))
+            + output_problems(folder) + english_problems(folder) + claims(folder)
+            + term_problems(folder, ROOT / "README.md" if folder.resolve() == (ROOT / "notebooks").resolve() else None))
 
 
 def main(argv=None) -> int:

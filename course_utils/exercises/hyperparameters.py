@@ -37,7 +37,7 @@ def smoke_drop(learning_rate: float) -> float:
 
 
 def check_09_applied(answer_drop_pct) -> Verdict:
-    """응용: smoke 프로필의 학습률을 10분의 1로 낮춰 다시 학습하면 held-out 손실 감소(%)는? (0.5%p 이내)"""
+    """응용: smoke 프로필의 학습률을 10분의 1로 낮춰 다시 학습하면 시험 세트 손실 감소(%)는? (0.5%p 이내)"""
     from ..profiles import get_profile
 
     if (v := unanswered(answer_drop_pct)) is not None:
@@ -52,7 +52,7 @@ def check_09_applied(answer_drop_pct) -> Verdict:
 
 
 def check_09_challenge(answer_beyond, comparison: dict) -> Verdict:
-    """도전: 가장 좋은 설정과 기본 설정의 held-out 손실 차이가 시드만 바꾼 차이(노이즈)보다 큰가? (True/False)"""
+    """도전: 가장 좋은 설정과 기본 설정의 시험 세트 손실 차이가 시드만 바꾼 차이(노이즈)보다 큰가? (True/False)"""
     from ..tuning import verdict as tuning_verdict
 
     if (v := unanswered(answer_beyond)) is not None:

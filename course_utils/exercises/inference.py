@@ -17,7 +17,7 @@ def check_06_basic(answer_same, model, tokenizer, question: str = "한국의 수
 
 
 def check_06_applied(answer_count, model, tokenizer, n: int = 5) -> Verdict:
-    """응용: 어댑터를 끈 상태(`with model.disable_adapter():`)에서 탐침 질문 처음 5개 중 몇 개를 맞히나?"""
+    """응용: 어댑터를 끈 상태(`with model.disable_adapter():`)에서 확인 질문 처음 5개 중 몇 개를 맞히나?"""
     from ..data import load_probes
     from ..inference import run_probes
 
@@ -30,14 +30,14 @@ def check_06_applied(answer_count, model, tokenizer, n: int = 5) -> Verdict:
 
 
 def check_06_challenge(answer_drop_pct, model, tokenizer, n: int = 4) -> Verdict:
-    """도전: held-out 처음 4개 레코드의 답변 손실이 어댑터를 켜면 끌 때보다 몇 % 줄어드나? (0.5%p 이내)"""
+    """도전: 검증 세트의 처음 4개 레코드의 답변 손실이 어댑터를 켜면 끌 때보다 몇 % 줄어드나? (0.5%p 이내)"""
     from ..data import load_heldout
     from ..prompts import encode, pad_id
     from ..train import heldout_loss
 
     if (v := unanswered(answer_drop_pct)) is not None:
         return v
-    examples = [encode(r, tokenizer) for r in load_heldout()[:n]]
+    examples = [encode(r, tokenizer) for r in load_heldout("dev")[:n]]
     on = heldout_loss(model, examples, pad_id(tokenizer))
     with model.disable_adapter():
         off = heldout_loss(model, examples, pad_id(tokenizer))

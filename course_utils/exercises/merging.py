@@ -14,7 +14,7 @@ def check_07_basic(answer_mib, merged_dir) -> Verdict:
     truth = sum(p.stat().st_size for p in Path(merged_dir).glob("*.safetensors")) / MIB
     return verdict(close(answer_mib, truth, 0.01), f"파일 {truth:.1f} MiB",
                     f"{direction(answer_mib, truth)} 병합 모델은 어댑터 없이, 학습한 dtype의 가중치만 저장합니다 "
-                    "(config.json의 dtype; 묶인(tied) 가중치는 한 번만).")
+                    "(config.json의 dtype; 공유된(tied) 가중치는 한 번만).")
 
 
 def check_07_applied(wrong_merged, reference_logits, examples: list[dict], pad: int, tolerance: float) -> Verdict:

@@ -26,7 +26,7 @@ def check_05_basic(answer_steps, profile, meta: dict) -> Verdict:
 
 
 def check_05_applied(answer_ppl, meta: dict) -> Verdict:
-    """응용: 학습 후 held-out 답변 손실의 퍼플렉서티(perplexity)는? (1% 이내)"""
+    """응용: 학습 후 시험 세트 답변 손실의 퍼플렉서티(perplexity)는? (1% 이내)"""
     if (v := unanswered(answer_ppl)) is not None:
         return v
     truth = math.exp(meta["heldout_loss_after"])
@@ -41,7 +41,7 @@ def check_05_challenge(answer_seconds, profile, meta: dict, tokenizer) -> Verdic
     for v in (unanswered(answer_seconds), _stale(meta, "tokens_per_second")):
         if v is not None:
             return v
-    train_set, _, _ = prepare_data(profile, tokenizer)
+    train_set, _, _, _ = prepare_data(profile, tokenizer)
     tokens = sum(len(e["input_ids"]) for e in train_set)
     truth = 3 * tokens / meta["tokens_per_second"]
     return verdict(close(answer_seconds, truth, 0.15), f"약 {truth:.0f} s (에폭당 {tokens:,} 토큰)",

@@ -86,7 +86,7 @@ assert check_05_applied(answer, meta)
 from course_utils.exercises.training import check_05_challenge
 from course_utils.prompts import prepare_data
 
-train_set, _, _ = prepare_data(profile, tokenizer)
+train_set, _, _, _ = prepare_data(profile, tokenizer)
 answer = 3 * sum(len(e['input_ids']) for e in train_set) / meta['tokens_per_second']
 assert check_05_challenge(answer, profile, meta, tokenizer)
 

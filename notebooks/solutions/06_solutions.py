@@ -66,7 +66,7 @@ assert check_06_basic(answer, model, tokenizer)
 
 # %% [markdown]
 # ### 응용
-# 어댑터를 끈 상태(`with model.disable_adapter():`)에서 탐침 질문 처음 5개 중 몇 개를 맞힐까요?
+# 어댑터를 끈 상태(`with model.disable_adapter():`)에서 확인 질문 처음 5개 중 몇 개를 맞힐까요?
 
 # %%
 from course_utils.data import load_probes
@@ -79,7 +79,7 @@ assert check_06_applied(answer, model, tokenizer)
 
 # %% [markdown]
 # ### 도전
-# 평가 세트의 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
+# 검증 세트의 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
 
 # %%
 from course_utils.data import load_heldout
@@ -87,7 +87,7 @@ from course_utils.exercises.inference import check_06_challenge
 from course_utils.loss import heldout_loss
 from course_utils.prompts import encode, pad_id
 
-examples = [encode(r, tokenizer) for r in load_heldout()[:4]]
+examples = [encode(r, tokenizer) for r in load_heldout("dev")[:4]]
 on = heldout_loss(model, examples, pad_id(tokenizer))
 with model.disable_adapter():
     off = heldout_loss(model, examples, pad_id(tokenizer))

@@ -55,7 +55,7 @@ assert check_10_basic(answer)
 
 # %% [markdown]
 # ### 응용
-# 레슨 10의 6절 표에서 DPO 뒤 모델의 held-out 보상 정확도는 몇 %일까요? 레슨이 저장한 `comparison.json`을 읽습니다
+# 레슨 10의 6절 표에서 DPO 뒤 모델의 평가 쌍의 보상 정확도는 몇 %일까요? 레슨이 저장한 `comparison.json`을 읽습니다
 # (레슨을 아직 실행하지 않았다면 여기서 같은 명령으로 DPO를 학습해 잽니다).
 
 # %%
@@ -92,7 +92,7 @@ assert check_10_applied(answer, correct, pairs)
 
 # %% [markdown]
 # ### 도전
-# 레슨 6절에서 잰 held-out 쌍 가운데 적어도 몇 개를 맞혀야 "동전 던지기로 그만큼 이상 맞힐 확률"이 0.05 이하가 될까요?
+# 레슨 6절에서 잰 평가 쌍 가운데 적어도 몇 개를 맞혀야 "동전 던지기로 그만큼 이상 맞힐 확률"이 0.05 이하가 될까요?
 
 # %%
 from course_utils.data import spread

@@ -144,6 +144,8 @@ for kind, recs in cats.items():
             held.append(rec)
         else:
             train.append(rec)
+for i, r in enumerate(held):  # dev: every choice (best checkpoint, decoding, 09's search); test: only reported
+    r["split"] = "dev" if i % 2 == 0 else "test"  # alternating inside each kind, so both splits hold every kind
 keys = [(r["instruction"], r["input"]) for r in train + held]
 assert len(keys) == len(set(keys)), "duplicate"
 print(len(train), len(held), len(train) + len(held), {k: len(v) for k, v in cats.items()})
@@ -155,7 +157,8 @@ for fn, rs in [("ko_instructions_train.jsonl", train), ("ko_instructions_heldout
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 with open(f"{out}/probes.jsonl", "w", encoding="utf-8") as f:
     for q, a in PROBES:
-        probe = {"question": q, "expected": a, "accept": ACCEPT.get(a, []), "paraphrases": PARAPHRASES[q]}
+        probe = {"question": q, "expected": a, "accept": ACCEPT.get(a, []), "paraphrases": PARAPHRASES[q],
+                 "split": "test"}  # only asked and reported, never chosen on
         f.write(json.dumps(probe, ensure_ascii=False) + "\n")
 # The same records in KoAlpaca v1.1's layout (what `beomi/KoAlpaca-v1.1a` holds): {instruction, output, url} per line,
 # no `input` (v1.1 writes the whole question into the instruction), no `kind`; and, as real KoAlpaca dumps have,

@@ -1,0 +1,106 @@
+"""Choose on dev, report on test (issue 43): the bundled held-out file says which split each record is in, the two
+splits are disjoint and hold every kind, and a choice made on dev does not move when the test split changes.
+
+The last point is the test that fails if choosing code reads the test split: the test records' answers are replaced
+by gibberish, and the checkpoint kept by training (``load_best_model_at_end`` on ``eval_dataset``) and the trials of
+09's search (``tuning.search``: Optuna's pruner and objective) must come out the same, to the digit, while the
+reported test loss changes (so the poison did reach what is reported)."""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from conftest import fast_smoke
+
+from course_utils import data
+from course_utils.data import BUNDLED_HELDOUT, PROBES, load_heldout, load_source, split_source
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_bundled_heldout_record_and_probe_names_its_split():
+    held = [json.loads(line) for line in BUNDLED_HELDOUT.read_text("utf-8").splitlines() if line.strip()]
+    assert {r["split"] for r in held} == {"dev", "test"}
+    dev, test = load_heldout("dev"), load_heldout("test")
+    assert len(dev) + len(test) == len(held) and abs(len(dev) - len(test)) <= 1
+    assert {r["kind"] for r in dev} == {r["kind"] for r in test} == {r["kind"] for r in held}
+    keys = lambda rs: {(r["instruction"], r["input"]) for r in rs}  # noqa: E731
+    assert not keys(dev) & keys(test) and not (keys(dev) | keys(test)) & keys(load_source("bundled"))
+    assert {json.loads(line)["split"] for line in PROBES.read_text("utf-8").splitlines() if line.strip()} == {"test"}
+    with pytest.raises(ValueError, match="dev"):
+        load_heldout("train")
+
+
+def test_a_split_value_that_is_not_one_of_the_three_names_the_record(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps({"instruction": "q", "output": "a", "split": "valid"}) + "\n", encoding="utf-8")
+    with pytest.raises(data.DataError, match=r"line 1, field 'split': 'valid'.*train, dev, test"):
+        data.read_records(path)
+
+
+def test_a_seeded_source_is_split_three_ways_without_overlap():
+    train, dev, test, _ = split_source("bundled:koalpaca_v1_1_format.jsonl", 5, 7)
+    keys = [{r["instruction"] for r in part} for part in (train, dev, test)]
+    assert len(keys[1]) == len(keys[2]) == 5 and not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+    assert split_source("bundled:koalpaca_v1_1_format.jsonl", 5, 7)[2] == test  # the same seed, the same split
+    with pytest.raises(data.DataError, match="검증 세트와 시험 세트"):
+        split_source("bundled:koalpaca_v1_1_format.jsonl", 40, 7)
+
+
+def _poison_test_split(monkeypatch):
+    """The bundled test records with every answer replaced; dev and train untouched."""
+    real = data.load_heldout
+
+    def poisoned(split):
+        records = real(split)
+        return [{**r, "output": "zq " * 20} for r in records] if split == "test" else records
+
+    monkeypatch.setattr(data, "load_heldout", poisoned)
+
+
+def _bundled_smoke(**train):
+    p = fast_smoke(**train)
+    return dataclasses.replace(p, data=dataclasses.replace(p.data, source="bundled", max_records=8))
+
+
+def test_the_checkpoint_training_keeps_does_not_depend_on_the_test_split(tmp_path, monkeypatch):
+    from course_utils.train import train
+
+    p = _bundled_smoke(max_steps=4, eval_steps=1, save_steps=1)
+    quiet = lambda m: None  # noqa: E731
+    clean = train(p, tmp_path / "clean", progress=quiet)
+    _poison_test_split(monkeypatch)
+    poisoned = train(p, tmp_path / "poisoned", progress=quiet)
+    devs = [[e["eval_loss"] for e in r.log_history if "eval_loss" in e] for r in (clean, poisoned)]
+    assert devs[0] == devs[1] and len(devs[0]) == 4
+    assert clean.best_step == poisoned.best_step
+    assert clean.heldout_loss_after != poisoned.heldout_loss_after  # the report is on test, and did change
+
+
+def test_the_search_of_notebook_09_does_not_depend_on_the_test_split(tmp_path, monkeypatch):
+    from course_utils.tuning import search
+
+    p = _bundled_smoke()
+    quiet = lambda m: None  # noqa: E731
+    clean = search(p, tmp_path / "clean", progress=quiet)
+    _poison_test_split(monkeypatch)
+    poisoned = search(p, tmp_path / "poisoned", progress=quiet)
+    trials = [[(t.params, t.value, t.intermediate_values) for t in s.trials] for s in (clean, poisoned)]
+    assert trials[0] == trials[1] and len(trials[0]) == p.tuning.trials
+
+
+def _split_argument_of_heldout_set_calls(source: str) -> list[str]:
+    calls = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", getattr(n.func, "attr", None)) == "heldout_set"]
+    return [ast.literal_eval(c.args[2]) if len(c.args) > 2 else None for c in calls]
+
+
+def test_each_lesson_reads_the_split_its_purpose_needs():
+    """06 chooses its decoding defaults on dev; 09 reports its comparison on test; 10 answers test records."""
+    lesson = lambda n: next((ROOT / "notebooks").glob(f"{n}_*.py")).read_text("utf-8")  # noqa: E731
+    assert _split_argument_of_heldout_set_calls(lesson("06")) == ["dev"]
+    assert _split_argument_of_heldout_set_calls(lesson("09")) == ["test"]
+    assert "records, _, heldout_records, _ = split_source(" in lesson("10")
