@@ -63,6 +63,14 @@ def merged_rows(earlier: dict, rows: list[dict]) -> tuple[list[dict], dict]:
     return [merged[name] for name in sorted(merged)], extra
 
 
+def source_commit() -> dict:
+    """Which commit the notebooks ran from, and whether the working tree matched it when the run began (one run of one
+    commit: a stored output that came from uncommitted code says so here)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {"commit": git("rev-parse", "HEAD"), "tree_clean": git("status", "--porcelain", "--untracked-files=no") == ""}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="smoke", help="smoke (under nbval, as CI) or any other profile (make course)")
@@ -75,7 +83,7 @@ def main(argv=None) -> dict:
     books = sorted((ROOT / "notebooks").glob("[01][0-9]_*.ipynb"))
     if args.notebooks:
         books = [b for b in books if any(b.name.startswith(n) for n in args.notebooks)]
-    rows, extra = [], {}
+    rows, extra = [], source_commit()
     earlier = previous_run(args.profile) if args.notebooks else None
     if args.profile == "smoke":
         for book in books:
@@ -92,7 +100,9 @@ def main(argv=None) -> dict:
             raise SystemExit("make course failed; see above")
         rows = [{"notebook": name, "seconds": seconds} for name, seconds, _ in results]
     if earlier:
-        rows, extra = merged_rows(earlier, rows)
+        rows, more = merged_rows(earlier, rows)
+        more["rerun"][-1] |= extra  # this re-run's commit; the kept rows keep the whole run's ("commit" below)
+        extra = more | {k: earlier[k] for k in ("commit", "tree_clean") if k in earlier}
     total = sum(r["seconds"] for r in rows)
     print("\n| notebook | seconds |\n|---|---|")
     for r in rows:
