@@ -8,11 +8,12 @@ import torch
 from .grading import Grade, grade
 from .prompts import KOALPACA, format_record, prompt_ids
 
-# The course's decoding defaults, chosen by measurement (notebook 06 measures the comparison again in every run):
-# on the cpu profile's adapter and all 96 held-out records, plain greedy decoding looped in 6/96 answers
-# ("식물성 식물성 …", "1000000…"); greedy with repetition_penalty 1.1 looped in 0/96 with the same chrF
-# (31.5 vs 31.2) and more answers ending at EOS (93 vs 86). 1.2 cost chrF (26.8), no_repeat_ngram_size 3 or 4
-# cost more (19.7, 22.4: Korean subwords repeat naturally), and sampling at 0.3 still looped (7/96).
+# The course's decoding defaults, chosen by measurement on the dev split (notebook 06 measures the comparison again in
+# every run, on 32 dev records, never on test). The cpu profile's adapter, 2026-12-06: plain greedy decoding looped in
+# 2/32 answers and ended 27/32 at EOS (chrF 21.4); greedy with repetition_penalty 1.1 looped in 1/32 and ended 31/32 at
+# EOS, at a lower chrF (19.2). 1.2 cost more chrF (17.2), no_repeat_ngram_size 3 more still (13.7: Korean subwords
+# repeat naturally). The default trades that chrF for answers that stop by themselves. (An earlier measurement on all
+# 96 held-out records, before they were split into dev and test, had shown 1.1 with the same chrF as greedy.)
 DEFAULT_DECODING = {"do_sample": False, "repetition_penalty": 1.1}
 
 
