@@ -111,7 +111,7 @@ def training_pairs(profile, model, tokenizer, progress=print) -> list[dict]:
                                     d.max_records)
     own = own_pairs(model, tokenizer, spread(records, profile.preference.own_records), d.template,
                     profile.train.answer_tokens, profile.train.eval_batch_size)
-    bundled, _ = split_pairs(load_pairs())
+    bundled = split_pairs(load_pairs())[0]  # the training pairs: dev and test pairs are never trained on
     progress(f"선호 쌍: 동봉된 학습 쌍 {len(bundled)}개 + 어댑터의 실수로 만든 쌍 {len(own)}개 "
              f"(학습 레코드 {profile.preference.own_records}개 중; 종류별 {kind_counts(own) or '없음'})")
     return bundled + own

@@ -12,7 +12,7 @@ from pathlib import Path
 
 PAIRS_FILE = Path(__file__).with_name("data") / "preference_ko.jsonl"
 FIELDS = ("instruction", "chosen", "rejected")
-SPLITS = ("train", "heldout")
+SPLITS = ("train", "dev", "test")  # dev: the recipe is chosen on it (benchmarks/preference_recipe.py); test: reported
 FAR_CHRF = 20.0  # an own answer this far from the reference (chrF below it) is a "wrong answer" pair
 
 
@@ -40,35 +40,30 @@ def load_pairs(path: str | Path = PAIRS_FILE) -> list[dict]:
         if pair["chosen"].strip() == pair["rejected"].strip():
             raise PairError(f"{where}: 'chosen' and 'rejected' are the same text: a pair needs two different answers")
         if pair.get("split", "train") not in SPLITS:
-            raise PairError(f"{where}: split={pair['split']!r}; choose one of {', '.join(SPLITS)}")
+            raise PairError(f"{where}: split={pair['split']!r}; choose one of {', '.join(SPLITS)} (dev: the recipe is "
+                            f"chosen on it, test: only reported)")
         pairs.append({"input": "", "kind": "pair", "split": "train", **pair})
     if not pairs:
         raise PairError(f"{path}: no pairs found")
     return pairs
 
 
-def split_pairs(pairs: list[dict]) -> tuple[list[dict], list[dict]]:
-    """(training pairs, held-out pairs) by their ``split`` field."""
-    return [p for p in pairs if p["split"] == "train"], [p for p in pairs if p["split"] == "heldout"]
-
-
-def stop_point(answer: str) -> str | None:
-    """Where an answer that ran on without EOS should have ended: before its first blank line or template marker
-    (``### ``). None when there is no such point (then the reference answer is used instead)."""
-    cut = min((i for i in (answer.find("\n"), answer.find("###")) if i > 0), default=-1)
-    if cut <= 0:
-        return None
-    return answer[:cut].strip() or None
+def split_pairs(pairs: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """(training pairs, dev pairs, test pairs) by their ``split`` field."""
+    return tuple([p for p in pairs if p["split"] == split] for split in SPLITS)
 
 
 def own_pairs(model, tokenizer, records: list[dict], template: str, max_new_tokens: int, batch_size: int = 8) -> list[dict]:
     """Pairs from the adapter's own mistakes on ``records`` (training records, never the held-out ones or the probes),
     answered under plain greedy decoding as 06 measures loops:
 
-    - ``own-loop``: an answer that loops (``evaluation.is_degenerate``) vs the record's reference answer;
-    - ``own-runon``: an answer that hit the token limit without EOS vs the same answer cut where it should have
-      stopped (``stop_point``), or the reference when it has no such point;
-    - ``own-wrong``: an answer whose chrF against the reference is below ``FAR_CHRF`` vs the reference.
+    - ``own-loop``: an answer that loops (``evaluation.is_degenerate``);
+    - ``own-runon``: an answer that hit the token limit without EOS;
+    - ``own-wrong``: an answer whose chrF against the reference is below ``FAR_CHRF``.
+
+    The chosen answer is always the record's reference, written by a person: the adapter's own answer cut where it
+    should have stopped was chosen before, and some such cuts were nonsense ("일찍 일어나서 씻고 옷을 입고 집으로
+    가기" as the way to get up early), which DPO then learned to prefer.
     """
     from .evaluation import chrf, is_degenerate
     from .inference import generate_batch
@@ -82,7 +77,7 @@ def own_pairs(model, tokenizer, records: list[dict], template: str, max_new_toke
         if is_degenerate(row):
             kind = "own-loop"
         elif row["hit_limit"]:
-            kind, chosen = "own-runon", stop_point(answer) or record["output"]
+            kind = "own-runon"
         elif score < FAR_CHRF:
             kind = "own-wrong"
         if kind and answer.strip() and answer.strip() != chosen.strip():

@@ -1,4 +1,4 @@
-"""Measuring preference tuning (notebook 10): DPO's implicit reward on held-out pairs, and 06's measures, for the SFT
+"""Measuring preference tuning (notebook 10): DPO's implicit reward on test pairs, and 06's measures, for the SFT
 adapter and what DPO and ORPO made of it, on one scale."""
 from __future__ import annotations
 
@@ -75,37 +75,42 @@ def chance_probability(correct: int, pairs: int) -> float:
     return sum(math.comb(pairs, k) for k in range(correct, pairs + 1)) / 2 ** pairs
 
 
-def compare_models(models: dict, tokenizer, profile, heldout_pairs: list[dict], records: list[dict],
+def compare_models(models: dict, tokenizer, profile, test_pairs: list[dict], records: list[dict],
                    probes: list[dict]) -> dict:
     """``measure`` for each named model (SFT, after DPO, after ORPO: adapters on one base, loaded alike by
     ``load_policy``), the base's log-probabilities (the reference, adapter off) measured once for all."""
     first = next(iter(models.values()))
     with first.disable_adapter():
-        reference = answer_logps(first, tokenizer, heldout_pairs, profile.data.template, profile.preference.max_length,
+        reference = answer_logps(first, tokenizer, test_pairs, profile.data.template, profile.preference.max_length,
                                  profile.train.eval_batch_size)
-    return {name: measure(model, tokenizer, profile, heldout_pairs, records, probes, reference)
+    return {name: measure(model, tokenizer, profile, test_pairs, records, probes, reference)
             for name, model in models.items()}
 
 
-def measure(model, tokenizer, profile, heldout_pairs: list[dict], records: list[dict], probes: list[dict],
+def measure(model, tokenizer, profile, test_pairs: list[dict], records: list[dict], probes: list[dict],
             reference=None) -> dict:
-    """One model's row of notebook 10's comparison: ``RewardStats`` on the held-out pairs, then 06's measures under
-    plain greedy decoding (no repetition penalty, so loops show): loops, EOS and chrF on held-out records, probe answers
-    graded by 06's grader."""
+    """One model's row of notebook 10's comparison: ``RewardStats`` on the test pairs, then 06's measures under
+    plain greedy decoding (no repetition penalty, so loops show): loops, EOS and chrF on test records, probe answers
+    graded by 06's grader, and the answers of both that drift out of Korean (``purity.drift``)."""
     from .evaluation import Count, answers_only
     from .grading import grade
     from .inference import generate_batch
     from .memory import drop_autocast_wrapper
+    from .purity import drifted
 
     drop_autocast_wrapper(model)  # measured as the model computes by itself, as the SFT row is, not under training's AMP
     p, t, template = profile.preference, profile.train, profile.data.template
-    rewards = reward_stats(model, tokenizer, heldout_pairs, template, p.beta, p.max_length, t.eval_batch_size, reference)
+    rewards = reward_stats(model, tokenizer, test_pairs, template, p.beta, p.max_length, t.eval_batch_size, reference)
     held = answers_only(model, tokenizer, records, template, t.answer_tokens, t.eval_batch_size, repetition_penalty=1.0)
     answers = generate_batch(model, tokenizer, [(q["question"], "") for q in probes], template, t.answer_tokens,
                              t.eval_batch_size, repetition_penalty=1.0)
     right = sum(grade(a["answer"], q).correct for a, q in zip(answers, probes, strict=True))
+    texts = [r["answer"] for r in held["answers"]] + [a["answer"] for a in answers]
+    asked = [r["instruction"] + "\n" + r.get("input", "") for r in records] + [q["question"] for q in probes]
+    out = drifted(texts, asked)  # answers that left Korean (Han, kana, a Latin sentence) beyond their question
     return {"rewards": rewards, "chrf": held["chrf"], "eos": held["eos"], "degenerate": held["degenerate"],
-            "probes": Count(right, len(probes)), "answers": held["answers"], "probe_answers": answers}
+            "probes": Count(right, len(probes)), "answers": held["answers"], "probe_answers": answers,
+            "drift": Count(len(out), len(texts)), "drift_examples": [(texts[i], why) for i, why in out]}
 
 
 def compare_sentence(name: str, result: dict, base: dict) -> str:

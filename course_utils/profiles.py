@@ -86,8 +86,8 @@ class PreferenceSettings:
     max_length: int  # prompt + answer tokens of a pair
     steps: int  # optimizer steps
     own_records: int  # training records answered by the SFT adapter to find its own mistakes (pairs)
-    generate_records: int  # held-out records answered by SFT / DPO / ORPO for 06's metrics
-    heldout_pairs: int  # held-out pairs the three are scored on, taken across the kinds (the bundled file has 52)
+    generate_records: int  # test records answered by SFT / DPO / ORPO for 06's metrics
+    test_pairs: int  # test pairs the three are scored on, taken across the kinds (the bundled file has 25)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ if "google.colab" in sys.modules:
 #
 # 05의 지도 학습(SFT) 어댑터도 06이 잰 것처럼 틀립니다: 같은 말을 되풀이하거나, 끝내야 할 곳에서 멈추지 않거나, 사실을 틀립니다.
 # 선호 학습은 "이 답보다 저 답"이라는 쌍(pair)으로 모델을 고칩니다. 이 노트북은 TRL의 `DPOTrainer`와 `ORPOTrainer`로
-# 05의 어댑터를 이어서 학습하고, SFT · DPO · ORPO를 같은 평가 쌍과 06의 지표로 나란히 잽니다.
+# 05의 어댑터를 이어서 학습하고, SFT · DPO · ORPO를 같은 시험 쌍과 06의 지표로 나란히 잽니다.
 #
 # ## 학습 목표
 # - 선호 쌍(질문, 고른 답 chosen, 버린 답 rejected)을 만들고, 내 어댑터의 실수에서 쌍을 뽑는다.
@@ -63,6 +63,8 @@ profile = setup()
 # [선호 쌍](용어.md#선호-쌍-preference-pair) 하나는 질문, 고른 답(chosen), 버린 답(rejected)입니다. 강좌에 동봉된 한국어 쌍(이 강좌가 직접 쓴 것, CC BY 4.0)은 06이 재는
 # 네 가지 실패를 담습니다: 틀린 사실(fact), 반복에 빠진 답(loop), EOS 없이 다음 질문까지 이어 쓴 답(runon), 여러 후보를
 # 늘어놓은 답(guess, 06의 채점은 틀림으로 봅니다). 06의 확인 질문은 하나도 들어 있지 않습니다: 확인 질문은 시험으로만 씁니다.
+# 쌍은 세 세트로 나뉩니다. 학습 쌍으로 학습하고, [검증 세트](용어.md#검증-세트-dev-set)의 쌍으로만 레시피(β, 학습률)를 고르고
+# (`benchmarks/preference_recipe.py`), [시험 세트](용어.md#시험-세트-test-set)의 쌍은 6절의 보고에만 씁니다.
 
 # %%
 import pandas as pd
@@ -70,9 +72,9 @@ import pandas as pd
 from course_utils.preference_data import kind_counts, load_pairs, split_pairs
 
 pairs = load_pairs()
-train_pairs, heldout_pairs = split_pairs(pairs)
-print(f"동봉된 선호 쌍 {len(pairs)}개: 학습 {len(train_pairs)}개, 평가 {len(heldout_pairs)}개")
-counts = pd.DataFrame({"학습": kind_counts(train_pairs), "평가": kind_counts(heldout_pairs)})
+train_pairs, dev_pairs, test_pairs = split_pairs(pairs)  # dev: only the recipe search reads it
+print(f"동봉된 선호 쌍 {len(pairs)}개: 학습 {len(train_pairs)}개, 검증 {len(dev_pairs)}개, 시험 {len(test_pairs)}개")
+counts = pd.DataFrame({"학습": kind_counts(train_pairs), "검증": kind_counts(dev_pairs), "시험": kind_counts(test_pairs)})
 counts.index.name = "종류"
 counts
 
@@ -88,8 +90,9 @@ pd.DataFrame([{"종류": kind, "질문": p["instruction"], "chosen (고른 답)"
 # ## 2. 내 어댑터의 실수에서 쌍 만들기
 #
 # 05의 어댑터(없으면 지금 학습합니다)로 학습 레코드 몇 개에 답하게 하고, 06의 방법으로 실수를 찾습니다. 반복을 그대로 보려고
-# 반복 패널티 없는 탐욕 생성(plain greedy)을 씁니다. 반복한 답은 참고 답과, 토큰 한도까지 멈추지 않은 답은 멈춰야 했던 곳에서
-# 자른 같은 답과, 참고 답과 아주 다른 답(chrF 20 미만)은 참고 답과 쌍이 됩니다. 평가 레코드와 확인 질문은 쓰지 않습니다.
+# 반복 패널티 없는 탐욕 생성(plain greedy)을 씁니다. 반복한 답, 토큰 한도까지 멈추지 않은 답, 참고 답과 아주 다른 답(chrF 20
+# 미만)은 버린 답이 되고, 고른 답은 언제나 그 레코드의 참고 답(사람이 쓴 답)입니다: 어댑터의 답을 잘라 고른 답으로 쓰면 말이 안
+# 되는 답을 더 좋아하도록 배울 수 있습니다. 검증·시험 레코드와 확인 질문은 쓰지 않습니다.
 
 # %% tags=["verbatim-output"]
 from pathlib import Path
@@ -148,8 +151,8 @@ from course_utils.preference_eval import compare_models
 
 probes = load_probes()[: profile.train.probe_questions]
 answered = spread(heldout_records, pref.generate_records)
-scored = spread(heldout_pairs, pref.heldout_pairs)  # the profile's share of the held-out pairs, across the kinds
-print(f"평가 쌍 {len(scored)}개, 시험 레코드 {len(answered)}개, 확인 질문 {len(probes)}개로 잽니다")
+scored = spread(test_pairs, pref.test_pairs)  # the profile's share of the test pairs, across the kinds
+print(f"시험 쌍 {len(scored)}개, 시험 레코드 {len(answered)}개, 확인 질문 {len(probes)}개로 잽니다")
 results = compare_models({"SFT (05)": sft}, tokenizer, profile, scored, answered, probes)
 del sft
 free()
@@ -275,25 +278,27 @@ plt.show()
 
 # %% [markdown]
 # 두 그림의 "보상"은 각 트레이너가 자기 방식으로 정의한 값입니다(DPO: β·log(policy/참조), ORPO: β·log policy). 그래서 두 선의 높이를
-# 서로 비교하지 말고, 아래 6절의 공통 척도로 비교합니다. 학습 배치에서 잰 값이라 평가 세트 성능도 아닙니다.
+# 서로 비교하지 말고, 아래 6절의 공통 척도로 비교합니다. 학습 배치에서 잰 값이라 시험 세트 성능도 아닙니다.
 #
-# ## 6. 측정: 같은 평가 쌍, 같은 06의 지표
+# ## 6. 측정: 같은 시험 쌍, 같은 06의 지표
 #
 # 세 모델(SFT, DPO 뒤, ORPO 뒤)을 같은 척도로 잽니다: 3절 끝과 4절, 5절의 학습 직후에 하나씩 잰 값입니다. 보상 정확도는
 # DPO의 보상 r = β·(log policy − log 기본 모델)로, 세 모델 모두 기본 모델(어댑터 끔)을 기준으로 합니다: DPO가 학습 중에
 # 쓴 참조(SFT 어댑터의 사본)와 다른, 세 모델에 공통인 기준입니다(SFT 모델을 기준으로 하면 SFT의 보상은 모두 0). 우연 수준은 50 %이고,
 # 옆의 확률은 동전 던지기로 그만큼 이상 맞힐 확률입니다. 06의 지표는 시험 레코드와 확인 질문에서 반복 패널티 없는 탐욕
-# 생성으로 잽니다.
+# 생성으로 잽니다. "한국어를 벗어난 답"은 시험 레코드와 확인 질문의 답 가운데 질문에 없던 한자, 가나, 또는 이름보다 긴 로마자
+# 문장(네 단어 이상)이 들어간 답의 수입니다(`course_utils.purity`; Qwen 계열 모델에서 학습자들이 자주 보고하는 문제입니다).
 
 # %%
 from course_utils.preference_eval import chance_probability
 
-pd.DataFrame([{"모델": name, "보상 정확도 (평가 쌍)": f"{r['rewards'].correct}/{r['rewards'].pairs} "
+pd.DataFrame([{"모델": name, "보상 정확도 (시험 쌍)": f"{r['rewards'].correct}/{r['rewards'].pairs} "
                f"({100 * r['rewards'].accuracy:.1f} %)",
                "우연으로 이만큼 맞힐 확률": f"{chance_probability(r['rewards'].correct, r['rewards'].pairs):.3g}",
                "보상 차 평균": round(r["rewards"].margin, 3),
                "반복 답 (탐욕)": str(r["degenerate"]), "EOS로 끝남": str(r["eos"]), "chrF": round(r["chrf"], 1),
-               "확인 질문 정답": str(r["probes"])} for name, r in results.items()]).set_index("모델")
+               "확인 질문 정답": str(r["probes"]), "한국어를 벗어난 답": str(r["drift"])}
+              for name, r in results.items()]).set_index("모델")
 
 # %% [markdown]
 # 종류별 보상 정확도입니다. 어떤 실패를 고쳤고 어떤 것은 그대로인지 봅니다.
@@ -342,12 +347,14 @@ from course_utils.files import write_text
 summary = {name: {"reward_correct": r["rewards"].correct, "reward_pairs": r["rewards"].pairs,
                   "margin": r["rewards"].margin, "chrf": r["chrf"], "eos": [r["eos"].hits, r["eos"].total],
                   "degenerate": [r["degenerate"].hits, r["degenerate"].total],
-                  "probes": [r["probes"].hits, r["probes"].total]}
+                  "probes": [r["probes"].hits, r["probes"].total], "drift": [r["drift"].hits, r["drift"].total]}
            for name, r in results.items()}
 write_text(folder / "comparison.json", json.dumps(summary, ensure_ascii=False, indent=2))  # the solutions read it
 for name, r in results.items():
     print(f"{name}: 보상 정확도 {r['rewards'].correct}/{r['rewards'].pairs}, 반복 {r['degenerate']}, EOS {r['eos']}, "
-          f"chrF {r['chrf']:.1f}, 확인 질문 {r['probes']}")
+          f"chrF {r['chrf']:.1f}, 확인 질문 {r['probes']}, 한국어를 벗어난 답 {r['drift']}")
+    for text, why in r["drift_examples"][:2]:
+        print(f"    {why}: {text[:60]}")
 print(f"학습 쌍 {len(dataset)}개 (어댑터의 실수에서 {len(mine)}개), DPO {dpo_seconds:.1f} s, ORPO {orpo_seconds:.1f} s")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
@@ -371,7 +378,7 @@ check_10_basic(answer)
 
 # %% [markdown]
 # ### 응용
-# 6절의 표에서 DPO 뒤 모델의 평가 쌍의 보상 정확도는 몇 %일까요? (소수점 첫째 자리까지)
+# 6절의 표에서 DPO 뒤 모델의 시험 쌍의 보상 정확도는 몇 %일까요? (소수점 첫째 자리까지)
 
 # %%
 from course_utils.exercises.preference import check_10_applied
@@ -381,7 +388,7 @@ check_10_applied(answer, results["DPO 뒤"]["rewards"].correct, results["DPO 뒤
 
 # %% [markdown]
 # ### 도전
-# DPO에서 보상 정확도가 우연(50 %)보다 의미 있게 높다고 하려면, 6절에서 잰 평가 쌍 가운데 적어도 몇 개를 맞혀야 할까요?
+# DPO에서 보상 정확도가 우연(50 %)보다 의미 있게 높다고 하려면, 6절에서 잰 시험 쌍 가운데 적어도 몇 개를 맞혀야 할까요?
 # "동전 던지기로 그만큼 이상 맞힐 확률"이 0.05 이하가 되는 가장 작은 개수를 답하세요.
 
 # %%

@@ -209,3 +209,23 @@ def test_real_koalpaca_sample_with_records_broken_in_memory_reports_exactly_thos
     assert dict(report.dropped) == {"empty field": 2, "non-string field": 1, "duplicate": 1}
     assert report.offenders == {"empty field": ["record 17", "record 1150"], "non-string field": ["record 503"],
                                 "duplicate": ["record 900"]}
+
+
+def test_the_bundled_data_scripts_rebuild_every_committed_file(tmp_path):
+    """tools/bundled_data/ is the source of the bundled files: run in a copy, it writes each of them byte for byte
+    (a field added to a committed file by hand, like the probes' ``competitors`` once, fails here)."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "tools" / "bundled_data", tmp_path / "tools" / "bundled_data")
+    for script in ("build.py", "preference.py"):
+        subprocess.run([sys.executable, str(tmp_path / "tools" / "bundled_data" / script)], check=True,
+                       capture_output=True, cwd=tmp_path)
+    built = sorted(p.name for p in (tmp_path / "course_utils" / "data").glob("*.jsonl"))
+    assert built == ["ko_instructions_heldout.jsonl", "ko_instructions_train.jsonl", "koalpaca_v1_1_format.jsonl",
+                     "preference_ko.jsonl", "probes.jsonl"]
+    for name in built:
+        assert (tmp_path / "course_utils" / "data" / name).read_bytes() == \
+            (root / "course_utils" / "data" / name).read_bytes(), name

@@ -16,7 +16,6 @@ from course_utils.preference_data import (
     load_pairs,
     own_pairs,
     split_pairs,
-    stop_point,
     trl_dataset,
 )
 from course_utils.preference_eval import chance_probability, reward_stats
@@ -25,14 +24,16 @@ from course_utils.profiles import PROFILES_FILE, get_profile, load_profiles, par
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_bundled_pairs_have_four_kinds_a_heldout_part_and_no_probe():
+def test_bundled_pairs_have_four_kinds_dev_and_test_parts_and_no_probe():
     from course_utils.data import load_probes
 
     pairs = load_pairs()
-    train, held = split_pairs(pairs)
-    assert len(pairs) >= 150 and len(held) >= 40 and len(train) + len(held) == len(pairs)
+    train, dev, test = split_pairs(pairs)
+    assert len(pairs) >= 150 and min(len(dev), len(test)) >= 25 and len(train) + len(dev) + len(test) == len(pairs)
     assert set(kind_counts(pairs)) == {"fact", "loop", "runon", "guess"}
-    assert set(kind_counts(held)) == set(kind_counts(train))  # every kind on both sides
+    assert set(kind_counts(dev)) == set(kind_counts(test)) == set(kind_counts(train))  # every kind in every split
+    questions = [{p["instruction"] for p in part} for part in (train, dev, test)]
+    assert not (questions[0] & questions[1] or questions[0] & questions[2] or questions[1] & questions[2])
     probes = {p["question"] for p in load_probes()}
     assert not probes & {p["instruction"] for p in pairs}  # the probes stay a test
     assert len({p["id"] for p in pairs}) == len(pairs)
@@ -43,7 +44,8 @@ def test_bundled_pairs_have_four_kinds_a_heldout_part_and_no_probe():
     ("{not json", "line 2: not valid JSON"),
     (json.dumps({"instruction": "q", "chosen": "a"}), "line 2: field 'rejected' must be non-empty text"),
     (json.dumps({"instruction": "q", "chosen": "a", "rejected": " a "}), "line 2: 'chosen' and 'rejected' are the same"),
-    (json.dumps({"instruction": "q", "chosen": "a", "rejected": "b", "split": "test"}), "line 2: split='test'"),
+    (json.dumps({"instruction": "q", "chosen": "a", "rejected": "b", "split": "heldout"}),
+     "line 2: split='heldout'; choose one of train, dev, test"),
 ])
 def test_a_bad_pair_names_its_line_and_field(tmp_path, line, message):
     good = json.dumps({"instruction": "q", "chosen": "a", "rejected": "b"})
@@ -53,19 +55,13 @@ def test_a_bad_pair_names_its_line_and_field(tmp_path, line, message):
         load_pairs(path)
 
 
-def test_stop_point_cuts_a_run_on_answer_where_it_should_have_ended():
-    assert stop_point("서울입니다.\n\n### 질문: 부산은?") == "서울입니다."
-    assert stop_point("서울입니다. ### 답변: 또") == "서울입니다."
-    assert stop_point("서울 서울 서울") is None and stop_point("\n### x") is None
-
-
 def test_own_pairs_sort_the_adapters_mistakes(monkeypatch):
     import course_utils.inference as inference
 
     records = [{"instruction": f"q{i}", "input": "", "output": out} for i, out in enumerate(
         ["독일의 수도는 베를린입니다.", "사과는 빨간 과일입니다.", "물은 100도에서 끓습니다.", "고양이는 동물입니다."])]
     rows = [("과일 과일 과일 과일 과일 과일 과일 과일", False),  # a loop
-            ("사과는 빨간 과일입니다.\n\n### 질문: 배는", True),  # ran on to the token limit
+            ("사과는 파란 채소입니다.\n\n### 질문: 배는", True),  # ran on to the token limit
             ("전혀 다른 이야기를 합니다", False),  # far from the reference
             ("고양이는 동물입니다.", False)]  # right: no pair
     monkeypatch.setattr(inference, "generate_batch", lambda *a, **k: [
@@ -73,7 +69,8 @@ def test_own_pairs_sort_the_adapters_mistakes(monkeypatch):
     pairs = own_pairs(None, None, records, "koalpaca", 16)
     assert [p["kind"] for p in pairs] == ["own-loop", "own-runon", "own-wrong"]
     assert pairs[0]["chosen"] == records[0]["output"] and pairs[0]["rejected"].startswith("과일")
-    assert pairs[1]["chosen"] == "사과는 빨간 과일입니다." and "### 질문" in pairs[1]["rejected"]
+    # the chosen answer is the person-written reference, never the adapter's own text cut short ("사과는 파란 채소입니다.")
+    assert [p["chosen"] for p in pairs] == [r["output"] for r in records[:3]] and "### 질문" in pairs[1]["rejected"]
     assert all(p["split"] == "train" for p in pairs)
 
 
@@ -327,3 +324,46 @@ def test_the_reference_copy_is_measured_on_the_policy_in_memory(tmp_path):
     profile = _smoke_profile(tmp_path)
     policy, _, _ = load_policy(profile, _sft_adapter(profile, tmp_path / "sft"))
     assert reference_copy_bytes(policy) == model_footprint(load_profile_model(profile))
+
+
+def _answer_keys(chosen: str, rejected: str) -> tuple[str, str, str]:
+    """The part where a sentence-shaped pair differs ("베를린" / "뮌헨", "100" / "80"): common text trimmed from both
+    ends, never splitting a number; and that common text (context both answers share, like "10월" in a date)."""
+    start = next((i for i, (a, b) in enumerate(zip(chosen, rejected, strict=False)) if a != b), 0)
+    end = next((i for i, (a, b) in enumerate(zip(chosen[::-1], rejected[::-1], strict=False)) if a != b), 0)
+    while start and chosen[start - 1].isdigit():
+        start -= 1
+    while end and chosen[len(chosen) - end].isdigit():
+        end -= 1
+    return (chosen[start:len(chosen) - end].strip(), rejected[start:len(rejected) - end].strip(),
+            chosen[:start] + " " + chosen[len(chosen) - end:])
+
+
+def test_every_factual_pair_is_graded_right_when_chosen_and_wrong_when_rejected():
+    """06's grader on every fact and guess pair: the chosen answer names one answer and no rival (a list of guesses, or
+    a second candidate, is wrong), and the rejected one is wrong. A chosen answer that is a list, names both candidates
+    or lacks the answer fails here."""
+    from course_utils.grading import grade
+
+    checked = 0
+    for pair in load_pairs():
+        if pair["kind"] not in ("fact", "guess"):
+            continue
+        rejected, shared = pair["rejected"], ""
+        if ", " in rejected and "입니다" not in rejected:  # a list of guesses: one of them is the chosen answer
+            items = [item.strip() for item in rejected.split(",")]
+            right = [item for item in items if grade(pair["chosen"], {"question": pair["instruction"], "expected": item,
+                                                                     "competitors": [o for o in items if o != item]}).correct]
+            assert len(right) == 1, (pair["id"], right)
+            key, rivals = right[0], [item for item in items if item != right[0]]
+        else:
+            key, rival, shared = _answer_keys(pair["chosen"], rejected)
+            assert key and rival and key != rival, pair["id"]
+            # a rival inside the question's own words ("포르투" in "포르투갈") would mark every answer wrong
+            rivals = [rival] if rival not in pair["instruction"] else []
+        probe = {"question": pair["instruction"] + " " + shared, "expected": key,  # shared numbers do not compete
+                 "competitors": rivals}
+        assert grade(pair["chosen"], probe).correct, (pair["id"], grade(pair["chosen"], probe))
+        assert not grade(rejected, probe).correct, (pair["id"], rejected)
+        checked += 1
+    assert checked == 95

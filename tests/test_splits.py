@@ -99,8 +99,52 @@ def _split_argument_of_heldout_set_calls(source: str) -> list[str]:
 
 
 def test_each_lesson_reads_the_split_its_purpose_needs():
-    """06 chooses its decoding defaults on dev; 09 reports its comparison on test; 10 answers test records."""
+    """06 reports Korean purity on test and chooses its decoding defaults on dev (its last call); 09 reports its
+    comparison on test; 10 answers test records."""
     lesson = lambda n: next((ROOT / "notebooks").glob(f"{n}_*.py")).read_text("utf-8")  # noqa: E731
-    assert _split_argument_of_heldout_set_calls(lesson("06")) == ["dev"]
+    assert _split_argument_of_heldout_set_calls(lesson("06")) == ["test", "dev"]
+    assert 'heldout_set(profile, tokenizer, "dev")  # a choice' in lesson("06")
     assert _split_argument_of_heldout_set_calls(lesson("09")) == ["test"]
     assert "records, _, heldout_records, _ = split_source(" in lesson("10")
+
+
+def test_the_preference_recipe_search_does_not_depend_on_the_test_pairs(tmp_path, monkeypatch):
+    """benchmarks/preference_recipe.py chooses 10's learning rate on the dev pairs and dev records: with every test
+    pair's chosen and rejected answers swapped and the test records poisoned, every number it records is the same."""
+    import benchmarks.preference_recipe as recipe
+    from course_utils import preference_data
+    from course_utils.adapter import adapter_metadata, save_adapter
+    from course_utils.loading import load_profile_model, load_tokenizer
+    from course_utils.lora import attach_lora
+
+    p = _bundled_smoke()
+    p = dataclasses.replace(p, preference=dataclasses.replace(p.preference, steps=1, own_records=2))
+    adapter = save_adapter(attach_lora(load_profile_model(p), p.lora), tmp_path / "sft",
+                           metadata=adapter_metadata(p, load_tokenizer(p.model), global_step=0))
+    quiet = lambda m: None  # noqa: E731
+    clean = recipe.search(p, adapter, learning_rates=(1e-3,), seeds=(1,), progress=quiet)
+    real = preference_data.load_pairs
+    monkeypatch.setattr(preference_data, "load_pairs", lambda *a: [
+        {**q, "chosen": q["rejected"], "rejected": q["chosen"]} if q["split"] == "test" else q for q in real(*a)])
+    _poison_test_split(monkeypatch)
+    poisoned = recipe.search(p, adapter, learning_rates=(1e-3,), seeds=(1,), progress=quiet)
+    for row in clean["candidates"] + poisoned["candidates"]:
+        for run in row["runs"]:
+            run.pop("seconds")
+    assert clean == poisoned and clean["dev_pairs"] == len(preference_data.split_pairs(real())[1])
+    assert [r["method"] for r in clean["candidates"][0]["runs"]] == ["dpo", "orpo"]
+
+
+def test_choose_takes_the_best_dev_reward_whose_dev_loss_stays_near_sft():
+    from benchmarks.preference_recipe import choose
+
+    def row(lr, rewards, losses):
+        return {"learning_rate": lr, "runs": [{"method": m, "reward_correct": r, "dev_loss": loss}
+                                              for m, r, loss in zip(("dpo", "dpo", "orpo", "orpo"), rewards, losses, strict=True)]}
+
+    sft = {"dev_loss": 2.00}
+    low, high = row(5e-5, [20, 20, 20, 21], [2.00, 2.01, 1.99, 2.00]), row(5e-4, [24, 25, 24, 24], [2.30, 2.31, 2.2, 2.2])
+    assert choose([low, high], sft) is low  # more pairs right, but the answers' loss rose beyond the seed spread
+    assert choose([low, row(5e-4, [24, 25, 24, 24], [2.0, 2.0, 2.0, 2.0])], sft)["learning_rate"] == 5e-4
+    assert choose([row(1e-4, [20] * 4, [2.0] * 4), row(5e-5, [20] * 4, [2.0] * 4)], sft)["learning_rate"] == 5e-5
+    assert choose([high], sft) == {}

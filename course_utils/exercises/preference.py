@@ -15,7 +15,7 @@ def check_10_basic(answer_reward) -> Verdict:
 
 
 def check_10_applied(answer_percent, correct: int, pairs: int) -> Verdict:
-    """응용: DPO 뒤 모델의 평가 쌍의 보상 정확도(%)는? (맞힌 쌍 ``correct`` / ``pairs``, 0.05%p 이내)"""
+    """응용: DPO 뒤 모델의 시험 쌍의 보상 정확도(%)는? (맞힌 쌍 ``correct`` / ``pairs``, 0.05%p 이내)"""
     if (v := unanswered(answer_percent)) is not None:
         return v
     truth = 100 * correct / pairs
@@ -25,7 +25,7 @@ def check_10_applied(answer_percent, correct: int, pairs: int) -> Verdict:
 
 
 def check_10_challenge(answer_count, pairs: int) -> Verdict:
-    """도전: 평가 쌍 ``pairs``개 중 몇 개 이상 맞혀야 우연(50 %)으로 그만큼 맞힐 확률이 0.05 이하인가?"""
+    """도전: 시험 쌍 ``pairs``개 중 몇 개 이상 맞혀야 우연(50 %)으로 그만큼 맞힐 확률이 0.05 이하인가?"""
     from ..preference_eval import chance_probability
 
     if (v := unanswered(answer_count)) is not None:

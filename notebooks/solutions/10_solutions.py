@@ -55,7 +55,7 @@ assert check_10_basic(answer)
 
 # %% [markdown]
 # ### 응용
-# 레슨 10의 6절 표에서 DPO 뒤 모델의 평가 쌍의 보상 정확도는 몇 %일까요? 레슨이 저장한 `comparison.json`을 읽습니다
+# 레슨 10의 6절 표에서 DPO 뒤 모델의 시험 쌍의 보상 정확도는 몇 %일까요? 레슨이 저장한 `comparison.json`을 읽습니다
 # (레슨을 아직 실행하지 않았다면 여기서 같은 명령으로 DPO를 학습해 잽니다).
 
 # %%
@@ -79,7 +79,7 @@ else:
     trainer, _ = train_preference(profile, "dpo", adapter, Path(tempfile.mkdtemp()) / "dpo", progress=lambda m: None)
     from course_utils.data import spread
 
-    scored = spread(split_pairs(load_pairs())[1], profile.preference.heldout_pairs)
+    scored = spread(split_pairs(load_pairs())[2], profile.preference.test_pairs)
     stats = reward_stats(trainer.model, trainer.processing_class, scored, profile.data.template,
                          profile.preference.beta, profile.preference.max_length)
     correct, pairs = stats.correct, stats.pairs
@@ -92,7 +92,7 @@ assert check_10_applied(answer, correct, pairs)
 
 # %% [markdown]
 # ### 도전
-# 레슨 6절에서 잰 평가 쌍 가운데 적어도 몇 개를 맞혀야 "동전 던지기로 그만큼 이상 맞힐 확률"이 0.05 이하가 될까요?
+# 레슨 6절에서 잰 시험 쌍 가운데 적어도 몇 개를 맞혀야 "동전 던지기로 그만큼 이상 맞힐 확률"이 0.05 이하가 될까요?
 
 # %%
 from course_utils.data import spread
@@ -100,7 +100,7 @@ from course_utils.exercises.preference import check_10_challenge
 from course_utils.preference_data import load_pairs, split_pairs
 from course_utils.preference_eval import chance_probability
 
-n = len(spread(split_pairs(load_pairs())[1], profile.preference.heldout_pairs))  # the pairs lesson 10 scored
+n = len(spread(split_pairs(load_pairs())[2], profile.preference.test_pairs))  # the pairs lesson 10 scored
 answer = next(k for k in range(n + 1) if chance_probability(k, n) <= 0.05)  # P(X >= k) for X ~ Binomial(n, 1/2)
 assert check_10_challenge(answer, n)
 

@@ -127,11 +127,35 @@ PARAPHRASES = {
  "1킬로미터는 몇 미터인가요?": ["1km는 몇 m인가요?", "1킬로미터를 미터로 바꾸면 얼마인가요?", "1킬로미터는 모두 몇 미터인지 알려 주세요."],
  "광복절은 언제인가요?": ["광복절은 몇 월 며칠인가요?", "광복절 날짜를 알려 주세요.", "한국의 광복절은 언제인가요?"],
 }
+COMPETITORS = {  # the other candidates a probe's first sentence must not name (grading.grade): wrong if it does
+ "한국의 수도는 어디인가요?": ["부산", "대구", "인천", "광주", "대전", "울산", "경기도", "세종", "평양", "도쿄", "베이징"],
+ "일본의 수도는 어디인가요?": ["오사카", "교토", "요코하마", "나고야", "서울", "베이징"],
+ "프랑스의 수도는 어디인가요?": ["런던", "로마", "마르세유", "리옹", "니스", "베를린"],
+ "영국의 수도는 어디인가요?": ["파리", "맨체스터", "리버풀", "에든버러", "더블린", "뉴욕"],
+ "중국의 수도는 어디인가요?": ["상하이", "홍콩", "난징", "광저우", "타이베이", "서울", "도쿄"],
+ "이탈리아의 수도는 어디인가요?": ["밀라노", "베네치아", "나폴리", "피렌체", "파리", "마드리드"],
+ "태양계에서 가장 큰 행성은 무엇인가요?": ["토성", "지구", "화성", "금성", "수성", "천왕성", "해왕성", "태양"],
+ "지구에서 가장 넓은 바다는 무엇인가요?": ["대서양", "인도양", "북극해", "남극해", "지중해"],
+ "한글을 만든 왕은 누구인가요?": ["태조", "이성계", "세조", "영조", "정조", "광개토"],
+ "일주일은 며칠인가요?": ["여섯", "여덟"],
+ "하루는 몇 시간인가요?": ["열두"],
+ "1년은 몇 개월인가요?": ["열한", "열세"],
+ "한국의 화폐 단위는 무엇인가요?": ["달러", "엔", "위안", "유로", "파운드"],
+ "한국에서 가장 높은 산은 무엇인가요?": ["백두산", "지리산", "설악산", "북한산", "에베레스트"],
+ "물의 화학식은 무엇인가요?": ["H2O2", "CO2", "NaCl", "Na2CO3", "O2", "HCl", "CH4"],
+ "대한민국의 국화는 무엇인가요?": ["장미", "벚꽃", "진달래", "개나리", "해바라기", "튤립"],
+ "사람의 몸에서 피를 온몸으로 보내는 기관은 무엇인가요?": ["폐", "허파", "뇌", "신장", "콩팥"],
+ "세계에서 가장 높은 산은 무엇인가요?": ["한라산", "백두산", "K2", "킬리만자로", "후지산", "몽블랑"],
+ "거미의 다리는 몇 개인가요?": ["여섯"],
+ "축구 경기에서 한 팀은 몇 명이 뛰나요?": ["열두"],
+ "1킬로미터는 몇 미터인가요?": ["백 미터", "만 미터"],
+ "광복절은 언제인가요?": ["3월 1일", "10월 3일", "10월 9일", "6월 6일", "7월 17일", "6월 25일"],
+}
 ACCEPT = {"서울": ["Seoul"], "도쿄": ["Tokyo"], "파리": ["Paris"], "런던": ["London"], "베이징": ["북경", "Beijing"],
           "로마": ["Rome"], "목성": ["Jupiter"], "태평양": ["Pacific"], "7": ["일곱"], "24": ["스물네"], "12": ["열두"],
           "H2O": ["H₂O"], "에베레스트": ["Everest"], "8": ["여덟"], "11": ["열한"], "1,000": ["1000", "천 미터"],
           "8월 15일": ["8.15", "8·15"]}  # the same answer in English or another spelling is right
-assert set(PARAPHRASES) == {q for q, _ in PROBES} and all(len(v) == 3 for v in PARAPHRASES.values())
+assert set(PARAPHRASES) == set(COMPETITORS) == {q for q, _ in PROBES} and all(len(v) == 3 for v in PARAPHRASES.values())
 probe_q = {q for q, _ in PROBES}
 assert probe_q <= {r[0] for r in QA}, probe_q - {r[0] for r in QA}
 train, held = [], []
@@ -158,7 +182,7 @@ for fn, rs in [("ko_instructions_train.jsonl", train), ("ko_instructions_heldout
 with open(f"{out}/probes.jsonl", "w", encoding="utf-8") as f:
     for q, a in PROBES:
         probe = {"question": q, "expected": a, "accept": ACCEPT.get(a, []), "paraphrases": PARAPHRASES[q],
-                 "split": "test"}  # only asked and reported, never chosen on
+                 "competitors": COMPETITORS[q], "split": "test"}  # only asked and reported, never chosen on
         f.write(json.dumps(probe, ensure_ascii=False) + "\n")
 # The same records in KoAlpaca v1.1's layout (what `beomi/KoAlpaca-v1.1a` holds): {instruction, output, url} per line,
 # no `input` (v1.1 writes the whole question into the instruction), no `kind`; and, as real KoAlpaca dumps have,

@@ -8,7 +8,8 @@ Four kinds, each a failure 06 measures, with the answer we prefer (``chosen``) a
 - ``runon``: an answer that stops vs the same answer running on into a new "### 질문:" of its own (no EOS);
 - ``guess``: one answer vs a list of guesses that contains it (06's grader marks a list wrong).
 None of the 22 probe questions (probes.jsonl) is among them: the probes stay a test. Every third pair of each kind is
-held out (``split: heldout``).
+held out, and the held-out pairs of each kind alternate between ``split: dev`` (the preference recipe is chosen on
+them: benchmarks/preference_recipe.py) and ``split: test`` (only reported, in notebook 10).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ FACT = [  # (question, right answer sentence, wrong answer sentence)
     ("스페인의 수도는 어디인가요?", "스페인의 수도는 마드리드입니다.", "스페인의 수도는 바르셀로나입니다."),
     ("캐나다의 수도는 어디인가요?", "캐나다의 수도는 오타와입니다.", "캐나다의 수도는 토론토입니다."),
     ("호주의 수도는 어디인가요?", "호주의 수도는 캔버라입니다.", "호주의 수도는 시드니입니다."),
-    ("미국의 수도는 어디인가요?", "미국의 수도는 워싱턴 D.C.입니다.", "미국의 수도는 뉴욕입니다."),
+    ("미국의 수도는 어디인가요?", "미국의 수도는 워싱턴입니다.", "미국의 수도는 뉴욕입니다."),  # "D.C." would end a sentence for 06's grader
     ("러시아의 수도는 어디인가요?", "러시아의 수도는 모스크바입니다.", "러시아의 수도는 상트페테르부르크입니다."),
     ("브라질의 수도는 어디인가요?", "브라질의 수도는 브라질리아입니다.", "브라질의 수도는 리우데자네이루입니다."),
     ("튀르키예의 수도는 어디인가요?", "튀르키예의 수도는 앙카라입니다.", "튀르키예의 수도는 이스탄불입니다."),
@@ -175,7 +176,7 @@ GUESS = [  # (question, one answer sentence, a list of guesses that contains the
     ("가장 작은 소수는 무엇인가요?", "가장 작은 소수는 2입니다.", "0, 1, 2, 3"),
     ("얼음이 녹아 물이 되는 현상을 무엇이라고 하나요?", "그 현상을 융해라고 합니다.", "응고, 융해, 기화, 승화"),
     ("물이 수증기가 되는 현상을 무엇이라고 하나요?", "그 현상을 기화라고 합니다.", "액화, 응고, 기화, 융해"),
-    ("식물의 뿌리는 주로 무엇을 하나요?", "뿌리는 흙에서 물과 양분을 빨아들입니다.", "광합성, 물 흡수, 꽃가루 옮기기, 씨앗 만들기"),
+    ("식물의 뿌리는 주로 무엇을 하나요?", "뿌리는 흙에서 물과 양분을 흡수합니다.", "광합성, 흡수, 꽃가루받이, 번식"),
     ("한국 전통 가옥을 무엇이라고 하나요?", "한국 전통 가옥은 한옥입니다.", "한옥, 초가, 기와, 아파트"),
     ("한국 전통 옷을 무엇이라고 하나요?", "한국 전통 옷은 한복입니다.", "기모노, 한복, 치파오, 아오자이"),
     ("설날에 먹는 대표 음식은 무엇인가요?", "설날에는 떡국을 먹습니다.", "송편, 떡국, 팥죽, 냉면"),
@@ -186,7 +187,7 @@ GUESS = [  # (question, one answer sentence, a list of guesses that contains the
     ("농구에서 한 팀은 코트에 몇 명이 뛰나요?", "농구에서는 한 팀 5명이 뜁니다.", "5명, 6명, 9명, 11명"),
     ("배구에서 한 팀은 코트에 몇 명이 뛰나요?", "배구에서는 한 팀 6명이 뜁니다.", "5명, 6명, 7명, 11명"),
     ("올림픽은 몇 년마다 열리나요?", "올림픽은 4년마다 열립니다.", "2년, 3년, 4년, 5년"),
-    ("무지개는 보통 몇 가지 색으로 말하나요?", "무지개는 보통 일곱 가지 색으로 말합니다.", "3가지, 5가지, 7가지, 12가지"),
+    ("무지개는 보통 몇 가지 색으로 말하나요?", "무지개는 보통 7가지 색으로 말합니다.", "3가지, 5가지, 7가지, 12가지"),
     ("한국의 광역시가 아닌 도시는 어디인가요: 부산, 대구, 수원?", "셋 가운데 광역시가 아닌 곳은 수원입니다.", "부산, 대구, 수원"),
     ("영어 알파벳은 몇 글자인가요?", "영어 알파벳은 26글자입니다.", "24글자, 26글자, 28글자, 30글자"),
     ("한글의 기본 자음은 몇 개인가요?", "한글의 기본 자음은 14개입니다.", "10개, 14개, 19개, 24개"),
@@ -198,7 +199,8 @@ def pairs() -> list[dict]:
     out = []
 
     def add(kind, i, question, chosen, rejected):
-        out.append({"id": f"{kind}-{i:02d}", "kind": kind, "split": "heldout" if i % 3 == 2 else "train",
+        split = "train" if i % 3 != 2 else ("dev", "test")[(i // 3) % 2]  # held out: dev and test in turn
+        out.append({"id": f"{kind}-{i:02d}", "kind": kind, "split": split,
                     "instruction": question, "input": "", "chosen": chosen, "rejected": rejected})
 
     for i, (q, right, wrong) in enumerate(FACT):
@@ -215,5 +217,5 @@ def pairs() -> list[dict]:
 if __name__ == "__main__":
     rows = pairs()
     OUT.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    held = sum(r["split"] == "heldout" for r in rows)
-    print(f"{OUT}: {len(rows)} pairs ({len(rows) - held} train, {held} held out)")
+    count = {split: sum(r["split"] == split for r in rows) for split in ("train", "dev", "test")}
+    print(f"{OUT}: {len(rows)} pairs ({count['train']} train, {count['dev']} dev, {count['test']} test)")

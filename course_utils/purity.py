@@ -1,0 +1,36 @@
+"""Korean purity (06 and 10): does an answer drift out of Korean?
+
+An answer drifts when it has Han characters (Hanja or Chinese), kana, or a run of more than ``NAME_WORDS`` Latin words
+that its question does not already contain. A short Latin run is a name or a term ("Thank you", "New York City", "CPU"),
+and a code answer's identifiers are split by its brackets and quotes, so neither counts. Chinese characters in Korean
+answers are what learners of Qwen-family models report most; the course's models are measured for it the same way.
+"""
+from __future__ import annotations
+
+import re
+
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")  # CJK ideographs: Hanja, Chinese
+KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")  # hiragana, katakana, half-width katakana
+LATIN_RUN = re.compile(r"[A-Za-z]+(?:[ ,'-]+[A-Za-z]+)*")  # Latin words joined by spaces, commas, apostrophes, hyphens
+NAME_WORDS = 3  # "New York City": a name; four Latin words in a row are a sentence in another language
+
+
+def drift(answer: str, question: str = "") -> str | None:
+    """Why ``answer`` left Korean, in Korean (for the tables), or None when it did not. Characters and runs that
+    ``question`` contains are the learner's own and do not count."""
+    han = [c for c in HAN.findall(answer) if c not in question]
+    if han:
+        return f"한자 {''.join(dict.fromkeys(han))[:6]}"
+    kana = [c for c in KANA.findall(answer) if c not in question]
+    if kana:
+        return f"가나 {''.join(dict.fromkeys(kana))[:6]}"
+    for run in LATIN_RUN.finditer(answer):
+        words = re.findall(r"[A-Za-z]+", run.group())
+        if len(words) > NAME_WORDS and run.group() not in question:
+            return f"로마자 {len(words)}단어 '{run.group()[:30]}'"
+    return None
+
+
+def drifted(answers: list[str], questions: list[str]) -> list[tuple[int, str]]:
+    """(index, reason) of every answer that drifts out of Korean (``drift``)."""
+    return [(i, why) for i, (a, q) in enumerate(zip(answers, questions, strict=True)) if (why := drift(a, q))]
