@@ -1,4 +1,4 @@
-"""Benchmark 11: notebook 10's preference learning rate, chosen on the dev pairs only.
+"""Benchmark 8: notebook 10's preference learning rate, chosen on the dev pairs only.
 
     .venv/bin/python benchmarks/preference_recipe.py --profile cpu      # after 05 (its adapter), about 35 min on 2 cores
 
@@ -9,7 +9,7 @@ accuracy on the dev pairs (DPO's implicit reward against the base, adapter off),
 (a guard: a recipe that ranks pairs by making the answers worse is not chosen). The choice: among candidates whose dev
 loss (mean over methods and seeds) is not above SFT's by more than its seed spread, the highest dev reward accuracy
 (mean over methods and seeds); a tie goes to the lower learning rate (the smaller move from SFT). The test pairs and the test records are never read here
-(tests/test_splits.py replaces them with gibberish and checks that every number below stays the same).
+(tests/test_splits.py swaps every test pair's answers, poisons the test records, and checks that every number below stays the same).
 
 Writes benchmarks/results/preference_recipe_<profile>_<date>.json: every candidate's per-seed numbers, SFT's, the choice.
 """
@@ -34,9 +34,11 @@ def dev_scores(model, tokenizer, profile, dev_pairs, dev_examples, reference) ->
     """Reward accuracy on the dev pairs (against the base's log-probabilities ``reference``) and answer loss on the
     dev records."""
     from course_utils.loss import heldout_loss
+    from course_utils.memory import drop_autocast_wrapper
     from course_utils.preference_eval import reward_stats
     from course_utils.prompts import pad_id
 
+    drop_autocast_wrapper(model)  # scored as the model computes by itself, as 10's ``measure`` does, not under AMP
     p, t = profile.preference, profile.train
     stats = reward_stats(model, tokenizer, dev_pairs, profile.data.template, p.beta, p.max_length, t.eval_batch_size,
                          reference)
@@ -114,11 +116,13 @@ def main(argv=None) -> dict:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--adapter", type=Path, default=None, help="05's adapter (default outputs/05_training/<profile>/adapter)")
+    parser.add_argument("--adapter", type=Path, default=None, help="05's adapter (default notebooks/outputs/05_training/<profile>/adapter)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    profile = get_profile(args.profile)
-    adapter = args.adapter or ROOT / "outputs" / "05_training" / profile.name / "adapter"
+    from course_utils.hardware import for_this_card
+
+    profile = for_this_card(get_profile(args.profile))  # as 10's setup: bf16 where fp16 overflows
+    adapter = args.adapter or ROOT / "notebooks" / "outputs" / "05_training" / profile.name / "adapter"  # where 05 saved it
     result = search(profile, adapter)
     write_result(f"preference_recipe_{profile.name}", {**machine_info(), "profile": profile.name, **result}, args.out)
     return result

@@ -125,7 +125,7 @@ def main(argv=None) -> dict:
     quiet_libraries()
     profile = get_profile(args.profile, args.profiles)
     tokenizer = load_tokenizer(profile.model)
-    _, heldout, _, _ = prepare_data(profile, tokenizer)
+    _, _, heldout, _ = prepare_data(profile, tokenizer)  # the test split: its loss is only reported
     d = profile.data
     records = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,
                            d.max_records)[0]

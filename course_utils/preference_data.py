@@ -26,25 +26,25 @@ def load_pairs(path: str | Path = PAIRS_FILE) -> list[dict]:
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        where = f"{path}, line {number}"
+        where = f"{path}, {number}번째 줄"
         try:
             pair = json.loads(line)
         except json.JSONDecodeError as err:
-            raise PairError(f"{where}: not valid JSON ({err.msg}). Each line must be one JSON object") from None
+            raise PairError(f"{where}: 올바른 JSON이 아닙니다({err.msg}). 한 줄에 JSON 객체 하나를 쓰세요") from None
         if not isinstance(pair, dict):
-            raise PairError(f"{where}: expected a JSON object with {', '.join(FIELDS)}, got {type(pair).__name__}")
+            raise PairError(f"{where}: {', '.join(FIELDS)}가 든 JSON 객체여야 하는데 {type(pair).__name__}입니다")
         for field in FIELDS:
             if not isinstance(pair.get(field), str) or not pair[field].strip():
-                raise PairError(f"{where}: field '{field}' must be non-empty text, got {pair.get(field)!r}. "
-                                f"Write the question, the preferred answer and the rejected answer")
+                raise PairError(f"{where}: 필드 '{field}'는 비어 있지 않은 문자열이어야 하는데 {pair.get(field)!r}입니다. "
+                                f"질문(instruction), 고른 답(chosen), 버린 답(rejected)을 모두 쓰세요")
         if pair["chosen"].strip() == pair["rejected"].strip():
-            raise PairError(f"{where}: 'chosen' and 'rejected' are the same text: a pair needs two different answers")
+            raise PairError(f"{where}: 'chosen'과 'rejected'가 같은 글입니다: 쌍에는 서로 다른 두 답이 필요합니다")
         if pair.get("split", "train") not in SPLITS:
-            raise PairError(f"{where}: split={pair['split']!r}; choose one of {', '.join(SPLITS)} (dev: the recipe is "
-                            f"chosen on it, test: only reported)")
+            raise PairError(f"{where}: split={pair['split']!r}; {', '.join(SPLITS)} 중 하나를 쓰세요 (dev: 학습률을 "
+                            f"고르는 데, test: 보고에만 씁니다)")
         pairs.append({"input": "", "kind": "pair", "split": "train", **pair})
     if not pairs:
-        raise PairError(f"{path}: no pairs found")
+        raise PairError(f"{path}: 쌍이 하나도 없습니다")
     return pairs
 
 

@@ -121,7 +121,8 @@ def compare_sentence(name: str, result: dict, base: dict) -> str:
              base["degenerate"].hits - result["degenerate"].hits),
             ("EOS로 끝남", base["eos"].hits, result["eos"].hits, result["eos"].hits - base["eos"].hits),
             ("chrF", f"{base['chrf']:.1f}", f"{result['chrf']:.1f}", round(result["chrf"], 1) - round(base["chrf"], 1)),
-            ("확인 질문 정답", base["probes"].hits, result["probes"].hits, result["probes"].hits - base["probes"].hits)]
+            ("확인 질문 정답", base["probes"].hits, result["probes"].hits, result["probes"].hits - base["probes"].hits),
+            ("한국어를 벗어난 답", base["drift"].hits, result["drift"].hits, base["drift"].hits - result["drift"].hits)]
     said = [f"{label} {old} → {new} ({'나아짐' if gain > 0 else '나빠짐' if gain < 0 else '같음'})"
             for label, old, new, gain in rows]
     worse = [label for label, _, _, gain in rows if gain < 0]

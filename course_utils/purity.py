@@ -2,7 +2,8 @@
 
 An answer drifts when it has Han characters (Hanja or Chinese), kana, or a run of more than ``NAME_WORDS`` Latin words
 that its question does not already contain. A short Latin run is a name or a term ("Thank you", "New York City", "CPU"),
-and a code answer's identifiers are split by its brackets and quotes, so neither counts. Chinese characters in Korean
+a comma ends a run (a list of acronyms is not a sentence), and a line that looks like code (brackets, ``=``, a
+keyword first) is skipped, so none of them counts. Chinese characters in Korean
 answers are what learners of Qwen-family models report most; the course's models are measured for it the same way.
 """
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import re
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")  # CJK ideographs: Hanja, Chinese
-KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")  # hiragana, katakana, half-width katakana
-LATIN_RUN = re.compile(r"[A-Za-z]+(?:[ ,'-]+[A-Za-z]+)*")  # Latin words joined by spaces, commas, apostrophes, hyphens
+# hiragana, katakana, half-width katakana; not "・" (U+30FB, a middle dot Korean text uses too) nor "ー" (U+30FC)
+KANA = re.compile(r"[\u3040-\u30fa\u30fd-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+LATIN_RUN = re.compile(r"[A-Za-z]+(?:[ '-]+[A-Za-z]+)*")  # Latin words joined by spaces, apostrophes, hyphens
+CODE_LINE = re.compile(r"[()\[\]{}=;`<>]|:\s*$|^\s*(import|from|def|class|for|while|if|return|print|SELECT)\b")
 NAME_WORDS = 3  # "New York City": a name; four Latin words in a row are a sentence in another language
 
 
@@ -24,10 +27,13 @@ def drift(answer: str, question: str = "") -> str | None:
     kana = [c for c in KANA.findall(answer) if c not in question]
     if kana:
         return f"가나 {''.join(dict.fromkeys(kana))[:6]}"
-    for run in LATIN_RUN.finditer(answer):
-        words = re.findall(r"[A-Za-z]+", run.group())
-        if len(words) > NAME_WORDS and run.group() not in question:
-            return f"로마자 {len(words)}단어 '{run.group()[:30]}'"
+    for line in answer.splitlines():
+        if CODE_LINE.search(line):  # a line of code: its keywords and identifiers are not a drift out of Korean
+            continue
+        for run in LATIN_RUN.finditer(line):
+            words = re.findall(r"[A-Za-z]+", run.group())
+            if len(words) > NAME_WORDS and run.group() not in question:
+                return f"로마자 {len(words)}단어 '{run.group()[:30]}'"
     return None
 
 

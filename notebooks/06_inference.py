@@ -247,8 +247,15 @@ kind_table(report)
 # "판정이 모두 같음"은 일관되게 맞힌 질문과 일관되게 틀린 질문을 함께 셉니다. 처음 설계의 기준 7("프롬프트를 바꿔도 일관된 답")은
 # 일관되게 **맞힌** 질문으로 판단해야 합니다. 표 아래 두 줄이 이번 실행의 숫자로 기준 7의 충족 여부를 알려 줍니다. 마지막 세 줄은 반복(퇴화) 답으로
 # 판정된 답의 수와, 있으면 그 첫 답입니다.
+#
+# 끝의 두 줄은 [한국어를 벗어난 답](용어.md#한국어를-벗어난-답-language-drift)입니다: 기본 모델과 학습한 모델의 답(시험 레코드와
+# 확인 질문) 가운데 질문에 없던 한자, 가나, 또는 네 단어 이상 이어진 로마자 문장이 들어간 답을 셉니다(`course_utils.purity`).
+# Qwen 계열 모델에서 학습자들이 자주 보고하는 문제라, 다른 모델로 바꿨다면 이 줄부터 보세요. 확인 질문의 답에는 채점(✓/✗)을 붙입니다.
 
 # %%
+from course_utils.evaluation import heldout_set
+from course_utils.purity import drift
+
 rows = []
 for name in ("base", "adapter"):
     c = consistency(report[name]["phrasings"])
@@ -269,15 +276,6 @@ for name in ("base", "adapter", "adapter, plain greedy"):
     loops = [r["answer"] for r in report[name]["answers"] if loop_in(r["answer"])]
     print(f"{SIDE_NAMES[name]}: {len(loops)}개" + (f" — ✗ {loops[0][:60]}" if loops else ""))
 
-# %% [markdown]
-# 한국어를 벗어난 답: 기본 모델과 학습한 모델의 답(시험 레코드와 확인 질문) 가운데 질문에 없던 한자, 가나, 또는 네 단어 이상의
-# 로마자 문장이 들어간 답을 셉니다(`course_utils.purity`). Qwen 계열 모델에서 학습자들이 자주 보고하는 문제라, 다른 모델로 바꿨을
-# 때 이 줄부터 보세요. 확인 질문의 답에는 채점(✓/✗)을 붙입니다.
-
-# %%
-from course_utils.evaluation import heldout_set
-from course_utils.purity import drift
-
 test_records, _ = heldout_set(profile, tokenizer, "test")
 for name in ("base", "adapter"):
     asked = [(r["answer"], t["instruction"] + "\n" + t["input"], "") for r, t in
@@ -285,7 +283,7 @@ for name in ("base", "adapter"):
     asked += [(a, p["question"], grade(a, p).mark + " ") for a, p in zip(report[name]["probe_answers"], probes, strict=True)]
     out = [(why, mark, a) for a, q, mark in asked if (why := drift(a, q))]
     print(f"{SIDE_NAMES[name]}: 한국어를 벗어난 답 {len(out)}/{len(asked)}"
-          + "".join(f"\n  {mark}{why}: {a[:50]}" for why, mark, a in out[:3]))
+          + "".join(f"\n  {mark}{why}: {a[:50]!r}" for why, mark, a in out[:3]))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ### 표준 벤치마크로: [lm-evaluation-harness](용어.md#lm-evaluation-harness-lm-eval)

@@ -63,8 +63,8 @@ profile = setup()
 # [선호 쌍](용어.md#선호-쌍-preference-pair) 하나는 질문, 고른 답(chosen), 버린 답(rejected)입니다. 강좌에 동봉된 한국어 쌍(이 강좌가 직접 쓴 것, CC BY 4.0)은 06이 재는
 # 네 가지 실패를 담습니다: 틀린 사실(fact), 반복에 빠진 답(loop), EOS 없이 다음 질문까지 이어 쓴 답(runon), 여러 후보를
 # 늘어놓은 답(guess, 06의 채점은 틀림으로 봅니다). 06의 확인 질문은 하나도 들어 있지 않습니다: 확인 질문은 시험으로만 씁니다.
-# 쌍은 세 세트로 나뉩니다. 학습 쌍으로 학습하고, [검증 세트](용어.md#검증-세트-dev-set)의 쌍으로만 레시피(β, 학습률)를 고르고
-# (`benchmarks/preference_recipe.py`), [시험 세트](용어.md#시험-세트-test-set)의 쌍은 6절의 보고에만 씁니다.
+# 쌍은 세 세트로 나뉩니다. 학습 쌍으로 학습하고, [검증 세트](용어.md#검증-세트-dev-set)의 쌍으로는 학습률만 고르고
+# (`benchmarks/preference_recipe.py`, 이 노트북 밖에서), [시험 세트](용어.md#시험-세트-test-set)의 쌍은 6절의 보고에만 씁니다.
 
 # %%
 import pandas as pd
@@ -286,8 +286,8 @@ plt.show()
 # DPO의 보상 r = β·(log policy − log 기본 모델)로, 세 모델 모두 기본 모델(어댑터 끔)을 기준으로 합니다: DPO가 학습 중에
 # 쓴 참조(SFT 어댑터의 사본)와 다른, 세 모델에 공통인 기준입니다(SFT 모델을 기준으로 하면 SFT의 보상은 모두 0). 우연 수준은 50 %이고,
 # 옆의 확률은 동전 던지기로 그만큼 이상 맞힐 확률입니다. 06의 지표는 시험 레코드와 확인 질문에서 반복 패널티 없는 탐욕
-# 생성으로 잽니다. "한국어를 벗어난 답"은 시험 레코드와 확인 질문의 답 가운데 질문에 없던 한자, 가나, 또는 이름보다 긴 로마자
-# 문장(네 단어 이상)이 들어간 답의 수입니다(`course_utils.purity`; Qwen 계열 모델에서 학습자들이 자주 보고하는 문제입니다).
+# 생성으로 잽니다. "한국어를 벗어난 답"은 시험 레코드와 확인 질문의 답 가운데 질문에 없던 한자, 가나, 또는 네 단어 이상
+# 이어진 로마자 문장(짧은 이름·용어는 세지 않음)이 들어간 답의 수입니다(`course_utils.purity`; Qwen 계열 모델에서 학습자들이 자주 보고하는 문제입니다).
 
 # %%
 from course_utils.preference_eval import chance_probability
@@ -354,7 +354,7 @@ for name, r in results.items():
     print(f"{name}: 보상 정확도 {r['rewards'].correct}/{r['rewards'].pairs}, 반복 {r['degenerate']}, EOS {r['eos']}, "
           f"chrF {r['chrf']:.1f}, 확인 질문 {r['probes']}, 한국어를 벗어난 답 {r['drift']}")
     for text, why in r["drift_examples"][:2]:
-        print(f"    {why}: {text[:60]}")
+        print(f"    {why}: {text[:60]!r}")
 print(f"학습 쌍 {len(dataset)}개 (어댑터의 실수에서 {len(mine)}개), DPO {dpo_seconds:.1f} s, ORPO {orpo_seconds:.1f} s")
 
 print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프로필 {profile.name})")
@@ -378,7 +378,7 @@ check_10_basic(answer)
 
 # %% [markdown]
 # ### 응용
-# 6절의 표에서 DPO 뒤 모델의 시험 쌍의 보상 정확도는 몇 %일까요? (소수점 첫째 자리까지)
+# 6절의 표에서, 시험 쌍에서 DPO 뒤 모델의 보상 정확도는 몇 %일까요? (소수점 첫째 자리까지)
 
 # %%
 from course_utils.exercises.preference import check_10_applied

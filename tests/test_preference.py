@@ -41,11 +41,11 @@ def test_bundled_pairs_have_four_kinds_dev_and_test_parts_and_no_probe():
 
 
 @pytest.mark.parametrize("line,message", [
-    ("{not json", "line 2: not valid JSON"),
-    (json.dumps({"instruction": "q", "chosen": "a"}), "line 2: field 'rejected' must be non-empty text"),
-    (json.dumps({"instruction": "q", "chosen": "a", "rejected": " a "}), "line 2: 'chosen' and 'rejected' are the same"),
+    ("{not json", "2번째 줄: 올바른 JSON이 아닙니다"),
+    (json.dumps({"instruction": "q", "chosen": "a"}), "2번째 줄: 필드 'rejected'는 비어 있지 않은 문자열"),
+    (json.dumps({"instruction": "q", "chosen": "a", "rejected": " a "}), "2번째 줄: 'chosen'과 'rejected'가 같은 글"),
     (json.dumps({"instruction": "q", "chosen": "a", "rejected": "b", "split": "heldout"}),
-     "line 2: split='heldout'; choose one of train, dev, test"),
+     "2번째 줄: split='heldout'; train, dev, test 중 하나"),
 ])
 def test_a_bad_pair_names_its_line_and_field(tmp_path, line, message):
     good = json.dumps({"instruction": "q", "chosen": "a", "rejected": "b"})

@@ -13,7 +13,11 @@ from course_utils.purity import drift, drifted
     ("뉴욕은 New York City라고 씁니다.", "", None),
     ("The capital of Korea is Seoul.", "", "로마자 6단어 'The capital of Korea is Seoul'"),
     ("Write a short poem", "다음을 번역하세요: Write a short poem", None),  # the question's own text
-    ('코드: print("hello world") 입니다.', "", None),  # identifiers split by brackets and quotes
+    ('코드: print("hello world") 입니다.', "", None),  # a line of code
+    ("다음과 같습니다:\nfor i in range(10):\n    total = total + i", "", None),
+    ("import numpy as np", "", None),
+    ("주요 부품은 CPU, GPU, RAM, SSD입니다.", "", None),  # a list of acronyms, not a sentence
+    ("가운뎃점・을 씁니다.", "", None),  # U+30FB, used in Korean text too
 ])
 def test_drift_names_what_left_korean(answer, question, reason):
     assert drift(answer, question) == reason

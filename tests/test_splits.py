@@ -126,6 +126,9 @@ def test_the_preference_recipe_search_does_not_depend_on_the_test_pairs(tmp_path
     real = preference_data.load_pairs
     monkeypatch.setattr(preference_data, "load_pairs", lambda *a: [
         {**q, "chosen": q["rejected"], "rejected": q["chosen"]} if q["split"] == "test" else q for q in real(*a)])
+    swapped = preference_data.split_pairs(preference_data.load_pairs())[2]  # the poison reaches what 10 reports
+    real_test = preference_data.split_pairs(real())[2]
+    assert real_test and all(s["chosen"] == t["rejected"] for s, t in zip(swapped, real_test, strict=True))
     _poison_test_split(monkeypatch)
     poisoned = recipe.search(p, adapter, learning_rates=(1e-3,), seeds=(1,), progress=quiet)
     for row in clean["candidates"] + poisoned["candidates"]:

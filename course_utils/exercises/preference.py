@@ -15,7 +15,7 @@ def check_10_basic(answer_reward) -> Verdict:
 
 
 def check_10_applied(answer_percent, correct: int, pairs: int) -> Verdict:
-    """응용: DPO 뒤 모델의 시험 쌍의 보상 정확도(%)는? (맞힌 쌍 ``correct`` / ``pairs``, 0.05%p 이내)"""
+    """응용: 시험 쌍에서 DPO 뒤 모델의 보상 정확도(%)는? (맞힌 쌍 ``correct`` / ``pairs``, 0.05%p 이내)"""
     if (v := unanswered(answer_percent)) is not None:
         return v
     truth = 100 * correct / pairs
