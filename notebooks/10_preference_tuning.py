@@ -186,7 +186,7 @@ if folder.exists():
 cuda = profile.device == "cuda" and torch.cuda.is_available()
 recipe = dict(  # what DPO and ORPO share: 05's batch, accumulation, optimizer and checkpointing, 10's own settings
     beta=pref.beta,  # DPO: how far the policy may move from the reference (a frozen copy of the SFT adapter)
-    learning_rate=pref.learning_rate,
+    learning_rate=pref.learning_rate,  # chosen on the dev pairs: benchmarks/preference_recipe.py
     max_length=pref.max_length,  # prompt + answer tokens of a pair
     max_steps=pref.steps,
     per_device_train_batch_size=1,  # one pair per forward pass (chosen and rejected together): less memory

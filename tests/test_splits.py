@@ -147,7 +147,10 @@ def test_choose_takes_the_best_dev_reward_whose_dev_loss_stays_near_sft():
 
     sft = {"dev_loss": 2.00}
     low, high = row(5e-5, [20, 20, 20, 21], [2.00, 2.01, 1.99, 2.00]), row(5e-4, [24, 25, 24, 24], [2.30, 2.31, 2.2, 2.2])
-    assert choose([low, high], sft) is low  # more pairs right, but the answers' loss rose beyond the seed spread
+    assert choose([low, high], sft) is low  # more pairs right, but the answers' loss rose more than 2 %
+    # the 2026-12-06 run: seeds that disagree widely do not widen the guard, and a 0.3 % rise is allowed
+    gentle, wild = row(5e-5, [25] * 4, [1.7303, 1.7268, 1.7167, 1.7193]), row(5e-4, [23, 23, 24, 25], [3.09, 2.48, 1.78, 1.78])
+    assert choose([gentle, wild], {"dev_loss": 1.7176}) is gentle
     assert choose([low, row(5e-4, [24, 25, 24, 24], [2.0, 2.0, 2.0, 2.0])], sft)["learning_rate"] == 5e-4
     assert choose([row(1e-4, [20] * 4, [2.0] * 4), row(5e-5, [20] * 4, [2.0] * 4)], sft)["learning_rate"] == 5e-5
     assert choose([high], sft) == {}
