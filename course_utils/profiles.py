@@ -122,11 +122,16 @@ class Profile:
         return getattr(torch, self.dtype)
 
 
+RENAMED = {"heldout_pairs": "test_pairs"}  # old key -> new key (a best_profile.yaml written by an earlier 09)
+
+
 def _check_keys(found: dict, allowed: list[str], where: str, optional: tuple[str, ...] = ()) -> None:
     unknown = sorted(set(found) - set(allowed) - set(optional))
     missing = sorted(set(allowed) - set(found))
     if unknown:
-        raise ProfileError(f"{where}: unknown key(s) {unknown}. Valid keys: {', '.join([*allowed, *optional])}")
+        renamed = "".join(f" '{k}' is now '{RENAMED[k]}' (이름이 바뀌었습니다: 파일에서 '{k}'를 '{RENAMED[k]}'로 고치세요)."
+                          for k in unknown if k in RENAMED)
+        raise ProfileError(f"{where}: unknown key(s) {unknown}.{renamed} Valid keys: {', '.join([*allowed, *optional])}")
     if missing:
         raise ProfileError(f"{where}: missing key(s) {missing}. Valid keys: {', '.join(allowed)}")
 

@@ -1,7 +1,7 @@
 """Korean purity (06 and 10): does an answer drift out of Korean?
 
 An answer drifts when it has Han characters (Hanja or Chinese), kana, or a run of more than ``NAME_WORDS`` Latin words
-that its question does not already contain. A short Latin run is a name or a term ("Thank you", "New York City", "CPU"),
+that its question does not already contain, unless the question asks for that language ("영어로 번역하세요"). A short Latin run is a name or a term ("Thank you", "New York City", "CPU"),
 a comma ends a run (a list of acronyms is not a sentence), and a line that looks like code (brackets, ``=``, a
 keyword first) is skipped, so none of them counts. Chinese characters in Korean
 answers are what learners of Qwen-family models report most; the course's models are measured for it the same way.
@@ -16,18 +16,21 @@ KANA = re.compile(r"[\u3040-\u30fa\u30fd-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 LATIN_RUN = re.compile(r"[A-Za-z]+(?:[ '-]+[A-Za-z]+)*")  # Latin words joined by spaces, apostrophes, hyphens
 CODE_LINE = re.compile(r"[()\[\]{}=;`<>]|:\s*$|^\s*(import|from|def|class|for|while|if|return|print|SELECT)\b")
 NAME_WORDS = 3  # "New York City": a name; four Latin words in a row are a sentence in another language
+# a question that asks for the language ("영어로 번역하세요") makes its script the right answer, not a drift
+ASKS = {"han": ("한자", "중국어", "Chinese", "漢字"), "kana": ("일본어", "Japanese", "가나"), "latin": ("영어", "English", "영문")}
 
 
 def drift(answer: str, question: str = "") -> str | None:
     """Why ``answer`` left Korean, in Korean (for the tables), or None when it did not. Characters and runs that
     ``question`` contains are the learner's own and do not count."""
-    han = [c for c in HAN.findall(answer) if c not in question]
+    asked = {script for script, words in ASKS.items() if any(w in question for w in words)}
+    han = [c for c in HAN.findall(answer) if c not in question and "han" not in asked]
     if han:
         return f"한자 {''.join(dict.fromkeys(han))[:6]}"
-    kana = [c for c in KANA.findall(answer) if c not in question]
+    kana = [c for c in KANA.findall(answer) if c not in question and "kana" not in asked]
     if kana:
         return f"가나 {''.join(dict.fromkeys(kana))[:6]}"
-    for line in answer.splitlines():
+    for line in answer.splitlines() if "latin" not in asked else ():
         if CODE_LINE.search(line):  # a line of code: its keywords and identifiers are not a drift out of Korean
             continue
         for run in LATIN_RUN.finditer(line):

@@ -308,6 +308,10 @@ def test_profiles_carry_a_preference_recipe():
     gpu = get_profile("gpu8gb").preference
     assert gpu.max_length == get_profile("gpu8gb").seq_len and 0 < gpu.beta < 1
     assert PAIRS_FILE.exists()
+    old = fast_raw()["smoke"]
+    old["preference"]["heldout_pairs"] = old["preference"].pop("test_pairs")  # an earlier 09's best_profile.yaml
+    with pytest.raises(ValueError, match="'heldout_pairs' is now 'test_pairs'"):
+        parse_profile("smoke", old, "test")
     with pytest.raises(ValueError, match="preference.beta must be a number > 0"):
         raw = fast_raw()["smoke"]
         raw["preference"]["beta"] = 0

@@ -13,6 +13,8 @@ from course_utils.purity import drift, drifted
     ("뉴욕은 New York City라고 씁니다.", "", None),
     ("The capital of Korea is Seoul.", "", "로마자 6단어 'The capital of Korea is Seoul'"),
     ("Write a short poem", "다음을 번역하세요: Write a short poem", None),  # the question's own text
+    ("I live in the city of Seoul.", "다음 문장을 영어로 번역하세요.\n나는 서울에 산다.", None),  # asked for English
+    ("I live in the city of Seoul.", "다음 문장을 일본어로 번역하세요.\n나는 서울에 산다.", "로마자 7단어 'I live in the city of Seoul'"),
     ('코드: print("hello world") 입니다.', "", None),  # a line of code
     ("다음과 같습니다:\nfor i in range(10):\n    total = total + i", "", None),
     ("import numpy as np", "", None),
