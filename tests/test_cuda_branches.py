@@ -168,7 +168,7 @@ def test_a_model_that_overflows_fp16_trains_in_bf16_on_a_card_with_bf16(model, f
     tok = loading.load_tokenizer("smollm2-135m-instruct")  # phi-2's own comes from the hub
     monkeypatch.setattr(loading, "load_profile_model", load)
     monkeypatch.setattr(loading, "load_tokenizer", lambda key: tok)
-    monkeypatch.setattr("course_utils.train.prepare_data", lambda profile, tokenizer: ([], [], None))
+    monkeypatch.setattr("course_utils.train.prepare_data", lambda profile, tokenizer: ([], [], [], None))
     profile = with_model(get_profile("gpu8gb"), model)
     with pytest.raises(Loaded, match="bfloat16"):
         prepare_run(profile, tmp_path / "run")

@@ -73,7 +73,7 @@ def test_training_takes_the_seeds_flags_through_the_profile_validator(workflow):
     folder, data = workflow
     meta = json.loads((folder / "run" / "adapter" / "course_adapter.json").read_text(encoding="utf-8"))
     assert meta["data_source"] == str(data) and meta["quantization"] == "nf4" and meta["profile"] == "smoke"
-    assert meta["train_records"] == 8 and meta["global_step"] == 2  # 10 - 2 held out; 8 / (batch 1 x accum 4), 1 epoch
+    assert meta["train_records"] == 6 and meta["global_step"] == 2  # 10 - 2 dev - 2 test; ceil(6 / (batch 1 x accum 4)), 1 epoch
     assert meta["heldout"]["records"] == 2 and meta["heldout"]["source"] == str(data)
 
 

@@ -32,8 +32,8 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     assert "rank 0/2: 스텝 4에서 끝 — 어댑터를" in log, log[-4000:]
     assert "rank 1/2: 스텝 4에서 끝 — 어댑터는 rank 0이 저장합니다" in log, log[-4000:]
     assert "rank 1/2: 스텝 4에서 끝 — 어댑터를" not in log
-    # gradients were synchronized: both ranks end with the same weights, so the same held-out loss
-    after = re.findall(r"4 스텝 학습 후 평가 손실 \([^)]*\): (\d+\.\d+)", log)
+    # gradients were synchronized: both ranks end with the same weights, so the same test loss
+    after = re.findall(r"4 스텝 학습 후 시험 세트 손실 \([^)]*\): (\d+\.\d+)", log)
     assert len(after) == 2 and after[0] == after[1], after
     # one adapter and one TensorBoard log, written once (no temporary folders of a second writer left behind)
     assert sorted(p.name for p in out.iterdir()) == ["adapter", "checkpoints", "tensorboard"]
