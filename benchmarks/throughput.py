@@ -108,7 +108,7 @@ def run_once(side: str, profile, records, train_set, heldout, tokenizer) -> dict
 
 
 def main(argv=None) -> dict:
-    from course_utils.data import split_source
+    from course_utils.splits import split_source
     from course_utils.loading import load_tokenizer
     from course_utils.notebook import quiet_libraries
     from course_utils.profiles import PROFILES_FILE, get_profile

@@ -102,7 +102,7 @@ def check_adapter(adapter_dir, model_key: str) -> dict:
 def heldout_of(meta: dict, tokenizer) -> tuple[list[dict], list[dict]]:
     """(test records, encoded examples) an adapter was scored on in training, from its ``course_adapter.json``:
     merged and exported models are measured on the very same records."""
-    from .data import split_source
+    from .splits import split_source
     from .prompts import encode
 
     h = meta["heldout"]

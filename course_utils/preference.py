@@ -103,7 +103,7 @@ def reference_copy_bytes(model) -> int:
 
 def training_pairs(profile, model, tokenizer, progress=print) -> list[dict]:
     """The bundled training pairs plus the SFT adapter's own mistakes on ``preference.own_records`` training records."""
-    from .data import split_source, spread
+    from .splits import split_source, spread
     from .preference_data import kind_counts, load_pairs, own_pairs, split_pairs
 
     d = profile.data

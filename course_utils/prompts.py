@@ -122,7 +122,7 @@ def prepare_data(profile, tokenizer):
     Dev and test records come from the bundled held-out file, or are split off the profile's own source
     (``data.split_source``); records that cannot be used are skipped and counted in the report.
     """
-    from .data import split_source
+    from .splits import split_source
 
     d = profile.data
     records, dev, test, report = split_source(d.source, profile.train.heldout_records, profile.train.seed,

@@ -64,7 +64,8 @@ def expected_records(profile, tokenizer=None) -> tuple[int, str]:
     """(training records, how they were counted). With a tokenizer: exactly what training will keep
     (``prompts.prepare_data``). Without: the source's usable records before the length check; for a hub source
     that cannot be read here, the profile's ``max_records``."""
-    from .data import DataError, split_source
+    from .data import DataError
+    from .splits import split_source
 
     d, t = profile.data, profile.train
     if tokenizer is not None:

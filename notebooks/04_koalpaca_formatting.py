@@ -72,7 +72,8 @@ profile = setup()
 import json
 from pathlib import Path
 
-from course_utils.data import load_heldout, load_source, read_records
+from course_utils.data import load_source, read_records
+from course_utils.splits import load_heldout
 
 train_records, dev_records, test_records = load_source("bundled"), load_heldout("dev"), load_heldout("test")
 print(f"번들 데이터: 학습 {len(train_records)}건, 검증 세트 {len(dev_records)}건, 시험 세트 {len(test_records)}건")

@@ -172,7 +172,7 @@ for q, a, g in wrong[:5]:
 # 정답을 더 그럴듯하게 보던 질문 넷을 잃게 했습니다. 질문마다의 표는 파일에 있습니다.
 
 # %%
-from course_utils.data import split_source
+from course_utils.splits import split_source
 from course_utils.memorization import closest_record, prefers_right
 from course_utils.prompts import pad_id
 
@@ -341,7 +341,7 @@ for side in ("base", "adapter"):
 # chrF, 반복 답, EOS를 잽니다. 고르는 비교라서 검증 세트에서 합니다: 5절의 숫자를 낸 시험 세트는 읽지 않습니다.
 
 # %%
-from course_utils.data import spread
+from course_utils.splits import spread
 from course_utils.evaluation import answers_only, heldout_set
 
 records, _ = heldout_set(profile, tokenizer, "dev")  # a choice: made on dev, never on test

@@ -97,7 +97,7 @@ pd.DataFrame([{"종류": kind, "질문": p["instruction"], "chosen (고른 답)"
 # %% tags=["verbatim-output"]
 from pathlib import Path
 
-from course_utils.data import split_source, spread
+from course_utils.splits import split_source, spread
 from course_utils.ensure import ensure_adapter
 from course_utils.preference import load_policy
 from course_utils.preference_data import own_pairs

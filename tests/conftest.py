@@ -211,6 +211,10 @@ def fake_cuda(monkeypatch):
     functions return; change them in a test."""
     from types import SimpleNamespace
 
+    # bitsandbytes' CUDA backend registers its ops when transformers' Trainer is first imported and reads the real
+    # CUDA runtime then: import it before torch says a card is there, so a test's result does not depend on order
+    import transformers.trainer  # noqa: F401
+
     gib = 1024**3
     stats = SimpleNamespace(total=8 * gib, free=6 * gib, reserved=int(1.25 * gib), allocated=gib,
                             max_reserved=int(3.5 * gib), max_allocated=3 * gib, bf16=True, resets=0)

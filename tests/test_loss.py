@@ -33,7 +33,7 @@ def test_answer_loss_equals_full_logit_cross_entropy(key):
 def test_the_loss_of_answer_logits_equals_heldout_loss(smollm2):
     import torch.nn.functional as F
 
-    from course_utils.data import load_heldout
+    from course_utils.splits import load_heldout
     from course_utils.loading import load_tokenizer
     from course_utils.loss import answer_logits, heldout_loss
     from course_utils.prompts import encode, pad_id

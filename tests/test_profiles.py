@@ -17,7 +17,7 @@ def test_profiles_name_their_models():
 
 def test_smoke_is_the_gpu8gb_recipe_on_a_cpu():
     """CI runs every notebook on smoke: it must take every code path the learners' recipe takes."""
-    from course_utils.data import split_source
+    from course_utils.splits import split_source
 
     s, g = get_profile("smoke"), get_profile("gpu8gb")
     assert s.stands_in_for == "gpu8gb"
@@ -130,7 +130,7 @@ def test_unknown_model_lists_registry(tmp_path):
 
 def test_learning_profiles_score_the_whole_dev_and_test_splits():
     # the held-out file is grouped by kind: scoring its first N records would weigh some kinds only
-    from course_utils.data import load_heldout
+    from course_utils.splits import load_heldout
 
     held = max(len(load_heldout("dev")), len(load_heldout("test")))
     for name in ("cpu", "gpu8gb"):

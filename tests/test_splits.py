@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import fast_smoke
 
-from course_utils import data
-from course_utils.data import BUNDLED_HELDOUT, PROBES, load_heldout, load_source, split_source
+from course_utils import data, splits
+from course_utils.data import BUNDLED_HELDOUT, PROBES, load_source
+from course_utils.splits import load_heldout, split_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,13 +53,13 @@ def test_a_seeded_source_is_split_three_ways_without_overlap():
 
 def _poison_test_split(monkeypatch):
     """The bundled test records with every answer replaced; dev and train untouched."""
-    real = data.load_heldout
+    real = splits.load_heldout
 
     def poisoned(split):
         records = real(split)
         return [{**r, "output": "zq " * 20} for r in records] if split == "test" else records
 
-    monkeypatch.setattr(data, "load_heldout", poisoned)
+    monkeypatch.setattr(splits, "load_heldout", poisoned)
 
 
 def _bundled_smoke(**train):

@@ -141,7 +141,8 @@ def test_a_koalpaca_file_source_is_scored_on_records_split_off_from_that_file(tm
     bundled held-out set."""
     import dataclasses
 
-    from course_utils.data import load_heldout, load_source, split_source
+    from course_utils.data import load_source
+    from course_utils.splits import load_heldout, split_source
     from course_utils.loss import heldout_loss
     from course_utils.prompts import encode, pad_id
 
