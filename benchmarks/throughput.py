@@ -108,11 +108,11 @@ def run_once(side: str, profile, records, train_set, heldout, tokenizer) -> dict
 
 
 def main(argv=None) -> dict:
-    from course_utils.splits import split_source
     from course_utils.loading import load_tokenizer
     from course_utils.notebook import quiet_libraries
     from course_utils.profiles import PROFILES_FILE, get_profile
     from course_utils.prompts import encode, prepare_data
+    from course_utils.splits import split_source
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")

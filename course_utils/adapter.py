@@ -102,8 +102,8 @@ def check_adapter(adapter_dir, model_key: str) -> dict:
 def heldout_of(meta: dict, tokenizer) -> tuple[list[dict], list[dict]]:
     """(test records, encoded examples) an adapter was scored on in training, from its ``course_adapter.json``:
     merged and exported models are measured on the very same records."""
-    from .splits import split_source
     from .prompts import encode
+    from .splits import split_source
 
     h = meta["heldout"]
     _, _, held, _ = split_source(h["source"], h["records"], h["seed"], h["on_invalid"])

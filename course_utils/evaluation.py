@@ -147,8 +147,8 @@ def answers_only(model, tokenizer, records, template: str, max_new_tokens: int =
 def heldout_set(profile, tokenizer, split: str) -> tuple[list[dict], list[dict]]:
     """(records, their encoded examples) of one held-out split of the profile's data, as training split it:
     ``"dev"`` for a choice (06's decoding comparison), ``"test"`` for a report (05's and 06's evaluation)."""
-    from .splits import split_source
     from .prompts import encode
+    from .splits import split_source
 
     d = profile.data
     _, dev, test, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,

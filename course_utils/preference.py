@@ -103,8 +103,8 @@ def reference_copy_bytes(model) -> int:
 
 def training_pairs(profile, model, tokenizer, progress=print) -> list[dict]:
     """The bundled training pairs plus the SFT adapter's own mistakes on ``preference.own_records`` training records."""
-    from .splits import split_source, spread
     from .preference_data import kind_counts, load_pairs, own_pairs, split_pairs
+    from .splits import split_source, spread
 
     d = profile.data
     records, _, _, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,

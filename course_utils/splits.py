@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from .data import BUNDLED_HELDOUT, SPLITS, DataError, DataReport, HubUnavailableError, load_source, read_records
+from .data import BUNDLED_HELDOUT, DataError, DataReport, HubUnavailableError, load_source, read_records
 
 
 def load_heldout(split: str) -> list[dict]:

@@ -172,9 +172,9 @@ for q, a, g in wrong[:5]:
 # 정답을 더 그럴듯하게 보던 질문 넷을 잃게 했습니다. 질문마다의 표는 파일에 있습니다.
 
 # %%
-from course_utils.splits import split_source
 from course_utils.memorization import closest_record, prefers_right
 from course_utils.prompts import pad_id
+from course_utils.splits import split_source
 
 d = profile.data
 train_records, _, _, _ = split_source(d.source, profile.train.heldout_records, profile.train.seed, d.on_invalid,
@@ -341,8 +341,8 @@ for side in ("base", "adapter"):
 # chrF, 반복 답, EOS를 잽니다. 고르는 비교라서 검증 세트에서 합니다: 5절의 숫자를 낸 시험 세트는 읽지 않습니다.
 
 # %%
-from course_utils.splits import spread
 from course_utils.evaluation import answers_only, heldout_set
+from course_utils.splits import spread
 
 records, _ = heldout_set(profile, tokenizer, "dev")  # a choice: made on dev, never on test
 subset = spread(records, profile.tuning.generate_records)

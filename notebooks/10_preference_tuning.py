@@ -97,10 +97,10 @@ pd.DataFrame([{"종류": kind, "질문": p["instruction"], "chosen (고른 답)"
 # %% tags=["verbatim-output"]
 from pathlib import Path
 
-from course_utils.splits import split_source, spread
 from course_utils.ensure import ensure_adapter
 from course_utils.preference import load_policy
 from course_utils.preference_data import own_pairs
+from course_utils.splits import split_source, spread
 
 adapter_dir = ensure_adapter(profile, Path("outputs") / "05_training" / profile.name)
 sft, tokenizer, meta = load_policy(profile, adapter_dir)  # loaded as DPO and ORPO will load it, each in its turn

@@ -33,10 +33,10 @@ def test_answer_loss_equals_full_logit_cross_entropy(key):
 def test_the_loss_of_answer_logits_equals_heldout_loss(smollm2):
     import torch.nn.functional as F
 
-    from course_utils.splits import load_heldout
     from course_utils.loading import load_tokenizer
     from course_utils.loss import answer_logits, heldout_loss
     from course_utils.prompts import encode, pad_id
+    from course_utils.splits import load_heldout
 
     tok = load_tokenizer("smollm2-135m-instruct")
     examples = [encode(r, tok, 128) for r in load_heldout("test")[:5]]

@@ -142,9 +142,9 @@ def test_a_koalpaca_file_source_is_scored_on_records_split_off_from_that_file(tm
     import dataclasses
 
     from course_utils.data import load_source
-    from course_utils.splits import load_heldout, split_source
     from course_utils.loss import heldout_loss
     from course_utils.prompts import encode, pad_id
+    from course_utils.splits import load_heldout, split_source
 
     records = [{k: r[k] for k in ("instruction", "input", "output")} for r in load_source("bundled")[100:130]]
     path = tmp_path / "ko_alpaca_data.json"

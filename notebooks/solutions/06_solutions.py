@@ -82,10 +82,10 @@ assert check_06_applied(answer, model, tokenizer)
 # 검증 세트의 처음 4개 레코드의 답변 손실은 어댑터를 켜면 끌 때보다 몇 % 줄어들까요?
 
 # %%
-from course_utils.splits import load_heldout
 from course_utils.exercises.inference import check_06_challenge
 from course_utils.loss import heldout_loss
 from course_utils.prompts import encode, pad_id
+from course_utils.splits import load_heldout
 
 examples = [encode(r, tokenizer) for r in load_heldout("dev")[:4]]
 on = heldout_loss(model, examples, pad_id(tokenizer))
