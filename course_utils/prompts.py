@@ -120,7 +120,7 @@ def prepare_data(profile, tokenizer):
     ``train.packing`` the training examples are packed rows (``packing.pack``).
 
     Dev and test records come from the bundled held-out file, or are split off the profile's own source
-    (``data.split_source``); records that cannot be used are skipped and counted in the report.
+    (``splits.split_source``); records that cannot be used are skipped and counted in the report.
     """
     from .splits import split_source
 

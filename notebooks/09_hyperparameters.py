@@ -226,11 +226,12 @@ else:
 
 # %%
 from course_utils.adapter import load_adapter_model
-from course_utils.data import load_probes, spread
+from course_utils.data import load_probes
 from course_utils.evaluation import Count, answers_only, heldout_set
 from course_utils.grading import grade
 from course_utils.inference import generate_batch
 from course_utils.memory import free
+from course_utils.splits import spread
 
 tokenizer = comparison["best"].tokenizer
 records, _ = heldout_set(profile, tokenizer, "test")  # reported, not chosen on

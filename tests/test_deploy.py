@@ -45,8 +45,8 @@ def test_merged_folder_carries_template_eos_and_decoding(merged_smollm2):
 def test_sentencepiece_model_rebuilt_from_the_gemma_gguf_tokenizes_like_the_course():
     from sentencepiece import SentencePieceProcessor
 
-    from course_utils.data import load_heldout
     from course_utils.gguf import gguf_path, sentencepiece_model_from_gguf
+    from course_utils.splits import load_heldout
 
     sp = SentencePieceProcessor(model_proto=sentencepiece_model_from_gguf(gguf_path("gemma-3-270m")))
     tok = load_tokenizer("gemma-3-270m")
@@ -58,10 +58,11 @@ def test_sentencepiece_model_rebuilt_from_the_gemma_gguf_tokenizes_like_the_cour
 def test_gguf_f16_export_reloads_equivalent(merged_smollm2, tmp_path):
     """F16: max |Δlogit| within 2x the floor of rounding the merged weights to fp16 (measured here), the same
     greedy answer on at least 95 % of the probe questions, the same tokenizer and held-out loss."""
-    from course_utils.data import load_heldout, load_probes
+    from course_utils.data import load_probes
     from course_utils.deploy import compare_exports, export_gguf, modelfile
     from course_utils.inference import DEFAULT_DECODING
     from course_utils.prompts import pad_id
+    from course_utils.splits import load_heldout
 
     tok = load_tokenizer("smollm2-135m-instruct")
     path = export_gguf(merged_smollm2, tmp_path / "gguf", "f16", progress=lambda m: None)

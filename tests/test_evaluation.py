@@ -103,7 +103,7 @@ def test_kind_table_states_the_same_drop_as_the_overall_line():
 
 
 def test_spread_takes_records_evenly_across_the_kinds():
-    from course_utils.data import spread
+    from course_utils.splits import spread
 
     held = [{"kind": k, "i": i} for k in ("사실", "계산", "요약", "번역") for i in range(24)]  # grouped by kind, 96
     picked = spread(held, 32)

@@ -21,9 +21,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from course_utils.data import DATA_DIR, split_source
+from course_utils.data import DATA_DIR
 from course_utils.loading import model_source
 from course_utils.profiles import get_profile
+from course_utils.splits import split_source
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"

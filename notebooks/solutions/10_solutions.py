@@ -77,7 +77,7 @@ else:
 
     adapter = ensure_adapter(profile, Path("..") / "outputs" / "05_training" / profile.name)
     trainer, _ = train_preference(profile, "dpo", adapter, Path(tempfile.mkdtemp()) / "dpo", progress=lambda m: None)
-    from course_utils.data import spread
+    from course_utils.splits import spread
 
     scored = spread(split_pairs(load_pairs())[2], profile.preference.test_pairs)
     stats = reward_stats(trainer.model, trainer.processing_class, scored, profile.data.template,
@@ -95,10 +95,10 @@ assert check_10_applied(answer, correct, pairs)
 # 레슨 6절에서 잰 시험 쌍 가운데 적어도 몇 개를 맞혀야 "동전 던지기로 그만큼 이상 맞힐 확률"이 0.05 이하가 될까요?
 
 # %%
-from course_utils.data import spread
 from course_utils.exercises.preference import check_10_challenge
 from course_utils.preference_data import load_pairs, split_pairs
 from course_utils.preference_eval import chance_probability
+from course_utils.splits import spread
 
 n = len(spread(split_pairs(load_pairs())[2], profile.preference.test_pairs))  # the pairs lesson 10 scored
 answer = next(k for k in range(n + 1) if chance_probability(k, n) <= 0.05)  # P(X >= k) for X ~ Binomial(n, 1/2)
