@@ -1,0 +1,85 @@
+"""Benchmark 9: how much of 05's gain carries over to real KoAlpaca instructions.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/transfer.py [--profile cpu] [--adapter DIR] [--generate 48]
+
+05's adapter (default: ``notebooks/outputs/05_training/<profile>/adapter``) is scored with its adapter off (the base)
+and on, on two sets: the bundled test split (what 05 reports) and the real-format records of
+``course_utils.transfer`` (``../shared``'s 1,200 KoAlpaca v1.0 records here). For each: the answer loss over every
+record (nats per answer token, answers cut at the profile's seq_len as training cuts them), and chrF of greedy answers
+(the course's decoding defaults) on ``--generate`` records taken evenly across the set. Issue 44 measures its
+target against this run: the real-format loss drop of the adapter trained on the new bundled data must be at least
+twice the one recorded here. Writes benchmarks/results/transfer_<profile>_<date>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.common import machine_info, write_result  # noqa: E402
+
+
+def chrf_both(model, tokenizer, records, template, tokens, batch_size) -> dict:
+    from course_utils.evaluation import answers_only
+    from course_utils.inference import DEFAULT_DECODING
+
+    with model.disable_adapter():
+        base = answers_only(model, tokenizer, records, template, tokens, batch_size, **DEFAULT_DECODING)
+    adapter = answers_only(model, tokenizer, records, template, tokens, batch_size, **DEFAULT_DECODING)
+    return {"records": len(records), "base": base["chrf"], "adapter": adapter["chrf"],
+            "eos": [base["eos"].hits, adapter["eos"].hits], "degenerate": [base["degenerate"].hits,
+                                                                          adapter["degenerate"].hits]}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--adapter", type=Path)
+    parser.add_argument("--generate", type=int, default=48, help="records answered per set for chrF")
+    args = parser.parse_args(argv)
+
+    from transformers import set_seed
+
+    from benchmarks.course_runtime import source_commit
+    from course_utils.adapter import load_trained
+    from course_utils.profiles import get_profile
+    from course_utils.splits import split_source, spread
+    from course_utils.transfer import real_format_file, real_format_records, transfer_loss
+
+    profile = get_profile(args.profile)
+    adapter_dir = args.adapter or ROOT / "notebooks" / "outputs" / "05_training" / profile.name / "adapter"
+    source = real_format_file()
+    if source is None:
+        raise SystemExit("실제 형식 레코드가 없습니다: ../shared/data/koalpaca_v1_0_sample.jsonl 또는 COURSE_TRANSFER_FILE")
+    set_seed(profile.train.seed)
+    model, tokenizer, meta = load_trained(adapter_dir, profile.model)
+    d, t = profile.data, profile.train
+    train, _, test, _ = split_source(d.source, t.heldout_records, t.seed, d.on_invalid, d.max_records)
+    real = real_format_records(train, source)
+    result = machine_info() | source_commit() | {
+        "profile": profile.name, "model": profile.model, "adapter": str(adapter_dir.relative_to(ROOT)
+                                                                        if adapter_dir.is_relative_to(ROOT) else adapter_dir),
+        "adapter_sha256": hashlib.sha256((adapter_dir / "adapter_model.safetensors").read_bytes()).hexdigest(),
+        "adapter_global_step": meta.get("global_step"), "train_records": len(train), "seq_len": profile.seq_len,
+        "real_format_file": source.name, "sets": {}}
+    for name, records in (("bundled test", test), ("real format", real)):
+        start = time.perf_counter()
+        loss = transfer_loss(model, tokenizer, records, profile.seq_len, d.template, t.eval_batch_size)
+        chrf = chrf_both(model, tokenizer, spread(records, args.generate), d.template, t.answer_tokens,
+                         t.eval_batch_size)
+        result["sets"][name] = {"loss": loss, "chrf": chrf, "seconds": time.perf_counter() - start}
+        print(f"{name}: 레코드 {loss['records']}개, 답 손실 {loss['base']:.3f} → {loss['adapter']:.3f} "
+              f"({loss['change']:+.1%}), chrF {chrf['base']:.1f} → {chrf['adapter']:.1f} (레코드 {chrf['records']}개)")
+    bundled, real_drop = (-result["sets"][k]["loss"]["change"] for k in ("bundled test", "real format"))
+    result["real_over_bundled"] = real_drop / bundled
+    print(f"실제 형식의 손실 감소는 번들 시험 세트 감소의 {result['real_over_bundled']:.0%}입니다")
+    write_result(f"transfer_{profile.name}", result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

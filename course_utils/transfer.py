@@ -1,0 +1,63 @@
+"""Transfer: does what the adapter learned on the course's records carry over to real KoAlpaca instructions?
+
+The bundled test split is written like the training records, so its gain partly measures the format. Real KoAlpaca
+records (other writers, other kinds, longer answers) show how much of the gain is Korean instruction following.
+
+Where the real records come from, first found first:
+1. ``../shared/data/koalpaca_v1_0_sample.jsonl`` beside the course folder (1,200 KoAlpaca v1.0 records: the course's
+   development machines have it, a learner's usually does not);
+2. the file named by ``COURSE_TRANSFER_FILE`` (any KoAlpaca-format .json/.jsonl, e.g. a download of KoAlpaca v1.1);
+3. none: the report says so, and nothing is measured (the bundled records are not real-format data).
+Records whose instruction is also a training instruction are left out, so a copy is never scored as transfer.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "koalpaca_v1_0_sample.jsonl"
+ENV_FILE = "COURSE_TRANSFER_FILE"
+
+
+def real_format_file() -> Path | None:
+    """The real KoAlpaca-format file to measure transfer on, or None when there is none (see the module's text)."""
+    if SHARED_SAMPLE.exists():
+        return SHARED_SAMPLE
+    named = os.environ.get(ENV_FILE)
+    if named:
+        path = Path(named).expanduser()
+        if not path.exists():
+            from .data import DataError
+
+            raise DataError(f"{ENV_FILE}={named}: 파일이 없습니다. KoAlpaca 형식 .json/.jsonl 파일 경로를 쓰거나 변수를 지우세요")
+        return path
+    return None
+
+
+def real_format_records(training: list[dict], path: Path | None = None, limit: int | None = None) -> list[dict]:
+    """The real-format records to score, without any whose instruction is a training instruction; ``limit`` keeps
+    that many taken evenly across the file (``spread``). Empty when there is no file."""
+    from .data import read_records
+    from .splits import spread
+
+    path = path if path is not None else real_format_file()
+    if path is None:
+        return []
+    seen = {r["instruction"].strip() for r in training}
+    records = [r for r in read_records(path, on_invalid="skip") if r["instruction"].strip() not in seen]
+    return spread(records, limit) if limit else records
+
+
+def transfer_loss(model, tokenizer, records: list[dict], seq_len: int, template: str, batch_size: int = 8) -> dict:
+    """Answer loss (nats per answer token) of a peft ``model`` with its adapter off ("base") and on ("adapter") over
+    ``records``, encoded as training encodes them (answers past ``seq_len`` cut, as in training)."""
+    from .loss import heldout_loss
+    from .prompts import encode, pad_id
+
+    examples = [encode(r, tokenizer, seq_len, template) for r in records]
+    pad = pad_id(tokenizer)
+    with model.disable_adapter():
+        base = heldout_loss(model, examples, pad, batch_size)
+    adapter = heldout_loss(model, examples, pad, batch_size)
+    return {"records": len(records), "truncated": sum(e["truncated"] for e in examples), "base": base,
+            "adapter": adapter, "change": (adapter - base) / base}

@@ -1,0 +1,75 @@
+"""Transfer to real KoAlpaca records (course_utils.transfer, benchmarks/transfer.py): which file is read, that a
+training instruction is never scored as transfer, and that the adapter-off side is the base."""
+import json
+
+import pytest
+import torch
+from conftest import randomize_lora_b
+
+from course_utils import transfer
+from course_utils.data import DataError
+
+
+def _write(path, records):
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_file_is_shared_first_then_the_named_one_then_none(tmp_path, monkeypatch):
+    shared = _write(tmp_path / "shared.jsonl", [{"instruction": "a", "input": "", "output": "b"}])
+    named = _write(tmp_path / "named.jsonl", [{"instruction": "c", "input": "", "output": "d"}])
+    monkeypatch.setattr(transfer, "SHARED_SAMPLE", shared)
+    monkeypatch.setenv(transfer.ENV_FILE, str(named))
+    assert transfer.real_format_file() == shared
+    monkeypatch.setattr(transfer, "SHARED_SAMPLE", tmp_path / "absent.jsonl")
+    assert transfer.real_format_file() == named
+    monkeypatch.setenv(transfer.ENV_FILE, str(tmp_path / "typo.jsonl"))
+    with pytest.raises(DataError, match=f"{transfer.ENV_FILE}=.*typo.jsonl.*파일이 없습니다"):
+        transfer.real_format_file()
+    monkeypatch.delenv(transfer.ENV_FILE)
+    assert transfer.real_format_file() is None
+    assert transfer.real_format_records([]) == []
+
+
+def test_a_training_instruction_is_never_scored_as_transfer(tmp_path):
+    records = [{"instruction": f"질문 {i}", "input": "", "output": f"답 {i}"} for i in range(10)]
+    path = _write(tmp_path / "real.jsonl", records)
+    training = [{"instruction": " 질문 3 ", "input": "", "output": "다른 답"}, {"instruction": "질문 7", "input": "",
+                                                                           "output": "답 7"}]
+    kept = transfer.real_format_records(training, path)
+    assert [r["instruction"] for r in kept] == [f"질문 {i}" for i in range(10) if i not in (3, 7)]
+    assert [r["instruction"] for r in transfer.real_format_records(training, path, limit=4)] == [
+        "질문 0", "질문 2", "질문 5", "질문 8"]  # every 2nd of the 8 left: across the file, not its head
+
+
+def test_transfer_loss_is_the_base_with_the_adapter_off_and_moves_with_it():
+    import dataclasses
+
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.loading import load_tokenizer
+    from course_utils.lora import attach_lora
+    from course_utils.loss import heldout_loss
+    from course_utils.models import build_config, tiny_spec
+    from course_utils.profiles import LoraSettings
+    from course_utils.prompts import encode, pad_id
+
+    tok = load_tokenizer("smollm2-135m-instruct")
+    spec = tiny_spec("tinyllama-1.1b")
+    torch.manual_seed(0)
+    tiny = AutoModelForCausalLM.from_config(build_config(dataclasses.replace(spec, config={**spec.config,
+                                                                                             "vocab_size": len(tok)})))
+    model = attach_lora(tiny, LoraSettings(r=4, alpha=8, dropout=0.0, targets="attention"))
+    records = [{"instruction": "서울은 어디에 있나요?", "input": "", "output": "한국에 있습니다. " * 30},
+               {"instruction": "한 문장으로 요약하세요.", "input": "비가 왔다.", "output": "비가 왔습니다."}]
+    start = transfer.transfer_loss(model, tok, records, 128, "koalpaca", batch_size=2)
+    assert start["records"] == 2 and start["truncated"] == 1  # the long answer is cut as training cuts it
+    assert start["adapter"] == pytest.approx(start["base"], abs=1e-6) and start["change"] == pytest.approx(0, abs=1e-6)
+    randomize_lora_b(model, seed=1, std=0.5)
+    moved = transfer.transfer_loss(model, tok, records, 128, "koalpaca", batch_size=2)
+    assert moved["base"] == pytest.approx(start["base"], rel=1e-6)  # the adapter off is the same base
+    assert abs(moved["adapter"] - moved["base"]) > 1e-3
+    assert moved["change"] == pytest.approx((moved["adapter"] - moved["base"]) / moved["base"])
+    with torch.no_grad(), model.disable_adapter():
+        plain = heldout_loss(model, [encode(r, tok, 128, "koalpaca") for r in records], pad_id(tok), 2)
+    assert plain == pytest.approx(moved["base"], rel=1e-6)
