@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from .data import BUNDLED_HELDOUT, DataError, DataReport, HubUnavailableError, load_source, read_records
+from .data import BUNDLED_HELDOUT, SPLITS, DataError, DataReport, HubUnavailableError, load_source, read_records
 
 
 def load_heldout(split: str) -> list[dict]:
@@ -36,6 +36,8 @@ def split_source(source: str, heldout_records: int, seed: int, on_invalid: str =
 
     ``bundled``: the bundled training file, and ``heldout_records`` of each split of the bundled held-out file taken
     evenly across it (``spread``: every kind of task; all 48 when asked for all).
+    A file whose every record names its split (``bundled:ko_instructions_v2.jsonl``): its train records, and
+    ``heldout_records`` of its dev and of its test records taken evenly across them.
     Any other source (a KoAlpaca file, a hub id): a fixed, seeded split of *that* source, so the held-out loss
     measures the training on that data rather than the shift to our bundled set: ``heldout_records`` for test, the
     next ``heldout_records`` for dev, the rest for training; ``max_records`` then caps the training records. A hub
@@ -55,6 +57,13 @@ def split_source(source: str, heldout_records: int, seed: int, on_invalid: str =
     if source == "bundled":
         train, dev, test = records, spread(load_heldout("dev"), heldout_records), spread(load_heldout("test"),
                                                                                           heldout_records)
+    elif all("split" in r for r in records):  # a file that says each record's split (the bundled v2 set)
+        named = {s: [r for r in records if r["split"] == s] for s in SPLITS}
+        if not named["dev"] or not named["test"]:
+            raise DataError(f"{source}: 모든 레코드에 split이 있지만 dev나 test가 하나도 없습니다. 검증 세트와 시험 세트를 "
+                            "정하거나 split 필드를 지우세요 (그러면 고정 시드로 나눕니다)")
+        report.where = [w for w, r in zip(report.where, records, strict=True) if r["split"] == "train"]
+        train, dev, test = named["train"], spread(named["dev"], heldout_records), spread(named["test"], heldout_records)
     else:
         if len(records) <= 2 * heldout_records:
             raise DataError(f"{source}: 쓸 수 있는 레코드 {len(records)}개({report.summary()})로는 검증 세트와 시험 세트에 "

@@ -216,8 +216,8 @@ def test_the_bundled_data_scripts_rebuild_every_committed_file(tmp_path):
         subprocess.run([sys.executable, str(tmp_path / "tools" / "bundled_data" / script)], check=True,
                        capture_output=True, cwd=tmp_path)
     built = sorted(p.name for p in (tmp_path / "course_utils" / "data").glob("*.jsonl"))
-    assert built == ["ko_instructions_heldout.jsonl", "ko_instructions_train.jsonl", "koalpaca_v1_1_format.jsonl",
-                     "preference_ko.jsonl", "probes.jsonl"]
+    assert built == ["ko_instructions_heldout.jsonl", "ko_instructions_train.jsonl", "ko_instructions_v2.jsonl",
+                     "koalpaca_v1_1_format.jsonl", "preference_ko.jsonl", "probes.jsonl"]
     for name in built:
         assert (tmp_path / "course_utils" / "data" / name).read_bytes() == \
             (root / "course_utils" / "data" / name).read_bytes(), name

@@ -10,6 +10,14 @@ from part3 import CLASSIFY, LISTS, SUMMARY
 from part4 import EXPLAIN2, QA2
 from part5 import REWRITE2, SUMMARY2
 from part6 import CLASSIFY2, LISTS2
+from v2.advice import ADVICE
+from v2.compare_classify import CLASSIFY as CLASSIFY3
+from v2.compare_classify import COMPARE
+from v2.explain import EXPLAIN3
+from v2.howto import HOWTO
+from v2.lists_code import CODE, LISTS3
+from v2.qa import QA3
+from v2.summary_rewrite import REWRITE3, SUMMARY3
 
 rng = random.Random(7)
 def final(n):  # final sound of the Korean reading of n: 'vowel', 'rieul' or 'consonant'
@@ -197,3 +205,22 @@ with open(f"{out}/koalpaca_v1_1_format.jsonl", "w", encoding="utf-8") as f:
     for r in koalpaca:
         f.write(json.dumps(r, ensure_ascii=False) + "\n")
 print("koalpaca_v1_1_format.jsonl", len(koalpaca))
+
+# Bundled v2 (issue 44): every record above plus a third batch written like real instructions (answers of 2-6
+# sentences that explain, and the kinds real KoAlpaca has: how-to, compare, advice, short code). One file, each record
+# with its kind and split. A record of the first two batches keeps the split it has above (train, or its dev or
+# test); the third batch is split the same way inside each kind (every seventh held out, dev and test alternating).
+V2 = {"qa": QA3, "explain": EXPLAIN3, "howto": HOWTO, "compare": COMPARE, "advice": ADVICE, "rewrite": REWRITE3,
+      "summary": SUMMARY3, "classify": CLASSIFY3, "lists": LISTS3, "code": CODE}
+v2 = [dict(r, split="train") for r in train] + [dict(r) for r in held]
+for kind, recs in V2.items():
+    assert not {r[0] for r in recs} & probe_q, f"{kind}: a probe question in the third batch"
+    for i, (ins, inp, ans) in enumerate(recs):
+        split = "train" if i % 7 != 3 else ("dev" if (i // 7) % 2 == 0 else "test")
+        v2.append({"instruction": ins, "input": inp, "output": ans, "kind": kind, "split": split})
+keys = [(r["instruction"], r["input"]) for r in v2]
+assert len(keys) == len(set(keys)), [k for k in keys if keys.count(k) > 1][:3]
+with open(f"{out}/ko_instructions_v2.jsonl", "w", encoding="utf-8") as f:
+    for r in v2:
+        f.write(json.dumps(r, ensure_ascii=False) + "\n")
+print("ko_instructions_v2.jsonl", len(v2), {s: sum(r["split"] == s for r in v2) for s in ("train", "dev", "test")})

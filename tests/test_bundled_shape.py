@@ -1,0 +1,117 @@
+"""The bundled v2 set (issue 44): shaped like real instructions, split like the rest, copied from nothing.
+
+``course_utils/data/ko_instructions_v2.jsonl`` is written by tools/bundled_data/build.py: the first two batches (the
+583 + 96 records of ``ko_instructions_train/heldout.jsonl``, splits unchanged) and a third batch whose answers explain
+in 2-6 sentences, in the kinds real KoAlpaca has.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_utils.data import DATA_DIR, load_probes, read_records
+from course_utils.splits import load_heldout, split_source
+
+ROOT = Path(__file__).resolve().parent.parent
+V2 = DATA_DIR / "ko_instructions_v2.jsonl"
+SHARED_SAMPLE = ROOT.parent / "shared" / "data" / "koalpaca_v1_0_sample.jsonl"
+sys.path.insert(0, str(ROOT / "tools" / "bundled_data"))
+from neardup import cosines, near_duplicates  # noqa: E402
+
+
+def sentences(text: str) -> int:
+    """Sentences of an answer: a list item or a line of code is one; prose is split after . ? ! and 다/요 endings."""
+    count = 0
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if re.match(r"^(\d+\.|[-*•])\s", line) or not re.search(r"[가-힣]", line):
+            count += 1  # a list item, or a line of code
+            continue
+        count += max(1, len([s for s in re.split(r"(?<=[.?!])\s+", line) if s.strip()]))
+    return count
+
+
+@pytest.fixture(scope="module")
+def v2():
+    return read_records(V2)
+
+
+def test_v2_is_large_and_its_answers_explain(v2):
+    third = v2[679:]  # the third batch, after the first two
+    assert len(v2) >= 1500, len(v2)
+    mean = statistics.mean(len(r["output"]) for r in v2)
+    assert mean >= 120, f"mean answer {mean:.1f} characters"
+    counts = [sentences(r["output"]) for r in third]
+    assert all(2 <= c <= 12 for c in counts), [r["instruction"] for r, c in zip(third, counts) if not 2 <= c <= 12]
+    assert statistics.median(counts) >= 3
+    assert min(len(r["output"]) for r in third) >= 100
+
+
+def test_v2_holds_every_kind_in_every_split_and_keeps_the_old_splits(v2):
+    kinds = {r["kind"] for r in v2}
+    assert {"howto", "compare", "advice", "code", "explain", "summary", "rewrite", "classify", "lists", "qa"} <= kinds
+    for split in ("train", "dev", "test"):
+        assert kinds == {r["kind"] for r in v2 if r["split"] == split}, split
+    old = {(r["instruction"], r["input"]): "train" for r in read_records(DATA_DIR / "ko_instructions_train.jsonl")}
+    old |= {(r["instruction"], r["input"]): s for s in ("dev", "test") for r in load_heldout(s)}
+    in_v2 = {(r["instruction"], r["input"]): r["split"] for r in v2}
+    assert {k: in_v2.get(k) for k in old} == old  # every old record is there, in its old split
+
+
+def test_no_probe_question_or_rephrasing_is_in_v2(v2):
+    asked = {q for p in load_probes() for q in [p["question"], *p["paraphrases"]]}
+    assert not asked & {r["instruction"] for r in v2}
+
+
+def test_split_source_takes_the_splits_a_file_names(tmp_path, v2):
+    train, dev, test, report = split_source("bundled:ko_instructions_v2.jsonl", 48, 1234)
+    assert len(train) == sum(r["split"] == "train" for r in v2) and len(report.where) == len(train)
+    assert {r["split"] for r in train} == {"train"} and len(dev) == len(test) == 48
+    assert {r["split"] for r in dev} == {"dev"} and {r["split"] for r in test} == {"test"}
+    assert len({r["kind"] for r in test}) >= 9  # taken across the file, not its first kinds
+    path = tmp_path / "no_test.jsonl"
+    path.write_text('{"instruction": "a", "output": "b", "split": "train"}\n'
+                    '{"instruction": "c", "output": "d", "split": "dev"}\n', encoding="utf-8")
+    from course_utils.data import DataError
+
+    with pytest.raises(DataError, match="no_test.jsonl.*dev나 test가 하나도 없습니다"):
+        split_source(str(path), 1, 0)
+
+
+def _text(r: dict) -> str:
+    return f"{r['instruction']} {r['input']}".strip()
+
+
+@pytest.mark.skipif(not SHARED_SAMPLE.exists(), reason="../shared/data/koalpaca_v1_0_sample.jsonl is not here")
+def test_no_bundled_record_is_a_near_duplicate_of_a_koalpaca_record(v2):
+    """No chrF >= 80 between a bundled instruction (with its input) and a KoAlpaca v1.0 one, nor between answers."""
+    theirs = read_records(SHARED_SAMPLE, on_invalid="skip")
+    # the search finds what it must: KoAlpaca records with a few characters changed, planted among ours
+    planted = [_text(r)[:-2] + "요." for r in theirs[::150]]
+    ours = [_text(r) for r in v2]
+    found = near_duplicates(ours + planted, [_text(r) for r in theirs])
+    assert {i for i, _, _ in found} == set(range(len(ours), len(ours) + len(planted))), found[:5]
+    # answers too: all but one-line facts, which coincide by chance ("스페인의 수도는 마드리드입니다." is in both, word
+    # for word; every answer of 60 characters or more is our own)
+    long = [r["output"] for r in v2 if len(r["output"]) >= 60]
+    assert len(long) > 1100 and not near_duplicates(long, [r["output"] for r in theirs])
+
+
+def test_the_candidate_search_keeps_every_pair_above_the_threshold():
+    """The cosine prefilter of tools/bundled_data/neardup.py against exact chrF on every pair of a small sample."""
+    from sacrebleu.metrics import CHRF
+
+    records = read_records(V2)[::40]
+    theirs = [_text(r) for r in records]
+    ours = [t.replace("요", "죠", 1) for t in theirs] + ["전혀 다른 문장입니다."]
+    metric, sims = CHRF(), cosines(ours, theirs)
+    exact = {(i, j) for i in range(len(ours)) for j in range(len(theirs))
+             if metric.sentence_score(ours[i], [theirs[j]]).score >= 80}
+    assert exact and {(i, j) for i, j, _ in near_duplicates(ours, theirs)} == exact
+    assert min(float(sims[i, j]) for i, j in exact) > 0.5
