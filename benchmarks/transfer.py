@@ -3,7 +3,7 @@
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/transfer.py [--profile cpu] [--adapter DIR] [--generate 48]
 
 05's adapter (default: ``notebooks/outputs/05_training/<profile>/adapter``) is scored with its adapter off (the base)
-and on, on two sets: the bundled test split (what 05 reports) and the real-format records of
+and on, on two sets: the test split of the data it trained on (what 05 reports) and the real-format records of
 ``course_utils.transfer`` (``../shared``'s 1,200 KoAlpaca v1.0 records here). For each: the answer loss over every
 record (nats per answer token, answers cut at the profile's seq_len as training cuts them), and chrF of greedy answers
 (the course's decoding defaults) on ``--generate`` records taken evenly across the set. Issue 44 measures its
@@ -40,6 +40,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--adapter", type=Path)
     parser.add_argument("--generate", type=int, default=48, help="records answered per set for chrF")
+    parser.add_argument("--label", default="", help="added to the result's file name (another adapter, same day)")
     args = parser.parse_args(argv)
 
     from transformers import set_seed
@@ -57,16 +58,18 @@ def main(argv=None) -> dict:
         raise SystemExit("실제 형식 레코드가 없습니다: ../shared/data/koalpaca_v1_0_sample.jsonl 또는 COURSE_TRANSFER_FILE")
     set_seed(profile.train.seed)
     model, tokenizer, meta = load_trained(adapter_dir, profile.model)
-    d, t = profile.data, profile.train
-    train, _, test, _ = split_source(d.source, t.heldout_records, t.seed, d.on_invalid, d.max_records)
+    d, t, h = profile.data, profile.train, meta["heldout"]
+    # the adapter's own data (its course_adapter.json): what it trained on is never scored as transfer, and its
+    # test split is the one 05 reported for it
+    train, _, test, _ = split_source(h["source"], h["records"], h["seed"], h["on_invalid"])
     real = real_format_records(train, source)
     result = machine_info() | source_commit() | {
-        "profile": profile.name, "model": profile.model, "adapter": str(adapter_dir.relative_to(ROOT)
-                                                                        if adapter_dir.is_relative_to(ROOT) else adapter_dir),
+        "profile": profile.name, "label": args.label, "model": profile.model, "data_source": h["source"],
+        "adapter": str(adapter_dir.relative_to(ROOT) if adapter_dir.is_relative_to(ROOT) else adapter_dir),
         "adapter_sha256": hashlib.sha256((adapter_dir / "adapter_model.safetensors").read_bytes()).hexdigest(),
         "adapter_global_step": meta.get("global_step"), "train_records": len(train), "seq_len": profile.seq_len,
         "real_format_file": source.name, "sets": {}}
-    for name, records in (("bundled test", test), ("real format", real)):
+    for name, records in (("own test split", test), ("real format", real)):
         start = time.perf_counter()
         loss = transfer_loss(model, tokenizer, records, profile.seq_len, d.template, t.eval_batch_size)
         chrf = chrf_both(model, tokenizer, spread(records, args.generate), d.template, t.answer_tokens,
@@ -74,10 +77,10 @@ def main(argv=None) -> dict:
         result["sets"][name] = {"loss": loss, "chrf": chrf, "seconds": time.perf_counter() - start}
         print(f"{name}: 레코드 {loss['records']}개, 답 손실 {loss['base']:.3f} → {loss['adapter']:.3f} "
               f"({loss['change']:+.1%}), chrF {chrf['base']:.1f} → {chrf['adapter']:.1f} (레코드 {chrf['records']}개)")
-    bundled, real_drop = (-result["sets"][k]["loss"]["change"] for k in ("bundled test", "real format"))
+    bundled, real_drop = (-result["sets"][k]["loss"]["change"] for k in ("own test split", "real format"))
     result["real_over_bundled"] = real_drop / bundled
     print(f"실제 형식의 손실 감소는 번들 시험 세트 감소의 {result['real_over_bundled']:.0%}입니다")
-    write_result(f"transfer_{profile.name}", result)
+    write_result(f"transfer_{profile.name}{'_' + args.label if args.label else ''}", result)
     return result
 
 
