@@ -48,7 +48,10 @@ def test_v2_is_large_and_its_answers_explain(v2):
     mean = statistics.mean(len(r["output"]) for r in v2)
     assert mean >= 120, f"mean answer {mean:.1f} characters"
     counts = [sentences(r["output"]) for r in third]
-    assert all(2 <= c <= 12 for c in counts), [r["instruction"] for r, c in zip(third, counts) if not 2 <= c <= 12]
+    # 2-6 sentences (a list item is one); a code answer's lines are counted too, so it only needs two
+    wrong = [r["instruction"] for r, c in zip(third, counts, strict=True)
+             if c < 2 or (c > 6 and r["kind"] != "code")]
+    assert not wrong, wrong
     assert statistics.median(counts) >= 3
     assert min(len(r["output"]) for r in third) >= 100
 
