@@ -79,7 +79,7 @@ def main(argv=None) -> dict:
               f"({loss['change']:+.1%}), chrF {chrf['base']:.1f} → {chrf['adapter']:.1f} (레코드 {chrf['records']}개)")
     bundled, real_drop = (-result["sets"][k]["loss"]["change"] for k in ("own test split", "real format"))
     result["real_over_bundled"] = real_drop / bundled
-    print(f"실제 형식의 손실 감소는 번들 시험 세트 감소의 {result['real_over_bundled']:.0%}입니다")
+    print(f"실제 형식의 손실 감소는 학습한 데이터의 시험 세트 감소의 {result['real_over_bundled']:.0%}입니다")
     write_result(f"transfer_{profile.name}{'_' + args.label if args.label else ''}", result)
     return result
 

@@ -79,3 +79,12 @@ def split_source(source: str, heldout_records: int, seed: int, on_invalid: str =
     if max_records:
         train, report.where = train[:max_records], report.where[:max_records]
     return train, dev, test, report
+
+
+def split_origin(source: str, dev: list[dict]) -> str:
+    """Where a run's dev and test records came from, in the words its data line prints."""
+    if source == "bundled":
+        return "동봉된 평가 파일"
+    if dev and "split" in dev[0]:
+        return f"{source}에 적힌 split대로 나눈 것"
+    return f"{source}를 시드로 나눈 것"

@@ -99,6 +99,7 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     from .lora import attach_lora
     from .memory import reset_peak
     from .runs import CtrlC, check_earlier_run, make_way
+    from .splits import split_origin
     from .variants import CHANGES_BASE, INITIAL_ADAPTER, initialize
 
     output_dir = Path(output_dir)
@@ -140,7 +141,7 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     pad = pad_id(tokenizer)
     if report.note:
         progress(report.note)
-    where = "동봉된 평가 파일" if report.source == "bundled" else f"{report.source}를 시드로 나눈 것"
+    where = split_origin(report.source, dev)
     packed = f" ({len(train_set)}행으로 패킹)" if profile.train.packing else ""
     progress(f"데이터: {report.summary()}; 학습 레코드 {report.kept}개{packed}, 검증 레코드 {len(dev)}개와 시험 레코드 "
              f"{len(test)}개 ({where})")

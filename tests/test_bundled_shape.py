@@ -118,3 +118,13 @@ def test_the_candidate_search_keeps_every_pair_above_the_threshold():
              if metric.sentence_score(ours[i], [theirs[j]]).score >= 80}
     assert exact and {(i, j) for i, j, _ in near_duplicates(ours, theirs)} == exact
     assert min(float(sims[i, j]) for i, j in exact) > 0.5
+
+
+def test_the_data_line_says_where_dev_and_test_came_from(v2):
+    from course_utils.splits import split_origin
+
+    _, dev, _, _ = split_source("bundled:ko_instructions_v2.jsonl", 4, 1)
+    assert split_origin("bundled:ko_instructions_v2.jsonl", dev) == "bundled:ko_instructions_v2.jsonl에 적힌 split대로 나눈 것"
+    _, seeded, _, _ = split_source("bundled:koalpaca_v1_1_format.jsonl", 4, 1)
+    assert split_origin("bundled:koalpaca_v1_1_format.jsonl", seeded).endswith("를 시드로 나눈 것")
+    assert split_origin("bundled", load_heldout("dev")) == "동봉된 평가 파일"
