@@ -57,6 +57,10 @@ def split_source(source: str, heldout_records: int, seed: int, on_invalid: str =
     if source == "bundled":
         train, dev, test = records, spread(load_heldout("dev"), heldout_records), spread(load_heldout("test"),
                                                                                           heldout_records)
+    elif any("split" in r for r in records) and not all("split" in r for r in records):
+        missing = next(w for w, r in zip(report.where, records, strict=True) if "split" not in r)
+        raise DataError(f"{source}: 어떤 레코드에는 split이 있고 어떤 레코드에는 없습니다 (처음 빠진 곳: {missing}). 모든 "
+                        "레코드에 split을 쓰거나 모두 지우세요 (지우면 고정 시드로 나눕니다)")
     elif all("split" in r for r in records):  # a file that says each record's split (the bundled v2 set)
         named = {s: [r for r in records if r["split"] == s] for s in SPLITS}
         if not named["dev"] or not named["test"]:

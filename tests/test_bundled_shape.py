@@ -85,6 +85,11 @@ def test_split_source_takes_the_splits_a_file_names(tmp_path, v2):
 
     with pytest.raises(DataError, match="no_test.jsonl.*dev나 test가 하나도 없습니다"):
         split_source(str(path), 1, 0)
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('{"instruction": "a", "output": "b", "split": "test"}\n{"instruction": "c", "output": "d"}\n',
+                     encoding="utf-8")
+    with pytest.raises(DataError, match="mixed.jsonl: 어떤 레코드에는 split이 있고.*line 2"):
+        split_source(str(mixed), 1, 0)
 
 
 def _text(r: dict) -> str:
@@ -107,16 +112,21 @@ def test_no_bundled_record_is_a_near_duplicate_of_a_koalpaca_record(v2):
 
 
 def test_the_candidate_search_keeps_every_pair_above_the_threshold():
-    """The cosine prefilter of tools/bundled_data/neardup.py against exact chrF on every pair of a small sample."""
+    """The cosine floor alone (no top-k) against exact chrF on every pair of a small sample, with borderline pairs: a
+    record with a clause added or its first words dropped scores near 80, and each must be found by the floor."""
     from sacrebleu.metrics import CHRF
 
     records = read_records(V2)[::40]
     theirs = [_text(r) for r in records]
-    ours = [t.replace("요", "죠", 1) for t in theirs] + ["전혀 다른 문장입니다."]
-    metric, sims = CHRF(), cosines(ours, theirs)
-    exact = {(i, j) for i in range(len(ours)) for j in range(len(theirs))
-             if metric.sentence_score(ours[i], [theirs[j]]).score >= 80}
-    assert exact and {(i, j) for i, j, _ in near_duplicates(ours, theirs)} == exact
+    ours = ([t + " 예를 들어 설명하고 마지막에 한 문장으로 정리해 주세요." for t in theirs]
+            + [" ".join(t.split()[2:]) for t in theirs] + ["전혀 다른 문장입니다."])
+    metric = CHRF()
+    scores = {(i, j): metric.sentence_score(ours[i], [theirs[j]]).score for i in range(len(ours))
+              for j in range(len(theirs))}
+    exact = {pair for pair, score in scores.items() if score >= 80}
+    assert any(scores[pair] < 88 for pair in exact), "no borderline pair: the sample does not test the floor"
+    assert {(i, j) for i, j, _ in near_duplicates(ours, theirs, top=0)} == exact
+    sims = cosines(ours, theirs)
     assert min(float(sims[i, j]) for i, j in exact) > 0.5
 
 
