@@ -59,6 +59,7 @@ class DataReport:
     dropped: Counter = field(default_factory=Counter)  # reason -> records skipped
     offenders: dict = field(default_factory=dict)  # reason -> first SHOWN_OFFENDERS descriptions
     where: list = field(default_factory=list)  # where each kept record is in its source ("…, line 7"), in order
+    split_by: str = ""  # how splits.split_source took dev and test: "bundled", "file" (its split fields) or "seed"
 
     def skip(self, reason: str, where: str) -> None:
         self.dropped[reason] += 1

@@ -54,14 +54,17 @@ def split_source(source: str, heldout_records: int, seed: int, on_invalid: str =
         records = load_source(source, on_invalid, report)
     if not records:
         raise DataError(f"{source}: 쓸 수 있는 레코드가 없습니다 ({report.summary()}). 보고서가 가리키는 레코드를 고치세요")
+    has_split = ["split" in r for r in records]
     if source == "bundled":
+        report.split_by = "bundled"
         train, dev, test = records, spread(load_heldout("dev"), heldout_records), spread(load_heldout("test"),
                                                                                           heldout_records)
-    elif any("split" in r for r in records) and not all("split" in r for r in records):
-        missing = next(w for w, r in zip(report.where, records, strict=True) if "split" not in r)
+    elif any(has_split) and not all(has_split):
+        missing = report.where[has_split.index(False)]
         raise DataError(f"{source}: 어떤 레코드에는 split이 있고 어떤 레코드에는 없습니다 (처음 빠진 곳: {missing}). 모든 "
                         "레코드에 split을 쓰거나 모두 지우세요 (지우면 고정 시드로 나눕니다)")
-    elif all("split" in r for r in records):  # a file that says each record's split (the bundled v2 set)
+    elif all(has_split):  # a file that says each record's split (the bundled v2 set)
+        report.split_by = "file"
         named = {s: [r for r in records if r["split"] == s] for s in SPLITS}
         if not named["dev"] or not named["test"]:
             raise DataError(f"{source}: 모든 레코드에 split이 있지만 dev나 test가 하나도 없습니다. 검증 세트와 시험 세트를 "
@@ -73,6 +76,7 @@ def split_source(source: str, heldout_records: int, seed: int, on_invalid: str =
             raise DataError(f"{source}: 쓸 수 있는 레코드 {len(records)}개({report.summary()})로는 검증 세트와 시험 세트에 "
                             f"{heldout_records}개씩 떼고 나머지로 학습할 수 없습니다. train.heldout_records를 줄이거나 "
                             "레코드를 더하세요")
+        report.split_by = "seed"
         order = list(range(len(records)))
         random.Random(seed).shuffle(order)
         tested, checked = set(order[:heldout_records]), set(order[heldout_records:2 * heldout_records])
@@ -85,10 +89,7 @@ def split_source(source: str, heldout_records: int, seed: int, on_invalid: str =
     return train, dev, test, report
 
 
-def split_origin(source: str, dev: list[dict]) -> str:
-    """Where a run's dev and test records came from, in the words its data line prints."""
-    if source == "bundled":
-        return "동봉된 평가 파일"
-    if dev and "split" in dev[0]:
-        return f"{source}에 적힌 split대로 나눈 것"
-    return f"{source}를 시드로 나눈 것"
+def split_origin(report: DataReport) -> str:
+    """Where a run's dev and test records came from (``split_source``'s report), in the words its data line prints."""
+    return {"bundled": "동봉된 평가 파일", "file": f"{report.source}에 적힌 split대로 나눈 것",
+            "seed": f"{report.source}를 시드로 나눈 것"}[report.split_by]

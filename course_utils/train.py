@@ -141,7 +141,7 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     pad = pad_id(tokenizer)
     if report.note:
         progress(report.note)
-    where = split_origin(report.source, dev)
+    where = split_origin(report)
     packed = f" ({len(train_set)}행으로 패킹)" if profile.train.packing else ""
     progress(f"데이터: {report.summary()}; 학습 레코드 {report.kept}개{packed}, 검증 레코드 {len(dev)}개와 시험 레코드 "
              f"{len(test)}개 ({where})")

@@ -15,10 +15,10 @@ import pytest
 
 from course_utils.data import DATA_DIR, load_probes, read_records
 from course_utils.splits import load_heldout, split_source
+from course_utils.transfer import SHARED_SAMPLE
 
 ROOT = Path(__file__).resolve().parent.parent
 V2 = DATA_DIR / "ko_instructions_v2.jsonl"
-SHARED_SAMPLE = ROOT.parent / "shared" / "data" / "koalpaca_v1_0_sample.jsonl"
 sys.path.insert(0, str(ROOT / "tools" / "bundled_data"))
 from neardup import cosines, near_duplicates  # noqa: E402
 
@@ -133,8 +133,8 @@ def test_the_candidate_search_keeps_every_pair_above_the_threshold():
 def test_the_data_line_says_where_dev_and_test_came_from(v2):
     from course_utils.splits import split_origin
 
-    _, dev, _, _ = split_source("bundled:ko_instructions_v2.jsonl", 4, 1)
-    assert split_origin("bundled:ko_instructions_v2.jsonl", dev) == "bundled:ko_instructions_v2.jsonl에 적힌 split대로 나눈 것"
-    _, seeded, _, _ = split_source("bundled:koalpaca_v1_1_format.jsonl", 4, 1)
-    assert split_origin("bundled:koalpaca_v1_1_format.jsonl", seeded).endswith("를 시드로 나눈 것")
-    assert split_origin("bundled", load_heldout("dev")) == "동봉된 평가 파일"
+    named = split_source("bundled:ko_instructions_v2.jsonl", 4, 1)[3]
+    assert split_origin(named) == "bundled:ko_instructions_v2.jsonl에 적힌 split대로 나눈 것"
+    seeded = split_source("bundled:koalpaca_v1_1_format.jsonl", 4, 1)[3]
+    assert split_origin(seeded).endswith("를 시드로 나눈 것")
+    assert split_origin(split_source("bundled", 4, 1)[3]) == "동봉된 평가 파일"

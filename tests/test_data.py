@@ -6,8 +6,7 @@ import pytest
 from course_utils.data import DataError, DataReport, load_probes, load_source, read_records
 from course_utils.prompts import validate
 from course_utils.splits import load_heldout, split_source, spread
-
-SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "koalpaca_v1_0_sample.jsonl"
+from course_utils.transfer import SHARED_SAMPLE  # ../shared beside the course folder
 
 
 def _write(tmp_path, name, text, encoding="utf-8"):
