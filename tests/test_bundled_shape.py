@@ -72,6 +72,24 @@ def test_no_probe_question_or_rephrasing_is_in_v2(v2):
     assert not asked & {r["instruction"] for r in v2}
 
 
+def _words(r: dict) -> set[str]:
+    return set(re.findall(r"[가-힣A-Za-z0-9]+", f"{r['instruction']} {r['input']}"))
+
+
+def test_no_training_request_rephrases_a_dev_or_test_request(v2):
+    # a rephrased held-out request in training ("스트레스를 푸는 간단한 방법 세 가지" beside the dev record
+    # "스트레스를 푸는 방법 세 가지": 7 of 8 words shared) makes dev and test measure recall. chrF cannot see it: short
+    # templated requests on different topics score 80+. Shared words can: the templated ones ("다음 단어가 과일인지
+    # 채소인지 분류해 주세요." + 사과 / 바나나, "X에서 가장 큰 도시는") share at most 78 % of their words.
+    held = [(r, _words(r)) for r in v2 if r["split"] != "train"]
+    close = []
+    for r in (r for r in v2 if r["split"] == "train"):
+        mine = _words(r)
+        close += [(r["instruction"], h["instruction"]) for h, theirs in held
+                  if len(mine & theirs) >= 0.8 * len(mine | theirs)]
+    assert not close, close
+
+
 def test_split_source_takes_the_splits_a_file_names(tmp_path, v2):
     train, dev, test, report = split_source("bundled:ko_instructions_v2.jsonl", 48, 1234)
     assert len(train) == sum(r["split"] == "train" for r in v2) and len(report.where) == len(train)
