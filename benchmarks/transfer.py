@@ -23,18 +23,6 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import machine_info, write_result  # noqa: E402
 
 
-def chrf_both(model, tokenizer, records, template, tokens, batch_size) -> dict:
-    from course_utils.evaluation import answers_only
-    from course_utils.inference import DEFAULT_DECODING
-
-    with model.disable_adapter():
-        base = answers_only(model, tokenizer, records, template, tokens, batch_size, **DEFAULT_DECODING)
-    adapter = answers_only(model, tokenizer, records, template, tokens, batch_size, **DEFAULT_DECODING)
-    return {"records": len(records), "base": base["chrf"], "adapter": adapter["chrf"],
-            "eos": [base["eos"].hits, adapter["eos"].hits], "degenerate": [base["degenerate"].hits,
-                                                                          adapter["degenerate"].hits]}
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
@@ -48,8 +36,8 @@ def main(argv=None) -> dict:
     from benchmarks.course_runtime import source_commit
     from course_utils.adapter import load_trained
     from course_utils.profiles import get_profile
-    from course_utils.splits import split_source, spread
-    from course_utils.transfer import real_format_file, real_format_records, transfer_loss
+    from course_utils.splits import split_source
+    from course_utils.transfer import measure_transfer, real_format_file, real_format_records
 
     profile = get_profile(args.profile)
     adapter_dir = args.adapter or ROOT / "notebooks" / "outputs" / "05_training" / profile.name / "adapter"
@@ -71,10 +59,10 @@ def main(argv=None) -> dict:
         "real_format_file": source.name, "sets": {}}
     for name, records in (("own test split", test), ("real format", real)):
         start = time.perf_counter()
-        loss = transfer_loss(model, tokenizer, records, profile.seq_len, d.template, t.eval_batch_size)
-        chrf = chrf_both(model, tokenizer, spread(records, args.generate), d.template, t.answer_tokens,
-                         t.eval_batch_size)
-        result["sets"][name] = {"loss": loss, "chrf": chrf, "seconds": time.perf_counter() - start}
+        measured = measure_transfer(model, tokenizer, records, profile.seq_len, d.template, t.answer_tokens,
+                                    args.generate, t.eval_batch_size)
+        loss, chrf = measured["loss"], measured["chrf"]
+        result["sets"][name] = measured | {"seconds": time.perf_counter() - start}
         print(f"{name}: 레코드 {loss['records']}개, 답 손실 {loss['base']:.3f} → {loss['adapter']:.3f} "
               f"({loss['change']:+.1%}), chrF {chrf['base']:.1f} → {chrf['adapter']:.1f} (레코드 {chrf['records']}개)")
     bundled, real_drop = (-result["sets"][k]["loss"]["change"] for k in ("own test split", "real format"))

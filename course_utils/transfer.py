@@ -61,3 +61,22 @@ def transfer_loss(model, tokenizer, records: list[dict], seq_len: int, template:
     adapter = heldout_loss(model, examples, pad, batch_size)
     return {"records": len(records), "truncated": sum(e["truncated"] for e in examples), "base": base,
             "adapter": adapter, "change": (adapter - base) / base}
+
+
+def measure_transfer(model, tokenizer, records: list[dict], seq_len: int, template: str, answer_tokens: int,
+                     generate: int, batch_size: int = 8) -> dict:
+    """What 05 reports for a set of records, with the adapter off ("base") and on ("adapter") of a peft ``model``:
+    the answer loss over every record (``transfer_loss``), and chrF, EOS and degenerate counts of greedy answers
+    under the course's decoding defaults to ``generate`` records taken evenly across them (``spread``)."""
+    from .evaluation import answers_only
+    from .inference import DEFAULT_DECODING
+    from .splits import spread
+
+    loss = transfer_loss(model, tokenizer, records, seq_len, template, batch_size)
+    answered = spread(records, generate)
+    with model.disable_adapter():
+        base = answers_only(model, tokenizer, answered, template, answer_tokens, batch_size, **DEFAULT_DECODING)
+    tuned = answers_only(model, tokenizer, answered, template, answer_tokens, batch_size, **DEFAULT_DECODING)
+    return {"loss": loss, "chrf": {"records": len(answered), "base": base["chrf"], "adapter": tuned["chrf"],
+                                   "eos": [base["eos"].hits, tuned["eos"].hits],
+                                   "degenerate": [base["degenerate"].hits, tuned["degenerate"].hits]}}

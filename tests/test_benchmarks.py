@@ -155,3 +155,25 @@ def test_the_notebook_memory_benchmark_reads_the_kernels_peak_above_its_imports(
         "import torch\nheld = torch.ones(256 * 1024**2 // 4)  # 256 MiB, kept to the end")]), book)
     m = notebook_memory.measure(book, "smoke")
     assert m["peak"] - m["after_imports"] >= 256 * 1024**2 and m["seconds"] > 0
+
+
+def test_the_v2_recipe_search_gives_every_candidate_the_same_token_slots_and_chooses_on_dev():
+    import random
+
+    from benchmarks.recipe_v2 import TIME_SLACK, choose, dev_losses, slots_per_step
+
+    lengths = [10, 2, 4, 8, 6]
+    rows = [{"input_ids": [0] * n} for n in lengths]
+    # one shuffled epoch in batches of 2, each batch padded to its longest row
+    order = list(range(5))
+    random.Random(0).shuffle(order)
+    assert order == [2, 1, 0, 4, 3]
+    expected = (2 * max(4, 2) + 2 * max(10, 6) + 1 * 8) / 3
+    assert slots_per_step(rows, 2, False, 0) == pytest.approx(expected)
+    log = [{"step": 5, "loss": 2.0}, {"step": 5, "eval_loss": 1.9}, {"step": 10, "eval_loss": 1.8}]
+    assert dev_losses(log) == [(5, 1.9), (10, 1.8)]
+    cands = [{"name": "a", "train_seconds": 100.0, "best_dev_loss": 1.80},
+             {"name": "b", "train_seconds": 100.0 * TIME_SLACK + 1, "best_dev_loss": 1.50},  # too slow
+             {"name": "c", "train_seconds": 120.0, "best_dev_loss": 1.70}]
+    assert choose(cands)["name"] == "c"
+    assert choose([]) is None

@@ -42,24 +42,29 @@ def test_a_training_instruction_is_never_scored_as_transfer(tmp_path):
         "질문 0", "질문 2", "질문 5", "질문 8"]  # every 2nd of the 8 left: across the file, not its head
 
 
-def test_transfer_loss_is_the_base_with_the_adapter_off_and_moves_with_it():
+def _tiny_lora():
     import dataclasses
 
     from transformers import AutoModelForCausalLM
 
     from course_utils.loading import load_tokenizer
     from course_utils.lora import attach_lora
-    from course_utils.loss import heldout_loss
     from course_utils.models import build_config, tiny_spec
     from course_utils.profiles import LoraSettings
-    from course_utils.prompts import encode, pad_id
 
     tok = load_tokenizer("smollm2-135m-instruct")
     spec = tiny_spec("tinyllama-1.1b")
     torch.manual_seed(0)
     tiny = AutoModelForCausalLM.from_config(build_config(dataclasses.replace(spec, config={**spec.config,
                                                                                              "vocab_size": len(tok)})))
-    model = attach_lora(tiny, LoraSettings(r=4, alpha=8, dropout=0.0, targets="attention"))
+    return attach_lora(tiny, LoraSettings(r=4, alpha=8, dropout=0.0, targets="attention")), tok
+
+
+def test_transfer_loss_is_the_base_with_the_adapter_off_and_moves_with_it():
+    from course_utils.loss import heldout_loss
+    from course_utils.prompts import encode, pad_id
+
+    model, tok = _tiny_lora()
     records = [{"instruction": "서울은 어디에 있나요?", "input": "", "output": "한국에 있습니다. " * 30},
                {"instruction": "한 문장으로 요약하세요.", "input": "비가 왔다.", "output": "비가 왔습니다."}]
     start = transfer.transfer_loss(model, tok, records, 128, "koalpaca", batch_size=2)
@@ -73,3 +78,31 @@ def test_transfer_loss_is_the_base_with_the_adapter_off_and_moves_with_it():
     with torch.no_grad(), model.disable_adapter():
         plain = heldout_loss(model, [encode(r, tok, 128, "koalpaca") for r in records], pad_id(tok), 2)
     assert plain == pytest.approx(moved["base"], rel=1e-6)
+
+
+def test_measure_transfer_answers_records_across_the_set_with_the_adapter_off_and_on(monkeypatch):
+    from course_utils import evaluation
+
+    model, tok = _tiny_lora()
+    records = [{"instruction": f"질문 {i}", "input": "", "output": f"답은 {i}입니다."} for i in range(6)]
+    answered = []
+    real_answers_only = evaluation.answers_only
+
+    def spy(model_, tokenizer, recs, *args, **kwargs):
+        answered.append(([r["instruction"] for r in recs], kwargs))
+        return real_answers_only(model_, tokenizer, recs, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "answers_only", spy)
+    same = transfer.measure_transfer(model, tok, records, 64, "koalpaca", answer_tokens=4, generate=3, batch_size=3)
+    from course_utils.inference import DEFAULT_DECODING
+
+    assert [names for names, _ in answered] == [["질문 0", "질문 2", "질문 4"]] * 2  # base, then adapter
+    assert all(kwargs == DEFAULT_DECODING for _, kwargs in answered)
+    assert same["loss"]["records"] == 6 and same["chrf"]["records"] == 3
+    # a zero LoRA B: the adapter is the base, in loss and in every greedy answer
+    assert same["chrf"]["adapter"] == pytest.approx(same["chrf"]["base"])
+    assert same["chrf"]["eos"][0] == same["chrf"]["eos"][1] and len(same["chrf"]["degenerate"]) == 2
+    randomize_lora_b(model, seed=1, std=0.5)
+    moved = transfer.measure_transfer(model, tok, records, 64, "koalpaca", answer_tokens=4, generate=3, batch_size=3)
+    assert moved["chrf"]["base"] == pytest.approx(same["chrf"]["base"])  # the adapter off is the same base
+    assert moved["loss"]["adapter"] != pytest.approx(moved["loss"]["base"], abs=1e-4)
