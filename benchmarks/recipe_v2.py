@@ -76,32 +76,28 @@ def main(argv=None) -> dict:
     base = get_profile(args.profile)
     seed = args.seed if args.seed is not None else base.train.seed
     tokenizer = load_tokenizer(base.model)
-    rows = []
-    for name, lr, packing in CANDIDATES:
-        if args.only and name not in args.only:
-            continue
-        shaped = with_overrides(base, [("data.source", V2), ("train.heldout_records", DEV_RECORDS),
-                                       ("train.packing", packing), ("train.seed", seed)],
-                                where="benchmarks/recipe_v2.py")
-        train_set, _, _, _ = prepare_data(shaped, tokenizer)
-        slots = slots_per_step(train_set, base.batch_size, packing, seed)
-        rows.append({"name": name, "learning_rate": lr, "packing": packing, "rows": len(train_set),
-                     "slots_per_step": slots})
-    unpacked = slots_per_step(*prepare_data(with_overrides(base, [("data.source", V2)], where="benchmarks/recipe_v2.py"),
-                                            tokenizer)[:1], base.batch_size, False, seed)
-    budget = args.steps * unpacked  # token slots every candidate gets
+
+    def shaped(packing: bool, *more):
+        return with_overrides(base, [("data.source", V2), ("train.heldout_records", DEV_RECORDS),
+                                     ("train.packing", packing), ("train.seed", seed), *more],
+                              where="benchmarks/recipe_v2.py")
+
+    # token slots per step, from one encoding of v2 per packing choice (unpacked always: it sets the budget)
+    picked = [c for c in CANDIDATES if not args.only or c[0] in args.only]
+    encoded = {packing: prepare_data(shaped(packing), tokenizer)[0] for packing in {False, *(c[2] for c in picked)}}
+    slots = {packing: slots_per_step(rows, base.batch_size, packing, seed) for packing, rows in encoded.items()}
+    budget = args.steps * slots[False]  # token slots every candidate gets
+    rows = [{"name": name, "learning_rate": lr, "packing": packing, "rows": len(encoded[packing]),
+             "slots_per_step": slots[packing]} for name, lr, packing in picked]
     for row in rows:
         steps = round(budget / row["slots_per_step"])
         row["steps"] = steps
         every = max(1, steps // 2)
-        shaped = with_overrides(base, [("data.source", V2), ("train.heldout_records", DEV_RECORDS),
-                                       ("train.packing", row["packing"]), ("train.seed", seed),
-                                       ("train.learning_rate", row["learning_rate"]), ("train.max_steps", steps),
-                                       ("train.eval_steps", every), ("train.save_steps", every),
-                                       ("train.report_to", [])], where="benchmarks/recipe_v2.py")
+        profile = shaped(row["packing"], ("train.learning_rate", row["learning_rate"]), ("train.max_steps", steps),
+                         ("train.eval_steps", every), ("train.save_steps", every), ("train.report_to", []))
         with tempfile.TemporaryDirectory() as tmp:
             folder = (args.keep / row["name"].replace(", ", "_").replace(" ", "")) if args.keep else Path(tmp) / "run"
-            result = train(shaped, folder, if_exists="overwrite")
+            result = train(profile, folder, if_exists="overwrite")
         losses = dev_losses(result.log_history)
         row.update({"train_seconds": result.train_seconds, "tokens_per_second": result.tokens_per_second,
                     "dev_losses": losses, "best_dev_loss": min(loss for _, loss in losses),
