@@ -18,7 +18,8 @@ from .grading import grade
 from .inference import generate_batch
 
 KIND_NAMES = {"qa": "사실 질문", "explain": "설명", "rewrite": "고쳐 쓰기·번역", "summary": "요약·제목",
-              "classify": "분류", "lists": "나열·정렬·순서", "arith": "계산"}
+              "classify": "분류", "lists": "나열·정렬·순서", "arith": "계산", "howto": "방법 안내", "compare": "비교",
+              "advice": "조언", "code": "코드"}
 # a piece of 1-30 characters repeated three or more times in a row ("식물성 식물성 식물성", "0000000")
 # how a report's sides are labelled in tables a learner reads
 SIDE_NAMES = {"base": "기본 모델", "adapter": "어댑터", "adapter, plain greedy": "어댑터, 반복 패널티 없이"}

@@ -64,6 +64,8 @@ class TrainSettings:
     packing: bool  # several whole records per row of up to seq_len tokens, none seeing another (course_utils.packing)
     general_texts: int | None  # general paragraphs per language for the forgetting measure, 05/09 (None: all)
     bench_items: int | None  # items per task of the bundled lm-eval benchmark, 06 (None: all)
+    transfer_records: int  # real-format KoAlpaca records whose answer loss 05 scores (course_utils.transfer)
+    transfer_answers: int  # of those, the N answered by generation (chrF, EOS)
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def parse_profile(name: str, raw: dict, source: str = str(PROFILES_FILE)) -> Pro
                                     or t["epochs"] <= 0):
         raise ProfileError(f"{where}: train.epochs must be a number > 0 (e.g. 3), got {t['epochs']!r}")
     for key in ("max_steps", "save_steps", "eval_steps", "logging_steps", "heldout_records", "generate_records",
-                "answer_tokens", "eval_batch_size", "probe_questions"):
+                "answer_tokens", "eval_batch_size", "probe_questions", "transfer_records", "transfer_answers"):
         if key == "max_steps" and t[key] is None:
             continue
         if not isinstance(t[key], int) or t[key] < 1:

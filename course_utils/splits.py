@@ -20,11 +20,11 @@ def load_heldout(split: str) -> list[dict]:
 
 
 def spread(records: list, n: int) -> list:
-    """``n`` records taken evenly across ``records`` (every len/n-th, all when there are fewer): the held-out file is
-    grouped by kind, so its first ``n`` records would be one or two kinds only."""
+    """``n`` records taken evenly across the whole of ``records`` (the i-th at i * len / n; all when there are
+    fewer): the held-out file is grouped by kind, so its first ``n`` records would be one or two kinds only."""
     if n < 1:
         raise ValueError(f"spread: n={n}, ask for at least one record")
-    return records[:: max(1, len(records) // n)][:n]
+    return [records[i * len(records) // n] for i in range(min(n, len(records)))]
 
 
 def split_source(source: str, heldout_records: int, seed: int, on_invalid: str = "skip",

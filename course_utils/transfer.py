@@ -80,3 +80,55 @@ def measure_transfer(model, tokenizer, records: list[dict], seq_len: int, templa
     return {"loss": loss, "chrf": {"records": len(answered), "base": base["chrf"], "adapter": tuned["chrf"],
                                    "eos": [base["eos"].hits, tuned["eos"].hits],
                                    "degenerate": [base["degenerate"].hits, tuned["degenerate"].hits]}}
+
+
+def transfer_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict | None:
+    """``measure_transfer`` on ``train.transfer_records`` real-format records (``train.transfer_answers`` answered),
+    stored beside the adapter as ``report_for`` stores its evaluation: 05 measures, 06 reads. The records whose
+    instruction is one of the profile's training instructions are left out. None when there is no real-format file
+    (the module's text says where it is looked for)."""
+    import hashlib
+
+    from .evaluation import cached_evaluate
+    from .inference import DEFAULT_DECODING
+    from .splits import split_source
+
+    path = real_format_file()
+    if path is None:
+        return None
+    d, t = profile.data, profile.train
+    training, _, _, _ = split_source(d.source, t.heldout_records, t.seed, d.on_invalid, d.max_records)
+    records = real_format_records(training, path, limit=t.transfer_records)
+    weights = hashlib.sha256((Path(adapter_dir) / "adapter_model.safetensors").read_bytes()).hexdigest()
+    key = {"adapter": weights, "records": records, "decoding": DEFAULT_DECODING, "template": d.template,
+           "seq_len": profile.seq_len, "answers": t.transfer_answers, "answer_tokens": t.answer_tokens}
+
+    def run():
+        progress(f"실제 형식 레코드({path.name}) {len(records)}개로 전이를 잽니다: 어댑터를 끄고 켠 답변 손실, 그중 "
+                 f"{min(t.transfer_answers, len(records))}개의 답 (CPU에서 몇 분)...")
+        return measure_transfer(model, tokenizer, records, profile.seq_len, d.template, t.answer_tokens,
+                                t.transfer_answers, t.eval_batch_size)
+
+    return cached_evaluate(Path(adapter_dir) / "transfer.json", key, run) | {"file": path.name}
+
+
+def transfer_table(report: dict, transfer: dict | None):
+    """The test split (``report_for``'s report) beside the real-format records (``transfer_for``): answer loss and
+    chrF with the adapter off and on, and answers that ended with EOS. One row per set, for 05 and 06."""
+    import pandas as pd
+
+    def row(name, records, loss_before, loss_after, chrf_before, chrf_after, eos_before, eos_after, answered):
+        return {"세트": name, "레코드": records, "답변 손실 (기본 → 어댑터)": f"{loss_before:.3f} → {loss_after:.3f}",
+                "변화 %": round(100 * (loss_after - loss_before) / loss_before, 1),
+                "chrF (기본 → 어댑터)": f"{chrf_before:.1f} → {chrf_after:.1f}",
+                "EOS로 끝남 (기본 → 어댑터)": f"{eos_before}/{answered} → {eos_after}/{answered}"}
+
+    base, tuned = report["base"], report["adapter"]
+    rows = [row("시험 세트", base["loss_by_kind"]["all"][0], base["loss_by_kind"]["all"][2],
+                tuned["loss_by_kind"]["all"][2], base["chrf"], tuned["chrf"], base["eos"].hits, tuned["eos"].hits,
+                base["eos"].total)]
+    if transfer is not None:
+        loss, chrf = transfer["loss"], transfer["chrf"]
+        rows.append(row(f"실제 형식 ({transfer['file']})", loss["records"], loss["base"], loss["adapter"],
+                        chrf["base"], chrf["adapter"], chrf["eos"][0], chrf["eos"][1], chrf["records"]))
+    return pd.DataFrame(rows).set_index("세트")

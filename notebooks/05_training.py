@@ -419,6 +419,23 @@ pd.DataFrame([{"질문": p["question"], "정답": accepted_text(p), "답 (어댑
               for p, a, g in zip(probes, report["adapter"]["probe_answers"], graded, strict=True)])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 10. 실제 KoAlpaca 지시로: [전이](용어.md#전이-transfer)
+#
+# 시험 세트는 학습 레코드와 같은 사람들이 같은 방식으로 쓴 글이라, 그 점수에는 형식을 배운 몫이 섞여 있습니다. 다른 사람이 쓴
+# 실제 KoAlpaca 지시에서도 답변 손실이 줄어야 한국어 지시를 따르는 법을 배운 것입니다. 같은 어댑터를 끄고 켜서, 실제 형식
+# 레코드(`course_utils.transfer`: 강좌 폴더 옆 `../shared`의 KoAlpaca v1.0, 없으면 `COURSE_TRANSFER_FILE`이 가리키는 파일)의
+# 답변 손실과 그중 일부의 답의 chrF를 시험 세트 옆에 놓습니다. 학습 지시와 같은 지시는 빼고 잽니다. 파일이 없으면 시험 세트만 보입니다.
+
+# %%
+from course_utils.transfer import transfer_for, transfer_table
+
+transfer = transfer_for(model, tokenizer, profile, result.adapter_dir)
+if transfer is None:
+    print("실제 형식 레코드가 없어 전이를 재지 않았습니다: ../shared/data/koalpaca_v1_0_sample.jsonl을 두거나 "
+          "COURSE_TRANSFER_FILE에 KoAlpaca 형식 파일을 지정하세요")
+transfer_table(report, transfer)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 정리
 
 # %%
@@ -427,6 +444,10 @@ print(f"시험 세트 답변 손실: {result.heldout_loss_before:.3f} -> {result
 for name, label in (("base", "기본 모델"), ("adapter", "어댑터")):
     s = report[name]
     print(f"{label}: 확인 질문 {s['probes']}, EOS {s['eos']}, 반복 {s['degenerate']}, chrF {s['chrf']:.1f}")
+if transfer is not None:
+    real = transfer["loss"]
+    print(f"실제 형식 레코드 {real['records']}개의 답변 손실: {real['base']:.3f} -> {real['adapter']:.3f} "
+          f"({100 * real['change']:+.1f} %), chrF {transfer['chrf']['base']:.1f} -> {transfer['chrf']['adapter']:.1f}")
 print("망각 (보통 글의 손실 변화): " + ", ".join(f"{forgetting.LANGUAGES[f.language]} {f.change:+.4f} nats/토큰 "
                                           f"(나빠진 문단 {f.worse}/{f.texts})" for f in forgot.values()))
 print(f"학습 {result.global_step} 스텝, {first.train_seconds + result.train_seconds:.1f} s, {result.tokens_per_second:.0f} 토큰/s, "

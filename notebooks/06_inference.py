@@ -241,6 +241,15 @@ display(summary_table(report))
 kind_table(report)
 
 # %% [markdown]
+# [전이](용어.md#전이-transfer): 시험 세트 옆에, 다른 사람이 쓴 실제 KoAlpaca 지시에서 잰 같은 숫자입니다(05가 잰 값: 같은
+# 어댑터면 다시 재지 않고 읽습니다). 실제 형식 레코드가 없으면 시험 세트 한 줄만 보입니다.
+
+# %%
+from course_utils.transfer import transfer_for, transfer_table
+
+transfer_table(report, transfer_for(model, tokenizer, profile, adapter_dir))
+
+# %% [markdown]
 # 바꿔 묻기: 네 가지 표현(원래 질문, 바꾼 질문 1-3) 각각의 정답 수입니다. 표현에 따라 정답 수가 다르면(spread), 모델이 질문을
 # 이해했다기보다 특정 문장에 반응한다는 뜻입니다. "차이"(spread)는 가장 많이 맞힌 표현과 가장 적게 맞힌 표현의 정답률 차이입니다.
 #

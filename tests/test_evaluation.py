@@ -110,5 +110,18 @@ def test_spread_takes_records_evenly_across_the_kinds():
     assert [r["i"] + 24 * ("사실", "계산", "요약", "번역").index(r["kind"]) for r in picked] == list(range(0, 96, 3))
     assert {r["kind"] for r in spread(held, 4)} == {"사실", "계산", "요약", "번역"}
     assert spread(held[:3], 8) == held[:3]
+    # when n does not divide the length, the picks still reach the end (v2's 128 dev records, 48 taken: the old
+    # every-2nd-then-cut pick stopped at record 94 and missed the kinds stored last)
+    assert spread(list(range(128)), 48) == [i * 128 // 48 for i in range(48)]
+    assert spread(list(range(128)), 48)[-1] == 125 and spread(list(range(118)), 48)[-1] == 115
     with pytest.raises(ValueError, match="n=0, ask for at least one record"):
         spread(held, 0)
+
+
+def test_every_kind_of_the_bundled_data_has_a_korean_name():
+    from course_utils.data import DATA_DIR, read_records
+    from course_utils.evaluation import KIND_NAMES
+
+    kinds = {r["kind"] for name in ("ko_instructions_train.jsonl", "ko_instructions_heldout.jsonl",
+                                    "ko_instructions_v2.jsonl") for r in read_records(DATA_DIR / name)}
+    assert kinds <= set(KIND_NAMES), kinds - set(KIND_NAMES)

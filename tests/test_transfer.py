@@ -106,3 +106,36 @@ def test_measure_transfer_answers_records_across_the_set_with_the_adapter_off_an
     moved = transfer.measure_transfer(model, tok, records, 64, "koalpaca", answer_tokens=4, generate=3, batch_size=3)
     assert moved["chrf"]["base"] == pytest.approx(same["chrf"]["base"])  # the adapter off is the same base
     assert moved["loss"]["adapter"] != pytest.approx(moved["loss"]["base"], abs=1e-4)
+
+
+def test_transfer_for_measures_once_beside_the_adapter_and_says_when_there_is_no_file(tmp_path, monkeypatch):
+    from course_utils.evaluation import Count
+    from course_utils.overrides import with_overrides
+    from course_utils.profiles import get_profile
+
+    profile = with_overrides(get_profile("smoke"), [("train.transfer_records", 5), ("train.transfer_answers", 2),
+                                                    ("train.answer_tokens", 4)], where="the test")
+    adapter_dir = tmp_path / "adapter"
+    adapter_dir.mkdir()
+    (adapter_dir / "adapter_model.safetensors").write_bytes(b"weights")
+    monkeypatch.setattr(transfer, "SHARED_SAMPLE", tmp_path / "absent.jsonl")
+    monkeypatch.delenv(transfer.ENV_FILE, raising=False)
+    model, tok = _tiny_lora()
+    assert transfer.transfer_for(model, tok, profile, adapter_dir) is None
+    real = _write(tmp_path / "real.jsonl", [{"instruction": f"실제 질문 {i}", "input": "", "output": f"실제 답 {i}입니다."}
+                                            for i in range(9)])
+    monkeypatch.setenv(transfer.ENV_FILE, str(real))
+    said = []
+    first = transfer.transfer_for(model, tok, profile, adapter_dir, progress=said.append)
+    assert first["file"] == "real.jsonl" and first["loss"]["records"] == 5 and first["chrf"]["records"] == 2
+    assert len(said) == 1 and "real.jsonl" in said[0] and (adapter_dir / "transfer.json").exists()
+    monkeypatch.setattr(transfer, "measure_transfer", lambda *a, **k: pytest.fail("measured again"))
+    assert transfer.transfer_for(model, tok, profile, adapter_dir, progress=said.append) == first  # 06 reads it
+    report = {side: {"loss_by_kind": {"all": (4, 40, loss)}, "chrf": chrf, "eos": Count(eos, 4)}
+              for side, loss, chrf, eos in (("base", 2.0, 10.0, 0), ("adapter", 1.5, 30.0, 3))}
+    table = transfer.transfer_table(report, first)
+    assert list(table.index) == ["시험 세트", "실제 형식 (real.jsonl)"]
+    assert table.loc["시험 세트", "변화 %"] == -25.0 and table.loc["시험 세트", "EOS로 끝남 (기본 → 어댑터)"] == "0/4 → 3/4"
+    change = round(100 * first["loss"]["change"], 1)
+    assert table.loc["실제 형식 (real.jsonl)", "변화 %"] == change
+    assert list(transfer.transfer_table(report, None).index) == ["시험 세트"]
