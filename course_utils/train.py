@@ -203,7 +203,7 @@ def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult
         report = run.data_report
         save_adapter(run.model, result.adapter_dir, metadata=adapter_metadata(
             run.profile, run.tokenizer, global_step=step, best_step=best_step, heldout_loss_before=run.loss_before,
-            heldout_loss_after=loss_after, train_records=report.kept, data_source=report.source,
+            heldout_loss_after=loss_after, train_records=report.kept, train_rows=len(run.train_set), data_source=report.source,
             train_seconds=seconds, tokens_per_second=result.tokens_per_second, world_size=trainer.args.world_size),
             # PiSSA/OLoRA: saved as an ordinary LoRA on the original base (course_utils.variants)
             initial=run.output_dir / INITIAL_ADAPTER if run.profile.lora.variant in CHANGES_BASE else None)

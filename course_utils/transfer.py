@@ -99,6 +99,9 @@ def transfer_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict
     d, t = profile.data, profile.train
     training, _, _, _ = split_source(d.source, t.heldout_records, t.seed, d.on_invalid, d.max_records)
     records = real_format_records(training, path, limit=t.transfer_records)
+    if not records:
+        progress(f"{path.name}의 레코드가 모두 학습 지시와 같아서 전이를 재지 않습니다: 학습에 쓰지 않은 실제 형식 파일을 쓰세요")
+        return None
     weights = hashlib.sha256((Path(adapter_dir) / "adapter_model.safetensors").read_bytes()).hexdigest()
     key = {"adapter": weights, "records": records, "decoding": DEFAULT_DECODING, "template": d.template,
            "seq_len": profile.seq_len, "answers": t.transfer_answers, "answer_tokens": t.answer_tokens}
@@ -117,11 +120,13 @@ def transfer_table(report: dict, transfer: dict | None):
     chrF with the adapter off and on, and answers that ended with EOS. One row per set, for 05 and 06."""
     import pandas as pd
 
-    def row(name, records, loss_before, loss_after, chrf_before, chrf_after, eos_before, eos_after, answered):
+    def row(name, records, loss_before, loss_after, chrf_before, chrf_after, eos_before, eos_after, answered,
+            truncated=""):
         return {"세트": name, "레코드": records, "답변 손실 (기본 → 어댑터)": f"{loss_before:.3f} → {loss_after:.3f}",
                 "변화 %": round(100 * (loss_after - loss_before) / loss_before, 1),
                 "chrF (기본 → 어댑터)": f"{chrf_before:.1f} → {chrf_after:.1f}",
-                "EOS로 끝남 (기본 → 어댑터)": f"{eos_before}/{answered} → {eos_after}/{answered}"}
+                "EOS로 끝남 (기본 → 어댑터)": f"{eos_before}/{answered} → {eos_after}/{answered}",
+                "seq_len에서 잘린 답": truncated}
 
     base, tuned = report["base"], report["adapter"]
     rows = [row("시험 세트", base["loss_by_kind"]["all"][0], base["loss_by_kind"]["all"][2],
@@ -130,5 +135,6 @@ def transfer_table(report: dict, transfer: dict | None):
     if transfer is not None:
         loss, chrf = transfer["loss"], transfer["chrf"]
         rows.append(row(f"실제 형식 ({transfer['file']})", loss["records"], loss["base"], loss["adapter"],
-                        chrf["base"], chrf["adapter"], chrf["eos"][0], chrf["eos"][1], chrf["records"]))
+                        chrf["base"], chrf["adapter"], chrf["eos"][0], chrf["eos"][1], chrf["records"],
+                        f"{loss['truncated']}/{loss['records']}"))
     return pd.DataFrame(rows).set_index("세트")

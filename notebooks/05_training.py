@@ -464,7 +464,8 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 
 # %% [markdown]
 # ### 기초
-# 이 프로필에서 학습 데이터를 한 번 다 보는(1 에폭) 옵티마이저 스텝은 몇 번일까요? (`meta`는 어댑터 메타데이터: 학습 레코드 수가 들어 있습니다)
+# 이 프로필에서 학습 데이터를 한 번 다 보는(1 에폭) 옵티마이저 스텝은 몇 번일까요? (`meta`는 어댑터 메타데이터: 학습 레코드 수
+# `train_records`와, 패킹했다면 행 수 `train_rows`가 들어 있습니다)
 
 # %%
 from course_utils.adapter import read_adapter_metadata

@@ -230,23 +230,18 @@ streamed = stream_answer(model, tokenizer, "한국의 수도는 어디인가요?
 # ## 5. 품질을 숫자로
 #
 # 05와 같은 평가입니다(시험 세트): 시험 레코드 전체의 답변 손실과 chrF, EOS로 끝난 답, 반복(퇴화) 답, 확인 질문 정답, 그리고 같은 질문을
-# 네 가지로 바꿔 물었을 때 판정이 모두 같은 질문의 수입니다.
+# 네 가지로 바꿔 물었을 때 판정이 모두 같은 질문의 수입니다. 마지막 표는 [전이](용어.md#전이-transfer)입니다: 시험 세트 옆에, 다른
+# 사람이 쓴 실제 KoAlpaca 지시에서 잰 같은 숫자입니다(05가 잰 값: 같은 어댑터면 다시 재지 않고 읽습니다). 실제 형식 레코드가
+# 없으면 시험 세트 한 줄만 보입니다.
 
 # %%
 from IPython.display import display
 
 from course_utils.evaluation import SIDE_NAMES, consistency, kind_table, loop_in, summary_table
-
-display(summary_table(report))
-kind_table(report)
-
-# %% [markdown]
-# [전이](용어.md#전이-transfer): 시험 세트 옆에, 다른 사람이 쓴 실제 KoAlpaca 지시에서 잰 같은 숫자입니다(05가 잰 값: 같은
-# 어댑터면 다시 재지 않고 읽습니다). 실제 형식 레코드가 없으면 시험 세트 한 줄만 보입니다.
-
-# %%
 from course_utils.transfer import transfer_for, transfer_table
 
+display(summary_table(report))
+display(kind_table(report))
 transfer_table(report, transfer_for(model, tokenizer, profile, adapter_dir))
 
 # %% [markdown]

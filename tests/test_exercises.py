@@ -2,6 +2,7 @@
 unanswered and wrong answers get '아직' with a reason, and the reason does not give the number away."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -65,6 +66,12 @@ def test_training_checks_use_the_adapter_metadata():
     assert not training.check_05_challenge(None, profile, meta, None)
     stale = training.check_05_basic(8, profile, {"heldout_loss_after": 1.5})
     assert not stale and "05를 처음부터 다시 실행" in stale.message
+    # packed rows: the Trainer's epoch is over rows, not records (cpu: 1,436 records in 567 rows)
+    packed = dataclasses.replace(profile, train=dataclasses.replace(profile.train, packing=True))
+    assert training.check_05_basic(3, packed, {**meta, "train_rows": 6})  # 6 rows / (1 x 2)
+    wrong = training.check_05_basic(8, packed, {**meta, "train_rows": 6})
+    assert not wrong and "행을 세세요" in wrong.message
+    assert "05를 처음부터 다시 실행" in training.check_05_basic(3, packed, meta).message  # no train_rows: stale
 
 
 # --- the six exercises whose answer is code (issue 42): the checker runs it; each rejects a wrong answer

@@ -110,6 +110,16 @@ def test_typo_key_is_named(tmp_path):
         get_profile("cpu", path)
 
 
+def test_a_profiles_file_written_before_the_transfer_keys_still_reads(tmp_path):
+    # an earlier 09's best_profile.yaml or a learner's --profiles file has no train.transfer_*: the cpu values fill in
+    from course_utils.profiles import ADDED
+
+    path = _write(tmp_path, lambda raw: [raw["smoke"]["train"].pop(k) for k in ("transfer_records", "transfer_answers")])
+    old = get_profile("smoke", path)
+    assert (old.train.transfer_records, old.train.transfer_answers) == tuple(ADDED["train"].values()) == (200, 24)
+    assert get_profile("smoke").train.transfer_records == 8  # a file that names them keeps its own
+
+
 def test_lora_r_zero_is_refused(tmp_path):
     path = _write(tmp_path, lambda raw: raw["smoke"]["lora"].update(r=0))
     with pytest.raises(ProfileError, match=r"lora\.r must be a whole number >= 1"):

@@ -139,3 +139,7 @@ def test_transfer_for_measures_once_beside_the_adapter_and_says_when_there_is_no
     change = round(100 * first["loss"]["change"], 1)
     assert table.loc["실제 형식 (real.jsonl)", "변화 %"] == change
     assert list(transfer.transfer_table(report, None).index) == ["시험 세트"]
+    assert table.loc["실제 형식 (real.jsonl)", "seq_len에서 잘린 답"] == f"{first['loss']['truncated']}/5"
+    monkeypatch.setattr(transfer, "real_format_records", lambda *a, **k: [])  # every record a training instruction
+    assert transfer.transfer_for(model, tok, profile, adapter_dir, progress=said.append) is None
+    assert "모두 학습 지시와 같아서" in said[-1]

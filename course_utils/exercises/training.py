@@ -16,13 +16,16 @@ def _stale(meta: dict, *keys: str) -> Verdict | None:
 
 def check_05_basic(answer_steps, profile, meta: dict) -> Verdict:
     """기초: 이 프로필에서 학습 데이터를 한 번 다 보는(1 에폭) 옵티마이저 스텝 수는? (meta = 어댑터 메타데이터)"""
-    for v in (unanswered(answer_steps), _stale(meta, "train_records")):
+    packed = profile.train.packing  # the Trainer's epoch is over packed rows, each several records
+    for v in (unanswered(answer_steps), _stale(meta, "train_rows" if packed else "train_records")):
         if v is not None:
             return v
-    truth = math.ceil(meta["train_records"] / (profile.batch_size * profile.grad_accum))
-    return verdict(answer_steps == truth, f"{truth} 스텝 (레코드 {meta['train_records']}개 ÷ 유효 배치 "
+    rows, unit = (meta["train_rows"], "패킹한 행") if packed else (meta["train_records"], "레코드")
+    truth = math.ceil(rows / (profile.batch_size * profile.grad_accum))
+    return verdict(answer_steps == truth, f"{truth} 스텝 ({unit} {rows}개 ÷ 유효 배치 "
                     f"{profile.batch_size * profile.grad_accum})", f"{direction(answer_steps, truth)} 유효 배치 = "
-                    "batch_size × grad_accum, 마지막 배치는 덜 차도 한 스텝입니다.")
+                    "batch_size × grad_accum, 마지막 배치는 덜 차도 한 스텝입니다."
+                    + (" 패킹하면 한 행이 한 샘플입니다: 레코드가 아니라 행을 세세요." if packed else ""))
 
 
 def check_05_applied(answer_ppl, meta: dict) -> Verdict:

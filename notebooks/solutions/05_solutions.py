@@ -56,14 +56,16 @@ tokenizer = load_tokenizer(profile.model)
 
 # %% [markdown]
 # ### 기초
-# 이 프로필에서 학습 데이터를 한 번 다 보는(1 에폭) 옵티마이저 스텝은 몇 번일까요? (`meta`는 어댑터 메타데이터: 학습 레코드 수가 들어 있습니다)
+# 이 프로필에서 학습 데이터를 한 번 다 보는(1 에폭) 옵티마이저 스텝은 몇 번일까요? (`meta`는 어댑터 메타데이터: 학습 레코드 수
+# `train_records`와, 패킹했다면 행 수 `train_rows`가 들어 있습니다)
 
 # %%
 import math
 
 from course_utils.exercises.training import check_05_basic
 
-answer = math.ceil(meta['train_records'] / (profile.batch_size * profile.grad_accum))
+rows = meta['train_rows'] if profile.train.packing else meta['train_records']  # packed: the Trainer counts rows
+answer = math.ceil(rows / (profile.batch_size * profile.grad_accum))
 assert check_05_basic(answer, profile, meta)
 
 # %% [markdown]
