@@ -24,7 +24,8 @@ def spread(records: list, n: int) -> list:
     fewer): the held-out file is grouped by kind, so its first ``n`` records would be one or two kinds only."""
     if n < 1:
         raise ValueError(f"spread: n={n}, ask for at least one record")
-    return [records[i * len(records) // n] for i in range(min(n, len(records)))]
+    m = min(n, len(records))
+    return [records[i * len(records) // m] for i in range(m)]
 
 
 def split_source(source: str, heldout_records: int, seed: int, on_invalid: str = "skip",
