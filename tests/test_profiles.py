@@ -157,14 +157,14 @@ def test_notebook_profile_switch_with_a_typo_lists_the_valid_ones(monkeypatch):
 
 def test_a_profile_trains_by_steps_or_by_epochs():
     profiles = load_profiles()
-    assert profiles["cpu"].train.max_steps == 220 and profiles["cpu"].train.epochs is None
+    assert profiles["cpu"].train.max_steps == 64 and profiles["cpu"].train.epochs is None
     seed = profiles["gpu8gb"]  # the seed's recipe: KoAlpaca, 10,000 records, 3 epochs, warmup 100
     assert seed.train.epochs == 3.0 and seed.train.max_steps is None and seed.train.warmup_steps == 100
     assert seed.data.source == "beomi/KoAlpaca-v1.1a" and seed.data.max_records == 10_000
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"epochs": 3}, r"set exactly one of train\.max_steps .* Got max_steps=220, epochs=3"),
+    ({"epochs": 3}, r"set exactly one of train\.max_steps .* Got max_steps=64, epochs=3"),
     ({"max_steps": None}, r"set exactly one of train\.max_steps .* Got max_steps=None, epochs=None"),
     ({"max_steps": None, "epochs": 0}, r"train\.epochs must be a number > 0"),
     ({"save_steps": 30}, r"save_steps \(30\) must be a multiple of train\.eval_steps \(40\)"),
@@ -188,7 +188,7 @@ def test_epochs_become_the_trainers_step_count(tmp_path):
     by_epochs = dataclasses.replace(cpu, train=dataclasses.replace(cpu.train, max_steps=None, epochs=2.0))
     args = training_arguments(by_epochs, tmp_path)
     assert args.max_steps == -1 and args.num_train_epochs == 2.0
-    assert training_arguments(cpu, tmp_path).max_steps == 220
+    assert training_arguments(cpu, tmp_path).max_steps == 64
 
 
 def test_model_override_and_device_check():
