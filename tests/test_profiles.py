@@ -167,7 +167,7 @@ def test_a_profile_trains_by_steps_or_by_epochs():
     ({"epochs": 3}, r"set exactly one of train\.max_steps .* Got max_steps=64, epochs=3"),
     ({"max_steps": None}, r"set exactly one of train\.max_steps .* Got max_steps=None, epochs=None"),
     ({"max_steps": None, "epochs": 0}, r"train\.epochs must be a number > 0"),
-    ({"save_steps": 30}, r"save_steps \(30\) must be a multiple of train\.eval_steps \(40\)"),
+    ({"save_steps": 30}, r"save_steps \(30\) must be a multiple of train\.eval_steps \(16\)"),
     ({"answer_tokens": 0}, r"train\.answer_tokens must be a whole number >= 1, got 0"),
 ])
 def test_steps_epochs_and_checkpoint_schedule_are_validated(tmp_path, change, message):
