@@ -65,7 +65,11 @@ profile = setup()
 # - **v1.1**: JSONL(한 줄에 한 레코드), `instruction` / `output` / `url` (`input` 없음)
 # - **허브**: `beomi/KoAlpaca-v1.1a` (인터넷이 있을 때 `datasets`로)
 #
-# 강좌에는 우리가 직접 쓴 한국어 지시문 데이터가 들어 있습니다 (`course_utils/data/`, 학습용과 평가용으로 나뉨).
+# 강좌에는 우리가 직접 쓴 한국어 지시문 파일이 둘 들어 있습니다 (`course_utils/data/`):
+# - 첫 번들 파일: 답이 짧은 레코드(한 줄 사실 답이 많음), 학습용과 평가용 파일로 나뉨. 이 노트북의 예와 연습은 이 파일로 합니다.
+# - v2(`ko_instructions_v2.jsonl`): 위 레코드에 답이 2–6문장으로 설명하는 레코드를 더한 것, 레코드마다 `split` 필드.
+#   `cpu` 프로필이 05에서 학습하는 데이터입니다.
+#
 # 같은 레코드를 v1.0과 v1.1 형식 파일로 써 보고 로더로 다시 읽어 봅시다.
 
 # %%
@@ -77,6 +81,10 @@ from course_utils.splits import load_heldout
 
 train_records, dev_records, test_records = load_source("bundled"), load_heldout("dev"), load_heldout("test")
 print(f"번들 데이터: 학습 {len(train_records)}건, 검증 세트 {len(dev_records)}건, 시험 세트 {len(test_records)}건")
+v2 = load_source("bundled:ko_instructions_v2.jsonl")  # every record names its split
+print("번들 v2: " + ", ".join(f"{name} {sum(r['split'] == split for r in v2)}건"
+                             for name, split in (("학습", "train"), ("검증 세트", "dev"), ("시험 세트", "test"))))
+print(f"이 프로필({profile.name})이 학습하는 데이터: data.source = {profile.data.source}")
 demo = Path("outputs") / "04_formats"
 demo.mkdir(parents=True, exist_ok=True)
 alpaca = [{k: r[k] for k in ("instruction", "input", "output")} for r in train_records]  # the v1.0 keys only
@@ -351,8 +359,10 @@ check_04_code(collate, tokenizer)
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 심화 (선택): 한 행을 얼마나 채우나 — 배치 1 대 패킹(packing)
 #
-# 처음 배우는 분은 건너뛰어도 됩니다. 강좌의 레시피는 패킹하지 않습니다: README의 벤치마크 6에서 같은 에폭 동안 옵티마이저
-# 스텝이 줄어 평가 손실이 나빠졌습니다.
+# 처음 배우는 분은 건너뛰어도 됩니다. 패킹이 늘 이기지는 않습니다: README의 벤치마크 6(짧은 답의 첫 번들 파일, 에폭 단위)에서는
+# 같은 에폭 동안 옵티마이저 스텝이 줄어 평가 손실이 나빠졌습니다. `cpu` 프로필은 v2에서 패킹합니다: README의 벤치마크 10이
+# v2의 검증 세트에서 같은 토큰 자리(패킹하면 64 스텝, 안 하면 110 스텝)를 받은 후보들을 비교했고, 비슷한 학습 시간에 패킹한
+# 후보의 검증 손실이 가장 낮았습니다. 다만 그 차이는 두 시드 사이의 차이보다 작아, 패킹의 이득은 잡음 수준입니다.
 #
 # 01의 메모리 예산은 배치의 한 행(시퀀스 한 줄)을 가장 긴 길이 `seq_len`에 맞춰 잡지만, 처음 설계의 레시피(배치 1 × 누적 16,
 # seq_len 512)에서는 순전파 한 번에 레코드 하나만 들어갑니다. 이 프로필의 학습 레코드를 이 프로필의 토크나이저로 프롬프트 + 답 그대로 세어, 512자리 중 레코드 토큰이 차지하는 몫을

@@ -597,4 +597,4 @@ def test_with_profile_keeps_a_learners_edit_the_profile_does_not_change(tmp_path
     on_cpu = with_profile(edited, get_profile("cpu"))
     assert on_cpu.save_total_limit == 3  # cpu keeps the recipe's 2: the learner's 3 stays
     assert on_cpu.learning_rate == get_profile("cpu").train.learning_rate  # cpu changes the rate: the profile's
-    assert "learning_rate: 0.0001 -> 0.0005" in capsys.readouterr().out
+    assert "learning_rate: 0.0001 -> 0.001" in capsys.readouterr().out
