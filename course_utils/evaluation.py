@@ -86,11 +86,19 @@ def _probe_questions(probes: list[dict]) -> list[tuple[int, int, str]]:
     return [(i, j, q) for i, p in enumerate(probes) for j, q in enumerate([p["question"], *p.get("paraphrases", [])])]
 
 
+def answered_records(records: list, generate: int | None) -> list:
+    """The records answered by generation: ``generate`` of them taken evenly across ``records`` (``spread``: the
+    held-out records are grouped by kind, so the first ones would leave the last kinds unanswered), all when None."""
+    from .splits import spread
+
+    return spread(records, generate) if generate else records
+
+
 def side(model, tokenizer, records, examples, probes, template: str, pad: int, max_new_tokens: int = 48,
          batch_size: int = 8, generate: int | None = None, **decoding) -> dict:
-    """Everything measured for one model (one side: adapter off or on); answers are generated for the first
-    ``generate`` records (all when None), the loss uses every record."""
-    held = answers_only(model, tokenizer, records[:generate] if generate else records, template, max_new_tokens,
+    """Everything measured for one model (one side: adapter off or on); answers are generated for ``generate``
+    records (``answered_records``), the loss uses every record."""
+    held = answers_only(model, tokenizer, answered_records(records, generate), template, max_new_tokens,
                         batch_size, **decoding)
     asked = _probe_questions(probes)  # short factual answers: 24 new tokens at most (the profile's answer length if less)
     answers = generate_batch(model, tokenizer, [(q, "") for _, _, q in asked], template, min(24, max_new_tokens),
@@ -127,7 +135,7 @@ def evaluate(model, tokenizer, records, examples, probes, template: str, pad: in
                     **decoding)
     tuned = side(model, tokenizer, records, examples, probes, template, pad, max_new_tokens, batch_size, generate,
                  **decoding)
-    answered = records[:generate] if generate else records
+    answered = answered_records(records, generate)
     return {"base": base, "adapter": tuned,
             "adapter, plain greedy": answers_only(model, tokenizer, answered, template, max_new_tokens, batch_size,
                                                   do_sample=False, repetition_penalty=1.0)}

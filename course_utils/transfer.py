@@ -4,9 +4,10 @@ The bundled test split is written like the training records, so its gain partly 
 records (other writers, other kinds, longer answers) show how much of the gain is Korean instruction following.
 
 Where the real records come from, first found first:
-1. ``../shared/data/koalpaca_v1_0_sample.jsonl`` beside the course folder (1,200 KoAlpaca v1.0 records: the course's
+1. the file named by ``COURSE_TRANSFER_FILE`` (any KoAlpaca-format .json/.jsonl, e.g. a download of KoAlpaca v1.1):
+   a file the learner names wins;
+2. ``../shared/data/koalpaca_v1_0_sample.jsonl`` beside the course folder (1,200 KoAlpaca v1.0 records: the course's
    development machines have it, a learner's usually does not);
-2. the file named by ``COURSE_TRANSFER_FILE`` (any KoAlpaca-format .json/.jsonl, e.g. a download of KoAlpaca v1.1);
 3. none: the report says so, and nothing is measured (the bundled records are not real-format data).
 Records whose instruction is also a training instruction are left out, so a copy is never scored as transfer.
 """
@@ -21,8 +22,6 @@ ENV_FILE = "COURSE_TRANSFER_FILE"
 
 def real_format_file() -> Path | None:
     """The real KoAlpaca-format file to measure transfer on, or None when there is none (see the module's text)."""
-    if SHARED_SAMPLE.exists():
-        return SHARED_SAMPLE
     named = os.environ.get(ENV_FILE)
     if named:
         path = Path(named).expanduser()
@@ -31,7 +30,7 @@ def real_format_file() -> Path | None:
 
             raise DataError(f"{ENV_FILE}={named}: 파일이 없습니다. KoAlpaca 형식 .json/.jsonl 파일 경로를 쓰거나 변수를 지우세요")
         return path
-    return None
+    return SHARED_SAMPLE if SHARED_SAMPLE.exists() else None
 
 
 def real_format_records(training: list[dict], path: Path | None = None, limit: int | None = None) -> list[dict]:
@@ -85,8 +84,9 @@ def measure_transfer(model, tokenizer, records: list[dict], seq_len: int, templa
 def transfer_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict | None:
     """``measure_transfer`` on ``train.transfer_records`` real-format records (``train.transfer_answers`` answered),
     stored beside the adapter as ``report_for`` stores its evaluation: 05 measures, 06 reads. The records whose
-    instruction is one of the profile's training instructions are left out. None when there is no real-format file
-    (the module's text says where it is looked for)."""
+    instruction is one of the profile's training instructions are left out. None, after saying why through
+    ``progress``, when there is no real-format file (the module's text says where it is looked for) or every record
+    is a training instruction."""
     import hashlib
 
     from .evaluation import cached_evaluate
@@ -95,16 +95,19 @@ def transfer_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict
 
     path = real_format_file()
     if path is None:
+        progress(f"실제 형식 레코드가 없어 전이를 재지 않습니다: 강좌 폴더 옆에 ../shared/data/{SHARED_SAMPLE.name}을 두거나 "
+                 f"{ENV_FILE}에 KoAlpaca 형식 파일 경로를 지정하세요")
         return None
     d, t = profile.data, profile.train
     training, _, _, _ = split_source(d.source, t.heldout_records, t.seed, d.on_invalid, d.max_records)
     records = real_format_records(training, path, limit=t.transfer_records)
     if not records:
-        progress(f"{path.name}의 레코드가 모두 학습 지시와 같아서 전이를 재지 않습니다: 학습에 쓰지 않은 실제 형식 파일을 쓰세요")
+        progress(f"{path.name}의 레코드가 모두 학습 지시문과 같아서 전이를 재지 않습니다: 학습에 쓰지 않은 실제 형식 파일을 쓰세요")
         return None
     weights = hashlib.sha256((Path(adapter_dir) / "adapter_model.safetensors").read_bytes()).hexdigest()
     key = {"adapter": weights, "records": records, "decoding": DEFAULT_DECODING, "template": d.template,
-           "seq_len": profile.seq_len, "answers": t.transfer_answers, "answer_tokens": t.answer_tokens}
+           "seq_len": profile.seq_len, "answers": t.transfer_answers, "answer_tokens": t.answer_tokens,
+           "batch_size": t.eval_batch_size}  # batched greedy answers can differ with the padding a batch brings
 
     def run():
         progress(f"실제 형식 레코드({path.name}) {len(records)}개로 전이를 잽니다: 어댑터를 끄고 켠 답변 손실, 그중 "

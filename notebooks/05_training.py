@@ -419,20 +419,18 @@ pd.DataFrame([{"질문": p["question"], "정답": accepted_text(p), "답 (어댑
               for p, a, g in zip(probes, report["adapter"]["probe_answers"], graded, strict=True)])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 10. 실제 KoAlpaca 지시로: [전이](용어.md#전이-transfer)
+# ## 10. 실제 KoAlpaca 지시문으로: [전이](용어.md#전이-transfer)
 #
-# 시험 세트는 학습 레코드와 같은 사람들이 같은 방식으로 쓴 글이라, 그 점수에는 형식을 배운 몫이 섞여 있습니다. 다른 사람이 쓴
-# 실제 KoAlpaca 지시에서도 답변 손실이 줄어야 한국어 지시를 따르는 법을 배운 것입니다. 같은 어댑터를 끄고 켜서, 실제 형식
-# 레코드(`course_utils.transfer`: 강좌 폴더 옆 `../shared`의 KoAlpaca v1.0, 없으면 `COURSE_TRANSFER_FILE`이 가리키는 파일)의
-# 답변 손실과 그중 일부의 답의 chrF를 시험 세트 옆에 놓습니다. 학습 지시와 같은 지시는 빼고 잽니다. 파일이 없으면 시험 세트만 보입니다.
+# 시험 세트는 학습 레코드와 같은 사람들이 같은 방식으로 쓴 글이라, 그 점수에는 형식을 배운 몫이 섞여 있습니다. 강좌 밖에서
+# 만든 실제 KoAlpaca 지시문에서도 답변 손실이 줄고 답이 나아져야, 한국어 지시문을 따르는 법을 배웠다고 볼 수 있습니다. 같은 어댑터를
+# 끄고 켜서, 실제 형식 레코드(`course_utils.transfer`: `COURSE_TRANSFER_FILE`이 가리키는 파일, 없으면 강좌 폴더 옆 `../shared`의
+# KoAlpaca v1.0)의 답변 손실과 그중 일부의 답의 chrF를 시험 세트 옆에 놓습니다. 학습 지시문과 같은 지시문은 빼고 잽니다. 파일이
+# 없으면 시험 세트만 보입니다.
 
 # %%
 from course_utils.transfer import transfer_for, transfer_table
 
-transfer = transfer_for(model, tokenizer, profile, result.adapter_dir)
-if transfer is None:
-    print("실제 형식 레코드가 없어 전이를 재지 않았습니다: ../shared/data/koalpaca_v1_0_sample.jsonl을 두거나 "
-          "COURSE_TRANSFER_FILE에 KoAlpaca 형식 파일을 지정하세요")
+transfer = transfer_for(model, tokenizer, profile, result.adapter_dir)  # None (and why) when there is nothing to score
 transfer_table(report, transfer)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -465,7 +463,7 @@ print(f"이 노트북 실행 시간: {time.perf_counter() - t_start:.1f} s (프�
 # %% [markdown]
 # ### 기초
 # 이 프로필에서 학습 데이터를 한 번 다 보는(1 에폭) 옵티마이저 스텝은 몇 번일까요? (`meta`는 어댑터 메타데이터: 학습 레코드 수
-# `train_records`와, 패킹했다면 행 수 `train_rows`가 들어 있습니다)
+# `train_records`와, 배치에 들어간 행 수 `train_rows`(패킹하면 행 수, 아니면 레코드 수)가 들어 있습니다)
 
 # %%
 from course_utils.adapter import read_adapter_metadata

@@ -230,8 +230,8 @@ streamed = stream_answer(model, tokenizer, "한국의 수도는 어디인가요?
 # ## 5. 품질을 숫자로
 #
 # 05와 같은 평가입니다(시험 세트): 시험 레코드 전체의 답변 손실과 chrF, EOS로 끝난 답, 반복(퇴화) 답, 확인 질문 정답, 그리고 같은 질문을
-# 네 가지로 바꿔 물었을 때 판정이 모두 같은 질문의 수입니다. 마지막 표는 [전이](용어.md#전이-transfer)입니다: 시험 세트 옆에, 다른
-# 사람이 쓴 실제 KoAlpaca 지시에서 잰 같은 숫자입니다(05가 잰 값: 같은 어댑터면 다시 재지 않고 읽습니다). 실제 형식 레코드가
+# 네 가지로 바꿔 물었을 때 판정이 모두 같은 질문의 수입니다. 마지막 표는 [전이](용어.md#전이-transfer)입니다: 시험 세트 옆에, 강좌
+# 밖에서 만든 실제 KoAlpaca 지시문에서 잰 같은 숫자입니다(05가 잰 값: 같은 어댑터면 다시 재지 않고 읽습니다). 실제 형식 레코드가
 # 없으면 시험 세트 한 줄만 보입니다.
 
 # %%
@@ -258,7 +258,7 @@ transfer_table(report, transfer_for(model, tokenizer, profile, adapter_dir))
 # Qwen 계열 모델에서 학습자들이 자주 보고하는 문제라, 다른 모델로 바꿨다면 이 줄부터 보세요. 확인 질문의 답에는 채점(✓/✗)을 붙입니다.
 
 # %%
-from course_utils.evaluation import heldout_set
+from course_utils.evaluation import answered_records, heldout_set
 from course_utils.purity import drift
 
 rows = []
@@ -282,9 +282,10 @@ for name in ("base", "adapter", "adapter, plain greedy"):
     print(f"{SIDE_NAMES[name]}: {len(loops)}개" + (f" — ✗ {loops[0][:60]}" if loops else ""))
 
 test_records, _ = heldout_set(profile, tokenizer, "test")
+answered = answered_records(test_records, profile.train.generate_records)  # the records 05's evaluation answered
 for name in ("base", "adapter"):
     asked = [(r["answer"], t["instruction"] + "\n" + t["input"], "") for r, t in
-             zip(report[name]["answers"], test_records, strict=False)]  # the answered records: the first ones
+             zip(report[name]["answers"], answered, strict=True)]
     asked += [(a, p["question"], grade(a, p).mark + " ") for a, p in zip(report[name]["probe_answers"], probes, strict=True)]
     out = [(why, mark, a) for a, q, mark in asked if (why := drift(a, q))]
     print(f"{SIDE_NAMES[name]}: 한국어를 벗어난 답 {len(out)}/{len(asked)}"

@@ -125,3 +125,14 @@ def test_every_kind_of_the_bundled_data_has_a_korean_name():
     kinds = {r["kind"] for name in ("ko_instructions_train.jsonl", "ko_instructions_heldout.jsonl",
                                     "ko_instructions_v2.jsonl") for r in read_records(DATA_DIR / name)}
     assert kinds <= set(KIND_NAMES), kinds - set(KIND_NAMES)
+
+
+def test_answered_records_are_taken_across_the_kinds_not_from_the_head():
+    # the held-out records are grouped by kind: answering the first 32 of cpu's 48 test records left the last kinds
+    # (advice, code, ...) without a single generated answer
+    from course_utils.evaluation import answered_records
+
+    records = [{"kind": k, "i": i} for k in ("qa", "explain", "advice", "code") for i in range(3)]
+    picked = answered_records(records, 4)
+    assert [r["kind"] for r in picked] == ["qa", "explain", "advice", "code"]
+    assert answered_records(records, None) == records and answered_records(records, 20) == records

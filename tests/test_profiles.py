@@ -116,8 +116,20 @@ def test_a_profiles_file_written_before_the_transfer_keys_still_reads(tmp_path):
 
     path = _write(tmp_path, lambda raw: [raw["smoke"]["train"].pop(k) for k in ("transfer_records", "transfer_answers")])
     old = get_profile("smoke", path)
-    assert (old.train.transfer_records, old.train.transfer_answers) == tuple(ADDED["train"].values()) == (200, 24)
+    cpu = get_profile("cpu").train
+    assert (old.train.transfer_records, old.train.transfer_answers) == tuple(ADDED["train"].values()) == (
+        cpu.transfer_records, cpu.transfer_answers)
     assert get_profile("smoke").train.transfer_records == 8  # a file that names them keeps its own
+
+
+def test_the_course_profiles_file_must_name_every_key():
+    # the fill-in is for files written before a key existed: it must not hide a key missing from profiles.yaml itself
+    from course_utils.profiles import parse_profile
+
+    raw = yaml.safe_load(PROFILES_FILE.read_text(encoding="utf-8"))["cpu"]
+    raw["train"].pop("transfer_records")
+    with pytest.raises(ProfileError, match=r"missing key\(s\) \['transfer_records'\]"):
+        parse_profile("cpu", raw, str(PROFILES_FILE))
 
 
 def test_lora_r_zero_is_refused(tmp_path):
@@ -167,7 +179,7 @@ def test_a_profile_trains_by_steps_or_by_epochs():
     ({"epochs": 3}, r"set exactly one of train\.max_steps .* Got max_steps=64, epochs=3"),
     ({"max_steps": None}, r"set exactly one of train\.max_steps .* Got max_steps=None, epochs=None"),
     ({"max_steps": None, "epochs": 0}, r"train\.epochs must be a number > 0"),
-    ({"save_steps": 30}, r"save_steps \(30\) must be a multiple of train\.eval_steps \(16\)"),
+    ({"save_steps": 30}, r"save_steps \(30\) must be a multiple of train\.eval_steps \(32\)"),
     ({"answer_tokens": 0}, r"train\.answer_tokens must be a whole number >= 1, got 0"),
 ])
 def test_steps_epochs_and_checkpoint_schedule_are_validated(tmp_path, change, message):

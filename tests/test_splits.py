@@ -81,6 +81,37 @@ def test_the_checkpoint_training_keeps_does_not_depend_on_the_test_split(tmp_pat
     assert clean.heldout_loss_after != poisoned.heldout_loss_after  # the report is on test, and did change
 
 
+def _split_file(path, poison: bool):
+    """A small file like bundled v2 (every record names its split): 12 train, 4 dev and 4 test records of v2,
+    the test answers replaced by gibberish when ``poison``."""
+    v2 = load_source("bundled:ko_instructions_v2.jsonl")
+    picked = [r for s, n in (("train", 12), ("dev", 4), ("test", 4)) for r in [r for r in v2 if r["split"] == s][:n]]
+    path.write_text("".join(json.dumps({**r, "output": "zq " * 20} if poison and r["split"] == "test" else r,
+                                       ensure_ascii=False) + "\n" for r in picked), encoding="utf-8")
+    return str(path)
+
+
+def test_packed_training_on_a_split_file_keeps_a_checkpoint_that_does_not_depend_on_the_test_split(tmp_path):
+    # cpu's path: a file whose records name their split (bundled v2), packed rows
+    from course_utils.adapter import read_adapter_metadata
+    from course_utils.train import train
+
+    quiet = lambda m: None  # noqa: E731
+    runs = []
+    for poison in (False, True):
+        p = fast_smoke(max_steps=4, eval_steps=1, save_steps=1, packing=True)
+        p = dataclasses.replace(p, data=dataclasses.replace(p.data, source=_split_file(tmp_path / f"{poison}.jsonl",
+                                                                                            poison), max_records=None))
+        runs.append(train(p, tmp_path / f"run_{poison}", progress=quiet))
+    clean, poisoned = runs
+    devs = [[e["eval_loss"] for e in r.log_history if "eval_loss" in e] for r in runs]
+    assert devs[0] == devs[1] and len(devs[0]) == 4
+    assert clean.best_step == poisoned.best_step
+    assert clean.heldout_loss_after != poisoned.heldout_loss_after  # the report is on test, and did change
+    meta = read_adapter_metadata(clean.adapter_dir)
+    assert meta["train_records"] == 12 and 1 <= meta["train_rows"] < 12  # packed: fewer rows than records
+
+
 def test_the_search_of_notebook_09_does_not_depend_on_the_test_split(tmp_path, monkeypatch):
     from course_utils.tuning import search
 

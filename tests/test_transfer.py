@@ -15,18 +15,18 @@ def _write(path, records):
     return path
 
 
-def test_the_file_is_shared_first_then_the_named_one_then_none(tmp_path, monkeypatch):
+def test_the_file_is_the_named_one_first_then_shared_then_none(tmp_path, monkeypatch):
     shared = _write(tmp_path / "shared.jsonl", [{"instruction": "a", "input": "", "output": "b"}])
     named = _write(tmp_path / "named.jsonl", [{"instruction": "c", "input": "", "output": "d"}])
     monkeypatch.setattr(transfer, "SHARED_SAMPLE", shared)
     monkeypatch.setenv(transfer.ENV_FILE, str(named))
-    assert transfer.real_format_file() == shared
-    monkeypatch.setattr(transfer, "SHARED_SAMPLE", tmp_path / "absent.jsonl")
-    assert transfer.real_format_file() == named
+    assert transfer.real_format_file() == named  # the learner's choice wins over ../shared
     monkeypatch.setenv(transfer.ENV_FILE, str(tmp_path / "typo.jsonl"))
     with pytest.raises(DataError, match=f"{transfer.ENV_FILE}=.*typo.jsonl.*파일이 없습니다"):
         transfer.real_format_file()
     monkeypatch.delenv(transfer.ENV_FILE)
+    assert transfer.real_format_file() == shared
+    monkeypatch.setattr(transfer, "SHARED_SAMPLE", tmp_path / "absent.jsonl")
     assert transfer.real_format_file() is None
     assert transfer.real_format_records([]) == []
 
@@ -121,7 +121,9 @@ def test_transfer_for_measures_once_beside_the_adapter_and_says_when_there_is_no
     monkeypatch.setattr(transfer, "SHARED_SAMPLE", tmp_path / "absent.jsonl")
     monkeypatch.delenv(transfer.ENV_FILE, raising=False)
     model, tok = _tiny_lora()
-    assert transfer.transfer_for(model, tok, profile, adapter_dir) is None
+    said = []
+    assert transfer.transfer_for(model, tok, profile, adapter_dir, progress=said.append) is None
+    assert len(said) == 1 and "실제 형식 레코드가 없어" in said[0] and transfer.ENV_FILE in said[0]
     real = _write(tmp_path / "real.jsonl", [{"instruction": f"실제 질문 {i}", "input": "", "output": f"실제 답 {i}입니다."}
                                             for i in range(9)])
     monkeypatch.setenv(transfer.ENV_FILE, str(real))
@@ -131,6 +133,13 @@ def test_transfer_for_measures_once_beside_the_adapter_and_says_when_there_is_no
     assert len(said) == 1 and "real.jsonl" in said[0] and (adapter_dir / "transfer.json").exists()
     monkeypatch.setattr(transfer, "measure_transfer", lambda *a, **k: pytest.fail("measured again"))
     assert transfer.transfer_for(model, tok, profile, adapter_dir, progress=said.append) == first  # 06 reads it
+    measured = []
+    monkeypatch.setattr(transfer, "measure_transfer", lambda *a, **k: measured.append(a) or first)
+    other = with_overrides(profile, [("train.transfer_answers", 3)], where="the test")
+    transfer.transfer_for(model, tok, other, adapter_dir, progress=said.append)  # another setting: measured again
+    (adapter_dir / "adapter_model.safetensors").write_bytes(b"other weights")
+    transfer.transfer_for(model, tok, profile, adapter_dir, progress=said.append)  # another adapter: measured again
+    assert len(measured) == 2
     report = {side: {"loss_by_kind": {"all": (4, 40, loss)}, "chrf": chrf, "eos": Count(eos, 4)}
               for side, loss, chrf, eos in (("base", 2.0, 10.0, 0), ("adapter", 1.5, 30.0, 3))}
     table = transfer.transfer_table(report, first)
@@ -142,4 +151,4 @@ def test_transfer_for_measures_once_beside_the_adapter_and_says_when_there_is_no
     assert table.loc["실제 형식 (real.jsonl)", "seq_len에서 잘린 답"] == f"{first['loss']['truncated']}/5"
     monkeypatch.setattr(transfer, "real_format_records", lambda *a, **k: [])  # every record a training instruction
     assert transfer.transfer_for(model, tok, profile, adapter_dir, progress=said.append) is None
-    assert "모두 학습 지시와 같아서" in said[-1]
+    assert "모두 학습 지시문과 같아서" in said[-1]

@@ -72,6 +72,12 @@ CLAIMS = [
            (LESSON_05, rf"어댑터: 확인 질문 (?P<probe_tuned>{COUNT}) [^,]*, EOS (?P<eos_tuned>{COUNT}) [^,]*, "
                        rf"반복 (?P<loop_tuned>{COUNT}) [^,]*, chrF (?P<chrf_tuned>\d+\.\d)"),
            (LESSON_06, rf"반복 패널티 없는 탐욕 생성 (?P<loop_plain>{COUNT})"))),
+    Claim("README: transfer to real KoAlpaca records, answer loss and chrF (cpu)", "README.md",
+          r"실제 형식 레코드 (?P<records>\d+)개의 답변 손실 (?P<before>\d\.\d{3}) → (?P<after>\d\.\d{3}) \((?P<change>[+−-]\d+\.\d) %\), "
+          r"chrF (?P<chrf_base>\d+\.\d) → (?P<chrf_tuned>\d+\.\d)",
+          ((LESSON_05, r"실제 형식 레코드 (?P<records>\d+)개의 답변 손실: (?P<before>\d\.\d{3}) -> (?P<after>\d\.\d{3}) "
+                       r"\((?P<change>[+-]\d+\.\d) %\), chrF (?P<chrf_base>\d+\.\d) -> (?P<chrf_tuned>\d+\.\d)"),),
+          {"change": lambda s: s.replace("-", "−")}),
     Claim("README: the kinds of task whose loss fell most and least (cpu)", "README.md",
           r"가장 많이 줄어든 것은 (?P<most>\S+)\(−(?P<most_drop>\d+\.\d) %\), 가장 적게 줄어든 것은 "
           r"(?P<least>\S+)\(−(?P<least_drop>\d+\.\d) %\)",

@@ -25,7 +25,7 @@ def check_05_basic(answer_steps, profile, meta: dict) -> Verdict:
     return verdict(answer_steps == truth, f"{truth} 스텝 ({unit} {rows}개 ÷ 유효 배치 "
                     f"{profile.batch_size * profile.grad_accum})", f"{direction(answer_steps, truth)} 유효 배치 = "
                     "batch_size × grad_accum, 마지막 배치는 덜 차도 한 스텝입니다."
-                    + (" 패킹하면 한 행이 한 샘플입니다: 레코드가 아니라 행을 세세요." if packed else ""))
+                    + (" 패킹하면 행 하나가 배치의 한 자리입니다: 레코드가 아니라 행을 세세요." if packed else ""))
 
 
 def check_05_applied(answer_ppl, meta: dict) -> Verdict:
