@@ -201,7 +201,7 @@ DEFINED = {
                       "1 %": "the loss tolerance of Q8_0 (the check's bar)", "5.23": "transformers' version",
                       "4.0": "the licence CC BY-NC 4.0", "05/06": "lesson numbers (05/06/07)"},
     "10_preference_tuning": {"50 %": "chance for a pair", "0.05": "the usual significance threshold", "1.16": "TRL's version",
-                             "4.0": "the licence CC BY-NC 4.0",
+                             "4.0": "the licence CC BY-NC 4.0", "0.1": "DPO's beta in the exercise's recipe (a setting)",
                              "20.0": "the exercise's given log-probability", "25.0": "the exercise's given log-probability"},
 }
 MEASURED = re.compile(r"(?<![0-9A-Za-z.])(\d+(?:\.\d+)? ?%|\d+/\d+|\d+\.\d+)(?![0-9A-Za-z]|\.\d)")  # Korean particles may follow
