@@ -125,9 +125,7 @@ class Profile:
 
 
 RENAMED = {"heldout_pairs": "test_pairs"}  # old key -> new key (a best_profile.yaml written by an earlier 09)
-# keys added after a profiles file may have been written (an earlier 09's best_profile.yaml, a learner's --profiles):
-# such a file without them gets these values, the cpu profile's (a test keeps them equal); the course's own
-# profiles.yaml must name every key
+# keys newer than an older profiles file (an earlier 09's YAML, a learner's --profiles): cpu's values (tested equal)
 ADDED = {"train": {"transfer_records": 100, "transfer_answers": 12}}
 
 

@@ -161,13 +161,13 @@ def test_a_number_typed_in_the_readme_that_the_outputs_do_not_hold_is_a_problem(
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     (tmp_path / "README.md").write_text(readme, encoding="utf-8")
     assert claim_problems(tmp_path) == []
-    seeded = readme.replace("→ 46/48", "→ 47/48", 1)
+    seeded = readme.replace("→ 23/32", "→ 24/32", 1)
     assert seeded != readme
     (tmp_path / "README.md").write_text(seeded, encoding="utf-8")
     assert claim_problems(tmp_path) == [
-        f"README.md: '{CLAIMS[0].name}': the text says eos_tuned = 47/48, the stored outputs say 46/48. "
+        f"README.md: '{CLAIMS[0].name}': the text says eos_tuned = 24/32, the stored outputs say 23/32. "
         "Take the number from the output"]
-    (tmp_path / "README.md").write_text(readme.replace("시험 세트 답변 손실 2.329", "답변 손실은 2.329"), encoding="utf-8")
+    (tmp_path / "README.md").write_text(readme.replace("시험 세트 답변 손실 2.674", "답변 손실은 2.674"), encoding="utf-8")
     assert any("is no longer found" in p for p in claim_problems(tmp_path))
 
 
