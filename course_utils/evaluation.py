@@ -174,7 +174,7 @@ def report_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict:
 
     records, examples = heldout_set(profile, tokenizer, "test")  # reported only
     probes = load_probes()[: profile.train.probe_questions]
-    weights = hashlib.sha256((Path(adapter_dir) / "adapter_model.safetensors").read_bytes()).hexdigest()
+    weights = adapter_digest(adapter_dir)
     generate, tokens = profile.train.generate_records, profile.train.answer_tokens
     key = {"adapter": weights, "records": records, "probes": probes, "decoding": DEFAULT_DECODING,
            "template": profile.data.template, "seq_len": profile.seq_len, "generate": generate, "answer_tokens": tokens}
@@ -186,6 +186,11 @@ def report_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict:
                         max_new_tokens=tokens, batch_size=profile.train.eval_batch_size, generate=generate)
 
     return cached_evaluate(Path(adapter_dir) / "evaluation.json", key, run)
+
+
+def adapter_digest(adapter_dir) -> str:
+    """sha256 of an adapter's weights: the part of a cached evaluation's key that says which adapter it measured."""
+    return hashlib.sha256((Path(adapter_dir) / "adapter_model.safetensors").read_bytes()).hexdigest()
 
 
 def cached_evaluate(cache: str | Path, key: dict, run) -> dict:

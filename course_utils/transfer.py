@@ -87,9 +87,7 @@ def transfer_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict
     instruction is one of the profile's training instructions are left out. None, after saying why through
     ``progress``, when there is no real-format file (the module's text says where it is looked for) or every record
     is a training instruction."""
-    import hashlib
-
-    from .evaluation import cached_evaluate
+    from .evaluation import adapter_digest, cached_evaluate
     from .inference import DEFAULT_DECODING
     from .splits import split_source
 
@@ -104,8 +102,7 @@ def transfer_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict
     if not records:
         progress(f"{path.name}의 레코드가 모두 학습 지시문과 같아서 전이를 재지 않습니다: 학습에 쓰지 않은 실제 형식 파일을 쓰세요")
         return None
-    weights = hashlib.sha256((Path(adapter_dir) / "adapter_model.safetensors").read_bytes()).hexdigest()
-    key = {"adapter": weights, "records": records, "decoding": DEFAULT_DECODING, "template": d.template,
+    key = {"adapter": adapter_digest(adapter_dir), "records": records, "decoding": DEFAULT_DECODING, "template": d.template,
            "seq_len": profile.seq_len, "answers": t.transfer_answers, "answer_tokens": t.answer_tokens,
            "batch_size": t.eval_batch_size}  # batched greedy answers can differ with the padding a batch brings
 
