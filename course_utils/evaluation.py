@@ -3,7 +3,7 @@
 For the held-out records: answer loss per kind of task, the greedy answer scored against the reference
 with chrF (character n-gram F-score, sacrebleu's implementation: it counts characters, which suits
 Korean), the share of answers that end with EOS, and the share of degenerate answers (a loop). For the
-probe questions: accuracy, and whether the answer survives rephrasing the question (3 paraphrases each).
+probe questions: accuracy (whether the answer survives rephrasing the question is 06's: ``robustness``).
 Every share comes with its count ("4/22"), never a bare percentage.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ KIND_NAMES = {"qa": "사실 질문", "explain": "설명", "rewrite": "고쳐 쓰
 SIDE_NAMES = {"base": "기본 모델", "adapter": "어댑터", "adapter, plain greedy": "어댑터, 반복 패널티 없이"}
 LOOP = re.compile(r"(\S.{0,29}?)(?:\s*\1){2,}", re.DOTALL)
 LOOP_MIN_CHARS = 6  # ... covering at least this many characters ("ㅎㅎㅎ" or "111" alone are not a loop)
+PROBE_TOKENS = 24  # probes are short factual questions: at most this many new tokens (the profile's answer length if less)
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,16 @@ def per_kind_loss(model, records: list[dict], examples: list[dict], pad: int, ba
     return out
 
 
-def _probe_questions(probes: list[dict]) -> list[tuple[int, int, str]]:
-    """(probe index, phrasing index, question): phrasing 0 is the original, 1.. its paraphrases."""
-    return [(i, j, q) for i, p in enumerate(probes) for j, q in enumerate([p["question"], *p.get("paraphrases", [])])]
+def consistency(phrasings: dict[int, list[bool]]) -> dict:
+    """Agreement across paraphrases: questions whose phrasings agree (``agree``), split into all right and all wrong,
+    and the accuracy of each phrasing slot (original, paraphrase 1, 2, 3) with its spread (best minus worst slot)."""
+    slots = max(len(v) for v in phrasings.values())
+    per_slot = [Count(sum(v[j] for v in phrasings.values() if len(v) > j),
+                      sum(1 for v in phrasings.values() if len(v) > j)) for j in range(slots)]
+    return {"agree": Count(sum(len(set(v)) == 1 for v in phrasings.values()), len(phrasings)),
+            "all_right": Count(sum(all(v) for v in phrasings.values()), len(phrasings)),
+            "all_wrong": Count(sum(not any(v) for v in phrasings.values()), len(phrasings)),
+            "per_slot": per_slot, "spread": max(c.share for c in per_slot) - min(c.share for c in per_slot)}
 
 
 def answered_records(records: list, generate: int | None) -> list:
@@ -96,49 +104,29 @@ def answered_records(records: list, generate: int | None) -> list:
 
 def side(model, tokenizer, records, examples, probes, template: str, pad: int, max_new_tokens: int = 48,
          batch_size: int = 8, generate: int | None = None, **decoding) -> dict:
-    """Everything measured for one model (one side: adapter off or on); answers are generated for ``generate``
-    records (``answered_records``), the loss uses every record."""
+    """Everything 05 measures for one model (one side: adapter off or on); answers are generated for ``generate``
+    records (``answered_records``), the loss uses every record. The probes are asked as written; their paraphrases
+    are 06's (``robustness``)."""
     held = answers_only(model, tokenizer, answered_records(records, generate), template, max_new_tokens,
                         batch_size, **decoding)
-    asked = _probe_questions(probes)  # short factual answers: 24 new tokens at most (the profile's answer length if less)
-    answers = generate_batch(model, tokenizer, [(q, "") for _, _, q in asked], template, min(24, max_new_tokens),
-                             batch_size, **decoding)
-    by_probe: dict[int, list[bool]] = {}
-    for (i, _, _), a in zip(asked, answers, strict=True):
-        by_probe.setdefault(i, []).append(grade(a["answer"], probes[i]).correct)
+    answers = generate_batch(model, tokenizer, [(p["question"], "") for p in probes], template,
+                             min(PROBE_TOKENS, max_new_tokens), batch_size, **decoding)
     return {"loss_by_kind": per_kind_loss(model, records, examples, pad, batch_size), **held,
-            "probes": Count(sum(v[0] for v in by_probe.values()), len(by_probe)),
-            "probe_answers": [a["answer"] for (_, j, _), a in zip(asked, answers, strict=True) if j == 0],
-            "phrasings": by_probe}
-
-
-def consistency(phrasings: dict[int, list[bool]]) -> dict:
-    """Agreement across paraphrases: questions whose phrasings agree (``agree``), split into all right and all wrong,
-    and the accuracy of
-    each phrasing slot (original, paraphrase 1, 2, 3) with its spread (best minus worst slot)."""
-    slots = max(len(v) for v in phrasings.values())
-    per_slot = [Count(sum(v[j] for v in phrasings.values() if len(v) > j),
-                      sum(1 for v in phrasings.values() if len(v) > j)) for j in range(slots)]
-    return {"agree": Count(sum(len(set(v)) == 1 for v in phrasings.values()), len(phrasings)),
-            "all_right": Count(sum(all(v) for v in phrasings.values()), len(phrasings)),
-            "all_wrong": Count(sum(not any(v) for v in phrasings.values()), len(phrasings)),
-            "per_slot": per_slot, "spread": max(c.share for c in per_slot) - min(c.share for c in per_slot)}
+            "probes": Count(sum(grade(a["answer"], p).correct for a, p in zip(answers, probes, strict=True)),
+                            len(probes)),
+            "probe_answers": [a["answer"] for a in answers]}
 
 
 def evaluate(model, tokenizer, records, examples, probes, template: str, pad: int, max_new_tokens: int = 48,
              batch_size: int = 8, generate: int | None = None, **decoding) -> dict:
     """``side`` with the adapter off ("base") and on ("adapter") of a peft ``model``, with the course's decoding
-    defaults; and the adapter's held-out answers under plain greedy decoding ("adapter, plain greedy": chrF,
-    EOS and degenerate share only), to show what the defaults change."""
+    defaults."""
     with model.disable_adapter():
         base = side(model, tokenizer, records, examples, probes, template, pad, max_new_tokens, batch_size, generate,
                     **decoding)
     tuned = side(model, tokenizer, records, examples, probes, template, pad, max_new_tokens, batch_size, generate,
                  **decoding)
-    answered = answered_records(records, generate)
-    return {"base": base, "adapter": tuned,
-            "adapter, plain greedy": answers_only(model, tokenizer, answered, template, max_new_tokens, batch_size,
-                                                  do_sample=False, repetition_penalty=1.0)}
+    return {"base": base, "adapter": tuned}
 
 
 def answers_only(model, tokenizer, records, template: str, max_new_tokens: int = 48, batch_size: int = 8,
@@ -166,22 +154,31 @@ def heldout_set(profile, tokenizer, split: str) -> tuple[list[dict], list[dict]]
     return held, [encode(r, tokenizer, profile.seq_len, d.template) for r in held]
 
 
+def report_key(profile, weights: str, records: list[dict], probes: list[dict]) -> dict:
+    """What a cached evaluation of the adapter whose weights hash to ``weights`` depends on: the records and probes,
+    decoding, prompt format and the answer settings; the batch size too, since batched greedy answers can differ with
+    the padding a batch brings."""
+    from .inference import DEFAULT_DECODING
+
+    t = profile.train
+    return {"adapter": weights, "records": records, "probes": probes, "decoding": DEFAULT_DECODING,
+            "template": profile.data.template, "seq_len": profile.seq_len, "generate": t.generate_records,
+            "answer_tokens": t.answer_tokens, "batch_size": t.eval_batch_size}
+
+
 def report_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict:
     """The evaluation of an adapter (``model`` is it on its base), stored beside it: 05 measures, 06 reads."""
     from .data import load_probes
-    from .inference import DEFAULT_DECODING
     from .prompts import pad_id
 
     records, examples = heldout_set(profile, tokenizer, "test")  # reported only
     probes = load_probes()[: profile.train.probe_questions]
-    weights = adapter_digest(adapter_dir)
+    key = report_key(profile, adapter_digest(adapter_dir), records, probes)
     generate, tokens = profile.train.generate_records, profile.train.answer_tokens
-    key = {"adapter": weights, "records": records, "probes": probes, "decoding": DEFAULT_DECODING,
-           "template": profile.data.template, "seq_len": profile.seq_len, "generate": generate, "answer_tokens": tokens}
 
     def run():
         progress(f"기본 모델과 어댑터를 평가합니다: 양쪽 각각 시험 레코드 {min(generate, len(records))}개의 답과 확인 질문 "
-                 f"{len(probes)}개를 네 가지 표현으로 (CPU에서 몇 분)...")
+                 f"{len(probes)}개 (CPU에서 몇 분)...")
         return evaluate(model, tokenizer, records, examples, probes, profile.data.template, pad_id(tokenizer),
                         max_new_tokens=tokens, batch_size=profile.train.eval_batch_size, generate=generate)
 
@@ -230,17 +227,20 @@ def _decode(obj, parent: str = ""):
 
 
 def summary_table(report: dict):
-    """One row per measure, columns base / adapter (counts kept), for the notebooks."""
+    """One row per measure, columns base / adapter (counts kept), for the notebooks; with 06's measures when the
+    report carries them (``robustness.with_robustness``): paraphrase agreement, and a plain greedy column."""
     import pandas as pd
 
     rows = {}
     for name, s in report.items():
         row = {"chrF": f"{s['chrf']:.1f}", "EOS로 끝남": str(s["eos"]), "반복(퇴화) 답": str(s["degenerate"])}
-        if "phrasings" in s:
-            c = consistency(s["phrasings"])
+        if "loss_by_kind" in s:
             row = {"시험 세트 손실 (nats/토큰)": f"{s['loss_by_kind']['all'][2]:.3f}", **row,
-                   "확인 질문 정답": str(s["probes"]), "바꿔 물어도 같은 판정": str(c["agree"]),
-                   "네 가지 표현 모두 정답": str(c["all_right"]), "네 가지 표현 모두 오답": str(c["all_wrong"])}
+                   "확인 질문 정답": str(s["probes"])}
+        if "phrasings" in s:  # 06 adds them (robustness.with_robustness)
+            c = consistency(s["phrasings"])
+            row |= {"바꿔 물어도 같은 판정": str(c["agree"]), "네 가지 표현 모두 정답": str(c["all_right"]),
+                    "네 가지 표현 모두 오답": str(c["all_wrong"])}
         rows[SIDE_NAMES.get(name, name)] = row
     return pd.DataFrame(rows).fillna("")
 

@@ -229,8 +229,10 @@ streamed = stream_answer(model, tokenizer, "한국의 수도는 어디인가요?
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. 품질을 숫자로
 #
-# 05와 같은 평가입니다(시험 세트): 시험 레코드 전체의 답변 손실과 chrF, EOS로 끝난 답, 반복(퇴화) 답, 확인 질문 정답, 그리고 같은 질문을
-# 네 가지로 바꿔 물었을 때 판정이 모두 같은 질문의 수입니다. 마지막 표는 [전이](용어.md#전이-transfer)입니다: 시험 세트 옆에, 강좌
+# 05와 같은 평가입니다(시험 세트): 시험 레코드 전체의 답변 손실과 chrF, EOS로 끝난 답, 반복(퇴화) 답, 확인 질문 정답. 여기에 06이
+# 처음 실행될 때 두 가지를 더 잽니다(`course_utils.robustness`, 어댑터 옆에 저장해 다시 실행하면 읽습니다): 같은 질문을 네 가지로 바꿔
+# 물었을 때 판정이 모두 같은 질문의 수, 그리고 같은 시험 레코드를 반복 패널티 없이 탐욕 생성한 답("어댑터, 반복 패널티 없이" 열).
+# 마지막 표는 [전이](용어.md#전이-transfer)입니다: 시험 세트 옆에, 강좌
 # 밖에서 만든 실제 KoAlpaca 지시문에서 잰 같은 숫자입니다(05가 잰 값: 같은 어댑터면 다시 재지 않고 읽습니다). 실제 형식 레코드가
 # 없으면 시험 세트 한 줄만 보입니다.
 
@@ -238,8 +240,10 @@ streamed = stream_answer(model, tokenizer, "한국의 수도는 어디인가요?
 from IPython.display import display
 
 from course_utils.evaluation import SIDE_NAMES, consistency, kind_table, loop_in, summary_table
+from course_utils.robustness import robustness_for, with_robustness
 from course_utils.transfer import transfer_for, transfer_table
 
+report = with_robustness(report, robustness_for(model, tokenizer, profile, adapter_dir, report))  # 06's own measures
 display(summary_table(report))
 display(kind_table(report))
 transfer_table(report, transfer_for(model, tokenizer, profile, adapter_dir))

@@ -37,6 +37,25 @@ def tiny_model(key: str, seed: int = 0):
     return AutoModelForCausalLM.from_config(build_config(tiny_spec(key)))
 
 
+def tiny_lora():
+    """A tiny random Llama with SmolLM2's tokenizer (so Korean prompts encode as they do for the course's models) and a
+    zero-B LoRA adapter on its attention: the adapter off and on give the same model until ``randomize_lora_b``."""
+    import dataclasses
+
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.loading import load_tokenizer
+    from course_utils.lora import attach_lora
+    from course_utils.profiles import LoraSettings
+
+    tok = load_tokenizer("smollm2-135m-instruct")
+    spec = tiny_spec("tinyllama-1.1b")
+    torch.manual_seed(0)
+    tiny = AutoModelForCausalLM.from_config(build_config(dataclasses.replace(spec, config={**spec.config,
+                                                                                             "vocab_size": len(tok)})))
+    return attach_lora(tiny, LoraSettings(r=4, alpha=8, dropout=0.0, targets="attention")), tok
+
+
 def randomize_lora_b(model, seed: int, std: float):
     """Give every LoRA B matrix random values, so the adapter changes the output (B starts at 0)."""
     torch.manual_seed(seed)

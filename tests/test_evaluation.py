@@ -1,15 +1,13 @@
-"""The evaluation module: loop detector, chrF, per-kind loss, probe judging and paraphrase agreement."""
+"""The evaluation module: loop detector, chrF, per-kind loss, answered records (paraphrases: test_robustness)."""
 import pytest
 import torch
 
 from course_utils.evaluation import (
     Count,
     chrf,
-    consistency,
     is_degenerate,
     loop_in,
     per_kind_loss,
-    summary_table,
 )
 
 
@@ -46,14 +44,6 @@ def test_chrf_on_known_pairs():
     assert half == pytest.approx(CHRF().sentence_score("한국의 수도는 부산", ["한국의 수도는 서울입니다."]).score)
 
 
-def test_paraphrase_agreement_and_spread():
-    phrasings = {0: [True, True, True, True], 1: [False, False, False, False], 2: [True, False, True, True]}
-    c = consistency(phrasings)
-    assert c["agree"] == Count(2, 3) and c["all_right"] == Count(1, 3) and c["all_wrong"] == Count(1, 3)
-    assert [str(x) for x in c["per_slot"]] == ["2/3 (67 %)", "1/3 (33 %)", "2/3 (67 %)", "2/3 (67 %)"]
-    assert c["spread"] == pytest.approx(1 / 3)
-
-
 def test_counts_print_with_their_total():
     assert str(Count(4, 22)) == "4/22 (18 %)" and Count(0, 0).share == 0.0
 
@@ -79,14 +69,6 @@ def test_per_kind_loss_aggregates_tokens_not_batches():
     weighted = sum(n_tok * loss for k, (_, n_tok, loss) in table.items() if k != "all") / 16
     assert table["all"][2] == pytest.approx(weighted, rel=1e-5)
     assert table["all"][2] == pytest.approx(heldout_loss(model, examples, 0), rel=1e-6)
-
-
-def test_summary_table_keeps_counts():
-    side = {"loss_by_kind": {"all": (2, 10, 1.5)}, "chrf": 40.0, "eos": Count(1, 2), "degenerate": Count(0, 2),
-            "probes": Count(1, 3), "phrasings": {0: [True] * 4, 1: [False] * 4, 2: [True, False, False, False]}}
-    table = summary_table({"base": side, "adapter": side})
-    assert table.loc["확인 질문 정답", "어댑터"] == "1/3 (33 %)"
-    assert table.loc["바꿔 물어도 같은 판정", "기본 모델"] == "2/3 (67 %)"
 
 
 def test_kind_table_states_the_same_drop_as_the_overall_line():

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import randomize_lora_b
+from conftest import randomize_lora_b, tiny_lora
 
 from course_utils import transfer
 from course_utils.data import DataError
@@ -42,29 +42,11 @@ def test_a_training_instruction_is_never_scored_as_transfer(tmp_path):
         "질문 0", "질문 2", "질문 5", "질문 8"]  # every 2nd of the 8 left: across the file, not its head
 
 
-def _tiny_lora():
-    import dataclasses
-
-    from transformers import AutoModelForCausalLM
-
-    from course_utils.loading import load_tokenizer
-    from course_utils.lora import attach_lora
-    from course_utils.models import build_config, tiny_spec
-    from course_utils.profiles import LoraSettings
-
-    tok = load_tokenizer("smollm2-135m-instruct")
-    spec = tiny_spec("tinyllama-1.1b")
-    torch.manual_seed(0)
-    tiny = AutoModelForCausalLM.from_config(build_config(dataclasses.replace(spec, config={**spec.config,
-                                                                                             "vocab_size": len(tok)})))
-    return attach_lora(tiny, LoraSettings(r=4, alpha=8, dropout=0.0, targets="attention")), tok
-
-
 def test_transfer_loss_is_the_base_with_the_adapter_off_and_moves_with_it():
     from course_utils.loss import heldout_loss
     from course_utils.prompts import encode, pad_id
 
-    model, tok = _tiny_lora()
+    model, tok = tiny_lora()
     records = [{"instruction": "서울은 어디에 있나요?", "input": "", "output": "한국에 있습니다. " * 30},
                {"instruction": "한 문장으로 요약하세요.", "input": "비가 왔다.", "output": "비가 왔습니다."}]
     start = transfer.transfer_loss(model, tok, records, 128, "koalpaca", batch_size=2)
@@ -83,7 +65,7 @@ def test_transfer_loss_is_the_base_with_the_adapter_off_and_moves_with_it():
 def test_measure_transfer_answers_records_across_the_set_with_the_adapter_off_and_on(monkeypatch):
     from course_utils import evaluation
 
-    model, tok = _tiny_lora()
+    model, tok = tiny_lora()
     records = [{"instruction": f"질문 {i}", "input": "", "output": f"답은 {i}입니다."} for i in range(6)]
     answered = []
     real_answers_only = evaluation.answers_only
@@ -120,7 +102,7 @@ def test_transfer_for_measures_once_beside_the_adapter_and_says_when_there_is_no
     (adapter_dir / "adapter_model.safetensors").write_bytes(b"weights")
     monkeypatch.setattr(transfer, "SHARED_SAMPLE", tmp_path / "absent.jsonl")
     monkeypatch.delenv(transfer.ENV_FILE, raising=False)
-    model, tok = _tiny_lora()
+    model, tok = tiny_lora()
     said = []
     assert transfer.transfer_for(model, tok, profile, adapter_dir, progress=said.append) is None
     assert len(said) == 1 and "실제 형식 레코드가 없어" in said[0] and transfer.ENV_FILE in said[0]
