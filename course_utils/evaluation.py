@@ -192,7 +192,8 @@ def adapter_digest(adapter_dir) -> str:
 
 def cached_evaluate(cache: str | Path, key: dict, run) -> dict:
     """``run()``'s report, or the one stored in ``cache`` when it was made with the same ``key`` (adapter weights,
-    records, decoding). 05 evaluates once after training; 06 reads the same numbers instead of spending minutes."""
+    records, decoding). 05 evaluates once after training and 06 reads the same numbers instead of spending minutes;
+    what 06 measures itself (``robustness``) is stored the same way for its next run."""
     from .files import write_text
 
     cache = Path(cache)

@@ -243,7 +243,7 @@ from course_utils.evaluation import SIDE_NAMES, consistency, kind_table, loop_in
 from course_utils.robustness import robustness_for, with_robustness
 from course_utils.transfer import transfer_for, transfer_table
 
-report = with_robustness(report, robustness_for(model, tokenizer, profile, adapter_dir, report))  # 06's own measures
+report = with_robustness(report, robustness_for(model, tokenizer, profile, adapter_dir))  # 06's own measures
 display(summary_table(report))
 display(kind_table(report))
 transfer_table(report, transfer_for(model, tokenizer, profile, adapter_dir))

@@ -11,20 +11,20 @@ PROBES = [{"question": "한국의 수도는 어디인가요?", "expected": "서�
            "paraphrases": ["일본의 수도는?"]}]
 
 
-def test_paraphrases_are_asked_and_the_original_judgement_is_the_reports(monkeypatch):
+def test_every_phrasing_is_asked_in_one_call_and_graded_in_its_slot(monkeypatch):
     asked = []
 
     def answer(model, tokenizer, pairs, template, max_new_tokens, batch_size, **decoding):
         asked.append(([q for q, _ in pairs], max_new_tokens))
-        canned = {"대한민국의 수도는?": "서울입니다.", "한국의 수도 이름은?": "부산입니다.", "한국의 수도 도시는?": "서울",
-                  "일본의 수도는?": "오사카입니다."}
+        canned = {"한국의 수도는 어디인가요?": "서울입니다.", "대한민국의 수도는?": "서울입니다.", "한국의 수도 이름은?": "부산입니다.",
+                  "한국의 수도 도시는?": "서울", "일본의 수도는 어디인가요?": "도쿄입니다.", "일본의 수도는?": "오사카입니다."}
         return [{"answer": canned[q]} for q, _ in pairs]
 
     monkeypatch.setattr(robustness, "generate_batch", answer)
-    grades = robustness.paraphrase_grades(None, None, PROBES, ["서울입니다.", "도쿄입니다."], "koalpaca",
-                                          max_new_tokens=48)
-    # only the four paraphrases are generated (the originals' answers are 05's), at the probes' short length
-    assert asked == [(["대한민국의 수도는?", "한국의 수도 이름은?", "한국의 수도 도시는?", "일본의 수도는?"], 24)]
+    grades = robustness.phrasing_grades(None, None, PROBES, "koalpaca", max_new_tokens=48)
+    # the originals are asked again, beside their paraphrases, at the probes' short length
+    assert asked == [(["한국의 수도는 어디인가요?", "대한민국의 수도는?", "한국의 수도 이름은?", "한국의 수도 도시는?",
+                       "일본의 수도는 어디인가요?", "일본의 수도는?"], 24)]
     assert grades == {0: [True, True, False, True], 1: [True, False]}
     c = consistency(grades)
     assert c["agree"] == Count(0, 2) and [str(x) for x in c["per_slot"]][:2] == ["2/2 (100 %)", "1/2 (50 %)"]
@@ -38,22 +38,56 @@ def test_paraphrase_agreement_and_spread():
     assert c["spread"] == pytest.approx(1 / 3)
 
 
-def test_robustness_asks_with_the_adapter_off_then_on_and_answers_plain_greedy():
-    """A zero LoRA B is the base: the same paraphrase judgements on both sides; once B moves, the base side stays."""
+def _adapter_off(model) -> bool:
+    return all(m.disable_adapters for m in model.modules() if hasattr(m, "disable_adapters"))
+
+
+def test_robustness_asks_with_the_adapter_off_then_on_and_answers_plain_greedy_with_it_on(monkeypatch):
+    from course_utils import evaluation as ev
+
     model, tok = tiny_lora()
-    records = [{"instruction": f"질문 {i}", "input": "", "output": f"답은 {i}입니다.", "kind": "qa"} for i in range(6)]
-    report = {side: {"probe_answers": ["서울", "도쿄"]} for side in ("base", "adapter")}
-    same = robustness.robustness(model, tok, report, records, PROBES, "koalpaca", max_new_tokens=4, batch_size=3,
-                                 generate=3)
-    assert same["base"]["phrasings"] == same["adapter"]["phrasings"]
-    assert [len(v) for v in same["base"]["phrasings"].values()] == [4, 2]
-    assert [v[0] for v in same["base"]["phrasings"].values()] == [True, True]  # the report's originals, graded
-    plain = same["adapter, plain greedy"]
-    assert plain["eos"].total == 3 and len(plain["chrf_each"]) == 3
     randomize_lora_b(model, seed=1, std=0.5)
-    moved = robustness.robustness(model, tok, report, records, PROBES, "koalpaca", max_new_tokens=4, batch_size=3,
-                                  generate=3)
-    assert moved["base"]["phrasings"] == same["base"]["phrasings"]  # the adapter off is the same base
+    records = [{"instruction": f"질문 {i}", "input": "", "output": f"답은 {i}입니다.", "kind": "qa"} for i in range(6)]
+    calls = []
+    real_generate = robustness.generate_batch
+
+    def spy(model_, tokenizer, pairs, *args, **decoding):
+        calls.append(("probes" if pairs[0][0] == PROBES[0]["question"] else "records", _adapter_off(model_), decoding,
+                      len(pairs)))
+        return real_generate(model_, tokenizer, pairs, *args, **decoding)
+
+    monkeypatch.setattr(robustness, "generate_batch", spy)
+    monkeypatch.setattr(ev, "generate_batch", spy)  # answers_only's
+    got = robustness.robustness(model, tok, records, PROBES, "koalpaca", max_new_tokens=4, batch_size=3, generate=3)
+    assert calls == [("probes", True, {}, 6), ("probes", False, {}, 6),
+                     ("records", False, {"do_sample": False, "repetition_penalty": 1.0}, 3)]
+    assert [len(v) for v in got["base"]["phrasings"].values()] == [4, 2] == [len(v) for v in got["adapter"]["phrasings"].values()]
+    plain = got["adapter, plain greedy"]
+    assert plain["eos"].total == 3 and len(plain["chrf_each"]) == 3 and not _adapter_off(model)
+
+
+def test_05_asks_the_probes_as_written_and_answers_the_records_once_per_side(monkeypatch):
+    """What moved to 06 stays out of 05: no paraphrase and no plain greedy pass in ``evaluation.evaluate``."""
+    from course_utils import evaluation as ev
+
+    model, tok = tiny_lora()
+    records = [{"instruction": f"질문 {i}", "input": "", "output": f"답은 {i}입니다.", "kind": "qa"} for i in range(4)]
+    asked = []
+
+    def answer(model_, tokenizer, pairs, template, max_new_tokens, batch_size, **decoding):
+        asked.append(([q for q, _ in pairs], _adapter_off(model_), decoding))
+        return [{"answer": "서울입니다." if "한국" in q else "모릅니다.", "stopped_at_eos": True, "new_tokens": 3}
+                for q, _ in pairs]
+
+    monkeypatch.setattr(ev, "generate_batch", answer)
+    monkeypatch.setattr(ev, "per_kind_loss", lambda *a, **k: {"all": (4, 8, 1.0)})
+    report = ev.evaluate(model, tok, records, [{}] * 4, PROBES, "koalpaca", pad=0, max_new_tokens=8, generate=2)
+    assert [(qs, off) for qs, off, _ in asked] == [
+        (["질문 0", "질문 2"], True), ([p["question"] for p in PROBES], True),
+        (["질문 0", "질문 2"], False), ([p["question"] for p in PROBES], False)]
+    assert all(decoding == {} for _, _, decoding in asked)  # the course's defaults, never plain greedy here
+    assert set(report) == {"base", "adapter"} and "phrasings" not in report["adapter"]
+    assert report["adapter"]["probes"] == Count(1, 2) and report["base"]["probe_answers"] == ["서울입니다.", "모릅니다."]
 
 
 def _profile(**train):
@@ -76,19 +110,19 @@ def test_robustness_for_measures_once_beside_the_adapter_and_again_when_its_inpu
     measured = []
     records = [{"instruction": f"질문 {i}", "input": "", "output": "답", "kind": "qa"} for i in range(3)]
     monkeypatch.setattr(evaluation, "heldout_set", lambda profile, tok, split: (records, [{}] * 3))
-    monkeypatch.setattr(robustness, "robustness", lambda *a, **k: measured.append(a[7]) or
+    monkeypatch.setattr(robustness, "robustness", lambda *a, **k: measured.append(a[6]) or
                         {"base": {"phrasings": {0: [True, False]}}, "adapter": {"phrasings": {0: [True, True]}}})
-    report = {side: {"probe_answers": ["서울", "도쿄"]} for side in ("base", "adapter")}
     said = []
-    first = robustness.robustness_for(None, None, _profile(), adapter_dir, report, progress=said.append)
-    assert len(said) == 1 and (adapter_dir / "robustness.json").exists()
-    assert robustness.robustness_for(None, None, _profile(), adapter_dir, report, progress=said.append) == first
+    first = robustness.robustness_for(None, None, _profile(), adapter_dir, progress=said.append)
+    assert len(said) == 1 and "확인 질문 2개를 네 가지 표현으로(질문 8개)" in said[0]
+    assert (adapter_dir / "robustness.json").exists() and first["base"]["phrasings"] == {0: [True, False]}
+    assert robustness.robustness_for(None, None, _profile(), adapter_dir, progress=said.append) == first
     assert measured == [16]  # 06 run again reads it (smoke answers 16 at a time)
-    robustness.robustness_for(None, None, _profile(**{"train.eval_batch_size": 3}), adapter_dir, report)
+    robustness.robustness_for(None, None, _profile(**{"train.eval_batch_size": 3}), adapter_dir)
     assert measured == [16, 3]  # batched greedy answers depend on the batch's padding: measured again
-    other = {**report, "adapter": {"probe_answers": ["서울", "오사카"]}}  # 05 measured another original answer
-    robustness.robustness_for(None, None, _profile(**{"train.eval_batch_size": 3}), adapter_dir, other)
-    assert measured == [16, 3, 3]
+    (adapter_dir / "adapter_model.safetensors").write_bytes(b"other weights")
+    robustness.robustness_for(None, None, _profile(**{"train.eval_batch_size": 3}), adapter_dir)
+    assert measured == [16, 3, 3]  # another adapter
 
 
 def test_report_for_measures_again_when_the_batch_size_changes(tmp_path, monkeypatch):
