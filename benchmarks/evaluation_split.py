@@ -1,13 +1,17 @@
-"""Benchmark 11: what 05's evaluation costs, and what moved to 06 (paraphrases and plain greedy answers, issue 44).
+"""Benchmark 11: what 05's evaluation cost before and after moving paraphrases and plain greedy answers to 06 (issue 44).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/evaluation_split.py [--profile cpu] [--adapter DIR] [--repeat 1]
 
-05's adapter (default: ``notebooks/outputs/05_training/<profile>/adapter``) is evaluated twice over in one process,
-with no cache: ``evaluation.evaluate`` (what 05 measures: answer loss per kind, the answered test records and the
-probes as written, adapter off and on) and ``robustness.robustness`` (what 06 measures since: the probes' paraphrases,
-adapter off and on, and the answered records under plain greedy decoding). Before the split, 05 measured both; their
-sum is what 05's evaluation cost then, on the same machine and adapter. Each part is timed ``--repeat`` times, the
-parts alternating, and the median is reported. Writes benchmarks/results/evaluation_split_<profile>_<date>.json.
+05's adapter (default: ``notebooks/outputs/05_training/<profile>/adapter``) is evaluated in one process, with no
+cache, three ways, one after another:
+
+- "05 before": what 05 measured until the split (``before_split``): for each side (adapter off, on) the answered test
+  records, the answer loss per kind and every phrasing of the probes, then the adapter's plain greedy answers;
+- "05 now": ``evaluation.evaluate`` (the probes as written only);
+- "06 now": ``robustness.robustness`` (every phrasing, adapter off and on, and the plain greedy answers).
+
+Each is timed ``--repeat`` times, in turn, and the median is reported. Writes
+benchmarks/results/evaluation_split_<profile>_<date>.json.
 """
 from __future__ import annotations
 
@@ -22,11 +26,33 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import machine_info, write_result  # noqa: E402
 
 
+def before_split(model, tokenizer, records, examples, probes, template: str, pad: int, max_new_tokens: int,
+                 batch_size: int, generate: int) -> None:
+    """05's evaluation as it was before the split, composed of the course's own functions (its results are 05's and
+    06's now, so only its time is kept)."""
+    from course_utils.evaluation import answered_records, answers_only, per_kind_loss
+    from course_utils.robustness import phrasing_grades
+
+    answered = answered_records(records, generate)
+
+    def side():
+        answers_only(model, tokenizer, answered, template, max_new_tokens, batch_size)
+        phrasing_grades(model, tokenizer, probes, template, max_new_tokens, batch_size)
+        per_kind_loss(model, records, examples, pad, batch_size)
+
+    with model.disable_adapter():
+        side()
+    side()
+    answers_only(model, tokenizer, answered, template, max_new_tokens, batch_size, do_sample=False,
+                 repetition_penalty=1.0)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--adapter", type=Path)
     parser.add_argument("--repeat", type=int, default=1, help="timings of each part; the median is reported")
+    parser.add_argument("--out", type=Path, default=None, help="result file (default: benchmarks/results/...)")
     args = parser.parse_args(argv)
 
     from transformers import set_seed
@@ -46,31 +72,36 @@ def main(argv=None) -> dict:
     t, template = profile.train, profile.data.template
     records, examples = heldout_set(profile, tokenizer, "test")
     probes = load_probes()[: t.probe_questions]
-    seconds: dict[str, list[float]] = {"05: evaluate": [], "06: robustness": []}
+    pad = pad_id(tokenizer)
+    parts = {"05 before": lambda: before_split(model, tokenizer, records, examples, probes, template, pad,
+                                               t.answer_tokens, t.eval_batch_size, t.generate_records),
+             "05 now": lambda: evaluate(model, tokenizer, records, examples, probes, template, pad, t.answer_tokens,
+                                        t.eval_batch_size, t.generate_records),
+             "06 now": lambda: robustness(model, tokenizer, records, probes, template, t.answer_tokens,
+                                          t.eval_batch_size, t.generate_records)}
+    seconds: dict[str, list[float]] = {part: [] for part in parts}
+    results = {}
     for _ in range(args.repeat):
-        start = time.perf_counter()
-        report = evaluate(model, tokenizer, records, examples, probes, template, pad_id(tokenizer), t.answer_tokens,
-                          t.eval_batch_size, t.generate_records)
-        seconds["05: evaluate"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        robust = robustness(model, tokenizer, report, records, probes, template, t.answer_tokens, t.eval_batch_size,
-                            t.generate_records)
-        seconds["06: robustness"].append(time.perf_counter() - start)
+        for part, run in parts.items():
+            start = time.perf_counter()
+            results[part] = run()
+            seconds[part].append(time.perf_counter() - start)
+    report, robust = results["05 now"], results["06 now"]
     median = {part: statistics.median(s) for part, s in seconds.items()}
-    before = sum(median.values())
     result = machine_info() | source_commit() | {
         "profile": profile.name, "model": profile.model, "adapter_sha256": adapter_digest(adapter_dir),
         "adapter_global_step": meta.get("global_step"), "test_records": len(records),
         "answered_records": t.generate_records, "probes": len(probes),
         "paraphrases": sum(len(p.get("paraphrases", [])) for p in probes), "answer_tokens": t.answer_tokens,
         "eval_batch_size": t.eval_batch_size, "repeat": args.repeat, "seconds": seconds, "median_seconds": median,
-        "before_split_seconds": before, "moved_share": median["06: robustness"] / before,
+        "05_saved_share": 1 - median["05 now"] / median["05 before"],
         "counts": {side: {"probes": str(report[side]["probes"]), "eos": str(report[side]["eos"])}
                    for side in ("base", "adapter")} | {"plain greedy loops": str(robust["adapter, plain greedy"]["degenerate"])}}
     for part, s in median.items():
         print(f"{part}: {s:.1f} s")
-    print(f"나누기 전 05의 평가: {before:.1f} s, 그중 06으로 옮긴 몫 {result['moved_share']:.0%}")
-    write_result(f"evaluation_split_{profile.name}", result)
+    print(f"05의 평가: {median['05 before']:.1f} s -> {median['05 now']:.1f} s ({result['05_saved_share']:.0%} 줄어듦); "
+          f"06이 더 재는 데 {median['06 now']:.1f} s")
+    write_result(f"evaluation_split_{profile.name}", result, args.out)
     return result
 
 
