@@ -177,3 +177,26 @@ def test_the_v2_recipe_search_gives_every_candidate_the_same_token_slots_and_cho
              {"name": "c", "train_seconds": 120.0, "best_dev_loss": 1.70}]
     assert choose(cands)["name"] == "c"
     assert choose([]) is None
+
+
+def test_the_evaluation_split_benchmark_runs_05_before_and_now_and_06_on_one_adapter(tmp_path, monkeypatch):
+    """Benchmark 11 calls the evaluation functions as 05 and 06 do (a signature change breaks it here, not on a run
+    of half an hour) and records each part's time and what 05 and 06 measured."""
+    from conftest import tiny_lora
+
+    from benchmarks import evaluation_split
+    from course_utils import adapter
+
+    model, tok = tiny_lora()
+    adapter_dir = tmp_path / "adapter"
+    adapter_dir.mkdir()
+    (adapter_dir / "adapter_model.safetensors").write_bytes(b"weights")
+    monkeypatch.setattr(adapter, "load_trained", lambda folder, key: (model, tok, {"global_step": 2}))
+    out = tmp_path / "split.json"
+    result = evaluation_split.main(["--profile", "smoke", "--adapter", str(adapter_dir), "--out", str(out)])
+    assert json.loads(out.read_text(encoding="utf-8"))["median_seconds"] == result["median_seconds"]
+    assert set(result["seconds"]) == {"05 before", "05 now", "06 now"}
+    assert all(len(s) == 1 and s[0] > 0 for s in result["seconds"].values())
+    assert result["probes"] == 3 and result["paraphrases"] == 9
+    assert result["counts"]["adapter"]["probes"].split(" ")[0].endswith("/3")
+    assert result["counts"]["plain greedy loops"].split(" ")[0].endswith("/4")  # smoke answers 4 test records

@@ -21,6 +21,8 @@ LESSON_05, LESSON_06 = "notebooks/05_training.ipynb", "notebooks/06_inference.ip
 LESSON_10 = "notebooks/10_preference_tuning.ipynb"
 SERVING = "benchmarks/results/serving_cpu_2026-12-02.json"
 TWO = lambda s: f"{float(s):.2f}"  # noqa: E731
+ONE = lambda s: f"{float(s):.1f}"  # noqa: E731
+EVALUATION_SPLIT = "benchmarks/results/evaluation_split_cpu_2026-12-07.json"
 
 
 def served(key: str, level: int, field: str, group: str) -> tuple[str, str]:
@@ -83,6 +85,18 @@ CLAIMS = [
           r"(?P<least>\S+)\(−(?P<least_drop>\d+\.\d) %\)",
           ((LESSON_05, r"가장 많이 줄어든 종류: (?P<most>\S+) \((?P<most_drop>\d+\.\d) %\), "
                        r"가장 적게 줄어든 종류: (?P<least>\S+) \((?P<least_drop>\d+\.\d) %\)"),)),
+    Claim("README: the stored 05 and 06 runs' times and 05's training time (cpu, the AVX2 rerun)", "README.md",
+          r"05는 (?P<t05>\d+\.\d) s로 \*\*여전히 20분을 넘습니다\*\*: 학습만 (?P<train>\d+\.\d) s입니다[\s\S]*?"
+          r"06은 (?P<t06>\d+\.\d) s입니다",
+          ((LESSON_05, r"이 노트북 실행 시간: (?P<t05>\d+\.\d) s"), (LESSON_05, r"학습 64 스텝, (?P<train>\d+\.\d) s"),
+           (LESSON_06, r"이 노트북 실행 시간: (?P<t06>\d+\.\d) s"))),
+    Claim("README: Benchmark 11's three parts and 05's saving", "README.md",
+          r"\| 05's evaluation before the split \| (?P<before>\d+\.\d) \| \| 05's evaluation now \| (?P<now>\d+\.\d) \| "
+          r"\| 06's new measures \| (?P<robust>\d+\.\d) \|\s+05's evaluation is (?P<share>\d+) % shorter",
+          ((EVALUATION_SPLIT, r'"median_seconds": \{\s+"05 before": (?P<before>[\d.]+),\s+"05 now": (?P<now>[\d.]+),\s+'
+                              r'"06 now": (?P<robust>[\d.]+)'),
+           (EVALUATION_SPLIT, r'"05_saved_share": (?P<share>[\d.]+)')),
+          {"before": ONE, "now": ONE, "robust": ONE, "share": lambda s: f"{100 * float(s):.0f}"}),
     Claim("README: forgetting on general Korean and English paragraphs (cpu)", "README.md",
           rf"망각 \(보통 글의 손실 변화\): 한국어 일반 문단 (?P<ko>[+-]\d\.\d{{4}}) nats/토큰 \(나빠진 문단 (?P<ko_worse>{COUNT})\),"
           rf"\s+영어 일반 문단 (?P<en>[+-]\d\.\d{{4}}) nats/토큰 \(나빠진 문단 (?P<en_worse>{COUNT})\)",
