@@ -31,6 +31,7 @@ def before_split(model, tokenizer, records, examples, probes, template: str, pad
     """05's evaluation as it was before the split, composed of the course's own functions (its results are 05's and
     06's now, so only its time is kept)."""
     from course_utils.evaluation import answered_records, answers_only, per_kind_loss
+    from course_utils.inference import PLAIN_GREEDY
     from course_utils.robustness import phrasing_grades
 
     answered = answered_records(records, generate)
@@ -43,8 +44,7 @@ def before_split(model, tokenizer, records, examples, probes, template: str, pad
     with model.disable_adapter():
         side()
     side()
-    answers_only(model, tokenizer, answered, template, max_new_tokens, batch_size, do_sample=False,
-                 repetition_penalty=1.0)
+    answers_only(model, tokenizer, answered, template, max_new_tokens, batch_size, **PLAIN_GREEDY)
 
 
 def main(argv=None) -> dict:

@@ -15,6 +15,9 @@ from .prompts import KOALPACA, format_record, prompt_ids
 # trades that chrF for answers that stop by themselves. (The 583-record adapter, 2026-12-06, showed the same trade:
 # chrF 21.4 -> 19.2, EOS 27/32 -> 31/32.)
 DEFAULT_DECODING = {"do_sample": False, "repetition_penalty": 1.1}
+# Greedy decoding with nothing added, the measure of what a model does by itself (loops show): 06's robustness
+# pass, 10's pairs from the adapter's own mistakes and 10's comparison.
+PLAIN_GREEDY = {"do_sample": False, "repetition_penalty": 1.0}
 
 
 def generate_answer(model, tokenizer, instruction: str, input_text: str = "", template: str = KOALPACA,

@@ -66,10 +66,10 @@ def own_pairs(model, tokenizer, records: list[dict], template: str, max_new_toke
     가기" as the way to get up early), which DPO then learned to prefer.
     """
     from .evaluation import chrf, is_degenerate
-    from .inference import generate_batch
+    from .inference import PLAIN_GREEDY, generate_batch
 
     rows = generate_batch(model, tokenizer, [(r["instruction"], r.get("input", "")) for r in records], template,
-                          max_new_tokens, batch_size, repetition_penalty=1.0)
+                          max_new_tokens, batch_size, **PLAIN_GREEDY)
     scores = chrf([r["answer"] for r in rows], [r["output"] for r in records])
     pairs = []
     for record, row, score in zip(records, rows, scores, strict=True):

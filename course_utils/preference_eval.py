@@ -94,16 +94,16 @@ def measure(model, tokenizer, profile, test_pairs: list[dict], records: list[dic
     graded by 06's grader, and the answers of both that drift out of Korean (``purity.drift``)."""
     from .evaluation import Count, answers_only
     from .grading import grade
-    from .inference import generate_batch
+    from .inference import PLAIN_GREEDY, generate_batch
     from .memory import drop_autocast_wrapper
     from .purity import drifted
 
     drop_autocast_wrapper(model)  # measured as the model computes by itself, as the SFT row is, not under training's AMP
     p, t, template = profile.preference, profile.train, profile.data.template
     rewards = reward_stats(model, tokenizer, test_pairs, template, p.beta, p.max_length, t.eval_batch_size, reference)
-    held = answers_only(model, tokenizer, records, template, t.answer_tokens, t.eval_batch_size, repetition_penalty=1.0)
+    held = answers_only(model, tokenizer, records, template, t.answer_tokens, t.eval_batch_size, **PLAIN_GREEDY)
     answers = generate_batch(model, tokenizer, [(q["question"], "") for q in probes], template, t.answer_tokens,
-                             t.eval_batch_size, repetition_penalty=1.0)
+                             t.eval_batch_size, **PLAIN_GREEDY)
     right = sum(grade(a["answer"], q).correct for a, q in zip(answers, probes, strict=True))
     texts = [r["answer"] for r in held["answers"]] + [a["answer"] for a in answers]
     asked = [r["instruction"] + "\n" + r.get("input", "") for r in records] + [q["question"] for q in probes]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .evaluation import PROBE_TOKENS, adapter_digest, answered_records, answers_only, cached_evaluate, report_key
 from .grading import grade
-from .inference import generate_batch
+from .inference import PLAIN_GREEDY, generate_batch
 
 
 def phrasing_grades(model, tokenizer, probes: list[dict], template: str, max_new_tokens: int = 48,
@@ -41,7 +41,7 @@ def robustness(model, tokenizer, records: list[dict], probes: list[dict], templa
         base = phrasing_grades(model, tokenizer, probes, template, max_new_tokens, batch_size)
     tuned = phrasing_grades(model, tokenizer, probes, template, max_new_tokens, batch_size)
     plain = answers_only(model, tokenizer, answered_records(records, generate), template, max_new_tokens, batch_size,
-                         do_sample=False, repetition_penalty=1.0)
+                         **PLAIN_GREEDY)
     return {"base": {"phrasings": base}, "adapter": {"phrasings": tuned}, "adapter, plain greedy": plain}
 
 
@@ -54,7 +54,7 @@ def robustness_for(model, tokenizer, profile, adapter_dir, progress=print) -> di
     records, _ = heldout_set(profile, tokenizer, "test")
     probes = load_probes()[: profile.train.probe_questions]
     t = profile.train
-    key = report_key(profile, adapter_digest(adapter_dir), records, probes)
+    key = {**report_key(profile, adapter_digest(adapter_dir), records, probes), "plain": PLAIN_GREEDY}
     phrasings = sum(1 + len(p.get("paraphrases", [])) for p in probes)
 
     def run():

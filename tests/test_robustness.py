@@ -4,6 +4,7 @@ from conftest import randomize_lora_b, tiny_lora
 
 from course_utils import evaluation, robustness
 from course_utils.evaluation import Count, consistency, summary_table
+from course_utils.inference import PLAIN_GREEDY
 
 PROBES = [{"question": "한국의 수도는 어디인가요?", "expected": "서울", "competitors": ["부산"],
            "paraphrases": ["대한민국의 수도는?", "한국의 수도 이름은?", "한국의 수도 도시는?"]},
@@ -59,8 +60,8 @@ def test_robustness_asks_with_the_adapter_off_then_on_and_answers_plain_greedy_w
     monkeypatch.setattr(robustness, "generate_batch", spy)
     monkeypatch.setattr(ev, "generate_batch", spy)  # answers_only's
     got = robustness.robustness(model, tok, records, PROBES, "koalpaca", max_new_tokens=4, batch_size=3, generate=3)
-    assert calls == [("probes", True, {}, 6), ("probes", False, {}, 6),
-                     ("records", False, {"do_sample": False, "repetition_penalty": 1.0}, 3)]
+    assert calls == [("probes", True, {}, 6), ("probes", False, {}, 6), ("records", False, PLAIN_GREEDY, 3)]
+    assert PLAIN_GREEDY == {"do_sample": False, "repetition_penalty": 1.0}  # nothing added to greedy: loops show
     assert [len(v) for v in got["base"]["phrasings"].values()] == [4, 2] == [len(v) for v in got["adapter"]["phrasings"].values()]
     plain = got["adapter, plain greedy"]
     assert plain["eos"].total == 3 and len(plain["chrf_each"]) == 3 and not _adapter_off(model)
@@ -123,6 +124,9 @@ def test_robustness_for_measures_once_beside_the_adapter_and_again_when_its_inpu
     (adapter_dir / "adapter_model.safetensors").write_bytes(b"other weights")
     robustness.robustness_for(None, None, _profile(**{"train.eval_batch_size": 3}), adapter_dir)
     assert measured == [16, 3, 3]  # another adapter
+    monkeypatch.setitem(robustness.PLAIN_GREEDY, "repetition_penalty", 1.05)
+    robustness.robustness_for(None, None, _profile(**{"train.eval_batch_size": 3}), adapter_dir)
+    assert measured == [16, 3, 3, 3]  # the plain greedy pass decodes otherwise
 
 
 def test_report_for_measures_again_when_the_batch_size_changes(tmp_path, monkeypatch):
