@@ -67,14 +67,17 @@ def register_shaped(key: str, folder: Path, dry: bool) -> str:
 def proof_profile(model: str, dry: bool):
     """gpu8gb's recipe on ``model``, short: 30 optimizer steps (accumulation 16 as the recipe), 8 held-out records,
     2 DPO steps, 3 tuning trials of 2 steps. ``dry``: on the CPU as smoke stands in for gpu8gb (fp32, 8-bit AdamW
-    without paging, accumulation 2, 4 steps)."""
+    without paging, accumulation 2, 4 steps, 2 general paragraphs per language)."""
     from course_utils.hardware import for_this_card
     from course_utils.profiles import get_profile
 
     p = get_profile("gpu8gb")
     train = dataclasses.replace(p.train, max_steps=4 if dry else 30, epochs=None, warmup_steps=0, save_steps=2 if dry else 10,
                                 eval_steps=2 if dry else 10, logging_steps=1, heldout_records=8, generate_records=4,
-                                answer_tokens=8 if dry else 24, report_to=())
+                                answer_tokens=8 if dry else 24, report_to=(),
+                                # dry: 2 general paragraphs per language for 09's forgetting (the code path; gpu8gb's
+                                # count took over a third of the dry run); the real run keeps the recipe's
+                                general_texts=2 if dry else p.train.general_texts)
     data = dataclasses.replace(p.data, source="bundled")
     preference = dataclasses.replace(p.preference, steps=2, own_records=2, max_length=128 if dry else p.seq_len)
     tuning = dataclasses.replace(p.tuning, trials=3, steps=2, eval_steps=1, heldout_records=4, generate_records=2)
