@@ -79,7 +79,11 @@ def test_read_gguf_gives_the_weights_transformers_reads(key):
     de-quantized at once, 08's peak on demo). Each offline model's GGUF must give exactly the weights transformers
     gives: SmolLM2's Q4_1 (Llama: transformers un-permutes its q/k rows), Gemma-3's Q4_K_M (its norms are stored as
     1 + w, which transformers' Gemma processor undoes; its embedding is read in blocks of rows). Compared by digest,
-    so the two models are not in memory together."""
+    so the two models are not in memory together.
+
+    transformers' side parses the header once (``gguf_parsed_once``) instead of twice: Gemma's 262,144-token header
+    takes about 20 s to parse here, and the memo hands out the same read-only parse (a memoized load of SmolLM2 is
+    compared with transformers' own, memo-free load above, tensor by tensor). Each side parses its own."""
     import hashlib
 
     from transformers import AutoModelForCausalLM
@@ -92,7 +96,9 @@ def test_read_gguf_gives_the_weights_transformers_reads(key):
     ours, _ = course_gguf.read_gguf(path, tokenizer=False)
     mine = digests(ours)
     del ours
-    theirs = digests(AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32))
+    with course_gguf.gguf_parsed_once():
+        theirs = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    theirs = digests(theirs)
     assert mine.keys() == theirs.keys()
     assert [k for k in theirs if mine[k] != theirs[k]] == []
 
