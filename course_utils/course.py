@@ -114,7 +114,8 @@ def _run_install(command: list[str], env: dict | None = None) -> int:
 # 1262 s: the live server tests (both engines) moved here. On a clean clone of 8114189 (2026-12-06) the unit chain took
 # 898 s and the notebooks chain 759 s: the take-home scripts' tests (111 s with two threads) went to the shorter one;
 # on a clean clone of 0158539 (2026-12-06) the chains took 916 s and 851 s. On a 2-core AVX2 EPYC (clean clone of
-# 984e4f9, 2026-12-07) they took 1535 s and 1270 s: the forgetting test that trains the whole SmolLM2 twice (65 s) moved.
+# 984e4f9, 2026-12-07) they took 1535 s and 1270 s: the forgetting test that trains the whole SmolLM2 twice (65 s in
+# that run) moved.
 AFTER_NOTEBOOKS = ("tests/test_residency.py::test_the_notebooks_hold_one_full_size_model_at_a_time_and_fit_8_gib",
                    "tests/test_forgetting.py::test_the_forgetting_measure_rises_for_an_adapter_trained_to_overfit",
                    "tests/test_benchmarks.py::test_throughput_benchmark_runs_the_four_sides_on_the_same_records",

@@ -16,7 +16,7 @@ from .prompts import KOALPACA, format_record, prompt_ids
 # chrF 21.4 -> 19.2, EOS 27/32 -> 31/32.)
 DEFAULT_DECODING = {"do_sample": False, "repetition_penalty": 1.1}
 # Greedy decoding with nothing added, the measure of what a model does by itself (loops show): 06's robustness
-# pass, 10's pairs from the adapter's own mistakes and 10's comparison.
+# pass, 10's pairs from the adapter's own mistakes, 10's comparison, and benchmark 11's rebuilt pre-split evaluation.
 PLAIN_GREEDY = {"do_sample": False, "repetition_penalty": 1.0}
 
 
