@@ -159,8 +159,12 @@ def test_the_preference_recipe_search_does_not_depend_on_the_test_pairs(tmp_path
     adapter = save_adapter(attach_lora(load_profile_model(p), p.lora), tmp_path / "sft",
                            metadata=adapter_metadata(p, load_tokenizer(p.model), global_step=0))
     every = preference_data.load_pairs
-    monkeypatch.setattr(preference_data, "load_pairs", lambda *a: [
-        q for split in ("train", "dev", "test") for q in [q for q in every(*a) if q["split"] == split][:6]])
+
+    def first_six_of_each_split(*args):
+        pairs = every(*args)
+        return [q for split in ("train", "dev", "test") for q in [q for q in pairs if q["split"] == split][:6]]
+
+    monkeypatch.setattr(preference_data, "load_pairs", first_six_of_each_split)
     quiet = lambda m: None  # noqa: E731
     clean = recipe.search(p, adapter, learning_rates=(1e-3,), seeds=(1,), progress=quiet)
     real = preference_data.load_pairs
