@@ -3,7 +3,7 @@
     python benchmarks/gpu_check.py            # on a CUDA GPU, offline, ~5 min on an H100
     python benchmarks/gpu_check.py --dry      # CPU, tiny configs, no memory cap: tests the script itself
 
-GPT-2 124M, TinyLlama-1.1B and Phi-2 2.7B are built from their architecture configs with random
+GPT-2 124M, TinyLlama-1.1B, Phi-2 2.7B and gpu8gb's Mi:dm 2.0 Mini 2.3B are built from their architecture configs with random
 weights (memory and speed do not depend on the weight values; no network needed), saved once in
 fp16 and reloaded with the `gpu8gb` recipe: nf4 QLoRA with fp16 compute, seq 512, batch 1 x
 grad-accum 16, gradient checkpointing, paged 8-bit AdamW, LoRA r=8 on the attention projections.
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import machine_info, write_result  # noqa: E402
 from course_utils.units import GIB  # noqa: E402
 
-CHECKED = ("gpt2", "tinyllama-1.1b", "phi-2")
+CHECKED = ("gpt2", "tinyllama-1.1b", "phi-2", "midm-2.0-mini")  # the seed's three and gpu8gb's default
 CARD_BYTES = 8 * GIB
 METHODS = ("qlora", "lora", "dpo")  # dpo: notebook 10's preference step on the QLoRA recipe
 # The seed's RTX 3070 (8 GB) figures for QLoRA, seq 512, batch 1 x 16 (samples/s, memory)
@@ -196,7 +196,7 @@ def print_table(rows: list[dict], cap: bool) -> None:
     print("\n| model | method | peak allocated | peak reserved | estimate | error | samples/s | tokens/s | seed RTX 3070 (QLoRA) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        seed = SEED_3070[r["model"]]
+        seed = SEED_3070.get(r["model"], ("no seed figure:", "not in the seed's table"))
         if not r["fits"]:
             print(f"| {r['model']} | {r['method']} | does not fit{' the 8 GiB cap' if cap else ''} | | "
                   f"{gib(r['estimate_bytes'])} | | | | |")

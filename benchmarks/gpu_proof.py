@@ -10,7 +10,8 @@ calls it:
 - 07: ``merge.merge_adapter`` (de-quantized layer by layer, merged and saved in the training dtype) and its size;
 - 10: ``preference.train_preference`` with DPO for 2 steps (TRL's trainer, LoRA kept in fp32);
 - 09: ``tuning.search`` for 3 trials.
-The models: TinyLlama-1.1B- and Phi-2-2.7B-shaped random weights (memory does not depend on the values; no download),
+The models: Mi:dm-2.0-Mini-2.3B- (gpu8gb's default), TinyLlama-1.1B- and Phi-2-2.7B-shaped random weights (memory does
+not depend on the values; no download),
 saved once in fp16 with SmolLM2's tokenizer (its 49,152 tokens: TinyLlama's table grows from 32,000, so its numbers
 are a little above the real model's), and the offline Gemma-3-270M (bf16: it overflows fp16) and SmolLM2-135M. An 8 GB
 card is emulated with ``torch.cuda.set_per_process_memory_fraction``, which caps PyTorch's allocator only; the CUDA
@@ -34,7 +35,8 @@ from benchmarks.common import machine_info, write_result  # noqa: E402
 from course_utils.units import GIB  # noqa: E402
 
 CARD_BYTES = 8 * GIB
-SHAPED = {"tinyllama-1.1b": "proof-tinyllama-1.1b-shaped", "phi-2": "proof-phi-2-shaped"}  # random weights
+SHAPED = {"midm-2.0-mini": "proof-midm-2.0-mini-shaped", "tinyllama-1.1b": "proof-tinyllama-1.1b-shaped",
+          "phi-2": "proof-phi-2-shaped"}  # random weights
 OFFLINE = ("gemma-3-270m", "smollm2-135m-instruct")
 STAGES = ("05 학습", "06 생성", "07 병합과 저장", "10 DPO", "09 시도 3개")
 

@@ -1,7 +1,7 @@
 """Google Colab: after the first cell of a notebook installed the course, choose the profile for this runtime.
 
-A Colab GPU runtime (a free T4 has 15 GB and no fast bf16: fp16 only) runs the ``gpu8gb`` recipe, whose
-compute dtype is fp16; a CPU runtime runs ``cpu``. The first cell of every notebook does this only when
+A Colab GPU runtime runs the ``gpu8gb`` recipe, whose compute dtype is bf16 where the card has it and fp16 on a free
+T4 (15 GB, no fast bf16: ``hardware.for_this_card``); a CPU runtime runs ``cpu``. The first cell of every notebook does this only when
 ``google.colab`` is importable, and nothing anywhere else (tests/test_colab.py runs it with a stand-in).
 """
 from __future__ import annotations
@@ -17,9 +17,9 @@ def configure(environ=None) -> dict:
     if torch.cuda.is_available():
         gpu = torch.cuda.get_device_name(0)
         bf16 = torch.cuda.get_device_capability(0) >= (8, 0)  # Ampere or newer; a T4 is 7.5
-        chosen = {"profile": "gpu8gb", "dtype": "float16", "gpu": gpu,
-                  "note": "bf16 would also work on this GPU; the course's recipe is fp16" if bf16 else
-                  "no fast bf16 on this GPU: fp16, as the gpu8gb recipe uses"}
+        chosen = {"profile": "gpu8gb", "dtype": "bfloat16" if bf16 else "float16", "gpu": gpu,
+                  "note": "bf16, as the gpu8gb recipe uses" if bf16 else
+                  "no fast bf16 on this GPU: fp16 instead of the gpu8gb recipe's bf16"}
     else:
         chosen = {"profile": "cpu", "dtype": "float32", "gpu": None,
                   "note": "no GPU in this runtime: Runtime > Change runtime type > T4 GPU for the gpu8gb recipe"}

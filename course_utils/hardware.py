@@ -25,22 +25,34 @@ def profile_device(profile: Profile) -> str:
 
 
 def for_this_card(profile: Profile) -> Profile:
-    """The profile in the dtype its model can run in on this machine's GPU (unchanged without CUDA, or for fp32 and
-    bf16 profiles). A model known to overflow fp16 (``ModelSpec.fp16_overflow``: Gemma-3, Phi-2) runs in bf16 on a
-    card that computes bf16 natively (compute capability 8.0 or newer: an RTX 3070 is 8.6), and is refused, before
-    anything loads, on a card that does not (a T4 is 7.5; torch's default ``is_bf16_supported`` also counts slow
-    emulation there, hence ``including_emulation=False``)."""
+    """The profile in the dtype its model can run in on this machine's GPU (unchanged without CUDA, for fp32, and
+    where the card computes the profile's dtype).
+
+    A card computes bf16 natively from compute capability 8.0 (an RTX 3070 is 8.6; a T4 is 7.5, and torch's default
+    ``is_bf16_supported`` also counts slow emulation there, hence ``including_emulation=False``).
+    - fp16 profile, model known to overflow fp16 (``ModelSpec.fp16_overflow``: Gemma-3, Phi-2): bf16 on a card that
+      has it, refused (before anything loads) on one that does not.
+    - bf16 profile (gpu8gb) on a card without native bf16: fp16, said in one line, unless the model is known to
+      overflow fp16, which is refused the same way.
+    """
     import dataclasses
 
     import torch
 
     spec = MODELS[profile.model]
-    if profile.device != "cuda" or profile.dtype != "float16" or not spec.fp16_overflow \
-            or not torch.cuda.is_available():
+    if profile.device != "cuda" or profile.dtype not in ("float16", "bfloat16") or not torch.cuda.is_available():
         return profile
-    if torch.cuda.is_bf16_supported(including_emulation=False):
+    native_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+    if spec.fp16_overflow and not native_bf16:
+        raise ProfileError(f"{profile.model} overflows in fp16 ({spec.fp16_overflow}), and this GPU "
+                           f"({torch.cuda.get_device_name(0)}) has no native bf16 (compute capability 8.0 or newer). "
+                           f"Choose a model that runs in fp16 (--model tinyllama-1.1b), or fp32 on this card: "
+                           f"--set dtype=float32 (twice the memory for everything that is not 4-bit)")
+    if profile.dtype == "float16" and spec.fp16_overflow:
         return dataclasses.replace(profile, dtype="bfloat16")
-    raise ProfileError(f"{profile.model} overflows in fp16 ({spec.fp16_overflow}), and this GPU "
-                       f"({torch.cuda.get_device_name(0)}) has no native bf16 (compute capability 8.0 or newer). "
-                       f"Choose a model that runs in fp16 (--model tinyllama-1.1b), or fp32 on this card: "
-                       f"--set dtype=float32 (twice the memory for everything that is not 4-bit)")
+    if profile.dtype == "bfloat16" and not native_bf16:
+        print(f"이 GPU({torch.cuda.get_device_name(0)})는 bf16을 직접 계산하지 못해(compute capability 8.0 미만) "
+              f"{profile.model}을(를) fp16으로 학습합니다. 이 모델이 fp16에서 넘치는지는 공개된 확인이 없습니다: "
+              f"손실이 nan이 되면 --set dtype=float32로 다시 시작하세요")
+        return dataclasses.replace(profile, dtype="float16")
+    return profile

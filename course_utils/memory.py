@@ -63,7 +63,7 @@ def forget_freed_embeddings() -> int:
     ``Trainer.create_optimizer`` (5.23, trainer.py 1328-1339) registers every ``nn.Embedding`` of the model with
     ``GlobalOptimManager.register_module_override`` so it is optimized in 32 bits. The manager is a singleton whose list
     (``module_weight_config_triple``) is never emptied: each run's embedding layer and its weight outlived ``del
-    model``, on the card with gpu8gb (TinyLlama's in fp32: 0.24 GiB per run, one more for each of 09's trials and 10's
+    model``, on the card with gpu8gb (TinyLlama's in fp32: 0.24 GiB per run, Mi:dm's 0.88 GiB, one more for each of 09's trials and 10's
     runs), and on a CPU the whole mapped checkpoint with it. A running optimizer has read its overrides at its first
     step, so dropping those of freed models changes no training."""
     import sys

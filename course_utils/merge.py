@@ -10,7 +10,7 @@ nf4 + adapter model that training scored. Merging into the original full-precisi
 choice (``into="original"``): a different model, whose held-out loss the merge command measures and prints.
 
 One model at a time, in the dtype it trained in: the 4-bit base is de-quantized layer by layer in place
-(``quantization.dequantize_layers``) into the dtype it was loaded in (fp16 on gpu8gb: exactly the weights the adapter
+(``quantization.dequantize_layers``) into the dtype it was loaded in (bf16 on gpu8gb, fp16 on a card without bf16: exactly the weights the adapter
 saw, never an fp32 copy on the card), the adapter's update B·A is computed in fp32 and added with one rounding, and
 the merged model is saved in that dtype (2.2 GB for TinyLlama instead of 4.4 GB in fp32). On a machine with CUDA the
 merge runs on the GPU; without it, on the CPU in fp32 (fp16 arithmetic there is slow and inexact), and the

@@ -95,6 +95,23 @@ MODELS: dict[str, ModelSpec] = {
             fp16_overflow="microsoft/phi-2 model card: \"Phi-2 is known for having an attention overflow issue "
                           "(with FP16)\"",
         ),
+        # gpu8gb's default since issue 44: a Korean model (KT) under MIT. Numbers from its published config.json
+        # (huggingface.co/K-intelligence/Midm-2.0-Mini-Instruct, transformers 4.48.2; read here in a verbatim copy
+        # beside the model card and KT's MIT licence: github.com/yeotaeho/learn_4 @9cb3d7b, api/model_weights/).
+        # Llama's architecture with head_dim 128 set apart from hidden_size / heads (1792 / 32 = 56).
+        # Published in bf16 (torch_dtype bfloat16); no published fp16 check, so it runs in bf16 where the card has it.
+        ModelSpec(
+            key="midm-2.0-mini",
+            hub_id="K-intelligence/Midm-2.0-Mini-Instruct",
+            model_type="llama",
+            config=dict(
+                vocab_size=131392, hidden_size=1792, intermediate_size=4608, num_hidden_layers=48,
+                num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=32768,
+                rope_theta=8000000.0, tie_word_embeddings=True, rms_norm_eps=1e-5,
+            ),
+            license="MIT",
+            source="hub",
+        ),
         ModelSpec(
             key="qwen2.5-0.5b-instruct",
             hub_id="Qwen/Qwen2.5-0.5B-Instruct",
@@ -156,7 +173,7 @@ MODELS[SMOKE_STAND_IN.key] = SMOKE_STAND_IN
 SEED_MODELS = tuple(k for k, s in MODELS.items() if s.seed_model)
 
 
-# Tiny numbers of the seed models' architecture families: random-weight models for tests and dry runs
+# Tiny numbers of the seed models' and gpu8gb's architectures: random-weight models for tests and dry runs
 TINY_CONFIGS = {
     "gpt2": dict(vocab_size=1000, n_embd=64, n_layer=2, n_head=4, n_positions=256,
                  bos_token_id=0, eos_token_id=0),
@@ -166,6 +183,10 @@ TINY_CONFIGS = {
     "phi-2": dict(vocab_size=1000, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=4, partial_rotary_factor=0.4,
                   tie_word_embeddings=False),
+    # as Mi:dm: attention wider than the model (4 heads x 32 = 128 on 64), tied embeddings, a large rope base
+    "midm-2.0-mini": dict(vocab_size=1000, hidden_size=64, intermediate_size=160, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=1, head_dim=32, max_position_embeddings=512,
+                          rope_theta=8000000.0, tie_word_embeddings=True),
 }
 
 

@@ -72,7 +72,7 @@ def dequantize_layers(model, dtype: torch.dtype | None = None):
     points back at its layer: a reference cycle): fine on a CPU, not on an 8 GB card. Here each layer's packed weight
     is released as soon as its replacement exists, so the device holds at most the model being converted plus one
     de-quantized layer. ``dtype``: the new weights' dtype; by default the dtype the
-    weight was quantized from (``quant_state.dtype``: the dtype the model was loaded and trained in, fp16 on gpu8gb),
+    weight was quantized from (``quant_state.dtype``: the dtype the model was loaded and trained in, bf16 on gpu8gb),
     so an 8 GB card never holds an fp32 copy of the model.
     """
     import bitsandbytes.functional as F

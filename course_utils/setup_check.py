@@ -165,7 +165,7 @@ def diagnose(facts: dict) -> list[Check]:
         checks.append(Check("네트워크", "Hugging Face Hub 연결됨", True, "허브 모델과 KoAlpaca 허브 데이터를 내려받을 수 있습니다"))
     else:
         checks.append(Check("네트워크", "오프라인", True,
-                            "smoke와 cpu 프로필은 오프라인으로 동작합니다; 허브 모델(TinyLlama, Phi-2 등)은 한 번 인터넷이 필요합니다"))
+                            "smoke와 cpu 프로필은 오프라인으로 동작합니다; 허브 모델(gpu8gb의 Mi:dm 2.0 Mini, TinyLlama, Phi-2 등)은 한 번 인터넷이 필요합니다"))
     for key, state in facts["offline_models"].items():
         if not state["installed"]:
             checks.append(Check(f"모델 {key}", "설치되지 않음", False,
@@ -200,7 +200,7 @@ def platform_check(facts: dict) -> Check:
     no MPS machine has run the course, so MPS training is not offered."""
     system = facts.get("os", "Linux")
     if facts.get("colab"):
-        return Check("운영 체제", "Google Colab", True, "첫 셀이 강좌를 설치하고 GPU 런타임이면 gpu8gb(fp16), 아니면 cpu 프로필을 고릅니다")
+        return Check("운영 체제", "Google Colab", True, "첫 셀이 강좌를 설치하고 GPU 런타임이면 gpu8gb(T4는 fp16), 아니면 cpu 프로필을 고릅니다")
     if system == "Windows":
         return Check("운영 체제", f"Windows ({facts.get('machine', '')})", True,
                      "make 없이: python -m course_utils.course setup / test / run / lab (README의 Windows 절). "
@@ -226,7 +226,7 @@ def where_to_run() -> list[dict]:
             {"어디서": "macOS (Apple Silicon)", "시작": "python3 -m course_utils.course setup, 그다음 run",
              "프로필": "cpu", "비고": "bitsandbytes 4비트 없음, MPS 학습은 미검증"},
             {"어디서": "Google Colab", "시작": "노트북을 열고 첫 셀 실행 (강좌를 설치)",
-             "프로필": "T4 GPU면 gpu8gb (fp16), 아니면 cpu", "비고": "무료 T4 16 GB, bf16 없음"}]
+             "프로필": "T4 GPU면 gpu8gb (fp16), 아니면 cpu", "비고": "무료 T4 16 GB, bf16 없음: gpu8gb의 bf16 대신 fp16"}]
 
 
 def checks_table(checks: list[Check]):

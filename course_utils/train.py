@@ -252,7 +252,7 @@ def main(argv=None) -> None:
         "Every recipe value can be changed here; each change is validated like a profiles YAML, before anything runs.")
     parser.add_argument("--profile", default=default_profile_name(), help="smoke, demo, cpu or gpu8gb")
     parser.add_argument("--model", "--model_name", dest="model", default=None,
-                        help="a registry model instead of the profile's (gpt2, tinyllama-1.1b, phi-2, gemma-3-270m, ...)")
+                        help="a registry model instead of the profile's (midm-2.0-mini, gpt2, tinyllama-1.1b, phi-2, gemma-3-270m, ...)")
     parser.add_argument("--output", "--output_dir", dest="output", default="outputs/train",
                         help="folder for checkpoints/, tensorboard/ and adapter/")
     choice = parser.add_mutually_exclusive_group()

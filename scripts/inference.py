@@ -1,7 +1,7 @@
 """Answer a question with a trained LoRA adapter on its base model.
 
     python inference.py --lora_weights outputs/train/adapter --prompt "한국의 수도는 어디인가요?"
-    python inference.py --base_model TinyLlama/TinyLlama-1.1B-Chat-v1.0 --lora_weights outputs/train/adapter \
+    python inference.py --base_model K-intelligence/Midm-2.0-Mini-Instruct --lora_weights outputs/train/adapter \
         --prompt "..." --do_sample --temperature 0.7 --top_p 0.9
 
 The base is loaded as train.py trained on it (4-bit nf4 unless --quantization none), the question is written in
@@ -27,10 +27,10 @@ def prompt_of(instruction, input_text=""):
     return f"### 질문: {instruction}\n\n### 답변:"
 
 
-def load(base_model, lora_weights, quantization="nf4", dtype="float16"):
+def load(base_model, lora_weights, quantization="nf4", dtype="bfloat16"):
     """(base model with the adapter, tokenizer), the base loaded the way it was trained."""
     cuda = torch.cuda.is_available()
-    dtype = getattr(torch, dtype) if cuda else torch.float32
+    dtype = gpu_dtype(dtype) if cuda else torch.float32
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                       bnb_4bit_compute_dtype=dtype) if quantization == "nf4" else None
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype, quantization_config=quantization,
@@ -62,7 +62,7 @@ def parse_args(argv=None):
     parser.add_argument("--input", default="", help="input text that goes with the question (optional)")
     parser.add_argument("--max_new_tokens", type=int, default=128)
     parser.add_argument("--quantization", choices=["nf4", "none"], default="nf4", help="as given to train.py")
-    parser.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
+    parser.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="bfloat16",
                         help="as given to train.py (a CPU computes in float32)")
     parser.add_argument("--do_sample", action="store_true", help="sample instead of greedy decoding")
     parser.add_argument("--temperature", type=float, default=0.7, help="with --do_sample")
@@ -82,6 +82,11 @@ def main(argv=None):
     decoding = {"do_sample": True, "temperature": args.temperature, "top_p": args.top_p} if args.do_sample else {}
     torch.manual_seed(args.seed)
     print(answer(model, tokenizer, args.prompt, args.input, args.max_new_tokens, **decoding))
+
+
+def gpu_dtype(name):  # bfloat16 -> float16 where the card has no native bfloat16 (compute capability < 8.0: a T4)
+    native = name != "bfloat16" or torch.cuda.is_bf16_supported(including_emulation=False)
+    return getattr(torch, name) if native else torch.float16
 
 
 if __name__ == "__main__":

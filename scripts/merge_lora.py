@@ -26,10 +26,10 @@ CHAT_TEMPLATE = ("{%- set users = messages | selectattr('role', 'equalto', 'user
                  "{%- endfor -%}")
 
 
-def merged_model(base_model, lora_weights, quantization="nf4", dtype="float16"):
+def merged_model(base_model, lora_weights, quantization="nf4", dtype="bfloat16"):
     """The base (de-quantized nf4 weights, or the full-precision ones) with the adapter merged in."""
     cuda = torch.cuda.is_available()
-    dtype = getattr(torch, dtype) if cuda else torch.float32  # a CPU has no fast, exact float16
+    dtype = gpu_dtype(dtype) if cuda else torch.float32  # a CPU has no fast, exact float16
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                       bnb_4bit_compute_dtype=dtype) if quantization == "nf4" else None
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype, quantization_config=quantization,
@@ -53,7 +53,7 @@ def parse_args(argv=None):
     parser.add_argument("--output_dir", default="outputs/merged", help="a new folder for the merged model")
     parser.add_argument("--quantization", choices=["nf4", "none"], default="nf4",
                         help="nf4: into the de-quantized nf4 weights it trained on; none: into the original weights")
-    parser.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
+    parser.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="bfloat16",
                         help="the saved weights' dtype (train.py's --dtype)")
     return parser.parse_args(argv)
 
@@ -84,6 +84,11 @@ def main(argv=None):
     partial.rename(output_dir)  # whole or not at all
     size = sum(f.stat().st_size for f in output_dir.iterdir()) / 1024**3
     print(f"병합한 모델을 저장했습니다: {output_dir} ({size:.2f} GiB, 가중치 {args.dtype}, {base_model} + {args.lora_weights})")
+
+
+def gpu_dtype(name):  # bfloat16 -> float16 where the card has no native bfloat16 (compute capability < 8.0: a T4)
+    native = name != "bfloat16" or torch.cuda.is_bf16_supported(including_emulation=False)
+    return getattr(torch, name) if native else torch.float16
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def parse_args(argv=None):
     parser.add_argument("--num_samples", type=int, default=10000, help="training records to write at most")
     parser.add_argument("--eval_records", type=int, default=48, help="records held out in each of dev and test")
     parser.add_argument("--output_dir", default="data/koalpaca")
-    parser.add_argument("--model_name", default="TinyLlama/TinyLlama-1.1B-Chat-v1.0", help="whose tokenizer counts")
+    parser.add_argument("--model_name", default="K-intelligence/Midm-2.0-Mini-Instruct", help="whose tokenizer counts")
     parser.add_argument("--max_length", type=int, default=512, help="train.py's --max_length")
     parser.add_argument("--seed", type=int, default=1234)
     return parser.parse_args(argv)

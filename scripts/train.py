@@ -1,7 +1,7 @@
 """Train a LoRA adapter on KoAlpaca-style instructions: QLoRA (a 4-bit base) on an 8 GB card.
 
-    python train.py --model_name TinyLlama/TinyLlama-1.1B-Chat-v1.0 --dataset_path data/koalpaca/train.jsonl \
-        --eval_path data/koalpaca/dev.jsonl --output_dir outputs/tinyllama --num_epochs 3 --batch_size 1 \
+    python train.py --model_name K-intelligence/Midm-2.0-Mini-Instruct --dataset_path data/koalpaca/train.jsonl \
+        --eval_path data/koalpaca/dev.jsonl --output_dir outputs/midm --num_epochs 3 --batch_size 1 \
         --gradient_accumulation_steps 16
     python train.py ... --resume      # an interrupted run goes on from its last checkpoint
 
@@ -71,7 +71,7 @@ def read_jsonl(path):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train a LoRA adapter (QLoRA) on KoAlpaca-style instructions.")
-    parser.add_argument("--model_name", default="TinyLlama/TinyLlama-1.1B-Chat-v1.0", help="hub id or local folder")
+    parser.add_argument("--model_name", default="K-intelligence/Midm-2.0-Mini-Instruct", help="hub id or local folder")
     parser.add_argument("--dataset_path", default="data/koalpaca/train.jsonl", help="training records (JSONL)")
     parser.add_argument("--eval_path", default="data/koalpaca/dev.jsonl",
                         help="dev records (JSONL): the checkpoint kept is the one with the lowest loss on them")
@@ -88,8 +88,8 @@ def parse_args(argv=None):
     parser.add_argument("--target_modules", default="q_proj,k_proj,v_proj,o_proj",
                         help="attention layers: Llama, Gemma, Qwen; phi-2: q_proj,k_proj,v_proj,dense; gpt2: c_attn")
     parser.add_argument("--quantization", choices=["nf4", "none"], default="nf4", help="nf4: QLoRA; none: LoRA")
-    parser.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
-                        help="on a GPU (Gemma needs bfloat16: it overflows float16); a CPU computes in float32")
+    parser.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="bfloat16",
+                        help="on a GPU; float16 on a card without bfloat16 (a T4); Gemma and Phi-2 overflow float16")
     parser.add_argument("--eval_steps", type=int, default=200, help="a checkpoint and a held-out loss every N steps")
     parser.add_argument("--eval_batch_size", type=int, default=2,
                         help="held-out records per forward pass: its logits are vocabulary-sized per token")
@@ -100,7 +100,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-
     output_dir = Path(args.output_dir)
     checkpoints = sorted((c for c in (output_dir / "checkpoints").glob("checkpoint-*") if (c / "trainer_state.json").is_file()),
                          key=lambda c: int(c.name.split("-")[1]))  # complete ones: a save cut short has no state file
@@ -114,6 +113,8 @@ def main(argv=None):
 
     cuda = torch.cuda.is_available()
     dtype = getattr(torch, args.dtype) if cuda else torch.float32
+    if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported(including_emulation=False):
+        dtype = torch.float16  # compute capability below 8.0 (a T4): no native bfloat16
     set_seed(args.seed)  # the LoRA matrices' random start, dropout and the data order
     tokenizer = AutoTokenizer.from_pretrained(args.model_name)
     tokenizer.padding_side = "right"
@@ -131,7 +132,6 @@ def main(argv=None):
           f"검증 레코드 {len(eval_set)}개")
     if not train_set or not eval_set:
         sys.exit("오류: 학습 레코드나 검증 레코드가 없습니다. --max_length를 늘리거나 prepare_dataset.py를 다시 실행하세요")
-
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                       bnb_4bit_compute_dtype=dtype) if args.quantization == "nf4" else None
     model = AutoModelForCausalLM.from_pretrained(args.model_name, dtype=dtype, quantization_config=quantization,

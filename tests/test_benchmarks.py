@@ -127,19 +127,19 @@ def test_a_partial_rerun_keeps_the_whole_runs_other_rows_and_says_so():
 
 
 def test_gpu_proof_runs_the_courses_stages_on_shaped_random_models(tmp_path):
-    """The GPU proof's code paths on this CPU (tiny TinyLlama- and Phi-2-shaped models, smoke's recipe): every stage
+    """The GPU proof's code paths on this CPU (tiny Mi:dm- and Phi-2-shaped models, smoke's recipe): every stage
     runs, the merged folder is written, DPO's LoRA weights stay fp32, and each row carries the estimate. The real run
     needs a GPU (none was lent to this project so far)."""
     from benchmarks import gpu_proof
 
     out = tmp_path / "proof.json"
-    result = gpu_proof.main(["--dry", "--models", "tinyllama-1.1b", "phi-2", "--out", str(out)])
+    result = gpu_proof.main(["--dry", "--models", "midm-2.0-mini", "phi-2", "--out", str(out)])
     rows = json.loads(out.read_text())["rows"]
     assert result["dry"] and [(r["shape_of"], r["stage"]) for r in rows] == [
-        (m, s) for m in ("tinyllama-1.1b", "phi-2") for s in gpu_proof.STAGES]
+        (m, s) for m in ("midm-2.0-mini", "phi-2") for s in gpu_proof.STAGES]
     assert all(r["fits"] and r["estimate_bytes"] > 0 and r["cuda"] is False for r in rows), rows
     by = {(r["shape_of"], r["stage"]): r for r in rows}
-    for model in ("tinyllama-1.1b", "phi-2"):
+    for model in ("midm-2.0-mini", "phi-2"):
         assert by[(model, "05 학습")]["steps"] == 4 and by[(model, "06 생성")]["answers"] == 2
         assert by[(model, "07 병합과 저장")]["merged_bytes"] > 0 and by[(model, "09 시도 3개")]["trials"] == 3
         assert by[(model, "10 DPO")]["lora_dtypes"] == ["torch.float32"]

@@ -176,8 +176,36 @@ def test_a_model_that_overflows_fp16_trains_in_bf16_on_a_card_with_bf16(model, f
 
     args = recipe_arguments(for_this_card(profile))
     assert (args["bf16"], args["fp16"]) == (True, False)
-    # a model that runs in fp16 keeps the recipe's fp16
-    assert for_this_card(get_profile("gpu8gb")).dtype == "float16"
+    # the original design's fp16 run of a model that runs in fp16 keeps fp16; gpu8gb's own bf16 stays bf16
+    from course_utils.overrides import with_overrides
+
+    assert for_this_card(with_overrides(with_model(get_profile("gpu8gb"), "tinyllama-1.1b"),
+                                        [("dtype", "float16")])).dtype == "float16"
+    assert for_this_card(get_profile("gpu8gb")).dtype == "bfloat16"
+
+
+def test_gpu8gb_computes_in_fp16_with_a_line_that_says_so_on_a_card_without_bf16(fake_cuda, capsys):
+    """gpu8gb is bf16 (Mi:dm 2.0 Mini is published in bf16 and an RTX 3070 computes it); a T4 (7.5) has no native
+    bf16, so the recipe runs in fp16 there, for a model not known to overflow it, and one printed line says so and what
+    to do if the loss becomes nan. The take-home scripts make the same choice in their own lines (checked by reading
+    them: they are plain torch)."""
+    from pathlib import Path
+
+    from course_utils.hardware import for_this_card
+    from course_utils.trainer import recipe_arguments
+
+    fake_cuda.bf16 = False
+    profile = for_this_card(get_profile("gpu8gb"))
+    assert profile.dtype == "float16" and profile.model == "midm-2.0-mini"
+    said = capsys.readouterr().out
+    assert "bf16을 직접 계산하지 못해" in said and "fp16으로 학습" in said and "--set dtype=float32" in said
+    args = recipe_arguments(profile)
+    assert (args["bf16"], args["fp16"]) == (False, True)
+    fake_cuda.bf16 = True
+    assert for_this_card(get_profile("gpu8gb")).dtype == "bfloat16" and capsys.readouterr().out == ""
+    for name in ("train", "inference", "merge_lora"):
+        source = (Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py").read_text(encoding="utf-8")
+        assert "torch.cuda.is_bf16_supported(including_emulation=False)" in source and "torch.float16" in source
 
 
 def test_a_model_that_overflows_fp16_is_refused_before_loading_on_a_card_without_bf16(fake_cuda, tmp_path):

@@ -3,7 +3,7 @@
 ``make test`` runs every notebook under nbval on the smoke profile with ``COURSE_RESIDENCY_LOG`` set: ``notebook.setup``
 then records, after each cell and after each model load, the models alive (``residency.record_residency``, after
 ``gc.collect()``). This test reads those records, counts the full-size models alive at each point, and scales the bytes
-to the gpu8gb recipe (TinyLlama-1.1B: a 4-bit model as QLoRA training holds it, a plain one in fp16), adding the
+to the gpu8gb recipe (Mi:dm 2.0 Mini: a 4-bit model as QLoRA training holds it, a plain one in 16 bits), adding the
 estimator's other training terms (LoRA, gradients, optimizer, activations, logits, the CUDA context). It fails when a
 notebook of the training path holds two full-size models at once, or when the peak would not fit 8 GiB, and in every
 notebook when a cell ends with a weight file still mapped and resident while no model is alive (a tensor of a freed
@@ -47,8 +47,8 @@ def on_card(model: dict) -> bool:
 
 
 def scaled_bytes(model: dict, stand_in_values: int) -> float:
-    """A live model's bytes scaled to gpu8gb's TinyLlama: packed 4-bit as QLoRA training holds it (nf4 linear layers,
-    fp32 rest), otherwise every value in fp16 (gpu8gb's dtype), in proportion to the values it holds."""
+    """A live model's bytes scaled to gpu8gb's model: packed 4-bit as QLoRA training holds it (nf4 linear layers,
+    fp32 rest), otherwise every value in 16 bits (gpu8gb's bf16, or fp16), in proportion to the values it holds."""
     recipe = get_profile("gpu8gb")
     est = estimate_vram(recipe.model, "qlora", recipe.seq_len, recipe.batch_size, recipe.lora.r)
     full = count_params(meta_model(recipe.model)).total
@@ -139,9 +139,10 @@ def test_the_check_counts_full_size_models_and_scales_them_to_gpu8gb(tmp_path):
     _log(tmp_path, "07_merging", [[nf4, lora], [plain], [nf4, plain], [nf4, cpu_copy]])
     row = residency(tmp_path)["07_merging"]
     assert row["full"] == 2 and "load in cell" in row["where"]
-    tinyllama = count_params(meta_model("tinyllama-1.1b")).total
-    assert row["peak"] == pytest.approx(scaled_bytes(nf4, values) + 2 * tinyllama)
-    assert 0.9 * GIB < scaled_bytes(nf4, values) < 1.0 * GIB  # TinyLlama's nf4 linears + fp32 rest, as QLoRA trains
+    midm = count_params(meta_model("midm-2.0-mini")).total
+    assert get_profile("gpu8gb").model == "midm-2.0-mini"
+    assert row["peak"] == pytest.approx(scaled_bytes(nf4, values) + 2 * midm)
+    assert 1.8 * GIB < scaled_bytes(nf4, values) < 1.95 * GIB  # Mi:dm's nf4 linears + fp32 rest, as QLoRA trains
 
 
 def test_a_snapshot_counts_what_is_held_once_and_not_what_only_a_cycle_keeps():

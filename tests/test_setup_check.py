@@ -42,10 +42,10 @@ def test_a_healthy_cpu_laptop_passes_everything():
     # an 8 GB card another program already fills (at d545876 only the card's total was compared)
     ({"cuda_available": True, "torch_cuda_build": "12.6", "nvidia_smi": True, "gpu_name": "RTX 3070",
       "gpu_memory_bytes": 8 * GIB, "gpu_free_bytes": GIB}, "GPU", r"지금 비어 있는 메모리가 gpu8gb 학습의 추정 .* nvidia-smi"),
-    # gpu8gb writes more than 5 GiB: TinyLlama from the hub, merged in fp16, two GGUF files
+    # gpu8gb writes more than 5 GiB: Mi:dm 2.0 Mini (2.3 B values) from the hub, merged in bf16, two GGUF files
     ({"profile": "gpu8gb", "cuda_available": True, "torch_cuda_build": "12.6", "nvidia_smi": True, "gpu_name": "RTX 3070",
       "gpu_memory_bytes": 8 * GIB, "gpu_free_bytes": 7 * GIB, "free_disk_bytes": 6 * GIB}, "남은 디스크",
-     r"gpu8gb 프로필에는 약 8 GiB가 필요합니다"),
+     r"gpu8gb 프로필에는 약 16 GiB가 필요합니다"),
     ({"offline_models": {"gemma-3-270m": {"installed": False, "cached": False}}}, "모델 gemma-3-270m",
      r"python -m course_utils\.course setup.*Windows: `py -3\.11 -m course_utils\.course setup"),
     ({"python": "3.9.18"}, "Python", r"Python 3\.10 이상"),
