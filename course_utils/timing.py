@@ -8,8 +8,9 @@ an estimate that says it is one and where it comes from.
 - *Estimate from training throughput* (gpu8gb, until a GPU run is measured): the optimizer steps the profile will run
   (``planned_steps``, the Trainer's own arithmetic) times the samples each takes, plus the held-out evaluations,
   divided by samples/s: measured by ``benchmarks/gpu_check.py`` on this GPU when a result exists, else the seed's
-  RTX 3070 figure for the model (``SEED_3070``). It counts training and held-out loss only, not loading or
-  generating answers, and says so.
+  RTX 3070 figure for the model (``SEED_3070``), else that of the seed model of the same architecture divided by the
+  ratio of their training compute per token (gpu8gb's Mi:dm 2.0 Mini from TinyLlama), labelled with its assumption.
+  It counts training and held-out loss only, not loading or generating answers, and says so.
 """
 from __future__ import annotations
 
@@ -120,7 +121,41 @@ def measured_throughput(profile, results_dir, kind: str) -> tuple[float, float, 
     if profile.model in SEED_3070:
         low, high = SEED_3070[profile.model]
         return low, high, f"처음 설계의 RTX 3070 처리량 {low:g}–{high:g} 샘플/s (QLoRA, seq 512, 배치 1 × 16)"
-    return None
+    reference = same_architecture_seed(profile.model)
+    if reference is None:
+        return None
+    ratio = compute_ratio(profile.model, reference, profile.seq_len)
+    low, high = SEED_3070[reference]
+    return low / ratio, high / ratio, (
+        f"처음 설계의 RTX 3070에서 같은 구조의 {reference}가 낸 처리량 {low:g}–{high:g} 샘플/s를 토큰당 학습 계산량의 비 "
+        f"{ratio:.2f}배로 나눈 {low / ratio:.2f}–{high / ratio:.2f} 샘플/s (샘플당 토큰 수는 토크나이저마다 달라 같다고 "
+        f"가정했습니다)")
+
+
+def same_architecture_seed(model: str) -> str | None:
+    """The seed model with an RTX 3070 figure whose architecture (transformers' model_type) ``model`` shares, if any:
+    gpu8gb's Mi:dm 2.0 Mini (Llama) -> TinyLlama."""
+    from .models import get_spec
+
+    kind = get_spec(model).model_type
+    return next((key for key in SEED_3070 if get_spec(key).model_type == kind), None)
+
+
+def training_flops_per_token(model: str, seq_len: int) -> int:
+    """Forward FLOPs per token (the backward pass and checkpointing's second forward multiply every model alike):
+    2 per weight of every matrix product (the transformer blocks' linear layers and the output layer, tied or not)
+    and 4 x seq_len x the attention width per layer (scores and the weighted sum)."""
+    from .models import build_config, count_params, meta_model
+
+    config, counts = build_config(model), count_params(meta_model(model))
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    attention = 4 * seq_len * config.num_attention_heads * head_dim * config.num_hidden_layers
+    return 2 * (counts.linear + config.vocab_size * config.hidden_size) + attention
+
+
+def compute_ratio(model: str, reference: str, seq_len: int) -> float:
+    """How many times the training compute per token of ``model`` is that of ``reference``."""
+    return training_flops_per_token(model, seq_len) / training_flops_per_token(reference, seq_len)
 
 
 def runtime_files(profile_name: str, results_dir) -> list[dict]:
