@@ -252,6 +252,13 @@ def estimate_vs_measured(model, profile, seq_len: int, gradient_checkpointing: b
 
 
 # Korean names of every term ``check_estimate`` returns (CPU: each term; CUDA: the step's peak), as 01 shows them
+# the estimator's terms (vram.TERMS) as a learner reads them (notebooks/용어.md)
+ESTIMATE_LABELS = {
+    "weights_linear": "기본 가중치: 선형 층", "weights_other": "기본 가중치: 임베딩, 출력층, 정규화 층",
+    "quant_constants": "양자화 상수", "lora_weights": "LoRA 가중치", "gradients": "그래디언트",
+    "optimizer": "옵티마이저 상태", "activations": "활성화", "logits": "로짓",
+    "cuda_context": "CUDA 컨텍스트 (재지 않으면 0.4 GiB로 가정)",
+}
 TERM_LABELS = {"parameters": "파라미터", "gradients": "그래디언트", "optimizer": "옵티마이저", "activations": "활성화",
                "logits": "로짓", "peak total": "한 스텝의 최대 할당 합계"}
 

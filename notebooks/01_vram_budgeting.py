@@ -147,6 +147,30 @@ for model in dict.fromkeys(model for model, _ in weights_of):
     print(f"{model}: QLoRA의 가중치 = LoRA의 가중치 ÷ {weights_of[model, 'lora'] / weights_of[model, 'qlora']:.1f}")
 
 # %% [markdown]
+# ### 학습자 레시피(`gpu8gb`)의 모델: Mi:dm 2.0 Mini
+#
+# `gpu8gb`는 처음 설계의 TinyLlama 대신 한국어 모델 Mi:dm 2.0 Mini(2.3B)를 씁니다. 같은 추정 함수로, 같은 조건(길이 512,
+# 배치 1, 체크포인팅 켬)에서 QLoRA 예산을 항목별로 봅니다. 파라미터가 TinyLlama의 두 배쯤이고 어휘(131,392)가 네 배쯤이라,
+# 4비트가 되지 않는 임베딩(fp32)과 로짓의 몫이 큽니다. 기준은 CUDA 컨텍스트를 포함해 6.5 GiB 이하입니다(8 GB 카드에 여유를 남김).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from course_utils.profiles import get_profile
+from course_utils.vram import estimate_vram
+from course_utils.vram_measure import ESTIMATE_LABELS
+
+gpu = get_profile("gpu8gb")
+midm = estimate_vram(gpu.model, "qlora", gpu.seq_len, gpu.batch_size, gpu.lora.r, gpu.lora.targets,
+                     gpu.gradient_checkpointing, gpu.optimizer, gpu.dtype)
+tiny = estimate_vram("tinyllama-1.1b", "qlora", gpu.seq_len, gpu.batch_size, gpu.lora.r, gpu.lora.targets,
+                     gpu.gradient_checkpointing, gpu.optimizer, gpu.dtype)
+print(f"{gpu.model} QLoRA (길이 {gpu.seq_len}, 배치 {gpu.batch_size}, 체크포인팅, {gpu.dtype}), GiB")
+for term, size in midm.terms.items():
+    print(f"  {pad(ESTIMATE_LABELS[term], 44)}{size / GIB:7.3f}")
+print(f"합계 {midm.total / GIB:.2f} GiB (TinyLlama {tiny.total / GIB:.2f} GiB): "
+      f"6.5 GiB 이하 {'예' if midm.total <= 6.5 * GIB else '아니오'}, 8 GB에 {'들어감' if midm.fits() else '안 들어감'}")
+
+# %% [markdown]
 # full 파인튜닝은 값당 16 B가 들어 TinyLlama(1.1B)조차 8 GB에 들어가지 않습니다. LoRA는 가중치만 fp16으로 두고,
 # QLoRA는 선형 층의 가중치를 16비트에서 4비트로 줄이지만, 가중치 전체는 4분의 1이 되지 않습니다(위의 ÷ 값): 임베딩, 출력 층과
 # 정규화 층은 4비트가 되지 않고 학습 준비에서 fp32로 커지며, 4비트 블록마다 양자화 상수가 붙기 때문입니다(02에서 모듈별로 잽니다).
@@ -261,6 +285,7 @@ qlora = estimate_vram("tinyllama-1.1b", "qlora", 512, 1, 8)
 full = estimate_vram("tinyllama-1.1b", "full", 512, 1, 8, optimizer="adamw_torch")
 focus = [r for r in rows if r["term"] == "activations"] or rows  # on a GPU the rows are the step's peak total
 print(f"TinyLlama full 파인튜닝 추정: {full.total / GIB:.2f} GiB, QLoRA: {qlora.total / GIB:.2f} GiB")
+print(f"gpu8gb의 {gpu.model} QLoRA 추정: {midm.total / GIB:.2f} GiB (기준 6.5 GiB 이하)")
 print(f"{profile.model} {TERM_LABELS[focus[0]['term']]}: 추정 대 측정 오차 {min(r['error_pct'] for r in focus):+.2f} % ~ "
       f"{max(r['error_pct'] for r in focus):+.2f} %")
 

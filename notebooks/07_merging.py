@@ -115,7 +115,7 @@ print(where("merge_lora", "merged_model"))
 # EOS와 강좌의 생성 기본값을 `generation_config.json`으로 (08에서 씁니다). Gemma로 만든 병합 모델은 Gemma 파생물이므로
 # Gemma 이용 약관 안내(`NOTICE`)와, llama.cpp 변환기가 읽는 `tokenizer.model`도 저장합니다.
 #
-# 가중치는 학습한 dtype으로 저장합니다(cpu 프로필은 fp32, gpu8gb는 fp16: fp32의 절반 크기). 저장하기 전에
+# 가중치는 학습한 dtype으로 저장합니다(cpu 프로필은 fp32, gpu8gb는 bf16(bf16이 없는 카드는 fp16): fp32의 절반 크기). 저장하기 전에
 # 그 dtype으로 바꾼 병합 모델을 학습한 장치(GPU가 있으면 GPU)에 올려, 05가 어댑터를 평가한 시험 레코드 전체로 답변 손실을 재서
 # 05의 값 옆에 둡니다: 배포할 모델이 평가한 모델과 같은지 보는 숫자입니다. 두 값은 병합 기록(`course_merged.json`)에도 남습니다
 # (08이 읽습니다). 탐욕 생성 설정이라 기본 모델에서 물려받은 temperature · top-p · top-k는 지웁니다(남겨 두면 탐욕 생성과

@@ -409,7 +409,7 @@ check_10_challenge(answer, len(scored))
 # ### 코드로 쓰기
 # gpu8gb 프로필의 DPO 레시피를 담은 `DPOConfig`를 돌려주는 함수 `make_config(output_dir)`를 쓰세요: beta 0.1, 학습률 5e-5,
 # `max_length` 512, 순전파 한 번에 쌍 1개, 옵티마이저 스텝당 쌍 16개(그래디언트 누적), 100 스텝. 정밀도는 4절 셀처럼 정하세요:
-# GPU에서는 gpu8gb의 fp16, GPU가 없으면 CPU(`use_cpu`). 확인 함수가 값을 비교하고, 그 설정으로 작은 모델에서 DPO를 한 스텝
+# bf16을 직접 계산하는 GPU에서는 gpu8gb의 bf16, 그렇지 않은 GPU(T4 등)에서는 fp16, GPU가 없으면 CPU(`use_cpu`). 확인 함수가 값을 비교하고, 그 설정으로 작은 모델에서 DPO를 한 스텝
 # 돌려 첫 손실을 보여 줍니다.
 
 # %%

@@ -61,6 +61,8 @@ class Claim:
     convert: dict = field(default_factory=dict)  # group -> function of the printed text, giving the prose's text
 
 
+LESSON_01 = "notebooks/01_vram_budgeting.ipynb"
+MIDM_BUDGET = (LESSON_01, r"gpu8gb의 midm-2\.0-mini QLoRA 추정: (?P<gib>\d+\.\d\d) GiB")
 CLAIMS = [
     Claim("README: cpu run's held-out loss, chrF, EOS, loops and probes", "README.md",
           rf"시험 세트 답변 손실 (?P<before>\d\.\d{{3}}) → (?P<after>\d\.\d{{3}})\s+\(−(?P<drop>\d+\.\d) %\), "
@@ -152,6 +154,12 @@ CLAIMS = [
           (("notebooks/01_vram_budgeting.ipynb", r"nf4 \(absmax fp32\)\s+값당\s+(?P<absmax>\d\.\d+)비트"),
            ("notebooks/01_vram_budgeting.ipynb", r"nf4 \+ 이중 양자화\s+값당\s+(?P<dq>\d\.\d+)비트")),
           {"absmax": lambda s: f"{float(s) - 4:g}", "dq": lambda s: f"{float(s) - 4:.3f}"}),
+    Claim("README: gpu8gb's Mi:dm QLoRA estimate (Colab paragraph)", "README.md",
+          r"Mi:dm 2\.0 Mini QLoRA (?P<gib>\d+\.\d\d) GiB, TinyLlama", (MIDM_BUDGET,)),
+    Claim("README: gpu8gb's Mi:dm QLoRA estimate (the model's table)", "README.md",
+          r"\| (?P<gib>\d+\.\d\d) GiB \(기준 6\.5 GiB 이하\) \|", (MIDM_BUDGET,)),
+    Claim("README: gpu8gb's Mi:dm QLoRA estimate (English)", "README.md",
+          r"recipe at (?P<gib>\d+\.\d\d) GiB for Mi:dm 2\.0 Mini", (MIDM_BUDGET,)),
 ]
 
 
@@ -208,6 +216,8 @@ def claim_problems(root: Path = ROOT, claims: list[Claim] = CLAIMS) -> list[str]
 # Numbers a lesson's markdown may state without printing them: definitions and thresholds, not measurements.
 # Every other decimal, percentage or count ("1.690", "28.2 %", "6/22") in a lesson's markdown must be in its outputs.
 DEFINED = {
+    "00_setup_check": {"2.0": "the model's name, Mi:dm 2.0 Mini"},
+    "01_vram_budgeting": {"2.0": "the model's name, Mi:dm 2.0 Mini"},
     "04_koalpaca_formatting": {"256/512": "the two maximum lengths measured, not a count"},
     "05_training": {"0.21": "peft's version", "06/07": "lesson numbers"},
     "06_inference": {"0.05": "the usual significance threshold"},

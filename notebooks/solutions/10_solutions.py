@@ -107,8 +107,8 @@ assert check_10_challenge(answer, n)
 # %% [markdown]
 # ### 코드로 쓰기
 # TRL의 `DPOConfig`는 `bf16=True`가 기본값이라(TRL 1.16 문서: "Defaults to True if fp16 is not set") GPU가 없으면
-# 만들어지지 않고, bf16을 흉내만 내는 카드에서는 레시피의 fp16 대신 bf16으로 학습합니다. 그래서 정밀도를 직접 정합니다:
-# GPU에서는 fp16, 없으면 `use_cpu`. 참조 모델은 설정에 없습니다: `ref_model=None`이면 TRL이 SFT 어댑터의
+# 만들어지지 않고, bf16을 흉내만 내는 카드(T4 등)에서도 bf16으로 느리게 학습합니다. 그래서 정밀도를 직접 정합니다:
+# bf16을 직접 계산하는 GPU에서는 gpu8gb의 bf16, 그렇지 않은 GPU에서는 fp16, 없으면 `use_cpu`. 참조 모델은 설정에 없습니다: `ref_model=None`이면 TRL이 SFT 어댑터의
 # 얼린 복사본을 참조로 씁니다.
 
 # %%
@@ -120,9 +120,11 @@ from course_utils.loading import load_tokenizer
 
 
 def make_config(output_dir):
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported(including_emulation=False)  # compute capability 8.0 or newer
     return DPOConfig(output_dir=output_dir, beta=0.1, learning_rate=5e-5, max_length=512,
                      per_device_train_batch_size=1, gradient_accumulation_steps=16, max_steps=100,
-                     fp16=torch.cuda.is_available(), bf16=False, use_cpu=not torch.cuda.is_available())
+                     fp16=cuda and not bf16, bf16=bf16, use_cpu=not cuda)
 
 
 assert check_10_code(make_config, load_tokenizer(profile.model))
