@@ -5,14 +5,14 @@
 
 GPT-2 124M, TinyLlama-1.1B, Phi-2 2.7B and gpu8gb's Mi:dm 2.0 Mini 2.3B are built from their architecture configs with random
 weights (memory and speed do not depend on the weight values; no network needed), saved once in
-fp16 and reloaded with the `gpu8gb` recipe: nf4 QLoRA with fp16 compute, seq 512, batch 1 x
+fp16 and reloaded with the `gpu8gb` recipe: nf4 QLoRA with its bf16 compute (fp16 on a card without bf16), seq 512, batch 1 x
 grad-accum 16, gradient checkpointing, paged 8-bit AdamW, LoRA r=8 on the attention projections.
 An 8 GB card is emulated with `torch.cuda.set_per_process_memory_fraction`: that caps PyTorch's
 allocator only; the CUDA context (and the optimizer's paged memory, which is CUDA unified memory)
 live outside the cap. After 2 warm-up optimizer steps, `--steps` optimizer steps are timed and
 the peak `max_memory_allocated` / `max_memory_reserved` over them is compared with the course's
 estimator (`course_utils.vram.estimate_vram`, without its CUDA-context term). Plain LoRA with the
-fp16 base is run the same way where it fits, and notebook 10's DPO step on the QLoRA recipe (chosen + rejected, the
+16-bit base is run the same way where it fits, and notebook 10's DPO step on the QLoRA recipe (chosen + rejected, the
 reference = a frozen copy of the SFT adapter, TRL's "ref" adapter). Results: benchmarks/results/gpu_<date>.json.
 
 Needs only torch, transformers, peft, accelerate and bitsandbytes (+ this repository).
@@ -58,14 +58,14 @@ def save_random_fp16(spec, folder: Path, device: str) -> None:
 
 
 def load_recipe(folder: Path, method: str, profile, device: str):
-    """The saved model with the recipe's LoRA: nf4 (qlora) or the fp16 base (lora), checkpointing on."""
+    """The saved model with the recipe's LoRA: nf4 (qlora) or the 16-bit base (lora), checkpointing on."""
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
     from course_utils.lora import attach_lora
     from course_utils.quantization import bnb_config
 
-    dtype = torch.float16 if device == "cuda" else torch.float32
+    dtype = profile.torch_dtype if device == "cuda" else torch.float32  # the recipe's bf16 (fp16 on a card without it)
     quant = bnb_config(profile) if method == "qlora" else None
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, quantization_config=quant,
                                                  device_map={"": device})
@@ -120,7 +120,7 @@ def train_and_measure(model, profile, steps: int, warmup: int, seq_len: int, opt
     cuda = device == "cuda"
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(trainable, optimizer, lr=profile.train.learning_rate)
-    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and profile.torch_dtype == torch.float16)  # fp16 only
     gen = torch.Generator().manual_seed(0)
     vocab = model.config.vocab_size
     model.train()
@@ -134,7 +134,7 @@ def train_and_measure(model, profile, steps: int, warmup: int, seq_len: int, opt
         for _ in range(profile.grad_accum):
             rows = (2 if dpo else 1) * profile.batch_size
             ids = torch.randint(10, min(vocab, 30000), (rows, seq_len), generator=gen).to(device)
-            with torch.autocast(device, dtype=torch.float16, enabled=cuda):
+            with torch.autocast(device, dtype=profile.torch_dtype, enabled=cuda):
                 loss = (dpo_loss(model, ids) if dpo else model(input_ids=ids, labels=ids).loss) / profile.grad_accum
             scaler.scale(loss).backward()
         scaler.step(opt)
@@ -223,6 +223,10 @@ def main(argv=None) -> dict:
     device = "cpu" if args.dry else "cuda"
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("No CUDA GPU here. Run with --dry to test the script on a CPU.")
+    if device == "cuda":
+        from course_utils.hardware import for_this_card
+
+        profile = for_this_card(profile)  # fp16 on a card without native bf16
     args.steps = args.steps or (2 if args.dry else 20)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.dry else 2)
     args.seq_len = 32 if args.dry else profile.seq_len

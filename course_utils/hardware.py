@@ -52,7 +52,7 @@ def for_this_card(profile: Profile) -> Profile:
         return dataclasses.replace(profile, dtype="bfloat16")
     if profile.dtype == "bfloat16" and not native_bf16:
         print(f"이 GPU({torch.cuda.get_device_name(0)})는 bf16을 직접 계산하지 못해(compute capability 8.0 미만) "
-              f"{profile.model}을(를) fp16으로 학습합니다. 이 모델이 fp16에서 넘치는지는 공개된 확인이 없습니다: "
-              f"손실이 nan이 되면 --set dtype=float32로 다시 시작하세요")
+              f"{profile.model}을(를) 레시피의 bf16 대신 fp16으로 계산합니다. 학습 손실이 nan이 되면 "
+              f"--set dtype=float32로 다시 시작하세요")
         return dataclasses.replace(profile, dtype="float16")
     return profile

@@ -35,6 +35,10 @@ of Use found at https://ai.google.dev/gemma/terms . Any use, reproduction or dis
 model must follow those terms, including the use restrictions of the Gemma Prohibited Use Policy
 (https://ai.google.dev/gemma/prohibited_use_policy).
 """
+MIT_NOTICE = """This model is a derivative of {hub_id}, merged with a LoRA adapter trained in the course
+"LoRA on an 8 GB GPU". {hub_id} is released under the MIT License: keep its copyright notice and the MIT
+permission notice (the LICENSE file of https://huggingface.co/{hub_id}) with every copy of this model.
+"""
 
 
 MERGED_METADATA = "course_merged.json"  # beside a merged model: which adapter went into which weights
@@ -83,7 +87,7 @@ def save_merged(model, tokenizer, out_dir, base_model: str | None = None, templa
 def write_deploy_files(folder, base_model: str | None, record: dict | None) -> None:
     """What a merged model's folder needs besides ``save_pretrained``'s files (notebook 07 writes those itself):
     ``tokenizer.model`` rebuilt from a SentencePiece GGUF base (llama.cpp's converter reads it), ``NOTICE`` for a
-    Gemma derivative, and ``course_merged.json`` with ``record`` when given."""
+    Gemma or MIT derivative, and ``course_merged.json`` with ``record`` when given."""
     from .models import get_spec
 
     folder = Path(folder)
@@ -96,6 +100,8 @@ def write_deploy_files(folder, base_model: str | None, record: dict | None) -> N
             (folder / "tokenizer.model").write_bytes(spm)
     if spec is not None and "Gemma" in spec.license:
         (folder / "NOTICE").write_text(GEMMA_NOTICE, encoding="utf-8")
+    elif spec is not None and spec.license == "MIT":  # gpu8gb's Mi:dm 2.0 Mini, GPT-2, Phi-2
+        (folder / "NOTICE").write_text(MIT_NOTICE.format(hub_id=spec.hub_id), encoding="utf-8")
     if record is not None:
         (folder / MERGED_METADATA).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
 

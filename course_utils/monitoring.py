@@ -69,8 +69,8 @@ class StopOnNaN(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            fp16 = " (또는 Ampere 이후 GPU(RTX 30xx)라면 dtype을 float16 대신 bfloat16으로)" \
-                if self.dtype == "float16" else ""
+            fp16 = (" (fp16에서 값이 넘쳤을 수 있습니다: bf16을 직접 계산하는 GPU(RTX 30xx 이상)라면 dtype을 bfloat16으로, "
+                    "아니면 float32로)") if self.dtype == "float16" else ""
             raise TrainingDiverged(f"학습 손실(training loss)이 스텝 {state.global_step}에서 {loss}입니다: 망가진 값으로 "
                                    f"학습을 계속하지 않도록 멈췄습니다. train.learning_rate(지금 {args.learning_rate:g})를 "
                                    f"낮춘 뒤{fp16} 스텝 {state.global_step} 이전의 체크포인트나 처음부터 다시 시작하세요")

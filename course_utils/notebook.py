@@ -67,8 +67,8 @@ def setup(seed: int = SEED):
 
         record_residency(os.environ["COURSE_RESIDENCY_LOG"])
     chosen = active_profile()
-    profile = for_this_card(chosen)  # bf16 on a GPU for a model that overflows fp16
+    profile = for_this_card(chosen)  # bf16 for a model that overflows fp16; fp16 on a card without bf16 (it says so)
     print(f"프로필: {profile.name} · 모델: {profile.model} · 장치: {profile.device}")
-    if profile.dtype != chosen.dtype:
+    if profile.dtype == "bfloat16" and chosen.dtype == "float16":
         print(f"{profile.model}은 fp16에서 값이 넘치므로(overflow) 이 GPU에서는 {profile.dtype}로 학습하고 답합니다")
     return profile

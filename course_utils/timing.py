@@ -125,11 +125,13 @@ def measured_throughput(profile, results_dir, kind: str) -> tuple[float, float, 
     if reference is None:
         return None
     ratio = compute_ratio(profile.model, reference, profile.seq_len)
+    if ratio < 1:  # a smaller model's steps are not compute-bound on that card: no figure to scale down
+        return None
     low, high = SEED_3070[reference]
     return low / ratio, high / ratio, (
         f"처음 설계의 RTX 3070에서 같은 구조의 {reference}가 낸 처리량 {low:g}–{high:g} 샘플/s를 토큰당 학습 계산량의 비 "
-        f"{ratio:.2f}배로 나눈 {low / ratio:.2f}–{high / ratio:.2f} 샘플/s (샘플당 토큰 수는 토크나이저마다 달라 같다고 "
-        f"가정했습니다)")
+        f"{ratio:.2f}배로 나눈 {low / ratio:.2f}–{high / ratio:.2f} 샘플/s (처리량이 계산량에 반비례하고 샘플당 토큰 수가 "
+        f"같다고 가정했습니다: 토크나이저가 한국어를 더 적은 토큰으로 나누면 그만큼 빨라집니다)")
 
 
 def same_architecture_seed(model: str) -> str | None:

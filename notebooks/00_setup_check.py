@@ -108,7 +108,8 @@ pd.DataFrame(where_to_run()).set_index("어디서")
 # `gpu8gb`의 모델은 한국어 모델 **Mi:dm 2.0 Mini**(KT, 2.3B, MIT 라이선스)입니다. 처음 설계의 TinyLlama는 Llama-2 토크나이저와
 # 영어 위주의 사전 학습 때문에 한국어가 약해서 바꿨습니다(README "gpu8gb의 기본 모델"에 근거와 라이선스). 시드가 잰 RTX 3070
 # 처리량은 TinyLlama의 것이라, `gpu8gb`의 추정은 같은 Llama 구조인 TinyLlama의 처리량을 토큰당 학습 계산량의 비로 나눈 값이고,
-# 표의 근거 칸이 그렇게 말합니다. 처음 설계대로 하려면 `--model tinyllama-1.1b --set dtype=float16`입니다.
+# 표의 근거 칸이 그렇게 말합니다. 처음 설계대로 학습하려면 명령줄에서
+# `python -m course_utils.train --profile gpu8gb --model tinyllama-1.1b --set dtype=float16`입니다.
 
 # %%
 from course_utils.models import get_spec

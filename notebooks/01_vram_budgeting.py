@@ -156,6 +156,7 @@ for model in dict.fromkeys(model for model, _ in weights_of):
 # %%
 # NBVAL_CHECK_OUTPUT
 from course_utils.profiles import get_profile
+from course_utils.textwidth import pad
 from course_utils.vram import estimate_vram
 from course_utils.vram_measure import ESTIMATE_LABELS
 

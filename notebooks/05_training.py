@@ -120,7 +120,7 @@ from course_utils.loading import model_source
 from course_utils.quantization import standard_4bit_path
 from course_utils.takehome import where
 
-profile = for_this_card(profile)  # bf16 on a GPU for a model that overflows fp16 (Gemma); unchanged on a CPU
+profile = for_this_card(profile)  # bf16 for a model that overflows fp16 (Gemma), fp16 on a card without bf16; CPU: as is
 
 
 def load_for_training(profile):

@@ -84,9 +84,13 @@ def main(argv=None):
     print(answer(model, tokenizer, args.prompt, args.input, args.max_new_tokens, **decoding))
 
 
-def gpu_dtype(name):  # bfloat16 -> float16 where the card has no native bfloat16 (compute capability < 8.0: a T4)
-    native = name != "bfloat16" or torch.cuda.is_bf16_supported(including_emulation=False)
-    return getattr(torch, name) if native else torch.float16
+def gpu_dtype(name):
+    """``name``'s torch dtype, but float16 for bfloat16 on a card without native bfloat16 (compute capability below
+    8.0: a T4), as train.py chose; says so."""
+    if name != "bfloat16" or torch.cuda.is_bf16_supported(including_emulation=False):
+        return getattr(torch, name)
+    print("이 GPU는 bf16을 직접 계산하지 못해 fp16으로 계산합니다 (train.py도 그렇게 학습했습니다)")
+    return torch.float16
 
 
 if __name__ == "__main__":

@@ -79,16 +79,20 @@ def main(argv=None):
     generation.temperature = generation.top_p = generation.top_k = None  # the base's sampling values: invalid when greedy
     generation.eos_token_id, generation.pad_token_id = tokenizer.eos_token_id, tokenizer.pad_token_id
     partial = output_dir.with_name(output_dir.name + ".partial")
-    model.to(getattr(torch, args.dtype)).save_pretrained(partial)  # safetensors, in the training dtype
+    model.to(model.dtype if torch.cuda.is_available() else getattr(torch, args.dtype)).save_pretrained(partial)  # training dtype
     tokenizer.save_pretrained(partial)
     partial.rename(output_dir)  # whole or not at all
     size = sum(f.stat().st_size for f in output_dir.iterdir()) / 1024**3
-    print(f"병합한 모델을 저장했습니다: {output_dir} ({size:.2f} GiB, 가중치 {args.dtype}, {base_model} + {args.lora_weights})")
+    print(f"병합한 모델을 저장했습니다: {output_dir} ({size:.2f} GiB, 가중치 {model.dtype}, {base_model} + {args.lora_weights})")
 
 
-def gpu_dtype(name):  # bfloat16 -> float16 where the card has no native bfloat16 (compute capability < 8.0: a T4)
-    native = name != "bfloat16" or torch.cuda.is_bf16_supported(including_emulation=False)
-    return getattr(torch, name) if native else torch.float16
+def gpu_dtype(name):
+    """``name``'s torch dtype, but float16 for bfloat16 on a card without native bfloat16 (compute capability below
+    8.0: a T4), as train.py chose; says so."""
+    if name != "bfloat16" or torch.cuda.is_bf16_supported(including_emulation=False):
+        return getattr(torch, name)
+    print("이 GPU는 bf16을 직접 계산하지 못해 fp16으로 계산합니다 (train.py도 그렇게 학습했습니다)")
+    return torch.float16
 
 
 if __name__ == "__main__":

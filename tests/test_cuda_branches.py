@@ -35,8 +35,8 @@ def test_01_reads_the_rows_the_cuda_measurement_returns(fake_cuda, monkeypatch, 
         "before_step": GIB, "peak_allocated": int(peaks[seq_len]), "peak_reserved": int(peaks[seq_len] + GIB)})
     namespace = {"profile": get_profile("gpu8gb"), "model": CheckpointingStub(), "MIB": MIB, "GIB": GIB,
                  "time": time, "t_start": time.perf_counter(), "estimate_vram": estimate_vram}
-    for cell in lesson_cells("01_vram_budgeting.py", "rows = check_estimate(model, profile)", "worst = max(rows",
-                             "cuda_outside_pytorch()", "focus = ["):
+    for cell in lesson_cells("01_vram_budgeting.py", "midm = estimate_vram(gpu.model", "rows = check_estimate(model, profile)",
+                             "worst = max(rows", "cuda_outside_pytorch()", "focus = ["):
         exec(compile(cell, "01_vram_budgeting", "exec"), namespace)  # noqa: S102 (our own lesson)
     rows = namespace["rows"]
     assert [(r["seq_len"], r["term"]) for r in rows] == [(256, "peak total"), (512, "peak total")]
@@ -198,7 +198,7 @@ def test_gpu8gb_computes_in_fp16_with_a_line_that_says_so_on_a_card_without_bf16
     profile = for_this_card(get_profile("gpu8gb"))
     assert profile.dtype == "float16" and profile.model == "midm-2.0-mini"
     said = capsys.readouterr().out
-    assert "bf16을 직접 계산하지 못해" in said and "fp16으로 학습" in said and "--set dtype=float32" in said
+    assert "bf16을 직접 계산하지 못해" in said and "fp16으로 계산" in said and "--set dtype=float32" in said
     args = recipe_arguments(profile)
     assert (args["bf16"], args["fp16"]) == (False, True)
     fake_cuda.bf16 = True
@@ -359,3 +359,18 @@ def test_a_stage_on_a_cpu_says_what_it_would_print_on_a_gpu():
     with Stage("학습") as stage:
         pass
     assert stage.memory.verdict().startswith("학습: GPU가 없어 GPU 메모리를 재지 않았습니다. GPU에서는 여기에")
+
+
+def test_a_notebook_on_a_card_without_bf16_says_fp16_once_and_not_that_the_model_overflows(fake_cuda, monkeypatch,
+                                                                                            capsys):
+    """gpu8gb on a T4: ``notebook.setup`` runs in fp16 and the learner reads ``for_this_card``'s one line. The line
+    written for Gemma and Phi-2 (fp16 -> bf16, "overflows") stays for that case only: at 0240b09 it also claimed that
+    Mi:dm overflows fp16."""
+    from course_utils.notebook import setup
+
+    fake_cuda.bf16 = False
+    monkeypatch.setenv("COURSE_PROFILE", "gpu8gb")
+    monkeypatch.delenv("COURSE_RESIDENCY_LOG", raising=False)
+    profile = setup()
+    out = capsys.readouterr().out
+    assert profile.dtype == "float16" and out.count("fp16으로 계산") == 1 and "넘치므로" not in out

@@ -32,6 +32,11 @@ def test_merge_matches_adapter_and_reloads_plain(tmp_path):
                 base_model="smollm2-135m-instruct")  # re-run replaces cleanly
     assert not (out / "NOTICE").exists() and not (out / "tokenizer.model").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["merged"]
+    # gpu8gb's Mi:dm is MIT: the merged folder says whose copyright and permission notice travel with it
+    save_merged(merged, load_tokenizer("smollm2-135m-instruct"), tmp_path / "merged", base_model="midm-2.0-mini")
+    notice = (out / "NOTICE").read_text()
+    assert "K-intelligence/Midm-2.0-Mini-Instruct is released under the MIT License" in notice
+    assert "huggingface.co/K-intelligence/Midm-2.0-Mini-Instruct" in notice
 
 
 def test_max_logit_diff_ignores_padding():

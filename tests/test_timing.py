@@ -109,6 +109,10 @@ def test_a_gpu_check_result_of_this_gpu_replaces_the_seeds_figure(tmp_path):
 def test_a_model_without_a_published_figure_gets_no_made_up_estimate(tmp_path):
     g = dataclasses.replace(get_profile("gpu8gb"), model="qwen2.5-0.5b-instruct")
     assert expected_times(g, tmp_path, RTX_3070, records=100) == []
+    # a Llama smaller than TinyLlama: its steps are not compute-bound on a 3070, so TinyLlama's figure is not scaled down
+    small = dataclasses.replace(get_profile("gpu8gb"), model="smollm2-135m-instruct")
+    assert compute_ratio(small.model, "tinyllama-1.1b", small.seq_len) < 1
+    assert expected_times(small, tmp_path, RTX_3070, records=100) == []
     assert describe(None).startswith("예상 시간 없음")
 
 

@@ -218,6 +218,7 @@ def claim_problems(root: Path = ROOT, claims: list[Claim] = CLAIMS) -> list[str]
 DEFINED = {
     "00_setup_check": {"2.0": "the model's name, Mi:dm 2.0 Mini"},
     "01_vram_budgeting": {"2.0": "the model's name, Mi:dm 2.0 Mini"},
+    "02_quantization": {"2.0": "the model's name, Mi:dm 2.0 Mini"},
     "04_koalpaca_formatting": {"256/512": "the two maximum lengths measured, not a count"},
     "05_training": {"0.21": "peft's version", "06/07": "lesson numbers"},
     "06_inference": {"0.05": "the usual significance threshold"},
