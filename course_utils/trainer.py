@@ -115,12 +115,13 @@ def with_profile(args: TrainingArguments, profile, progress=print) -> TrainingAr
 
     recipe = training_arguments(get_profile("gpu8gb"), Path(args.output_dir))
     want = training_arguments(profile, Path(args.output_dir))
-    changes = argument_differences(recipe, want)
+    mine = args.to_dict()
+    # a value the cell already has (its precision follows profile.torch_dtype: fp16 on a card without bf16) is no change
+    changes = {name: pair for name, pair in argument_differences(recipe, want).items() if mine.get(name) != pair[1]}
     if not changes:
         progress(f"프로필 {profile.name}: 이 레시피를 그대로 씁니다.")
         return args
     progress(f"프로필 {profile.name}에서 바꾼 값 {len(changes)}개 (레시피 -> {profile.name}):")
-    mine = args.to_dict()
     for name, (_, theirs) in changes.items():
         progress(f"  {name}: {mine.get(name)} -> {theirs}")
     return dataclasses.replace(args, **{name: getattr(want, name) for name in changes})

@@ -263,7 +263,8 @@ def fake_cuda(monkeypatch):
     monkeypatch.setattr(cuda, "empty_cache", lambda: None)
     monkeypatch.setattr(cuda, "get_device_name", lambda *a: "NVIDIA GeForce RTX 3070 (stand-in)")
     monkeypatch.setattr(cuda, "get_device_capability", lambda *a: (8, 6) if stats.bf16 else (7, 5))
-    monkeypatch.setattr(cuda, "is_bf16_supported", lambda *a, **k: stats.bf16)
+    # as torch: without native bf16 (compute capability < 8.0) it still says True unless emulation is excluded
+    monkeypatch.setattr(cuda, "is_bf16_supported", lambda including_emulation=True: stats.bf16 or including_emulation)
     monkeypatch.setattr(cuda, "get_device_properties", lambda *a: SimpleNamespace(
         total_memory=stats.total, name="RTX 3070 (stand-in)", major=8 if stats.bf16 else 7))
     monkeypatch.setattr(cuda, "mem_get_info", lambda *a: (stats.free, stats.total))

@@ -187,10 +187,7 @@ def test_a_model_that_overflows_fp16_trains_in_bf16_on_a_card_with_bf16(model, f
 def test_gpu8gb_computes_in_fp16_with_a_line_that_says_so_on_a_card_without_bf16(fake_cuda, capsys):
     """gpu8gb is bf16 (Mi:dm 2.0 Mini is published in bf16 and an RTX 3070 computes it); a T4 (7.5) has no native
     bf16, so the recipe runs in fp16 there, for a model not known to overflow it, and one printed line says so and what
-    to do if the loss becomes nan. The take-home scripts make the same choice in their own lines (checked by reading
-    them: they are plain torch)."""
-    from pathlib import Path
-
+    to do if the loss becomes nan. The take-home scripts make the same choice (tests/test_scripts.py)."""
     from course_utils.hardware import for_this_card
     from course_utils.trainer import recipe_arguments
 
@@ -203,9 +200,6 @@ def test_gpu8gb_computes_in_fp16_with_a_line_that_says_so_on_a_card_without_bf16
     assert (args["bf16"], args["fp16"]) == (False, True)
     fake_cuda.bf16 = True
     assert for_this_card(get_profile("gpu8gb")).dtype == "bfloat16" and capsys.readouterr().out == ""
-    for name in ("train", "inference", "merge_lora"):
-        source = (Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py").read_text(encoding="utf-8")
-        assert "torch.cuda.is_bf16_supported(including_emulation=False)" in source and "torch.float16" in source
 
 
 def test_a_model_that_overflows_fp16_is_refused_before_loading_on_a_card_without_bf16(fake_cuda, tmp_path):
@@ -374,3 +368,29 @@ def test_a_notebook_on_a_card_without_bf16_says_fp16_once_and_not_that_the_model
     profile = setup()
     out = capsys.readouterr().out
     assert profile.dtype == "float16" and out.count("fp16으로 계산") == 1 and "넘치므로" not in out
+
+
+def test_05s_recipe_cell_on_a_card_without_bf16_names_no_change_it_already_has(fake_cuda, monkeypatch, tmp_path):
+    """On a T4 05's cell computes fp16 itself (``profile.torch_dtype`` after ``for_this_card``): ``with_profile`` has
+    nothing to change and says so, instead of printing "fp16: True -> True" and "bf16: False -> False". (The
+    arguments stand in as dicts: TrainingArguments would select the CUDA device this CPU build does not have.)"""
+    from course_utils import trainer
+    from course_utils.hardware import for_this_card
+    from course_utils.trainer import recipe_arguments, with_profile
+
+    class Args:
+        def __init__(self, values):
+            self.values, self.output_dir = values, str(tmp_path)
+
+        def to_dict(self):
+            return dict(self.values)
+
+    monkeypatch.setattr(trainer, "training_arguments", lambda p, out: Args(recipe_arguments(p)))
+    fake_cuda.bf16 = False
+    profile = for_this_card(get_profile("gpu8gb"))
+    cell = Args(recipe_arguments(profile))
+    assert (cell.values["fp16"], cell.values["bf16"]) == (True, False)
+    assert recipe_arguments(get_profile("gpu8gb"))["bf16"] is True  # the recipe as written: bf16
+    said = []
+    assert with_profile(cell, profile, said.append) is cell
+    assert said == ["프로필 gpu8gb: 이 레시피를 그대로 씁니다."]

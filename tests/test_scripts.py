@@ -344,15 +344,18 @@ class Built(Exception):
     """Raised by a stand-in once the script has built what the test reads (nothing runs on a card)."""
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_train_py_on_a_card_loads_and_trains_in_the_cards_dtype(dtype, fake_cuda, monkeypatch, runs):
+@pytest.mark.parametrize(("dtype", "native_bf16", "used"), [("float16", True, "float16"), ("bfloat16", True, "bfloat16"),
+                                                            ("bfloat16", False, "float16")])
+def test_train_py_on_a_card_loads_and_trains_in_the_cards_dtype(dtype, native_bf16, used, fake_cuda, monkeypatch, runs):
     """The CUDA branch a learner runs, read where it is decided: the base goes to cuda:0 in the chosen dtype with the
     4-bit layers computing in it, the Trainer mixes precision in that dtype only (fp16 or bf16, never both) with the
-    paged 8-bit AdamW, and nothing asks for the CPU. The model is a tiny CPU stand-in; the Trainer is never built."""
+    paged 8-bit AdamW, and nothing asks for the CPU. On a card without native bf16 (a T4) the default bf16 becomes
+    fp16, as the course does. The model is a tiny CPU stand-in; the Trainer is never built."""
     from conftest import tiny_model
 
     take_home = script("train")
     loaded, arguments = {}, {}
+    fake_cuda.bf16 = native_bf16
 
     def from_pretrained(name, **kwargs):
         loaded.update(kwargs)
@@ -367,13 +370,13 @@ def test_train_py_on_a_card_loads_and_trains_in_the_cards_dtype(dtype, fake_cuda
     folder = runs["folder"]
     with pytest.raises(Built):
         take_home.main(["--model_name", runs["model"], "--dataset_path", str(folder / "data" / "train.jsonl"),
-                        "--eval_path", str(folder / "data" / "dev.jsonl"), "--output_dir", str(folder / f"gpu-{dtype}"),
-                        "--dtype", dtype])
-    want = getattr(torch, dtype)
+                        "--eval_path", str(folder / "data" / "dev.jsonl"),
+                        "--output_dir", str(folder / f"gpu-{dtype}-{native_bf16}"), "--dtype", dtype])
+    want = getattr(torch, used)
     assert loaded["dtype"] == want and loaded["device_map"] == {"": "cuda:0"}
     assert loaded["quantization_config"].bnb_4bit_compute_dtype == want
     assert loaded["quantization_config"].bnb_4bit_quant_type == "nf4" and loaded["quantization_config"].load_in_4bit
-    assert (arguments["fp16"], arguments["bf16"]) == (dtype == "float16", dtype == "bfloat16")
+    assert (arguments["fp16"], arguments["bf16"]) == (used == "float16", used == "bfloat16")
     assert arguments["optim"] == "paged_adamw_8bit" and arguments["use_cpu"] is False
     assert arguments["activation_checkpointing"] is True
 
@@ -404,6 +407,14 @@ def test_merge_lora_py_on_a_card_loads_the_base_in_the_training_dtype(fake_cuda,
         take_home.merged_model(runs["model"], str(runs["folder"] / "run" / "adapter"), "nf4", "float16")
     assert loaded["dtype"] == torch.float16 and loaded["device_map"] == {"": "cuda:0"}
     assert loaded["quantization_config"].bnb_4bit_compute_dtype == torch.float16
+    # the default bf16 on a card without it (a T4): fp16, as train.py trained, and said
+    fake_cuda.bf16 = False
+    for name in ("merge_lora", "inference"):
+        said = []
+        module = script(name)
+        monkeypatch.setattr(module, "print", said.append, raising=False)
+        assert module.gpu_dtype("bfloat16") == torch.float16 and module.gpu_dtype("float32") == torch.float32
+        assert said == ["이 GPU는 bf16을 직접 계산하지 못해 fp16으로 계산합니다 (train.py도 그렇게 학습했습니다)"]
 
 
 def lesson_definitions(notebook: str) -> dict[str, str]:
