@@ -129,7 +129,7 @@ def main(argv=None):
             train_set.append(example)
     eval_set = [tokenize(record, tokenizer, args.max_length)[0] for record in read_jsonl(args.eval_path)]
     print(f"학습 레코드 {len(train_set)}개 ({args.max_length} 토큰보다 길어 뺀 것 {too_long}개), "
-          f"검증 레코드 {len(eval_set)}개")
+          f"검증 레코드 {len(eval_set)}개, 계산 dtype {str(dtype).removeprefix('torch.')}")  # float16 on a T4 (above)
     if not train_set or not eval_set:
         sys.exit("오류: 학습 레코드나 검증 레코드가 없습니다. --max_length를 늘리거나 prepare_dataset.py를 다시 실행하세요")
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,

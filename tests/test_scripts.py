@@ -162,7 +162,7 @@ def test_train_py_learns_the_weights_the_course_learns(runs):
     assert largest_difference(script_step, course_step) <= 1e-5
     assert max(w.abs().max().item() for k, w in script_step.items() if "lora_B" in k) > 1e-3  # B started at 0
     assert largest_difference(adapter_weights(folder / "run" / "adapter"), adapter_weights(course.adapter_dir)) <= 1e-5
-    assert "학습 레코드 8개" in runs["said"] and "검증 레코드 4개" in runs["said"]
+    assert "학습 레코드 8개" in runs["said"] and "검증 레코드 4개, 계산 dtype float32" in runs["said"]
 
 
 def test_train_py_refuses_an_earlier_run_and_resumes_one_that_stopped(runs, tmp_path):
@@ -346,7 +346,8 @@ class Built(Exception):
 
 @pytest.mark.parametrize(("dtype", "native_bf16", "used"), [("float16", True, "float16"), ("bfloat16", True, "bfloat16"),
                                                             ("bfloat16", False, "float16")])
-def test_train_py_on_a_card_loads_and_trains_in_the_cards_dtype(dtype, native_bf16, used, fake_cuda, monkeypatch, runs):
+def test_train_py_on_a_card_loads_and_trains_in_the_cards_dtype(dtype, native_bf16, used, fake_cuda, monkeypatch, runs,
+                                                                capsys):
     """The CUDA branch a learner runs, read where it is decided: the base goes to cuda:0 in the chosen dtype with the
     4-bit layers computing in it, the Trainer mixes precision in that dtype only (fp16 or bf16, never both) with the
     paged 8-bit AdamW, and nothing asks for the CPU. On a card without native bf16 (a T4) the default bf16 becomes
@@ -377,6 +378,7 @@ def test_train_py_on_a_card_loads_and_trains_in_the_cards_dtype(dtype, native_bf
     assert loaded["quantization_config"].bnb_4bit_compute_dtype == want
     assert loaded["quantization_config"].bnb_4bit_quant_type == "nf4" and loaded["quantization_config"].load_in_4bit
     assert (arguments["fp16"], arguments["bf16"]) == (used == "float16", used == "bfloat16")
+    assert f"계산 dtype {used}" in capsys.readouterr().out  # the learner reads which precision it trains in
     assert arguments["optim"] == "paged_adamw_8bit" and arguments["use_cpu"] is False
     assert arguments["activation_checkpointing"] is True
 
