@@ -32,8 +32,8 @@ from .runs import check_output_folder, check_writable, guarded, last_complete_ch
 class TrainResult:
     adapter_dir: Path
     global_step: int
-    heldout_loss_before: float  # mean answer-token cross-entropy (nats/token) on the test records (only reported)
-    heldout_loss_after: float  # the same records, the kept checkpoint (chosen on the dev records)
+    heldout_loss_before: float | None  # mean answer-token cross-entropy (nats/token) on the test records (only
+    heldout_loss_after: float | None  # reported); after: the kept checkpoint (chosen on dev). None: a search trial
     train_seconds: float  # wall time of the Trainer's loop, held-out evaluations included
     tokens_per_second: float  # real (non-pad) tokens processed per second of training (evaluation time excluded)
     peak_memory_bytes: int  # CUDA max_memory_allocated of this run, or the process's peak RSS on a CPU
@@ -69,7 +69,7 @@ class Run:
     test: list  # only reported (loss before and after), never chosen on
     data_report: object
     pad: int
-    loss_before: float
+    loss_before: float | None  # None: measure_test=False
     resume_from: Path | None = None
     moved_to: Path | None = None
     ctrl_c: object = None
@@ -80,7 +80,7 @@ class Run:
 
 
 def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists: str = "refuse",
-                progress=print, model=None) -> Run:
+                progress=print, model=None, measure_test: bool = True) -> Run:
     """Check, seed, load and measure before training; an earlier run in ``output_dir`` is handled by ``if_exists``.
 
     Everything that can be wrong is checked before the output folder is touched (bad input writes nothing). A fresh
@@ -90,6 +90,7 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
 
     ``model``: a base with its fresh LoRA adapter built by the caller (notebook 05 writes the load itself, as
     ``scripts/train.py`` does); its adapter must be the profile's (``lora_mismatch``). None loads the profile's.
+    ``measure_test=False`` (09's search trials, which return a dev loss): no test loss, before or after.
     """
     from transformers import set_seed
 
@@ -149,12 +150,10 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     if resume and resume_from is None:
         raise ValueError(f"이어서 할 체크포인트가 {output_dir / 'checkpoints'}에 없습니다(완전한 것이 하나도 없음). "
                          "resume 없이 새로 시작하세요")
-    loss_before = heldout_loss(model, test, pad, profile.train.eval_batch_size)  # the adapter is still zero here
-    if resume_from:
-        progress(f"{resume_from.name}에서 이어 갑니다. 기본 모델(어댑터 없음)의 시험 세트 손실: "
-                 f"{loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
-    else:
-        progress(f"학습 전 시험 세트 손실: {loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
+    loss_before = heldout_loss(model, test, pad, profile.train.eval_batch_size) if measure_test else None  # zero LoRA
+    if measure_test:
+        progress((f"{resume_from.name}에서 이어 갑니다. 기본 모델(어댑터 없음)의 시험 세트 손실: " if resume_from else
+                  "학습 전 시험 세트 손실: ") + f"{loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
     return Run(profile=profile, output_dir=output_dir, model=model, tokenizer=tokenizer, train_set=train_set,
                dev=dev, test=test, data_report=report, pad=pad, loss_before=loss_before, resume_from=resume_from,
                moved_to=moved_to, ctrl_c=CtrlC())
@@ -180,10 +179,11 @@ def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult
     best_step = int(Path(best).name.split("-")[1]) if best else None
     # the model in memory is the checkpoint with the lowest dev loss (load_best_model_at_end); its test loss is
     # measured here, after the choice, and reported
-    loss_after = heldout_loss(run.model, run.test, run.pad, run.profile.train.eval_batch_size)
-    which = (f"검증 세트 손실이 가장 낮은 체크포인트, 스텝 {best_step}" if best_step is not None and best_step != step
-             else f"스텝 {step}")
-    progress(f"{step} 스텝 학습 후 시험 세트 손실 ({which}): {loss_after:.4f} (퍼플렉서티 {math.exp(loss_after):.1f})")
+    loss_after = None if run.loss_before is None else heldout_loss(run.model, run.test, run.pad,
+                                                                   run.profile.train.eval_batch_size)
+    which = f"검증 세트 손실이 가장 낮은 체크포인트, 스텝 {best_step}" if best_step not in (None, step) else f"스텝 {step}"
+    if loss_after is not None:
+        progress(f"{step} 스텝 학습 후 시험 세트 손실 ({which}): {loss_after:.4f} (퍼플렉서티 {math.exp(loss_after):.1f})")
     training = seconds - trainer.eval_seconds
     tokens = trainer.data_collator.tokens
     result = TrainResult(
@@ -218,12 +218,13 @@ def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult
 
 
 def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str = "refuse",
-          stop_after: int | None = None, callbacks: list | None = None, progress=print) -> TrainResult:
+          stop_after: int | None = None, callbacks: list | None = None, progress=print,
+          measure_test: bool = True) -> TrainResult:
     """Train the profile's LoRA adapter; return measured results (see ``TrainResult``).
 
     ``output_dir`` gets ``checkpoints/``, ``tensorboard/`` and, when training reaches its last step, ``adapter/``
     (the best checkpoint by held-out loss). ``resume`` and ``if_exists``: see ``prepare_run``. ``stop_after=k``
-    stops after step k, as an interruption would.
+    stops after step k, as an interruption would. ``measure_test``: see ``prepare_run``.
     """
     from .notebook import quiet_libraries
 
@@ -231,7 +232,7 @@ def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str 
     from .monitoring import training_callbacks
     from .trainer import AnswerOnlyTrainer, TokenCountingCollator, training_arguments
 
-    run = prepare_run(profile, output_dir, resume, if_exists, progress)
+    run = prepare_run(profile, output_dir, resume, if_exists, progress, measure_test=measure_test)
     trainer = AnswerOnlyTrainer(
         model=run.model, args=training_arguments(run.profile, run.checkpoint_dir), train_dataset=run.train_set,
         eval_dataset=run.dev, data_collator=TokenCountingCollator(run.pad), pad_id=run.pad,

@@ -85,8 +85,8 @@ def run_trial(profile, settings: dict, trial, folder, base: dict) -> float:
     p = with_settings(profile, **settings, steps=tuning.steps, heldout_records=tuning.heldout_records,
                       eval_steps=tuning.eval_steps)
     free()  # what the last trial left (a pruned one stops inside train()) goes before this one loads
-    result = train(p, Path(folder) / f"trial-{trial.number}", if_exists="replace",
-                   callbacks=[_pruning_callback(trial)], progress=lambda message: None)
+    result = train(p, Path(folder) / f"trial-{trial.number}", if_exists="replace", measure_test=False,  # a choice:
+                   callbacks=[_pruning_callback(trial)], progress=lambda message: None)  # dev only
     if not base:
         base.update(base_losses(result.model, result.tokenizer, profile.train.general_texts))
     for language, f in measure(result.model, result.tokenizer, profile.train.general_texts, before=base).items():
