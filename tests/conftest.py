@@ -190,6 +190,16 @@ def smollm2():
 
 
 @pytest.fixture(scope="session")
+def gemma_spm() -> bytes:
+    """The SentencePiece model rebuilt from Gemma's GGUF (``gguf.sentencepiece_model_from_gguf``), once per session:
+    it parses the 262,144-token header (22-28 s here). tests/test_deploy.py checks it; test_merge.py's Gemma merge
+    writes it."""
+    from course_utils.gguf import gguf_path, sentencepiece_model_from_gguf
+
+    return sentencepiece_model_from_gguf(gguf_path("gemma-3-270m"))
+
+
+@pytest.fixture(scope="session")
 def merged_smollm2(tmp_path_factory):
     """A merged SmolLM2 (an adapter with random B merged in), saved the course's way (chat template, generation
     config): what notebook 07 hands to notebook 08."""

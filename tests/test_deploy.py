@@ -42,13 +42,13 @@ def test_merged_folder_carries_template_eos_and_decoding(merged_smollm2):
     assert {k: getattr(config, k) for k in DEFAULT_DECODING} == DEFAULT_DECODING
 
 
-def test_sentencepiece_model_rebuilt_from_the_gemma_gguf_tokenizes_like_the_course():
+def test_sentencepiece_model_rebuilt_from_the_gemma_gguf_tokenizes_like_the_course(gemma_spm):
     from sentencepiece import SentencePieceProcessor
 
     from course_utils.gguf import gguf_path, sentencepiece_model_from_gguf
     from course_utils.splits import load_heldout
 
-    sp = SentencePieceProcessor(model_proto=sentencepiece_model_from_gguf(gguf_path("gemma-3-270m")))
+    sp = SentencePieceProcessor(model_proto=gemma_spm)  # sentencepiece_model_from_gguf(gemma's GGUF)
     tok = load_tokenizer("gemma-3-270m")
     texts = [f"### 질문: {r['instruction']}\n\n### 답변: {r['output']}" for r in load_heldout("test")]
     assert [sp.encode(t) for t in texts] == [tok(t, add_special_tokens=False).input_ids for t in texts]

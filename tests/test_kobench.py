@@ -58,15 +58,15 @@ def test_the_probability_of_guessing_is_exact():
 
 @pytest.fixture(scope="module")
 def scored():
-    """lm-eval's records for SmolLM2 (fp32): the plain model, and the same model with a random LoRA adapter off
-    and on (two items per task)."""
+    """lm-eval's records for smoke's SmolLM2 (its first 8 layers, fp32: the wiring is what is checked, at a third of
+    the compute): the plain model, and the same model with a random LoRA adapter off and on (two items per task)."""
     from conftest import randomize_lora_b
 
     from course_utils.loading import load_model, load_tokenizer
     from course_utils.lora import attach_lora
     from course_utils.profiles import LoraSettings
 
-    base, tokenizer = load_model("smollm2-135m-instruct"), load_tokenizer("smollm2-135m-instruct")
+    base, tokenizer = load_model("smollm2-135m-first-8-layers"), load_tokenizer("smollm2-135m-first-8-layers")
     plain = kobench.samples(base, tokenizer, limit=2)
     model = randomize_lora_b(attach_lora(copy.deepcopy(base), LoraSettings(8, 16, 0.0, "all-linear")), 0, 0.05)
     with model.disable_adapter():

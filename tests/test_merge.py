@@ -8,7 +8,7 @@ from course_utils.merge import GEMMA_NOTICE, folder_bytes, save_merged
 from course_utils.profiles import LoraSettings, get_profile
 
 
-def test_merge_matches_adapter_and_reloads_plain(tmp_path):
+def test_merge_matches_adapter_and_reloads_plain(tmp_path, monkeypatch, gemma_spm):
     model = randomize_lora_b(attach_lora(tiny_model("tinyllama-1.1b"), LoraSettings(8, 16, 0.0, "attention")), 1, 0.05)
     examples = [{"input_ids": list(range(5, 20)), "labels": [-100] * 15},
                 {"input_ids": list(range(30, 40)), "labels": [-100] * 10}]
@@ -19,12 +19,16 @@ def test_merge_matches_adapter_and_reloads_plain(tmp_path):
     merged = model.merge_and_unload()
     assert type(merged.model.layers[0].self_attn.q_proj) is torch.nn.Linear
     assert max_logit_diff(batch_logits(merged, examples, 0)[0], ref, mask) < 1e-4
+    from course_utils import gguf
     from course_utils.loading import load_tokenizer
 
     tok = load_tokenizer("gemma-3-270m")
+    rebuild = gguf.sentencepiece_model_from_gguf  # Gemma's is the session's (its header takes 22-28 s to parse)
+    monkeypatch.setattr(gguf, "sentencepiece_model_from_gguf", lambda path: gemma_spm
+                        if path == gguf.gguf_path("gemma-3-270m") else rebuild(path))
     out = save_merged(merged, tok, tmp_path / "merged", base_model="gemma-3-270m")
     assert (out / "NOTICE").read_text() == GEMMA_NOTICE
-    assert (out / "tokenizer.model").stat().st_size > 1_000_000  # rebuilt from the Gemma GGUF for llama.cpp
+    assert (out / "tokenizer.model").read_bytes() == gemma_spm  # rebuilt from the Gemma GGUF for llama.cpp
     reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
     assert max_logit_diff(batch_logits(reloaded, examples, 0)[0], ref, mask) < 1e-4
     assert folder_bytes(out) > (out / "model.safetensors").stat().st_size
@@ -199,7 +203,17 @@ def qlora_adapter_dir(tmp_path_factory):
     return save_adapter(model, tmp_path_factory.mktemp("qlora") / "adapter", metadata=meta)
 
 
-def test_the_default_merge_of_a_qlora_adapter_is_the_model_training_scored(qlora_adapter_dir, tmp_path):
+@pytest.fixture(scope="module")
+def default_merge(qlora_adapter_dir, tmp_path_factory):
+    """``merge_adapter``'s default on the QLoRA adapter, made once for the two tests that read it: (folder, record,
+    what it said)."""
+    from course_utils.merge import merge_adapter
+
+    said, folder = [], tmp_path_factory.mktemp("default-merge") / "merged"
+    return folder, merge_adapter(qlora_adapter_dir, folder, progress=said.append), said
+
+
+def test_the_default_merge_of_a_qlora_adapter_is_the_model_training_scored(qlora_adapter_dir, default_merge):
     """Within the floors 07 measures: nf4 vs its de-quantized copy (the kernel), and a merge's own fp32 rounding."""
     import copy
 
@@ -207,7 +221,7 @@ def test_the_default_merge_of_a_qlora_adapter_is_the_model_training_scored(qlora
 
     from course_utils.adapter import heldout_of, read_adapter_metadata
     from course_utils.loading import load_profile_model, load_tokenizer
-    from course_utils.merge import merge_adapter, read_merged_metadata
+    from course_utils.merge import read_merged_metadata
     from course_utils.prompts import pad_id
 
     smoke = get_profile("smoke")
@@ -221,13 +235,12 @@ def test_the_default_merge_of_a_qlora_adapter_is_the_model_training_scored(qlora
     merge_floor = max_logit_diff(batch_logits(unmerged.merge_and_unload(), examples, pad)[0], reference_deq, mask)
     reference, _ = batch_logits(PeftModel.from_pretrained(nf4, str(qlora_adapter_dir)), examples, pad)  # trained+scored
 
-    said = []
-    record = merge_adapter(qlora_adapter_dir, tmp_path / "merged", progress=said.append)
-    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged", dtype=torch.float32)
+    folder, record, said = default_merge
+    merged = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     floor = max(kernel_floor, merge_floor)
     assert 0 < floor < 1e-2
     assert max_logit_diff(batch_logits(merged, examples, pad)[0], reference, mask) <= floor * (1 + 1e-6)
-    assert record == read_merged_metadata(tmp_path / "merged") and record["merged_into"] == "dequantized"
+    assert record == read_merged_metadata(folder) and record["merged_into"] == "dequantized"
     assert record["merged_heldout_loss"] == pytest.approx(meta["heldout_loss_after"], abs=1e-4)
     assert "nf4를 푼(de-quantized) 가중치" in said[0] and f"{meta['heldout_loss_after']:.4f}" in said[0]
 
@@ -273,7 +286,8 @@ def _fp32_adapter(folder):
     return folder / "fp32"
 
 
-def test_the_merge_saves_in_the_dtype_the_adapter_trained_in_and_says_the_size(qlora_adapter_dir, tmp_path):
+def test_the_merge_saves_in_the_dtype_the_adapter_trained_in_and_says_the_size(qlora_adapter_dir, default_merge,
+                                                                                 tmp_path):
     """A gpu8gb adapter trained in fp16: its merged folder is fp16 (half the fp32 bytes, 2.2 GB instead of 4.4 GB for
     TinyLlama), and the merge says where and how big. At d545876 every merged model was saved in fp32."""
     import json
@@ -288,12 +302,12 @@ def test_the_merge_saves_in_the_dtype_the_adapter_trained_in_and_says_the_size(q
     meta = json.loads((fp16_adapter / "course_adapter.json").read_text(encoding="utf-8"))
     (fp16_adapter / "course_adapter.json").write_text(json.dumps({**meta, "dtype": "float16"}), encoding="utf-8")
     said = []
-    merge_adapter(qlora_adapter_dir, tmp_path / "fp32", progress=lambda m: None)
     merge_adapter(fp16_adapter, tmp_path / "fp16", progress=said.append)
     assert json.loads((tmp_path / "fp16" / "config.json").read_text())["dtype"] == "float16"
     with safe_open(tmp_path / "fp16" / "model.safetensors", "pt") as f:
         assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}
-    weights = {d: (tmp_path / d / "model.safetensors").stat().st_size for d in ("fp16", "fp32")}
+    weights = {d: (f / "model.safetensors").stat().st_size for d, f in (("fp16", tmp_path / "fp16"),
+                                                                         ("fp32", default_merge[0]))}
     assert weights["fp16"] == pytest.approx(weights["fp32"] / 2, rel=0.01)
     size = folder_bytes(tmp_path / "fp16") / 1024**3
     assert said[1] == f"저장한 병합 모델: {tmp_path / 'fp16'} ({size:.2f} GiB, 가중치 float16)"

@@ -4,9 +4,9 @@ Starts JupyterLab on localhost from this environment over a temporary copy of no
 (so autosave never touches the repository). With the smoke profile it runs the cells of 01 that the
 VRAM calculator needs (setup, the calculator), moves its sequence-length slider and checks the shown
 total against `course_utils.vram`, then runs the cells of 06 that the generation playground needs
-(setup, the adapter, the playground) and uses the playground's adapter toggle. Every cell of both
-notebooks runs under nbval; here the widgets are driven in a real browser. Screenshots go to
-outputs/browser_test/ on failure. The server is stopped in every case.
+(setup, the adapter: a smoke adapter written beforehand, as 05 leaves one; the playground) and uses the
+playground's adapter toggle. Every cell of both notebooks runs under nbval; here the widgets are driven
+in a real browser. Screenshots go to outputs/browser_test/ on failure. The server is stopped in every case.
 
 Needs Debian's `chromium` (/usr/bin/chromium; `.ci/run` installs it). Without it the test is
 skipped, unless COURSE_REQUIRE_BROWSER=1 (set by CI), where it fails.
@@ -43,12 +43,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _smoke_adapter(folder: Path) -> None:
+    """What 05 leaves for 06 under smoke: a smoke adapter with its metadata, so that 06's ``ensure_adapter`` finds it.
+    Its B matrices are random instead of trained (the toggle is what is tested here); the training 06 starts when the
+    adapter is missing is tested in tests/test_train.py."""
+    from conftest import randomize_lora_b
+
+    from course_utils.adapter import adapter_metadata, save_adapter
+    from course_utils.loading import load_model, load_tokenizer
+    from course_utils.lora import attach_lora
+    from course_utils.profiles import get_profile
+
+    smoke = get_profile("smoke")
+    model = randomize_lora_b(attach_lora(load_model(smoke.model), smoke.lora), seed=0, std=0.05)
+    save_adapter(model, folder, metadata=adapter_metadata(smoke, load_tokenizer(smoke.model), global_step=0))
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server over a copy of notebooks 01 and 06; stopped in every case."""
     work = tmp_path_factory.mktemp("lab")
     for name in ("01_vram_budgeting.ipynb", "06_inference.ipynb"):
         shutil.copy(ROOT / "notebooks" / name, work / name)
+    _smoke_adapter(work / "outputs" / "05_training" / "smoke" / "adapter")
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(work / ".jupyter"),
            "JUPYTER_RUNTIME_DIR": str(work / ".runtime")}

@@ -306,7 +306,7 @@ def test_a_run_resumed_in_its_second_epoch_trains_on_the_uninterrupted_order(tmp
 
 
 def test_ensure_adapter_trains_in_a_new_folder_and_moves_an_unfinished_run_aside(tmp_path):
-    """06 and 07 call ensure_adapter when 05 has not run (JupyterLab's copy of 06 has no outputs/): it must train,
+    """06 and 07 call ensure_adapter when 05 has not run (a learner's fresh copy of 06 has no outputs/): it must train,
     not ask for a checkpoint to resume, and keep what an interrupted run left."""
     from course_utils.ensure import ensure_adapter
 
