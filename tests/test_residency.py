@@ -212,3 +212,41 @@ def test_a_freed_models_file_is_found_while_one_of_its_tensors_lives(tmp_path):
     _log(tmp_path / "records", "10_preference_tuning", [[]], mapped={file: 4096}, event="cell")
     assert residency(tmp_path / "records")["10_preference_tuning"]["orphaned"] == ["cell " + json.loads(
         (tmp_path / "records" / "10_preference_tuning.jsonl").read_text())["cell"][:8] + ": model.safetensors 0.0 MiB"]
+
+
+def test_the_kernels_record_freezes_what_is_alive_only_when_no_model_is(tmp_path, monkeypatch):
+    """After a cell that leaves no model alive, ``record_residency`` moves what is alive out of the collector's sight
+    (``gc.freeze``: each later snapshot's scan then walks only what later cells make); never while a model is alive,
+    which a frozen model would hide from every later snapshot. Models made after a freeze are still found: the
+    snapshot tests above run after conftest's own freeze."""
+    import gc
+    from types import SimpleNamespace
+
+    import IPython
+    from conftest import tiny_model
+    from transformers import AutoModelForCausalLM
+
+    from course_utils import residency
+
+    hooks, freezes = {}, []
+    shell = SimpleNamespace(events=SimpleNamespace(register=lambda name, f: hooks.__setitem__(name, f)))
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", AutoModelForCausalLM.from_pretrained)  # restored
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(len(residency.residency_snapshot())))
+    every = residency.live_models  # only this test's models: other tests' fixtures may hold theirs
+    monkeypatch.setattr(residency, "live_models", lambda: [m for m in every() if getattr(m, "_this_test", False)])
+    residency.record_residency(tmp_path)
+
+    def cell(source):
+        hooks["pre_run_cell"](SimpleNamespace(raw_cell=source))
+        hooks["post_run_cell"](None)
+
+    cell("import torch")
+    model = tiny_model("tinyllama-1.1b")
+    model._this_test = True
+    cell("model = ...")
+    del model
+    cell("del model")
+    lines = [json.loads(line) for line in next(tmp_path.glob("*.jsonl")).read_text(encoding="utf-8").splitlines()]
+    assert [len(line["models"]) for line in lines] == [0, 1, 0]
+    assert freezes == [0, 0]  # after the first and the last cell, with nothing alive
