@@ -32,10 +32,11 @@ def test_estimator_benchmark_matches_exact_terms(tmp_path):
     from benchmarks import estimator
 
     out = tmp_path / "est.json"
-    estimator.main(["--models", "smollm2-135m-instruct", "--seq", "32", "--batch", "1", "2", "--out", str(out)])
+    # batch 2 only (a batch above 1, where per-record terms must scale): each cell is a fresh process, 10 s here
+    estimator.main(["--models", "smollm2-135m-instruct", "--seq", "32", "--batch", "2", "--out", str(out)])
     result = json.loads(out.read_text())
     assert result["exact_terms_match"] is True
-    assert len(result["rows"]) == 2 * 2 * 5 and result["skipped"] == []  # batch x checkpointing x terms
+    assert len(result["rows"]) == 2 * 5 and result["skipped"] == []  # checkpointing x terms
     assert abs(result["worst"]["error_pct"]) < 5
 
 

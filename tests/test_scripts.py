@@ -41,11 +41,23 @@ def script(name: str):
     return module
 
 
-def run(name: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+def refused(name: str, *args: str, cwd: Path) -> str:
+    """``python scripts/<name>.py args`` run in this process where it must stop: the message it exits with (what a
+    learner reads on stderr, ``sys.exit(message)``). A refusal stops before anything is loaded, so a fresh process
+    would only add its imports (5-7 s each); the runs that do the work use ``run``."""
+    import contextlib
+
+    with contextlib.chdir(cwd), pytest.raises(SystemExit) as stop:
+        script(name).main(list(args))
+    assert isinstance(stop.value.code, str), f"{name}.py exited with {stop.value.code!r}, not a message"
+    return stop.value.code
+
+
+def run(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``python scripts/<name>.py args`` in a fresh process, offline, as a learner runs it."""
     done = subprocess.run([sys.executable, str(SCRIPTS / f"{name}.py"), *args], cwd=cwd, capture_output=True,
                           text=True, encoding="utf-8", env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    if check and done.returncode != 0:
+    if done.returncode != 0:
         raise AssertionError(f"{name}.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return done
 
@@ -174,11 +186,10 @@ def test_train_py_refuses_an_earlier_run_and_resumes_one_that_stopped(runs, tmp_
 
     folder = runs["folder"]
     before = {p: p.stat().st_mtime_ns for p in (folder / "run").rglob("*")}
-    refused = run("train", *runs["flags"], "--output_dir", "run", cwd=folder, check=False)
-    assert refused.returncode != 0 and "이전 학습이 있습니다" in refused.stderr and "--resume" in refused.stderr
+    said = refused("train", *runs["flags"], "--output_dir", "run", cwd=folder)
+    assert "이전 학습이 있습니다" in said and "--resume" in said
     assert {p: p.stat().st_mtime_ns for p in (folder / "run").rglob("*")} == before
-    finished = run("train", *runs["flags"], "--output_dir", "run", "--resume", cwd=folder, check=False)
-    assert finished.returncode != 0 and "이미 끝났습니다" in finished.stderr
+    assert "이미 끝났습니다" in refused("train", *runs["flags"], "--output_dir", "run", "--resume", cwd=folder)
 
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
     run("train", *runs["flags"], "--eval_steps", "1", "--output_dir", str(whole), cwd=folder)
@@ -244,8 +255,7 @@ def test_merge_lora_py_saves_the_model_the_course_merges(runs):
     text = saved.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
     assert saved(text, add_special_tokens=False).input_ids == prompt_ids(format_koalpaca({"instruction": question, "output": ""})[0],
                                                                          tokenizer)
-    again = run("merge_lora", "--lora_weights", "run/adapter", "--output_dir", "merged", cwd=folder, check=False)
-    assert again.returncode != 0 and "이미 있습니다" in again.stderr
+    assert "이미 있습니다" in refused("merge_lora", "--lora_weights", "run/adapter", "--output_dir", "merged", cwd=folder)
 
 
 def test_merge_lora_py_saves_a_greedy_config_for_a_base_that_samples(runs, tmp_path):
@@ -281,21 +291,21 @@ def test_prepare_dataset_names_what_it_skips_and_refuses_to_overwrite(runs, tmp_
     held = [(tmp_path / "out" / f"{name}.jsonl").read_text("utf-8").splitlines() for name in ("dev", "test")]
     assert len(written) == 4 and [len(h) for h in held] == [1, 1] and held[0] != held[1]
     before = (tmp_path / "out" / "train.jsonl").read_bytes()
-    again = run("prepare_dataset", "--dataset", str(source), "--output_dir", "out", "--model_name", runs["model"],
-                "--eval_records", "2", cwd=tmp_path, check=False)
-    assert again.returncode != 0 and "아무것도 바꾸지 않았습니다" in again.stderr
+    again = refused("prepare_dataset", "--dataset", str(source), "--output_dir", "out", "--model_name", runs["model"],
+                    "--eval_records", "2", cwd=tmp_path)
+    assert "아무것도 바꾸지 않았습니다" in again
     assert (tmp_path / "out" / "train.jsonl").read_bytes() == before
     broken = tmp_path / "broken.jsonl"
     broken.write_text(source.read_text("utf-8") + '{"instruction": "따옴표가 없음, "output": "x"}\n', encoding="utf-8")
-    bad_json = run("prepare_dataset", "--dataset", str(broken), "--output_dir", "out3", "--model_name", runs["model"],
-                   cwd=tmp_path, check=False)
-    assert bad_json.returncode != 0 and "broken.jsonl, line 11" in bad_json.stderr and "JSON" in bad_json.stderr
-    missing = run("prepare_dataset", "--dataset", "nowhere.JSONL", "--output_dir", "out3", cwd=tmp_path, check=False)
-    assert missing.returncode != 0 and "nowhere.JSONL 파일이 없습니다" in missing.stderr
+    bad_json = refused("prepare_dataset", "--dataset", str(broken), "--output_dir", "out3", "--model_name", runs["model"],
+                       cwd=tmp_path)
+    assert "broken.jsonl, line 11" in bad_json and "JSON" in bad_json
+    missing = refused("prepare_dataset", "--dataset", "nowhere.JSONL", "--output_dir", "out3", cwd=tmp_path)
+    assert "nowhere.JSONL 파일이 없습니다" in missing
     source.write_text(source.read_text("utf-8") + json.dumps({"instruction": "답 없음"}) + "\n", encoding="utf-8")
-    broken = run("prepare_dataset", "--dataset", str(source), "--output_dir", "out2", "--model_name", runs["model"],
-                 cwd=tmp_path, check=False)
-    assert broken.returncode != 0 and "line 11" in broken.stderr and "'output'" in broken.stderr
+    broken = refused("prepare_dataset", "--dataset", str(source), "--output_dir", "out2", "--model_name", runs["model"],
+                     cwd=tmp_path)
+    assert "line 11" in broken and "'output'" in broken
     assert not (tmp_path / "out2").exists()
 
 
