@@ -84,7 +84,7 @@ def test_the_forgetting_measure_rises_for_an_adapter_trained_to_overfit(tmp_path
                             eval_steps=8)
     results, before = {}, None
     for name, profile in (("recipe", short), ("overfit", overfit)):
-        run = train(profile, tmp_path / name, progress=lambda message: None)
+        run = train(profile, tmp_path / name, progress=lambda message: None, measure_test=False)  # not read here
         # the base (adapter off) is the same model in both runs: measured once
         before = before or forgetting.base_losses(run.model, run.tokenizer, recipe.train.general_texts)
         results[name] = forgetting.measure(run.model, run.tokenizer, limit=recipe.train.general_texts, before=before)

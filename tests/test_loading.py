@@ -270,10 +270,16 @@ def test_tokenizer_alone_is_cached_without_converting_the_weights(tmp_path, monk
     assert tok(text).input_ids == reference(text).input_ids and tok.eos_token == reference.eos_token
     assert tok.get_vocab() == reference.get_vocab()
 
-    # converting the weights afterwards copies the cached tokenizer instead of reading it from the GGUF again
+    # converting the weights afterwards copies the cached tokenizer instead of reading it from the GGUF again (the
+    # weights from a stand-in read_gguf: what is checked is where the tokenizer comes from; the real read is above)
     from transformers import AutoTokenizer
 
+    def weights_only(path, tokenizer=True):
+        assert not tokenizer, "the conversion read the tokenizer from the GGUF again"
+        return tiny_model("tinyllama-1.1b"), None  # a Llama, as SmolLM2 is
+
     monkeypatch.setattr(loading, "_convert_gguf", real_convert)
+    monkeypatch.setattr(loading, "read_gguf", weights_only)
     monkeypatch.setattr(AutoTokenizer, "from_pretrained", lambda *a, **k: pytest.fail("the tokenizer was read twice"))
     loading.ensure_cached("smollm2-135m-instruct", progress=None)
     cached = loading.cache_dir("smollm2-135m-instruct")

@@ -5,7 +5,6 @@ Every run is the smoke profile (its model, data and schedule) scored on 2 held-o
 tests are about checkpoints and processes, and each run evaluates three times."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -35,14 +34,25 @@ def run_helper(script: str, profiles: Path, *args, env=None) -> subprocess.Compl
     return done
 
 
-def last_json(done: subprocess.CompletedProcess) -> dict:
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def trained(profiles: Path, output: Path) -> dict:
+    """train_and_kill.py's ``none`` mode, in this process: train (or resume, when ``output`` has checkpoints) to the
+    end and return what the helper prints. Only the runs that are killed need a process of their own; a resume reads
+    only what that process left on disk."""
+    from course_utils.memory import free
+    from course_utils.profiles import get_profile
+    from course_utils.train import train
+
+    result = train(get_profile("smoke", profiles), output, resume=(output / "checkpoints").exists(),
+                   progress=lambda m: None)
+    result.model = None
+    free()
+    return {"global_step": result.global_step, "heldout_loss_after": result.heldout_loss_after,
+            "resumed_from": result.resumed_from, "logged_steps": [e["step"] for e in result.log_history if "loss" in e]}
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, profiles):
-    return last_json(run_helper("train_and_kill.py", profiles, tmp_path_factory.mktemp("reference"), "none"))
+    return trained(profiles, tmp_path_factory.mktemp("reference"))
 
 
 @pytest.mark.parametrize("mode,at,resume_from", [("mid-run", 3, "checkpoint-2"), ("mid-save", 4, "checkpoint-2")])
@@ -55,7 +65,7 @@ def test_killed_training_resumes_from_last_complete_checkpoint(reference, profil
         half = checkpoints / f"checkpoint-{at}"
         assert half.exists() and not (half / "trainer_state.json").exists()  # really half written
     assert not (tmp_path / "adapter").exists()
-    resumed = last_json(run_helper("train_and_kill.py", profiles, tmp_path, "none"))
+    resumed = trained(profiles, tmp_path)
     assert resumed["resumed_from"].endswith(resume_from)  # the half-written checkpoint is never picked
     assert resumed["global_step"] == reference["global_step"]
     assert resumed["logged_steps"] == reference["logged_steps"]  # each optimizer step logged exactly once
@@ -74,7 +84,7 @@ def test_a_full_disk_while_checkpointing_stops_with_a_message_and_the_previous_c
                        f"step 4 (No space left on device); checkpoint-2 is complete and resumes. Free space, then run "
                        f"again with --resume")
     assert not (tmp_path / "adapter").exists()
-    resumed = last_json(run_helper("train_and_kill.py", profiles, tmp_path, "none"))
+    resumed = trained(profiles, tmp_path)
     assert resumed["resumed_from"].endswith("checkpoint-2")
     assert resumed["global_step"] == reference["global_step"]
     assert abs(resumed["heldout_loss_after"] - reference["heldout_loss_after"]) < LOSS_TOLERANCE
