@@ -75,7 +75,10 @@ def test_the_test_job_is_what_ci_runs(tmp_path):
     for test in after:
         path, _, name = test.partition("::")
         assert (ROOT / path).is_file(), test  # a whole test file, or one test in it
-        assert not name or f"def {name}(" in (ROOT / path).read_text(encoding="utf-8"), test  # still exists by that name
+        name, _, case = name.partition("[")  # one case of a parametrized test: name[case]
+        text = (ROOT / path).read_text(encoding="utf-8")
+        assert not name or f"def {name}(" in text, test  # still exists by that name
+        assert not case or f'"{case.rstrip("]")}"' in text, test  # and that case is still one of its parameters
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
     for job in course.JOBS:
         assert f"$(COURSE) {job}" in text  # make calls the same implementation for every target
