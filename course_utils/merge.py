@@ -217,8 +217,10 @@ def saved_size(out_dir) -> str:
 
 def merge_summary(record: dict, records: int) -> str:
     """One line for the learner: what went where, and the held-out loss of the merged model beside the adapter's."""
+    trained = record["adapter_heldout_loss"]  # None: an adapter of 09's search, whose trials measure no test loss
     line = (f"병합: {record['adapter']} -> {record['merged_into_text']}. 시험 세트 답변 손실({records}개): 병합 모델 "
-            f"{record['merged_heldout_loss']:.4f}, 학습 때 평가한 어댑터 {record['adapter_heldout_loss']:.4f}")
+            f"{record['merged_heldout_loss']:.4f}, 학습 때 평가한 어댑터 "
+            + (f"{trained:.4f}" if trained is not None else "측정 안 함 (09의 탐색 시도)"))
     if record["merged_into"] == "original" and record["adapter_quantization"] == "nf4":
         line += (" (주의: 원래 가중치에 병합한 모델은 학습 때 평가한 nf4 + 어댑터와 다른 모델입니다: 이 손실로 판단하세요)")
     return line

@@ -93,7 +93,7 @@ print("이 노트북의 예상 시간:", notebook_time(profile, "09", Path("..")
 #
 # 샘플러(TPE)는 앞선 시도의 결과로 다음 설정을 고르고, 가지치기(median pruner)는 같은 스텝에서 앞선 시도들의 중앙값보다
 # 평가 손실이 나쁜 시도를 멈춥니다. 시드가 고정되어 있어 다시 실행하면 같은 순서로 시도합니다.
-# 시도 폴더(`outputs/09_hyperparameters/<프로필>/trial-N`)는 다시 실행할 때마다 새로 만듭니다.
+# 시도 폴더(`outputs/09_hyperparameters/<프로필>/trials/trial-N`)는 다시 실행할 때마다 새로 만듭니다.
 #
 # Optuna는 세 줄로 씁니다: `optuna.create_study(...)`로 무엇을 최소화할지와 샘플러·가지치기를 정하고, 시도 하나(`trial`)를
 # 받아 설정을 고르고(`trial.suggest_...`) 학습해 점수를 돌려주는 함수 `objective`를 쓰고, `study.optimize(objective, n_trials=...)`.

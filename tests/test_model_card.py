@@ -45,3 +45,18 @@ def test_the_command_writes_readme_and_names_a_missing_adapter(run, tmp_path, ca
     assert "hf upload" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="course_adapter.json not found: pass the adapter"):
         main([str(merged), "--adapter", str(tmp_path / "nowhere")])
+
+
+def test_an_adapter_of_09s_search_says_its_test_loss_was_not_measured(run):
+    """09's trials measure no test loss (``train(..., measure_test=False)``): their adapters' metadata holds None, and
+    the card and the merge's summary line say so instead of failing on the format."""
+    from course_utils.merge import merge_summary
+
+    adapter, merged = run
+    meta = json.loads((adapter / "course_adapter.json").read_text())
+    (adapter / "course_adapter.json").write_text(json.dumps({**meta, "heldout_loss_before": None,
+                                                             "heldout_loss_after": None}))
+    assert "| 측정 안 함 (09의 탐색 시도) | 측정 안 함 (09의 탐색 시도) (병합 모델 1.7336) |" in model_card(merged)
+    line = merge_summary({"adapter": "trials/trial-2/adapter", "merged_into_text": "nf4를 푼 가중치", "merged_into": "dequantized",
+                          "merged_heldout_loss": 2.5, "adapter_heldout_loss": None, "adapter_quantization": "nf4"}, 4)
+    assert line.endswith("병합 모델 2.5000, 학습 때 평가한 어댑터 측정 안 함 (09의 탐색 시도)")

@@ -216,8 +216,8 @@ def test_a_freed_models_file_is_found_while_one_of_its_tensors_lives(tmp_path):
 
 def test_the_kernels_record_freezes_what_is_alive_only_when_no_model_is(tmp_path, monkeypatch):
     """After a cell that leaves no model alive, ``record_residency`` moves what is alive out of the collector's sight
-    (``gc.freeze``: each later snapshot's scan then walks only what later cells make); never while a model is alive,
-    which a frozen model would hide from every later snapshot. Models made after a freeze are still found: the
+    (``gc.freeze``: each later snapshot's scan then walks only what later cells make); never while a model holding
+    weights is alive, which a frozen model would hide from every later snapshot. Models made after a freeze are still found: the
     snapshot tests above run after conftest's own freeze."""
     import gc
     from types import SimpleNamespace

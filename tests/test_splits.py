@@ -116,8 +116,8 @@ def test_packed_training_on_a_split_file_keeps_a_checkpoint_that_does_not_depend
 def test_the_search_of_notebook_09_does_not_depend_on_the_test_split(tmp_path, monkeypatch):
     from course_utils.tuning import search
 
-    # one general paragraph per language: what a trial forgot is recorded beside it, not compared here (a quarter
-    # of the search's time with smoke's 8)
+    # one general paragraph per language: what a trial forgot is recorded beside it, not compared here (smoke's
+    # 4 would add to every trial)
     p = _bundled_smoke(general_texts=1)
     quiet = lambda m: None  # noqa: E731
     clean = search(p, tmp_path / "clean", progress=quiet)
