@@ -215,12 +215,16 @@ def saved_size(out_dir) -> str:
     return f"저장한 병합 모델: {out_dir} ({folder_bytes(out_dir) / 1024**3:.2f} GiB, 가중치 {dtype})"
 
 
+def loss_text(value) -> str:
+    """A test loss as the learner reads it; None (an adapter of 09's search: its trials measure no test loss) says
+    so. The merge's summary line and the model card print losses this way."""
+    return "측정 안 함 (09의 탐색 시도)" if value is None else f"{value:.4f}"
+
+
 def merge_summary(record: dict, records: int) -> str:
     """One line for the learner: what went where, and the held-out loss of the merged model beside the adapter's."""
-    trained = record["adapter_heldout_loss"]  # None: an adapter of 09's search, whose trials measure no test loss
     line = (f"병합: {record['adapter']} -> {record['merged_into_text']}. 시험 세트 답변 손실({records}개): 병합 모델 "
-            f"{record['merged_heldout_loss']:.4f}, 학습 때 평가한 어댑터 "
-            + (f"{trained:.4f}" if trained is not None else "측정 안 함 (09의 탐색 시도)"))
+            f"{record['merged_heldout_loss']:.4f}, 학습 때 평가한 어댑터 {loss_text(record['adapter_heldout_loss'])}")
     if record["merged_into"] == "original" and record["adapter_quantization"] == "nf4":
         line += (" (주의: 원래 가중치에 병합한 모델은 학습 때 평가한 nf4 + 어댑터와 다른 모델입니다: 이 손실로 판단하세요)")
     return line

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from .merge import MERGED_METADATA
+from .merge import MERGED_METADATA, loss_text
 
 HUB_LICENSES = {"gemma": "gemma", "apache": "apache-2.0", "mit": "mit"}  # the Hub's licence ids, by licence text
 KOALPACA = "beomi/KoAlpaca-v1.1a"
@@ -57,11 +57,6 @@ def card_facts(merged_dir, adapter_dir=None) -> dict:
     return facts
 
 
-def _loss(value) -> str:
-    """A loss as the card prints it; None (an adapter of 09's search: its trials measure no test loss) says so."""
-    return "측정 안 함 (09의 탐색 시도)" if value is None else f"{value:.4f}"
-
-
 def model_card(merged_dir, adapter_dir=None) -> str:
     """The README.md text: YAML front matter the Hub reads, then the card in Korean."""
     f = card_facts(merged_dir, adapter_dir)
@@ -83,8 +78,8 @@ def model_card(merged_dir, adapter_dir=None) -> str:
              ", ".join(f"{k} {v}" for k, v in f["versions"].items()), "",
              "## 측정값 (이 실행의 메타데이터에서)", "",
              "| 측정 | 기본 모델 | 학습 후 |", "|---|---|---|",
-             f"| 시험 세트 답변 손실 (nats/토큰, 시험 레코드 {f['heldout_records']}개) | {_loss(f['heldout_loss_before'])} | "
-             f"{_loss(f['heldout_loss_after'])} (병합 모델 {f['merged_heldout_loss']:.4f}) |"]
+             f"| 시험 세트 답변 손실 (nats/토큰, 시험 레코드 {f['heldout_records']}개) | {loss_text(f['heldout_loss_before'])} | "
+             f"{loss_text(f['heldout_loss_after'])} (병합 모델 {f['merged_heldout_loss']:.4f}) |"]
     if "adapter" in f:
         b, a = f["base"], f["adapter"]
         lines += [f"| chrF | {b['chrf']:.1f} | {a['chrf']:.1f} |",
