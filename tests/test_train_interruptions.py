@@ -35,9 +35,9 @@ def run_helper(script: str, profiles: Path, *args, env=None) -> subprocess.Compl
 
 
 def trained(profiles: Path, output: Path) -> dict:
-    """train_and_kill.py's ``none`` mode, in this process: train (or resume, when ``output`` has checkpoints) to the
-    end and return what the helper prints. Only the runs that are killed need a process of their own; a resume reads
-    only what that process left on disk."""
+    """Train (or resume, when ``output`` has checkpoints) to the end in this process; the measured values compared.
+    Only the runs that are killed (tests/helpers/train_and_kill.py) need a process of their own; a resume reads only
+    what that process left on disk."""
     from course_utils.memory import free
     from course_utils.profiles import get_profile
     from course_utils.train import train
