@@ -32,6 +32,7 @@ def before_split(model, tokenizer, records, examples, probes, template: str, pad
     06's now, so only its time is kept)."""
     from course_utils.evaluation import answered_records, answers_only, per_kind_loss
     from course_utils.inference import PLAIN_GREEDY
+    from course_utils.loss import record_losses
     from course_utils.robustness import phrasing_grades
 
     answered = answered_records(records, generate)
@@ -39,7 +40,7 @@ def before_split(model, tokenizer, records, examples, probes, template: str, pad
     def side():
         answers_only(model, tokenizer, answered, template, max_new_tokens, batch_size)
         phrasing_grades(model, tokenizer, probes, template, max_new_tokens, batch_size)
-        per_kind_loss(model, records, examples, pad, batch_size)
+        per_kind_loss(records, record_losses(model, examples, pad, batch_size))
 
     with model.disable_adapter():
         side()

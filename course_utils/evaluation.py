@@ -64,21 +64,20 @@ def chrf(answers: list[str], references: list[str]) -> list[float]:
     return [metric.sentence_score(a, [r]).score for a, r in zip(answers, references, strict=True)]
 
 
-def per_kind_loss(model, records: list[dict], examples: list[dict], pad: int, batch_size: int = 8) -> dict:
-    """kind -> (records, answer tokens, mean answer-token loss in nats) over held-out ``records`` and their
-    encoded ``examples``; plus "all" (token-weighted over every record). Records without a ``kind`` count as
-    "other". One pass over the records."""
-    from .loss import heldout_loss_sum
-
-    out, total, tokens = {}, 0.0, 0
+def per_kind_loss(records: list[dict], losses: list[tuple[float, int]]) -> dict:
+    """kind -> (records, answer tokens, mean answer-token loss in nats) over held-out ``records`` from their
+    ``loss.record_losses`` (in the same order); plus "all" (token-weighted over every record). Records without a
+    ``kind`` count as "other"."""
+    if len(losses) != len(records):
+        raise ValueError(f"레코드 {len(records)}개에 손실이 {len(losses)}개입니다: 같은 레코드를 같은 순서로 잰 손실을 주세요")
+    out = {}
     kinds = sorted({r.get("kind", "other") for r in records}, key=lambda k: list(KIND_NAMES).index(k)
                    if k in KIND_NAMES else len(KIND_NAMES))
     for kind in kinds:
-        group = [e for r, e in zip(records, examples, strict=True) if r.get("kind", "other") == kind]
-        loss, n = heldout_loss_sum(model, group, pad, batch_size)
-        out[kind] = (len(group), n, loss / n)
-        total, tokens = total + loss, tokens + n
-    out["all"] = (len(records), tokens, total / tokens)
+        group = [pair for r, pair in zip(records, losses, strict=True) if r.get("kind", "other") == kind]
+        total, tokens = sum(s for s, _ in group), sum(n for _, n in group)
+        out[kind] = (len(group), tokens, total / tokens)
+    out["all"] = (len(records), sum(n for _, n in losses), sum(s for s, _ in losses) / sum(n for _, n in losses))
     return out
 
 
@@ -103,29 +102,35 @@ def answered_records(records: list, generate: int | None) -> list:
 
 
 def side(model, tokenizer, records, examples, probes, template: str, pad: int, max_new_tokens: int = 48,
-         batch_size: int = 8, generate: int | None = None, **decoding) -> dict:
+         batch_size: int = 8, generate: int | None = None, losses: list | None = None, **decoding) -> dict:
     """Everything 05 measures for one model (one side: adapter off or on); answers are generated for ``generate``
-    records (``answered_records``), the loss uses every record. The probes are asked as written; their paraphrases
-    are 06's (``robustness``)."""
+    records (``answered_records``), the loss uses every record (``losses``: this side's ``loss.record_losses`` of
+    ``examples`` when already measured). The probes are asked as written; their paraphrases are 06's
+    (``robustness``)."""
+    from .loss import record_losses
+
     held = answers_only(model, tokenizer, answered_records(records, generate), template, max_new_tokens,
                         batch_size, **decoding)
     answers = generate_batch(model, tokenizer, [(p["question"], "") for p in probes], template,
                              min(PROBE_TOKENS, max_new_tokens), batch_size, **decoding)
-    return {"loss_by_kind": per_kind_loss(model, records, examples, pad, batch_size), **held,
+    losses = record_losses(model, examples, pad, batch_size) if losses is None else losses
+    return {"loss_by_kind": per_kind_loss(records, losses), **held,
             "probes": Count(sum(grade(a["answer"], p).correct for a, p in zip(answers, probes, strict=True)),
                             len(probes)),
             "probe_answers": [a["answer"] for a in answers]}
 
 
 def evaluate(model, tokenizer, records, examples, probes, template: str, pad: int, max_new_tokens: int = 48,
-             batch_size: int = 8, generate: int | None = None, **decoding) -> dict:
+             batch_size: int = 8, generate: int | None = None, losses: dict | None = None, **decoding) -> dict:
     """``side`` with the adapter off ("base") and on ("adapter") of a peft ``model``, with the course's decoding
-    defaults."""
+    defaults. ``losses``: {"base": ..., "adapter": ...} record losses already measured (training's, before and after),
+    or None to measure them."""
+    losses = losses or {}
     with model.disable_adapter():
         base = side(model, tokenizer, records, examples, probes, template, pad, max_new_tokens, batch_size, generate,
-                    **decoding)
+                    losses.get("base"), **decoding)
     tuned = side(model, tokenizer, records, examples, probes, template, pad, max_new_tokens, batch_size, generate,
-                 **decoding)
+                 losses.get("adapter"), **decoding)
     return {"base": base, "adapter": tuned}
 
 
@@ -166,8 +171,10 @@ def report_key(profile, weights: str, records: list[dict], probes: list[dict]) -
             "answer_tokens": t.answer_tokens, "batch_size": t.eval_batch_size}
 
 
-def report_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict:
-    """The evaluation of an adapter (``model`` is it on its base), stored beside it: 05 measures, 06 reads."""
+def report_for(model, tokenizer, profile, adapter_dir, progress=print, test_losses: dict | None = None) -> dict:
+    """The evaluation of an adapter (``model`` is it on its base), stored beside it: 05 measures, 06 reads.
+    ``test_losses``: the test records' losses training already measured (``TrainResult.test_losses``: the base before
+    training, the kept checkpoint after), added up per kind of task instead of two more passes over the records."""
     from .data import load_probes
     from .prompts import pad_id
 
@@ -180,7 +187,8 @@ def report_for(model, tokenizer, profile, adapter_dir, progress=print) -> dict:
         progress(f"기본 모델과 어댑터를 평가합니다: 양쪽 각각 시험 레코드 {min(generate, len(records))}개의 답과 확인 질문 "
                  f"{len(probes)}개 (CPU에서 몇 분)...")
         return evaluate(model, tokenizer, records, examples, probes, profile.data.template, pad_id(tokenizer),
-                        max_new_tokens=tokens, batch_size=profile.train.eval_batch_size, generate=generate)
+                        max_new_tokens=tokens, batch_size=profile.train.eval_batch_size, generate=generate,
+                        losses=test_losses)
 
     return cached_evaluate(Path(adapter_dir) / "evaluation.json", key, run)
 

@@ -211,3 +211,15 @@ def guarded(run, trainer, progress=print):
         raise
     finally:
         clock.seconds = time.perf_counter() - start
+
+
+def losses_before_training(profile, model, test: list, pad: int, output_dir: Path) -> list:
+    """The test records' losses before training (``loss.record_losses``), kept in the run folder: a resumed run reads
+    the ones its start measured (same model, adapter recipe and records) instead of another pass over the records."""
+    from .evaluation import cached_evaluate
+    from .loss import record_losses
+
+    key = {"model": profile.model, "dtype": profile.dtype, "quantization": profile.quantization,
+           "lora": str(profile.lora), "test": test, "batch_size": profile.train.eval_batch_size}
+    return cached_evaluate(output_dir / "test_loss_before.json", key,
+                           lambda: record_losses(model, test, pad, profile.train.eval_batch_size))

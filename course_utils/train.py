@@ -6,12 +6,12 @@
         --batch_size 1 --gradient_accumulation_steps 16 --learning_rate 2e-4 --output_dir outputs/seed   # the seed's flags
     python -m course_utils.train --profile cpu --set lora.r=16 --set train.eval_steps=20 --output outputs/r16
 
-A run is four steps, each a plain function that notebook 05 composes around the ``TrainingArguments(...)`` and
-``AnswerOnlyTrainer(...)`` it writes (``course_utils.trainer``): ``prepare_run`` (checks, run-folder policy, seed,
-data, model + LoRA, held-out loss before), ``monitoring.training_callbacks`` (TensorBoard/W&B in the run folder, NaN
-stop, Ctrl-C, stop after a step), ``fit`` (the Trainer's loop; Ctrl-C and a full disk handled) and ``finish_run`` (the best
-checkpoint becomes ``<output>/adapter`` with its metadata). ``train`` composes the same four for the command line,
-``accelerate launch`` and "train it when missing". A run folder is never destroyed implicitly (``course_utils.runs``).
+Four plain functions, which notebook 05 composes around the ``TrainingArguments(...)`` and ``AnswerOnlyTrainer(...)``
+it writes (``course_utils.trainer``): ``prepare_run`` (checks, run-folder policy, seed, data, model + LoRA, test loss
+before), ``monitoring.training_callbacks`` (TensorBoard/W&B, NaN stop, Ctrl-C, stop after a step), ``fit`` (the
+Trainer's loop; Ctrl-C and a full disk handled), ``finish_run`` (the best checkpoint becomes ``<output>/adapter``).
+``train`` composes them for the command line, ``accelerate launch`` and "train it when missing". A run folder is
+never destroyed implicitly (``course_utils.runs``).
 """
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .loss import heldout_loss
+from .loss import record_losses, total_loss
 from .prompts import pad_id, prepare_data
-from .runs import check_output_folder, check_writable, guarded, last_complete_checkpoint  # guarded: 05 imports it here
+from .runs import check_output_folder, check_writable, guarded, last_complete_checkpoint, losses_before_training
 
 
 @dataclass
@@ -33,7 +33,8 @@ class TrainResult:
     adapter_dir: Path
     global_step: int
     heldout_loss_before: float | None  # mean answer-token cross-entropy (nats/token) on the test records (only
-    heldout_loss_after: float | None  # reported); after: the kept checkpoint (chosen on dev). None: a search trial
+    heldout_loss_after: float | None  # reported); after: the kept checkpoint (chosen on dev). None: a search trial,
+    # or (after only) a run that stopped before its last step (it saves no adapter)
     train_seconds: float  # wall time of the Trainer's loop, held-out evaluations included
     tokens_per_second: float  # real (non-pad) tokens processed per second of training (evaluation time excluded)
     peak_memory_bytes: int  # CUDA max_memory_allocated of this run, or the process's peak RSS on a CPU
@@ -45,6 +46,7 @@ class TrainResult:
     moved_to: str | None = None  # where an earlier run in the same folder was moved (overwrite)
     model: object = field(default=None, repr=False)  # the trained peft model in memory (the best checkpoint)
     tokenizer: object = field(default=None, repr=False)
+    test_losses: dict | None = field(default=None, repr=False)  # per test record: {"base": before, "adapter": after}
 
     @property
     def loss_drop(self) -> float:
@@ -52,7 +54,7 @@ class TrainResult:
 
     def summary(self) -> dict:
         """The measured values as plain JSON-able data (no model, tokenizer, log or data report)."""
-        skip = {"log_history", "data_report", "model", "tokenizer"}
+        skip = {"log_history", "data_report", "model", "tokenizer", "test_losses"}
         return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v)
                 for f in fields(self) if f.name not in skip}
 
@@ -70,6 +72,7 @@ class Run:
     data_report: object
     pad: int
     loss_before: float | None  # None: measure_test=False
+    test_before: list | None = None  # each test record's (loss sum, answer tokens) before training
     resume_from: Path | None = None
     moved_to: Path | None = None
     ctrl_c: object = None
@@ -114,23 +117,20 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     set_seed(profile.train.seed)
     tokenizer = load_tokenizer(profile.model)
     train_set, dev, test, report = prepare_data(profile, tokenizer)
+    reset_peak()  # CUDA: this run's peak (peak_memory_bytes), from before its model loads (or with the caller's)
     if model is not None:
         from .lora import model_mismatch
 
-        mismatch = model_mismatch(model, profile)
-        if mismatch:
+        if mismatch := model_mismatch(model, profile):
             raise ValueError(f"셀에서 만든 모델이 프로필 {profile.name}과 다릅니다: " + "; ".join(mismatch)
                              + ". 셀의 값(BitsAndBytesConfig, LoraConfig)을 프로필에 맞게 고치세요")
-        reset_peak()  # CUDA: this run's peak from here, its model already in memory
     else:
-        reset_peak()  # CUDA: this run's peak (peak_memory_bytes), from before its model loads
         model = load_profile_model(profile)
         if profile.quantization != "none":
             from peft import prepare_model_for_kbit_training
 
-            # fp32 norms, frozen base. Checkpointing is the Trainer's (TrainingArguments.activation_checkpointing):
-            # peft's own switch would call transformers' deprecated gradient_checkpointing_enable, and with
-            # use_reentrant=False it adds nothing else
+            # fp32 norms, frozen base. Checkpointing is the Trainer's (TrainingArguments.activation_checkpointing): peft's
+            # would call transformers' deprecated gradient_checkpointing_enable, and adds nothing with use_reentrant=False
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
         model.config.use_cache = False
         model = attach_lora(model, profile.lora)
@@ -142,21 +142,21 @@ def prepare_run(profile, output_dir: str | Path, resume: bool = False, if_exists
     pad = pad_id(tokenizer)
     if report.note:
         progress(report.note)
-    where = split_origin(report)
     packed = f" ({len(train_set)}행으로 패킹)" if profile.train.packing else ""
     progress(f"데이터: {report.summary()}; 학습 레코드 {report.kept}개{packed}, 검증 레코드 {len(dev)}개와 시험 레코드 "
-             f"{len(test)}개 ({where})")
+             f"{len(test)}개 ({split_origin(report)})")
     resume_from = last_complete_checkpoint(output_dir / "checkpoints") if resume else None
     if resume and resume_from is None:
         raise ValueError(f"이어서 할 체크포인트가 {output_dir / 'checkpoints'}에 없습니다(완전한 것이 하나도 없음). "
                          "resume 없이 새로 시작하세요")
-    loss_before = heldout_loss(model, test, pad, profile.train.eval_batch_size) if measure_test else None  # zero LoRA
+    before = losses_before_training(profile, model, test, pad, output_dir) if measure_test else None  # zero LoRA
+    loss_before = total_loss(before) if before else None
     if measure_test:
-        progress((f"{resume_from.name}에서 이어 갑니다. 기본 모델(어댑터 없음)의 시험 세트 손실: " if resume_from else
-                  "학습 전 시험 세트 손실: ") + f"{loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
+        progress((f"{resume_from.name}에서 이어 갑니다. " if resume_from else "") + "학습 전 시험 세트 손실: "
+                 f"{loss_before:.4f} (퍼플렉서티 {math.exp(loss_before):.1f})")
     return Run(profile=profile, output_dir=output_dir, model=model, tokenizer=tokenizer, train_set=train_set,
-               dev=dev, test=test, data_report=report, pad=pad, loss_before=loss_before, resume_from=resume_from,
-               moved_to=moved_to, ctrl_c=CtrlC())
+               dev=dev, test=test, data_report=report, pad=pad, loss_before=loss_before, test_before=before,
+               resume_from=resume_from, moved_to=moved_to, ctrl_c=CtrlC())
 
 
 def fit(run: Run, trainer, progress=print) -> float:
@@ -175,29 +175,30 @@ def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult
 
     drop_autocast_wrapper(run.model)  # later calls run as before training, and the model can be freed by `del`
     step = trainer.state.global_step
-    best = trainer.state.best_model_checkpoint
-    best_step = int(Path(best).name.split("-")[1]) if best else None
+    best_step = int(Path(best).name.split("-")[1]) if (best := trainer.state.best_model_checkpoint) else None
+    finished = step >= trainer.state.max_steps and not run.ctrl_c.pressed
     # the model in memory is the checkpoint with the lowest dev loss (load_best_model_at_end); its test loss is
-    # measured here, after the choice, and reported
-    loss_after = None if run.loss_before is None else heldout_loss(run.model, run.test, run.pad,
-                                                                   run.profile.train.eval_batch_size)
-    which = f"검증 세트 손실이 가장 낮은 체크포인트, 스텝 {best_step}" if best_step not in (None, step) else f"스텝 {step}"
+    # measured here, after the choice, and reported. A run that stopped early saves no adapter: nothing to report
+    after = record_losses(run.model, run.test, run.pad, run.profile.train.eval_batch_size) \
+        if finished and run.test_before is not None else None
+    loss_after = total_loss(after) if after else None
     if loss_after is not None:
+        which = f"검증 세트 손실이 가장 낮은 체크포인트, 스텝 {best_step}" if best_step not in (None, step) else f"스텝 {step}"
         progress(f"{step} 스텝 학습 후 시험 세트 손실 ({which}): {loss_after:.4f} (퍼플렉서티 {math.exp(loss_after):.1f})")
     training = seconds - trainer.eval_seconds
-    tokens = trainer.data_collator.tokens
     result = TrainResult(
         adapter_dir=run.output_dir / "adapter", global_step=step, heldout_loss_before=run.loss_before,
-        heldout_loss_after=loss_after, train_seconds=seconds, tokens_per_second=tokens / training if training > 0 else 0.0,
+        heldout_loss_after=loss_after, train_seconds=seconds,
+        tokens_per_second=trainer.data_collator.tokens / training if training > 0 else 0.0,
         peak_memory_bytes=peak_memory_bytes(), log_history=trainer.state.log_history, data_report=run.data_report,
         resumed_from=str(run.resume_from) if run.resume_from else None, best_step=best_step,
         interrupted=run.ctrl_c.pressed, moved_to=str(run.moved_to) if run.moved_to else None,
-        model=run.model, tokenizer=run.tokenizer)
+        model=run.model, tokenizer=run.tokenizer,
+        test_losses={"base": run.test_before, "adapter": after} if after else None)
     if "wandb" in run.profile.train.report_to and trainer.is_world_process_zero():
         import wandb
 
         wandb.finish()  # writes the run's summary (offline: <output>/wandb/offline-run-*, `wandb sync` uploads it)
-    finished = step >= trainer.state.max_steps and not run.ctrl_c.pressed
     saves = finished and trainer.is_world_process_zero()  # one writer under DDP
     if saves:
         report = run.data_report
@@ -222,9 +223,9 @@ def train(profile, output_dir: str | Path, resume: bool = False, if_exists: str 
           measure_test: bool = True) -> TrainResult:
     """Train the profile's LoRA adapter; return measured results (see ``TrainResult``).
 
-    ``output_dir`` gets ``checkpoints/``, ``tensorboard/`` and, when training reaches its last step, ``adapter/``
-    (the best checkpoint by held-out loss). ``resume`` and ``if_exists``: see ``prepare_run``. ``stop_after=k``
-    stops after step k, as an interruption would. ``measure_test``: see ``prepare_run``.
+    ``output_dir`` gets ``checkpoints/``, ``tensorboard/``, ``test_loss_before.json`` and, when training reaches its
+    last step, ``adapter/`` (the best checkpoint by dev loss). ``resume`` and ``if_exists``: see ``prepare_run``.
+    ``stop_after=k`` stops after step k, as an interruption would. ``measure_test``: see ``prepare_run``.
     """
     from .notebook import quiet_libraries
 

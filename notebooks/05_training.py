@@ -370,14 +370,16 @@ meta = json.loads((result.adapter_dir / "course_adapter.json").read_text(encodin
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. 과제 종류별로: 무엇이 줄었나
 #
-# 같은 평가 손실을 과제 종류별로 나눕니다. 어댑터를 끄면(`disable_adapter`) 기본 모델과 똑같으므로 한 모델로 전후를 잽니다.
+# 6절의 시험 세트 손실을 과제 종류별로 나눕니다. 학습 전후에 레코드마다 잰 손실(`result.test_losses`)을 종류마다 더하므로 다시
+# 재지 않습니다. 9절의 답은 어댑터를 끄고(`disable_adapter`: 기본 모델과 똑같습니다) 켜서 한 모델로 전후를 만듭니다.
 # "남은 손실 중 몫"은 학습 후에 남은 손실(토큰 수 × 손실)이 어느 종류에 몰려 있는지 보여 줍니다.
 
 # %%
 from course_utils.evaluation import kind_table, report_for, summary_table
 
 model, tokenizer = result.model, result.tokenizer
-report = report_for(model, tokenizer, profile, result.adapter_dir)
+report = report_for(model, tokenizer, profile, result.adapter_dir,
+                    test_losses=result.test_losses)  # the test losses training measured, added up per kind
 kinds = kind_table(report)
 kinds
 

@@ -61,14 +61,18 @@ def test_per_kind_loss_aggregates_tokens_not_batches():
         ids = torch.randint(5, 1000, (n_prompt + n_answer,)).tolist()
         return {"input_ids": ids, "labels": [-100] * n_prompt + ids[n_prompt:]}
 
+    from course_utils.loss import record_losses
+
     records = [{"kind": "qa"}, {"kind": "qa"}, {"kind": "arith"}, {}]
     examples = [ex(4, 3), ex(5, 6), ex(3, 2), ex(2, 5)]
-    table = per_kind_loss(model, records, examples, pad=0)
+    table = per_kind_loss(records, record_losses(model, examples, pad=0))
     assert list(table) == ["qa", "arith", "other", "all"]
     assert [table[k][:2] for k in table] == [(2, 9), (1, 2), (1, 5), (4, 16)]
     weighted = sum(n_tok * loss for k, (_, n_tok, loss) in table.items() if k != "all") / 16
     assert table["all"][2] == pytest.approx(weighted, rel=1e-5)
     assert table["all"][2] == pytest.approx(heldout_loss(model, examples, 0), rel=1e-6)
+    with pytest.raises(ValueError, match="레코드 4개에 손실이 3개"):
+        per_kind_loss(records, record_losses(model, examples[:3], pad=0))
 
 
 def test_kind_table_states_the_same_drop_as_the_overall_line():

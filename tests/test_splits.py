@@ -123,7 +123,8 @@ def test_the_search_of_notebook_09_does_not_depend_on_the_test_split(tmp_path, m
     clean = search(p, tmp_path / "clean", progress=quiet)
     _poison_test_split(monkeypatch)
     # and a trial measures no test loss at all (it would be thrown away: a trial returns its dev loss)
-    monkeypatch.setattr(course_train, "heldout_loss", lambda *a, **k: pytest.fail("a search trial measured test loss"))
+    for measure in ("losses_before_training", "record_losses"):  # the test losses before and after
+        monkeypatch.setattr(course_train, measure, lambda *a, **k: pytest.fail("a search trial measured test loss"))
     poisoned = search(p, tmp_path / "poisoned", progress=quiet)
     trials = [[(t.params, t.value, t.intermediate_values) for t in s.trials] for s in (clean, poisoned)]
     assert trials[0] == trials[1] and len(trials[0]) == p.tuning.trials

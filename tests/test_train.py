@@ -33,12 +33,27 @@ def test_training_lowers_heldout_loss_and_saves_peft_adapter(uninterrupted, smok
     assert r.tokens_per_second > 0 and r.peak_memory_bytes > 0
 
 
-def test_stopped_then_resumed_run_matches_uninterrupted(uninterrupted, smoke, tmp_path):
+def test_stopped_then_resumed_run_matches_uninterrupted(uninterrupted, smoke, tmp_path, monkeypatch):
+    import course_utils.loss
+    import course_utils.train as course_train
+    from course_utils.prompts import prepare_data
+
     first = train(smoke, tmp_path, stop_after=smoke.train.save_steps, progress=lambda m: None)
     assert first.global_step == smoke.train.save_steps
     assert not (tmp_path / "adapter").exists()  # not finished: no adapter yet
+    assert first.heldout_loss_after is None and first.test_losses is None  # and no test loss: nothing to report
     assert last_complete_checkpoint(tmp_path / "checkpoints").name == f"checkpoint-{smoke.train.save_steps}"
+    test = prepare_data(smoke, uninterrupted.tokenizer)[2]
+    passes = []  # passes over the test records while resuming: the loss before training is read from the run folder
+    for module in (course_utils.loss, course_train):
+        measure = module.record_losses
+        monkeypatch.setattr(module, "record_losses", lambda m, examples, *a, measure=measure, **k: (
+            passes.append(examples == test), measure(m, examples, *a, **k))[1])
     resumed = train(smoke, tmp_path, resume=True, progress=lambda m: None)
+    assert passes.count(True) == 1  # after training only
+    assert resumed.heldout_loss_before == first.heldout_loss_before == uninterrupted.heldout_loss_before
+    assert len(resumed.test_losses["base"]) == len(resumed.test_losses["adapter"]) == len(test)
+    assert course_utils.loss.total_loss(resumed.test_losses["adapter"]) == resumed.heldout_loss_after
     assert resumed.resumed_from.endswith(f"checkpoint-{smoke.train.save_steps}")
     assert resumed.global_step == uninterrupted.global_step
     steps = [e["step"] for e in resumed.log_history if "loss" in e]
@@ -74,6 +89,19 @@ def test_heldout_is_evaluated_during_training_and_the_best_checkpoint_becomes_th
     assert heldout_loss(uninterrupted.model, dev, pad) == pytest.approx(evals[best], abs=1e-5)  # that checkpoint
     assert uninterrupted.heldout_loss_after == pytest.approx(heldout_loss(uninterrupted.model, test, pad), abs=1e-6)
     assert uninterrupted.heldout_loss_after != pytest.approx(evals[best], abs=1e-6)  # reported on test, not on dev
+    # 05's report adds up these per-record test losses per kind: they must be the records report_for reads, in order
+    from course_utils.evaluation import heldout_set, per_kind_loss
+    from course_utils.loss import record_losses
+
+    records, examples = heldout_set(smoke, uninterrupted.tokenizer, "test")
+    assert examples == test
+    with uninterrupted.model.disable_adapter():
+        base = record_losses(uninterrupted.model, examples, pad)
+    for side, measured in (("base", base), ("adapter", record_losses(uninterrupted.model, examples, pad))):
+        kept = per_kind_loss(records, uninterrupted.test_losses[side])
+        assert kept.keys() == per_kind_loss(records, measured).keys()
+        for kind, (n, tokens, loss) in per_kind_loss(records, measured).items():
+            assert kept[kind][:2] == (n, tokens) and kept[kind][2] == pytest.approx(loss, rel=1e-6)
     meta = json.loads((uninterrupted.adapter_dir / "course_adapter.json").read_text())
     assert meta["best_step"] == best and meta["global_step"] == smoke.train.max_steps
 

@@ -36,7 +36,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     after = re.findall(r"4 스텝 학습 후 시험 세트 손실 \([^)]*\): (\d+\.\d+)", log)
     assert len(after) == 2 and after[0] == after[1], after
     # one adapter and one TensorBoard log, written once (no temporary folders of a second writer left behind)
-    assert sorted(p.name for p in out.iterdir()) == ["adapter", "checkpoints", "tensorboard"]
+    assert sorted(p.name for p in out.iterdir()) == ["adapter", "checkpoints", "tensorboard", "test_loss_before.json"]
     assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 1
     meta = json.loads((out / "adapter" / "course_adapter.json").read_text())
     assert meta["world_size"] == 2 and meta["global_step"] == 4
