@@ -201,3 +201,28 @@ def test_the_evaluation_split_benchmark_runs_05_before_and_now_and_06_on_one_ada
     assert result["probes"] == 3 and result["paraphrases"] == 9
     assert result["counts"]["adapter"]["probes"].split(" ")[0].endswith("/3")
     assert result["counts"]["plain greedy loops"].split(" ")[0].endswith("/4")  # smoke answers 4 test records
+
+
+def test_the_measuring_passes_benchmark_times_both_ways_and_they_agree(tmp_path, monkeypatch):
+    """Benchmark 12: the union and the gathered held-out loss on the same records, timed in turn; the losses agree
+    (the gathered path is only a cheaper way to the same number) and the totals count 05's passes before and after."""
+    from conftest import randomize_lora_b, tiny_lora
+
+    from benchmarks import measuring_passes
+    from course_utils import adapter, transfer
+
+    model, tok = tiny_lora()
+    randomize_lora_b(model, seed=1, std=0.2)
+    adapter_dir = tmp_path / "adapter"
+    adapter_dir.mkdir()
+    (adapter_dir / "adapter_model.safetensors").write_bytes(b"weights")
+    monkeypatch.setattr(adapter, "load_trained", lambda folder, key: (model, tok, {"global_step": 2}))
+    monkeypatch.setattr(transfer, "real_format_file", lambda: None)  # the test records only (../shared may be absent)
+    result = measuring_passes.main(["--profile", "smoke", "--adapter", str(adapter_dir), "--repeat", "2",
+                                    "--out", str(tmp_path / "passes.json")])
+    assert set(result["seconds"]) == {"test union", "test gathered"} and result["records"] == {"test": 4}
+    assert all(len(s) == 2 and min(s) > 0 for s in result["seconds"].values())
+    assert result["losses"]["test gathered"] == pytest.approx(result["losses"]["test union"], rel=1e-6)
+    median = result["median_seconds"]
+    assert result["05_measuring_before_seconds"] == pytest.approx(6 * median["test union"])
+    assert result["05_measuring_after_seconds"] == pytest.approx(2 * median["test gathered"])

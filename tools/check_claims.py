@@ -23,6 +23,7 @@ SERVING = "benchmarks/results/serving_cpu_2026-12-02.json"
 TWO = lambda s: f"{float(s):.2f}"  # noqa: E731
 ONE = lambda s: f"{float(s):.1f}"  # noqa: E731
 EVALUATION_SPLIT = "benchmarks/results/evaluation_split_cpu_2026-12-07.json"
+MEASURING_PASSES = "benchmarks/results/measuring_passes_cpu_2026-12-07.json"
 
 
 def served(key: str, level: int, field: str, group: str) -> tuple[str, str]:
@@ -99,6 +100,16 @@ CLAIMS = [
                               r'"06 now": (?P<robust>[\d.]+)'),
            (EVALUATION_SPLIT, r'"05_saved_share": (?P<share>[\d.]+)')),
           {"before": ONE, "now": ONE, "robust": ONE, "share": lambda s: f"{100 * float(s):.0f}"}),
+    Claim("README: Benchmark 12's passes, both ways, and 05's loss passes before and after", "README.md",
+          r"\| 48 test records \| (?P<tu>\d+\.\d) \| (?P<tg>\d+\.\d) \|\s+\| 100 transfer records \| (?P<xu>\d+\.\d) \| "
+          r"(?P<xg>\d+\.\d) \|[\s\S]*?05's loss passes took (?P<before>\d+\.\d) s before and take (?P<after>\d+\.\d) s\s+"
+          r"now on this machine \((?P<share>\d+) % less\)",
+          ((MEASURING_PASSES, r'"median_seconds": \{\s+"test union": (?P<tu>[\d.]+),\s+"test gathered": (?P<tg>[\d.]+),\s+'
+                              r'"transfer union": (?P<xu>[\d.]+),\s+"transfer gathered": (?P<xg>[\d.]+)'),
+           (MEASURING_PASSES, r'"05_measuring_before_seconds": (?P<before>[\d.]+),\s+"05_measuring_after_seconds": '
+                              r'(?P<after>[\d.]+),\s+"saved_share": (?P<share>[\d.]+)')),
+          {"tu": ONE, "tg": ONE, "xu": ONE, "xg": ONE, "before": ONE, "after": ONE,
+           "share": lambda s: f"{100 * float(s):.0f}"}),
     Claim("README: forgetting on general Korean and English paragraphs (cpu)", "README.md",
           rf"망각 \(보통 글의 손실 변화\): 한국어 일반 문단 (?P<ko>[+-]\d\.\d{{4}}) nats/토큰 \(나빠진 문단 (?P<ko_worse>{COUNT})\),"
           rf"\s+영어 일반 문단 (?P<en>[+-]\d\.\d{{4}}) nats/토큰 \(나빠진 문단 (?P<en_worse>{COUNT})\)",
