@@ -57,26 +57,20 @@ def answer_token_losses(model, batch) -> tuple[torch.Tensor, list[int]]:
     """(cross-entropy of each answer token of a padded batch, in row-major order; each row's number of answer tokens).
 
     Evaluation's counterpart of ``answer_loss_sum``: the output layer sees the answer positions themselves, not every
-    position that predicts an answer token in *some* row. The rows' hidden states at those positions are gathered into
-    one (answer tokens, hidden) matrix by a forward pre-hook on the output layer, inside the model's own forward (a
-    final logit soft-cap, where a model has one, still applies). Records of a batch have prompts of different lengths,
-    so the row union is much wider: on Gemma's 262k vocabulary, 48 test records took 27-32 s through the union and
-    22-25 s gathered (2-core CPU, 2026-12-07), with the same loss to 1e-7. Training keeps the union: its packed rows
-    gain less (52 % -> 45 % of positions), and gathered logits round differently, which would change every adapter
-    the stored outputs of 05-10 were made with.
+    position that predicts an answer token in *some* row. ``logits_to_keep`` takes a boolean (batch, sequence) mask
+    for that (transformers 5.23, ``modeling_utils.slice_logits_to_keep``: the kept hidden states are flattened to
+    (answer tokens, hidden) before the output layer), inside the model's own forward, so a final logit soft-cap still
+    applies. Records of a batch have prompts of different lengths, so the row union is much wider: on Gemma's 262k
+    vocabulary, 48 test records took 36.6 s through the union and 25.9 s this way (Benchmark 12), with the same loss.
+    The evaluation during training uses it too (it picks the kept checkpoint; on a GPU in bf16 a near-tie between two
+    checkpoints could round the other way). Training keeps the union: its packed rows gain less (52 % -> 45 % of
+    positions), and other logit shapes round differently, which would change every stored adapter of 05-10.
     """
     labels = batch["labels"][:, 1:]
-    keep = labels != IGNORE
-    positions = keep.any(dim=0).nonzero().squeeze(1)  # hidden state t predicts token t + 1
-    inside = keep[:, positions]  # of the kept positions, each row's own answer positions
-    head = getattr(model, "module", model).get_output_embeddings()  # a DDP wrapper holds the model as .module
-    hook = head.register_forward_pre_hook(lambda module, args: (args[0][inside], *args[1:]))
-    try:
-        logits = model(input_ids=batch["input_ids"], **_masking(batch), logits_to_keep=positions,
-                       use_cache=False).logits
-    finally:
-        hook.remove()
-    losses = F.cross_entropy(logits.float(), labels[:, positions][inside], reduction="none")
+    keep = labels != IGNORE  # hidden state t predicts token t + 1; the last position predicts nothing
+    logits = model(input_ids=batch["input_ids"], **_masking(batch), logits_to_keep=F.pad(keep, (0, 1)),
+                   use_cache=False).logits
+    losses = F.cross_entropy(logits.float(), labels[keep], reduction="none")
     return losses, keep.sum(dim=1).tolist()
 
 

@@ -34,7 +34,7 @@ class TrainResult:
     global_step: int
     heldout_loss_before: float | None  # mean answer-token cross-entropy (nats/token) on the test records (only
     heldout_loss_after: float | None  # reported); after: the kept checkpoint (chosen on dev). None: a search trial,
-    # or (after only) a run that stopped before its last step (it saves no adapter)
+    # or (after only) a run stopped by stop_after (it saves no adapter)
     train_seconds: float  # wall time of the Trainer's loop, held-out evaluations included
     tokens_per_second: float  # real (non-pad) tokens processed per second of training (evaluation time excluded)
     peak_memory_bytes: int  # CUDA max_memory_allocated of this run, or the process's peak RSS on a CPU
@@ -177,10 +177,10 @@ def finish_run(run: Run, trainer, seconds: float, progress=print) -> TrainResult
     step = trainer.state.global_step
     best_step = int(Path(best).name.split("-")[1]) if (best := trainer.state.best_model_checkpoint) else None
     finished = step >= trainer.state.max_steps and not run.ctrl_c.pressed
-    # the model in memory is the checkpoint with the lowest dev loss (load_best_model_at_end); its test loss is
-    # measured here, after the choice, and reported. A run that stopped early saves no adapter: nothing to report
+    # the model in memory is the checkpoint with the lowest dev loss (load_best_model_at_end): its test loss is reported.
+    # Stopped by stop_after (05's first stage): no adapter, nothing to report; by Ctrl-C: the model it stopped with
     after = record_losses(run.model, run.test, run.pad, run.profile.train.eval_batch_size) \
-        if finished and run.test_before is not None else None
+        if (finished or run.ctrl_c.pressed) and run.test_before is not None else None
     loss_after = total_loss(after) if after else None
     if loss_after is not None:
         which = f"검증 세트 손실이 가장 낮은 체크포인트, 스텝 {best_step}" if best_step not in (None, step) else f"스텝 {step}"

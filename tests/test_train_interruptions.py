@@ -112,6 +112,7 @@ def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_the_resume_finishes(tm
     assert f"--output {out} --resume" in stopped
     assert (out / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").exists()
     assert not (out / "adapter").exists()  # not finished
+    assert f"{step} 스텝 학습 후 시험 세트 손실 (" in text  # the model it stopped with, as 07 and 09 print it
     done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env={**os.environ, "COURSE_PROFILE": "smoke"},
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
