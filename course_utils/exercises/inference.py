@@ -31,9 +31,9 @@ def check_06_applied(answer_count, model, tokenizer, n: int = 5) -> Verdict:
 
 def check_06_challenge(answer_drop_pct, model, tokenizer, n: int = 4) -> Verdict:
     """도전: 검증 세트의 처음 4개 레코드의 답변 손실이 어댑터를 켜면 끌 때보다 몇 % 줄어드나? (0.5%p 이내)"""
+    from ..loss import heldout_loss
     from ..prompts import encode, pad_id
     from ..splits import load_heldout
-    from ..train import heldout_loss
 
     if (v := unanswered(answer_drop_pct)) is not None:
         return v
