@@ -70,14 +70,15 @@ def per_kind_loss(records: list[dict], losses: list[tuple[float, int]]) -> dict:
     ``kind`` count as "other"."""
     if len(losses) != len(records):
         raise ValueError(f"레코드 {len(records)}개에 손실이 {len(losses)}개입니다: 같은 레코드를 같은 순서로 잰 손실을 주세요")
+    from .loss import total_loss
+
     out = {}
     kinds = sorted({r.get("kind", "other") for r in records}, key=lambda k: list(KIND_NAMES).index(k)
                    if k in KIND_NAMES else len(KIND_NAMES))
     for kind in kinds:
         group = [pair for r, pair in zip(records, losses, strict=True) if r.get("kind", "other") == kind]
-        total, tokens = sum(s for s, _ in group), sum(n for _, n in group)
-        out[kind] = (len(group), tokens, total / tokens)
-    out["all"] = (len(records), sum(n for _, n in losses), sum(s for s, _ in losses) / sum(n for _, n in losses))
+        out[kind] = (len(group), sum(n for _, n in group), total_loss(group))
+    out["all"] = (len(records), sum(n for _, n in losses), total_loss(losses))
     return out
 
 
