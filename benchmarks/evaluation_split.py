@@ -15,15 +15,11 @@ benchmarks/results/evaluation_split_<profile>_<date>.json.
 """
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from benchmarks.common import machine_info, write_result  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import adapter_header, load_stored_adapter, stored_adapter_parser, timed_in_turn, write_result  # noqa: E402
 
 
 def before_split(model, tokenizer, records, examples, probes, template: str, pad: int, max_new_tokens: int,
@@ -49,27 +45,18 @@ def before_split(model, tokenizer, records, examples, probes, template: str, pad
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--adapter", type=Path)
-    parser.add_argument("--repeat", type=int, default=1, help="timings of each part; the median is reported")
-    parser.add_argument("--out", type=Path, default=None, help="result file (default: benchmarks/results/...)")
-    args = parser.parse_args(argv)
+    args = stored_adapter_parser(__doc__, 1, "timings of each part; the median is reported").parse_args(argv)
 
     from transformers import set_seed
 
-    from benchmarks.course_runtime import source_commit
-    from course_utils.adapter import load_trained
     from course_utils.data import load_probes
-    from course_utils.evaluation import adapter_digest, evaluate, heldout_set
+    from course_utils.evaluation import evaluate, heldout_set
     from course_utils.profiles import get_profile
     from course_utils.prompts import pad_id
     from course_utils.robustness import robustness
 
-    profile = get_profile(args.profile)
-    adapter_dir = args.adapter or ROOT / "notebooks" / "outputs" / "05_training" / profile.name / "adapter"
-    set_seed(profile.train.seed)
-    model, tokenizer, meta = load_trained(adapter_dir, profile.model)
+    set_seed(get_profile(args.profile).train.seed)
+    profile, adapter_dir, model, tokenizer, meta = load_stored_adapter(args)
     t, template = profile.train, profile.data.template
     records, examples = heldout_set(profile, tokenizer, "test")
     probes = load_probes()[: t.probe_questions]
@@ -80,19 +67,10 @@ def main(argv=None) -> dict:
                                         t.eval_batch_size, t.generate_records),
              "06 now": lambda: robustness(model, tokenizer, records, probes, template, t.answer_tokens,
                                           t.eval_batch_size, t.generate_records)}
-    seconds: dict[str, list[float]] = {part: [] for part in parts}
-    results = {}
-    for _ in range(args.repeat):
-        for part, run in parts.items():
-            start = time.perf_counter()
-            results[part] = run()
-            seconds[part].append(time.perf_counter() - start)
+    results, seconds, median = timed_in_turn(parts, args.repeat)
     report, robust = results["05 now"], results["06 now"]
-    median = {part: statistics.median(s) for part, s in seconds.items()}
-    result = machine_info() | source_commit() | {
-        "profile": profile.name, "model": profile.model, "adapter_sha256": adapter_digest(adapter_dir),
-        "adapter_global_step": meta.get("global_step"), "test_records": len(records),
-        "answered_records": t.generate_records, "probes": len(probes),
+    result = adapter_header(profile, adapter_dir, meta) | {
+        "test_records": len(records), "answered_records": t.generate_records, "probes": len(probes),
         "paraphrases": sum(len(p.get("paraphrases", [])) for p in probes), "answer_tokens": t.answer_tokens,
         "eval_batch_size": t.eval_batch_size, "repeat": args.repeat, "seconds": seconds, "median_seconds": median,
         "05_saved_share": 1 - median["05 now"] / median["05 before"],

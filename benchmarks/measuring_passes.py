@@ -16,17 +16,13 @@ benchmarks/results/measuring_passes_<profile>_<date>.json.
 """
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from benchmarks.common import machine_info, write_result  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import adapter_header, load_stored_adapter, stored_adapter_parser, timed_in_turn, write_result  # noqa: E402
 
 
 @torch.no_grad()
@@ -44,25 +40,15 @@ def union_loss(model, examples: list[dict], pad: int, batch_size: int) -> float:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--adapter", type=Path)
-    parser.add_argument("--repeat", type=int, default=2, help="timings of each pass; the median is reported")
-    parser.add_argument("--out", type=Path, default=None, help="result file (default: benchmarks/results/...)")
-    args = parser.parse_args(argv)
+    args = stored_adapter_parser(__doc__, 2, "timings of each pass; the median is reported").parse_args(argv)
 
-    from benchmarks.course_runtime import source_commit
-    from course_utils.adapter import load_trained
-    from course_utils.evaluation import adapter_digest, heldout_set
+    from course_utils.evaluation import heldout_set
     from course_utils.loss import record_losses, total_loss
-    from course_utils.profiles import get_profile
     from course_utils.prompts import encode, pad_id
     from course_utils.splits import split_source
     from course_utils.transfer import real_format_file, real_format_records
 
-    profile = get_profile(args.profile)
-    adapter_dir = args.adapter or ROOT / "notebooks" / "outputs" / "05_training" / profile.name / "adapter"
-    model, tokenizer, meta = load_trained(adapter_dir, profile.model)
+    profile, adapter_dir, model, tokenizer, meta = load_stored_adapter(args)
     d, t = profile.data, profile.train
     pad = pad_id(tokenizer)
     sets = {"test": heldout_set(profile, tokenizer, "test")[1]}
@@ -73,21 +59,14 @@ def main(argv=None) -> dict:
         sets["transfer"] = [encode(r, tokenizer, profile.seq_len, d.template) for r in records]
     ways = {"union": lambda ex: union_loss(model, ex, pad, t.eval_batch_size),
             "gathered": lambda ex: total_loss(record_losses(model, ex, pad, t.eval_batch_size))}
-    seconds = {f"{name} {way}": [] for name in sets for way in ways}
-    losses = {}
-    for _ in range(args.repeat):
-        for name, examples in sets.items():
-            for way, run in ways.items():
-                start = time.perf_counter()
-                losses[f"{name} {way}"] = run(examples)
-                seconds[f"{name} {way}"].append(time.perf_counter() - start)
-    median = {part: statistics.median(s) for part, s in seconds.items()}
+    parts = {f"{name} {way}": (lambda run=run, examples=examples: run(examples))
+             for name, examples in sets.items() for way, run in ways.items()}
+    losses, seconds, median = timed_in_turn(parts, args.repeat)
     transfer = ("transfer union", "transfer gathered") if "transfer" in sets else (None, None)
     before = 6 * median["test union"] + (2 * median[transfer[0]] if transfer[0] else 0.0)
     after = 2 * median["test gathered"] + (2 * median[transfer[1]] if transfer[1] else 0.0)
-    result = machine_info() | source_commit() | {
-        "profile": profile.name, "model": profile.model, "adapter_sha256": adapter_digest(adapter_dir),
-        "adapter_global_step": meta.get("global_step"), "records": {name: len(ex) for name, ex in sets.items()},
+    result = adapter_header(profile, adapter_dir, meta) | {
+        "records": {name: len(ex) for name, ex in sets.items()},
         "eval_batch_size": t.eval_batch_size, "repeat": args.repeat, "seconds": seconds, "median_seconds": median,
         "losses": losses, "passes_before": {"test": 6, "transfer": 2}, "passes_after": {"test": 2, "transfer": 2},
         "05_measuring_before_seconds": before, "05_measuring_after_seconds": after, "saved_share": 1 - after / before}
