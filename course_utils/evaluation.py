@@ -106,10 +106,12 @@ def side(model, tokenizer, records, examples, probes, template: str, pad: int, m
          batch_size: int = 8, generate: int | None = None, losses: list | None = None, **decoding) -> dict:
     """Everything 05 measures for one model (one side: adapter off or on); answers are generated for ``generate``
     records (``answered_records``), the loss uses every record (``losses``: this side's ``loss.record_losses`` of
-    ``examples`` when already measured). The probes are asked as written; their paraphrases are 06's
+    ``examples`` when already measured; they must fit ``examples``, ``loss.check_record_losses``). The probes are asked as written; their paraphrases are 06's
     (``robustness``)."""
-    from .loss import record_losses
+    from .loss import check_record_losses, record_losses
 
+    if losses is not None:
+        check_record_losses(examples, losses)
     held = answers_only(model, tokenizer, answered_records(records, generate), template, max_new_tokens,
                         batch_size, **decoding)
     answers = generate_batch(model, tokenizer, [(p["question"], "") for p in probes], template,

@@ -92,6 +92,20 @@ def record_losses(model, examples: list[dict], pad: int, batch_size: int = 8) ->
     return out
 
 
+def check_record_losses(examples: list[dict], losses: list[tuple[float, int]]) -> None:
+    """Refuse ``losses`` measured elsewhere (``record_losses``' output) unless they fit ``examples``: one per record,
+    each over the record's own number of answer tokens. Losses of other records, or in another order, fail here
+    instead of being added up under the wrong kind of task."""
+    expected = [sum(1 for t in e["labels"][1:] if t != IGNORE) for e in examples]  # as answer_token_losses counts
+    if len(losses) != len(expected):
+        raise ValueError(f"레코드 {len(expected)}개에 손실이 {len(losses)}개입니다: 같은 레코드를 같은 순서로 잰 손실"
+                         "(loss.record_losses)을 주세요")
+    for i, ((_, n), want) in enumerate(zip(losses, expected, strict=True)):
+        if n != want:
+            raise ValueError(f"레코드 {i}의 답 토큰은 {want}개인데 주어진 손실은 {n}개 토큰으로 잰 것입니다: 같은 레코드를 "
+                             "같은 순서로 잰 손실(loss.record_losses)을 주세요")
+
+
 def total_loss(losses: list[tuple[float, int]]) -> float:
     """Token-weighted mean (nats per answer token) of ``record_losses``' output."""
     return sum(s for s, _ in losses) / sum(n for _, n in losses)

@@ -122,3 +122,21 @@ def test_answered_records_are_taken_across_the_kinds_not_from_the_head():
     picked = answered_records(records, 4)
     assert [r["kind"] for r in picked] == ["qa", "explain", "advice", "code"]
     assert answered_records(records, None) == records and answered_records(records, 20) == records
+
+
+def test_given_record_losses_must_be_the_records_own_in_order():
+    """05 hands training's per-record test losses to the report; losses of other records, or in another order, are
+    refused with the record named, before any answer is generated (they would land under the wrong kind)."""
+    from course_utils.evaluation import side
+    from course_utils.loss import check_record_losses
+
+    examples = [{"labels": [-100] * 3 + [5] * n} for n in (2, 4, 3)]  # 2, 4 and 3 answer tokens
+    losses = [(1.0, 2), (2.0, 4), (1.5, 3)]
+    check_record_losses(examples, losses)  # fits
+    with pytest.raises(ValueError, match="레코드 1의 답 토큰은 4개인데 주어진 손실은 3개"):
+        check_record_losses(examples, [losses[0], losses[2], losses[1]])
+    with pytest.raises(ValueError, match="레코드 3개에 손실이 2개"):
+        check_record_losses(examples, losses[:2])
+    records = [{"instruction": "질문", "input": "", "output": "답", "kind": "qa"}] * 3
+    with pytest.raises(ValueError, match="레코드 0의 답 토큰은 2개"):
+        side(None, None, records, examples, [], "koalpaca", 0, losses=losses[::-1])

@@ -84,7 +84,8 @@ def test_05_asks_the_probes_as_written_and_answers_the_records_once_per_side(mon
     # the test losses training measured are given: no pass over the records for them
     monkeypatch.setattr("course_utils.loss.record_losses", lambda *a, **k: pytest.fail("measured the losses again"))
     losses = {"base": [(3.0, 2)] * 4, "adapter": [(2.0, 2)] * 4}
-    report = ev.evaluate(model, tok, records, [{}] * 4, PROBES, "koalpaca", pad=0, max_new_tokens=8, generate=2,
+    examples = [{"labels": [-100, -100, 7, 8]}] * 4  # two answer tokens each, as the given losses
+    report = ev.evaluate(model, tok, records, examples, PROBES, "koalpaca", pad=0, max_new_tokens=8, generate=2,
                          losses=losses)
     assert report["base"]["loss_by_kind"]["all"] == (4, 8, 1.5) and report["adapter"]["loss_by_kind"]["qa"] == (4, 8, 1.0)
     assert [(qs, off) for qs, off, _ in asked] == [
