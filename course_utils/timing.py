@@ -93,14 +93,14 @@ def training_work(profile, records: int) -> dict:
 
 
 def tuning_work(profile) -> dict:
-    """Samples notebook 09 trains and scores at most (no trial pruned): the trials on ``tuning.heldout_records``
-    records, then three comparison runs of ``tuning.steps`` on the full dev and test sets (test before and after, dev
-    every ``eval_steps``)."""
+    """Samples notebook 09 trains and scores at most (no trial pruned): the trials on ``tuning.heldout_records`` dev
+    records every ``tuning.eval_steps`` (a trial is a choice: no test pass, ``run_trial``), then three comparison runs
+    of ``tuning.steps`` on the full held-out sets (test before and after, dev once at the end: ``compare``)."""
     tn = profile.tuning
     per_step = profile.batch_size * profile.grad_accum
     return {"steps": (tn.trials + 3) * tn.steps, "train_samples": (tn.trials + 3) * tn.steps * per_step,
-            "eval_samples": tn.trials * (2 + tn.steps // tn.eval_steps) * tn.heldout_records
-            + 3 * (2 + tn.steps // profile.train.eval_steps) * profile.train.heldout_records}
+            "eval_samples": tn.trials * (tn.steps // tn.eval_steps) * tn.heldout_records
+            + 3 * (2 + 1) * profile.train.heldout_records}
 
 
 def work_seconds(work: dict, samples_per_s: float) -> float:

@@ -77,7 +77,9 @@ def test_search_compare_and_the_tuned_profile_file(tmp_path, monkeypatch):
     import gc
 
     from course_utils import loading
+    from course_utils import loss as loss_module
     from course_utils.residency import live_models
+    from course_utils.timing import tuning_work
 
     # shortened further: 2 trials of 2 steps, 2 held-out records, 1 general paragraph per language for the trials'
     # forgetting (printed, not compared here); notebook 09 runs smoke's own
@@ -87,6 +89,8 @@ def test_search_compare_and_the_tuned_profile_file(tmp_path, monkeypatch):
     gc.collect()
     before, alive, load = len(live_models()), [], loading.load_profile_model
     monkeypatch.setattr(loading, "load_profile_model", lambda p: alive.append(len(live_models()) - before) or load(p))
+    scored, score = [], loss_module.answer_token_losses  # every held-out loss pass goes through it
+    monkeypatch.setattr(loss_module, "answer_token_losses", lambda m, b: scored.append(len(b["input_ids"])) or score(m, b))
     gc.disable()  # what the course frees itself, not what the collector happens to find
     try:
         said = []
@@ -95,6 +99,7 @@ def test_search_compare_and_the_tuned_profile_file(tmp_path, monkeypatch):
     finally:
         gc.enable()
     assert alive == [0] * 5 and all(r.model is None for r in results.values())
+    assert sum(scored) == tuning_work(smoke)["eval_samples"]  # 00's and 09's time estimate counts what 09 scores
     assert len(study.trials) == 2 and len(said) == 2 + 3  # a line per trial, then per comparison run
     assert all(sorted(t.intermediate_values) == [1, 2] for t in study.trials)  # held-out loss reported at each evaluation
     assert study.best_value == min(t.value for t in study.trials if t.value is not None)
