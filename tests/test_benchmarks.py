@@ -226,3 +226,19 @@ def test_the_measuring_passes_benchmark_times_both_ways_and_they_agree(tmp_path,
     median = result["median_seconds"]
     assert result["05_measuring_before_seconds"] == pytest.approx(6 * median["test union"])
     assert result["05_measuring_after_seconds"] == pytest.approx(2 * median["test gathered"])
+
+
+def test_the_page_faults_benchmark_keeps_the_step_and_drops_its_faults(tmp_path):
+    """Benchmark 13 on the smoke model: logits of 4 x 64 tokens x 49,152 are 48 MiB, above glibc's largest mmap
+    threshold, so with default settings every step faults them in again; with freed memory kept, later steps fault
+    (almost) nothing, and the loss and gradients are bit for bit the same."""
+    from benchmarks import page_faults
+
+    result = page_faults.main(["--model", "smollm2-135m-first-8-layers", "--steps", "4", "--rounds", "1",
+                               "--rows", "4", "--seq", "64", "--out", str(tmp_path / "faults.json")])
+    assert json.loads((tmp_path / "faults.json").read_text(encoding="utf-8"))["summary"] == result["summary"]
+    assert result["same_loss_and_gradients"] is True
+    assert all(len(runs) == 1 and len(runs[0]) == 4 for runs in result["runs"].values())
+    default, kept = result["summary"]["default"], result["summary"]["keep freed"]
+    assert default["median_minor_faults"] > 4 * 64 * 49_152 * 4 / 4096  # at least the logits' pages, every step
+    assert kept["median_minor_faults"] < default["median_minor_faults"] / 10
