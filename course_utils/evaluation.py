@@ -106,8 +106,8 @@ def side(model, tokenizer, records, examples, probes, template: str, pad: int, m
          batch_size: int = 8, generate: int | None = None, losses: list | None = None, **decoding) -> dict:
     """Everything 05 measures for one model (one side: adapter off or on); answers are generated for ``generate``
     records (``answered_records``), the loss uses every record (``losses``: this side's ``loss.record_losses`` of
-    ``examples`` when already measured; they must fit ``examples``, ``loss.check_record_losses``). The probes are asked as written; their paraphrases are 06's
-    (``robustness``)."""
+    ``examples`` when already measured; they must fit ``examples``, ``loss.check_record_losses``). The probes are
+    asked as written; their paraphrases are 06's (``robustness``)."""
     from .loss import check_record_losses, record_losses
 
     if losses is not None:
