@@ -230,15 +230,18 @@ def test_the_measuring_passes_benchmark_times_both_ways_and_they_agree(tmp_path,
 
 def test_the_page_faults_benchmark_keeps_the_step_and_drops_its_faults(tmp_path):
     """Benchmark 13 on the smoke model: logits of 4 x 64 tokens x 49,152 are 48 MiB, above glibc's largest mmap
-    threshold, so with default settings every step faults them in again; with freed memory kept, later steps fault
+    threshold, so with default settings every step faults them in again; with freed memory kept, the heap grows for a
+    step or a few (CI's AVX2 machine: still 12,097 faults at the median of steps 2-4, here 2) and then a step faults
     (almost) nothing, and the loss and gradients are bit for bit the same."""
     from benchmarks import page_faults
 
-    result = page_faults.main(["--model", "smollm2-135m-first-8-layers", "--steps", "4", "--rounds", "1",
+    result = page_faults.main(["--model", "smollm2-135m-first-8-layers", "--steps", "6", "--rounds", "1",
                                "--rows", "4", "--seq", "64", "--out", str(tmp_path / "faults.json")])
     assert json.loads((tmp_path / "faults.json").read_text(encoding="utf-8"))["summary"] == result["summary"]
     assert result["same_loss_and_gradients"] is True
-    assert all(len(runs) == 1 and len(runs[0]) == 4 for runs in result["runs"].values())
-    default, kept = result["summary"]["default"], result["summary"]["keep freed"]
-    assert default["median_minor_faults"] > 4 * 64 * 49_152 * 4 / 4096  # at least the logits' pages, every step
-    assert kept["median_minor_faults"] < default["median_minor_faults"] / 10
+    assert all(len(runs) == 1 and len(runs[0]) == 6 for runs in result["runs"].values())
+    logits_pages = 4 * 64 * 49_152 * 4 / 4096
+    default = [step["minor_faults"] for step in result["runs"]["default"][0][1:]]
+    kept = [step["minor_faults"] for step in result["runs"]["keep freed"][0][1:]]
+    assert min(default) > logits_pages  # at least the logits' pages, every step
+    assert min(kept) < logits_pages / 10  # once the kept heap has grown, a whole step reuses it
