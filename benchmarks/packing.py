@@ -32,12 +32,13 @@ def recipe_shape(profile, records: int, seed: int, packing: bool):
 
 def run_side(profile, folder: Path) -> dict:
     from course_utils.loading import load_tokenizer
+    from course_utils.loss import answer_token_count
     from course_utils.packing import usage
     from course_utils.prompts import prepare_data
     from course_utils.train import train
 
     train_set, _, _, _ = prepare_data(profile, load_tokenizer(profile.model))
-    answer = sum(sum(label != -100 for label in e["labels"][1:]) for e in train_set)
+    answer = sum(answer_token_count(e) for e in train_set)
     slots = usage(train_set, profile.seq_len)  # unpacked: a row per record, padded to seq_len
     result = train(profile, folder, if_exists="replace", progress=lambda message: None)
     return {"packing": profile.train.packing, "seed": profile.train.seed, "rows": len(train_set),

@@ -109,6 +109,7 @@ def run_once(side: str, profile, records, train_set, heldout, tokenizer) -> dict
 
 def main(argv=None) -> dict:
     from course_utils.loading import load_tokenizer
+    from course_utils.loss import answer_token_count
     from course_utils.notebook import quiet_libraries
     from course_utils.profiles import PROFILES_FILE, get_profile
     from course_utils.prompts import encode, prepare_data
@@ -132,7 +133,7 @@ def main(argv=None) -> dict:
     records = [r for r in records if encode(r, tokenizer)["length"] <= profile.seq_len][: args.records]
     train_set = [encode(r, tokenizer, profile.seq_len, d.template) for r in records]
     real = sum(len(e["input_ids"]) for e in train_set)
-    answer = sum(sum(label != -100 for label in e["labels"][1:]) for e in train_set)
+    answer = sum(answer_token_count(e) for e in train_set)
     peak = matmul_peak_flops()
     runs = []
     for rnd in range(args.rounds):

@@ -92,11 +92,17 @@ def record_losses(model, examples: list[dict], pad: int, batch_size: int = 8) ->
     return out
 
 
+def answer_token_count(example: dict) -> int:
+    """How many answer tokens an encoded record's loss is measured over: the labels after the first (a position
+    predicts the next token) that are not masked, as ``answer_token_losses`` counts them."""
+    return sum(1 for label in example["labels"][1:] if label != IGNORE)
+
+
 def check_record_losses(examples: list[dict], losses: list[tuple[float, int]]) -> None:
     """Refuse ``losses`` measured elsewhere (``record_losses``' output) unless they fit ``examples``: one per record,
     each over the record's own number of answer tokens. Losses of other records, or in another order, fail here
     instead of being added up under the wrong kind of task."""
-    expected = [sum(1 for t in e["labels"][1:] if t != IGNORE) for e in examples]  # as answer_token_losses counts
+    expected = [answer_token_count(e) for e in examples]
     if len(losses) != len(expected):
         raise ValueError(f"레코드 {len(expected)}개에 손실이 {len(losses)}개입니다: 같은 레코드를 같은 순서로 잰 손실"
                          "(loss.record_losses)을 주세요")

@@ -134,7 +134,7 @@ def test_each_answer_token_loss_is_the_full_logit_loss_and_only_answer_positions
 def test_record_losses_are_each_records_own_loss_whatever_batch_it_shares():
     from conftest import tiny_model
 
-    from course_utils.loss import heldout_loss, record_losses, total_loss
+    from course_utils.loss import answer_token_count, heldout_loss, record_losses, total_loss
 
     model = tiny_model("tinyllama-1.1b")
     torch.manual_seed(2)
@@ -145,5 +145,6 @@ def test_record_losses_are_each_records_own_loss_whatever_batch_it_shares():
     together = record_losses(model, examples, pad=0, batch_size=8)
     alone = [record_losses(model, [e], pad=0, batch_size=1)[0] for e in examples]
     assert [n for _, n in together] == [6, 3, 5, 8, 2] == [n for _, n in alone]
+    assert [answer_token_count(e) for e in examples] == [6, 3, 5, 8, 2]  # the benchmarks' and the report's count
     assert [s for s, _ in together] == pytest.approx([s for s, _ in alone], rel=1e-5)
     assert total_loss(together) == pytest.approx(heldout_loss(model, examples, pad=0, batch_size=2), rel=1e-6)
