@@ -117,7 +117,9 @@ def _run_install(command: list[str], env: dict | None = None) -> int:
 # 984e4f9, 2026-12-07) they took 1535 s and 1270 s: the forgetting test that trains the whole SmolLM2 twice (65 s in
 # that run) moved. On the same machine (clean clone of 78860dd, 2026-12-07) they took 1431 s and 1281 s, then the
 # notebooks chain lost about 75 s to smoke's smaller CI budgets and the unit chain about 65 s: the Gemma GGUF reader's
-# comparison (79 s in that run) moved.
+# comparison (79 s in that run) moved. CI's run of 004fa0f (an AVX2 machine, the browser test included) took 1326 s in
+# the unit chain against 1227 s for the notebooks chain here: Benchmark 13's test (two processes, 34.6 s on a Xeon)
+# moved.
 AFTER_NOTEBOOKS = ("tests/test_residency.py::test_the_notebooks_hold_one_full_size_model_at_a_time_and_fit_8_gib",
                    "tests/test_forgetting.py::test_the_forgetting_measure_rises_for_an_adapter_trained_to_overfit",
                    "tests/test_benchmarks.py::test_throughput_benchmark_runs_the_four_sides_on_the_same_records",
@@ -125,7 +127,8 @@ AFTER_NOTEBOOKS = ("tests/test_residency.py::test_the_notebooks_hold_one_full_si
                    "tests/test_variants.py::test_each_variant_trains_on_smoke_and_merges_within_tolerance",
                    "tests/test_serve.py::test_served_model_answers_like_the_model_in_process",
                    "tests/test_scripts.py",
-                   "tests/test_loading.py::test_read_gguf_gives_the_weights_transformers_reads[gemma-3-270m]")
+                   "tests/test_loading.py::test_read_gguf_gives_the_weights_transformers_reads[gemma-3-270m]",
+                   "tests/test_benchmarks.py::test_the_page_faults_benchmark_keeps_the_step_and_drops_its_faults")
 
 
 def test_commands(python: Path) -> list[tuple[list[str], dict]]:
