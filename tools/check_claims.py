@@ -90,7 +90,7 @@ CLAIMS = [
                        r"가장 적게 줄어든 종류: (?P<least>\S+) \((?P<least_drop>\d+\.\d) %\)"),)),
     Claim("README: the stored 05 and 06 runs' times and 05's training time (cpu, the AVX512-BF16 rerun)", "README.md",
           r"이 실행에서 05는 (?P<t05>\d+\.\d) s\(`run_course` 합계 \d+\.\d s; 학습 (?P<train>\d+\.\d) s,[^\n]*?"
-          r"\*\*20분\(1200 s\) 안에 듭니다\*\*\. 06은 (?P<t06>\d+\.\d) s입니다",
+          r"\*\*20분\(1200 s\) 안에 듭니다\*\*\. 06은 (?P<t06>\d+\.\d) s\(`run_course` 합계 \d+\.\d s\)입니다",
           ((LESSON_05, r"이 노트북 실행 시간: (?P<t05>\d+\.\d) s"), (LESSON_05, r"학습 64 스텝, (?P<train>\d+\.\d) s"),
            (LESSON_06, r"이 노트북 실행 시간: (?P<t06>\d+\.\d) s"))),
     Claim("README: Benchmark 11's three parts and 05's saving", "README.md",
